@@ -1,0 +1,1 @@
+"""Identity: users, credentials, access and refresh tokens, follows."""

@@ -1,0 +1,251 @@
+"""Registration, login, token rotation, profiles and follows."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from accounts.errors import InvalidCredentialsError, InvalidTokenError, TokenExpiredError, TokenReusedError
+from accounts.models import Principal, Role, TokenPair, User
+from accounts.passwords import MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, PasswordHasher
+from accounts.store import AccountStore
+from accounts.tokens import AccessTokenCodec, hash_refresh_token, new_refresh_token
+from core.clock import Clock, as_utc
+from core.errors import ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError
+from core.ids import UserId, new_id
+from core.ratelimit import Rate, RateLimiter
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}$")
+_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+NICKNAME_MAX = 30
+BIO_MAX = 300
+
+
+def normalize_email(email: str) -> str:
+    value = email.strip().lower()
+    if not _EMAIL.match(value):
+        raise InvalidInputError("email is not a valid address", field="email")
+    return value
+
+
+def normalize_phone(phone: str) -> str:
+    """E.164: a plus sign and 7 to 15 digits; spaces, dashes and brackets are dropped."""
+    value = re.sub(r"[\s\-().]", "", phone)
+    if not _PHONE.match(value):
+        raise InvalidInputError("phone must be in international format, like +14155550123", field="phone")
+    return value
+
+
+def clean_text(value: str, *, field: str, max_len: int, min_len: int = 0) -> str:
+    """Trim, normalise (NFC) and refuse control characters."""
+    text = unicodedata.normalize("NFC", value).strip()
+    if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\u200d" for ch in text):
+        raise InvalidInputError(f"{field} contains control characters", field=field)
+    if not min_len <= len(text) <= max_len:
+        raise InvalidInputError(f"{field} must be {min_len} to {max_len} characters", field=field)
+    return text
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise InvalidInputError(f"password must be at least {MIN_PASSWORD_CHARS} characters", field="password")
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise InvalidInputError(f"password must be at most {MAX_PASSWORD_BYTES} bytes", field="password")
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    per_login: Rate
+    per_address: Rate
+
+
+class AccountService:
+    def __init__(
+        self,
+        store: AccountStore,
+        hasher: PasswordHasher,
+        tokens: AccessTokenCodec,
+        clock: Clock,
+        limiter: RateLimiter,
+        limits: LoginLimits,
+        refresh_ttl_s: int,
+    ) -> None:
+        self._store = store
+        self._hasher = hasher
+        self._tokens = tokens
+        self._clock = clock
+        self._limiter = limiter
+        self._limits = limits
+        self._refresh_ttl = timedelta(seconds=refresh_ttl_s)
+
+    # Registration and login
+    async def register(
+        self, *, email: str, password: str, nickname: str, phone: str | None = None
+    ) -> tuple[User, TokenPair]:
+        email = normalize_email(email)
+        nickname = clean_text(nickname, field="nickname", max_len=NICKNAME_MAX, min_len=2)
+        check_password(password)
+        doc: dict[str, Any] = {
+            "_id": new_id(),
+            "email": email,
+            "nickname": nickname,
+            "role": Role.VIEWER.value,
+            "password_hash": await self._hasher.hash(password),
+            "created_at": self._clock.now(),
+        }
+        if phone:
+            doc["phone"] = normalize_phone(phone)
+        await self._store.insert_user(doc)
+        user = User.from_doc(doc)
+        return user, await self._start_session(user)
+
+    async def login(self, *, login: str, password: str, address: str = "") -> tuple[User, TokenPair]:
+        key = login.strip().lower()
+        for bucket, rate in (
+            (f"login:{key}", self._limits.per_login),
+            (f"login-ip:{address}", self._limits.per_address),
+        ):
+            wait = await self._limiter.hit(bucket, rate)
+            if wait:
+                raise RateLimitedError("too many login attempts; try again later", retry_after_s=wait)
+        if "@" not in key:
+            try:
+                key = normalize_phone(key)
+            except InvalidInputError:
+                raise InvalidCredentialsError("wrong login or password") from None
+        doc = await self._store.find_by_login(key)
+        if not await self._hasher.verify(password, doc.get("password_hash") if doc else None) or doc is None:
+            raise InvalidCredentialsError("wrong login or password")
+        user = User.from_doc(doc)
+        if user.suspended:
+            raise ForbiddenError("this account is suspended", code="account_suspended")
+        return user, await self._start_session(user)
+
+    async def _start_session(self, user: User) -> TokenPair:
+        session_id = new_id()
+        now = self._clock.now()
+        await self._store.insert_session(session_id, user.id, now)
+        return await self._issue(user, session_id, now)
+
+    async def _issue(self, user: User, session_id: str, now: datetime) -> TokenPair:
+        refresh, refresh_hash = new_refresh_token()
+        await self._store.insert_refresh(refresh_hash, session_id, user.id, now + self._refresh_ttl)
+        access = self._tokens.issue(user.id, user.role, session_id, now)
+        return TokenPair(access, refresh, self._tokens.ttl_s)
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotate: the presented token is spent and a new pair returned. A reused token revokes its family."""
+        token_hash = hash_refresh_token(refresh_token)
+        now = self._clock.now()
+        doc = await self._store.spend_refresh(token_hash)
+        if doc is None:
+            existing = await self._store.get_refresh(token_hash)
+            if existing is None:
+                raise InvalidTokenError("the refresh token is not valid")
+            if existing.get("used"):
+                await self._store.revoke_session(existing["family"], now)
+                raise TokenReusedError("this refresh token was already used; the session has been signed out")
+            raise InvalidTokenError("the refresh token has been revoked")
+        if as_utc(doc["expires_at"]) <= now:
+            raise TokenExpiredError("the refresh token has expired")
+        if await self._store.session_revoked(doc["family"]):
+            raise InvalidTokenError("the session has been signed out")
+        user = await self.get_user(UserId(doc["user_id"]))
+        if user.suspended:
+            raise ForbiddenError("this account is suspended", code="account_suspended")
+        return await self._issue(user, doc["family"], now)
+
+    async def logout(self, principal: Principal) -> None:
+        await self._store.revoke_session(principal.session_id, self._clock.now())
+
+    async def authenticate(self, access_token: str) -> Principal:
+        """Verify an access token (signature, expiry with skew allowance, live session)."""
+        claims = self._tokens.decode(access_token, self._clock.now())
+        if await self._store.session_revoked(claims["sid"]):
+            raise InvalidTokenError("the session has been signed out")
+        return Principal(UserId(claims["sub"]), Role(claims["role"]), claims["sid"])
+
+    # Profiles
+    async def get_user(self, user_id: UserId) -> User:
+        doc = await self._store.get_user(user_id)
+        if doc is None:
+            raise NotFoundError("no such user")
+        return User.from_doc(doc)
+
+    async def get_users(self, user_ids: list[UserId]) -> dict[UserId, User]:
+        docs = await self._store.get_users(list(dict.fromkeys(user_ids)))
+        return {UserId(d["_id"]): User.from_doc(d) for d in docs}
+
+    async def profile(self, user_id: UserId) -> dict[str, Any]:
+        user = await self.get_user(user_id)
+        return {
+            **user.public(),
+            "followers": await self._store.count_followers(user_id),
+            "following": await self._store.count_following(user_id),
+        }
+
+    async def update_me(
+        self,
+        user_id: UserId,
+        *,
+        nickname: str | None = None,
+        bio: str | None = None,
+        avatar_url: str | None = None,
+        phone: str | None = None,
+    ) -> User:
+        changes: dict[str, Any] = {}
+        if nickname is not None:
+            changes["nickname"] = clean_text(nickname, field="nickname", max_len=NICKNAME_MAX, min_len=2)
+        if bio is not None:
+            changes["bio"] = clean_text(bio, field="bio", max_len=BIO_MAX)
+        if avatar_url is not None:
+            if not avatar_url.startswith("https://") or len(avatar_url) > 500:
+                raise InvalidInputError("avatar_url must be an https URL of at most 500 characters", field="avatar_url")
+            changes["avatar_url"] = avatar_url
+        if phone is not None:
+            changes["phone"] = normalize_phone(phone)
+        if not changes:
+            return await self.get_user(user_id)
+        doc = await self._store.update_user(user_id, changes)
+        if doc is None:
+            raise NotFoundError("no such user")
+        return User.from_doc(doc)
+
+    async def become_streamer(self, user_id: UserId) -> None:
+        await self._store.promote_viewer(user_id, Role.STREAMER.value)
+
+    async def set_role(self, actor: Principal, user_id: UserId, role: Role) -> User:
+        if actor.role is not Role.ADMIN:
+            raise ForbiddenError("only admins can change roles")
+        doc = await self._store.update_user(user_id, {"role": role.value})
+        if doc is None:
+            raise NotFoundError("no such user")
+        return User.from_doc(doc)
+
+    async def set_identity_verified(self, actor: Principal, user_id: UserId, verified: bool) -> User:
+        if actor.role is not Role.ADMIN:
+            raise ForbiddenError("only admins can verify identities")
+        doc = await self._store.update_user(user_id, {"identity_verified": verified})
+        if doc is None:
+            raise NotFoundError("no such user")
+        return User.from_doc(doc)
+
+    # Follows
+    async def follow(self, follower: UserId, followee: UserId) -> None:
+        if follower == followee:
+            raise InvalidInputError("you cannot follow yourself")
+        await self.get_user(followee)
+        await self._store.insert_follow(follower, followee, self._clock.now())
+
+    async def unfollow(self, follower: UserId, followee: UserId) -> None:
+        await self._store.delete_follow(follower, followee)
+
+    async def followed_since(self, follower: UserId, followee: UserId) -> datetime | None:
+        doc = await self._store.get_follow(follower, followee)
+        return as_utc(doc["at"]) if doc else None
+
+    async def followees(self, follower: UserId) -> list[UserId]:
+        return [UserId(u) for u in await self._store.followees(follower)]

@@ -1,0 +1,121 @@
+"""MongoDB access for accounts.
+
+Collections owned here: ``users``, ``auth_sessions``, ``refresh_tokens``, ``follows``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from accounts.errors import DuplicateAccountError
+
+
+class AccountStore:
+    def __init__(self, db: Any) -> None:
+        self._users = db["users"]
+        self._sessions = db["auth_sessions"]
+        self._refresh = db["refresh_tokens"]
+        self._follows = db["follows"]
+
+    async def create_indexes(self) -> None:
+        await self._users.create_index([("email", ASCENDING)], unique=True, name="email_unique")
+        # Sparse: users without a phone have no ``phone`` field at all, so they never collide.
+        await self._users.create_index([("phone", ASCENDING)], unique=True, sparse=True, name="phone_unique")
+        await self._refresh.create_index([("family", ASCENDING)], name="family")
+        await self._refresh.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl")
+        await self._follows.create_index([("follower", ASCENDING), ("at", DESCENDING)], name="by_follower")
+        await self._follows.create_index([("followee", ASCENDING), ("at", DESCENDING)], name="by_followee")
+
+    # Users
+    async def insert_user(self, doc: dict[str, Any]) -> None:
+        try:
+            await self._users.insert_one(doc)
+        except DuplicateKeyError as exc:
+            field = "phone" if "phone" in str(exc) else "email"
+            raise DuplicateAccountError(f"an account with this {field} already exists", field=field) from None
+
+    async def get_user(self, user_id: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self._users.find_one({"_id": user_id})
+        return doc
+
+    async def get_users(self, user_ids: list[str]) -> list[dict[str, Any]]:
+        docs: list[dict[str, Any]] = await self._users.find({"_id": {"$in": user_ids}}).to_list(None)
+        return docs
+
+    async def find_by_login(self, login: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self._users.find_one({"$or": [{"email": login}, {"phone": login}]})
+        return doc
+
+    async def update_user(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            doc: dict[str, Any] | None = await self._users.find_one_and_update(
+                {"_id": user_id}, {"$set": changes}, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError as exc:
+            field = "phone" if "phone" in str(exc) else "email"
+            raise DuplicateAccountError(f"an account with this {field} already exists", field=field) from None
+        return doc
+
+    async def promote_viewer(self, user_id: str, role: str) -> None:
+        """Raise a plain viewer to ``role``; never lowers a moderator or admin."""
+        await self._users.update_one({"_id": user_id, "role": "viewer"}, {"$set": {"role": role}})
+
+    # Sessions and refresh tokens
+    async def insert_session(self, session_id: str, user_id: str, at: datetime) -> None:
+        await self._sessions.insert_one({"_id": session_id, "user_id": user_id, "created_at": at, "revoked": False})
+
+    async def session_revoked(self, session_id: str) -> bool:
+        doc = await self._sessions.find_one({"_id": session_id}, {"revoked": 1})
+        return doc is None or bool(doc.get("revoked"))
+
+    async def revoke_session(self, session_id: str, at: datetime) -> None:
+        await self._sessions.update_one({"_id": session_id}, {"$set": {"revoked": True, "revoked_at": at}})
+        await self._refresh.update_many({"family": session_id}, {"$set": {"revoked": True}})
+
+    async def insert_refresh(self, token_hash: str, session_id: str, user_id: str, expires_at: datetime) -> None:
+        await self._refresh.insert_one(
+            {"_id": token_hash, "family": session_id, "user_id": user_id, "expires_at": expires_at, "used": False}
+        )
+
+    async def spend_refresh(self, token_hash: str) -> dict[str, Any] | None:
+        """Mark a refresh token used, atomically. Returns it if this call spent it, else None."""
+        doc: dict[str, Any] | None = await self._refresh.find_one_and_update(
+            {"_id": token_hash, "used": False, "revoked": {"$ne": True}}, {"$set": {"used": True}}
+        )
+        return doc
+
+    async def get_refresh(self, token_hash: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self._refresh.find_one({"_id": token_hash})
+        return doc
+
+    # Follows
+    async def insert_follow(self, follower: str, followee: str, at: datetime) -> bool:
+        try:
+            await self._follows.insert_one(
+                {"_id": f"{follower}:{followee}", "follower": follower, "followee": followee, "at": at}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def delete_follow(self, follower: str, followee: str) -> bool:
+        result = await self._follows.delete_one({"_id": f"{follower}:{followee}"})
+        return bool(result.deleted_count)
+
+    async def get_follow(self, follower: str, followee: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self._follows.find_one({"_id": f"{follower}:{followee}"})
+        return doc
+
+    async def followees(self, follower: str, limit: int = 5000) -> list[str]:
+        docs = await self._follows.find({"follower": follower}, {"followee": 1}).limit(limit).to_list(None)
+        return [d["followee"] for d in docs]
+
+    async def count_followers(self, user_id: str) -> int:
+        return int(await self._follows.count_documents({"followee": user_id}))
+
+    async def count_following(self, user_id: str) -> int:
+        return int(await self._follows.count_documents({"follower": user_id}))

@@ -1,0 +1,50 @@
+"""The ASGI app: the Starlette HTTP API with the Socket.IO server on the same port (path ``/socket.io``)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import socketio
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
+
+from hub.metrics import MetricsMiddleware
+from hub.wiring import Hub
+from mobile_api.app import EXCEPTION_HANDLERS, api_routes
+from signaling.server import create_server
+
+
+def create_app(hub: Hub, *, own_hub: bool = True) -> Any:
+    """An ASGI app serving ``hub``. With ``own_hub`` the app's lifespan starts and closes the hub."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            if own_hub:
+                await hub.close()
+
+    middleware = [Middleware(MetricsMiddleware, metrics=hub.metrics)]
+    if hub.settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(hub.settings.cors_origins),
+                allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                allow_headers=["Authorization", "Content-Type"],
+                expose_headers=["Location"],
+            )
+        )
+    routes = [*api_routes(), Route("/metrics", hub.metrics.endpoint, methods=["GET"])]
+    http_app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    http_app.state.api = hub.api
+    http_app.state.hub = hub
+    sio = create_server(hub.accounts, cors_origins=list(hub.settings.cors_origins) or [])
+    hub.sio = sio
+    return socketio.ASGIApp(sio, other_asgi_app=http_app, socketio_path="socket.io")

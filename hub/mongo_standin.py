@@ -1,0 +1,180 @@
+"""An in-process stand-in for PyMongo's async API, on top of mongomock.
+
+It presents the subset of ``AsyncMongoClient`` / ``AsyncDatabase`` / ``AsyncCollection`` that the stores use, with
+the same call shapes: collection operations are coroutines, ``find()`` returns a cursor synchronously that is
+iterated with ``async for`` or ``await cursor.to_list()``, ``aggregate()`` is a coroutine returning a cursor,
+``close()`` is a coroutine. mongomock has no sessions, transactions or change streams, and does not enforce
+TTL indexes; the stores use none of those.
+
+Every mongomock call runs synchronously on the event loop: it is in-memory and short, and it keeps each
+single-document operation atomic with respect to other coroutines, as it is on a real server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import mongomock
+
+
+class StandInCursor:
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def sort(self, *args: Any, **kwargs: Any) -> StandInCursor:
+        self._cursor = self._cursor.sort(*args, **kwargs)
+        return self
+
+    def skip(self, n: int) -> StandInCursor:
+        self._cursor = self._cursor.skip(n)
+        return self
+
+    def limit(self, n: int) -> StandInCursor:
+        self._cursor = self._cursor.limit(n)
+        return self
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
+        for doc in self._sync_iter():
+            yield doc
+
+    def _sync_iter(self) -> Iterator[dict[str, Any]]:
+        return iter(self._cursor)
+
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for doc in self._sync_iter():
+            out.append(doc)
+            if length is not None and len(out) >= length:
+                break
+        return out
+
+    async def close(self) -> None:
+        return None
+
+
+class StandInCollection:
+    def __init__(self, collection: Any) -> None:
+        self._c = collection
+        self.name: str = collection.name
+
+    # Reads
+    async def find_one(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self._c.find_one(*args, **kwargs)
+        return result
+
+    def find(self, *args: Any, **kwargs: Any) -> StandInCursor:
+        return StandInCursor(self._c.find(*args, **kwargs))
+
+    async def aggregate(self, pipeline: list[Mapping[str, Any]], **kwargs: Any) -> StandInCursor:
+        return StandInCursor(self._c.aggregate(pipeline, **kwargs))
+
+    async def count_documents(self, filter: Mapping[str, Any], **kwargs: Any) -> int:
+        return int(self._c.count_documents(filter, **kwargs))
+
+    async def estimated_document_count(self) -> int:
+        return int(self._c.estimated_document_count())
+
+    async def distinct(self, key: str, filter: Mapping[str, Any] | None = None) -> list[Any]:
+        return list(self._c.distinct(key, filter))
+
+    # Writes
+    async def insert_one(self, document: dict[str, Any], **kwargs: Any) -> Any:
+        return self._c.insert_one(document, **kwargs)
+
+    async def insert_many(self, documents: list[dict[str, Any]], **kwargs: Any) -> Any:
+        return self._c.insert_many(documents, **kwargs)
+
+    async def update_one(self, *args: Any, **kwargs: Any) -> Any:
+        return self._c.update_one(*args, **kwargs)
+
+    async def update_many(self, *args: Any, **kwargs: Any) -> Any:
+        return self._c.update_many(*args, **kwargs)
+
+    async def replace_one(self, *args: Any, **kwargs: Any) -> Any:
+        return self._c.replace_one(*args, **kwargs)
+
+    async def find_one_and_update(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self._c.find_one_and_update(*args, **kwargs)
+        return result
+
+    async def find_one_and_delete(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self._c.find_one_and_delete(*args, **kwargs)
+        return result
+
+    async def delete_one(self, *args: Any, **kwargs: Any) -> Any:
+        return self._c.delete_one(*args, **kwargs)
+
+    async def delete_many(self, *args: Any, **kwargs: Any) -> Any:
+        return self._c.delete_many(*args, **kwargs)
+
+    async def bulk_write(self, requests: list[Any], **kwargs: Any) -> Any:
+        return self._c.bulk_write(requests, **kwargs)
+
+    # Indexes
+    async def create_index(self, keys: Any, **kwargs: Any) -> str:
+        return str(self._c.create_index(keys, **kwargs))
+
+    async def create_indexes(self, indexes: list[Any]) -> list[str]:
+        return [str(name) for name in self._c.create_indexes(indexes)]
+
+    async def index_information(self) -> dict[str, Any]:
+        return dict(self._c.index_information())
+
+    async def drop(self) -> None:
+        self._c.drop()
+
+
+class StandInDatabase:
+    def __init__(self, database: Any) -> None:
+        self._db = database
+        self.name: str = database.name
+
+    def __getitem__(self, name: str) -> StandInCollection:
+        return StandInCollection(self._db[name])
+
+    def __getattr__(self, name: str) -> StandInCollection:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def get_collection(self, name: str) -> StandInCollection:
+        return self[name]
+
+    async def command(self, command: str | Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+        name = command if isinstance(command, str) else next(iter(command))
+        if name == "ping":
+            return {"ok": 1.0}
+        raise NotImplementedError(f"the MongoDB stand-in does not run the {name!r} command")
+
+    async def list_collection_names(self) -> list[str]:
+        return list(self._db.list_collection_names())
+
+    async def drop_collection(self, name: str) -> None:
+        self._db.drop_collection(name)
+
+
+class StandInClient:
+    """Mimics ``pymongo.AsyncMongoClient`` for one process. Data lives as long as the object."""
+
+    def __init__(self) -> None:
+        self._client: Any = mongomock.MongoClient(tz_aware=True)
+
+    def __getitem__(self, name: str) -> StandInDatabase:
+        return StandInDatabase(self._client[name])
+
+    def get_database(self, name: str) -> StandInDatabase:
+        return self[name]
+
+    @property
+    def admin(self) -> StandInDatabase:
+        return self["admin"]
+
+    async def drop_database(self, name: str) -> None:
+        self._client.drop_database(name)
+
+    async def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,208 @@
+"""Settings: one frozen dataclass, read from the environment (prefix ``HUB_``) once at start-up.
+
+No other module reads ``os.environ``. In ``dev`` mode missing secrets are generated (and the log says so);
+in ``production`` mode the hub refuses to start without them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import HubError
+
+
+class SettingsError(HubError):
+    code = "bad_settings"
+
+
+def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = _str(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _str(env, name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    raw = _str(env, name)
+    if raw is None:
+        return default
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _json(env: Mapping[str, str], name: str, default: Any) -> Any:
+    raw = _str(env, name)
+    if raw is None:
+        return default
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{name} is not valid JSON: {exc.msg}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class CoinPack:
+    """A server-side price: the client names a pack, never a price or an amount of coins."""
+
+    id: str
+    coins: int
+    price_cents: int
+    currency: str = "usd"
+
+    def __post_init__(self) -> None:
+        if self.coins <= 0 or self.price_cents <= 0:
+            raise SettingsError(f"coin pack {self.id!r} needs positive coins and price")
+
+
+DEFAULT_COIN_PACKS: tuple[CoinPack, ...] = (
+    CoinPack("coins_70", 70, 99),
+    CoinPack("coins_350", 350, 499),
+    CoinPack("coins_1400", 1400, 1999),
+    CoinPack("coins_7000", 7000, 9999),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mode: str = "dev"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(3))
+    log_level: str = "INFO"
+
+    mongo_url: str | None = None
+    mongo_db: str = "livehub"
+    redis_url: str | None = None
+
+    jwt_secret: str = ""
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    jwt_leeway_s: int = 30
+    bcrypt_rounds: int = 12
+    login_burst: int = 5
+    login_per_minute: int = 10
+
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1 << 20
+
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str | None = None
+    coin_packs: tuple[CoinPack, ...] = DEFAULT_COIN_PACKS
+
+    sfu_announced_ips: tuple[str, ...] = ()
+    ice_servers: tuple[dict[str, Any], ...] = ({"urls": "stun:stun.l.google.com:19302"},)
+    sfu_reconnect_grace_s: float = 15.0
+    sfu_pli_interval_s: float = 1.0
+
+    generated_secrets: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("dev", "production"):
+            raise SettingsError(f"HUB_MODE must be 'dev' or 'production', got {self.mode!r}")
+        if self.mode == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("HUB_JWT_SECRET", self.jwt_secret),
+                    ("HUB_STRIPE_SECRET_KEY", self.stripe_secret_key),
+                    ("HUB_STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
+                    ("HUB_MONGO_URL", self.mongo_url or ""),
+                )
+                if not value
+            ]
+            if missing:
+                raise SettingsError("production mode needs these settings: " + ", ".join(missing))
+        if len(self.jwt_secret.encode()) < 32:
+            raise SettingsError("HUB_JWT_SECRET must be at least 32 bytes")
+
+    @property
+    def embedded(self) -> bool:
+        """One node, in-process state: no Redis configured."""
+        return self.redis_url is None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
+        mode = _str(env, "HUB_MODE", "dev") or "dev"
+        generated: list[str] = []
+
+        def secret(name: str, make: str) -> str:
+            value = _str(env, name)
+            if value is not None:
+                return value
+            if mode == "production":
+                return ""
+            generated.append(name)
+            return make
+
+        packs_raw = _json(env, "HUB_COIN_PACKS", None)
+        packs = DEFAULT_COIN_PACKS
+        if packs_raw is not None:
+            try:
+                packs = tuple(CoinPack(**p) for p in packs_raw)
+            except TypeError as exc:
+                raise SettingsError(f"HUB_COIN_PACKS: {exc}") from None
+        ice = _json(env, "HUB_ICE_SERVERS", None)
+        port = _int(env, "HUB_PORT", 8080, minimum=0)
+        host = _str(env, "HUB_HOST", "127.0.0.1") or "127.0.0.1"
+        values: dict[str, Any] = dict(
+            mode=mode,
+            host=host,
+            port=port,
+            public_url=_str(env, "HUB_PUBLIC_URL", f"http://{host}:{port}"),
+            log_level=_str(env, "HUB_LOG_LEVEL", "INFO"),
+            mongo_url=_str(env, "HUB_MONGO_URL"),
+            mongo_db=_str(env, "HUB_MONGO_DB", "livehub"),
+            redis_url=_str(env, "HUB_REDIS_URL"),
+            jwt_secret=secret("HUB_JWT_SECRET", secrets.token_urlsafe(48)),
+            access_token_ttl_s=_int(env, "HUB_ACCESS_TOKEN_TTL_S", 900, minimum=10),
+            refresh_token_ttl_s=_int(env, "HUB_REFRESH_TOKEN_TTL_S", 30 * 24 * 3600, minimum=60),
+            jwt_leeway_s=_int(env, "HUB_JWT_LEEWAY_S", 30, minimum=0),
+            bcrypt_rounds=_int(env, "HUB_BCRYPT_ROUNDS", 12, minimum=4),
+            login_burst=_int(env, "HUB_LOGIN_BURST", 5, minimum=1),
+            login_per_minute=_int(env, "HUB_LOGIN_PER_MINUTE", 10, minimum=1),
+            cors_origins=_list(env, "HUB_CORS_ORIGINS"),
+            max_body_bytes=_int(env, "HUB_MAX_BODY_BYTES", 1 << 20, minimum=1024),
+            stripe_secret_key=secret("HUB_STRIPE_SECRET_KEY", "sk_test_dev_" + secrets.token_hex(12)),
+            stripe_webhook_secret=secret("HUB_STRIPE_WEBHOOK_SECRET", "whsec_dev_" + secrets.token_hex(16)),
+            stripe_api_base=_str(env, "HUB_STRIPE_API_BASE"),
+            coin_packs=packs,
+            sfu_announced_ips=_list(env, "HUB_SFU_ANNOUNCED_IPS"),
+            sfu_reconnect_grace_s=_float(env, "HUB_SFU_RECONNECT_GRACE_S", 15.0),
+            sfu_pli_interval_s=_float(env, "HUB_SFU_PLI_INTERVAL_S", 1.0),
+        )
+        node_id = _str(env, "HUB_NODE_ID")
+        if node_id is not None:
+            values["node_id"] = node_id
+        if ice is not None:
+            values["ice_servers"] = tuple(ice)
+        values.update(overrides)
+        values["generated_secrets"] = tuple(generated)
+        return cls(**values)

@@ -1,0 +1,111 @@
+"""Wiring: the only place that builds clients and services.
+
+``Hub(settings)`` constructs everything without I/O; ``await hub.start()`` creates indexes and starts
+background work; ``await hub.close()`` stops it. With no ``HUB_REDIS_URL`` the node runs alone with
+in-process state; with no ``HUB_MONGO_URL`` the stores run on the in-process MongoDB stand-in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from accounts.passwords import PasswordHasher
+from accounts.service import AccountService, LoginLimits
+from accounts.store import AccountStore
+from accounts.tokens import AccessTokenCodec
+from core.clock import Clock, SystemClock
+from core.events import InProcessEventBus
+from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
+from hub.metrics import HubMetrics
+from hub.mongo_standin import StandInClient
+from hub.redis_ratelimit import RedisRateLimiter
+from hub.settings import Settings
+from mobile_api.context import ApiContext
+from rooms.store import StreamStore
+from rooms.streams import StreamService
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, mongo_client: Any = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.metrics = HubMetrics()
+        self.events = InProcessEventBus()
+        self._owns_mongo = mongo_client is None
+        if mongo_client is not None:
+            self.mongo: Any = mongo_client
+        elif settings.mongo_url:
+            self.mongo = AsyncMongoClient(settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000)
+        else:
+            self.mongo = StandInClient()
+        self.db: Any = self.mongo[settings.mongo_db]
+        self.redis: Any = None
+        limiter: RateLimiter
+        if settings.redis_url:
+            import redis.asyncio as aioredis
+
+            self.redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, health_check_interval=10)
+            limiter = RedisRateLimiter(self.redis)
+        else:
+            limiter = InProcessRateLimiter(self.clock)
+        self.limiter = limiter
+
+        self.account_store = AccountStore(self.db)
+        self.accounts = AccountService(
+            self.account_store,
+            PasswordHasher(settings.bcrypt_rounds),
+            AccessTokenCodec(settings.jwt_secret, settings.access_token_ttl_s, settings.jwt_leeway_s),
+            self.clock,
+            limiter,
+            LoginLimits(
+                per_login=Rate(settings.login_burst, settings.login_per_minute / 60),
+                per_address=Rate(settings.login_burst * 4, settings.login_per_minute * 4 / 60),
+            ),
+            settings.refresh_token_ttl_s,
+        )
+        self.stream_store = StreamStore(self.db)
+        self.streams = StreamService(self.stream_store, self.clock, self.events)
+
+        readiness: dict[str, Callable[[], Awaitable[Any]]] = {"database": self._ping_database}
+        if self.redis is not None:
+            readiness["redis"] = self._ping_redis
+        self.api = ApiContext(
+            accounts=self.accounts,
+            streams=self.streams,
+            max_body_bytes=settings.max_body_bytes,
+            public_url=settings.public_url,
+            readiness=readiness,
+        )
+        self.sio: Any = None  # the Socket.IO server, set when the app is built
+        self._started = False
+
+    async def _ping_database(self) -> None:
+        await self.db.command("ping")
+
+    async def _ping_redis(self) -> None:
+        await self.redis.ping()
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        for name in self.settings.generated_secrets:
+            log.warning("dev mode: %s is not set; generated a random one for this run", name)
+        if self.settings.mongo_url is None:
+            log.warning("no HUB_MONGO_URL: using the in-process MongoDB stand-in; data is lost when the hub stops")
+        if self.redis is None:
+            log.info("no HUB_REDIS_URL: single node, in-process state")
+        await self.account_store.create_indexes()
+        await self.stream_store.create_indexes()
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self._owns_mongo:
+            await self.mongo.close()

@@ -1,0 +1,20 @@
+"""What the HTTP edge needs from the rest of the hub. ``hub.wiring`` fills it in; handlers read it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from accounts.service import AccountService
+from rooms.streams import StreamService
+
+
+@dataclass(slots=True)
+class ApiContext:
+    accounts: AccountService
+    streams: StreamService
+    max_body_bytes: int
+    public_url: str
+    # name -> async check that raises when the dependency is unreachable
+    readiness: dict[str, Callable[[], Awaitable[Any]]] = field(default_factory=dict)

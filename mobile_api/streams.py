@@ -1,0 +1,148 @@
+"""``/streams``: create, list, read, end; stream keys and room moderators."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from core.ids import StreamId, UserId
+from mobile_api.routing import Api, Body, Call, Query
+from rooms.models import Stream, StreamStatus
+
+api = Api()
+
+
+class CreateStreamBody(Body):
+    title: str = Field(max_length=500)
+    category: str | None = Field(default=None, max_length=200)
+    tags: list[str] | None = Field(default=None, max_length=50)
+
+
+class ListQuery(Query):
+    status: Literal["live", "ended", "created"] | None = "live"
+    cursor: str | None = Field(default=None, max_length=500)
+    limit: int | None = Field(default=None, ge=1, le=100)
+
+
+class PageQuery(Query):
+    cursor: str | None = Field(default=None, max_length=500)
+    limit: int | None = Field(default=None, ge=1, le=100)
+
+
+class ModeratorBody(Body):
+    user_id: str = Field(max_length=64)
+
+
+def _with_key(stream: Stream) -> dict[str, Any]:
+    return {**stream.to_public(), "stream_key": stream.stream_key}
+
+
+@api.route(
+    "POST",
+    "/streams",
+    summary="Create a stream (returns its secret stream key)",
+    tags=("streams",),
+    status=201,
+    body=CreateStreamBody,
+)
+async def create_stream(call: Call) -> dict[str, Any]:
+    b = call.body_as(CreateStreamBody)
+    stream = await call.ctx.streams.create(call.user.user_id, title=b.title, category=b.category, tags=b.tags)
+    await call.ctx.accounts.become_streamer(call.user.user_id)
+    return _with_key(stream)
+
+
+@api.route(
+    "GET", "/streams", summary="The stream directory (live by default)", tags=("streams",), auth="none", query=ListQuery
+)
+async def list_streams(call: Call) -> dict[str, Any]:
+    q = call.query_as(ListQuery)
+    page = await call.ctx.streams.directory(
+        status=StreamStatus(q.status) if q.status else None, cursor=q.cursor, limit=q.limit
+    )
+    return page.to_dict()
+
+
+@api.route("GET", "/streams/following", summary="Live streams of people I follow", tags=("streams",), query=PageQuery)
+async def following_streams(call: Call) -> dict[str, Any]:
+    q = call.query_as(PageQuery)
+    owners = await call.ctx.accounts.followees(call.user.user_id)
+    page = await call.ctx.streams.directory(status=StreamStatus.LIVE, owners=owners, cursor=q.cursor, limit=q.limit)
+    return page.to_dict()
+
+
+@api.route("GET", "/streams/mine", summary="My streams, with their keys", tags=("streams",))
+async def my_streams(call: Call) -> dict[str, Any]:
+    streams = await call.ctx.streams.owned_by(call.user.user_id)
+    return {"items": [_with_key(s) for s in streams], "next_cursor": None}
+
+
+@api.route(
+    "GET",
+    "/streams/{stream_id}",
+    summary="One stream",
+    tags=("streams",),
+    auth="optional",
+    responses={404: "no such stream"},
+)
+async def get_stream(call: Call) -> dict[str, Any]:
+    stream = await call.ctx.streams.get(StreamId(call.path["stream_id"]))
+    if call.principal is not None and call.principal.user_id == stream.owner_id:
+        return _with_key(stream)
+    return stream.to_public()
+
+
+@api.route(
+    "POST",
+    "/streams/{stream_id}/end",
+    summary="End a stream (owner or staff)",
+    tags=("streams",),
+    responses={403: "not your stream", 404: "no such stream"},
+)
+async def end_stream(call: Call) -> dict[str, Any]:
+    stream = await call.ctx.streams.end_by(
+        call.user.user_id, StreamId(call.path["stream_id"]), staff=call.user.is_staff
+    )
+    return stream.to_public()
+
+
+@api.route(
+    "POST",
+    "/streams/{stream_id}/key",
+    summary="Rotate the stream key",
+    tags=("streams",),
+    responses={403: "not your stream", 404: "no such stream"},
+)
+async def rotate_key(call: Call) -> dict[str, Any]:
+    stream = await call.ctx.streams.rotate_key(call.user.user_id, StreamId(call.path["stream_id"]))
+    return _with_key(stream)
+
+
+@api.route(
+    "POST",
+    "/streams/{stream_id}/moderators",
+    summary="Name a room moderator",
+    tags=("streams",),
+    body=ModeratorBody,
+    responses={403: "not your stream", 404: "no such stream or user"},
+)
+async def add_moderator(call: Call) -> dict[str, Any]:
+    user_id = UserId(call.body_as(ModeratorBody).user_id)
+    await call.ctx.accounts.get_user(user_id)
+    stream = await call.ctx.streams.add_moderator(call.user.user_id, StreamId(call.path["stream_id"]), user_id)
+    return stream.to_public()
+
+
+@api.route(
+    "DELETE",
+    "/streams/{stream_id}/moderators",
+    summary="Remove a room moderator",
+    tags=("streams",),
+    body=ModeratorBody,
+    responses={403: "not your stream", 404: "no such stream"},
+)
+async def remove_moderator(call: Call) -> dict[str, Any]:
+    user_id = UserId(call.body_as(ModeratorBody).user_id)
+    stream = await call.ctx.streams.remove_moderator(call.user.user_id, StreamId(call.path["stream_id"]), user_id)
+    return stream.to_public()

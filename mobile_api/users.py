@@ -1,0 +1,58 @@
+"""``/me`` and ``/users``: profiles and follows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from core.ids import UserId
+from mobile_api.routing import Api, Body, Call
+
+api = Api()
+
+
+class MePatch(Body):
+    nickname: str | None = Field(default=None, max_length=100)
+    bio: str | None = Field(default=None, max_length=1000)
+    avatar_url: str | None = Field(default=None, max_length=1000)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+@api.route("GET", "/me", summary="My account", tags=("users",))
+async def get_me(call: Call) -> dict[str, Any]:
+    user = await call.ctx.accounts.get_user(call.user.user_id)
+    return user.private()
+
+
+@api.route("PATCH", "/me", summary="Change my profile", tags=("users",), body=MePatch)
+async def patch_me(call: Call) -> dict[str, Any]:
+    b = call.body_as(MePatch)
+    user = await call.ctx.accounts.update_me(
+        call.user.user_id, nickname=b.nickname, bio=b.bio, avatar_url=b.avatar_url, phone=b.phone
+    )
+    return user.private()
+
+
+@api.route(
+    "GET", "/users/{user_id}", summary="A public profile", tags=("users",), auth="none", responses={404: "no such user"}
+)
+async def get_user(call: Call) -> dict[str, Any]:
+    return await call.ctx.accounts.profile(UserId(call.path["user_id"]))
+
+
+@api.route(
+    "POST",
+    "/users/{user_id}/follow",
+    summary="Follow a user",
+    tags=("users",),
+    status=204,
+    responses={404: "no such user"},
+)
+async def follow(call: Call) -> None:
+    await call.ctx.accounts.follow(call.user.user_id, UserId(call.path["user_id"]))
+
+
+@api.route("DELETE", "/users/{user_id}/follow", summary="Unfollow a user", tags=("users",), status=204)
+async def unfollow(call: Call) -> None:
+    await call.ctx.accounts.unfollow(call.user.user_id, UserId(call.path["user_id"]))

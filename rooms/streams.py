@@ -1,0 +1,200 @@
+"""Stream lifecycle: create, go live, end, list, stream keys and per-stream moderators."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from core.clock import Clock, as_utc
+from core.errors import ForbiddenError, InvalidInputError
+from core.events import EventBus, StreamEnded, StreamStarted
+from core.ids import StreamId, UserId, new_id
+from core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from rooms.errors import StreamEndedError, StreamNotFoundError
+from rooms.models import Stream, StreamStatus
+from rooms.store import StreamStore
+
+TITLE_MAX = 140
+CATEGORY_MAX = 40
+TAG_MAX = 25
+TAGS_MAX = 10
+MODERATORS_MAX = 100
+
+
+def _clean(value: str, field: str, max_len: int, min_len: int = 1) -> str:
+    text = " ".join(value.split())
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InvalidInputError(f"{field} contains control characters", field=field)
+    if not min_len <= len(text) <= max_len:
+        raise InvalidInputError(f"{field} must be {min_len} to {max_len} characters", field=field)
+    return text
+
+
+def new_stream_key() -> str:
+    return "sk_" + secrets.token_urlsafe(24)
+
+
+class StreamService:
+    def __init__(self, store: StreamStore, clock: Clock, events: EventBus) -> None:
+        self._store = store
+        self._clock = clock
+        self._events = events
+
+    async def create(
+        self, owner_id: UserId, *, title: str, category: str | None = None, tags: list[str] | None = None
+    ) -> Stream:
+        tags = tags or []
+        if len(tags) > TAGS_MAX:
+            raise InvalidInputError(f"at most {TAGS_MAX} tags", field="tags")
+        doc: dict[str, Any] = {
+            "_id": new_id(),
+            "owner_id": owner_id,
+            "title": _clean(title, "title", TITLE_MAX),
+            "category": _clean(category, "category", CATEGORY_MAX) if category else None,
+            "tags": list(dict.fromkeys(_clean(t, "tags", TAG_MAX).lower() for t in tags)),
+            "status": StreamStatus.CREATED.value,
+            "stream_key": new_stream_key(),
+            "created_at": self._clock.now(),
+            "moderators": [],
+            "stats": {},
+        }
+        await self._store.insert(doc)
+        return Stream.from_doc(doc)
+
+    async def get(self, stream_id: StreamId) -> Stream:
+        doc = await self._store.get(stream_id)
+        if doc is None:
+            raise StreamNotFoundError("no such stream")
+        return Stream.from_doc(doc)
+
+    async def owned(
+        self, actor: UserId, stream_id: StreamId, *, allow_staff: bool = False, staff: bool = False
+    ) -> Stream:
+        stream = await self.get(stream_id)
+        if stream.owner_id != actor and not (allow_staff and staff):
+            raise ForbiddenError("only the stream's owner can do this")
+        return stream
+
+    async def rotate_key(self, actor: UserId, stream_id: StreamId) -> Stream:
+        await self.owned(actor, stream_id)
+        doc = await self._store.update({"_id": stream_id}, {"$set": {"stream_key": new_stream_key()}})
+        if doc is None:
+            raise StreamNotFoundError("no such stream")
+        return Stream.from_doc(doc)
+
+    async def authorize_publisher(self, stream_id: StreamId, stream_key: str) -> Stream:
+        """The stream, if ``stream_key`` is its key (constant-time compare) and it has not ended."""
+        stream = await self.get(stream_id)
+        if not secrets.compare_digest(stream.stream_key.encode(), stream_key.encode()):
+            raise ForbiddenError("wrong stream key", code="invalid_stream_key")
+        if stream.status is StreamStatus.ENDED:
+            raise StreamEndedError("this stream has ended; create a new one")
+        return stream
+
+    async def go_live(self, stream_id: StreamId) -> Stream:
+        """Mark the stream live (idempotent). Publishes ``StreamStarted`` the first time."""
+        now = self._clock.now()
+        doc = await self._store.update(
+            {"_id": stream_id, "status": StreamStatus.CREATED.value},
+            {"$set": {"status": StreamStatus.LIVE.value, "started_at": now}},
+        )
+        if doc is None:
+            stream = await self.get(stream_id)
+            if stream.status is StreamStatus.ENDED:
+                raise StreamEndedError("this stream has ended; create a new one")
+            return stream
+        stream = Stream.from_doc(doc)
+        await self._events.publish(StreamStarted(stream.id, stream.owner_id, now))
+        return stream
+
+    async def end(self, stream_id: StreamId, *, reason: str = "ended") -> Stream:
+        """End the stream (idempotent); keeps its stats. Publishes ``StreamEnded`` the first time."""
+        now = self._clock.now()
+        current = await self.get(stream_id)
+        if current.status is StreamStatus.ENDED:
+            return current
+        started = current.started_at or now
+        doc = await self._store.update(
+            {"_id": stream_id, "status": {"$ne": StreamStatus.ENDED.value}},
+            {
+                "$set": {
+                    "status": StreamStatus.ENDED.value,
+                    "ended_at": now,
+                    "stats.duration_s": max(0, int((now - started).total_seconds())),
+                }
+            },
+        )
+        if doc is None:
+            return await self.get(stream_id)
+        stream = Stream.from_doc(doc)
+        await self._events.publish(StreamEnded(stream.id, stream.owner_id, now, reason))
+        return stream
+
+    async def end_by(self, actor: UserId, stream_id: StreamId, *, staff: bool) -> Stream:
+        await self.owned(actor, stream_id, allow_staff=True, staff=staff)
+        return await self.end(stream_id, reason="ended_by_owner" if not staff else "ended_by_staff")
+
+    async def record_stats(
+        self, stream_id: StreamId, *, peak_viewers: int | None = None, inc: dict[str, int] | None = None
+    ) -> None:
+        """Raise the peak viewer count and add to counters (likes, gift totals)."""
+        update: dict[str, Any] = {}
+        if peak_viewers is not None:
+            update["$max"] = {"stats.peak_viewers": peak_viewers}
+        if inc:
+            update["$inc"] = {f"stats.{k}": v for k, v in inc.items()}
+        if update:
+            await self._store.update({"_id": stream_id}, update)
+
+    async def add_moderator(self, actor: UserId, stream_id: StreamId, user_id: UserId) -> Stream:
+        stream = await self.owned(actor, stream_id)
+        if user_id == stream.owner_id:
+            raise InvalidInputError("the owner is already in charge of the room", field="user_id")
+        if len(stream.moderators) >= MODERATORS_MAX and user_id not in stream.moderators:
+            raise InvalidInputError(f"a room can have at most {MODERATORS_MAX} moderators")
+        doc = await self._store.update({"_id": stream_id}, {"$addToSet": {"moderators": user_id}})
+        assert doc is not None
+        return Stream.from_doc(doc)
+
+    async def remove_moderator(self, actor: UserId, stream_id: StreamId, user_id: UserId) -> Stream:
+        await self.owned(actor, stream_id)
+        doc = await self._store.update({"_id": stream_id}, {"$pull": {"moderators": user_id}})
+        assert doc is not None
+        return Stream.from_doc(doc)
+
+    async def directory(
+        self,
+        *,
+        status: StreamStatus | None,
+        owners: list[UserId] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page:
+        n = clamp_limit(limit)
+        query: dict[str, Any] = {}
+        if status is not None:
+            query["status"] = status.value
+        if owners is not None:
+            query["owner_id"] = {"$in": owners}
+        sort_field = "started_at" if status is StreamStatus.LIVE else "created_at"
+        after: tuple[datetime, str] | None = None
+        if cursor:
+            iso, last_id = decode_cursor(cursor, 2)
+            try:
+                after = (datetime.fromisoformat(str(iso)), str(last_id))
+            except ValueError:
+                raise InvalidInputError("cursor is not valid", field="cursor") from None
+        docs = await self._store.page(query, after, n + 1, sort_field)
+        streams = [Stream.from_doc(d) for d in docs[:n]]
+        next_cursor = None
+        if len(docs) > n:
+            last = docs[n - 1]
+            next_cursor = encode_cursor([as_utc(last[sort_field]).isoformat(), last["_id"]])
+        return Page([s.to_public() for s in streams], next_cursor)
+
+    async def owned_by(self, owner_id: UserId, limit: int = 50) -> list[Stream]:
+        return [Stream.from_doc(d) for d in await self._store.by_owner(owner_id, limit)]
+
+    async def moderated_by(self, user_id: UserId, limit: int = 50) -> list[Stream]:
+        return [Stream.from_doc(d) for d in await self._store.where_moderator(user_id, limit)]

@@ -1,0 +1,96 @@
+"""Shared fixtures: a real redis-server per session, a clean database per test, a hub and an HTTP client.
+
+Set ``HUB_TEST_MONGO_URL`` to run every store test against a real MongoDB instead of the in-process stand-in.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import redis as sync_redis
+
+from hub.app import create_app
+from hub.mongo_standin import StandInClient
+from hub.settings import Settings
+from hub.wiring import Hub
+from tests.support.servers import redis_server
+
+TEST_JWT_SECRET = "test-secret-" + "x" * 40
+TEST_WEBHOOK_SECRET = "whsec_test_" + "y" * 24
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with redis_server() as (url, _proc):
+        yield url
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> str:
+    """The session's Redis, emptied for this test."""
+    client = sync_redis.Redis.from_url(redis_url)
+    client.flushall()
+    client.close()
+    return redis_url
+
+
+@pytest.fixture
+async def mongo_client() -> AsyncIterator[Any]:
+    url = os.environ.get("HUB_TEST_MONGO_URL")
+    if url:
+        from pymongo import AsyncMongoClient
+
+        client: Any = AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=5000)
+    else:
+        client = StandInClient()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def db_name() -> str:
+    return "hubtest_" + secrets.token_hex(6)
+
+
+def make_settings(db_name: str, **overrides: Any) -> Settings:
+    env = {
+        "HUB_JWT_SECRET": TEST_JWT_SECRET,
+        "HUB_STRIPE_SECRET_KEY": "sk_test_" + "z" * 24,
+        "HUB_STRIPE_WEBHOOK_SECRET": TEST_WEBHOOK_SECRET,
+        "HUB_BCRYPT_ROUNDS": "4",
+        "HUB_MONGO_DB": db_name,
+        "HUB_SFU_ANNOUNCED_IPS": "127.0.0.1",
+        "HUB_ICE_SERVERS": "[]",
+    }
+    return Settings.from_env(env, **overrides)
+
+
+@pytest.fixture
+def settings(db_name: str) -> Settings:
+    return make_settings(db_name)
+
+
+@pytest.fixture
+async def hub(settings: Settings, mongo_client: Any) -> AsyncIterator[Hub]:
+    instance = Hub(settings, mongo_client=mongo_client)
+    await instance.start()
+    yield instance
+    await instance.close()
+    await mongo_client.drop_database(settings.mongo_db)
+
+
+@pytest.fixture
+async def app(hub: Hub) -> Any:
+    return create_app(hub, own_hub=False)
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
