@@ -1,0 +1,203 @@
+"""Every private aiortc/aioice field the SFU touches, in one place. aiortc is pinned exactly (1.16.0);
+``tests/unit/sfu/test_aiortc_hooks.py`` fails loudly if any of these moves.
+
+Ingress: ``RTCRtpReceiver`` hands each packet, after SRTP decryption and RTX unwrapping, to its jitter buffer.
+Replacing the jitter buffer with a tap gives the SFU every packet while aiortc keeps sending receiver reports,
+NACKs (``NackGenerator``) and REMB upstream. The tap never returns an encoded frame, so the receiver's decoder
+thread never gets work and no decoder is ever created.
+
+Egress: an ``RTCRtpSender`` whose track never yields a frame never creates an encoder. Its RTCP handler still
+routes the viewer's NACKs to ``_retransmit`` and PLI/FIR to ``_send_keyframe``; both are replaced per instance.
+The sender's SR counters are kept current so its sender reports stay truthful. Packets go out through the
+sender's DTLS transport's SRTP session and the nominated ICE pair's socket, synchronously.
+
+Host candidates: aioice skips 127.0.0.1 when it lists local addresses; ``host_addresses`` overrides the list
+for the peer connections created in a context (a ``ContextVar``), leaving every other caller untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import aioice.ice
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtp import RtpPacket
+
+RECEIVER_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+RECEIVER_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
+RECEIVER_SEND_NACK = "_send_rtcp_nack"
+RECEIVER_SEND_PLI = "_send_rtcp_pli"
+RECEIVER_HANDLE_RTCP = "_handle_rtcp_packet"
+SENDER_RETRANSMIT = "_retransmit"
+SENDER_SEND_KEYFRAME = "_send_keyframe"
+SENDER_HANDLE_RTCP = "_handle_rtcp_packet"
+SENDER_PACKET_COUNT = "_RTCRtpSender__packet_count"
+SENDER_OCTET_COUNT = "_RTCRtpSender__octet_count"
+SENDER_NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"
+SENDER_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
+SENDER_RTT = "_RTCRtpSender__rtt"
+DTLS_TX_SRTP = "_tx_srtp"
+ICE_CONNECTION = "_connection"
+ICE_NOMINATED = "_nominated"
+
+SendTo = Callable[[bytes], None]
+
+_host_addresses: ContextVar[tuple[str, ...] | None] = ContextVar("sfu_host_addresses", default=None)
+_original_get_host_addresses = aioice.ice.get_host_addresses
+
+
+def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    override = _host_addresses.get()
+    if override is not None:
+        return list(override)
+    return _original_get_host_addresses(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
+
+
+def install_host_address_override() -> None:
+    """Route aioice's host-address lookup through the context variable (idempotent, process-wide)."""
+    aioice.ice.get_host_addresses = _get_host_addresses
+
+
+@contextlib.contextmanager
+def host_addresses(addresses: tuple[str, ...]) -> Iterator[None]:
+    """Within this context (and tasks started from it), ICE gathers host candidates on ``addresses`` only."""
+    install_host_address_override()
+    token = _host_addresses.set(addresses if addresses else None)
+    try:
+        yield
+    finally:
+        _host_addresses.reset(token)
+
+
+class ReceiverTap:
+    """Stands in for ``RTCRtpReceiver``'s jitter buffer: every packet goes to ``on_packet``; no frame comes back."""
+
+    __slots__ = ("on_packet",)
+
+    def __init__(self, on_packet: Callable[[RtpPacket], None]) -> None:
+        self.on_packet = on_packet
+
+    def add(self, packet: RtpPacket) -> tuple[bool, None]:
+        self.on_packet(packet)
+        return False, None
+
+
+def install_receiver_tap(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None]) -> None:
+    if not hasattr(receiver, RECEIVER_JITTER_BUFFER):
+        raise RuntimeError("aiortc RTCRtpReceiver has no jitter buffer field: the SFU's ingress hook moved")
+    setattr(receiver, RECEIVER_JITTER_BUFFER, ReceiverTap(on_packet))
+
+
+def count_receiver_nacks(receiver: RTCRtpReceiver, on_nack: Callable[[int], None]) -> None:
+    """Call ``on_nack(number_of_lost_packets)`` whenever the receiver NACKs upstream."""
+    original = getattr(receiver, RECEIVER_SEND_NACK)
+
+    async def send_nack(media_ssrc: int, lost: list[int]) -> None:
+        on_nack(len(lost))
+        await original(media_ssrc, lost)
+
+    setattr(receiver, RECEIVER_SEND_NACK, send_nack)
+
+
+def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> Coroutine[Any, Any, None]:
+    """A PLI (RFC 4585 section 6.3.1) from the receiver to the publisher."""
+    result: Coroutine[Any, Any, None] = getattr(receiver, RECEIVER_SEND_PLI)(media_ssrc)
+    return result
+
+
+def receiver_loss(receiver: RTCRtpReceiver) -> tuple[int, int]:
+    """(packets lost, jitter) summed over the receiver's remote streams, as its receiver reports state them."""
+    streams: dict[int, Any] = getattr(receiver, RECEIVER_REMOTE_STREAMS)
+    lost = 0
+    jitter = 0
+    for stream in streams.values():
+        if stream.max_seq is not None:
+            lost += max(0, stream.packets_lost)
+            jitter = max(jitter, stream.jitter)
+    return lost, jitter
+
+
+def hook_sender(
+    sender: RTCRtpSender,
+    *,
+    retransmit: Callable[[int], Coroutine[Any, Any, None]],
+    keyframe_requested: Callable[[], None],
+    report_received: Callable[[int, int], None],
+) -> None:
+    """Route the viewer's NACKs, PLI/FIR and receiver reports (lost, fraction lost) to the consumer."""
+    for name in (SENDER_RETRANSMIT, SENDER_SEND_KEYFRAME, SENDER_HANDLE_RTCP):
+        if not hasattr(sender, name):
+            raise RuntimeError(f"aiortc RTCRtpSender has no {name}: the SFU's egress hook moved")
+    original_rtcp = getattr(sender, SENDER_HANDLE_RTCP)
+    ssrc = sender._ssrc
+
+    async def handle_rtcp(packet: Any) -> None:
+        for report in getattr(packet, "reports", ()):
+            if report.ssrc == ssrc:
+                report_received(report.packets_lost, report.fraction_lost)
+        await original_rtcp(packet)
+
+    setattr(sender, SENDER_RETRANSMIT, retransmit)
+    setattr(sender, SENDER_SEND_KEYFRAME, keyframe_requested)
+    setattr(sender, SENDER_HANDLE_RTCP, handle_rtcp)
+
+
+def sender_state(sender: RTCRtpSender) -> dict[str, Any]:
+    """The sender's instance dict: the consumer writes the SR counters into it directly (hot path)."""
+    for name in (SENDER_PACKET_COUNT, SENDER_OCTET_COUNT, SENDER_NTP_TIMESTAMP, SENDER_RTP_TIMESTAMP):
+        if name not in sender.__dict__:
+            raise RuntimeError(f"aiortc RTCRtpSender has no {name}: the SFU's sender-report hook moved")
+    return sender.__dict__
+
+
+def sender_rtt(sender: RTCRtpSender) -> float | None:
+    rtt: float | None = getattr(sender, SENDER_RTT)
+    return rtt
+
+
+def srtp_sender(dtls: RTCDtlsTransport, on_error: Callable[[BaseException], None]) -> SendTo | None:
+    """A synchronous ``send(rtp_bytes)``: SRTP-protect with the DTLS transport's keys, then ``sendto`` on the
+    nominated ICE pair's socket. None if the transport is not connected yet.
+
+    aiortc's own path (``RTCDtlsTransport._send_rtp``) is three awaits deep per packet; this is the same work
+    without the coroutine layers. A TURN-relayed pair (rare for a server) falls back to aiortc's path.
+    """
+    srtp = getattr(dtls, DTLS_TX_SRTP, None)
+    connection = getattr(dtls.transport, ICE_CONNECTION)
+    pair = getattr(connection, ICE_NOMINATED).get(1)
+    if srtp is None or pair is None:
+        return None
+    protect = srtp.protect
+    protocol = pair.protocol
+    address = pair.remote_addr
+    if isinstance(protocol, aioice.ice.StunProtocol) and protocol.transport is not None:
+        sendto = protocol.transport.sendto
+
+        def send(data: bytes) -> None:
+            sendto(protect(data), address)
+
+        return send
+
+    pending: set[asyncio.Future[None]] = set()
+
+    def send_slow(data: bytes) -> None:
+        future = asyncio.ensure_future(dtls._send_rtp(data))
+        pending.add(future)
+        future.add_done_callback(_settle(pending, on_error))
+
+    return send_slow
+
+
+def _settle(
+    pending: set[asyncio.Future[None]], on_error: Callable[[BaseException], None]
+) -> Callable[[asyncio.Future[None]], None]:
+    def done(future: asyncio.Future[None]) -> None:
+        pending.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            on_error(future.exception())  # type: ignore[arg-type]
+
+    return done

@@ -1,0 +1,34 @@
+"""The SFU's errors. Each has a stable ``code``; edges map them once (HTTP status from ``status``)."""
+
+from __future__ import annotations
+
+from core.errors import ConflictError, InvalidInputError, NotFoundError, PayloadTooLargeError, UnavailableError
+
+
+class InvalidSdpError(InvalidInputError):
+    """The offer cannot be parsed, has no usable codec, or lacks a required track."""
+
+    code = "invalid_sdp"
+    status = 400
+
+
+class SdpTooLargeError(PayloadTooLargeError):
+    code = "sdp_too_large"
+
+
+class StreamNotLiveError(NotFoundError):
+    code = "stream_not_live"
+
+
+class SessionNotFoundError(NotFoundError):
+    code = "session_not_found"
+
+
+class AlreadyPublishingError(ConflictError):
+    code = "already_publishing"
+
+
+class SfuUnavailableError(UnavailableError):
+    """The SFU is closed or could not set up the peer connection (ICE gathering, DTLS)."""
+
+    code = "sfu_unavailable"

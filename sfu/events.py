@@ -1,0 +1,53 @@
+"""Typed SFU events (past tense, like mediasoup's observer events). Edges react to them; the SFU never waits on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SfuEvent:
+    stream_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherStarted(SfuEvent):
+    """The stream's publisher is connected and media is flowing (also after a reconnect within the grace period)."""
+
+    session_id: str
+    app_data: Any
+    reconnected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherStopped(SfuEvent):
+    """The publisher is gone and the grace period passed (or it ended on purpose): the stream is over on this node."""
+
+    session_id: str
+    app_data: Any
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerClosed(SfuEvent):
+    producer_id: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerClosed(SfuEvent):
+    consumer_id: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClosed(SfuEvent):
+    """A publisher or viewer peer connection was closed (DELETE, ICE/DTLS failure, timeout, stream over)."""
+
+    session_id: str
+    role: str
+    app_data: Any
+    reason: str

@@ -1,0 +1,287 @@
+"""A producer: one publisher track, read through a tap on aiortc's receiver, fanned out to its consumers.
+
+The forwarding path runs synchronously inside aiortc's packet handler: no task, queue or await per packet.
+It keeps the keyframe cache (instant join), the packet history (NACK answers) and throttles keyframe requests
+upstream: at most one PLI per ``pli_interval_s`` whatever the number of viewers asking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aiortc import RTCRtpCodecParameters, RTCRtpReceiver
+from aiortc.rtp import RtpPacket
+
+from sfu import aiortc_hooks
+from sfu.egress import ProfileTable, abs_send_time_now, ntp_now
+from sfu.keyframe import keyframe_detector
+from sfu.packet import ForwardPacket, KeyframeCache, PacketHistory
+from sfu.settings import SfuSettings
+
+if TYPE_CHECKING:
+    from sfu.consumer import Consumer
+
+log = logging.getLogger(__name__)
+
+#: One packet in this many has its residence time (tap in → each viewer's send) measured.
+RESIDENCE_SAMPLE_EVERY = 16
+
+
+class Producer:
+    def __init__(
+        self,
+        producer_id: str,
+        stream_id: str,
+        kind: str,
+        codec: RTCRtpCodecParameters,
+        receiver: RTCRtpReceiver,
+        settings: SfuSettings,
+        profiles: ProfileTable,
+        on_close: Callable[[Producer, str], None],
+    ) -> None:
+        self.id = producer_id
+        self.stream_id = stream_id
+        self.kind = kind
+        self.codec = codec
+        self.closed = False
+        self.history = PacketHistory(settings.nack_history_packets)
+        self.cache = KeyframeCache(settings.keyframe_cache_packets)
+        self._detector = keyframe_detector(codec.mimeType)
+        self._settings = settings
+        self._profiles = profiles
+        self._receiver = receiver
+        self._on_close = on_close
+        self._live: list[Consumer] = []
+        self._waiting: list[Consumer] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.created_at = time.monotonic()
+        self.media_ssrc: int | None = None
+        self.max_seq = 0
+        self.max_ts = 0
+        self.last_packet_at: float | None = None
+        self._last_pli = -1e9
+        self._last_refresh = -1e9
+        self._sample = 0
+        #: Residence samples in microseconds (tap → a viewer's sendto), bounded.
+        self.residence_us: deque[float] = deque(maxlen=20000)
+        self.fanout_s = 0.0
+        self.forwarded = 0
+        # stats
+        self.packets = 0
+        self.bytes = 0
+        self.keyframes = 0
+        self.plis_sent = 0
+        self.plis_suppressed = 0
+        self.nacks_sent = 0
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.cache_drops = 0
+        self._rate_mark = (self.created_at, 0)
+        self._bitrate = 0.0
+        aiortc_hooks.install_receiver_tap(receiver, self.on_packet)
+        if kind == "video":
+            aiortc_hooks.count_receiver_nacks(receiver, self._nacked)
+
+    # -- hot path --------------------------------------------------------------------------------------------
+
+    def on_packet(self, rtp: RtpPacket) -> None:
+        if self.closed:
+            return
+        now = time.monotonic()
+        detector = self._detector
+        packet = ForwardPacket.from_rtp(rtp, detector(rtp.payload) if detector is not None else False, now)
+        self.media_ssrc = rtp.ssrc
+        self.history.put(packet)
+        self.packets += 1
+        self.bytes += len(packet.payload)
+        if self.last_packet_at is None or (packet.seq - self.max_seq) & 0xFFFF < 0x8000:
+            self.max_seq = packet.seq
+            self.max_ts = packet.ts
+        self.last_packet_at = now
+
+        if detector is not None:
+            cache = self.cache
+            if cache.is_new_keyframe(packet):
+                cache.start(packet, now)
+                self.keyframes += 1
+                if self._waiting:
+                    self._start_waiting(packet)
+            elif not cache.add(packet):
+                self.cache_drops += 1
+                self._refresh(now, "cache_overflow")
+            elif cache.packets and now - cache.started_at > self._settings.gop_refresh_s:
+                self._refresh(now, "refresh")
+        elif self._waiting:
+            self._start_waiting(packet)
+
+        live = self._live
+        if not live:
+            return
+        abs_send_time = abs_send_time_now()
+        ntp = ntp_now()
+        self._sample += 1
+        if self._sample >= RESIDENCE_SAMPLE_EVERY:
+            self._sample = 0
+            self._fan_out_sampled(packet, abs_send_time, ntp)
+            return
+        failed: list[Consumer] | None = None
+        for consumer in live:
+            try:
+                consumer.forward(packet, abs_send_time, ntp)
+            except Exception:
+                failed = failed or []
+                failed.append(consumer)
+        self.forwarded += len(live)
+        self.fanout_s += time.monotonic() - now
+        if failed:
+            self._drop(failed)
+
+    def _fan_out_sampled(self, packet: ForwardPacket, abs_send_time: int, ntp: int) -> None:
+        clock = time.perf_counter
+        t0 = clock()
+        samples = self.residence_us
+        failed: list[Consumer] | None = None
+        for consumer in self._live:
+            try:
+                consumer.forward(packet, abs_send_time, ntp)
+            except Exception:
+                failed = failed or []
+                failed.append(consumer)
+            samples.append((clock() - t0) * 1e6)
+        self.forwarded += len(self._live)
+        self.fanout_s += clock() - t0
+        if failed:
+            self._drop(failed)
+
+    def _drop(self, consumers: list[Consumer]) -> None:
+        for consumer in consumers:
+            log.warning("forwarding to a consumer failed; closing it", extra={"consumer": consumer.id}, exc_info=True)
+            consumer.close("send_failed")
+
+    def _start_waiting(self, packet: ForwardPacket) -> None:
+        waiting = self._waiting
+        self._waiting = []
+        for consumer in waiting:
+            consumer.start(packet)
+            self._live.append(consumer)
+
+    # -- consumers -------------------------------------------------------------------------------------------
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        """Start feeding ``consumer``: from the keyframe cache if it holds a group of pictures, else at the next
+        keyframe (and ask the publisher for one, throttled)."""
+        consumer.attach(self, self._profiles.get(*consumer.profile_key))
+        cache = self.cache
+        if self._detector is None:
+            self._waiting.append(consumer)
+            return
+        if not cache.packets:
+            self.cache_misses += 1
+            self._waiting.append(consumer)
+            self.request_keyframe("join")
+            return
+        self.cache_hits += 1
+        consumer.start(cache.packets[0])
+        abs_send_time = abs_send_time_now()
+        ntp = ntp_now()
+        for packet in cache.packets:
+            consumer.forward(packet, abs_send_time, ntp)
+        consumer.cache_replays += 1
+        self._live.append(consumer)
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        if consumer in self._live:
+            self._live.remove(consumer)
+        if consumer in self._waiting:
+            self._waiting.remove(consumer)
+
+    @property
+    def consumer_count(self) -> int:
+        return len(self._live) + len(self._waiting)
+
+    # -- keyframe requests -----------------------------------------------------------------------------------
+
+    def request_keyframe(self, reason: str) -> bool:
+        """Send a PLI upstream unless one went out less than ``pli_interval_s`` ago. True if sent."""
+        if self.closed or self.kind != "video" or self.media_ssrc is None:
+            return False  # before the first packet there is no SSRC to address, and a stream opens with a keyframe
+        now = time.monotonic()
+        if now - self._last_pli < self._settings.pli_interval_s:
+            self.plis_suppressed += 1
+            return False
+        self._last_pli = now
+        self.plis_sent += 1
+        task = asyncio.ensure_future(aiortc_hooks.send_pli(self._receiver, self.media_ssrc))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        log.debug("keyframe requested upstream", extra={"stream": self.stream_id, "reason": reason})
+        return True
+
+    def _refresh(self, now: float, reason: str) -> None:
+        if now - self._last_refresh >= self._settings.gop_refresh_s:
+            self._last_refresh = now
+            self.request_keyframe(reason)
+
+    def _nacked(self, count: int) -> None:
+        self.nacks_sent += count
+
+    # -- lifecycle and stats ---------------------------------------------------------------------------------
+
+    def close(self, reason: str = "closed") -> list[Consumer]:
+        """Idempotent. Detaches (does not close) the consumers and returns them: they may follow a new producer."""
+        if self.closed:
+            return []
+        self.closed = True
+        consumers = self._live + self._waiting
+        self._live = []
+        self._waiting = []
+        for consumer in consumers:
+            consumer.detach()
+        for task in self._tasks:
+            task.cancel()
+        self.cache.clear()
+        self.history.clear()
+        self._on_close(self, reason)
+        return consumers
+
+    def stats(self) -> dict[str, Any]:
+        now = time.monotonic()
+        mark_time, mark_bytes = self._rate_mark
+        if now - mark_time >= 1.0:
+            self._bitrate = (self.bytes - mark_bytes) * 8 / (now - mark_time)
+            self._rate_mark = (now, self.bytes)
+        lost, jitter = aiortc_hooks.receiver_loss(self._receiver)
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "mime_type": self.codec.mimeType,
+            "packets": self.packets,
+            "bytes": self.bytes,
+            "bitrate_bps": round(self._bitrate),
+            "packets_lost": lost,
+            "jitter": jitter,
+            "keyframes": self.keyframes,
+            "nacks_sent": self.nacks_sent,
+            "plis_sent": self.plis_sent,
+            "plis_suppressed": self.plis_suppressed,
+            "cache_packets": len(self.cache.packets),
+            "cache_hits": self.cache_hits,
+            "cache_misses": self.cache_misses,
+            "cache_drops": self.cache_drops,
+            "consumers": self.consumer_count,
+            "forwarded": self.forwarded,
+            "fanout_us_per_packet": (self.fanout_s / self.forwarded * 1e6) if self.forwarded else None,
+        }
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]

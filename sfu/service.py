@@ -1,0 +1,407 @@
+"""``SfuService``: the narrow async API the edges (WHIP/WHEP, Socket.IO) call. Plain values in and out.
+
+It owns every router, session and background task. Events (``sfu.events``) are delivered to listeners from a
+task of the service's own, in order, so that a slow listener never stalls media.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiortc import RTCRtpTransceiver
+from aiortc.codecs import get_capabilities
+
+from core.ids import new_id
+from sfu import aiortc_hooks
+from sfu.consumer import Consumer, EgressCodec
+from sfu.errors import (
+    AlreadyPublishingError,
+    InvalidSdpError,
+    SessionNotFoundError,
+    SfuUnavailableError,
+    StreamNotLiveError,
+)
+from sfu.events import ConsumerClosed, ProducerClosed, PublisherStarted, PublisherStopped, SessionClosed, SfuEvent
+from sfu.peer import apply_offer, create_peer, make_answer
+from sfu.producer import Producer, percentile
+from sfu.router import Router
+from sfu.sdp import codec_preferences, negotiated_media, parse_offer
+from sfu.session import PUBLISHER, VIEWER, Session
+from sfu.settings import SfuSettings
+from sfu.tracks import ForwardedTrack
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[SfuEvent], Awaitable[None]]
+
+#: How often the watchdog checks timeouts and grace periods.
+WATCHDOG_INTERVAL_S = 0.25
+
+
+def _discard(_packet: object) -> None:
+    """Tap for receivers the SFU does not forward: the packet is dropped before any decoder sees it."""
+
+
+class SfuService:
+    def __init__(self, settings: SfuSettings | None = None) -> None:
+        self.settings = settings or SfuSettings()
+        self._routers: dict[str, Router] = {}
+        self._sessions: dict[str, Session] = {}
+        self._consumer_sessions: dict[str, Session] = {}
+        self._reserved: set[str] = set()
+        self._listeners: list[Listener] = []
+        self._queue: asyncio.Queue[SfuEvent] | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._closers: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.sessions_opened = {PUBLISHER: 0, VIEWER: 0}
+        self.sessions_refused = 0
+
+    # -- API -------------------------------------------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        """``listener(event)`` is awaited for every event, in order, from the service's own task."""
+        self._listeners.append(listener)
+
+    def is_live(self, stream_id: str) -> bool:
+        """A publisher is connected, or left less than the grace period ago (viewers may still join)."""
+        router = self._routers.get(stream_id)
+        return router is not None and not router.closed and "video" in router.codecs
+
+    def has_publisher(self, stream_id: str) -> bool:
+        router = self._routers.get(stream_id)
+        return router is not None and router.has_publisher
+
+    async def publish(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]:
+        """Accept a publisher's offer (video required; Opus audio optional). Returns (session id, answer SDP)."""
+        self._check_open()
+        summary = self._parse(offer_sdp, publishing=True)
+        router = self._routers.get(stream_id)
+        if (router is not None and router.has_publisher) or stream_id in self._reserved:
+            self.sessions_refused += 1
+            raise AlreadyPublishingError("this stream already has a publisher")
+        self._reserved.add(stream_id)
+        session = Session(new_id(), stream_id, PUBLISHER, app_data, create_peer(self.settings))
+        try:
+            pc = session.pc
+            transceivers: dict[str, RTCRtpTransceiver] = {}
+            for kind in dict.fromkeys(summary.kinds):
+                transceivers[kind] = pc.addTransceiver(kind, direction="recvonly")
+            if "audio" in transceivers:
+                opus = [c for c in get_capabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
+                transceivers["audio"].setCodecPreferences(opus)
+            await apply_offer(pc, offer_sdp)
+            answer = await make_answer(pc, self.settings)
+            negotiated = negotiated_media(pc.localDescription.sdp)
+            if "video" not in negotiated:
+                raise InvalidSdpError("no video codec could be negotiated")
+            self._check_open()
+            router = self._routers.get(stream_id)
+            if router is None or router.closed:
+                router = Router(stream_id, self._router_closed)
+            producers = []
+            for kind, transceiver in transceivers.items():
+                media = negotiated.get(kind)
+                if media is None:
+                    continue
+                producers.append(
+                    Producer(
+                        new_id(),
+                        stream_id,
+                        kind,
+                        media.codec,
+                        transceiver.receiver,
+                        self.settings,
+                        router.profiles[kind],
+                        self._producer_closed,
+                    )
+                )
+            self._mute_others(session, transceivers)
+        except BaseException:
+            self._reserved.discard(stream_id)
+            await session.close_peer()
+            raise
+        self._reserved.discard(stream_id)
+        self._routers[stream_id] = router
+        session.producers = producers
+        self._register(session)
+        stranded = router.set_publisher(session.id, app_data, producers)
+        for consumer in stranded:
+            consumer.close("codec_changed")
+        self.sessions_opened[PUBLISHER] += 1
+        log.info("publisher session opened", extra={"stream": stream_id, "session": session.id})
+        return session.id, answer
+
+    async def subscribe(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]:
+        """Accept a viewer's offer for a live stream. Returns (session id, answer SDP)."""
+        self._check_open()
+        summary = self._parse(offer_sdp, publishing=False)
+        router = self._routers.get(stream_id)
+        if router is None or router.closed or "video" not in router.codecs:
+            raise StreamNotLiveError("this stream is not live")
+        viewers = sum(1 for s in self._sessions.values() if s.stream_id == stream_id and s.role == VIEWER)
+        if viewers >= self.settings.max_viewers_per_stream:
+            raise SfuUnavailableError("this stream has as many viewers as this node can take", code="stream_full")
+        session = Session(new_id(), stream_id, VIEWER, app_data, create_peer(self.settings))
+        consumers: list[Consumer] = []
+        try:
+            pc = session.pc
+            transceivers: dict[str, RTCRtpTransceiver] = {}
+            for kind in ("video", "audio"):
+                if kind in summary.kinds and kind in router.codecs:
+                    transceiver = pc.addTransceiver(kind, direction="sendonly")
+                    transceiver.setCodecPreferences(codec_preferences(router.codecs[kind]))
+                    track = ForwardedTrack(kind)
+                    transceiver.sender.replaceTrack(track)
+                    session.tracks.append(track)
+                    transceivers[kind] = transceiver
+            await apply_offer(pc, offer_sdp)
+            answer = await make_answer(pc, self.settings)
+            negotiated = negotiated_media(pc.localDescription.sdp)
+            for kind, transceiver in transceivers.items():
+                media = negotiated.get(kind)
+                if media is None or media.codec.mimeType.lower() != router.codecs[kind].mimeType.lower():
+                    raise InvalidSdpError(f"the viewer cannot receive this stream's {kind} codec")
+                payload_type = media.codec.payloadType
+                assert payload_type is not None  # every codec in a parsed answer has one
+                codec = EgressCodec(media.codec.mimeType, media.codec.clockRate, payload_type, media.rtx_payload_type)
+                consumers.append(
+                    Consumer(
+                        new_id(),
+                        stream_id,
+                        kind,
+                        transceiver.sender,
+                        codec,
+                        (media.extension_ids, media.mid),
+                        app_data,
+                        self._consumer_closed,
+                    )
+                )
+            self._mute_others(session, transceivers, all_receivers=True)
+            self._check_open()
+            if router.closed:
+                raise StreamNotLiveError("the stream ended")
+        except BaseException:
+            await session.close_peer()
+            raise
+        session.consumers = consumers
+        for consumer in consumers:
+            self._consumer_sessions[consumer.id] = session
+            router.add_consumer(consumer)
+        self._register(session)
+        self.sessions_opened[VIEWER] += 1
+        return session.id, answer
+
+    async def close_session(self, session_id: str) -> None:
+        """End a session on purpose (WHIP/WHEP DELETE). A publisher's stream ends at once, without grace."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise SessionNotFoundError("no such session")
+        closer = self._close_session(session, "deleted", grace=False)
+        if closer is not None:
+            await closer
+
+    def session_stream(self, session_id: str) -> str:
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise SessionNotFoundError("no such session")
+        return session.stream_id
+
+    async def close(self) -> None:
+        """Close every session and router, deliver the last events, stop background tasks. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for session in list(self._sessions.values()):
+            self._close_session(session, "shutdown", grace=False)
+        for router in list(self._routers.values()):
+            router.close("shutdown")
+        if self._closers:
+            await asyncio.wait(set(self._closers), timeout=5)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+        if self._queue is not None and self._dispatcher is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), timeout=2)
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+
+    def stats(self) -> dict[str, Any]:
+        routers = [router.stats() for router in self._routers.values()]
+        residence: list[float] = []
+        for router in self._routers.values():
+            for producer in router.producers.values():
+                residence.extend(producer.residence_us)
+        consumers = [c.stats() for s in self._sessions.values() for c in s.consumers]
+        return {
+            "streams": len(self._routers),
+            "publishers": sum(1 for s in self._sessions.values() if s.role == PUBLISHER),
+            "viewers": sum(1 for s in self._sessions.values() if s.role == VIEWER),
+            "sessions_opened": dict(self.sessions_opened),
+            "routers": routers,
+            "consumers": consumers,
+            "residence_us_p50": percentile(residence, 50),
+            "residence_us_p99": percentile(residence, 99),
+        }
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SfuUnavailableError("the SFU is shutting down")
+
+    def _parse(self, offer_sdp: str, *, publishing: bool) -> Any:
+        return parse_offer(offer_sdp, max_bytes=self.settings.max_sdp_bytes, publishing=publishing)
+
+    def _mute_others(
+        self, session: Session, ours: dict[str, RTCRtpTransceiver], *, all_receivers: bool = False
+    ) -> None:
+        """Receivers the SFU does not forward get a discarding tap: whatever arrives there is never decoded."""
+        forwarded = {id(t.receiver) for t in ours.values()} if not all_receivers else set()
+        for transceiver in session.pc.getTransceivers():
+            if id(transceiver.receiver) not in forwarded:
+                aiortc_hooks.install_receiver_tap(transceiver.receiver, _discard)
+
+    def _register(self, session: Session) -> None:
+        self._sessions[session.id] = session
+        pc = session.pc
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            state = pc.connectionState
+            if state == "connected":
+                self._session_connected(session)
+            elif state in ("failed", "closed"):
+                self._close_session(session, f"connection_{state}", grace=True)
+
+        self._ensure_watchdog()
+        if pc.connectionState == "connected":
+            self._session_connected(session)
+
+    def _session_connected(self, session: Session) -> None:
+        if session.closed or session.connected:
+            return
+        session.connected_at = time.monotonic()
+        router = self._routers.get(session.stream_id)
+        if router is None:
+            self._close_session(session, "stream_ended", grace=False)
+            return
+        if session.role == PUBLISHER:
+            self._emit(PublisherStarted(session.stream_id, session.id, session.app_data, router.publishes > 1))
+            return
+        for consumer in session.consumers:
+            send = aiortc_hooks.srtp_sender(consumer._sender.transport, self._send_failed)
+            if send is None:
+                self._close_session(session, "transport_not_ready", grace=False)
+                return
+            consumer.set_link(send)
+            router.consumer_ready(consumer)
+
+    def _send_failed(self, exc: BaseException) -> None:
+        log.debug("relayed send failed: %s", type(exc).__name__)
+
+    def _close_session(self, session: Session, reason: str, *, grace: bool) -> asyncio.Task[None] | None:
+        if not session.mark_closed(reason):
+            return None
+        self._sessions.pop(session.id, None)
+        router = self._routers.get(session.stream_id)
+        if session.role == PUBLISHER:
+            if router is not None and router.publisher_session_id == session.id:
+                if grace and self.settings.reconnect_grace_s > 0 and not self._closed:
+                    router.publisher_left(self.settings.reconnect_grace_s)
+                else:
+                    router.close("unpublished" if reason == "deleted" else reason)
+        else:
+            for consumer in session.consumers:
+                self._consumer_sessions.pop(consumer.id, None)
+                consumer.close(reason)
+        self._emit(SessionClosed(session.stream_id, session.id, session.role, session.app_data, reason))
+        task = asyncio.ensure_future(session.close_peer())
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
+        return task
+
+    def _consumer_closed(self, consumer: Consumer, reason: str) -> None:
+        router = self._routers.get(consumer.stream_id)
+        if router is not None:
+            router.remove_consumer(consumer)
+        self._emit(ConsumerClosed(consumer.stream_id, consumer.id, consumer.kind, reason))
+        session = self._consumer_sessions.pop(consumer.id, None)
+        if session is not None:
+            self._close_session(session, reason, grace=False)
+
+    def _producer_closed(self, producer: Producer, reason: str) -> None:
+        self._emit(ProducerClosed(producer.stream_id, producer.id, producer.kind, reason))
+
+    def _router_closed(self, router: Router, reason: str) -> None:
+        if self._routers.get(router.stream_id) is router:
+            del self._routers[router.stream_id]
+        publisher = self._sessions.get(router.publisher_session_id or "")
+        if publisher is not None:
+            self._close_session(publisher, reason, grace=False)
+        self._emit(
+            PublisherStopped(router.stream_id, router.publisher_session_id or "", router.publisher_app_data, reason)
+        )
+
+    # -- background work -------------------------------------------------------------------------------------
+
+    def _ensure_watchdog(self) -> None:
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        """Timeouts: peers that never connect, publishers that stop sending, grace periods that run out."""
+        settings = self.settings
+        while not self._closed:
+            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+            now = time.monotonic()
+            try:
+                for session in list(self._sessions.values()):
+                    if not session.connected and now - session.created_at > settings.connect_timeout_s:
+                        self._close_session(session, "connect_timeout", grace=True)
+                    elif session.role == PUBLISHER and session.connected_at is not None:
+                        last = max(
+                            [p.last_packet_at or session.connected_at for p in session.producers],
+                            default=session.connected_at,
+                        )
+                        if now - last > settings.media_timeout_s:
+                            self._close_session(session, "media_timeout", grace=True)
+                for router in list(self._routers.values()):
+                    if router.grace_until is not None and now >= router.grace_until:
+                        router.close("publisher_gone")
+            except Exception:
+                log.exception("SFU watchdog check failed")
+
+    def _emit(self, event: SfuEvent) -> None:
+        if not self._listeners:
+            return
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+        self._queue.put_nowait(event)
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.ensure_future(self._dispatch())
+
+    async def _dispatch(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        while True:
+            event = await queue.get()
+            try:
+                for listener in list(self._listeners):
+                    try:
+                        await listener(event)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("SFU event listener failed", extra={"event": type(event).__name__})
+            finally:
+                queue.task_done()

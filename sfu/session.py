@@ -1,0 +1,62 @@
+"""A session is one peer connection: a publisher's (producers) or a viewer's (consumers).
+
+The session id is what the edges hand out (the WHIP/WHEP resource URL). Closing a session closes its peer
+connection and its producers or consumers; it is idempotent.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiortc import RTCPeerConnection
+
+from sfu.consumer import Consumer
+from sfu.producer import Producer
+from sfu.tracks import ForwardedTrack
+
+PUBLISHER = "publisher"
+VIEWER = "viewer"
+
+
+class Session:
+    def __init__(self, session_id: str, stream_id: str, role: str, app_data: Any, pc: RTCPeerConnection) -> None:
+        self.id = session_id
+        self.stream_id = stream_id
+        self.role = role
+        self.app_data = app_data
+        self.pc = pc
+        self.created_at = time.monotonic()
+        self.connected_at: float | None = None
+        self.closed = False
+        self.close_reason: str | None = None
+        self.producers: list[Producer] = []
+        self.consumers: list[Consumer] = []
+        self.tracks: list[ForwardedTrack] = []
+
+    @property
+    def connected(self) -> bool:
+        return self.connected_at is not None
+
+    def mark_closed(self, reason: str) -> bool:
+        """Idempotent; True the first time."""
+        if self.closed:
+            return False
+        self.closed = True
+        self.close_reason = reason
+        return True
+
+    async def close_peer(self) -> None:
+        for track in self.tracks:
+            track.stop()
+        await self.pc.close()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "stream_id": self.stream_id,
+            "role": self.role,
+            "state": self.pc.connectionState,
+            "producers": [p.id for p in self.producers],
+            "consumers": [c.stats() for c in self.consumers],
+        }

@@ -1,0 +1,58 @@
+"""The SFU's settings: plain values handed in by ``hub`` (which reads them from the environment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SfuSettings:
+    #: Host addresses the SFU gathers ICE candidates on. ``"A"`` binds and announces A; ``"LOCAL=PUBLIC"``
+    #: binds LOCAL and announces PUBLIC (NAT 1:1). Empty: aioice's own choice (all non-loopback addresses).
+    announced_ips: tuple[str, ...] = ()
+    #: STUN/TURN servers, in the W3C ``RTCIceServer`` shape. Handed to clients (WHIP/WHEP ``Link`` headers);
+    #: the SFU itself uses them only if ``use_ice_servers`` is true (an unreachable STUN server delays every answer).
+    ice_servers: tuple[dict[str, Any], ...] = ()
+    use_ice_servers: bool = False
+    #: How long viewers are kept after the publisher left, waiting for it to publish again.
+    reconnect_grace_s: float = 15.0
+    #: At most one upstream keyframe request (PLI) per producer per this interval.
+    pli_interval_s: float = 1.0
+    #: Ask the publisher for a fresh keyframe when the cached group of pictures is older than this, so that
+    #: late joiners replay a short cache (browsers send keyframes only when asked; OBS ignores the request).
+    gop_refresh_s: float = 4.0
+    #: Upper bound of the keyframe cache (packets since the last keyframe); past it the cache is dropped
+    #: until the next keyframe.
+    keyframe_cache_packets: int = 2048
+    #: Per-producer packet history that answers viewers' NACKs (RTX); 1024 packets ≈ 1.5 s at 6 Mbps.
+    nack_history_packets: int = 1024
+    #: A peer that has not connected (ICE + DTLS) within this time is closed.
+    connect_timeout_s: float = 20.0
+    #: A publisher that sends no RTP for this long is treated as gone (the grace period starts).
+    media_timeout_s: float = 6.0
+    #: Offers larger than this are refused.
+    max_sdp_bytes: int = 64 * 1024
+    #: Viewers per stream on this node.
+    max_viewers_per_stream: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.reconnect_grace_s < 0 or self.pli_interval_s < 0 or self.gop_refresh_s <= 0:
+            raise ValueError("SFU intervals must be non-negative (gop refresh positive)")
+        for name in ("keyframe_cache_packets", "nack_history_packets", "max_sdp_bytes", "max_viewers_per_stream"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive")
+        if self.nack_history_packets & (self.nack_history_packets - 1):
+            raise ValueError("nack_history_packets must be a power of two")
+        for entry in self.announced_ips:
+            if not entry or entry.count("=") > 1:
+                raise ValueError(f"bad announced address {entry!r}")
+
+    @property
+    def bind_addresses(self) -> tuple[str, ...]:
+        return tuple(entry.split("=", 1)[0] for entry in self.announced_ips)
+
+    @property
+    def nat_map(self) -> dict[str, str]:
+        """Local address → announced public address, for NAT 1:1 entries."""
+        return dict(tuple(entry.split("=", 1)) for entry in self.announced_ips if "=" in entry)  # type: ignore[misc]

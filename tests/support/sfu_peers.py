@@ -1,0 +1,219 @@
+"""aiortc peers for SFU tests and benchmarks: a publisher with a moving test pattern, viewers that count decoded
+frames, and loss injection. Peers announce 127.0.0.1 only (aioice skips loopback on its own)."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack, VideoStreamTrack
+from av import VideoFrame
+
+from sfu import aiortc_hooks
+
+LOOPBACK = ("127.0.0.1",)
+
+
+class PatternTrack(VideoStreamTrack):
+    """A moving gradient at ``fps``: real motion, so encoders emit genuine delta frames."""
+
+    def __init__(self, width: int = 320, height: int = 240, fps: int = 30) -> None:
+        super().__init__()
+        self._width = width
+        self._height = height
+        self._fps = fps
+        self._start: float | None = None
+        self._count = 0
+        self._ramp = bytes((i * 3) % 256 for i in range(width + height + 512))
+        self._chroma = bytes([128]) * ((width // 2) * (height // 2))
+
+    async def recv(self) -> VideoFrame:
+        if self._start is None:
+            self._start = time.monotonic()
+        self._count += 1
+        wait = self._start + self._count / self._fps - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        shift = (self._count * 2) % 256
+        ramp, width = self._ramp, self._width
+        luma = b"".join(ramp[y + shift : y + shift + width] for y in range(self._height))
+        frame = VideoFrame(width, self._height, "yuv420p")
+        frame.planes[0].update(luma)
+        frame.planes[1].update(self._chroma)
+        frame.planes[2].update(self._chroma)
+        frame.pts = self._count * (90000 // self._fps)
+        frame.time_base = fractions.Fraction(1, 90000)
+        return frame
+
+
+class FrameCounter:
+    """Reads a remote track (so aiortc decodes it) and records when each frame arrived."""
+
+    def __init__(self, track: MediaStreamTrack) -> None:
+        self.track = track
+        self.times: list[float] = []
+        self.sizes: set[tuple[int, int]] = set()
+        self.started = time.monotonic()
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                frame = await self.track.recv()
+                self.times.append(time.monotonic())
+                if isinstance(frame, VideoFrame):
+                    self.sizes.add((frame.width, frame.height))
+        except (MediaStreamError, asyncio.CancelledError):
+            pass
+
+    @property
+    def count(self) -> int:
+        return len(self.times)
+
+    def rate(self, seconds: float) -> float:
+        """Frames per second over the last ``seconds``."""
+        cutoff = time.monotonic() - seconds
+        return sum(1 for t in self.times if t >= cutoff) / seconds
+
+    async def wait_frames(self, count: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.count < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return self.count >= count
+
+    def stop(self) -> None:
+        self.task.cancel()
+
+
+async def offer(pc: RTCPeerConnection) -> str:
+    with aiortc_hooks.host_addresses(LOOPBACK):
+        await pc.setLocalDescription(await pc.createOffer())
+    return str(pc.localDescription.sdp)
+
+
+async def accept(pc: RTCPeerConnection, answer_sdp: str) -> None:
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+
+
+def prefer(transceiver: Any, mime_type: str) -> None:
+    caps = RTCRtpSender.getCapabilities(transceiver.kind).codecs
+    chosen = [c for c in caps if c.mimeType.lower() == mime_type.lower()]
+    if mime_type.lower() == "video/h264":
+        chosen = [c for c in chosen if c.parameters.get("profile-level-id") == "42e01f"]
+    rtx = [c for c in caps if c.mimeType.lower() == "video/rtx"]
+    transceiver.setCodecPreferences(chosen + rtx)
+
+
+class Publisher:
+    """An aiortc publisher. Counts the keyframe requests (PLI/FIR) that reach it."""
+
+    def __init__(self, codec: str = "video/VP8", audio: bool = True, video: MediaStreamTrack | None = None) -> None:
+        self.pc = RTCPeerConnection()
+        self.video_track = video or PatternTrack()
+        self.video = self.pc.addTransceiver(self.video_track, direction="sendonly")
+        prefer(self.video, codec)
+        if audio:
+            self.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+        self.keyframe_requests = 0
+        self.retransmissions = 0
+        sender = self.video.sender
+        original_keyframe = sender._send_keyframe
+        original_retransmit = sender._retransmit
+
+        def on_keyframe() -> None:
+            self.keyframe_requests += 1
+            original_keyframe()
+
+        async def on_retransmit(seq: int) -> None:
+            self.retransmissions += 1
+            await original_retransmit(seq)
+
+        sender._send_keyframe = on_keyframe  # type: ignore[method-assign]
+        sender._retransmit = on_retransmit  # type: ignore[method-assign]
+
+    async def offer(self) -> str:
+        return await offer(self.pc)
+
+    async def accept(self, answer_sdp: str) -> None:
+        await accept(self.pc, answer_sdp)
+
+    async def close(self) -> None:
+        await self.pc.close()
+
+
+class Viewer:
+    """An aiortc viewer (recvonly video + audio) that decodes what it receives."""
+
+    def __init__(self, audio: bool = True) -> None:
+        self.pc = RTCPeerConnection()
+        self.pc.addTransceiver("video", direction="recvonly")
+        if audio:
+            self.pc.addTransceiver("audio", direction="recvonly")
+        self.video: FrameCounter | None = None
+        self.audio: FrameCounter | None = None
+
+        @self.pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "video":
+                self.video = FrameCounter(track)
+            else:
+                self.audio = FrameCounter(track)
+
+    async def offer(self) -> str:
+        return await offer(self.pc)
+
+    async def accept(self, answer_sdp: str) -> None:
+        await accept(self.pc, answer_sdp)
+
+    async def close(self) -> None:
+        for counter in (self.video, self.audio):
+            if counter is not None:
+                counter.stop()
+        await self.pc.close()
+
+
+def drop_every(pc: RTCPeerConnection, *, inbound: bool, period: int, kind: str = "video") -> Callable[[], int]:
+    """Drop one media packet in ``period`` (after SRTP) on ``pc``'s inbound or outbound path; returns a counter.
+
+    Only the original media packets of ``kind`` are dropped (not RTX, not RTCP), so every loss can be repaired.
+    """
+    transceiver = next(t for t in pc.getTransceivers() if t.kind == kind)
+    description = pc.remoteDescription if inbound else pc.localDescription
+    from aiortc import sdp as aiortc_sdp
+
+    parsed = aiortc_sdp.SessionDescription.parse(description.sdp)
+    media = next(m for m in parsed.media if m.kind == kind)
+    payload_type = media.rtp.codecs[0].payloadType
+    dtls = transceiver.receiver.transport
+    state = {"seen": 0, "dropped": 0}
+
+    def is_target(data: bytes) -> bool:
+        if len(data) < 12 or 192 <= data[1] <= 223 or data[1] & 0x7F != payload_type:
+            return False
+        state["seen"] += 1
+        if state["seen"] > period * 2 and state["seen"] % period == 0:
+            state["dropped"] += 1
+            return True
+        return False
+
+    if inbound:
+        original = dtls._handle_rtp_data
+
+        async def handle(data: bytes, arrival_time_ms: int) -> None:
+            if not is_target(data):
+                await original(data, arrival_time_ms)
+
+        dtls._handle_rtp_data = handle  # type: ignore[method-assign]
+    else:
+        original_send = dtls._send_rtp
+
+        async def send(data: bytes) -> None:
+            if not is_target(data):
+                await original_send(data)
+
+        dtls._send_rtp = send  # type: ignore[method-assign]
+    return lambda: state["dropped"]
