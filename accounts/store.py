@@ -31,12 +31,23 @@ class AccountStore:
         await self._follows.create_index([("followee", ASCENDING), ("at", DESCENDING)], name="by_followee")
 
     # Users
+    async def _duplicate(self, exc: DuplicateKeyError, doc: dict[str, Any]) -> DuplicateAccountError:
+        """Which unique field collided: MongoDB names it in ``keyPattern``; otherwise look it up."""
+        pattern = (exc.details or {}).get("keyPattern") or {}
+        field = next(iter(pattern), None)
+        if field not in ("email", "phone"):
+            field = "email"
+            if "phone" in doc and await self._users.find_one({"phone": doc["phone"], "_id": {"$ne": doc.get("_id")}}):
+                field = "phone"
+            if "email" in doc and await self._users.find_one({"email": doc["email"], "_id": {"$ne": doc.get("_id")}}):
+                field = "email"
+        return DuplicateAccountError(f"an account with this {field} already exists", field=field)
+
     async def insert_user(self, doc: dict[str, Any]) -> None:
         try:
             await self._users.insert_one(doc)
         except DuplicateKeyError as exc:
-            field = "phone" if "phone" in str(exc) else "email"
-            raise DuplicateAccountError(f"an account with this {field} already exists", field=field) from None
+            raise await self._duplicate(exc, doc) from None
 
     async def get_user(self, user_id: str) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = await self._users.find_one({"_id": user_id})
@@ -56,8 +67,7 @@ class AccountStore:
                 {"_id": user_id}, {"$set": changes}, return_document=ReturnDocument.AFTER
             )
         except DuplicateKeyError as exc:
-            field = "phone" if "phone" in str(exc) else "email"
-            raise DuplicateAccountError(f"an account with this {field} already exists", field=field) from None
+            raise await self._duplicate(exc, {"_id": user_id, **changes}) from None
         return doc
 
     async def promote_viewer(self, user_id: str, role: str) -> None:
