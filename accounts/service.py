@@ -72,6 +72,7 @@ class AccountService:
         limiter: RateLimiter,
         limits: LoginLimits,
         refresh_ttl_s: int,
+        admin_emails: frozenset[str] = frozenset(),
     ) -> None:
         self._store = store
         self._hasher = hasher
@@ -80,6 +81,7 @@ class AccountService:
         self._limiter = limiter
         self._limits = limits
         self._refresh_ttl = timedelta(seconds=refresh_ttl_s)
+        self._admin_emails = admin_emails
 
     # Registration and login
     async def register(
@@ -92,7 +94,7 @@ class AccountService:
             "_id": new_id(),
             "email": email,
             "nickname": nickname,
-            "role": Role.VIEWER.value,
+            "role": (Role.ADMIN if email in self._admin_emails else Role.VIEWER).value,
             "password_hash": await self._hasher.hash(password),
             "created_at": self._clock.now(),
         }
@@ -119,6 +121,9 @@ class AccountService:
         doc = await self._store.find_by_login(key)
         if not await self._hasher.verify(password, doc.get("password_hash") if doc else None) or doc is None:
             raise InvalidCredentialsError("wrong login or password")
+        if doc["email"] in self._admin_emails and doc.get("role") != Role.ADMIN.value:
+            # Operators name the first admins in settings (HUB_ADMIN_EMAILS); promotion happens at login.
+            doc = await self._store.update_user(doc["_id"], {"role": Role.ADMIN.value}) or doc
         user = User.from_doc(doc)
         if user.suspended:
             raise ForbiddenError("this account is suspended", code="account_suspended")

@@ -109,6 +109,7 @@ class Settings:
     login_burst: int = 5
     login_per_minute: int = 10
 
+    admin_emails: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1 << 20
 
@@ -188,6 +189,7 @@ class Settings:
             bcrypt_rounds=_int(env, "HUB_BCRYPT_ROUNDS", 12, minimum=4),
             login_burst=_int(env, "HUB_LOGIN_BURST", 5, minimum=1),
             login_per_minute=_int(env, "HUB_LOGIN_PER_MINUTE", 10, minimum=1),
+            admin_emails=tuple(e.lower() for e in _list(env, "HUB_ADMIN_EMAILS")),
             cors_origins=_list(env, "HUB_CORS_ORIGINS"),
             max_body_bytes=_int(env, "HUB_MAX_BODY_BYTES", 1 << 20, minimum=1024),
             stripe_secret_key=secret("HUB_STRIPE_SECRET_KEY", "sk_test_dev_" + secrets.token_hex(12)),

@@ -68,6 +68,7 @@ class Hub:
                 per_address=Rate(settings.login_burst * 4, settings.login_per_minute * 4 / 60),
             ),
             settings.refresh_token_ttl_s,
+            admin_emails=frozenset(settings.admin_emails),
         )
         self.stream_store = StreamStore(self.db)
         self.streams = StreamService(self.stream_store, self.clock, self.events)

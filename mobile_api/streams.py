@@ -109,6 +109,20 @@ async def end_stream(call: Call) -> dict[str, Any]:
 
 @api.route(
     "POST",
+    "/streams/{stream_id}/live",
+    summary="Go live explicitly (publishing media also does)",
+    tags=("streams",),
+    responses={403: "not your stream", 404: "no such stream", 409: "the stream has ended"},
+)
+async def go_live(call: Call) -> dict[str, Any]:
+    stream_id = StreamId(call.path["stream_id"])
+    await call.ctx.streams.owned(call.user.user_id, stream_id)
+    stream = await call.ctx.streams.go_live(stream_id)
+    return stream.to_public()
+
+
+@api.route(
+    "POST",
     "/streams/{stream_id}/key",
     summary="Rotate the stream key",
     tags=("streams",),

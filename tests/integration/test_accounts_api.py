@@ -167,3 +167,22 @@ async def test_oversized_body_is_refused_with_413(client: httpx.AsyncClient) -> 
     r = await client.post("/api/v1/auth/register", content=big, headers={"content-type": "application/json"})
     assert r.status_code == 413
     assert r.json()["code"] == "payload_too_large"
+
+
+async def test_admin_emails_from_settings_become_admins(settings: object, mongo_client: object) -> None:
+    from dataclasses import replace
+
+    from hub.app import create_app
+
+    hub = Hub(replace(settings, admin_emails=("boss@example.com",)), mongo_client=mongo_client)  # type: ignore[type-var]
+    await hub.start()
+    transport = httpx.ASGITransport(app=create_app(hub, own_hub=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        r = await c.post(
+            "/api/v1/auth/register", json={"email": "Boss@Example.com", "password": "boss password", "nickname": "Boss"}
+        )
+        assert r.json()["user"]["role"] == "admin"
+        r = await c.post(
+            "/api/v1/auth/register", json={"email": "pleb@example.com", "password": "pleb password", "nickname": "Pleb"}
+        )
+        assert r.json()["user"]["role"] == "viewer"

@@ -117,3 +117,18 @@ async def test_invalid_stream_input_is_refused(client: httpx.AsyncClient) -> Non
         assert r.status_code == 422, body
     r = await client.post("/api/v1/streams", json={"title": "no auth"})
     assert r.status_code == 401
+
+
+async def test_owner_goes_live_explicitly_and_the_stream_is_listed(client: httpx.AsyncClient) -> None:
+    s = await register(client, "Explicit")
+    other = await register(client, "Intruder")
+    stream = await create_stream(client, s)
+    assert (await client.post(f"/api/v1/streams/{stream['id']}/live", headers=auth(other))).status_code == 403
+    r = await client.post(f"/api/v1/streams/{stream['id']}/live", headers=auth(s))
+    assert r.status_code == 200
+    assert r.json()["status"] == "live" and r.json()["started_at"]
+    assert [i["id"] for i in (await client.get("/api/v1/streams")).json()["items"]] == [stream["id"]]
+    await client.post(f"/api/v1/streams/{stream['id']}/end", headers=auth(s))
+    r = await client.post(f"/api/v1/streams/{stream['id']}/live", headers=auth(s))
+    assert r.status_code == 409
+    assert r.json()["code"] == "stream_ended"
