@@ -36,7 +36,7 @@ def parse_offer(offer_sdp: str, *, max_bytes: int, publishing: bool) -> OfferSum
         raise InvalidSdpError("the body is not an SDP offer (it must start with v=0)")
     try:
         description = aiortc_sdp.SessionDescription.parse(offer_sdp)
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, AssertionError) as exc:
         raise InvalidSdpError(f"the SDP offer cannot be parsed: {type(exc).__name__}") from None
     wanted = ("sendonly", "sendrecv") if publishing else ("recvonly", "sendrecv")
     kinds: list[str] = []

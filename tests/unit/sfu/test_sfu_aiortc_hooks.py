@@ -1,0 +1,84 @@
+"""The SFU hooks into private aiortc/aioice fields. If an upgrade moves any of them, these tests fail loudly."""
+
+from __future__ import annotations
+
+import inspect
+
+import aioice.ice
+import aiortc
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcicetransport import RTCIceTransport
+
+from sfu import aiortc_hooks
+
+
+def test_aiortc_is_the_pinned_version() -> None:
+    assert aiortc.__version__ == "1.16.0", "the SFU's hooks were checked against aiortc 1.16.0 only"
+
+
+def test_receiver_hands_every_packet_to_its_jitter_buffer() -> None:
+    source = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "self.__jitter_buffer.add(packet)" in source
+    assert "unwrap_rtx" in source  # RTX is unwrapped before the tap sees the packet
+    assert "self._send_rtcp_nack(" in source
+    assert "__decoder_queue.put" in source and "encoded_frame is not None" in source
+
+
+def test_sender_routes_nack_and_pli_to_overridable_methods() -> None:
+    source = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "await self._retransmit(seq)" in source
+    assert "self._send_keyframe()" in source
+    rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+    for name in ("__ntp_timestamp", "__rtp_timestamp", "__packet_count", "__octet_count"):
+        assert f"self.{name}" in rtcp
+    assert "self.__encoder = get_encoder(codec)" in inspect.getsource(RTCRtpSender._next_encoded_frame)
+
+
+def test_dtls_and_ice_fields_used_by_the_fast_send_path_exist() -> None:
+    assert "self._tx_srtp = Session(tx_policy)" in inspect.getsource(RTCDtlsTransport._setup_srtp)
+    assert "self._send = self._connection.send" in inspect.getsource(RTCIceTransport.__init__)
+    assert "self._nominated" in inspect.getsource(aioice.ice.Connection.sendto)
+    assert "active_pair.protocol.send_data(data, active_pair.remote_addr)" in inspect.getsource(
+        aioice.ice.Connection.sendto
+    )
+    assert "self.transport.sendto(data, addr)" in inspect.getsource(aioice.ice.StunProtocol.send_data)
+    assert "get_host_addresses(" in inspect.getsource(aioice.ice.Connection.gather_candidates)
+
+
+async def test_hooks_install_on_real_aiortc_objects() -> None:
+    pc = RTCPeerConnection()
+    try:
+        video = pc.addTransceiver("video", direction="sendrecv")
+        receiver, sender = video.receiver, video.sender
+        seen: list[object] = []
+        aiortc_hooks.install_receiver_tap(receiver, seen.append)
+        assert isinstance(getattr(receiver, aiortc_hooks.RECEIVER_JITTER_BUFFER), aiortc_hooks.ReceiverTap)
+        assert hasattr(receiver, aiortc_hooks.RECEIVER_REMOTE_STREAMS)
+        assert aiortc_hooks.receiver_loss(receiver) == (0, 0)
+        aiortc_hooks.count_receiver_nacks(receiver, lambda n: None)
+        state = aiortc_hooks.sender_state(sender)
+        assert state[aiortc_hooks.SENDER_PACKET_COUNT] == 0
+        assert aiortc_hooks.sender_rtt(sender) is None
+
+        async def retransmit(seq: int) -> None:
+            return None
+
+        aiortc_hooks.hook_sender(
+            sender, retransmit=retransmit, keyframe_requested=lambda: None, report_received=lambda a, b: None
+        )
+        assert sender._retransmit is retransmit
+        assert isinstance(sender._ssrc, int) and isinstance(sender._rtx_ssrc, int)
+        dtls = sender.transport
+        assert hasattr(dtls, aiortc_hooks.DTLS_TX_SRTP)
+        connection = getattr(dtls.transport, aiortc_hooks.ICE_CONNECTION)
+        assert getattr(connection, aiortc_hooks.ICE_NOMINATED) == {}
+        assert aiortc_hooks.srtp_sender(dtls, lambda exc: None) is None  # not connected yet
+    finally:
+        await pc.close()
+
+
+def test_host_address_override_applies_only_inside_its_context() -> None:
+    with aiortc_hooks.host_addresses(("127.0.0.1",)):
+        assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
+    assert "127.0.0.1" not in aioice.ice.get_host_addresses(True, False)
