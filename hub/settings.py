@@ -122,6 +122,12 @@ class Settings:
     ice_servers: tuple[dict[str, Any], ...] = ({"urls": "stun:stun.l.google.com:19302"},)
     sfu_reconnect_grace_s: float = 15.0
     sfu_pli_interval_s: float = 1.0
+    sfu_gop_refresh_s: float = 4.0
+    sfu_keyframe_cache_packets: int = 2048
+    sfu_nack_history_packets: int = 1024
+    sfu_connect_timeout_s: float = 20.0
+    sfu_media_timeout_s: float = 6.0
+    sfu_max_viewers_per_stream: int = 1000
 
     generated_secrets: tuple[str, ...] = ()
 
@@ -199,6 +205,12 @@ class Settings:
             sfu_announced_ips=_list(env, "HUB_SFU_ANNOUNCED_IPS"),
             sfu_reconnect_grace_s=_float(env, "HUB_SFU_RECONNECT_GRACE_S", 15.0),
             sfu_pli_interval_s=_float(env, "HUB_SFU_PLI_INTERVAL_S", 1.0),
+            sfu_gop_refresh_s=_float(env, "HUB_SFU_GOP_REFRESH_S", 4.0),
+            sfu_keyframe_cache_packets=_int(env, "HUB_SFU_KEYFRAME_CACHE_PACKETS", 2048, minimum=64),
+            sfu_nack_history_packets=_int(env, "HUB_SFU_NACK_HISTORY_PACKETS", 1024, minimum=128),
+            sfu_connect_timeout_s=_float(env, "HUB_SFU_CONNECT_TIMEOUT_S", 20.0),
+            sfu_media_timeout_s=_float(env, "HUB_SFU_MEDIA_TIMEOUT_S", 6.0),
+            sfu_max_viewers_per_stream=_int(env, "HUB_SFU_MAX_VIEWERS_PER_STREAM", 1000, minimum=1),
         )
         node_id = _str(env, "HUB_NODE_ID")
         if node_id is not None:

@@ -24,6 +24,7 @@ from hub.metrics import HubMetrics
 from hub.mongo_standin import StandInClient
 from hub.redis_ratelimit import RedisRateLimiter
 from hub.settings import Settings
+from hub.sfu_wiring import SfuWiring
 from mobile_api.context import ApiContext
 from rooms.store import StreamStore
 from rooms.streams import StreamService
@@ -72,6 +73,8 @@ class Hub:
         )
         self.stream_store = StreamStore(self.db)
         self.streams = StreamService(self.stream_store, self.clock, self.events)
+        self.sfu_wiring = SfuWiring(settings, self.streams, self.events, self.metrics.registry)
+        self.sfu = self.sfu_wiring.sfu
 
         readiness: dict[str, Callable[[], Awaitable[Any]]] = {"database": self._ping_database}
         if self.redis is not None:
@@ -82,6 +85,7 @@ class Hub:
             max_body_bytes=settings.max_body_bytes,
             public_url=settings.public_url,
             readiness=readiness,
+            sfu=self.sfu,
         )
         self.sio: Any = None  # the Socket.IO server, set when the app is built
         self._started = False
@@ -106,6 +110,7 @@ class Hub:
         await self.stream_store.create_indexes()
 
     async def close(self) -> None:
+        await self.sfu_wiring.close()
         if self.redis is not None:
             await self.redis.aclose()
         if self._owns_mongo:

@@ -8,6 +8,7 @@ from typing import Any
 
 from accounts.service import AccountService
 from rooms.streams import StreamService
+from sfu.service import SfuService
 
 
 @dataclass(slots=True)
@@ -18,3 +19,4 @@ class ApiContext:
     public_url: str
     # name -> async check that raises when the dependency is unreachable
     readiness: dict[str, Callable[[], Awaitable[Any]]] = field(default_factory=dict)
+    sfu: SfuService | None = None

@@ -231,6 +231,7 @@ class Consumer:
         rtt = aiortc_hooks.sender_rtt(self._sender)
         return {
             "id": self.id,
+            "stream_id": self.stream_id,
             "kind": self.kind,
             "mime_type": self.codec.mime_type,
             "packets": sd[_PC],

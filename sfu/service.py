@@ -207,6 +207,15 @@ class SfuService:
         if closer is not None:
             await closer
 
+    async def end_stream(self, stream_id: str, reason: str = "ended") -> None:
+        """End a stream on this node (e.g. its owner ended it): the publisher and every viewer are closed."""
+        router = self._routers.get(stream_id)
+        if router is None:
+            return
+        router.close(reason)
+        if self._closers:
+            await asyncio.wait(set(self._closers), timeout=5)
+
     def session_stream(self, session_id: str) -> str:
         session = self._sessions.get(session_id)
         if session is None:

@@ -1,0 +1,133 @@
+"""Wiring for the SFU: its settings from the hub's, the stream lifecycle it drives, and its Prometheus metrics.
+
+Kept apart from ``hub/wiring.py`` (like ``rooms_wiring``); ``Hub`` builds ``SfuWiring`` once.
+- ``PublisherStarted`` → ``StreamService.go_live`` (a stream its owner already ended closes the publisher).
+- ``PublisherStopped`` (after the reconnect grace period) → ``StreamService.end``.
+- ``StreamEnded`` from elsewhere (the owner or staff ended it) → the SFU drops the publisher and viewers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from core.errors import NotFoundError
+from core.events import EventBus, StreamEnded
+from core.ids import StreamId
+from hub.settings import Settings
+from rooms.errors import StreamEndedError
+from rooms.streams import StreamService
+from sfu import PublisherStarted, PublisherStopped, SfuEvent, SfuService, SfuSettings
+
+log = logging.getLogger(__name__)
+
+
+def sfu_settings(settings: Settings) -> SfuSettings:
+    return SfuSettings(
+        announced_ips=settings.sfu_announced_ips,
+        ice_servers=settings.ice_servers,
+        reconnect_grace_s=settings.sfu_reconnect_grace_s,
+        pli_interval_s=settings.sfu_pli_interval_s,
+        gop_refresh_s=settings.sfu_gop_refresh_s,
+        keyframe_cache_packets=settings.sfu_keyframe_cache_packets,
+        nack_history_packets=settings.sfu_nack_history_packets,
+        connect_timeout_s=settings.sfu_connect_timeout_s,
+        media_timeout_s=settings.sfu_media_timeout_s,
+        max_viewers_per_stream=settings.sfu_max_viewers_per_stream,
+    )
+
+
+class SfuWiring:
+    def __init__(self, settings: Settings, streams: StreamService, events: EventBus, registry: CollectorRegistry) -> None:
+        self.sfu = SfuService(sfu_settings(settings))
+        self._streams = streams
+        self.sfu.add_listener(self._on_sfu_event)
+        events.subscribe(StreamEnded, self._on_stream_ended)
+        registry.register(SfuCollector(self.sfu))
+
+    async def _on_sfu_event(self, event: SfuEvent) -> None:
+        stream_id = StreamId(event.stream_id)
+        if isinstance(event, PublisherStarted):
+            try:
+                await self._streams.go_live(stream_id)
+            except (StreamEndedError, NotFoundError):
+                log.info("publisher of an ended or unknown stream; closing it", extra={"stream": stream_id})
+                await self.sfu.end_stream(stream_id, "stream_ended")
+        elif isinstance(event, PublisherStopped):
+            try:
+                await self._streams.end(stream_id, reason="publisher_left")
+            except NotFoundError:
+                pass
+
+    async def _on_stream_ended(self, event: StreamEnded) -> None:
+        await self.sfu.end_stream(event.stream_id, "stream_ended")
+
+    async def close(self) -> None:
+        await self.sfu.close()
+
+
+class SfuCollector(Collector):
+    """Reads ``SfuService.stats()`` at scrape time. Labels: stream and kind (bounded by live streams, not viewers)."""
+
+    def __init__(self, sfu: SfuService) -> None:
+        self._sfu = sfu
+
+    def collect(self) -> Iterator[Any]:
+        stats = self._sfu.stats()
+        for name, help_text, value in (
+            ("hub_sfu_streams", "Streams with a router on this node", stats["streams"]),
+            ("hub_sfu_publishers", "Publisher sessions", stats["publishers"]),
+            ("hub_sfu_viewers", "Viewer sessions", stats["viewers"]),
+        ):
+            yield GaugeMetricFamily(name, help_text, value=value)
+        labels = ["stream", "kind"]
+        producer_counters = {
+            key: CounterMetricFamily(f"hub_sfu_producer_{key}", f"Publisher track {key.replace('_', ' ')}", labels=labels)
+            for key in ("packets", "bytes", "packets_lost", "nacks_sent", "plis_sent", "keyframes", "cache_hits")
+        }
+        producer_gauges = {
+            key: GaugeMetricFamily(f"hub_sfu_producer_{key}", f"Publisher track {key.replace('_', ' ')}", labels=labels)
+            for key in ("bitrate_bps", "consumers", "cache_packets")
+        }
+        for router in stats["routers"]:
+            for producer in router["producers"]:
+                values = [router["stream_id"], producer["kind"]]
+                for key, family in producer_counters.items():
+                    family.add_metric(values, producer[key])
+                for key, family in producer_gauges.items():
+                    family.add_metric(values, producer[key])
+        consumer_counters = {
+            key: CounterMetricFamily(f"hub_sfu_consumer_{key}", f"Viewer tracks' {key}, summed", labels=labels)
+            for key in ("packets", "bytes", "nacks", "retransmits", "plis", "packets_lost")
+        }
+        rtt = GaugeMetricFamily("hub_sfu_consumer_rtt_seconds_max", "Largest viewer RTT from receiver reports", labels=labels)
+        loss = GaugeMetricFamily("hub_sfu_consumer_fraction_lost_max", "Largest viewer loss fraction", labels=labels)
+        sums: dict[tuple[str, str], dict[str, float]] = {}
+        for consumer in stats["consumers"]:
+            key = (consumer["stream_id"], consumer["kind"])
+            acc = sums.setdefault(key, {"rtt": 0.0, "loss": 0.0})
+            for name in consumer_counters:
+                acc[name] = acc.get(name, 0) + consumer[name]
+            acc["rtt"] = max(acc["rtt"], consumer["rtt_s"] or 0.0)
+            acc["loss"] = max(acc["loss"], consumer["fraction_lost"])
+        for key, acc in sums.items():
+            for name, family in consumer_counters.items():
+                family.add_metric(list(key), acc[name])
+            rtt.add_metric(list(key), acc["rtt"])
+            loss.add_metric(list(key), acc["loss"])
+        yield from producer_counters.values()
+        yield from producer_gauges.values()
+        yield from consumer_counters.values()
+        yield rtt
+        yield loss
+        residence = GaugeMetricFamily(
+            "hub_sfu_residence_microseconds", "Sampled time from packet in to a viewer's send", labels=["quantile"]
+        )
+        for quantile, key in (("0.5", "residence_us_p50"), ("0.99", "residence_us_p99")):
+            if stats[key] is not None:
+                residence.add_metric([quantile], stats[key])
+        yield residence

@@ -1,0 +1,236 @@
+"""The transfer protocol of MONEY.md: one transfer, several single-document steps, each idempotent.
+
+1. insert the transfer (``_id`` = a deterministic id; a duplicate insert means "already seen"),
+2. apply each debit leg with its guard (balance covers it, account not frozen, marker absent) and leave the
+   transfer id as a marker on the account; a failed guard rejects the transfer and undoes what was applied,
+3. apply each credit leg the same way without the balance guard,
+4. mark the transfer ``applied`` (with its result), publish its outbox event if it has one,
+5. remove the markers, mark it ``settled``.
+
+Only the holder of a transfer's lease drives it: the request that inserted it, or later the reconciler once the
+lease has run out. A step hook called between steps lets tests crash a transfer anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from core.clock import Clock, as_utc
+from wallet.accounts import may_go_negative, owner_of
+from wallet.errors import TransferInProgressError
+from wallet.models import Leg, Transfer, TransferKind, TransferSpec, TransferState
+from wallet.store import DuplicateTransferError, LedgerStore
+
+log = logging.getLogger(__name__)
+
+StepHook = Callable[[str, str], Awaitable[None]]  # (transfer id, name of the step just done)
+Publisher = Callable[[Transfer], Awaitable[None]]
+
+PENDING = TransferState.PENDING.value
+APPLIED = TransferState.APPLIED.value
+SETTLED = TransferState.SETTLED.value
+REJECTED = TransferState.REJECTED.value
+
+
+async def _no_hook(tid: str, step: str) -> None:
+    return None
+
+
+class Ledger:
+    def __init__(
+        self,
+        store: LedgerStore,
+        clock: Clock,
+        *,
+        node_id: str = "node",
+        lease_s: float = 15.0,
+        replay_wait_s: float = 2.0,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._node = node_id
+        self._lease = timedelta(seconds=lease_s)
+        self._replay_wait_s = replay_wait_s
+        self._hook: StepHook = _no_hook
+        self._publishers: dict[TransferKind, Publisher] = {}
+
+    @property
+    def store(self) -> LedgerStore:
+        return self._store
+
+    def set_step_hook(self, hook: StepHook | None) -> None:
+        """Called after every step (tests raise from it to simulate a crash between two steps)."""
+        self._hook = hook or _no_hook
+
+    def register_publisher(self, kind: TransferKind, publisher: Publisher) -> None:
+        """``publisher`` turns an applied transfer of ``kind`` with an outbox into an event (at least once)."""
+        self._publishers[kind] = publisher
+
+    async def get(self, tid: str) -> Transfer | None:
+        doc = await self._store.get_transfer(tid)
+        return Transfer.from_doc(doc) if doc else None
+
+    async def execute(self, spec: TransferSpec) -> Transfer:
+        """Apply ``spec`` exactly once. A replay of the same id returns the stored transfer (waiting briefly if it is
+        still in flight); it never applies the legs a second time."""
+        now = self._clock.now()
+        doc: dict[str, Any] = {
+            "_id": spec.id,
+            "kind": spec.kind.value,
+            "state": PENDING,
+            "legs": [leg.to_doc() for leg in spec.legs],
+            "accounts": [leg.account for leg in spec.legs],
+            "refs": spec.refs,
+            "created_at": now,
+            "updated_at": now,
+            "lease_until": now + self._lease,
+            "lease_owner": self._node,
+            "outbox": spec.outbox,
+            "published": False,
+        }
+        if spec.hold is not None:
+            doc["hold"] = {
+                "held": spec.hold.held,
+                "available": spec.hold.available,
+                "currency": spec.hold.currency.value,
+                "amount": spec.hold.amount,
+                "matures_at": spec.hold.matures_at,
+                "state": "held",
+            }
+        try:
+            await self._store.insert_transfer(doc)
+        except DuplicateTransferError:
+            return await self._existing(spec.id)
+        await self._hook(spec.id, "inserted")
+        return await self.drive(doc)
+
+    async def _existing(self, tid: str) -> Transfer:
+        deadline = time.monotonic() + self._replay_wait_s  # real time: a replay waits for real work
+        delay = 0.005
+        for _ in range(1_000):  # bounded by the deadline below; the count is a backstop
+            doc = await self._store.get_transfer(tid)
+            assert doc is not None, "a transfer is never deleted"
+            if doc["state"] != PENDING:
+                return Transfer.from_doc(doc)
+            now = self._clock.now()
+            if as_utc(doc["lease_until"]) < now:
+                claimed = await self.claim(doc)
+                if claimed is not None:
+                    return await self.drive(claimed)
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        raise TransferInProgressError("this transfer is being applied right now; retry in a moment", transfer_id=tid)
+
+    async def claim(self, doc: dict[str, Any], *, steal: bool = False) -> dict[str, Any] | None:
+        """Take the lease of ``doc`` if nobody renewed it since it was read (or unconditionally with ``steal``)."""
+        query: dict[str, Any] = {"_id": doc["_id"]}
+        if not steal:
+            query["lease_until"] = doc["lease_until"]
+        return await self._store.claim_transfer(query, self._clock.now() + self._lease, self._node)
+
+    async def drive(self, doc: dict[str, Any]) -> Transfer:
+        """Move a transfer whose lease we hold forward to its final state, from wherever it stopped."""
+        tid: str = doc["_id"]
+        legs = [Leg.from_doc(leg) for leg in doc["legs"]]
+        state = doc["state"]
+        if state == PENDING:
+            balances: dict[str, int] = {}
+            for leg in sorted(legs, key=lambda g: g.amount >= 0):  # debits first
+                outcome = await self._apply(tid, leg)
+                if isinstance(outcome, str):
+                    await self._reject(tid, legs, outcome)
+                    return await self._reload(tid)
+                if leg.amount < 0:
+                    balances[leg.account] = outcome
+                await self._hook(tid, f"leg:{leg.account}")
+            result = {"balances": balances}
+            moved = await self._store.update_transfer(
+                {"_id": tid, "state": PENDING},
+                {"$set": {"state": APPLIED, "result": result, "updated_at": self._clock.now()}},
+            )
+            current = await self._store.get_transfer(tid)
+            assert current is not None
+            if not moved and current["state"] != APPLIED:
+                return await self.drive(current) if current["state"] == REJECTED else Transfer.from_doc(current)
+            doc = current
+            state = APPLIED
+            await self._hook(tid, "applied")
+        if state in (APPLIED, SETTLED) and doc.get("outbox") and not doc.get("published"):
+            await self._publish(doc)
+        if state == APPLIED:
+            for leg in legs:
+                await self._store.release_marker(leg.account, tid)
+                await self._hook(tid, f"release:{leg.account}")
+            await self._store.update_transfer(
+                {"_id": tid, "state": APPLIED}, {"$set": {"state": SETTLED, "updated_at": self._clock.now()}}
+            )
+            await self._hook(tid, "settled")
+        elif state == REJECTED and not doc.get("clean"):
+            await self._undo(tid, legs)
+        return await self._reload(tid)
+
+    async def _reload(self, tid: str) -> Transfer:
+        doc = await self._store.get_transfer(tid)
+        assert doc is not None
+        return Transfer.from_doc(doc)
+
+    async def _apply(self, tid: str, leg: Leg) -> int | str:
+        """Apply one leg. Returns the balance after it, or an error code when its guard refuses it."""
+        guarded = leg.amount < 0 and not may_go_negative(leg.account)
+        for _ in range(3):
+            after = await self._store.apply_leg(
+                leg.account,
+                tid,
+                leg.amount,
+                min_balance=-leg.amount if guarded else None,
+                honour_freeze=guarded and not leg.force,
+            )
+            if after is not None:
+                return int(after["balance"])
+            account = await self._store.get_account(leg.account)
+            if account is None:
+                await self._store.ensure_account(leg.account, leg.currency.value, owner_of(leg.account))
+                continue
+            if tid in account.get("pending", ()):
+                return int(account["balance"])  # applied before a crash or by an earlier attempt
+            if guarded and not leg.force and account.get("frozen"):
+                return "account_frozen"
+            if guarded:
+                return "insufficient_funds"
+        return "insufficient_funds"
+
+    async def _reject(self, tid: str, legs: list[Leg], code: str) -> None:
+        await self._store.update_transfer(
+            {"_id": tid, "state": PENDING},
+            {"$set": {"state": REJECTED, "error": code, "clean": False, "updated_at": self._clock.now()}},
+        )
+        await self._hook(tid, "rejected")
+        await self._undo(tid, legs)
+
+    async def _undo(self, tid: str, legs: list[Leg]) -> None:
+        for leg in legs:
+            await self._store.undo_leg(leg.account, tid, leg.amount)
+            await self._hook(tid, f"undo:{leg.account}")
+        await self._store.update_transfer({"_id": tid, "state": REJECTED}, {"$set": {"clean": True}})
+
+    async def _publish(self, doc: dict[str, Any]) -> None:
+        transfer = Transfer.from_doc(doc)
+        publisher = self._publishers.get(transfer.kind)
+        if publisher is None:
+            return
+        try:
+            await publisher(transfer)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("publishing transfer %s failed; the reconciler will retry", transfer.id)
+            return
+        await self._store.update_transfer({"_id": transfer.id}, {"$set": {"published": True}})
+        await self._hook(transfer.id, "published")

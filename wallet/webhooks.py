@@ -1,0 +1,142 @@
+"""Stripe webhooks: verify the signature on the raw body, skip events already handled, credit or claw back.
+
+Every handler is idempotent (transfer ids come from the top-up, the refund or the dispute), so a duplicate that
+slips past the event-id check, or events arriving in any order, change nothing. The event id is recorded only
+after its handling succeeded: a crash means Stripe's retry does the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from core.clock import Clock
+from wallet.models import TransferKind
+from wallet.store_payments import PaymentStore
+from wallet.topups import TopUpService
+
+log = logging.getLogger(__name__)
+
+PAID_EVENTS = frozenset(
+    {"checkout.session.completed", "checkout.session.async_payment_succeeded", "payment_intent.succeeded"}
+)
+HANDLED_EVENTS = PAID_EVENTS | {"charge.refunded", "charge.dispute.created"}
+
+
+class StripeWebhooks:
+    def __init__(self, store: PaymentStore, topups: TopUpService, clock: Clock) -> None:
+        self._store = store
+        self._topups = topups
+        self._clock = clock
+
+    async def handle(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        event = self._topups.gateway.parse_webhook(payload, signature)
+        event_id: str = event["id"]
+        kind: str = event["type"]
+        if await self._store.event_seen(event_id):
+            return {"received": True, "duplicate": True}
+        outcome = "ignored"
+        if kind in HANDLED_EVENTS:
+            obj = event.get("data", {}).get("object") or {}
+            if not isinstance(obj, dict):
+                obj = {}
+            outcome = await self._dispatch(kind, obj)
+        await self._store.record_event(
+            {"_id": event_id, "type": kind, "outcome": outcome, "received_at": self._clock.now()}
+        )
+        log.info("stripe event %s (%s): %s", event_id, kind, outcome)
+        return {"received": True, "outcome": outcome}
+
+    async def _dispatch(self, kind: str, obj: dict[str, Any]) -> str:
+        if kind.startswith("checkout.session."):
+            return await self._checkout(kind, obj)
+        if kind == "payment_intent.succeeded":
+            return await self._paid(
+                obj, intent_id=obj.get("id"), amount=obj.get("amount_received") or obj.get("amount")
+            )
+        if kind == "charge.refunded":
+            return await self._refunded(obj)
+        return await self._disputed(obj)
+
+    async def _checkout(self, kind: str, session: dict[str, Any]) -> str:
+        if kind == "checkout.session.completed" and session.get("payment_status") not in (
+            "paid",
+            "no_payment_required",
+        ):
+            return "awaiting_async_payment"  # credited by checkout.session.async_payment_succeeded
+        return await self._paid(
+            session, intent_id=_id(session.get("payment_intent")), amount=session.get("amount_total")
+        )
+
+    async def _paid(self, obj: dict[str, Any], *, intent_id: str | None, amount: Any) -> str:
+        topup = await self._topups.find(topup_id=_meta(obj, "topup_id"), intent_id=intent_id)
+        if topup is None:
+            log.warning("a payment event names no top-up of ours")
+            return "unknown_topup"
+        currency = obj.get("currency")
+        if (isinstance(amount, int) and amount < int(topup["price_cents"])) or (
+            isinstance(currency, str) and currency.lower() != str(topup["currency"]).lower()
+        ):
+            log.error(
+                "top-up %s: paid %r %r, expected %s %s; not crediting",
+                topup["_id"],
+                amount,
+                currency,
+                topup["price_cents"],
+                topup["currency"],
+            )
+            return "amount_mismatch"
+        transfer = await self._topups.credit(topup, intent_id=intent_id, source="stripe")
+        return "credited" if transfer.applied else f"rejected:{transfer.error}"
+
+    async def _topup_for_charge(self, charge_like: dict[str, Any], intent_id: str | None) -> dict[str, Any] | None:
+        topup = await self._topups.find(topup_id=_meta(charge_like, "topup_id"), intent_id=intent_id)
+        if topup is None and intent_id:
+            # Charges do not inherit the PaymentIntent's metadata: ask Stripe (503 if unreachable: Stripe retries).
+            intent = await self._topups.gateway.retrieve_payment_intent(intent_id)
+            topup = await self._topups.find(topup_id=intent.metadata.get("topup_id"), intent_id=None)
+        return topup
+
+    async def _refunded(self, charge: dict[str, Any]) -> str:
+        intent_id = _id(charge.get("payment_intent"))
+        topup = await self._topup_for_charge(charge, intent_id)
+        if topup is None:
+            return "unknown_topup"
+        refunded = int(charge.get("amount_refunded") or 0)
+        if refunded <= 0:
+            return "nothing_refunded"
+        tid = f"refund:{charge.get('id')}:{refunded}"
+        transfer = await self._topups.claw_back(
+            topup, tid=tid, kind=TransferKind.REFUND, cents=refunded, cumulative=True, refs={"charge": charge.get("id")}
+        )
+        return "clawed_back" if transfer is not None else "nothing_to_claw_back"
+
+    async def _disputed(self, dispute: dict[str, Any]) -> str:
+        intent_id = _id(dispute.get("payment_intent"))
+        topup = await self._topup_for_charge(dispute, intent_id)
+        if topup is None:
+            return "unknown_topup"
+        tid = f"chargeback:{dispute.get('id')}"
+        transfer = await self._topups.claw_back(
+            topup,
+            tid=tid,
+            kind=TransferKind.CHARGEBACK,
+            cents=int(dispute.get("amount") or 0),
+            cumulative=False,
+            refs={"dispute": dispute.get("id"), "charge": _id(dispute.get("charge"))},
+        )
+        return "clawed_back" if transfer is not None else "nothing_to_claw_back"
+
+
+def _meta(obj: dict[str, Any], key: str) -> str | None:
+    metadata = obj.get("metadata")
+    value = metadata.get(key) if isinstance(metadata, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        return str(value["id"])
+    return None
