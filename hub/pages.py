@@ -1,0 +1,66 @@
+"""The browser pages: a live directory, the viewer page, the broadcaster studio and the moderator console.
+
+Plain HTML, CSS and JavaScript ES modules from ``hub/static/`` (no build step). Each page gets the few client
+settings it needs (ICE servers) as a JSON block, so the browser never asks for them separately.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from hub.settings import Settings
+
+STATIC_DIR = Path(__file__).parent / "static"
+_CONFIG_MARK = "<!--hub-config-->"
+_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    # camera and microphone are asked for by the studio only; no third-party origins are ever loaded
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; "
+        "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; object-src 'none'; "
+        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    ),
+}
+
+
+@lru_cache(maxsize=8)
+def _template(name: str) -> str:
+    return (STATIC_DIR / name).read_text(encoding="utf-8")
+
+
+def client_config(settings: Settings) -> dict[str, object]:
+    """What the pages need to know from the server's settings; never a secret."""
+    return {"ice_servers": list(settings.ice_servers), "public_url": settings.public_url}
+
+
+def render_page(name: str, settings: Settings) -> str:
+    # "</" cannot appear inside the JSON block, so a value can never close the <script> element
+    config = json.dumps(client_config(settings)).replace("</", "<\\/")
+    block = f'<script type="application/json" id="hub-config">{config}</script>'
+    return _template(name).replace(_CONFIG_MARK, block, 1)
+
+
+def page_routes(settings: Settings) -> list[BaseRoute]:
+    def page(name: str) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return HTMLResponse(render_page(name, settings), headers=_HEADERS)
+
+        return endpoint
+
+    return [
+        Route("/", page("index.html"), methods=["GET"], name="directory"),
+        Route("/watch/{stream_id}", page("watch.html"), methods=["GET"], name="watch"),
+        Route("/studio", page("studio.html"), methods=["GET"], name="studio"),
+        Route("/console", page("console.html"), methods=["GET"], name="console"),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]

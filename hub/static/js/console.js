@@ -1,0 +1,348 @@
+// The moderator console /console: the rooms this person can moderate, live chat with delete / timeout / ban, room
+// settings (slow mode, followers-only, blocked terms, shield), the reports queue, the live mod log and the viewers.
+
+import { api, errorText, newId, session } from "./api.js";
+import { formatNumber, formatTime, t } from "./i18n.js";
+import { call, connectLive } from "./live.js";
+import { ChatComposer, ChatView, nicknameOf, userIdOf } from "./room.js";
+import { $, el, loginGate, showError, startPage, toast } from "./ui.js";
+
+startPage("console");
+
+const SLOW_CHOICES = [0, 3, 5, 10, 30, 60, 120];
+const state = { rooms: [], room: null, socket: null, settings: {}, reports: [], log: [], viewers: [], nicknames: new Map() };
+let chat;
+let composer;
+
+function render() {
+  $("#gate").hidden = session.loggedIn;
+  $("#console").hidden = !session.loggedIn;
+  if (!session.loggedIn) {
+    loginGate($("#gate"), "auth.needed_console");
+    return;
+  }
+  boot();
+}
+
+let booted = false;
+session.onChange((s) => {
+  if (!s && booted) window.location.reload();
+  else render();
+});
+render();
+
+function boot() {
+  if (booted) return;
+  booted = true;
+  chat = new ChatView($("#chat"), { selfId: session.user?.id, moderation: moderateMessage });
+  composer = new ChatComposer($("#chat-form"), { onSend: sendChat });
+  $("#slow").replaceChildren(
+    ...SLOW_CHOICES.map((s) => el("option", { value: String(s) }, s === 0 ? t("console.slow_off") : t("console.seconds", { n: s }))),
+  );
+  const socket = connectLive({ onStatus: (status, message) => status === "error" && message && toast(message, "error") });
+  state.socket = socket;
+  socket.on("connect", () => state.room && openRoom(state.room, true));
+  socket.on("chat:message", (m) => {
+    const message = m.message || m;
+    remember(message.user);
+    chat.add(message);
+  });
+  socket.on("chat:deleted", (e) => (e.user_id && !e.message_id ? chat.removeUser(e.user_id) : chat.remove(e.message_id || e.id)));
+  socket.on("chat:cleared", () => chat.clear());
+  socket.on("viewers:count", (e) => showViewerCount(e.count ?? e.viewers ?? 0));
+  socket.on("room:settings", (s) => showSettings(s));
+  socket.on("mod:event", onModEvent);
+  socket.on("stream:ended", () => {
+    composer.setEnded();
+    toast(t("player.ended"));
+    loadRooms();
+  });
+  loadRooms();
+  setInterval(loadRooms, 20000);
+  setInterval(() => state.room && loadViewers(), 10000);
+}
+
+function remember(user) {
+  const id = userIdOf(user);
+  if (id && user.nickname) state.nicknames.set(id, user.nickname);
+}
+
+function nameOf(id, fallback) {
+  if (!id) return fallback ?? "—";
+  if (id === session.user?.id) return session.user.nickname;
+  return state.nicknames.get(id) || fallback || id.slice(0, 8);
+}
+
+// ---- rooms --------------------------------------------------------------------------------------------------------
+
+async function loadRooms() {
+  let items = [];
+  try {
+    try {
+      const mine = await api("GET", "/me/moderation/rooms");
+      items = mine?.items || [];
+    } catch (err) {
+      if (err.status !== 404 && err.status !== 405) throw err;
+      const page = await api("GET", "/streams", undefined, { query: { status: "live", limit: 100 } });
+      const me = session.user;
+      const staff = ["staff", "admin"].includes(me?.role);
+      items = (page?.items || []).filter((s) => staff || s.owner_id === me?.id || (s.moderators || []).includes(me?.id));
+    }
+  } catch (err) {
+    showError(err);
+    return;
+  }
+  state.rooms = items;
+  const list = $("#rooms");
+  if (!items.length) {
+    list.replaceChildren(el("li", { class: "muted" }, t("console.no_rooms")));
+    return;
+  }
+  list.replaceChildren(
+    ...items.map((room) =>
+      el("li", { class: room.id === state.room?.id ? "selected" : "", dataset: { streamId: room.id }, onclick: () => openRoom(room) },
+        el("span", { class: `status-dot ${room.status}` }),
+        el("span", { class: "grow" }, room.title),
+      ),
+    ),
+  );
+  const wanted = new URLSearchParams(window.location.search).get("stream");
+  if (!state.room && wanted) {
+    const room = items.find((r) => r.id === wanted);
+    if (room) openRoom(room);
+  }
+}
+
+async function openRoom(room, rejoin = false) {
+  const previous = state.room;
+  if (previous && previous.id !== room.id) call(state.socket, "stream:leave", { stream_id: previous.id }).catch(() => {});
+  if (!rejoin && previous?.id === room.id) return;
+  state.room = room;
+  for (const li of $("#rooms").children) li.classList.toggle("selected", li.dataset.streamId === room.id);
+  $("#room-title").textContent = room.title;
+  state.reports = [];
+  state.log = [];
+  renderReports();
+  renderLog();
+  if (!state.socket.connected) return;
+  try {
+    const ack = await call(state.socket, "stream:join", { stream_id: room.id });
+    const role = ack.role || ack.your_role || "viewer";
+    $("#room-role").textContent = t("console.role", { role: t(`role.${role}`) });
+    const recent = ack.chat || ack.recent_chat || ack.messages || [];
+    for (const m of recent) remember(m.user);
+    chat.setMessages([...recent].sort((a, b) => String(a.at).localeCompare(String(b.at))));
+    showViewerCount(ack.viewers ?? ack.viewer_count ?? 0);
+    if (ack.settings) showSettings(ack.settings);
+  } catch (err) {
+    showError(err);
+    return;
+  }
+  loadSettings();
+  loadModlog();
+  loadReports();
+  loadViewers();
+}
+
+function showViewerCount(n) {
+  const pill = $("#room-viewers");
+  pill.hidden = false;
+  pill.textContent = `👁 ${formatNumber(n)}`;
+  pill.dataset.count = String(n);
+}
+
+// ---- settings -------------------------------------------------------------------------------------------------------
+
+async function loadSettings() {
+  try {
+    const s = await api("GET", `/streams/${encodeURIComponent(state.room.id)}/settings`);
+    showSettings(s);
+  } catch (err) {
+    if (err.status !== 404 && err.status !== 405) showError(err);
+  }
+}
+
+function showSettings(s) {
+  if (!s || (s.stream_id && s.stream_id !== state.room?.id)) return;
+  state.settings = { ...state.settings, ...s };
+  const base = s.base || s;
+  const slow = Number(base.slow_s ?? s.slow_s ?? 0);
+  const select = $("#slow");
+  if (![...select.options].some((o) => o.value === String(slow))) select.append(el("option", { value: String(slow) }, t("console.seconds", { n: slow })));
+  select.value = String(slow);
+  const followers = base.followers_only_min_s !== undefined ? base.followers_only_min_s !== null : Boolean(s.followers_only);
+  $("#followers-only").checked = followers;
+  $("#shield").checked = Boolean(s.shield);
+  if (Array.isArray(s.blocked_terms)) renderTerms(s.blocked_terms);
+  const notes = [];
+  if (s.shield) notes.push(t("chat.shield"));
+  if (s.slow_s > 0) notes.push(t("chat.slow", { s: s.slow_s }));
+  if (s.followers_only) notes.push(t("chat.followers_only"));
+  composer.setNote(notes.join(" · "));
+}
+
+function renderTerms(terms) {
+  state.settings.blocked_terms = terms;
+  $("#terms").replaceChildren(
+    ...terms.map((term) =>
+      el("span", { class: "term" }, term,
+        el("button", { class: "btn btn-link btn-xs", type: "button", "aria-label": "×", onclick: () => roomAction("unblock_term", { value: term }) }, "×"),
+      ),
+    ),
+  );
+}
+
+$("#slow").addEventListener("change", (e) => roomAction("slow", { value: Number(e.target.value) }));
+$("#followers-only").addEventListener("change", (e) => roomAction("followers_only", { value: e.target.checked ? 0 : null }));
+$("#shield").addEventListener("change", (e) => roomAction("shield", { value: e.target.checked }));
+$("#term-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const term = $("#term").value.trim();
+  if (!term) return;
+  roomAction("block_term", { value: term }).then((ok) => ok && ($("#term").value = ""));
+});
+$("#clear-chat").addEventListener("click", () => roomAction("clear"));
+$("#end-stream").addEventListener("click", () => window.confirm(t("studio.end_confirm")) && roomAction("end_stream"));
+
+async function roomAction(action, extra = {}) {
+  if (!state.room) return false;
+  try {
+    const ack = await call(state.socket, "mod:action", { stream_id: state.room.id, action, ...extra });
+    if (ack.settings) showSettings(ack.settings);
+    toast(t("mod.done"), "ok", 2000);
+    return true;
+  } catch (err) {
+    showError(err);
+    loadSettings();
+    return false;
+  }
+}
+
+async function moderateMessage(action, message, extra = {}) {
+  const target = userIdOf(message.user);
+  try {
+    await call(state.socket, "mod:action", {
+      stream_id: state.room.id,
+      action,
+      target_user_id: target,
+      message_id: action === "delete" ? message.id : undefined,
+      ...extra,
+    });
+    if (action === "delete") chat.remove(message.id);
+    toast(`${t(`mod.${action}`)}: ${nicknameOf(message.user)}`, "ok");
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function sendChat(text) {
+  try {
+    const ack = await call(state.socket, "chat:send", { stream_id: state.room.id, text, client_id: newId() });
+    const message = ack.message || (ack.id ? ack : null);
+    if (message) chat.add(message);
+  } catch (err) {
+    showError(err);
+    throw err;
+  }
+}
+
+// ---- mod log, reports, viewers ----------------------------------------------------------------------------------------
+
+function describe(entry) {
+  const action = entry.action || entry.kind || entry.type || "other";
+  const actor = nameOf(entry.actor_id || entry.moderator_id || entry.reporter_id || entry.actor?.id, entry.actor_nickname || entry.actor?.nickname);
+  const target = nameOf(entry.target_user_id || entry.target?.id, entry.target_nickname || entry.target?.nickname);
+  const key = `mod.ev.${action}`;
+  const text = t(key, { actor, target, action });
+  const detail = [entry.duration_s ? `${entry.duration_s} s` : "", entry.reason || "", entry.value != null && typeof entry.value !== "object" ? String(entry.value) : ""]
+    .filter(Boolean)
+    .join(" · ");
+  return text === key ? t("mod.ev.other", { actor, action }) : detail ? `${text} (${detail})` : text;
+}
+
+function isReport(entry) {
+  return entry.type === "report" || entry.kind === "report" || entry.action === "report" || entry.reporter_id !== undefined;
+}
+
+function onModEvent(e) {
+  const entry = e.entry || e;
+  if (entry.stream_id && entry.stream_id !== state.room?.id) return;
+  if (isReport(entry)) {
+    state.reports.unshift(entry);
+    renderReports();
+  } else {
+    state.log.unshift(entry);
+    renderLog();
+  }
+}
+
+function renderLog() {
+  const list = $("#modlog");
+  if (!state.log.length) return list.replaceChildren(el("li", { class: "muted" }, t("console.no_modlog")));
+  list.replaceChildren(
+    ...state.log.slice(0, 100).map((entry) =>
+      el("li", { dataset: { action: entry.action || "" } }, el("span", { class: "when" }, formatTime(entry.at || entry.created_at)), describe(entry)),
+    ),
+  );
+}
+
+function renderReports() {
+  const list = $("#reports");
+  if (!state.reports.length) return list.replaceChildren(el("li", { class: "muted" }, t("console.no_reports")));
+  list.replaceChildren(
+    ...state.reports.slice(0, 100).map((r) => {
+      const target = r.target_user_id || r.target?.id;
+      const actions = target
+        ? el("span", { class: "mod-actions" },
+            el("button", { class: "btn btn-xs", type: "button", onclick: () => roomAction("timeout", { target_user_id: target, duration_s: 600, reason: r.reason }) }, t("mod.timeout")),
+            el("button", { class: "btn btn-xs btn-danger", type: "button", onclick: () => roomAction("ban", { target_user_id: target, reason: r.reason }) }, t("mod.ban")),
+          )
+        : null;
+      return el("li", {}, el("span", { class: "when" }, formatTime(r.at || r.created_at)), describe({ ...r, action: "report" }),
+        r.reason ? el("div", { class: "muted" }, r.reason) : null, actions);
+    }),
+  );
+}
+
+async function loadModlog() {
+  try {
+    const data = await api("GET", `/streams/${encodeURIComponent(state.room.id)}/modlog`, undefined, { query: { limit: 50 } });
+    const items = data?.items || [];
+    state.log = items.filter((x) => !isReport(x));
+    const reports = items.filter(isReport);
+    if (reports.length) state.reports = [...state.reports, ...reports];
+    renderLog();
+    renderReports();
+  } catch (err) {
+    if (err.status !== 404 && err.status !== 405) showError(err);
+  }
+}
+
+async function loadReports() {
+  try {
+    const data = await api("GET", `/streams/${encodeURIComponent(state.room.id)}/reports`, undefined, { query: { limit: 50 } });
+    state.reports = data?.items || [];
+    renderReports();
+  } catch (err) {
+    if (err.status !== 404 && err.status !== 405) showError(err);
+  }
+}
+
+async function loadViewers() {
+  const list = $("#viewer-list");
+  try {
+    const data = await api("GET", `/streams/${encodeURIComponent(state.room.id)}/viewers`, undefined, { query: { limit: 100 } });
+    const items = data?.items || [];
+    for (const v of items) remember(v.user || v);
+    list.replaceChildren(
+      ...(items.length
+        ? items.map((v) => el("li", { dataset: { userId: userIdOf(v.user || v) || "" } }, nicknameOf(v.user || v)))
+        : [el("li", { class: "muted" }, t("console.no_viewers"))]),
+    );
+  } catch (err) {
+    if (err.status === 404 || err.status === 405) list.replaceChildren(el("li", { class: "muted" }, errorText(err)));
+    else showError(err);
+  }
+}
+
+window.livehub = { state };

@@ -1,0 +1,83 @@
+// The Socket.IO connection to the `/live` namespace: `auth: {token}` on every (re)connect, a refresh when the
+// server refuses an expired token, and `call(event, payload)` that resolves the ack or throws an ApiError.
+
+import { io } from "/static/vendor/socket.io.esm.min.js";
+import { ApiError, currentToken, friendlyMessage, refreshSession, session } from "./api.js";
+import { t } from "./i18n.js";
+
+const ACK_TIMEOUT_MS = 15000;
+
+export function connectLive({ onStatus } = {}) {
+  const socket = io("/live", {
+    auth: (cb) => {
+      currentToken().then(
+        (token) => cb(token ? { token } : {}),
+        () => cb({}),
+      );
+    },
+    transports: ["websocket", "polling"],
+    reconnectionDelayMax: 5000,
+  });
+  let refreshed = false;
+  socket.on("connect", () => {
+    refreshed = false;
+    onStatus?.("connected");
+  });
+  socket.on("disconnect", () => onStatus?.("disconnected"));
+  socket.on("connect_error", async (err) => {
+    const code = err?.data?.code;
+    if (code && ["token_expired", "invalid_token"].includes(code) && session.loggedIn && !refreshed) {
+      refreshed = true;
+      try {
+        await refreshSession();
+      } catch {
+        session.clear();
+      }
+      socket.connect();
+      return;
+    }
+    if (code) {
+      // a refused token: carry on as a guest rather than failing silently
+      if (session.loggedIn && code !== "token_expired") session.clear();
+      onStatus?.("error", friendlyMessage(code, err?.data?.message));
+      if (!socket.active) socket.connect();
+    } else {
+      onStatus?.("reconnecting");
+    }
+  });
+  return socket;
+}
+
+/** Emit with an ack; resolve the ack's fields, or throw an ApiError carrying a sentence for people. */
+export function call(socket, event, payload, timeoutMs = ACK_TIMEOUT_MS) {
+  return new Promise((resolve, reject) => {
+    socket.timeout(timeoutMs).emit(event, payload, (err, ack) => {
+      if (err) {
+        reject(new ApiError(socket.connected ? "timeout" : "network", t(socket.connected ? "err.timeout" : "err.network")));
+        return;
+      }
+      if (ack && ack.ok === false) {
+        const e = ack.error || {};
+        reject(new ApiError(e.code || "generic", friendlyMessage(e.code, e.message, e), { detail: e.message || "", extra: e }));
+        return;
+      }
+      resolve(ack ?? {});
+    });
+  });
+}
+
+/** Wait until the socket is connected (bounded). */
+export function connected(socket, timeoutMs = 10000) {
+  if (socket.connected) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off("connect", done);
+      reject(new ApiError("network", t("err.network")));
+    }, timeoutMs);
+    function done() {
+      clearTimeout(timer);
+      resolve();
+    }
+    socket.once("connect", done);
+  });
+}

@@ -1,0 +1,325 @@
+// Room widgets shared by the studio, the viewer page and the console: chat list, chat composer, gift effects,
+// goal bar and leaderboard. Each takes the server's event payloads as they arrive and tolerates added fields.
+
+import { formatNumber, formatTime, t } from "./i18n.js";
+import { el } from "./ui.js";
+
+const MAX_CHAT = 200;
+
+export function nicknameOf(user) {
+  if (!user) return "?";
+  return user.nickname || user.name || user.display_name || user.id || "?";
+}
+
+export function userIdOf(user) {
+  if (!user) return null;
+  return user.id || user.user_id || null;
+}
+
+/** The chat list. `moderation(action, message, extra)` adds delete / timeout / ban buttons to each message. */
+export class ChatView {
+  constructor(list, { moderation = null, selfId = null } = {}) {
+    this.list = list;
+    this.moderation = moderation;
+    this.selfId = selfId;
+    this.ids = new Set();
+    this.empty = el("li", { class: "chat-empty muted" }, t("chat.empty"));
+    this.list.replaceChildren(this.empty);
+  }
+
+  setMessages(messages) {
+    this.ids.clear();
+    this.list.replaceChildren(this.empty);
+    for (const m of messages) this.add(m, { scroll: false });
+    this.scroll(true);
+  }
+
+  add(message, { scroll = true } = {}) {
+    if (!message || this.ids.has(message.id)) return;
+    this.ids.add(message.id);
+    this.empty.remove();
+    const user = message.user || {};
+    const badges = (user.badges || []).map((b) => el("span", { class: `badge badge-${b}` }, b.replace(/_/g, " ")));
+    const row = el(
+      "li",
+      { class: "chat-msg", dataset: { id: message.id, userId: userIdOf(user) || "" } },
+      el("span", { class: "chat-time muted" }, formatTime(message.at)),
+      ...badges,
+      el("b", { class: "chat-nick" }, nicknameOf(user)),
+      el("span", { class: "chat-text" }, message.text),
+    );
+    if (this.moderation && userIdOf(user) !== this.selfId) row.append(this.modButtons(message));
+    const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 60;
+    this.list.append(row);
+    while (this.list.children.length > MAX_CHAT) {
+      const first = this.list.firstElementChild;
+      this.ids.delete(first.dataset.id);
+      first.remove();
+    }
+    if (scroll) this.scroll(atBottom);
+  }
+
+  modButtons(message) {
+    const user = message.user || {};
+    const act = (action, extra = {}) => (e) => {
+      e.stopPropagation();
+      menu.replaceChildren(...buttons);
+      this.moderation(action, message, extra);
+    };
+    const durations = [60, 600, 3600, 86400].map((s) =>
+      el("button", { class: "btn btn-xs", type: "button", dataset: { duration: s }, onclick: act("timeout", { duration_s: s }) }, t(`duration.${s}`)),
+    );
+    const buttons = [
+      el("button", { class: "btn btn-xs mod-delete", type: "button", title: t("mod.delete"), onclick: act("delete") }, t("mod.delete")),
+      el("button", {
+        class: "btn btn-xs mod-timeout",
+        type: "button",
+        title: t("mod.timeout"),
+        onclick: (e) => {
+          e.stopPropagation();
+          menu.replaceChildren(el("span", { class: "muted" }, t("mod.timeout_for", { name: nicknameOf(user) })), ...durations);
+        },
+      }, t("mod.timeout")),
+      el("button", { class: "btn btn-xs btn-danger mod-ban", type: "button", title: t("mod.ban"), onclick: act("ban") }, t("mod.ban")),
+    ];
+    const menu = el("span", { class: "mod-actions" }, ...buttons);
+    return menu;
+  }
+
+  remove(messageId) {
+    const row = this.list.querySelector(`[data-id="${CSS.escape(String(messageId))}"]`);
+    if (!row) return;
+    row.classList.add("chat-deleted");
+    row.querySelector(".chat-text").textContent = t("chat.deleted");
+    row.querySelector(".mod-actions")?.remove();
+  }
+
+  removeUser(userId) {
+    for (const row of this.list.querySelectorAll(`[data-user-id="${CSS.escape(String(userId))}"]`)) this.remove(row.dataset.id);
+  }
+
+  clear() {
+    this.ids.clear();
+    this.list.replaceChildren(this.empty);
+    this.notice(t("chat.cleared"));
+  }
+
+  notice(text) {
+    this.empty.remove();
+    this.list.append(el("li", { class: "chat-notice" }, text));
+    this.scroll(true);
+  }
+
+  scroll(force) {
+    if (force) this.list.scrollTop = this.list.scrollHeight;
+  }
+}
+
+/** The chat input: disabled with a reason for guests, restricted users and ended streams. */
+export class ChatComposer {
+  constructor(form, { onSend, onGuest }) {
+    this.form = form;
+    this.input = form.querySelector("input");
+    this.button = form.querySelector("button");
+    this.status = form.parentElement.querySelector(".chat-status");
+    this.onSend = onSend;
+    this.restriction = null;
+    this.guest = false;
+    this.ended = false;
+    this.note = "";
+    this.timer = null;
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const text = this.input.value.trim();
+      if (!text) return;
+      this.button.disabled = true;
+      try {
+        await this.onSend(text);
+        this.input.value = "";
+      } finally {
+        this.render();
+      }
+    });
+    this.input.addEventListener("focus", () => {
+      if (this.guest) onGuest?.();
+    });
+    this.render();
+  }
+
+  setGuest(guest) {
+    this.guest = guest;
+    this.render();
+  }
+
+  setEnded() {
+    this.ended = true;
+    this.render();
+  }
+
+  /** `{kind: "timeout"|"ban", until}`; a timeout lifts itself when `until` passes. */
+  restrict(restriction) {
+    this.restriction = restriction;
+    clearTimeout(this.timer);
+    if (restriction?.kind === "timeout" && restriction.until) {
+      const ms = new Date(restriction.until).getTime() - Date.now();
+      if (ms > 0 && ms < 2 ** 31) this.timer = setTimeout(() => this.restrict(null), ms + 500);
+    }
+    this.render();
+  }
+
+  setNote(note) {
+    this.note = note || "";
+    this.render();
+  }
+
+  render() {
+    let reason = "";
+    if (this.ended) reason = t("chat.ended");
+    else if (this.guest) reason = t("chat.guest");
+    else if (this.restriction?.kind === "ban") reason = t("chat.banned");
+    else if (this.restriction?.kind === "timeout")
+      reason = t("chat.timed_out", { until: formatTime(this.restriction.until) || "…" });
+    const blocked = Boolean(reason) && !this.guest;
+    // a restricted person may still press send: the server refuses, and the refusal is shown
+    this.input.readOnly = this.ended || this.guest;
+    this.input.placeholder = reason || t("chat.placeholder");
+    this.button.disabled = this.ended || this.guest;
+    this.form.classList.toggle("restricted", blocked);
+    if (this.status) {
+      this.status.textContent = reason || this.note;
+      this.status.classList.toggle("warn", blocked);
+    }
+  }
+}
+
+const GIFT_EMOJI = {
+  rose: "🌹", heart: "❤️", tiktok: "🎵", finger_heart: "🫰", ice_cream: "🍦", doughnut: "🍩", perfume: "🌸",
+  hat: "🎩", sunglasses: "🕶️", crown: "👑", lion: "🦁", universe: "🌌", rocket: "🚀", galaxy: "🌌", car: "🏎️",
+  star: "⭐", diamond: "💎", cake: "🎂", fire: "🔥", gg: "🎮", coffee: "☕", panda: "🐼", unicorn: "🦄",
+};
+
+export function giftIcon(gift) {
+  if (!gift) return "🎁";
+  const icon = gift.emoji || gift.icon;
+  if (icon && [...icon].length <= 3) return icon;
+  const key = String(gift.id || gift.name || "").toLowerCase().replace(/[\s-]+/g, "_");
+  for (const [name, emoji] of Object.entries(GIFT_EMOJI)) if (key.includes(name)) return emoji;
+  return "🎁";
+}
+
+export function giftName(gift) {
+  return gift?.name || gift?.title || gift?.id || "?";
+}
+
+/** Gift animations over the video: one card per sender and gift, its combo counter bumping on each send. */
+export class GiftEffects {
+  constructor(layer) {
+    this.layer = layer;
+    this.cards = new Map();
+  }
+
+  show(event) {
+    const gift = event.gift || {};
+    const sender = event.sender || event.user || {};
+    const count = Number(event.count || 1);
+    const combo = Number(event.combo || event.combo_count || count);
+    const key = `${userIdOf(sender)}:${gift.id}`;
+    let card = this.cards.get(key);
+    if (!card) {
+      const comboEl = el("span", { class: "gift-combo" });
+      const node = el("div", { class: "gift-card", dataset: { sender: userIdOf(sender) || "", gift: gift.id || "" } },
+        el("span", { class: "gift-icon" }, giftIcon(gift)),
+        el("span", { class: "gift-text" },
+          el("b", { class: "gift-sender" }, nicknameOf(sender)),
+          el("span", { class: "gift-name" }, t("gifts.sent", { gift: giftName(gift) })),
+        ),
+        comboEl,
+      );
+      this.layer.append(node);
+      card = { node, comboEl, timer: null };
+      this.cards.set(key, card);
+    }
+    card.comboEl.textContent = t("gifts.combo", { n: formatNumber(combo) });
+    card.node.classList.remove("bump");
+    void card.node.offsetWidth; // restart the bump animation
+    card.node.classList.add("bump");
+    clearTimeout(card.timer);
+    card.timer = setTimeout(() => {
+      card.node.classList.add("gift-out");
+      setTimeout(() => card.node.remove(), 500);
+      this.cards.delete(key);
+    }, 5000);
+    this.burst(giftIcon(gift), Math.min(count, 5));
+  }
+
+  burst(icon, n) {
+    for (let i = 0; i < n; i += 1) {
+      const fly = el("span", { class: "gift-fly", "aria-hidden": "true" }, icon);
+      fly.style.left = `${20 + Math.random() * 60}%`;
+      fly.style.animationDelay = `${i * 90}ms`;
+      this.layer.append(fly);
+      setTimeout(() => fly.remove(), 2200 + i * 90);
+    }
+  }
+}
+
+/** The goal bar: `{title, current, target}` (coins or beans, as the server counts them). */
+export class GoalBar {
+  constructor(root) {
+    this.root = root;
+    this.fill = root.querySelector(".goal-fill");
+    this.label = root.querySelector(".goal-label");
+    this.numbers = root.querySelector(".goal-numbers");
+    this.root.hidden = true;
+  }
+
+  update(data) {
+    const goal = data?.goal ?? data;
+    if (!goal || !(Number(goal.target) > 0)) {
+      this.root.hidden = true;
+      return;
+    }
+    const current = Number(goal.current ?? goal.progress ?? goal.value ?? 0);
+    const target = Number(goal.target);
+    this.root.hidden = false;
+    this.label.textContent = goal.title || goal.label || t("goal.title");
+    this.numbers.textContent = t("goal.progress", { current: formatNumber(current), target: formatNumber(target) });
+    this.fill.style.width = `${Math.min(100, (100 * current) / target)}%`;
+    this.root.classList.toggle("goal-done", current >= target);
+  }
+}
+
+function normalizeEntry(entry, index) {
+  const user = entry.user || entry.sender || {};
+  return {
+    rank: entry.rank || index + 1,
+    id: entry.user_id || user.id || entry.id,
+    nickname: entry.nickname || user.nickname || entry.user_id || "?",
+    score: Number(entry.score ?? entry.coins ?? entry.amount ?? entry.total ?? 0),
+  };
+}
+
+/** The top gifters list. */
+export class Leaderboard {
+  constructor(list) {
+    this.list = list;
+    this.update([]);
+  }
+
+  update(data) {
+    const items = Array.isArray(data) ? data : data?.items || data?.entries || data?.leaderboard || [];
+    if (!items.length) {
+      this.list.replaceChildren(el("li", { class: "muted board-empty" }, t("board.empty")));
+      return;
+    }
+    this.list.replaceChildren(
+      ...items.slice(0, 10).map(normalizeEntry).map((e) =>
+        el("li", { class: `board-row rank-${e.rank}`, dataset: { userId: e.id || "" } },
+          el("span", { class: "board-rank" }, e.rank <= 3 ? ["🥇", "🥈", "🥉"][e.rank - 1] : String(e.rank)),
+          el("span", { class: "board-nick" }, e.nickname),
+          el("span", { class: "board-score" }, t("board.score", { n: formatNumber(e.score) })),
+        ),
+      ),
+    );
+  }
+}

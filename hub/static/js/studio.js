@@ -1,0 +1,356 @@
+// The broadcaster studio /studio: pick or create a stream, preview the camera (device choice), go live over WebRTC
+// (rtc:publish), end it, and watch the room: viewers, chat with moderation, gifts and beans, goal, top gifters, OBS.
+
+import { api, errorText, hubConfig, newId, session } from "./api.js";
+import { formatNumber, t } from "./i18n.js";
+import { call, connectLive } from "./live.js";
+import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, nicknameOf, userIdOf } from "./room.js";
+import { listDevices, openCamera, publish } from "./rtc.js";
+import { $, copyText, el, loginGate, showError, startPage, toast } from "./ui.js";
+
+startPage("studio");
+
+const state = { streams: [], stream: null, media: null, pc: null, live: false, beans: 0, socket: null, syncTimer: null };
+const preview = $("#preview");
+
+function setStat(id, value) {
+  const node = $(`#${id}`);
+  node.dataset.value = String(value);
+  node.textContent = formatNumber(value);
+}
+
+function setStatus(key, cls = "") {
+  const node = $("#status");
+  node.textContent = t(key);
+  node.className = `studio-status ${cls}`;
+  node.dataset.state = cls || key;
+}
+
+// ---- gate ---------------------------------------------------------------------------------------------------------
+
+function render() {
+  const loggedIn = session.loggedIn;
+  $("#gate").hidden = loggedIn;
+  $("#studio").hidden = !loggedIn;
+  if (!loggedIn) {
+    loginGate($("#gate"), "auth.needed_studio");
+    return;
+  }
+  boot();
+}
+
+let booted = false;
+session.onChange((s) => {
+  if (!s && booted) window.location.reload();
+  else render();
+});
+render();
+
+// ---- streams ------------------------------------------------------------------------------------------------------
+
+async function boot() {
+  if (booted) return;
+  booted = true;
+  setupRoom();
+  await Promise.all([loadStreams(), startCamera()]);
+  syncBeans();
+}
+
+async function loadStreams(selectId) {
+  try {
+    const data = await api("GET", "/streams/mine");
+    state.streams = (data?.items || []).sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+  } catch (err) {
+    showError(err);
+    return;
+  }
+  const current = selectId || state.stream?.id || new URLSearchParams(window.location.search).get("stream");
+  const pick = state.streams.find((s) => s.id === current) || state.streams.find((s) => s.status !== "ended");
+  renderStreams();
+  if (pick) selectStream(pick);
+}
+
+function renderStreams() {
+  const list = $("#streams");
+  list.replaceChildren(
+    ...state.streams.slice(0, 30).map((s) =>
+      el("li", { class: s.id === state.stream?.id ? "selected" : "", dataset: { streamId: s.id } },
+        el("span", { class: `status-dot ${s.status}`, title: s.status }),
+        el("span", { class: "grow" }, s.title),
+        s.status === "ended"
+          ? el("span", { class: "muted" }, t("studio.status_ended"))
+          : el("button", { class: "btn btn-xs", type: "button", onclick: () => selectStream(s), disabled: state.live }, t("studio.pick")),
+      ),
+    ),
+  );
+}
+
+function selectStream(stream) {
+  if (state.live && stream.id !== state.stream?.id) return;
+  const previous = state.stream?.id;
+  state.stream = stream;
+  $("#stream-title").textContent = stream.title;
+  const whip = `${window.location.origin}/api/v1/whip/${encodeURIComponent(stream.id)}`;
+  $("#whip-url").value = whip;
+  $("#stream-key").value = stream.stream_key || "";
+  const viewer = $("#open-viewer");
+  viewer.href = `/watch/${encodeURIComponent(stream.id)}`;
+  viewer.hidden = false;
+  const ended = stream.status === "ended";
+  $("#go-live").disabled = ended || !state.media;
+  if (!state.live) setStatus(ended ? "studio.status_ended" : stream.status === "live" ? "studio.status_live" : "studio.status_created",
+    stream.status === "live" ? "live" : "");
+  $("#end").hidden = ended || stream.status !== "live";
+  renderStreams();
+  if (previous !== stream.id) joinRoom(previous);
+}
+
+$("#new-stream").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const input = $("#new-title");
+  const title = input.value.trim();
+  if (!title || state.live) return;
+  try {
+    const stream = await api("POST", "/streams", { title });
+    input.value = "";
+    state.streams.unshift(stream);
+    selectStream(stream);
+  } catch (err) {
+    showError(err);
+  }
+});
+
+// ---- camera -------------------------------------------------------------------------------------------------------
+
+async function startCamera() {
+  const cameraId = $("#camera").value || undefined;
+  const microphoneId = $("#microphone").value || undefined;
+  try {
+    const media = await openCamera({ cameraId, microphoneId });
+    const old = state.media;
+    state.media = media;
+    preview.srcObject = media;
+    preview.play().catch(() => {});
+    $("#camera-overlay").hidden = true;
+    if (state.pc) await replaceTracks(media);
+    if (old && old !== media) for (const track of old.getTracks()) track.stop();
+    await fillDevices(media);
+    if (state.stream && state.stream.status !== "ended") $("#go-live").disabled = state.live;
+  } catch (err) {
+    $("#camera-overlay").hidden = false;
+    $("#camera-error").textContent = err.name === "NotAllowedError" ? t("studio.camera_denied") : t("err.camera", { detail: err.message || err.name });
+    $("#go-live").disabled = true;
+  }
+}
+
+async function fillDevices(media) {
+  const { cameras, microphones } = await listDevices();
+  const activeVideo = media.getVideoTracks()[0]?.getSettings().deviceId;
+  const activeAudio = media.getAudioTracks()[0]?.getSettings().deviceId;
+  const options = (devices, active, fallback) =>
+    devices.length
+      ? devices.map((d, i) => el("option", { value: d.deviceId, selected: d.deviceId === active }, d.label || `${fallback} ${i + 1}`))
+      : [el("option", { value: "" }, t("studio.no_camera"))];
+  $("#camera").replaceChildren(...options(cameras, activeVideo, t("studio.camera")));
+  $("#microphone").replaceChildren(...options(microphones, activeAudio, t("studio.microphone")));
+}
+
+async function replaceTracks(media) {
+  for (const sender of state.pc.getSenders()) {
+    const track = media.getTracks().find((tr) => tr.kind === sender.track?.kind);
+    if (track) await sender.replaceTrack(track);
+  }
+}
+
+$("#camera").addEventListener("change", startCamera);
+$("#microphone").addEventListener("change", startCamera);
+
+// ---- going live -----------------------------------------------------------------------------------------------------
+
+$("#go-live").addEventListener("click", goLive);
+$("#end").addEventListener("click", endStream);
+
+async function goLive() {
+  if (!state.stream || !state.media || state.live) return;
+  const button = $("#go-live");
+  button.disabled = true;
+  setStatus("studio.status_connecting");
+  try {
+    const pc = await publish(state.socket, state.stream.id, state.media);
+    state.pc = pc;
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "failed" && state.pc === pc && state.live) {
+        toast(t("err.media", { detail: "ICE failed" }), "error");
+        setStatus("player.reconnecting");
+      } else if (pc.connectionState === "connected" && state.live) setStatus("studio.status_live", "live");
+    });
+    try {
+      const stream = await api("POST", `/streams/${encodeURIComponent(state.stream.id)}/live`);
+      Object.assign(state.stream, stream);
+    } catch (err) {
+      if (err.status !== 404) throw err; // publishing media makes the stream live by itself
+    }
+    state.stream.status = "live";
+    state.live = true;
+    setStatus("studio.status_live", "live");
+    $("#live-pill").hidden = false;
+    $("#preview-label").hidden = true;
+    button.hidden = true;
+    $("#end").hidden = false;
+    renderStreams();
+    joinRoom(null, true);
+  } catch (err) {
+    state.pc?.close();
+    state.pc = null;
+    setStatus("studio.status_idle");
+    button.disabled = false;
+    showError(err);
+  }
+}
+
+async function endStream() {
+  if (!state.stream) return;
+  if (!window.confirm(t("studio.end_confirm"))) return;
+  try {
+    const stream = await api("POST", `/streams/${encodeURIComponent(state.stream.id)}/end`);
+    Object.assign(state.stream, stream);
+    stopLive();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function stopLive() {
+  state.live = false;
+  state.pc?.close();
+  state.pc = null;
+  if (state.stream) state.stream.status = "ended";
+  setStatus("studio.status_ended", "ended");
+  $("#live-pill").hidden = true;
+  $("#preview-label").hidden = false;
+  $("#end").hidden = true;
+  $("#go-live").hidden = false;
+  $("#go-live").disabled = true;
+  composer.setEnded();
+  renderStreams();
+}
+
+// ---- the room -------------------------------------------------------------------------------------------------------
+
+let chat;
+let composer;
+let fx;
+let goal;
+let board;
+
+function setupRoom() {
+  fx = new GiftEffects($("#fx"));
+  goal = new GoalBar($("#goal"));
+  board = new Leaderboard($("#board"));
+  chat = new ChatView($("#chat"), { selfId: session.user?.id, moderation: moderate });
+  composer = new ChatComposer($("#chat-form"), { onSend: sendChat });
+  const socket = connectLive({ onStatus: (status, message) => status === "error" && message && toast(message, "error") });
+  state.socket = socket;
+  socket.on("connect", () => joinRoom(null, true));
+  socket.on("chat:message", (m) => chat.add(m.message || m));
+  socket.on("chat:deleted", (e) => (e.user_id && !e.message_id ? chat.removeUser(e.user_id) : chat.remove(e.message_id || e.id)));
+  socket.on("chat:cleared", () => chat.clear());
+  socket.on("viewers:count", (e) => {
+    const n = e.count ?? e.viewers ?? 0;
+    setStat("viewers", n);
+    const pill = $("#viewers-pill");
+    pill.hidden = false;
+    pill.textContent = `👁 ${t("player.viewers", { n: formatNumber(n) })}`;
+  });
+  socket.on("likes:update", (e) => setStat("likes", e.total ?? e.likes ?? e.count ?? 0));
+  socket.on("gift:received", onGift);
+  socket.on("leaderboard:update", (e) => board.update(e));
+  socket.on("goal:progress", (e) => goal.update(e));
+  socket.on("stream:ended", (e) => {
+    if (!e?.stream_id || e.stream_id === state.stream?.id) stopLive();
+  });
+}
+
+async function joinRoom(previous, force = false) {
+  const socket = state.socket;
+  if (!socket?.connected || !state.stream) return;
+  if (previous && previous !== state.stream.id) call(socket, "stream:leave", { stream_id: previous }).catch(() => {});
+  if (!force && previous === state.stream.id) return;
+  try {
+    const ack = await call(socket, "stream:join", { stream_id: state.stream.id });
+    const recent = ack.chat || ack.recent_chat || ack.messages || [];
+    chat.setMessages([...recent].sort((a, b) => String(a.at).localeCompare(String(b.at))));
+    setStat("viewers", ack.viewers ?? ack.viewer_count ?? 0);
+    if (ack.likes != null) setStat("likes", ack.likes);
+    board.update(ack.leaderboard || []);
+    goal.update(ack.goal || null);
+  } catch (err) {
+    if (err.code !== "stream_not_live") showError(err);
+  }
+}
+
+function onGift(e) {
+  fx.show(e);
+  const beans = Number(e.beans ?? (e.gift?.beans ?? e.gift?.bean_value ?? 0) * Number(e.count || 1));
+  state.beans += beans;
+  setStat("beans", state.beans);
+  $("#beans").parentElement.classList.remove("bump");
+  clearTimeout(state.syncTimer);
+  state.syncTimer = setTimeout(syncBeans, 3000);
+}
+
+async function syncBeans() {
+  try {
+    const wallet = await api("GET", "/wallet");
+    const beans = Number(wallet.beans ?? wallet.balances?.beans ?? 0);
+    if (beans >= state.beans || state.beans === 0) {
+      state.beans = beans;
+      setStat("beans", beans);
+    }
+  } catch (err) {
+    if (err.status && err.status !== 404) showError(err);
+  }
+}
+
+async function sendChat(text) {
+  try {
+    const ack = await call(state.socket, "chat:send", { stream_id: state.stream.id, text, client_id: newId() });
+    const message = ack.message || (ack.id ? ack : null);
+    if (message) chat.add(message);
+  } catch (err) {
+    showError(err);
+    throw err;
+  }
+}
+
+async function moderate(action, message, extra = {}) {
+  try {
+    await call(state.socket, "mod:action", {
+      stream_id: state.stream.id,
+      action,
+      target_user_id: userIdOf(message.user),
+      message_id: action === "delete" ? message.id : undefined,
+      ...extra,
+    });
+    if (action === "delete") chat.remove(message.id);
+    toast(`${t(`mod.${action}`)}: ${nicknameOf(message.user)}`, "ok");
+  } catch (err) {
+    showError(err);
+  }
+}
+
+// ---- OBS ------------------------------------------------------------------------------------------------------------
+
+$("#copy-whip").addEventListener("click", (e) => copyText($("#whip-url").value, e.currentTarget));
+$("#copy-key").addEventListener("click", (e) => copyText($("#stream-key").value, e.currentTarget));
+$("#show-key").addEventListener("click", (e) => {
+  const input = $("#stream-key");
+  const hidden = input.type === "password";
+  input.type = hidden ? "text" : "password";
+  e.currentTarget.textContent = t(hidden ? "studio.hide" : "studio.show");
+});
+
+window.livehub = { state, config: hubConfig() };
+window.addEventListener("beforeunload", (e) => {
+  if (state.live) e.preventDefault();
+});

@@ -1,0 +1,332 @@
+// The viewer page /watch/{stream_id}: player (rtc:subscribe), connection-quality hint, chat, likes, gifts,
+// coins, leaderboard and goal. Guests watch; chatting or gifting asks them to log in.
+
+import { api, errorText, newId, session } from "./api.js";
+import { buyCoinsDialog, handleCheckoutReturn } from "./coins.js";
+import { formatNumber, t } from "./i18n.js";
+import { call, connectLive } from "./live.js";
+import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, giftIcon, giftName, userIdOf } from "./room.js";
+import { subscribe, watchQuality } from "./rtc.js";
+import { $, authDialog, el, showError, startPage, toast } from "./ui.js";
+
+startPage("live");
+
+const streamId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean)[1] || "");
+const video = $("#player");
+const overlay = $("#overlay");
+const quality = $("#quality");
+const state = { stream: null, pc: null, stopQuality: null, ended: false, joined: false, balance: null, subscribing: false };
+
+const chat = new ChatView($("#chat"), { selfId: session.user?.id });
+const fx = new GiftEffects($("#fx"));
+const goal = new GoalBar($("#goal"));
+const board = new Leaderboard($("#board"));
+const composer = new ChatComposer($("#chat-form"), {
+  onSend: sendChat,
+  onGuest: () => authDialog({ reason: t("auth.needed_chat") }),
+});
+composer.setGuest(!session.loggedIn);
+
+function showOverlay(titleKey, sub = "", { back = false } = {}) {
+  overlay.hidden = false;
+  $("#overlay-title").textContent = t(titleKey);
+  $("#overlay-sub").textContent = sub;
+  $("#overlay-back").hidden = !back;
+}
+
+function setViewers(n) {
+  const pill = $("#viewers");
+  pill.hidden = false;
+  pill.textContent = `👁 ${t("player.viewers", { n: formatNumber(n) })}`;
+  pill.dataset.count = String(n);
+}
+
+function setLikes(n) {
+  $("#likes").textContent = t("like.count", { n: formatNumber(n) });
+  $("#likes").dataset.count = String(n);
+}
+
+// ---- socket ----------------------------------------------------------------------------------------------------
+
+const socket = connectLive({
+  onStatus: (status, message) => {
+    if (status === "error" && message) toast(message, "error");
+  },
+});
+
+socket.on("connect", join);
+socket.on("chat:message", (m) => chat.add(m.message || m));
+socket.on("chat:deleted", (e) => (e.user_id && !e.message_id ? chat.removeUser(e.user_id) : chat.remove(e.message_id || e.id)));
+socket.on("chat:cleared", () => chat.clear());
+socket.on("viewers:count", (e) => setViewers(e.count ?? e.viewers ?? 0));
+socket.on("likes:update", (e) => setLikes(e.total ?? e.likes ?? e.count ?? 0));
+socket.on("gift:received", (e) => {
+  fx.show(e);
+  if (userIdOf(e.sender) === session.user?.id) refreshBalance();
+});
+socket.on("leaderboard:update", (e) => board.update(e));
+socket.on("goal:progress", (e) => goal.update(e));
+socket.on("room:settings", (s) => applySettings(s));
+socket.on("you:restricted", (r) => composer.restrict(r && r.kind ? r : null));
+socket.on("stream:ended", () => streamEnded());
+
+async function join() {
+  if (state.ended) return;
+  try {
+    const ack = await call(socket, "stream:join", { stream_id: streamId });
+    state.joined = true;
+    const stream = ack.stream || state.stream;
+    if (stream) showStream(stream);
+    setViewers(ack.viewers ?? ack.viewer_count ?? ack.viewers_count ?? 0);
+    if (ack.likes != null) setLikes(ack.likes);
+    const recent = ack.chat || ack.recent_chat || ack.messages || [];
+    chat.setMessages([...recent].sort((a, b) => String(a.at).localeCompare(String(b.at))));
+    if (ack.leaderboard) board.update(ack.leaderboard);
+    if (ack.goal) goal.update(ack.goal);
+    if (ack.settings) applySettings(ack.settings);
+    const restriction = ack.restriction ?? ack.you?.restriction ?? null;
+    composer.restrict(restriction && restriction.kind ? restriction : null);
+    composer.setGuest(!session.loggedIn);
+    if (stream?.status === "ended") return streamEnded();
+    if (stream?.status === "live" || !stream) startPlayer();
+    else showOverlay("player.offline");
+  } catch (err) {
+    if (err.code === "stream_ended") return streamEnded();
+    showOverlay("player.offline", errorText(err), { back: true });
+  }
+}
+
+function applySettings(s) {
+  const notes = [];
+  if (s.shield) notes.push(t("chat.shield"));
+  if (s.slow_s > 0) notes.push(t("chat.slow", { s: s.slow_s }));
+  if (s.followers_only) notes.push(t("chat.followers_only"));
+  composer.setNote(notes.join(" · "));
+}
+
+function showStream(stream) {
+  state.stream = stream;
+  $("#title").textContent = stream.title;
+  document.title = `${stream.title} · LiveHub`;
+  $("#live-pill").hidden = stream.status !== "live";
+}
+
+// ---- player ----------------------------------------------------------------------------------------------------
+
+async function startPlayer() {
+  if (state.subscribing || (state.pc && ["connected", "connecting", "new"].includes(state.pc.connectionState))) return;
+  state.subscribing = true;
+  showOverlay("player.connecting");
+  try {
+    state.pc?.close();
+    const pc = await subscribe(socket, streamId, video);
+    state.pc = pc;
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc !== state.pc || state.ended) return;
+      if (pc.connectionState === "failed") {
+        showOverlay("player.reconnecting");
+        setTimeout(() => startPlayer(), 1500);
+      }
+    });
+    state.stopQuality?.();
+    state.stopQuality = watchQuality(pc, showQuality);
+  } catch (err) {
+    if (err.code === "stream_ended") return streamEnded();
+    showOverlay("player.offline", t("err.media", { detail: errorText(err) }));
+  } finally {
+    state.subscribing = false;
+  }
+}
+
+video.addEventListener("playing", () => {
+  overlay.hidden = true;
+  $("#live-pill").hidden = false;
+  $("#unmute").hidden = !video.muted;
+});
+$("#unmute").addEventListener("click", () => {
+  video.muted = false;
+  video.play().catch(() => {});
+  $("#unmute").hidden = true;
+});
+
+function showQuality(q) {
+  quality.hidden = false;
+  quality.className = `pill quality ${q.level}`;
+  quality.textContent = t(`quality.${q.level}`);
+  quality.title = t("quality.detail", q);
+  quality.dataset.fps = String(q.fps);
+  video.dataset.framesDecoded = String(q.framesDecoded);
+}
+
+function streamEnded() {
+  state.ended = true;
+  state.stopQuality?.();
+  state.pc?.close();
+  state.pc = null;
+  video.srcObject = null;
+  $("#live-pill").hidden = true;
+  quality.hidden = true;
+  showOverlay("player.ended", t("player.ended_sub"), { back: true });
+  composer.setEnded();
+  for (const b of document.querySelectorAll(".gift-btn, #like")) b.disabled = true;
+}
+
+// ---- chat, likes ------------------------------------------------------------------------------------------------
+
+async function sendChat(text) {
+  try {
+    const ack = await call(socket, "chat:send", { stream_id: streamId, text, client_id: newId() });
+    const message = ack.message || (ack.id ? ack : null);
+    if (message) chat.add(message);
+    composer.setNote("");
+  } catch (err) {
+    if (err.code === "timed_out" || err.code === "banned") {
+      const until = err.extra?.until ?? null;
+      composer.restrict({ kind: err.code === "banned" ? "ban" : "timeout", until });
+    }
+    showError(err);
+    throw err;
+  }
+}
+
+let pendingLikes = 0;
+let likeTimer = null;
+$("#like").addEventListener("click", async (e) => {
+  if (!session.loggedIn) {
+    authDialog({ reason: t("auth.needed_chat") });
+    return;
+  }
+  pendingLikes += 1;
+  const heart = el("span", { class: "gift-fly", "aria-hidden": "true" }, "❤️");
+  heart.style.left = `${70 + Math.random() * 20}%`;
+  $("#fx").append(heart);
+  setTimeout(() => heart.remove(), 2100);
+  e.currentTarget.blur();
+  clearTimeout(likeTimer);
+  likeTimer = setTimeout(async () => {
+    const count = pendingLikes;
+    pendingLikes = 0;
+    try {
+      await call(socket, "like:send", { stream_id: streamId, count });
+    } catch (err) {
+      showError(err);
+    }
+  }, 400);
+});
+
+$("#report-stream").addEventListener("click", async () => {
+  if (!session.loggedIn) return authDialog({ reason: t("auth.needed_chat") });
+  try {
+    await call(socket, "report:send", { stream_id: streamId, target_user_id: state.stream?.owner_id, reason: "reported from the viewer page" });
+    toast(t("mod.reported"), "ok");
+  } catch (err) {
+    showError(err);
+  }
+});
+
+// ---- gifts and coins ---------------------------------------------------------------------------------------------
+
+function setBalance(coins) {
+  const changed = state.balance !== null && state.balance !== coins;
+  state.balance = coins;
+  const box = $("#balance");
+  box.hidden = coins === null;
+  box.textContent = formatNumber(coins ?? 0);
+  box.dataset.coins = String(coins ?? "");
+  box.title = t("gifts.balance", { n: formatNumber(coins ?? 0) });
+  return changed;
+}
+
+async function refreshBalance() {
+  if (!session.loggedIn) {
+    setBalance(null);
+    return false;
+  }
+  try {
+    const wallet = await api("GET", "/wallet");
+    return setBalance(Number(wallet.coins ?? wallet.balances?.coins ?? 0));
+  } catch (err) {
+    if (err.status !== 401) showError(err);
+    return false;
+  }
+}
+
+async function loadGifts() {
+  const grid = $("#gift-grid");
+  try {
+    const data = await api("GET", "/gifts", undefined, { auth: false });
+    const gifts = Array.isArray(data) ? data : data?.items || data?.gifts || [];
+    if (!gifts.length) {
+      grid.replaceChildren(el("p", { class: "muted" }, t("gifts.empty")));
+      return;
+    }
+    grid.replaceChildren(
+      ...gifts.map((gift) =>
+        el("button", {
+          class: "gift-btn",
+          type: "button",
+          dataset: { giftId: gift.id },
+          title: giftName(gift),
+          onclick: () => sendGift(gift),
+        },
+        el("span", { class: "gift-icon" }, giftIcon(gift)),
+        el("span", { class: "gift-label" }, giftName(gift)),
+        el("span", { class: "gift-price" }, t("gifts.price", { n: formatNumber(gift.coins ?? gift.price ?? gift.price_coins ?? 0) })),
+        ),
+      ),
+    );
+  } catch (err) {
+    grid.replaceChildren(el("p", { class: "form-error" }, errorText(err)));
+  }
+}
+
+async function sendGift(gift) {
+  if (!session.loggedIn) {
+    authDialog({ reason: t("auth.needed_gift") });
+    return;
+  }
+  try {
+    const ack = await call(socket, "gift:send", { stream_id: streamId, gift_id: gift.id, count: 1, idempotency_key: newId() });
+    const coins = ack.coins ?? ack.balance ?? ack.wallet?.coins;
+    if (coins != null) setBalance(Number(coins));
+  } catch (err) {
+    showError(err);
+    if (err.code === "insufficient_funds") buyCoinsDialog();
+  }
+}
+
+$("#buy-coins").addEventListener("click", () => {
+  if (!session.loggedIn) return authDialog({ reason: t("auth.needed_gift") });
+  buyCoinsDialog();
+});
+
+session.onChange((s) => {
+  chat.selfId = s?.user?.id ?? null;
+  composer.setGuest(!s?.access_token);
+  refreshBalance();
+  // reconnect so the server knows who we are now (the player keeps playing over its own connection)
+  socket.disconnect();
+  socket.connect();
+});
+
+// ---- start --------------------------------------------------------------------------------------------------------
+
+async function start() {
+  if (!streamId) {
+    showOverlay("err.stream_not_found", "", { back: true });
+    return;
+  }
+  try {
+    const stream = await api("GET", `/streams/${encodeURIComponent(streamId)}`, undefined, { auth: false });
+    showStream(stream);
+    if (stream.status === "ended") streamEnded();
+  } catch (err) {
+    showOverlay(err.code === "stream_not_found" || err.status === 404 ? "err.stream_not_found" : "player.offline", errorText(err), { back: true });
+  }
+}
+
+start();
+loadGifts();
+refreshBalance();
+handleCheckoutReturn(refreshBalance);
+window.livehub = { state, socket };
