@@ -8,6 +8,7 @@ Kept apart from ``hub/wiring.py`` (like ``rooms_wiring``); ``Hub`` builds ``SfuW
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -42,7 +43,9 @@ def sfu_settings(settings: Settings) -> SfuSettings:
 
 
 class SfuWiring:
-    def __init__(self, settings: Settings, streams: StreamService, events: EventBus, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, settings: Settings, streams: StreamService, events: EventBus, registry: CollectorRegistry
+    ) -> None:
         self.sfu = SfuService(sfu_settings(settings))
         self._streams = streams
         self.sfu.add_listener(self._on_sfu_event)
@@ -58,10 +61,8 @@ class SfuWiring:
                 log.info("publisher of an ended or unknown stream; closing it", extra={"stream": stream_id})
                 await self.sfu.end_stream(stream_id, "stream_ended")
         elif isinstance(event, PublisherStopped):
-            try:
+            with contextlib.suppress(NotFoundError):
                 await self._streams.end(stream_id, reason="publisher_left")
-            except NotFoundError:
-                pass
 
     async def _on_stream_ended(self, event: StreamEnded) -> None:
         await self.sfu.end_stream(event.stream_id, "stream_ended")
@@ -86,39 +87,40 @@ class SfuCollector(Collector):
             yield GaugeMetricFamily(name, help_text, value=value)
         labels = ["stream", "kind"]
         producer_counters = {
-            key: CounterMetricFamily(f"hub_sfu_producer_{key}", f"Publisher track {key.replace('_', ' ')}", labels=labels)
+            key: CounterMetricFamily(f"hub_sfu_producer_{key}", f"Publisher track: {key}", labels=labels)
             for key in ("packets", "bytes", "packets_lost", "nacks_sent", "plis_sent", "keyframes", "cache_hits")
         }
         producer_gauges = {
-            key: GaugeMetricFamily(f"hub_sfu_producer_{key}", f"Publisher track {key.replace('_', ' ')}", labels=labels)
+            key: GaugeMetricFamily(f"hub_sfu_producer_{key}", f"Publisher track: {key}", labels=labels)
             for key in ("bitrate_bps", "consumers", "cache_packets")
         }
         for router in stats["routers"]:
             for producer in router["producers"]:
                 values = [router["stream_id"], producer["kind"]]
-                for key, family in producer_counters.items():
-                    family.add_metric(values, producer[key])
-                for key, family in producer_gauges.items():
-                    family.add_metric(values, producer[key])
+                for key, counter in producer_counters.items():
+                    counter.add_metric(values, producer[key])
+                for key, gauge in producer_gauges.items():
+                    gauge.add_metric(values, producer[key])
         consumer_counters = {
             key: CounterMetricFamily(f"hub_sfu_consumer_{key}", f"Viewer tracks' {key}, summed", labels=labels)
             for key in ("packets", "bytes", "nacks", "retransmits", "plis", "packets_lost")
         }
-        rtt = GaugeMetricFamily("hub_sfu_consumer_rtt_seconds_max", "Largest viewer RTT from receiver reports", labels=labels)
+        rtt = GaugeMetricFamily(
+            "hub_sfu_consumer_rtt_seconds_max", "Largest viewer RTT", labels=labels
+        )
         loss = GaugeMetricFamily("hub_sfu_consumer_fraction_lost_max", "Largest viewer loss fraction", labels=labels)
         sums: dict[tuple[str, str], dict[str, float]] = {}
         for consumer in stats["consumers"]:
-            key = (consumer["stream_id"], consumer["kind"])
-            acc = sums.setdefault(key, {"rtt": 0.0, "loss": 0.0})
+            acc = sums.setdefault((consumer["stream_id"], consumer["kind"]), {"rtt": 0.0, "loss": 0.0})
             for name in consumer_counters:
                 acc[name] = acc.get(name, 0) + consumer[name]
             acc["rtt"] = max(acc["rtt"], consumer["rtt_s"] or 0.0)
             acc["loss"] = max(acc["loss"], consumer["fraction_lost"])
-        for key, acc in sums.items():
-            for name, family in consumer_counters.items():
-                family.add_metric(list(key), acc[name])
-            rtt.add_metric(list(key), acc["rtt"])
-            loss.add_metric(list(key), acc["loss"])
+        for (stream, kind), acc in sums.items():
+            for name, counter in consumer_counters.items():
+                counter.add_metric([stream, kind], acc[name])
+            rtt.add_metric([stream, kind], acc["rtt"])
+            loss.add_metric([stream, kind], acc["loss"])
         yield from producer_counters.values()
         yield from producer_gauges.values()
         yield from consumer_counters.values()

@@ -1,0 +1,98 @@
+"""WHIP and WHEP over the HTTP API with real aiortc peers: keys, status codes, Location, DELETE, stream lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from core.ids import StreamId
+from hub.wiring import Hub
+from tests.support.api import create_stream, register
+from tests.support.sfu_peers import Publisher, Viewer
+
+pytestmark = pytest.mark.slow
+
+SDP = {"Content-Type": "application/sdp"}
+
+
+async def until(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return bool(await predicate())
+
+
+async def test_whip_publish_and_whep_watch_drive_the_stream_lifecycle(client: httpx.AsyncClient, hub: Hub) -> None:
+    owner = await register(client, "Broadcaster")
+    stream = await create_stream(client, owner, "WHIP stream")
+    whip = f"/api/v1/whip/{stream['id']}"
+    whep = f"/api/v1/whep/{stream['id']}"
+    publisher = Publisher()
+    viewer = Viewer()
+    try:
+        offer = await publisher.offer()
+        r = await client.post(whep, content=await viewer.offer(), headers=SDP)
+        assert r.status_code == 404 and r.json()["code"] == "stream_not_live"
+        r = await client.post(whip, content=offer, headers=SDP)
+        assert r.status_code == 401
+        r = await client.post(whip, content=offer, headers={**SDP, "Authorization": "Bearer sk_wrong"})
+        assert r.status_code == 401 and r.json()["code"] == "invalid_stream_key"
+        key = {"Authorization": f"Bearer {stream['stream_key']}"}
+        r = await client.post(whip, content=offer, headers={"Content-Type": "text/plain", **key})
+        assert r.status_code == 415
+        r = await client.post(whip, content="v=0\r\nnonsense", headers={**SDP, **key})
+        assert r.status_code == 400 and r.json()["code"] == "invalid_sdp"
+
+        r = await client.post(whip, content=offer, headers={**SDP, **key})
+        assert r.status_code == 201, r.text
+        assert r.headers["content-type"].startswith("application/sdp")
+        location = r.headers["location"]
+        assert location.startswith(whip + "/")
+        await publisher.accept(r.text)
+
+        second = Publisher()
+        r2 = await client.post(whip, content=await second.offer(), headers={**SDP, **key})
+        assert r2.status_code == 409 and r2.json()["code"] == "already_publishing"
+        await second.close()
+
+        async def live() -> bool:
+            return (await hub.streams.get(StreamId(stream["id"]))).status.value == "live"
+
+        assert await until(live, timeout=10)
+        r = await client.post(whep, content=await viewer.offer(), headers=SDP)
+        assert r.status_code == 201, r.text
+        viewer_location = r.headers["location"]
+        await viewer.accept(r.text)
+
+        async def decoding() -> bool:
+            return viewer.video is not None and viewer.video.count >= 15
+
+        assert await until(decoding, timeout=10)
+        metrics = (await client.get("/metrics")).text
+        assert f'hub_sfu_producer_packets_total{{kind="video",stream="{stream["id"]}"}}' in metrics
+        assert "hub_sfu_viewers 1.0" in metrics
+
+        assert (await client.delete(viewer_location)).status_code == 200
+        assert (await client.delete(viewer_location)).status_code == 404
+        assert (await client.delete(location)).status_code == 200
+
+        async def ended() -> bool:
+            return (await hub.streams.get(StreamId(stream["id"]))).status.value == "ended"
+
+        assert await until(ended, timeout=5)
+    finally:
+        await viewer.close()
+        await publisher.close()
+
+
+async def test_whip_and_whep_are_in_the_openapi_document(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/api/v1/openapi.json")).json()["paths"]
+    assert "post" in paths["/api/v1/whip/{stream_id}"]
+    assert "delete" in paths["/api/v1/whip/{stream_id}/{session_id}"]
+    assert "post" in paths["/api/v1/whep/{stream_id}"]
