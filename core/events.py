@@ -64,6 +64,14 @@ class UserRestricted(Event):
     until: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class TopGiftersChanged(Event):
+    """The stream's top gifters changed (``user_ids`` best first). Rooms shows them a badge in chat."""
+
+    stream_id: str
+    user_ids: tuple[str, ...]
+
+
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Any], Awaitable[None]]
 

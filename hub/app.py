@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import socketio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -15,7 +14,6 @@ from starlette.routing import Route
 from hub.metrics import MetricsMiddleware
 from hub.wiring import Hub
 from mobile_api.app import EXCEPTION_HANDLERS, api_routes
-from signaling.server import create_server
 
 
 def create_app(hub: Hub, *, own_hub: bool = True) -> Any:
@@ -45,6 +43,5 @@ def create_app(hub: Hub, *, own_hub: bool = True) -> Any:
     http_app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     http_app.state.api = hub.api
     http_app.state.hub = hub
-    sio = create_server(hub.accounts, cors_origins=list(hub.settings.cors_origins) or [])
-    hub.sio = sio
-    return socketio.ASGIApp(sio, other_asgi_app=http_app, socketio_path="socket.io")
+    hub.sio = hub.signaling.server
+    return hub.signaling.asgi_app(http_app)

@@ -23,6 +23,7 @@ from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
 from hub.metrics import HubMetrics
 from hub.mongo_standin import StandInClient
 from hub.redis_ratelimit import RedisRateLimiter
+from hub.rooms_wiring import RoomsWiring
 from hub.settings import Settings
 from hub.sfu_wiring import SfuWiring
 from mobile_api.context import ApiContext
@@ -76,6 +77,13 @@ class Hub:
         self.sfu_wiring = SfuWiring(settings, self.streams, self.events, self.metrics.registry)
         self.sfu = self.sfu_wiring.sfu
 
+        self.rooms = RoomsWiring(self, self.streams, sfu=self.sfu)
+        self.chat = self.rooms.chat
+        self.moderation = self.rooms.moderation
+        self.presence = self.rooms.presence
+        self.signaling = self.rooms.signaling
+        self.broadcaster = self.rooms.fanout  # RoomBroadcaster: await hub.broadcaster.emit(stream_id, event, payload)
+
         readiness: dict[str, Callable[[], Awaitable[Any]]] = {"database": self._ping_database}
         if self.redis is not None:
             readiness["redis"] = self._ping_redis
@@ -86,6 +94,9 @@ class Hub:
             public_url=settings.public_url,
             readiness=readiness,
             sfu=self.sfu,
+            chat=self.chat,
+            moderation=self.moderation,
+            presence=self.presence,
         )
         self.sio: Any = None  # the Socket.IO server, set when the app is built
         self._started = False
@@ -108,9 +119,11 @@ class Hub:
             log.info("no HUB_REDIS_URL: single node, in-process state")
         await self.account_store.create_indexes()
         await self.stream_store.create_indexes()
+        await self.rooms.start()
 
     async def close(self) -> None:
         await self.sfu_wiring.close()
+        await self.rooms.close()
         if self.redis is not None:
             await self.redis.aclose()
         if self._owns_mongo:

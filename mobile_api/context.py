@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.service import AccountService
+from rooms.chat import ChatService
+from rooms.moderation import ModerationService
+from rooms.presence import PresenceService
 from rooms.streams import StreamService
 from sfu.service import SfuService
 
@@ -20,3 +23,6 @@ class ApiContext:
     # name -> async check that raises when the dependency is unreachable
     readiness: dict[str, Callable[[], Awaitable[Any]]] = field(default_factory=dict)
     sfu: SfuService | None = None
+    chat: ChatService | None = None
+    moderation: ModerationService | None = None
+    presence: PresenceService | None = None

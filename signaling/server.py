@@ -1,42 +1,224 @@
-"""The Socket.IO server: namespace ``/live``. Authentication on connect; room events are added by the rooms work."""
+"""The Socket.IO edge: namespace ``/live`` on two servers sharing handlers and fan-out.
+
+- ``/socket.io`` speaks JSON (the default; the official JS client works unchanged);
+- ``/socket.io-msgpack`` speaks python-socketio's msgpack serializer, for clients that ask for it (mobile). The
+  serializer is server-wide in python-socketio, hence a second server; both register their rooms with the same
+  node-wide ``RoomFanout``, so an emit reaches members of either.
+
+Auth on connect (``auth: {token}``; none = guest). Every event answers with an ack ``{ok: true, ...}`` or
+``{ok: false, error: {code, message}}``; unknown events are ignored and counted.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from typing import Any
 
 import socketio
+from pydantic import ValidationError
 
 from accounts.service import AccountService
-from core.errors import HubError
+from core.errors import HubError, InvalidInputError, PayloadTooLargeError, UnauthenticatedError
+from core.events import EventBus, StreamEnded
+from signaling import handlers
+from signaling.events import Connection, EventContext, EventRegistry, Services, registry
+from signaling.fanout import NAMESPACE, RoomFanout, ShardedManager
+from signaling.keys import user_room
+from signaling.metrics import SignalingMetrics
 
 log = logging.getLogger(__name__)
 
+MAX_PACKET_BYTES = 64 * 1024
+handlers.load()
+
+
+def error_ack(exc: HubError) -> dict[str, Any]:
+    return {"ok": False, "error": exc.to_dict()}
+
+
+def _validation_error(exc: ValidationError) -> InvalidInputError:
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid"}
+    where = ".".join(str(p) for p in first.get("loc", ())) or None
+    return InvalidInputError(f"{where or 'payload'}: {first.get('msg', 'invalid')}", field=where)
+
 
 class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
-    def __init__(self, accounts: AccountService) -> None:
-        super().__init__("/live")
+    def __init__(
+        self,
+        accounts: AccountService,
+        services: Services,
+        fanout: RoomFanout,
+        metrics: SignalingMetrics,
+        events: EventRegistry = registry,
+    ) -> None:
+        super().__init__(NAMESPACE)
         self._accounts = accounts
+        self._services = services
+        self._fanout = fanout
+        self._metrics = metrics
+        self._events = events
+        self.connections: dict[str, Connection] = {}
 
-    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+    def context(self, sid: str) -> EventContext | None:
+        conn = self.connections.get(sid)
+        if conn is None:
+            return None
+        return EventContext(conn, self._services, self._fanout, self.server, NAMESPACE)
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event == "connect":
+            return await self._connect(*args)
+        if event == "disconnect":
+            return await self._disconnect(args[0])
+        sid = args[0]
+        spec = self._events.get(event)
+        ctx = self.context(sid)
+        if spec is None or ctx is None:
+            self._metrics.unknown_events.inc()
+            return self.server.not_handled
+        started = time.perf_counter()
+        payload = args[1] if len(args) > 1 else None
+        try:
+            size = len(json.dumps(payload, separators=(",", ":"), default=str))
+            if size > spec.max_bytes:
+                raise PayloadTooLargeError(f"{event} payloads are at most {spec.max_bytes} bytes")
+            if spec.auth and ctx.principal is None:
+                raise UnauthenticatedError("log in first: guests can only watch")
+            body: Any = payload
+            if spec.schema is not None:
+                try:
+                    body = spec.schema.model_validate(payload)
+                except ValidationError as exc:
+                    raise _validation_error(exc) from None
+            result = await spec.fn(ctx, body)
+            self._metrics.events.labels(event, "ok").inc()
+            return {"ok": True, **(result or {})}
+        except HubError as exc:
+            self._metrics.events.labels(event, exc.code).inc()
+            return error_ack(exc)
+        except Exception:
+            log.exception("event handler failed", extra={"event": event})
+            self._metrics.events.labels(event, "internal_error").inc()
+            return error_ack(HubError("something went wrong on our side"))
+        finally:
+            self._metrics.latency.labels(event).observe(time.perf_counter() - started)
+
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
-        principal = None
+        conn = Connection(sid, None)
         if token:
             try:
-                principal = await self._accounts.authenticate(str(token))
+                conn.principal = await self._accounts.authenticate(str(token))
+                user = await self._accounts.get_user(conn.principal.user_id)
             except HubError as exc:
-                raise socketio.exceptions.ConnectionRefusedError({"code": exc.code, "message": exc.message}) from None
-        await self.save_session(sid, {"principal": principal})
+                self._metrics.refused.labels(exc.code).inc()
+                raise socketio.exceptions.ConnectionRefusedError(
+                    exc.message, {"code": exc.code, "message": exc.message}
+                ) from None
+            if user.suspended:
+                self._metrics.refused.labels("suspended").inc()
+                message = "this account is suspended"
+                raise socketio.exceptions.ConnectionRefusedError(message, {"code": "suspended", "message": message})
+            conn.nickname = user.nickname
+            conn.created_at = user.created_at
+        self.connections[sid] = conn
+        self._metrics.connections.inc()
+        if conn.principal is not None:
+            await self.server.enter_room(sid, user_room(conn.principal.user_id), namespace=NAMESPACE)
+
+    async def _disconnect(self, sid: str) -> None:
+        ctx = self.context(sid)
+        if ctx is None:
+            return
+        try:
+            for hook in self._events.disconnect_hooks:
+                try:
+                    await hook(ctx)
+                except HubError as exc:
+                    log.info("disconnect hook: %s", exc.code)
+                except Exception:
+                    log.exception("disconnect hook failed")
+        finally:
+            self.connections.pop(sid, None)
+            self._metrics.connections.dec()
 
 
-def create_server(
-    accounts: AccountService, *, cors_origins: list[str] | str, client_manager: Any = None
-) -> socketio.AsyncServer:
-    sio = socketio.AsyncServer(
-        async_mode="asgi",
-        cors_allowed_origins=cors_origins,
-        client_manager=client_manager,
-        max_http_buffer_size=64 * 1024,
-    )
-    sio.register_namespace(LiveNamespace(accounts))
-    return sio
+class DualSocketIOApp(socketio.ASGIApp):  # type: ignore[misc]
+    """``/socket.io/`` (JSON) and ``/socket.io-msgpack/`` in front of ``other_asgi_app`` (still ``.other_asgi_app``)."""
+
+    def __init__(self, json_server: Any, msgpack_server: Any, other_asgi_app: Any) -> None:
+        super().__init__(json_server, other_asgi_app=other_asgi_app, socketio_path="socket.io")
+        self._msgpack = socketio.ASGIApp(msgpack_server, socketio_path="socket.io-msgpack")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and scope.get("path", "").startswith("/socket.io-msgpack/"):
+            await self._msgpack(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+class Signaling:
+    """Both Socket.IO servers, their fan-out and the ASGI glue. Built by ``hub.wiring``."""
+
+    def __init__(
+        self,
+        accounts: AccountService,
+        services: Services,
+        fanout: RoomFanout,
+        metrics: SignalingMetrics,
+        *,
+        cors_origins: list[str] | str,
+        ping_interval_s: float = 25,
+        ping_timeout_s: float = 20,
+    ) -> None:
+        self.services = services
+        self.fanout = fanout
+        self.metrics = metrics
+        self.namespaces: list[LiveNamespace] = []
+        self.server = self._server(accounts, cors_origins, "default", ping_interval_s, ping_timeout_s)
+        self.msgpack_server = self._server(accounts, cors_origins, "msgpack", ping_interval_s, ping_timeout_s)
+
+    def _server(
+        self,
+        accounts: AccountService,
+        cors: list[str] | str,
+        serializer: str,
+        ping_interval: float,
+        ping_timeout: float,
+    ) -> socketio.AsyncServer:
+        sio = socketio.AsyncServer(
+            async_mode="asgi",
+            cors_allowed_origins=cors,
+            client_manager=ShardedManager(self.fanout),
+            serializer=serializer,
+            max_http_buffer_size=MAX_PACKET_BYTES,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+        )
+        ns = LiveNamespace(accounts, self.services, self.fanout, self.metrics)
+        sio.register_namespace(ns)
+        self.namespaces.append(ns)
+        return sio
+
+    def asgi_app(self, other_asgi_app: Any) -> Any:
+        return DualSocketIOApp(self.server, self.msgpack_server, other_asgi_app)
+
+    def subscribe(self, bus: EventBus) -> None:
+        """Tell rooms about core facts: a stream that ends tells its room (on every node)."""
+
+        async def ended(event: StreamEnded) -> None:
+            await self.fanout.emit(
+                event.stream_id, "stream:ended", {"stream_id": event.stream_id, "reason": event.reason}
+            )
+
+        bus.subscribe(StreamEnded, ended)
+
+    def start(self) -> None:
+        self.fanout.start()
+
+    async def close(self) -> None:
+        await self.fanout.close()
+        for hook in handlers.close_hooks(self.services):
+            await hook()

@@ -1,0 +1,116 @@
+"""Wiring for rooms and signaling: chat, moderation, presence, the Socket.IO servers and the cross-node fan-out.
+
+Kept apart from ``hub/wiring.py`` so that file stays a readable list; ``Hub`` calls ``RoomsWiring`` once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from core.events import TopGiftersChanged
+from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
+from rooms.chat import ChatLimits, ChatService
+from rooms.live_state import InProcessLiveState, LiveState
+from rooms.moderation import ModerationService
+from rooms.presence import PresenceService, PresenceTiming
+from rooms.store_chat import ChatStore
+from rooms.store_redis import RedisLiveState
+from rooms.streams import StreamService
+from signaling.events import Services
+from signaling.fanout import RoomFanout
+from signaling.metrics import SignalingMetrics
+from signaling.rtc import PublisherWatch, RtcSfu
+from signaling.server import Signaling
+from signaling.store_redis import RedisRoomLink
+
+log = logging.getLogger(__name__)
+
+
+class FallbackRateLimiter:
+    """The shared (Redis) limiter, or this node's own while Redis is unreachable: chat keeps working, limited."""
+
+    def __init__(self, primary: RateLimiter, fallback: RateLimiter) -> None:
+        self._primary = primary
+        self._fallback = fallback
+
+    async def hit(self, key: str, rate: Rate, cost: int = 1) -> float:
+        try:
+            return await self._primary.hit(key, rate, cost)
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            log.info("rate limiter: Redis unavailable (%s); limiting on this node", type(exc).__name__)
+        except Exception as exc:  # redis.exceptions.ConnectionError is not an OSError
+            if type(exc).__module__.split(".")[0] != "redis":
+                raise
+            log.info("rate limiter: Redis unavailable (%s); limiting on this node", type(exc).__name__)
+        return await self._fallback.hit(key, rate, cost)
+
+
+class RoomsWiring:
+    def __init__(self, hub: Any, streams: StreamService, *, sfu: RtcSfu | None = None) -> None:
+        s = hub.settings
+        live: LiveState = RedisLiveState(hub.redis) if hub.redis is not None else InProcessLiveState()
+        limiter: RateLimiter = hub.limiter
+        if hub.redis is not None:
+            limiter = FallbackRateLimiter(hub.limiter, InProcessRateLimiter(hub.clock))
+        link_factory = None
+        if hub.redis is not None:
+            redis = hub.redis
+
+            def link_factory(node_channel: str, on_message: Any) -> RedisRoomLink:
+                return RedisRoomLink(redis, node_channel, on_message)
+
+        self.fanout = RoomFanout(s.node_id, link_factory)
+        self.chat_store = ChatStore(hub.db)
+        self.chat = ChatService(
+            self.chat_store,
+            live,
+            streams,
+            hub.accounts,
+            limiter,
+            hub.clock,
+            ChatLimits(rate=Rate(s.chat_burst, s.chat_per_second)),
+            notifier=self.fanout,
+        )
+        self.moderation = ModerationService(
+            self.chat_store, self.chat, streams, hub.accounts, limiter, hub.clock, hub.events
+        )
+        self.presence = PresenceService(
+            live,
+            streams,
+            limiter,
+            hub.clock,
+            PresenceTiming(viewers_interval_s=s.viewers_interval_s, likes_interval_s=s.likes_interval_s),
+            notifier=self.fanout,
+        )
+        self.publisher_watch = PublisherWatch(streams, sfu, s.sfu_reconnect_grace_s)
+        services = Services()
+        services.provide(StreamService, streams)
+        services.provide(ChatService, self.chat)
+        services.provide(ModerationService, self.moderation)
+        services.provide(PresenceService, self.presence)
+        services.provide(PublisherWatch, self.publisher_watch)
+        if sfu is not None:
+            services.provide(RtcSfu, sfu)  # type: ignore[type-abstract]
+        self.services = services
+        self.signaling = Signaling(
+            hub.accounts,
+            services,
+            self.fanout,
+            SignalingMetrics(hub.metrics.registry),
+            cors_origins=list(s.cors_origins) or [],
+        )
+        self.signaling.subscribe(hub.events)
+        hub.events.subscribe(TopGiftersChanged, self._top_gifters)
+
+    async def _top_gifters(self, event: TopGiftersChanged) -> None:
+        await self.chat.set_top_gifters(event.stream_id, event.user_ids)
+
+    async def start(self) -> None:
+        await self.chat_store.create_indexes()
+        self.signaling.start()
+        self.presence.start()
+
+    async def close(self) -> None:
+        await self.presence.close()
+        await self.signaling.close()

@@ -1,0 +1,231 @@
+"""``/streams/{id}/...`` for rooms: chat history, moderation log, reports, room settings, restrictions, viewers,
+and moderation actions over HTTP (the moderator console; the same rules as the ``mod:action`` socket event)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from core.errors import UnavailableError
+from core.ids import StreamId, UserId
+from mobile_api.routing import Api, Body, Call, Query
+from rooms.chat import ChatService
+from rooms.chat_models import ModAction
+from rooms.moderation import ModerationService, ModRequest
+from rooms.presence import PresenceService
+
+api = Api()
+TAGS = ("rooms",)
+
+
+class PageQuery(Query):
+    cursor: str | None = Field(default=None, max_length=500)
+    limit: int | None = Field(default=None, ge=1, le=100)
+
+
+class ChatQuery(PageQuery):
+    include_removed: bool = False
+
+
+class ReportsQuery(PageQuery):
+    status: Literal["open", "resolved"] | None = "open"
+
+
+class ModActionBody(Body):
+    action: Literal[
+        "delete",
+        "timeout",
+        "ban",
+        "unban",
+        "slow",
+        "followers_only",
+        "clear",
+        "block_term",
+        "unblock_term",
+        "shield",
+        "end_stream",
+    ]
+    target_user_id: str | None = Field(default=None, min_length=1, max_length=64)
+    message_id: str | None = Field(default=None, min_length=1, max_length=64)
+    duration_s: int | None = None
+    value: int | bool | str | dict[str, Any] | None = None
+    reason: str | None = Field(default=None, max_length=300)
+
+
+class ReportBody(Body):
+    message_id: str | None = Field(default=None, min_length=1, max_length=64)
+    target_user_id: str | None = Field(default=None, min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=300)
+
+
+class ResolveBody(Body):
+    resolution: str = Field(default="", max_length=300)
+
+
+def _chat(call: Call) -> ChatService:
+    if call.ctx.chat is None:
+        raise UnavailableError("chat is not available on this node")
+    return call.ctx.chat
+
+
+def _mod(call: Call) -> ModerationService:
+    if call.ctx.moderation is None:
+        raise UnavailableError("moderation is not available on this node")
+    return call.ctx.moderation
+
+
+def _presence(call: Call) -> PresenceService:
+    if call.ctx.presence is None:
+        raise UnavailableError("presence is not available on this node")
+    return call.ctx.presence
+
+
+def _sid(call: Call) -> StreamId:
+    return StreamId(call.path["stream_id"])
+
+
+@api.route(
+    "GET",
+    "/streams/{stream_id}/chat",
+    summary="Chat history, newest first (moderators may include deleted and cleared messages)",
+    tags=TAGS,
+    auth="optional",
+    query=ChatQuery,
+    responses={403: "include_removed is for moderators", 404: "no such stream"},
+)
+async def chat_history(call: Call) -> dict[str, Any]:
+    q = call.query_as(ChatQuery)
+    if q.include_removed:
+        await _mod(call).require_moderator(_sid(call), call.principal)
+    page = await _chat(call).history(_sid(call), cursor=q.cursor, limit=q.limit, include_removed=q.include_removed)
+    return page.to_dict()
+
+
+@api.route(
+    "GET",
+    "/streams/{stream_id}/modlog",
+    summary="The moderation log, newest first (moderators only)",
+    tags=TAGS,
+    query=PageQuery,
+    responses={403: "not a moderator of this room", 404: "no such stream"},
+)
+async def modlog(call: Call) -> dict[str, Any]:
+    q = call.query_as(PageQuery)
+    page = await _mod(call).modlog(_sid(call), call.principal, cursor=q.cursor, limit=q.limit)
+    return page.to_dict()
+
+
+@api.route(
+    "POST",
+    "/streams/{stream_id}/mod-actions",
+    summary="A moderation action (the same as the mod:action socket event)",
+    tags=TAGS,
+    body=ModActionBody,
+    responses={403: "not allowed", 404: "no such stream, user or message", 429: "too many actions"},
+)
+async def mod_action(call: Call) -> dict[str, Any]:
+    b = call.body_as(ModActionBody)
+    req = ModRequest(
+        action=ModAction(b.action),
+        target_user_id=UserId(b.target_user_id) if b.target_user_id else None,
+        message_id=b.message_id,
+        duration_s=b.duration_s,
+        value=b.value,
+        reason=b.reason or "",
+    )
+    return await _mod(call).act(_sid(call), call.principal, req)
+
+
+@api.route(
+    "GET",
+    "/streams/{stream_id}/reports",
+    summary="Reports about this room, newest first (moderators only)",
+    tags=TAGS,
+    query=ReportsQuery,
+    responses={403: "not a moderator of this room", 404: "no such stream"},
+)
+async def list_reports(call: Call) -> dict[str, Any]:
+    q = call.query_as(ReportsQuery)
+    page = await _mod(call).reports(_sid(call), call.principal, status=q.status, cursor=q.cursor, limit=q.limit)
+    return page.to_dict()
+
+
+@api.route(
+    "POST",
+    "/streams/{stream_id}/reports",
+    summary="Report a message or a person (the same as report:send)",
+    tags=TAGS,
+    status=201,
+    body=ReportBody,
+    responses={404: "no such stream, message or user", 429: "too many reports"},
+)
+async def send_report(call: Call) -> dict[str, Any]:
+    b = call.body_as(ReportBody)
+    return await _mod(call).report(
+        _sid(call),
+        call.principal,
+        reason=b.reason,
+        message_id=b.message_id,
+        target_user_id=UserId(b.target_user_id) if b.target_user_id else None,
+    )
+
+
+@api.route(
+    "POST",
+    "/streams/{stream_id}/reports/{report_id}/resolve",
+    summary="Mark a report handled (moderators only)",
+    tags=TAGS,
+    body=ResolveBody,
+    responses={403: "not a moderator of this room", 404: "no such stream or report"},
+)
+async def resolve_report(call: Call) -> dict[str, Any]:
+    b = call.body_as(ResolveBody)
+    return await _mod(call).resolve_report(_sid(call), call.principal, call.path["report_id"], b.resolution)
+
+
+@api.route(
+    "GET",
+    "/streams/{stream_id}/room-settings",
+    summary="Chat settings with blocked terms and the shield preset (moderators only)",
+    tags=TAGS,
+    responses={403: "not a moderator of this room", 404: "no such stream"},
+)
+async def room_settings(call: Call) -> dict[str, Any]:
+    return await _mod(call).room_settings(_sid(call), call.principal)
+
+
+@api.route(
+    "GET",
+    "/streams/{stream_id}/restrictions",
+    summary="Active timeouts and bans in this channel (moderators only)",
+    tags=TAGS,
+    responses={403: "not a moderator of this room", 404: "no such stream"},
+)
+async def restrictions(call: Call) -> dict[str, Any]:
+    return {"items": await _mod(call).restrictions(_sid(call), call.principal), "next_cursor": None}
+
+
+@api.route(
+    "GET",
+    "/streams/{stream_id}/viewers",
+    summary="Viewer count, likes and (for moderators) who is watching",
+    tags=TAGS,
+    auth="optional",
+    responses={404: "no such stream"},
+)
+async def viewers(call: Call) -> dict[str, Any]:
+    sid = _sid(call)
+    presence = _presence(call)
+    await call.ctx.streams.get(sid)
+    out: dict[str, Any] = {"count": await presence.count(sid), "likes": await presence.likes(sid)}
+    if call.principal is not None:
+        try:
+            await _mod(call).require_moderator(sid, call.principal)
+        except Exception:
+            return out
+        keys = await presence.viewers(sid, 500)
+        users = await call.ctx.accounts.get_users([UserId(k) for k in keys if not k.startswith("g:")])
+        out["users"] = [u.public() for u in users.values()]
+        out["guests"] = sum(1 for k in keys if k.startswith("g:"))
+    return out

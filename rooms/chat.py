@@ -1,0 +1,252 @@
+"""Chat: validate, check restrictions and room settings, store, fan out. Reading history for joins and the HTTP API."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from accounts.models import Role
+from accounts.service import AccountService
+from core.clock import Clock, as_utc
+from core.errors import ForbiddenError, InvalidInputError, RateLimitedError, UnauthenticatedError
+from core.ids import StreamId, UserId, new_id
+from core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from core.ratelimit import Rate, RateLimiter
+from rooms.access import badges, role_of_user
+from rooms.chat_models import ChatMessage, Restriction, RoomRole, RoomSettings
+from rooms.errors import StreamEndedError
+from rooms.live_state import RECENT_MAX, LiveState
+from rooms.models import Stream, StreamStatus
+from rooms.notify import NullNotifier, RoomNotifier
+from rooms.store_chat import ChatStore
+from rooms.streams import StreamService
+from rooms.terms import find_blocked
+
+TEXT_MAX = 500
+_MENTION = re.compile(r"@(\w{2,32})", re.UNICODE)
+MENTIONS_MAX = 5
+
+
+class RestrictedError(ForbiddenError):
+    code = "restricted"
+
+
+class SlowModeError(RateLimitedError):
+    code = "slow_mode"
+
+
+class FollowersOnlyError(ForbiddenError):
+    code = "followers_only"
+
+
+class AccountTooNewError(ForbiddenError):
+    code = "account_too_new"
+
+
+class BlockedTermError(InvalidInputError):
+    code = "blocked_term"
+
+
+@dataclass(frozen=True, slots=True)
+class Speaker:
+    """Who is talking, as the edge knows them from the connection (no database read per message)."""
+
+    user_id: UserId
+    nickname: str
+    role: Role
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLimits:
+    rate: Rate = field(default_factory=lambda: Rate(burst=5, per_second=1.0))  # per user, every room together
+
+
+def clean_chat_text(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise InvalidInputError("the message is empty", field="text")
+    if len(text) > TEXT_MAX:
+        raise InvalidInputError(f"a message has at most {TEXT_MAX} characters", field="text")
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise InvalidInputError("the message contains control characters", field="text")
+    return text
+
+
+class ChatService:
+    def __init__(
+        self,
+        store: ChatStore,
+        live: LiveState,
+        streams: StreamService,
+        accounts: AccountService,
+        limiter: RateLimiter,
+        clock: Clock,
+        limits: ChatLimits | None = None,
+        notifier: RoomNotifier | None = None,
+    ) -> None:
+        self._store = store
+        self._live = live
+        self._streams = streams
+        self._accounts = accounts
+        self._limiter = limiter
+        self._clock = clock
+        self._limits = limits or ChatLimits()
+        self.notifier: RoomNotifier = notifier or NullNotifier()
+
+    # Settings and restrictions (shared with moderation)
+    async def settings(self, stream_id: str) -> RoomSettings:
+        return RoomSettings.from_doc(stream_id, await self._store.get_settings(stream_id))
+
+    async def restriction(self, stream: Stream, user_id: str) -> Restriction | None:
+        doc = await self._store.get_restriction(stream.owner_id, user_id)
+        if doc is None:
+            return None
+        r = Restriction.from_doc(doc)
+        return r if r.active(self._clock.now()) else None
+
+    async def send(
+        self, stream_id: StreamId, speaker: Speaker | None, text: str, client_id: str | None = None
+    ) -> ChatMessage:
+        if speaker is None:
+            raise UnauthenticatedError("log in to chat")
+        text = clean_chat_text(text)
+        wait = await self._limiter.hit(f"chat:{speaker.user_id}", self._limits.rate)
+        if wait:
+            raise RateLimitedError("you are sending messages too fast", retry_after_s=wait)
+        stream = await self._streams.get(stream_id)
+        if stream.status is StreamStatus.ENDED:
+            raise StreamEndedError("this stream has ended")
+        restriction = await self.restriction(stream, speaker.user_id)
+        if restriction is not None:
+            raise RestrictedError(
+                "you cannot chat in this room right now",
+                kind=restriction.kind,
+                until=restriction.until.isoformat() if restriction.until else None,
+            )
+        settings = await self.settings(stream_id)
+        role = role_of_user(stream, speaker.user_id, speaker.role)
+        if not role.can_moderate:
+            await self._check_settings(stream, speaker, settings.effective(), text)
+        mentions = await self._mentions(stream_id, text)
+        msg = ChatMessage(
+            id=new_id(),
+            stream_id=stream_id,
+            user_id=speaker.user_id,
+            nickname=speaker.nickname,
+            text=text,
+            at=self._clock.now(),
+            badges=badges(stream, speaker.user_id, speaker.role, settings.top_gifters),
+            mentions=mentions,
+            client_id=client_id,
+        )
+        await self._store.insert_message(msg.to_doc())
+        wire = msg.to_dict()
+        await self._live.push_recent(stream_id, json.dumps(wire, separators=(",", ":")))
+        await self.notifier.chat(stream_id, wire)
+        return msg
+
+    async def _check_settings(self, stream: Stream, speaker: Speaker, settings: RoomSettings, text: str) -> None:
+        term = find_blocked(text, settings.blocked_terms)
+        if term is not None:
+            raise BlockedTermError("the message contains a blocked term")
+        now = self._clock.now()
+        if settings.min_account_age_s and speaker.created_at > now - timedelta(seconds=settings.min_account_age_s):
+            raise AccountTooNewError(
+                "your account is too new to chat here", min_account_age_s=settings.min_account_age_s
+            )
+        if settings.followers_only_min_s is not None:
+            since = await self._accounts.followed_since(speaker.user_id, stream.owner_id)
+            if since is None or since > now - timedelta(seconds=settings.followers_only_min_s):
+                raise FollowersOnlyError("only followers can chat here", min_follow_s=settings.followers_only_min_s)
+        if settings.slow_s:
+            wait = await self._limiter.hit(
+                f"slow:{stream.id}:{speaker.user_id}", Rate(burst=1, per_second=1 / settings.slow_s)
+            )
+            if wait:
+                raise SlowModeError(f"slow mode: one message every {settings.slow_s} s", retry_after_s=wait)
+
+    async def _mentions(self, stream_id: str, text: str) -> tuple[tuple[str, str], ...]:
+        names = list(dict.fromkeys(m.lower() for m in _MENTION.findall(text)))[:MENTIONS_MAX]
+        if not names:
+            return ()
+        found = await self._live.find_nicknames(stream_id, names)
+        original = {m.lower(): m for m in _MENTION.findall(text)}
+        return tuple((found[n], original[n]) for n in names if n in found)
+
+    async def recent(self, stream_id: str, limit: int = RECENT_MAX) -> list[dict[str, Any]]:
+        """The newest messages, oldest first (as a chat view shows them)."""
+        items = await self._live.recent(stream_id, limit)
+        return [json.loads(i) for i in reversed(items)]
+
+    async def rebuild_recent(self, stream_id: str) -> None:
+        docs = await self._store.page_messages(stream_id, None, RECENT_MAX, include_removed=False)
+        items = [json.dumps(ChatMessage.from_doc(d).to_dict(), separators=(",", ":")) for d in docs]
+        await self._live.replace_recent(stream_id, items)
+
+    async def history(
+        self, stream_id: StreamId, *, cursor: str | None, limit: int | None, include_removed: bool = False
+    ) -> Page:
+        """Stored messages, newest first, with cursor pagination."""
+        await self._streams.get(stream_id)
+        n = clamp_limit(limit, default=50)
+        after = _decode(cursor)
+        docs = await self._store.page_messages(stream_id, after, n + 1, include_removed=include_removed)
+        items = []
+        for d in docs[:n]:
+            item = ChatMessage.from_doc(d).to_dict()
+            if include_removed:
+                item["deleted"] = bool(d.get("deleted"))
+                item["cleared"] = bool(d.get("cleared"))
+            items.append(item)
+        return Page(items, _next(docs, n))
+
+    async def set_top_gifters(self, stream_id: str, user_ids: tuple[str, ...]) -> None:
+        """Who wears the top-gifter badge in the stream's chat (from gifts' ``TopGiftersChanged``)."""
+        await self._store.update_settings(stream_id, {"$set": {"top_gifters": list(user_ids)[:10]}})
+
+    async def remember_nickname(self, stream_id: str, nickname: str, user_id: str) -> None:
+        await self._live.put_nickname(stream_id, nickname, user_id)
+
+
+def _decode(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor:
+        return None
+    iso, last_id = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(str(iso)), str(last_id)
+    except ValueError:
+        raise InvalidInputError("cursor is not valid", field="cursor") from None
+
+
+def _next(docs: list[dict[str, Any]], n: int) -> str | None:
+    if len(docs) <= n:
+        return None
+    last = docs[n - 1]
+    return encode_cursor([as_utc(last["at"]).isoformat(), last["_id"]])
+
+
+def page_cursor(docs: list[dict[str, Any]], n: int) -> str | None:
+    return _next(docs, n)
+
+
+def decode_page_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    return _decode(cursor)
+
+
+__all__ = [
+    "AccountTooNewError",
+    "BlockedTermError",
+    "ChatLimits",
+    "ChatService",
+    "FollowersOnlyError",
+    "RestrictedError",
+    "RoomRole",
+    "SlowModeError",
+    "Speaker",
+    "clean_chat_text",
+]

@@ -1,0 +1,176 @@
+"""Presence and likes: viewers counted once across nodes, peak kept, likes aggregated and sent a few times a second.
+
+Each node tracks its own connections (refcounted per viewer key: a user id, or ``g:{connection}`` for a guest) and
+refreshes their expiry in the shared ``LiveState``; a node that dies stops refreshing, so its viewers age out.
+Counts and like totals are read from the shared state and sent to the room's members on this node only, so every
+member gets one update per tick whatever the number of nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from core.clock import Clock
+from core.errors import InvalidInputError, RateLimitedError, UnauthenticatedError
+from core.ids import StreamId
+from core.ratelimit import Rate, RateLimiter
+from rooms.live_state import LiveState
+from rooms.notify import NullNotifier, RoomNotifier
+from rooms.streams import StreamService
+
+log = logging.getLogger(__name__)
+
+LIKES_PER_SEND_MAX = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceTiming:
+    viewers_interval_s: float = 2.0  # at most one viewers:count per member per interval
+    likes_interval_s: float = 0.3  # at most one likes:update per member per interval
+    heartbeat_s: float = 10.0
+    expiry_s: float = 30.0  # a viewer not refreshed for this long (its node died) is no longer counted
+
+
+class PresenceService:
+    def __init__(
+        self,
+        live: LiveState,
+        streams: StreamService,
+        limiter: RateLimiter,
+        clock: Clock,
+        timing: PresenceTiming | None = None,
+        notifier: RoomNotifier | None = None,
+        like_rate: Rate = Rate(burst=30, per_second=15.0),
+    ) -> None:
+        self._live = live
+        self._streams = streams
+        self._limiter = limiter
+        self._clock = clock
+        self.timing = timing or PresenceTiming()
+        self.notifier: RoomNotifier = notifier or NullNotifier()
+        self._like_rate = like_rate
+        self._local: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._pending_likes: Counter[str] = Counter()
+        self._last_count: dict[str, int] = {}
+        self._last_likes: dict[str, int] = {}
+        self._peak: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _expiry(self) -> float:
+        return self._clock.now().timestamp() + self.timing.expiry_s
+
+    async def join(self, stream_id: str, viewer_key: str) -> int:
+        """Count a connection in; returns the viewer count."""
+        room = self._local[stream_id]
+        room[viewer_key] += 1
+        if room[viewer_key] == 1:
+            await self._live.touch_viewers(stream_id, [viewer_key], self._expiry())
+        return await self.count(stream_id)
+
+    async def leave(self, stream_id: str, viewer_key: str) -> None:
+        room = self._local.get(stream_id)
+        if room is None or viewer_key not in room:
+            return
+        room[viewer_key] -= 1
+        if room[viewer_key] <= 0:
+            del room[viewer_key]
+            await self._live.remove_viewer(stream_id, viewer_key)
+        if not room:
+            del self._local[stream_id]
+
+    async def count(self, stream_id: str) -> int:
+        return await self._live.count_viewers(stream_id, self._clock.now().timestamp())
+
+    async def viewers(self, stream_id: str, limit: int = 100) -> list[str]:
+        """Viewer keys (user ids; ``g:...`` for guests) of the stream, up to ``limit``."""
+        return await self._live.list_viewers(stream_id, self._clock.now().timestamp(), limit)
+
+    async def like(self, stream_id: StreamId, user_id: str | None, count: int) -> None:
+        if user_id is None:
+            raise UnauthenticatedError("log in to like")
+        if not 1 <= count <= LIKES_PER_SEND_MAX:
+            raise InvalidInputError(f"count must be 1 to {LIKES_PER_SEND_MAX}", field="count")
+        wait = await self._limiter.hit(f"like:{user_id}", self._like_rate)
+        if wait:
+            raise RateLimitedError("slow down", retry_after_s=wait)
+        if stream_id not in self._local and stream_id not in self._pending_likes:
+            await self._streams.get(stream_id)  # an unknown stream is an error, not a silent counter
+        self._pending_likes[stream_id] += count
+
+    async def likes(self, stream_id: str) -> int:
+        return await self._live.likes(stream_id) + self._pending_likes.get(stream_id, 0)
+
+    # Background work
+    def start(self) -> None:
+        if self._tasks:
+            return
+        self._tasks = [
+            asyncio.create_task(self._every(self.timing.likes_interval_s, self.flush_likes), name="rooms-likes"),
+            asyncio.create_task(self._every(self.timing.viewers_interval_s, self.send_counts), name="rooms-viewers"),
+            asyncio.create_task(self._every(self.timing.heartbeat_s, self.heartbeat), name="rooms-heartbeat"),
+        ]
+
+    async def close(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        with contextlib.suppress(Exception):
+            await self.flush_likes()
+
+    async def _every(self, interval: float, step: object) -> None:
+        assert callable(step)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis or the database away: keep ticking, try again next time
+                log.warning("presence tick failed: %s", type(exc).__name__)
+
+    async def heartbeat(self) -> None:
+        expires = self._expiry()
+        for stream_id, room in list(self._local.items()):
+            await self._live.touch_viewers(stream_id, list(room), expires)
+
+    async def flush_likes(self) -> None:
+        pending, self._pending_likes = self._pending_likes, Counter()
+        for stream_id, n in pending.items():
+            try:
+                await self._live.add_likes(stream_id, n)
+                await self._streams.record_stats(StreamId(stream_id), inc={"likes": n})
+            except asyncio.CancelledError:
+                self._pending_likes[stream_id] += n
+                raise
+            except Exception:
+                self._pending_likes[stream_id] += n  # keep them for the next tick
+                raise
+        for stream_id in list(self._local):
+            total = await self._live.likes(stream_id)
+            if self._last_likes.get(stream_id) != total:
+                self._last_likes[stream_id] = total
+                await self.notifier.to_room_local(stream_id, "likes:update", {"stream_id": stream_id, "total": total})
+        self._forget_gone(self._last_likes)
+
+    async def send_counts(self) -> None:
+        for stream_id in list(self._local):
+            count = await self.count(stream_id)
+            if self._last_count.get(stream_id) != count:
+                self._last_count[stream_id] = count
+                await self.notifier.to_room_local(stream_id, "viewers:count", {"stream_id": stream_id, "count": count})
+            if count > self._peak.get(stream_id, 0):
+                self._peak[stream_id] = count
+                await self._streams.record_stats(StreamId(stream_id), peak_viewers=count)
+        self._forget_gone(self._last_count)
+        self._forget_gone(self._peak)
+
+    def _forget_gone(self, table: dict[str, int]) -> None:
+        for stream_id in [s for s in table if s not in self._local]:
+            del table[stream_id]

@@ -1,0 +1,87 @@
+"""``LiveState`` on Redis, shared by every node. Keys are documented in ``rooms/keys.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rooms import keys
+from rooms.live_state import RECENT_MAX
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisLiveState:
+    def __init__(self, redis: Any) -> None:
+        self._r = redis
+
+    async def push_recent(self, stream_id: str, item: str) -> None:
+        key = keys.recent_chat(stream_id)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.lpush(key, item)
+        pipe.ltrim(key, 0, RECENT_MAX - 1)
+        pipe.expire(key, keys.ROOM_KEY_TTL_S)
+        await pipe.execute()
+
+    async def recent(self, stream_id: str, limit: int = RECENT_MAX) -> list[str]:
+        items = await self._r.lrange(keys.recent_chat(stream_id), 0, limit - 1)
+        return [_text(i) for i in items]
+
+    async def replace_recent(self, stream_id: str, items_newest_first: list[str]) -> None:
+        key = keys.recent_chat(stream_id)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.delete(key)
+        if items_newest_first:
+            pipe.rpush(key, *items_newest_first[:RECENT_MAX])
+            pipe.expire(key, keys.ROOM_KEY_TTL_S)
+        await pipe.execute()
+
+    async def touch_viewers(self, stream_id: str, keys_: list[str], expires_at: float) -> None:
+        if not keys_:
+            return
+        key = keys.viewers(stream_id)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zadd(key, {k: expires_at for k in keys_})
+        pipe.expire(key, keys.ROOM_KEY_TTL_S)
+        await pipe.execute()
+
+    async def remove_viewer(self, stream_id: str, key: str) -> None:
+        await self._r.zrem(keys.viewers(stream_id), key)
+
+    async def count_viewers(self, stream_id: str, now: float) -> int:
+        key = keys.viewers(stream_id)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.zcard(key)
+        _, count = await pipe.execute()
+        return int(count)
+
+    async def list_viewers(self, stream_id: str, now: float, limit: int) -> list[str]:
+        items = await self._r.zrangebyscore(keys.viewers(stream_id), f"({now}", "+inf", start=0, num=limit)
+        return [_text(i) for i in items]
+
+    async def add_likes(self, stream_id: str, count: int) -> int:
+        key = keys.likes(stream_id)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.incrby(key, count)
+        pipe.expire(key, keys.ROOM_KEY_TTL_S)
+        total, _ = await pipe.execute()
+        return int(total)
+
+    async def likes(self, stream_id: str) -> int:
+        raw = await self._r.get(keys.likes(stream_id))
+        return int(raw) if raw is not None else 0
+
+    async def put_nickname(self, stream_id: str, nickname: str, user_id: str) -> None:
+        key = keys.nicknames(stream_id)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hset(key, nickname.lower(), user_id)
+        pipe.expire(key, keys.ROOM_KEY_TTL_S)
+        await pipe.execute()
+
+    async def find_nicknames(self, stream_id: str, nicknames: list[str]) -> dict[str, str]:
+        if not nicknames:
+            return {}
+        values = await self._r.hmget(keys.nicknames(stream_id), nicknames)
+        return {n: _text(v) for n, v in zip(nicknames, values, strict=True) if v is not None}

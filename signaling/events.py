@@ -1,0 +1,186 @@
+"""The event registry: how handler modules add Socket.IO events without touching the server.
+
+A module registers plain async functions::
+
+    from signaling.events import EventContext, handler
+
+    class GiftSend(Payload):
+        stream_id: str
+        gift_id: str
+        count: int = 1
+        idempotency_key: str
+
+    @handler("gift:send", schema=GiftSend, auth=True)
+    async def send_gift(ctx: EventContext, body: GiftSend) -> dict[str, Any]:
+        gifts = ctx.need(GiftService)            # any service the hub provided
+        ...
+        return {"balance": ...}                  # becomes the ack {ok: true, balance: ...}
+
+and is imported once by ``signaling/handlers.py``. The server validates the payload (size, then schema), refuses
+guests when ``auth=True``, maps ``HubError`` to ``{ok: false, error: {code, message}}`` and counts everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from accounts.models import Principal
+from core.errors import UnavailableError
+
+if TYPE_CHECKING:
+    from signaling.fanout import RoomFanout
+
+T = TypeVar("T")
+DEFAULT_MAX_BYTES = 4096
+
+
+class Payload(BaseModel):
+    """Base for event payloads: unknown fields are refused; strings are not coerced to numbers."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+@dataclass(slots=True)
+class Connection:
+    """What the server knows about one socket; lives as long as the connection."""
+
+    sid: str
+    principal: Principal | None
+    nickname: str | None = None
+    created_at: Any = None  # the account's creation time (datetime) for account-age checks
+    streams: set[str] = field(default_factory=set)  # joined rooms
+    rtc_sessions: dict[str, str] = field(default_factory=dict)  # session id -> stream id
+    publishing: dict[str, str] = field(default_factory=dict)  # stream id -> session id
+
+    @property
+    def user_id(self) -> str | None:
+        return self.principal.user_id if self.principal else None
+
+    @property
+    def viewer_key(self) -> str:
+        return self.principal.user_id if self.principal else "g:" + self.sid
+
+
+class Services:
+    """Services the hub provides to handlers, looked up by type: ``ctx.need(GiftService)``."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[type[Any], Any] = {}
+
+    def provide(self, kind: type[T], impl: T) -> None:
+        self._by_type[kind] = impl
+
+    def get(self, kind: type[T]) -> T | None:
+        impl: T | None = self._by_type.get(kind)
+        return impl
+
+    def need(self, kind: type[T]) -> T:
+        impl = self._by_type.get(kind)
+        if impl is None:
+            raise UnavailableError(f"{kind.__name__} is not available on this node")
+        return impl  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class EventContext:
+    conn: Connection
+    services: Services
+    fanout: RoomFanout
+    server: Any  # the python-socketio AsyncServer this connection belongs to
+    namespace: str
+
+    @property
+    def sid(self) -> str:
+        return self.conn.sid
+
+    @property
+    def principal(self) -> Principal | None:
+        return self.conn.principal
+
+    def need(self, kind: type[T]) -> T:
+        return self.services.need(kind)
+
+    async def enter(self, room: str) -> None:
+        await self.server.enter_room(self.conn.sid, room, namespace=self.namespace)
+
+    async def leave(self, room: str) -> None:
+        await self.server.leave_room(self.conn.sid, room, namespace=self.namespace)
+
+    async def send(self, event: str, payload: Any) -> None:
+        """To this connection only."""
+        await self.server.emit(event, payload, to=self.conn.sid, namespace=self.namespace)
+
+
+Handler = Callable[[EventContext, Any], Awaitable[dict[str, Any] | None]]
+JoinExtra = Callable[[EventContext, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    name: str
+    fn: Handler
+    schema: type[BaseModel] | None
+    auth: bool
+    max_bytes: int
+
+
+class EventRegistry:
+    def __init__(self) -> None:
+        self._specs: dict[str, EventSpec] = {}
+        self._join_extras: dict[str, JoinExtra] = {}
+        self._disconnect_hooks: list[Callable[[EventContext], Awaitable[None]]] = []
+
+    def handler(
+        self,
+        name: str,
+        *,
+        schema: type[BaseModel] | None = None,
+        auth: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            if name in self._specs:
+                raise ValueError(f"event {name!r} already has a handler ({self._specs[name].fn.__qualname__})")
+            self._specs[name] = EventSpec(name, fn, schema, auth, max_bytes)
+            return fn
+
+        return register
+
+    def join_extra(self, key: str) -> Callable[[JoinExtra], JoinExtra]:
+        """Add ``key`` to the ``stream:join`` ack: ``fn(ctx, stream)`` returns its value (e.g. the leaderboard)."""
+
+        def register(fn: JoinExtra) -> JoinExtra:
+            self._join_extras[key] = fn
+            return fn
+
+        return register
+
+    def on_disconnect(self, fn: Callable[[EventContext], Awaitable[None]]) -> Callable[[EventContext], Awaitable[None]]:
+        """Run ``fn(ctx)`` when a connection ends (after the rooms were left)."""
+        self._disconnect_hooks.append(fn)
+        return fn
+
+    def get(self, name: str) -> EventSpec | None:
+        return self._specs.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    @property
+    def join_extras(self) -> dict[str, JoinExtra]:
+        return dict(self._join_extras)
+
+    @property
+    def disconnect_hooks(self) -> list[Callable[[EventContext], Awaitable[None]]]:
+        return list(self._disconnect_hooks)
+
+
+registry = EventRegistry()
+handler = registry.handler
+join_extra = registry.join_extra
+on_disconnect = registry.on_disconnect
