@@ -1,0 +1,134 @@
+"""Headless Chromium pages for SFU tests: a WHIP publisher (fake camera) and WHEP viewers, driven by Playwright.
+
+Pages are served by Playwright route interception on the hub's own origin, so their ``fetch`` calls are
+same-origin. Chromium runs from the system install, never a downloaded one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator
+from typing import Any
+
+from playwright.async_api import BrowserContext, Page, Route, async_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
+
+PAGE_PATH = "/__sfu_test__/page.html"
+
+SCRIPT = """
+async function gathered(pc) {
+  if (pc.iceGatheringState === 'complete') return;
+  await new Promise(resolve => {
+    pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') resolve(); });
+    setTimeout(resolve, 3000);
+  });
+}
+async function post(url, sdp, headers) {
+  const r = await fetch(url, {method: 'POST', headers: {'Content-Type': 'application/sdp', ...headers}, body: sdp});
+  const body = await r.text();
+  if (r.status !== 201) throw new Error(`POST ${url}: ${r.status} ${body}`);
+  return {answer: body, location: r.headers.get('Location')};
+}
+window.publish = async (url, key, codec) => {
+  const video = {width: 640, height: 480, frameRate: 30};
+  const media = await navigator.mediaDevices.getUserMedia({video, audio: true});
+  const pc = new RTCPeerConnection();
+  window.pc = pc;
+  for (const track of media.getTracks()) {
+    const transceiver = pc.addTransceiver(track, {direction: 'sendonly'});
+    if (track.kind === 'video') {
+      const caps = RTCRtpSender.getCapabilities('video').codecs;
+      const h264 = codec.toLowerCase() === 'video/h264';
+      const chosen = caps.filter(c => c.mimeType.toLowerCase() === codec.toLowerCase() &&
+        (!h264 || /packetization-mode=1/.test(c.sdpFmtpLine) && /42e01f/.test(c.sdpFmtpLine)));
+      transceiver.setCodecPreferences([...chosen, ...caps.filter(c => c.mimeType === 'video/rtx')]);
+    }
+  }
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  const {answer, location} = await post(url, pc.localDescription.sdp, {'Authorization': 'Bearer ' + key});
+  await pc.setRemoteDescription({type: 'answer', sdp: answer});
+  return location;
+};
+window.watch = async (url) => {
+  const pc = new RTCPeerConnection();
+  window.pc = pc;
+  pc.addTransceiver('video', {direction: 'recvonly'});
+  pc.addTransceiver('audio', {direction: 'recvonly'});
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  const {answer, location} = await post(url, pc.localDescription.sdp, {});
+  await pc.setRemoteDescription({type: 'answer', sdp: answer});
+  return location;
+};
+window.inbound = async () => {
+  const report = await window.pc.getStats();
+  const out = {video: null, audio: null, state: window.pc.connectionState};
+  for (const r of report.values()) {
+    if (r.type !== 'inbound-rtp') continue;
+    const codec = r.codecId && report.get(r.codecId);
+    out[r.kind] = {
+      framesDecoded: r.framesDecoded || 0, packetsReceived: r.packetsReceived || 0, width: r.frameWidth || 0,
+      mimeType: codec ? codec.mimeType : null, pliCount: r.pliCount || 0, nackCount: r.nackCount || 0,
+      samples: r.totalSamplesReceived || 0,
+    };
+  }
+  return out;
+};
+window.outbound = async () => {
+  const report = await window.pc.getStats();
+  for (const r of report.values()) {
+    if (r.type === 'outbound-rtp' && r.kind === 'video') {
+      return {framesEncoded: r.framesEncoded || 0, pliCount: r.pliCount || 0};
+    }
+  }
+  return null;
+};
+"""
+
+HTML = f"<!doctype html><html><head><meta charset='utf-8'><script>{SCRIPT}</script></head><body></body></html>"
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[BrowserContext]:
+    with tempfile.TemporaryDirectory(prefix="sfu-chromium-") as profile:
+        async with async_playwright() as playwright:
+            context = await playwright.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, args=FLAGS, headless=True
+            )
+            try:
+                yield context
+            finally:
+                await context.close()
+
+
+async def open_page(context: BrowserContext, base_url: str) -> Page:
+    page = await context.new_page()
+
+    async def serve(route: Route) -> None:
+        await route.fulfill(status=200, content_type="text/html", body=HTML)
+
+    await page.route(base_url + PAGE_PATH, serve)
+    await page.goto(base_url + PAGE_PATH)
+    return page
+
+
+async def inbound(page: Page) -> dict[str, Any]:
+    result: dict[str, Any] = await page.evaluate("window.inbound()")
+    return result
