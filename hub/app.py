@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from hub.metrics import MetricsMiddleware
+from hub.pages import page_routes
 from hub.wiring import Hub
 from mobile_api.app import EXCEPTION_HANDLERS, api_routes
 
@@ -39,7 +40,7 @@ def create_app(hub: Hub, *, own_hub: bool = True) -> Any:
                 expose_headers=["Location"],
             )
         )
-    routes = [*api_routes(), Route("/metrics", hub.metrics.endpoint, methods=["GET"])]
+    routes = [*api_routes(), Route("/metrics", hub.metrics.endpoint, methods=["GET"]), *page_routes(hub.settings)]
     http_app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     http_app.state.api = hub.api
     http_app.state.hub = hub

@@ -1,4 +1,5 @@
-"""The browser pages: a live directory, the viewer page, the broadcaster studio and the moderator console.
+"""The browser pages: a live directory, the viewer page, the broadcaster studio, the moderator console and the wallet
+(where Stripe Checkout returns people).
 
 Plain HTML, CSS and JavaScript ES modules from ``hub/static/`` (no build step). Each page gets the few client
 settings it needs (ICE servers) as a JSON block, so the browser never asks for them separately.
@@ -62,5 +63,6 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
         Route("/watch/{stream_id}", page("watch.html"), methods=["GET"], name="watch"),
         Route("/studio", page("studio.html"), methods=["GET"], name="studio"),
         Route("/console", page("console.html"), methods=["GET"], name="console"),
+        Route("/wallet", page("wallet.html"), methods=["GET"], name="wallet"),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -6,6 +6,14 @@ import { api, errorText } from "./api.js";
 import { formatMoney, formatNumber, t } from "./i18n.js";
 import { el, toast } from "./ui.js";
 
+const RETURN_KEY = "livehub.checkout_return";
+
+/** The page that started a checkout, to offer a way back after Stripe sends the person to /wallet. */
+export function returnPath() {
+  const path = sessionStorage.getItem(RETURN_KEY);
+  return path && path.startsWith("/") && !path.startsWith("//") ? path : null;
+}
+
 export async function buyCoinsDialog() {
   const error = el("p", { class: "form-error", role: "alert" });
   const list = el("div", { class: "pack-list" }, el("p", { class: "muted" }, t("common.loading")));
@@ -42,6 +50,7 @@ export async function buyCoinsDialog() {
               const res = await api("POST", "/wallet/topups", { pack_id: pack.id, method: "checkout" });
               const url = res?.checkout_url || res?.url;
               if (!url) throw new Error("no checkout url");
+              sessionStorage.setItem(RETURN_KEY, window.location.pathname);
               toast(t("coins.redirect"));
               window.location.assign(url);
             } catch (err) {
@@ -58,11 +67,10 @@ export async function buyCoinsDialog() {
 /** After Stripe sends the person back: say so, and poll the balance (bounded) until it changes. */
 export function handleCheckoutReturn(refreshBalance) {
   const params = new URLSearchParams(window.location.search);
-  const result = params.get("topup") || params.get("checkout");
-  if (!result) return;
+  const result = params.get("status");
+  if (!params.has("topup") || !result) return;
   params.delete("topup");
-  params.delete("checkout");
-  params.delete("session_id");
+  params.delete("status");
   const clean = window.location.pathname + (params.toString() ? `?${params}` : "");
   window.history.replaceState(null, "", clean);
   if (result === "success" || result === "ok") {

@@ -78,16 +78,10 @@ function nameOf(id, fallback) {
 async function loadRooms() {
   let items = [];
   try {
-    try {
-      const mine = await api("GET", "/me/moderation/rooms");
-      items = mine?.items || [];
-    } catch (err) {
-      if (err.status !== 404 && err.status !== 405) throw err;
-      const page = await api("GET", "/streams", undefined, { query: { status: "live", limit: 100 } });
-      const me = session.user;
-      const staff = ["staff", "admin"].includes(me?.role);
-      items = (page?.items || []).filter((s) => staff || s.owner_id === me?.id || (s.moderators || []).includes(me?.id));
-    }
+    const page = await api("GET", "/streams", undefined, { query: { status: "live", limit: 100 } });
+    const me = session.user;
+    const staff = ["staff", "admin"].includes(me?.role);
+    items = (page?.items || []).filter((s) => staff || s.owner_id === me?.id || (s.moderators || []).includes(me?.id));
   } catch (err) {
     showError(err);
     return;
@@ -155,10 +149,10 @@ function showViewerCount(n) {
 
 async function loadSettings() {
   try {
-    const s = await api("GET", `/streams/${encodeURIComponent(state.room.id)}/settings`);
+    const s = await api("GET", `/streams/${encodeURIComponent(state.room.id)}/room-settings`);
     showSettings(s);
   } catch (err) {
-    if (err.status !== 404 && err.status !== 405) showError(err);
+    showError(err);
   }
 }
 
@@ -250,8 +244,8 @@ async function sendChat(text) {
 
 function describe(entry) {
   const action = entry.action || entry.kind || entry.type || "other";
-  const actor = nameOf(entry.actor_id || entry.moderator_id || entry.reporter_id || entry.actor?.id, entry.actor_nickname || entry.actor?.nickname);
-  const target = nameOf(entry.target_user_id || entry.target?.id, entry.target_nickname || entry.target?.nickname);
+  const actor = nameOf(entry.actor_id);
+  const target = nameOf(entry.target_user_id, entry.message?.nickname);
   const key = `mod.ev.${action}`;
   const text = t(key, { actor, target, action });
   const detail = [entry.duration_s ? `${entry.duration_s} s` : "", entry.reason || "", entry.value != null && typeof entry.value !== "object" ? String(entry.value) : ""]
@@ -260,20 +254,38 @@ function describe(entry) {
   return text === key ? t("mod.ev.other", { actor, action }) : detail ? `${text} (${detail})` : text;
 }
 
-function isReport(entry) {
-  return entry.type === "report" || entry.kind === "report" || entry.action === "report" || entry.reporter_id !== undefined;
-}
-
 function onModEvent(e) {
-  const entry = e.entry || e;
-  if (entry.stream_id && entry.stream_id !== state.room?.id) return;
-  if (isReport(entry)) {
-    state.reports.unshift(entry);
+  const item = e.entry || e.report || e;
+  if (item.stream_id && item.stream_id !== state.room?.id) return;
+  if (e.type === "report") {
+    state.reports.unshift(item);
+    renderReports();
+  } else if (e.type === "report_resolved") {
+    state.reports = state.reports.filter((r) => r.id !== item.id);
     renderReports();
   } else {
-    state.log.unshift(entry);
+    state.log.unshift(item);
     renderLog();
   }
+  resolveNames([item.actor_id, item.target_user_id, item.reporter_id]);
+}
+
+// nicknames for the ids in the log and the reports, fetched once each
+const asked = new Set();
+async function resolveNames(ids) {
+  const missing = ids.filter((id) => id && !state.nicknames.has(id) && !asked.has(id));
+  if (!missing.length) return;
+  for (const id of missing) asked.add(id);
+  await Promise.all(
+    missing.map((id) =>
+      api("GET", `/users/${encodeURIComponent(id)}`, undefined, { auth: false }).then(
+        (user) => remember(user),
+        () => {},
+      ),
+    ),
+  );
+  renderLog();
+  renderReports();
 }
 
 function renderLog() {
@@ -291,14 +303,24 @@ function renderReports() {
   if (!state.reports.length) return list.replaceChildren(el("li", { class: "muted" }, t("console.no_reports")));
   list.replaceChildren(
     ...state.reports.slice(0, 100).map((r) => {
-      const target = r.target_user_id || r.target?.id;
-      const actions = target
-        ? el("span", { class: "mod-actions" },
-            el("button", { class: "btn btn-xs", type: "button", onclick: () => roomAction("timeout", { target_user_id: target, duration_s: 600, reason: r.reason }) }, t("mod.timeout")),
-            el("button", { class: "btn btn-xs btn-danger", type: "button", onclick: () => roomAction("ban", { target_user_id: target, reason: r.reason }) }, t("mod.ban")),
-          )
-        : null;
-      return el("li", {}, el("span", { class: "when" }, formatTime(r.at || r.created_at)), describe({ ...r, action: "report" }),
+      const target = r.target_user_id;
+      const resolve = async (action, extra) => {
+        if (action && !(await roomAction(action, { target_user_id: target, reason: r.reason, ...extra }))) return;
+        try {
+          await api("POST", `/streams/${encodeURIComponent(state.room.id)}/reports/${encodeURIComponent(r.id)}/resolve`, { resolution: action || "dismissed" });
+          state.reports = state.reports.filter((x) => x.id !== r.id);
+          renderReports();
+        } catch (err) {
+          showError(err);
+        }
+      };
+      const actions = el("span", { class: "mod-actions" },
+        target ? el("button", { class: "btn btn-xs", type: "button", onclick: () => resolve("timeout", { duration_s: 600 }) }, t("mod.timeout")) : null,
+        target ? el("button", { class: "btn btn-xs btn-danger", type: "button", onclick: () => resolve("ban") }, t("mod.ban")) : null,
+        el("button", { class: "btn btn-xs", type: "button", onclick: () => resolve(null) }, t("console.dismiss")),
+      );
+      return el("li", { dataset: { reportId: r.id } }, el("span", { class: "when" }, formatTime(r.at)), describe({ ...r, action: "report", actor_id: r.reporter_id }),
+        r.message?.text ? el("div", {}, `“${r.message.text}”`) : null,
         r.reason ? el("div", { class: "muted" }, r.reason) : null, actions);
     }),
   );
@@ -307,41 +329,39 @@ function renderReports() {
 async function loadModlog() {
   try {
     const data = await api("GET", `/streams/${encodeURIComponent(state.room.id)}/modlog`, undefined, { query: { limit: 50 } });
-    const items = data?.items || [];
-    state.log = items.filter((x) => !isReport(x));
-    const reports = items.filter(isReport);
-    if (reports.length) state.reports = [...state.reports, ...reports];
+    state.log = data?.items || [];
     renderLog();
-    renderReports();
+    resolveNames(state.log.flatMap((x) => [x.actor_id, x.target_user_id]));
   } catch (err) {
-    if (err.status !== 404 && err.status !== 405) showError(err);
+    showError(err);
   }
 }
 
 async function loadReports() {
   try {
-    const data = await api("GET", `/streams/${encodeURIComponent(state.room.id)}/reports`, undefined, { query: { limit: 50 } });
+    const data = await api("GET", `/streams/${encodeURIComponent(state.room.id)}/reports`, undefined, { query: { status: "open", limit: 50 } });
     state.reports = data?.items || [];
     renderReports();
+    resolveNames(state.reports.flatMap((x) => [x.reporter_id, x.target_user_id]));
   } catch (err) {
-    if (err.status !== 404 && err.status !== 405) showError(err);
+    showError(err);
   }
 }
 
 async function loadViewers() {
   const list = $("#viewer-list");
   try {
-    const data = await api("GET", `/streams/${encodeURIComponent(state.room.id)}/viewers`, undefined, { query: { limit: 100 } });
-    const items = data?.items || [];
-    for (const v of items) remember(v.user || v);
-    list.replaceChildren(
-      ...(items.length
-        ? items.map((v) => el("li", { dataset: { userId: userIdOf(v.user || v) || "" } }, nicknameOf(v.user || v)))
-        : [el("li", { class: "muted" }, t("console.no_viewers"))]),
+    const data = await api("GET", `/streams/${encodeURIComponent(state.room.id)}/viewers`);
+    const users = data?.users || [];
+    for (const u of users) remember(u);
+    if (data?.count != null) showViewerCount(data.count);
+    const rows = users.map((u) =>
+      el("li", { dataset: { userId: u.id } }, u.nickname, u.id === state.room?.owner_id ? el("span", { class: "badge badge-owner" }, t("role.owner")) : null),
     );
+    if (data?.guests) rows.push(el("li", { class: "muted" }, t("console.guests", { n: formatNumber(data.guests) })));
+    list.replaceChildren(...(rows.length ? rows : [el("li", { class: "muted" }, t("console.no_viewers"))]));
   } catch (err) {
-    if (err.status === 404 || err.status === 405) list.replaceChildren(el("li", { class: "muted" }, errorText(err)));
-    else showError(err);
+    list.replaceChildren(el("li", { class: "muted" }, errorText(err)));
   }
 }
 

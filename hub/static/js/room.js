@@ -1,7 +1,7 @@
 // Room widgets shared by the studio, the viewer page and the console: chat list, chat composer, gift effects,
 // goal bar and leaderboard. Each takes the server's event payloads as they arrive and tolerates added fields.
 
-import { formatNumber, formatTime, t } from "./i18n.js";
+import { formatNumber, formatTime, lang, t } from "./i18n.js";
 import { el } from "./ui.js";
 
 const MAX_CHAT = 200;
@@ -158,6 +158,8 @@ export class ChatComposer {
 
   /** `{kind: "timeout"|"ban", until}`; a timeout lifts itself when `until` passes. */
   restrict(restriction) {
+    if (!restriction || !["timeout", "ban"].includes(restriction.kind)) restriction = null;
+    else if (restriction.kind === "timeout" && restriction.until && new Date(restriction.until).getTime() <= Date.now()) restriction = null;
     this.restriction = restriction;
     clearTimeout(this.timer);
     if (restriction?.kind === "timeout" && restriction.until) {
@@ -208,7 +210,8 @@ export function giftIcon(gift) {
 }
 
 export function giftName(gift) {
-  return gift?.name || gift?.title || gift?.id || "?";
+  const names = gift?.names || {};
+  return names[lang] || names.en || gift?.name || gift?.title || gift?.id || "?";
 }
 
 /** Gift animations over the video: one card per sender and gift, its combo counter bumping on each send. */

@@ -291,18 +291,20 @@ async function joinRoom(previous, force = false) {
 
 function onGift(e) {
   fx.show(e);
-  const beans = Number(e.beans ?? (e.gift?.beans ?? e.gift?.bean_value ?? 0) * Number(e.count || 1));
-  state.beans += beans;
-  setStat("beans", state.beans);
-  $("#beans").parentElement.classList.remove("bump");
+  // the beans this gift earned (after the platform's share) when the event says so; the wallet confirms either way
+  if (e.beans != null) {
+    state.beans += Number(e.beans);
+    setStat("beans", state.beans);
+  }
   clearTimeout(state.syncTimer);
-  state.syncTimer = setTimeout(syncBeans, 3000);
+  state.syncTimer = setTimeout(syncBeans, 300);
 }
 
 async function syncBeans() {
   try {
     const wallet = await api("GET", "/wallet");
-    const beans = Number(wallet.beans ?? wallet.balances?.beans ?? 0);
+    // earned beans: available plus those still held after recent gifts
+    const beans = Number(wallet.beans ?? 0) + Number(wallet.beans_held ?? 0);
     if (beans >= state.beans || state.beans === 0) {
       state.beans = beans;
       setStat("beans", beans);

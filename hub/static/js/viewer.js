@@ -2,7 +2,7 @@
 // coins, leaderboard and goal. Guests watch; chatting or gifting asks them to log in.
 
 import { api, errorText, newId, session } from "./api.js";
-import { buyCoinsDialog, handleCheckoutReturn } from "./coins.js";
+import { buyCoinsDialog } from "./coins.js";
 import { formatNumber, t } from "./i18n.js";
 import { call, connectLive } from "./live.js";
 import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, giftIcon, giftName, userIdOf } from "./room.js";
@@ -67,11 +67,15 @@ socket.on("gift:received", (e) => {
 socket.on("leaderboard:update", (e) => board.update(e));
 socket.on("goal:progress", (e) => goal.update(e));
 socket.on("room:settings", (s) => applySettings(s));
-socket.on("you:restricted", (r) => composer.restrict(r && r.kind ? r : null));
+socket.on("you:restricted", (r) => composer.restrict(r));
+// the server closes a connection's media sessions when the connection drops: subscribe again after it returns
+socket.on("disconnect", () => {
+  state.stale = true;
+});
 socket.on("stream:ended", () => streamEnded());
 
 async function join() {
-  if (state.ended) return;
+  if (state.ended || state.missing) return;
   try {
     const ack = await call(socket, "stream:join", { stream_id: streamId });
     state.joined = true;
@@ -84,16 +88,22 @@ async function join() {
     if (ack.leaderboard) board.update(ack.leaderboard);
     if (ack.goal) goal.update(ack.goal);
     if (ack.settings) applySettings(ack.settings);
-    const restriction = ack.restriction ?? ack.you?.restriction ?? null;
-    composer.restrict(restriction && restriction.kind ? restriction : null);
+    composer.restrict(ack.restriction ?? null);
     composer.setGuest(!session.loggedIn);
     if (stream?.status === "ended") return streamEnded();
     if (stream?.status === "live" || !stream) startPlayer();
     else showOverlay("player.offline");
   } catch (err) {
     if (err.code === "stream_ended") return streamEnded();
+    if (err.status === 404 || err.code === "stream_not_found") return missing();
     showOverlay("player.offline", errorText(err), { back: true });
   }
+}
+
+function missing() {
+  state.missing = true;
+  showOverlay("err.stream_not_found", "", { back: true });
+  composer.setEnded();
 }
 
 function applySettings(s) {
@@ -114,8 +124,10 @@ function showStream(stream) {
 // ---- player ----------------------------------------------------------------------------------------------------
 
 async function startPlayer() {
-  if (state.subscribing || (state.pc && ["connected", "connecting", "new"].includes(state.pc.connectionState))) return;
+  const healthy = state.pc && !state.stale && ["connected", "connecting", "new"].includes(state.pc.connectionState);
+  if (state.subscribing || healthy) return;
   state.subscribing = true;
+  state.stale = false;
   showOverlay("player.connecting");
   try {
     state.pc?.close();
@@ -287,7 +299,7 @@ async function sendGift(gift) {
   }
   try {
     const ack = await call(socket, "gift:send", { stream_id: streamId, gift_id: gift.id, count: 1, idempotency_key: newId() });
-    const coins = ack.coins ?? ack.balance ?? ack.wallet?.coins;
+    const coins = ack.balance ?? ack.coins ?? ack.wallet?.coins;
     if (coins != null) setBalance(Number(coins));
   } catch (err) {
     showError(err);
@@ -321,12 +333,12 @@ async function start() {
     showStream(stream);
     if (stream.status === "ended") streamEnded();
   } catch (err) {
-    showOverlay(err.code === "stream_not_found" || err.status === 404 ? "err.stream_not_found" : "player.offline", errorText(err), { back: true });
+    if (err.status === 404) missing();
+    else showOverlay("player.offline", errorText(err), { back: true });
   }
 }
 
 start();
 loadGifts();
 refreshBalance();
-handleCheckoutReturn(refreshBalance);
 window.livehub = { state, socket };
