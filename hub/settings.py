@@ -66,6 +66,15 @@ def _json(env: Mapping[str, str], name: str, default: Any) -> Any:
         raise SettingsError(f"{name} is not valid JSON: {exc.msg}") from None
 
 
+def _share_bps(raw: Any) -> tuple[tuple[str, int], ...]:
+    """HUB_GIFT_SHARE_BPS: the streamer's share of a gift's bean value per gift kind, in basis points (8000 = 80 %)."""
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10_000 for v in raw.values()
+    ):
+        raise SettingsError("HUB_GIFT_SHARE_BPS must be a JSON object of kind -> 0..10000")
+    return tuple((str(k), int(v)) for k, v in raw.items())
+
+
 @dataclass(frozen=True, slots=True)
 class CoinPack:
     """A server-side price: the client names a pack, never a price or an amount of coins."""
@@ -117,6 +126,15 @@ class Settings:
     stripe_webhook_secret: str = ""
     stripe_api_base: str | None = None
     coin_packs: tuple[CoinPack, ...] = DEFAULT_COIN_PACKS
+    bean_hold_s: float = 48 * 3600.0
+    cashout_min_beans: int = 1000
+    gift_burst: int = 20
+    gift_per_second: float = 10.0
+    gift_daily_cap_coins: int = 1_000_000
+    gift_combo_window_s: float = 3.0
+    gift_share_bps: tuple[tuple[str, int], ...] = (("standard", 8000),)
+    wallet_lease_s: float = 15.0
+    wallet_reconcile_interval_s: float = 2.0
 
     sfu_announced_ips: tuple[str, ...] = ()
     ice_servers: tuple[dict[str, Any], ...] = ({"urls": "stun:stun.l.google.com:19302"},)
@@ -206,6 +224,15 @@ class Settings:
             stripe_webhook_secret=secret("HUB_STRIPE_WEBHOOK_SECRET", "whsec_dev_" + secrets.token_hex(16)),
             stripe_api_base=_str(env, "HUB_STRIPE_API_BASE"),
             coin_packs=packs,
+            bean_hold_s=_float(env, "HUB_BEAN_HOLD_S", 48 * 3600.0),
+            cashout_min_beans=_int(env, "HUB_CASHOUT_MIN_BEANS", 1000, minimum=1),
+            gift_burst=_int(env, "HUB_GIFT_BURST", 20, minimum=1),
+            gift_per_second=_float(env, "HUB_GIFT_PER_SECOND", 10.0),
+            gift_daily_cap_coins=_int(env, "HUB_GIFT_DAILY_CAP_COINS", 1_000_000, minimum=1),
+            gift_combo_window_s=_float(env, "HUB_GIFT_COMBO_WINDOW_S", 3.0),
+            gift_share_bps=_share_bps(_json(env, "HUB_GIFT_SHARE_BPS", {"standard": 8000})),
+            wallet_lease_s=_float(env, "HUB_WALLET_LEASE_S", 15.0),
+            wallet_reconcile_interval_s=_float(env, "HUB_WALLET_RECONCILE_INTERVAL_S", 2.0),
             sfu_announced_ips=_list(env, "HUB_SFU_ANNOUNCED_IPS"),
             sfu_reconnect_grace_s=_float(env, "HUB_SFU_RECONNECT_GRACE_S", 15.0),
             sfu_pli_interval_s=_float(env, "HUB_SFU_PLI_INTERVAL_S", 1.0),

@@ -20,7 +20,9 @@ from accounts.tokens import AccessTokenCodec
 from core.clock import Clock, SystemClock
 from core.events import InProcessEventBus
 from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
+from gifts.service import GiftService
 from hub.metrics import HubMetrics
+from hub.money_wiring import MoneyWiring
 from hub.mongo_standin import StandInClient
 from hub.redis_ratelimit import RedisRateLimiter
 from hub.rooms_wiring import RoomsWiring
@@ -83,6 +85,10 @@ class Hub:
         self.presence = self.rooms.presence
         self.signaling = self.rooms.signaling
         self.broadcaster = self.rooms.fanout  # RoomBroadcaster: await hub.broadcaster.emit(stream_id, event, payload)
+        self.money = MoneyWiring(self, self.streams)
+        self.wallet = self.money.wallet
+        self.gifts = self.money.gifts
+        self.rooms.services.provide(GiftService, self.gifts)
 
         readiness: dict[str, Callable[[], Awaitable[Any]]] = {"database": self._ping_database}
         if self.redis is not None:
@@ -94,6 +100,11 @@ class Hub:
             public_url=settings.public_url,
             readiness=readiness,
             sfu=self.sfu,
+            wallet=self.money.wallet,
+            topups=self.money.topups,
+            cashouts=self.money.cashouts,
+            stripe_webhooks=self.money.webhooks,
+            gifts=self.money.gifts,
             chat=self.chat,
             moderation=self.moderation,
             presence=self.presence,
@@ -120,8 +131,10 @@ class Hub:
         await self.account_store.create_indexes()
         await self.stream_store.create_indexes()
         await self.rooms.start()
+        await self.money.start()
 
     async def close(self) -> None:
+        await self.money.close()
         await self.sfu_wiring.close()
         await self.rooms.close()
         if self.redis is not None:

@@ -7,11 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.service import AccountService
+from gifts.service import GiftService
 from rooms.chat import ChatService
 from rooms.moderation import ModerationService
 from rooms.presence import PresenceService
 from rooms.streams import StreamService
 from sfu.service import SfuService
+from wallet.cashouts import CashoutService
+from wallet.service import WalletService
+from wallet.topups import TopUpService
+from wallet.webhooks import StripeWebhooks
 
 
 @dataclass(slots=True)
@@ -23,6 +28,11 @@ class ApiContext:
     # name -> async check that raises when the dependency is unreachable
     readiness: dict[str, Callable[[], Awaitable[Any]]] = field(default_factory=dict)
     sfu: SfuService | None = None
+    wallet: WalletService | None = None
+    topups: TopUpService | None = None
+    cashouts: CashoutService | None = None
+    stripe_webhooks: StripeWebhooks | None = None
+    gifts: GiftService | None = None
     chat: ChatService | None = None
     moderation: ModerationService | None = None
     presence: PresenceService | None = None

@@ -10,6 +10,7 @@ from signaling.events import Services
 MODULES = (
     "signaling.room_events",
     "signaling.rtc",
+    "signaling.gifts",
 )
 
 _loaded = False

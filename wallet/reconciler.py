@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +33,17 @@ class ReconcileReport:
 
 
 class Reconciler:
-    def __init__(self, ledger: Ledger, clock: Clock, *, interval_s: float = 2.0, batch: int = 200) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        clock: Clock,
+        *,
+        interval_s: float = 2.0,
+        batch: int = 200,
+        also: Sequence[Callable[[], Awaitable[int]]] = (),
+    ) -> None:
         self._ledger = ledger
+        self._also = tuple(also)  # further passes run after each reconcile (e.g. interrupted cash-out decisions)
         self._clock = clock
         self._interval_s = interval_s
         self._batch = batch
@@ -67,6 +77,8 @@ class Reconciler:
         for _ in range(max_passes):
             d = await self._drive_stuck(ignore_leases)
             m = await self._mature_holds()
+            for extra in self._also:
+                d += await extra()
             driven += d
             matured += m
             if d == 0 and m == 0:

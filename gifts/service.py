@@ -1,0 +1,248 @@
+"""Sending gifts: checks, one ledger transfer (coins → revenue, beans → the streamer's hold), then the facts.
+
+The transfer id is ``gift:{sender}:{client key}``: a replay (a retry, a second tab, another node) returns the stored
+ack and never debits twice. ``GiftSent`` is published only after the transfer is applied; the transfer document is
+the outbox, so the reconciler republishes what a crash left unpublished. Leaderboards, goals and combos are
+projections, each counting a transfer once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from accounts.service import AccountService
+from core.clock import Clock
+from core.errors import InvalidInputError, RateLimitedError
+from core.events import EventBus, GiftSent, TopGiftersChanged
+from core.ids import UserId
+from core.ratelimit import Rate, RateLimiter
+from gifts.catalogue import GiftCatalogue
+from gifts.errors import DailySpendCapError, SelfGiftError, StreamNotLiveError, UserBlockedError
+from gifts.goals import GoalService
+from gifts.live_state import LiveState
+from gifts.models import GiftAck, StreamRef
+from gifts.store import GiftStore
+from wallet.accounts import BEANS_ISSUER, COINS_GIFT_REVENUE, Currency, user_beans, user_beans_held, user_coins
+from wallet.errors import AccountFrozenError, InsufficientFundsError
+from wallet.models import Hold, Leg, Transfer, TransferKind, TransferSpec, TransferState
+from wallet.service import WalletService
+
+log = logging.getLogger(__name__)
+
+_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+StreamLookup = Callable[[str], Awaitable[StreamRef]]
+TOP_BADGES = 3
+LEADERBOARD_SIZE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class GiftPolicy:
+    rate: Rate = field(default_factory=lambda: Rate(20, 10.0))  # per sender
+    daily_cap_coins: int = 1_000_000
+    combo_window_s: float = 3.0
+    bean_hold_s: float = 48 * 3600.0
+    share_bps: Mapping[str, int] = field(default_factory=lambda: {"standard": 8000})
+    default_share_bps: int = 8000
+    max_count: int = 99
+
+    def share_for(self, kind: str) -> int:
+        return int(self.share_bps.get(kind, self.default_share_bps))
+
+
+class GiftService:
+    def __init__(
+        self,
+        *,
+        catalogue: GiftCatalogue,
+        goals: GoalService,
+        store: GiftStore,
+        wallet: WalletService,
+        accounts: AccountService,
+        streams: StreamLookup,
+        live: LiveState,
+        limiter: RateLimiter,
+        events: EventBus,
+        clock: Clock,
+        policy: GiftPolicy,
+    ) -> None:
+        self.catalogue = catalogue
+        self.goals = goals
+        self._store = store
+        self._wallet = wallet
+        self._accounts = accounts
+        self._streams = streams
+        self._live = live
+        self._limiter = limiter
+        self._events = events
+        self._clock = clock
+        self._policy = policy
+        self._top_cache: dict[str, tuple[str, ...]] = {}
+        wallet.ledger.register_publisher(TransferKind.GIFT, self._publish)
+
+    @property
+    def policy(self) -> GiftPolicy:
+        return self._policy
+
+    async def send(self, sender_id: str, stream_id: str, gift_id: str, count: int, key: str) -> GiftAck:
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= self._policy.max_count:
+            raise InvalidInputError(f"count must be between 1 and {self._policy.max_count}", field="count")
+        if not _KEY.match(key):
+            raise InvalidInputError("idempotency_key must be 1-64 of A-Z a-z 0-9 _ . : -", field="idempotency_key")
+        tid = f"gift:{sender_id}:{key}"
+        existing = await self._wallet.ledger.get(tid)
+        if existing is not None:
+            return await self._replay(existing, tid, stream_id, gift_id, count)
+        stream = await self._streams(stream_id)
+        if not stream.live:
+            raise StreamNotLiveError("this stream is not live")
+        if stream.owner_id == sender_id:
+            raise SelfGiftError("you cannot send gifts to yourself")
+        users = await self._accounts.get_users([UserId(sender_id), UserId(stream.owner_id)])
+        sender, streamer = users.get(UserId(sender_id)), users.get(UserId(stream.owner_id))
+        if sender is None or sender.suspended:
+            raise UserBlockedError("your account cannot send gifts")
+        if streamer is None or streamer.suspended:
+            raise UserBlockedError("this streamer cannot receive gifts")
+        wait = await self._limiter.hit(f"gift:{sender_id}", self._policy.rate)
+        if wait:
+            raise RateLimitedError("you are sending gifts too fast", retry_after_s=wait)
+        gift = await self.catalogue.get(gift_id, cached=True)
+        if not gift.active:
+            raise InvalidInputError("this gift is not available", code="gift_unavailable")
+        coins = gift.coins * count
+        bps = self._policy.share_for(gift.kind)
+        beans = gift.beans * count * bps // 10_000
+        now = self._clock.now()
+        day_key = f"{sender_id}:{now.date().isoformat()}"
+        if not await self._store.add_spend(day_key, coins, self._policy.daily_cap_coins, now + timedelta(days=2)):
+            raise DailySpendCapError(
+                f"daily gift spending is capped at {self._policy.daily_cap_coins} coins",
+                cap=self._policy.daily_cap_coins,
+            )
+        combo = (
+            await self._live.combo(stream_id, sender_id, gift_id, count, self._policy.combo_window_s)
+            if gift.combo
+            else count
+        )
+        legs = [
+            Leg(user_coins(sender_id), Currency.COINS, -coins),
+            Leg(COINS_GIFT_REVENUE, Currency.COINS, coins),
+        ]
+        hold = None
+        if beans:
+            legs += [
+                Leg(BEANS_ISSUER, Currency.BEANS, -beans),
+                Leg(user_beans_held(stream.owner_id), Currency.BEANS, beans),
+            ]
+            hold = Hold(
+                user_beans_held(stream.owner_id),
+                user_beans(stream.owner_id),
+                Currency.BEANS,
+                beans,
+                now + timedelta(seconds=self._policy.bean_hold_s),
+            )
+        refs: dict[str, Any] = {
+            "stream_id": stream_id,
+            "sender_id": sender_id,
+            "sender_nickname": sender.nickname,
+            "streamer_id": stream.owner_id,
+            "gift_id": gift.id,
+            "gift_version": gift.version,
+            "count": count,
+            "coins": coins,
+            "beans": beans,
+            "share_bps": bps,
+            "combo": combo,
+            "key": key,
+        }
+        transfer = await self._wallet.execute(
+            TransferSpec(tid, TransferKind.GIFT, tuple(legs), refs=refs, outbox=True, hold=hold)
+        )
+        if transfer.state is TransferState.REJECTED and transfer.refs.get("key") == key:
+            await self._store.refund_spend(day_key, coins)
+        return self._ack(transfer)
+
+    async def _replay(self, existing: Transfer, tid: str, stream_id: str, gift_id: str, count: int) -> GiftAck:
+        refs = existing.refs
+        if (refs.get("stream_id"), refs.get("gift_id"), refs.get("count")) != (stream_id, gift_id, count):
+            raise InvalidInputError("this idempotency key was used for a different gift", code="idempotency_key_reused")
+        if existing.state is TransferState.PENDING:
+            existing = await self._wallet.execute(TransferSpec(tid, existing.kind, existing.legs, refs=existing.refs))
+        return self._ack(existing)
+
+    def _ack(self, transfer: Transfer) -> GiftAck:
+        refs = transfer.refs
+        if transfer.state is TransferState.REJECTED:
+            if transfer.error == "account_frozen":
+                raise AccountFrozenError("your coins are frozen after a refund or chargeback; contact support")
+            raise InsufficientFundsError("not enough coins for this gift", transfer_id=transfer.id)
+        account = user_coins(refs["sender_id"])
+        balance = int(transfer.result.get("balances", {}).get(account, 0))
+        return GiftAck(
+            transfer.id, refs["gift_id"], int(refs["count"]), int(refs["combo"]), int(refs["coins"]), balance
+        )
+
+    async def _publish(self, transfer: Transfer) -> None:
+        """The outbox relay for gift transfers: projections first (each idempotent), then the facts."""
+        refs = transfer.refs
+        stream_id, sender_id = refs["stream_id"], refs["sender_id"]
+        await self._live.add_score(stream_id, sender_id, int(refs["coins"]), transfer.id)
+        top = await self.live_leaderboard(stream_id)
+        goal = await self.goals.count(stream_id, refs["gift_id"], int(refs["beans"]), int(refs["count"]), transfer.id)
+        gift = await self.catalogue.get(refs["gift_id"], cached=True)
+        if gift.version != refs["gift_version"]:
+            gift = await self.catalogue.version(refs["gift_id"], int(refs["gift_version"]))
+        extra: dict[str, Any] = {
+            "sender": {"id": sender_id, "nickname": refs.get("sender_nickname")},
+            "gift": gift.public(),
+            "effect": gift.effect.to_dict(),
+            "leaderboard": top,
+            "goal": goal.to_dict() if goal else None,
+        }
+        await self._events.publish(
+            GiftSent(
+                transfer_id=transfer.id,
+                stream_id=stream_id,
+                sender_id=sender_id,
+                streamer_id=refs["streamer_id"],
+                gift_id=refs["gift_id"],
+                count=int(refs["count"]),
+                coins=int(refs["coins"]),
+                beans=int(refs["beans"]),
+                combo=int(refs["combo"]),
+                at=transfer.created_at,
+                extra=extra,
+            )
+        )
+        badges = tuple(row["user_id"] for row in top[:TOP_BADGES])
+        if self._top_cache.get(stream_id) != badges:
+            self._top_cache[stream_id] = badges
+            if len(self._top_cache) > 10_000:
+                self._top_cache.pop(next(iter(self._top_cache)))
+            await self._events.publish(TopGiftersChanged(stream_id, badges))
+
+    async def live_leaderboard(self, stream_id: str, n: int = LEADERBOARD_SIZE) -> list[dict[str, Any]]:
+        rows = await self._live.top(stream_id, n)
+        return await self._named(rows)
+
+    async def all_time_leaderboard(self, streamer_id: str, n: int = LEADERBOARD_SIZE) -> list[dict[str, Any]]:
+        """From the ledger (the source of truth), not from a projection."""
+        rows = await self._wallet.totals_by(TransferKind.GIFT, {"streamer_id": streamer_id}, "sender_id", "coins", n)
+        return await self._named([(user, total) for user, total, _ in rows])
+
+    async def _named(self, rows: list[tuple[str, int]]) -> list[dict[str, Any]]:
+        users = await self._accounts.get_users([UserId(u) for u, _ in rows]) if rows else {}
+        return [
+            {
+                "rank": i + 1,
+                "user_id": user,
+                "nickname": users[UserId(user)].nickname if UserId(user) in users else None,
+                "coins": coins,
+            }
+            for i, (user, coins) in enumerate(rows)
+        ]

@@ -1,0 +1,103 @@
+"""MongoDB access for gifts.
+
+Collections owned here: ``gifts_catalogue`` (current entries), ``gifts_catalogue_versions`` (every version, immutable),
+``gifts_goals`` (one per stream), ``gifts_daily_spend`` (per user per UTC day).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+RECENT_TRANSFERS = 1000  # a goal remembers this many transfer ids to count each gift once
+
+
+class GiftStore:
+    def __init__(self, db: Any) -> None:
+        self._catalogue = db["gifts_catalogue"]
+        self._versions = db["gifts_catalogue_versions"]
+        self._goals = db["gifts_goals"]
+        self._spend = db["gifts_daily_spend"]
+
+    async def create_indexes(self) -> None:
+        await self._catalogue.create_index([("active", ASCENDING), ("coins", ASCENDING)], name="by_price")
+        await self._spend.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl")
+
+    # Catalogue
+    async def insert_gift(self, doc: dict[str, Any]) -> bool:
+        try:
+            await self._catalogue.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def insert_version(self, doc: dict[str, Any]) -> None:
+        with contextlib.suppress(DuplicateKeyError):  # the same version recorded twice (a retried update)
+            await self._versions.insert_one(doc)
+
+    async def get_gift(self, gift_id: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self._catalogue.find_one({"_id": gift_id})
+        return doc
+
+    async def get_version(self, gift_id: str, version: int) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self._versions.find_one({"_id": f"{gift_id}:{version}"})
+        return doc
+
+    async def list_gifts(self, *, include_inactive: bool) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {} if include_inactive else {"active": True}
+        docs: list[dict[str, Any]] = (
+            await self._catalogue.find(query).sort([("coins", ASCENDING), ("_id", 1)]).to_list(None)
+        )
+        return docs
+
+    async def update_gift(self, gift_id: str, version: int, changes: dict[str, Any]) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self._catalogue.find_one_and_update(
+            {"_id": gift_id, "version": version},
+            {"$set": changes, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc
+
+    # Goals
+    async def set_goal(self, doc: dict[str, Any]) -> None:
+        await self._goals.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def get_goal(self, stream_id: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self._goals.find_one({"_id": stream_id})
+        return doc
+
+    async def clear_goal(self, stream_id: str) -> None:
+        await self._goals.delete_one({"_id": stream_id})
+
+    async def add_goal_progress(self, stream_id: str, goal_id: str, amount: int, tid: str) -> dict[str, Any] | None:
+        """Count ``amount`` towards the stream's goal once per transfer (None if there is no such goal)."""
+        doc: dict[str, Any] | None = await self._goals.find_one_and_update(
+            {"_id": stream_id, "goal_id": goal_id, "applied": {"$ne": tid}},
+            {"$inc": {"progress": amount}, "$push": {"applied": {"$each": [tid], "$slice": -RECENT_TRANSFERS}}},
+            projection={"applied": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc
+
+    # Daily spend caps
+    async def add_spend(self, key: str, coins: int, cap: int, expires_at: Any) -> bool:
+        """Add ``coins`` to the counter if it stays within ``cap``; False if it would not."""
+        result = await self._spend.update_one({"_id": key, "coins": {"$lte": cap - coins}}, {"$inc": {"coins": coins}})
+        if result.matched_count:
+            return True
+        if coins > cap:
+            return False
+        try:
+            await self._spend.insert_one({"_id": key, "coins": coins, "expires_at": expires_at})
+        except DuplicateKeyError:
+            result = await self._spend.update_one(
+                {"_id": key, "coins": {"$lte": cap - coins}}, {"$inc": {"coins": coins}}
+            )
+            return bool(result.matched_count)
+        return True
+
+    async def refund_spend(self, key: str, coins: int) -> None:
+        await self._spend.update_one({"_id": key}, {"$inc": {"coins": -coins}})

@@ -1,0 +1,53 @@
+"""Live gift state in Redis, shared by every node: stream leaderboards (sorted sets) and combo counters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gifts import keys
+
+LEADERBOARD_TTL_S = 7 * 24 * 3600
+SEEN_TTL_S = 24 * 3600
+
+# KEYS[1] seen marker, KEYS[2] leaderboard; ARGV coins, user, seen ttl, board ttl. Counts a transfer at most once.
+_ADD_SCORE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then
+  redis.call('ZINCRBY', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+  return 1
+end
+return 0
+"""
+
+# KEYS[1] combo counter; ARGV count, window ms.
+_COMBO = """
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return n
+"""
+
+
+class RedisLiveState:
+    def __init__(self, redis: Any) -> None:
+        self._redis = redis
+        self._add = redis.register_script(_ADD_SCORE)
+        self._combo = redis.register_script(_COMBO)
+
+    async def combo(self, stream_id: str, sender_id: str, gift_id: str, count: int, window_s: float) -> int:
+        key = f"{keys.COMBO}{stream_id}:{sender_id}:{gift_id}"
+        return int(await self._combo(keys=[key], args=[count, max(1, int(window_s * 1000))]))
+
+    async def add_score(self, stream_id: str, user_id: str, coins: int, tid: str) -> bool:
+        added = await self._add(
+            keys=[keys.LEADERBOARD_SEEN + tid, keys.LEADERBOARD + stream_id],
+            args=[coins, user_id, SEEN_TTL_S, LEADERBOARD_TTL_S],
+        )
+        return bool(int(added))
+
+    async def top(self, stream_id: str, n: int) -> list[tuple[str, int]]:
+        rows = await self._redis.zrevrange(keys.LEADERBOARD + stream_id, 0, n - 1, withscores=True)
+        out: list[tuple[str, int]] = []
+        for member, score in rows:
+            user = member.decode() if isinstance(member, bytes) else str(member)
+            out.append((user, int(float(score))))
+        return out

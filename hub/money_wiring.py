@@ -1,0 +1,129 @@
+"""Wiring for money: the wallet (ledger, reconciler, Stripe top-ups, cash-outs) and gifts (catalogue, sending,
+leaderboards, goals), plus the glue that turns gift facts into room broadcasts and stream stats.
+
+Kept apart from ``hub/wiring.py`` so that file stays a readable list; ``Hub`` calls ``MoneyWiring`` once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from core.events import GiftSent
+from core.ids import StreamId
+from core.ratelimit import Rate
+from gifts.catalogue import GiftCatalogue
+from gifts.goals import GoalService
+from gifts.live_state import InProcessLiveState, LiveState
+from gifts.models import StreamRef
+from gifts.service import GiftPolicy, GiftService
+from gifts.store import GiftStore
+from gifts.store_redis import RedisLiveState
+from rooms.models import StreamStatus
+from rooms.streams import StreamService
+from wallet.cashouts import CashoutService
+from wallet.ledger import Ledger
+from wallet.reconciler import Reconciler
+from wallet.service import WalletService
+from wallet.store import LedgerStore
+from wallet.store_payments import PaymentStore
+from wallet.stripe_gateway import StripeGateway
+from wallet.topups import Pack, TopUpService
+from wallet.webhooks import StripeWebhooks
+
+log = logging.getLogger(__name__)
+
+
+class MoneyWiring:
+    def __init__(self, hub: Any, streams: StreamService) -> None:
+        s = hub.settings
+        clock = hub.clock
+        self._streams = streams
+        self._hub = hub
+        self.ledger_store = LedgerStore(hub.db)
+        self.payment_store = PaymentStore(hub.db)
+        self.ledger = Ledger(self.ledger_store, clock, node_id=s.node_id, lease_s=s.wallet_lease_s)
+        self.wallet = WalletService(self.ledger, clock)
+        gateway = StripeGateway(
+            s.stripe_secret_key, s.stripe_webhook_secret, api_base=s.stripe_api_base, public_url=s.public_url
+        )
+        packs = [Pack(p.id, p.coins, p.price_cents, p.currency) for p in s.coin_packs]
+        self.topups = TopUpService(self.payment_store, self.wallet, gateway, packs, clock)
+        self.webhooks = StripeWebhooks(self.payment_store, self.topups, clock)
+        self.cashouts = CashoutService(self.payment_store, self.wallet, clock, minimum_beans=s.cashout_min_beans)
+        self.reconciler = Reconciler(
+            self.ledger, clock, interval_s=s.wallet_reconcile_interval_s, also=(self.cashouts.finish_interrupted,)
+        )
+
+        self.gift_store = GiftStore(hub.db)
+        self.catalogue = GiftCatalogue(self.gift_store, clock)
+        self.goals = GoalService(self.gift_store, clock)
+        live: LiveState = RedisLiveState(hub.redis) if hub.redis is not None else InProcessLiveState(clock)
+        self.gifts = GiftService(
+            catalogue=self.catalogue,
+            goals=self.goals,
+            store=self.gift_store,
+            wallet=self.wallet,
+            accounts=hub.accounts,
+            streams=self._stream_ref,
+            live=live,
+            limiter=hub.limiter,
+            events=hub.events,
+            clock=clock,
+            policy=GiftPolicy(
+                rate=Rate(s.gift_burst, s.gift_per_second),
+                daily_cap_coins=s.gift_daily_cap_coins,
+                combo_window_s=s.gift_combo_window_s,
+                bean_hold_s=s.bean_hold_s,
+                share_bps=dict(s.gift_share_bps),
+            ),
+        )
+        hub.events.subscribe(GiftSent, self._on_gift_sent)
+
+    async def _stream_ref(self, stream_id: str) -> StreamRef:
+        stream = await self._streams.get(StreamId(stream_id))
+        return StreamRef(stream.id, stream.owner_id, stream.status is StreamStatus.LIVE)
+
+    async def _on_gift_sent(self, event: GiftSent) -> None:
+        """Stream stats, then the room: the effect on every screen, the live leaderboard and the goal."""
+        await self._streams.record_stats(
+            StreamId(event.stream_id), inc={"gifts_coins": event.coins, "gifts_beans": event.beans}
+        )
+        broadcaster = getattr(self._hub, "broadcaster", None)
+        if broadcaster is None:
+            return
+        extra = event.extra
+        await broadcaster.emit(
+            event.stream_id,
+            "gift:received",
+            {
+                "stream_id": event.stream_id,
+                "transfer_id": event.transfer_id,
+                "sender": extra.get("sender", {"id": event.sender_id}),
+                "gift": extra.get("gift", {"id": event.gift_id}),
+                "count": event.count,
+                "combo": event.combo,
+                "effect": extra.get("effect"),
+                "at": event.at.isoformat(),
+            },
+        )
+        if "leaderboard" in extra:
+            await broadcaster.emit(
+                event.stream_id, "leaderboard:update", {"stream_id": event.stream_id, "top": extra["leaderboard"]}
+            )
+        if extra.get("goal") is not None:
+            await broadcaster.emit(
+                event.stream_id, "goal:progress", {"stream_id": event.stream_id, "goal": extra["goal"]}
+            )
+
+    async def start(self) -> None:
+        await self.ledger_store.create_indexes()
+        await self.payment_store.create_indexes()
+        await self.gift_store.create_indexes()
+        added = await self.catalogue.seed()
+        if added:
+            log.info("gift catalogue: seeded %d default gifts", added)
+        self.reconciler.start()
+
+    async def close(self) -> None:
+        await self.reconciler.close()

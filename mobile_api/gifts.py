@@ -1,0 +1,201 @@
+"""``/gifts`` (the catalogue), sending gifts over HTTP, stream leaderboards and goals."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from accounts.models import Role
+from core.errors import UnavailableError
+from core.ids import StreamId
+from gifts.errors import GiftNotFoundError
+from gifts.models import GoalKind
+from gifts.service import GiftService
+from mobile_api.routing import Api, Body, Call, Query
+
+api = Api()
+
+
+class EffectBody(Body):
+    animation: str = Field(min_length=1, max_length=60)
+    duration_ms: int = Field(ge=100, le=60_000)
+    fullscreen: bool = False
+
+
+class NamesBody(Body):
+    en: str = Field(min_length=1, max_length=60)
+    ru: str = Field(min_length=1, max_length=60)
+
+
+class CreateGiftBody(Body):
+    id: str = Field(pattern=r"^[a-z0-9_]{2,40}$")
+    names: NamesBody
+    coins: int = Field(ge=1, le=1_000_000)
+    beans: int = Field(ge=0, le=1_000_000)
+    rarity: Literal["common", "rare", "epic", "legendary"] = "common"
+    effect: EffectBody
+    combo: bool = True
+    kind: str = Field(default="standard", max_length=40)
+    active: bool = True
+
+
+class UpdateGiftBody(Body):
+    expected_version: int | None = Field(default=None, ge=1)
+    names: NamesBody | None = None
+    coins: int | None = Field(default=None, ge=1, le=1_000_000)
+    beans: int | None = Field(default=None, ge=0, le=1_000_000)
+    rarity: Literal["common", "rare", "epic", "legendary"] | None = None
+    effect: EffectBody | None = None
+    combo: bool | None = None
+    kind: str | None = Field(default=None, max_length=40)
+    active: bool | None = None
+
+
+class CatalogueQuery(Query):
+    include_inactive: bool = False
+
+
+class SendGiftBody(Body):
+    gift_id: str = Field(max_length=40)
+    count: int = Field(default=1, ge=1, le=99)
+    idempotency_key: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class GoalBody(Body):
+    kind: Literal["beans", "gift"]
+    target: int = Field(ge=1, le=10**9)
+    gift_id: str | None = Field(default=None, max_length=40)
+    title: str = Field(default="", max_length=80)
+
+
+def _gifts(call: Call) -> GiftService:
+    if call.ctx.gifts is None:
+        raise UnavailableError("gifts are not available on this node")
+    return call.ctx.gifts
+
+
+@api.route("GET", "/gifts", summary="The gift catalogue", tags=("gifts",), auth="optional", query=CatalogueQuery)
+async def list_gifts(call: Call) -> dict[str, Any]:
+    q = call.query_as(CatalogueQuery)
+    admin = call.principal is not None and call.principal.role is Role.ADMIN
+    gifts = await _gifts(call).catalogue.list(include_inactive=q.include_inactive and admin)
+    return {"items": [g.public() for g in gifts]}
+
+
+@api.route(
+    "POST",
+    "/admin/gifts",
+    summary="Add a gift to the catalogue (admin)",
+    tags=("admin",),
+    status=201,
+    body=CreateGiftBody,
+    responses={403: "admins only", 409: "a gift with this id exists"},
+)
+async def create_gift(call: Call) -> dict[str, Any]:
+    b = call.body_as(CreateGiftBody)
+    fields = b.model_dump(exclude={"id"})
+    gift = await _gifts(call).catalogue.create(call.user.role is Role.ADMIN, b.id, fields)
+    return gift.public()
+
+
+@api.route(
+    "PATCH",
+    "/admin/gifts/{gift_id}",
+    summary="Change a gift: a new version (admin)",
+    tags=("admin",),
+    body=UpdateGiftBody,
+    responses={403: "admins only", 404: "no such gift", 409: "changed meanwhile (expected_version)"},
+)
+async def update_gift(call: Call) -> dict[str, Any]:
+    b = call.body_as(UpdateGiftBody)
+    changes = b.model_dump(exclude={"expected_version"}, exclude_none=True)
+    gift = await _gifts(call).catalogue.update(
+        call.user.role is Role.ADMIN, call.path["gift_id"], changes, b.expected_version
+    )
+    return gift.public()
+
+
+@api.route(
+    "POST",
+    "/streams/{stream_id}/gifts",
+    summary="Send a gift (same as the gift:send socket event; replaying the idempotency key returns the same ack)",
+    tags=("gifts",),
+    body=SendGiftBody,
+    responses={
+        404: "no such stream or gift",
+        409: "insufficient_funds, stream_not_live",
+        403: "blocked, frozen or over the daily cap",
+        429: "sending too fast",
+    },
+)
+async def send_gift(call: Call) -> dict[str, Any]:
+    b = call.body_as(SendGiftBody)
+    ack = await _gifts(call).send(call.user.user_id, call.path["stream_id"], b.gift_id, b.count, b.idempotency_key)
+    return ack.to_dict()
+
+
+@api.route(
+    "GET",
+    "/streams/{stream_id}/leaderboard",
+    summary="Top gifters: of this stream (live) and of its streamer (all time, from the ledger)",
+    tags=("gifts",),
+    auth="optional",
+    responses={404: "no such stream"},
+)
+async def leaderboard(call: Call) -> dict[str, Any]:
+    stream = await call.ctx.streams.get(StreamId(call.path["stream_id"]))
+    gifts = _gifts(call)
+    return {
+        "stream_id": stream.id,
+        "live": await gifts.live_leaderboard(stream.id),
+        "all_time": await gifts.all_time_leaderboard(stream.owner_id),
+    }
+
+
+@api.route(
+    "PUT",
+    "/streams/{stream_id}/goal",
+    summary="Set the stream's goal (streamer): beans, or N of one gift",
+    tags=("gifts",),
+    body=GoalBody,
+    responses={403: "not your stream", 404: "no such stream"},
+)
+async def set_goal(call: Call) -> dict[str, Any]:
+    b = call.body_as(GoalBody)
+    stream = await call.ctx.streams.get(StreamId(call.path["stream_id"]))
+    gifts = _gifts(call)
+    if b.gift_id:
+        await gifts.catalogue.get(b.gift_id)
+    goal = await gifts.goals.set(
+        call.user.user_id, stream.owner_id, stream.id, GoalKind(b.kind), b.target, b.gift_id, b.title
+    )
+    return goal.to_dict()
+
+
+@api.route(
+    "GET",
+    "/streams/{stream_id}/goal",
+    summary="The stream's goal and its progress",
+    tags=("gifts",),
+    auth="optional",
+    responses={404: "no such stream or no goal"},
+)
+async def get_goal(call: Call) -> dict[str, Any]:
+    stream_id = call.path["stream_id"]
+    goal = await _gifts(call).goals.get(stream_id)
+    if goal is None:
+        raise GiftNotFoundError("this stream has no goal", code="no_goal")
+    return goal.to_dict()
+
+
+@api.route(
+    "DELETE",
+    "/streams/{stream_id}/goal",
+    summary="Remove the stream's goal (streamer)",
+    tags=("gifts",),
+    responses={403: "not your stream", 404: "no such stream"},
+)
+async def clear_goal(call: Call) -> None:
+    stream = await call.ctx.streams.get(StreamId(call.path["stream_id"]))
+    await _gifts(call).goals.clear(call.user.user_id, stream.owner_id, stream.id)

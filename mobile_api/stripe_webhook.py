@@ -1,0 +1,28 @@
+"""``POST /stripe/webhook``: Stripe's events. The signature is verified on the raw body, so this endpoint reads the
+body itself (``raw_body``) instead of letting the router parse JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.errors import UnavailableError
+from mobile_api.routing import Api, Call, read_limited
+
+api = Api()
+
+
+@api.route(
+    "POST",
+    "/stripe/webhook",
+    summary="Stripe webhook events (signature verified; duplicates and any order are harmless)",
+    tags=("wallet",),
+    auth="none",
+    raw_body="application/json",
+    responses={400: "the signature does not verify; nothing changed", 503: "try again later (Stripe retries)"},
+)
+async def stripe_webhook(call: Call) -> dict[str, Any]:
+    webhooks = call.ctx.stripe_webhooks
+    if webhooks is None:
+        raise UnavailableError("payments are not available on this node")
+    payload = await read_limited(call.request, call.ctx.max_body_bytes)
+    return await webhooks.handle(payload, call.request.headers.get("stripe-signature"))

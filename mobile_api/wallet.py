@@ -1,0 +1,203 @@
+"""``/wallet``: balances, history, coin packs, Stripe top-ups, cash-outs; admin review of cash-outs and identities."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from accounts.models import Role
+from core.errors import ForbiddenError, UnavailableError
+from core.ids import UserId
+from mobile_api.routing import Api, Body, Call, Query
+from wallet.cashouts import CashoutService
+from wallet.service import WalletService
+from wallet.topups import TopUpService
+
+api = Api()
+
+
+class PageQuery(Query):
+    cursor: str | None = Field(default=None, max_length=500)
+    limit: int | None = Field(default=None, ge=1, le=100)
+
+
+class TopUpBody(Body):
+    pack_id: str = Field(max_length=64)
+    method: Literal["checkout", "payment_intent"] = "checkout"
+
+
+class CashoutBody(Body):
+    beans: int = Field(ge=1, le=10**12)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class CashoutListQuery(Query):
+    status: Literal["requesting", "pending", "approving", "rejecting", "paid", "rejected", "failed"] | None = "pending"
+    limit: int | None = Field(default=50, ge=1, le=100)
+
+
+class DecisionBody(Body):
+    note: str | None = Field(default=None, max_length=500)
+
+
+class IdentityBody(Body):
+    verified: bool
+
+
+def _wallet(call: Call) -> WalletService:
+    if call.ctx.wallet is None:
+        raise UnavailableError("the wallet is not available on this node")
+    return call.ctx.wallet
+
+
+def _topups(call: Call) -> TopUpService:
+    if call.ctx.topups is None:
+        raise UnavailableError("top-ups are not available on this node")
+    return call.ctx.topups
+
+
+def _cashouts(call: Call) -> CashoutService:
+    if call.ctx.cashouts is None:
+        raise UnavailableError("cash-outs are not available on this node")
+    return call.ctx.cashouts
+
+
+def _admin(call: Call) -> None:
+    if call.user.role is not Role.ADMIN:
+        raise ForbiddenError("admins only")
+
+
+@api.route("GET", "/wallet", summary="My balances: coins, matured and held beans", tags=("wallet",))
+async def get_wallet(call: Call) -> dict[str, Any]:
+    balances = await _wallet(call).balances(call.user.user_id)
+    return {**balances.to_dict(), "cashout_minimum_beans": _cashouts(call).minimum_beans}
+
+
+@api.route("GET", "/wallet/transactions", summary="My ledger history, newest first", tags=("wallet",), query=PageQuery)
+async def list_transactions(call: Call) -> dict[str, Any]:
+    q = call.query_as(PageQuery)
+    page = await _wallet(call).transactions(call.user.user_id, cursor=q.cursor, limit=q.limit)
+    return page.to_dict()
+
+
+@api.route("GET", "/wallet/coin-packs", summary="The coin packs on sale", tags=("wallet",), auth="none")
+async def list_coin_packs(call: Call) -> dict[str, Any]:
+    return {"items": [p.to_dict() for p in _topups(call).packs()]}
+
+
+@api.route(
+    "POST",
+    "/wallet/topups",
+    summary="Buy a coin pack: a Stripe Checkout URL (web) or a PaymentIntent client secret (mobile)",
+    tags=("wallet",),
+    status=201,
+    body=TopUpBody,
+    responses={422: "unknown pack", 503: "Stripe unreachable; nothing was charged"},
+)
+async def create_topup(call: Call) -> dict[str, Any]:
+    b = call.body_as(TopUpBody)
+    return await _topups(call).create(call.user.user_id, b.pack_id, b.method)
+
+
+@api.route(
+    "GET", "/wallet/topups/{topup_id}", summary="One of my top-ups", tags=("wallet",), responses={404: "no such top-up"}
+)
+async def get_topup(call: Call) -> dict[str, Any]:
+    doc = await _topups(call).get(call.path["topup_id"])
+    if doc["user_id"] != call.user.user_id and call.user.role is not Role.ADMIN:
+        raise ForbiddenError("not your top-up")
+    keys = ("pack_id", "coins", "price_cents", "currency", "method", "status", "reversed_coins")
+    return {"id": doc["_id"], **{k: doc.get(k) for k in keys}}
+
+
+@api.route(
+    "POST",
+    "/wallet/cashouts",
+    summary="Cash out matured beans (identity verification required)",
+    tags=("wallet",),
+    status=201,
+    body=CashoutBody,
+    responses={403: "below the minimum or identity not verified", 409: "not enough matured beans"},
+)
+async def request_cashout(call: Call) -> dict[str, Any]:
+    b = call.body_as(CashoutBody)
+    user = await call.ctx.accounts.get_user(call.user.user_id)
+    cashout = await _cashouts(call).request(
+        call.user.user_id, b.beans, identity_verified=user.identity_verified, key=b.idempotency_key
+    )
+    return cashout.to_dict()
+
+
+@api.route("GET", "/wallet/cashouts", summary="My cash-outs", tags=("wallet",))
+async def my_cashouts(call: Call) -> dict[str, Any]:
+    items = await _cashouts(call).find(user_id=call.user.user_id)
+    return {"items": [c.to_dict() for c in items], "next_cursor": None}
+
+
+@api.route("GET", "/admin/cashouts", summary="Cash-outs to review (admin)", tags=("admin",), query=CashoutListQuery)
+async def admin_cashouts(call: Call) -> dict[str, Any]:
+    _admin(call)
+    q = call.query_as(CashoutListQuery)
+    items = await _cashouts(call).find(status=q.status, limit=q.limit or 50)
+    return {"items": [c.to_dict() for c in items], "next_cursor": None}
+
+
+@api.route(
+    "GET",
+    "/admin/cashouts/{cashout_id}",
+    summary="One cash-out with its audit trail (admin)",
+    tags=("admin",),
+    responses={404: "no such cash-out"},
+)
+async def admin_cashout(call: Call) -> dict[str, Any]:
+    _admin(call)
+    cashouts = _cashouts(call)
+    cashout = await cashouts.get(call.path["cashout_id"])
+    return {**cashout.to_dict(), "audit": await cashouts.audit_trail(cashout.id)}
+
+
+async def _decide(call: Call, decision: str) -> dict[str, Any]:
+    body = call.body_as(DecisionBody)
+    cashout = await _cashouts(call).decide(
+        call.user.user_id, call.user.role is Role.ADMIN, call.path["cashout_id"], decision, body.note
+    )
+    return cashout.to_dict()
+
+
+@api.route(
+    "POST",
+    "/admin/cashouts/{cashout_id}/approve",
+    summary="Approve a cash-out: the beans are paid out (admin)",
+    tags=("admin",),
+    body=DecisionBody,
+    responses={403: "admins only", 404: "no such cash-out", 409: "already decided"},
+)
+async def approve_cashout(call: Call) -> dict[str, Any]:
+    return await _decide(call, "approve")
+
+
+@api.route(
+    "POST",
+    "/admin/cashouts/{cashout_id}/reject",
+    summary="Reject a cash-out: the beans go back to the streamer (admin)",
+    tags=("admin",),
+    body=DecisionBody,
+    responses={403: "admins only", 404: "no such cash-out", 409: "already decided"},
+)
+async def reject_cashout(call: Call) -> dict[str, Any]:
+    return await _decide(call, "reject")
+
+
+@api.route(
+    "POST",
+    "/admin/users/{user_id}/identity",
+    summary="Mark a user's identity as verified or not (admin)",
+    tags=("admin",),
+    body=IdentityBody,
+    responses={403: "admins only", 404: "no such user"},
+)
+async def set_identity(call: Call) -> dict[str, Any]:
+    b = call.body_as(IdentityBody)
+    user = await call.ctx.accounts.set_identity_verified(call.user, UserId(call.path["user_id"]), b.verified)
+    return {"user_id": user.id, "identity_verified": user.identity_verified}
