@@ -11,7 +11,7 @@ from typing import Any
 from core.events import TopGiftersChanged
 from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
 from rooms.chat import ChatLimits, ChatService
-from rooms.live_state import InProcessLiveState, LiveState
+from rooms.live_state import InProcessLiveState, LiveState, ResilientLiveState
 from rooms.moderation import ModerationService
 from rooms.presence import PresenceService, PresenceTiming
 from rooms.store_chat import ChatStore
@@ -49,7 +49,9 @@ class FallbackRateLimiter:
 class RoomsWiring:
     def __init__(self, hub: Any, streams: StreamService, *, sfu: RtcSfu | None = None) -> None:
         s = hub.settings
-        live: LiveState = RedisLiveState(hub.redis) if hub.redis is not None else InProcessLiveState()
+        live: LiveState = (
+            ResilientLiveState(RedisLiveState(hub.redis)) if hub.redis is not None else InProcessLiveState()
+        )
         limiter: RateLimiter = hub.limiter
         if hub.redis is not None:
             limiter = FallbackRateLimiter(hub.limiter, InProcessRateLimiter(hub.clock))

@@ -12,7 +12,7 @@ from typing import Any
 from accounts.models import Role
 from accounts.service import AccountService
 from core.clock import Clock, as_utc
-from core.errors import ForbiddenError, InvalidInputError, RateLimitedError, UnauthenticatedError
+from core.errors import ForbiddenError, InvalidInputError, RateLimitedError, UnauthenticatedError, UnavailableError
 from core.ids import StreamId, UserId, new_id
 from core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from core.ratelimit import Rate, RateLimiter
@@ -180,7 +180,11 @@ class ChatService:
 
     async def recent(self, stream_id: str, limit: int = RECENT_MAX) -> list[dict[str, Any]]:
         """The newest messages, oldest first (as a chat view shows them)."""
-        items = await self._live.recent(stream_id, limit)
+        try:
+            items = await self._live.recent(stream_id, limit)
+        except UnavailableError:  # the shared cache is away: read the database instead
+            docs = await self._store.page_messages(stream_id, None, limit, include_removed=False)
+            return [ChatMessage.from_doc(d).to_dict() for d in reversed(docs)]
         return [json.loads(i) for i in reversed(items)]
 
     async def rebuild_recent(self, stream_id: str) -> None:

@@ -206,7 +206,7 @@ class ModerationService:
                     f"slow mode takes {SLOW_MIN_S}-{SLOW_MAX_S} seconds, or 0 for off", field="value"
                 )
         elif a is ModAction.FOLLOWERS_ONLY:
-            if v in (None, False):
+            if v is None or v is False:
                 update = {"$set": {"followers_only_min_s": None}}
             elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= FOLLOW_AGE_MAX_S:
                 update = {"$set": {"followers_only_min_s": v}}

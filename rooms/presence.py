@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from core.clock import Clock
-from core.errors import InvalidInputError, RateLimitedError, UnauthenticatedError
+from core.errors import InvalidInputError, RateLimitedError, UnauthenticatedError, UnavailableError
 from core.ids import StreamId
 from core.ratelimit import Rate, RateLimiter
 from rooms.live_state import LiveState
@@ -83,7 +84,10 @@ class PresenceService:
             del self._local[stream_id]
 
     async def count(self, stream_id: str) -> int:
-        return await self._live.count_viewers(stream_id, self._clock.now().timestamp())
+        try:
+            return await self._live.count_viewers(stream_id, self._clock.now().timestamp())
+        except UnavailableError:  # shared state away: the best this node knows
+            return max(self._last_count.get(stream_id, 0), len(self._local.get(stream_id, ())))
 
     async def viewers(self, stream_id: str, limit: int = 100) -> list[str]:
         """Viewer keys (user ids; ``g:...`` for guests) of the stream, up to ``limit``."""
@@ -102,7 +106,11 @@ class PresenceService:
         self._pending_likes[stream_id] += count
 
     async def likes(self, stream_id: str) -> int:
-        return await self._live.likes(stream_id) + self._pending_likes.get(stream_id, 0)
+        try:
+            total = await self._live.likes(stream_id)
+        except UnavailableError:
+            total = self._last_likes.get(stream_id, 0)
+        return total + self._pending_likes.get(stream_id, 0)
 
     # Background work
     def start(self) -> None:
@@ -124,16 +132,21 @@ class PresenceService:
         with contextlib.suppress(Exception):
             await self.flush_likes()
 
-    async def _every(self, interval: float, step: object) -> None:
-        assert callable(step)
+    async def _every(self, interval: float, step: Callable[[], Awaitable[None]]) -> None:
+        failing = False
         while True:
             await asyncio.sleep(interval)
             try:
                 await step()
+                if failing:
+                    log.info("presence: %s works again", step.__name__)
+                failing = False
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis or the database away: keep ticking, try again next time
-                log.warning("presence tick failed: %s", type(exc).__name__)
+                if not failing:
+                    log.warning("presence: %s failed (%s); retrying every tick", step.__name__, type(exc).__name__)
+                failing = True
 
     async def heartbeat(self) -> None:
         expires = self._expiry()

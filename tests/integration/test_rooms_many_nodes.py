@@ -1,0 +1,114 @@
+"""Two hub nodes sharing one real Redis and one database: chat, moderation and presence cross nodes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.support.api import create_stream, register
+from tests.support.live import live_clients
+from tests.support.nodes import hub_nodes
+
+
+async def test_chat_written_on_one_node_reaches_viewers_on_the_other_in_order(
+    clean_redis: str, db_name: str, mongo_client: Any
+) -> None:
+    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+        owner = await register(n1.http, "Owner")
+        viewer = await register(n2.http, "Viewer")
+        stream = await create_stream(n1.http, owner)
+        a = await open_client(n1.url, owner["access_token"])
+        b = await open_client(n2.url, viewer["access_token"])
+        await a.ok("stream:join", {"stream_id": stream["id"]})
+        await b.ok("stream:join", {"stream_id": stream["id"]})
+        texts = [f"m{i}" for i in range(20)]
+        for t in texts:
+            await a.ok("chat:send", {"stream_id": stream["id"], "text": t})
+        await b.wait_for(lambda: b.chat_texts() == texts)
+        await b.ok("chat:send", {"stream_id": stream["id"], "text": "back"})
+        await a.wait_for(lambda: a.chat_texts() == [*texts, "back"])
+        # The recent chat is shared: a late joiner on node 2 gets what node 1 stored.
+        c = await open_client(n2.url, viewer["access_token"])
+        join = await c.ok("stream:join", {"stream_id": stream["id"]})
+        assert [m["text"] for m in join["recent_chat"]] == [*texts, "back"]
+        # A node only subscribes to rooms it has members in.
+        assert n2.hub.broadcaster.link is not None
+        assert "sio:r:s:" + stream["id"] in n2.hub.broadcaster.link.channels  # type: ignore[attr-defined]
+
+
+async def test_a_ban_on_one_node_holds_on_the_other_and_survives_reconnect(
+    clean_redis: str, db_name: str, mongo_client: Any
+) -> None:
+    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+        owner = await register(n1.http, "Owner")
+        troll = await register(n2.http, "Troll")
+        stream = await create_stream(n1.http, owner)
+        a = await open_client(n1.url, owner["access_token"])
+        t = await open_client(n2.url, troll["access_token"])
+        await a.ok("stream:join", {"stream_id": stream["id"]})
+        await t.ok("stream:join", {"stream_id": stream["id"]})
+        await t.ok("chat:send", {"stream_id": stream["id"], "text": "before"})
+        ban = {"stream_id": stream["id"], "action": "ban", "target_user_id": troll["user"]["id"], "reason": "spam"}
+        await a.ok("mod:action", ban)
+        restricted = await t.wait_event("you:restricted")
+        assert restricted == {"stream_id": stream["id"], "kind": "ban", "until": None, "reason": "spam"}
+        err = await t.error("chat:send", {"stream_id": stream["id"], "text": "after"})
+        assert err["code"] == "restricted" and err["kind"] == "ban"
+        await t.close()
+        t2 = await open_client(n1.url, troll["access_token"])
+        join = await t2.ok("stream:join", {"stream_id": stream["id"]})
+        assert join["restriction"]["kind"] == "ban"
+        assert (await t2.error("chat:send", {"stream_id": stream["id"], "text": "again"}))["code"] == "restricted"
+
+
+async def test_viewers_are_counted_once_across_nodes(clean_redis: str, db_name: str, mongo_client: Any) -> None:
+    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+        owner = await register(n1.http, "Owner")
+        viewer = await register(n1.http, "Viewer")
+        stream = await create_stream(n1.http, owner)
+        a = await open_client(n1.url, owner["access_token"])
+        await a.ok("stream:join", {"stream_id": stream["id"]})
+        on_1 = await open_client(n1.url, viewer["access_token"])
+        on_2 = await open_client(n2.url, viewer["access_token"])  # the same person on the other node
+        guest = await open_client(n2.url)
+        for c in (on_1, on_2, guest):
+            await c.ok("stream:join", {"stream_id": stream["id"]})
+        await a.wait_event("viewers:count", where=lambda d: d["count"] == 3)
+        await guest.wait_event("viewers:count", where=lambda d: d["count"] == 3)
+        r = await n2.http.get(f"/api/v1/streams/{stream['id']}/viewers")
+        assert r.json()["count"] == 3
+
+
+async def test_moderators_on_another_node_get_mod_events_and_reports(
+    clean_redis: str, db_name: str, mongo_client: Any
+) -> None:
+    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+        owner = await register(n1.http, "Owner")
+        mod = await register(n1.http, "Mod")
+        viewer = await register(n1.http, "Viewer")
+        stream = await create_stream(n1.http, owner)
+        r = await n1.http.post(
+            f"/api/v1/streams/{stream['id']}/moderators",
+            json={"user_id": mod["user"]["id"]},
+            headers={"Authorization": f"Bearer {owner['access_token']}"},
+        )
+        assert r.status_code == 200, r.text
+        m = await open_client(n2.url, mod["access_token"])
+        join = await m.ok("stream:join", {"stream_id": stream["id"]})
+        assert join["role"] == "moderator" and "blocked_terms" in join["settings"]
+        v = await open_client(n1.url, viewer["access_token"])
+        await v.ok("stream:join", {"stream_id": stream["id"]})
+        sent = await v.ok("chat:send", {"stream_id": stream["id"], "text": "rude words"})
+        await v.ok("report:send", {"stream_id": stream["id"], "message_id": sent["message"]["id"], "reason": "rude"})
+        event = await m.wait_event("mod:event", where=lambda d: d["type"] == "report")
+        assert event["report"]["message"]["text"] == "rude words"
+        assert event["report"]["target_user_id"] == viewer["user"]["id"]
+        a = await open_client(n1.url, owner["access_token"])
+        await a.ok("stream:join", {"stream_id": stream["id"]})
+        await a.ok("mod:action", {"stream_id": stream["id"], "action": "slow", "value": 10})
+        logged = await m.wait_event("mod:event", where=lambda d: d["type"] == "action")
+        assert logged["entry"]["action"] == "slow" and logged["entry"]["actor_id"] == owner["user"]["id"]
+        settings = await v.wait_event("room:settings")
+        assert settings["slow_s"] == 10
+        await asyncio.sleep(0)
+        assert not v.received("mod:event")  # viewers never see moderation events

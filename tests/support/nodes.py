@@ -1,0 +1,39 @@
+"""Several hub nodes in one test: each a ``Hub`` under uvicorn, sharing one Redis and one database."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from hub.app import create_app
+from hub.wiring import Hub
+from tests.conftest import make_settings
+from tests.support.servers import serve_asgi
+
+
+@dataclass
+class Node:
+    url: str
+    hub: Hub
+    http: httpx.AsyncClient
+
+
+@contextlib.asynccontextmanager
+async def hub_nodes(
+    count: int, db_name: str, mongo_client: Any, redis_url: str | None, **overrides: Any
+) -> AsyncIterator[list[Node]]:
+    defaults = {"chat_burst": 50, "chat_per_second": 50.0, "viewers_interval_s": 0.2, "likes_interval_s": 0.1}
+    overrides = defaults | overrides
+    async with contextlib.AsyncExitStack() as stack:
+        nodes = []
+        for i in range(count):
+            settings = make_settings(db_name, redis_url=redis_url, node_id=f"node-{i}", **overrides)
+            hub = Hub(settings, mongo_client=mongo_client)
+            url = await stack.enter_async_context(serve_asgi(create_app(hub)))
+            http = await stack.enter_async_context(httpx.AsyncClient(base_url=url))
+            nodes.append(Node(url, hub, http))
+        yield nodes
