@@ -1,0 +1,66 @@
+// The official Socket.IO client against a live hub: node interop.mjs <base_url> <owner_token> <viewer_token> <stream_id>
+// Prints one JSON line with what it saw; exits 0 when every check passed.
+import { io } from "socket.io-client";
+
+const [base, ownerToken, viewerToken, streamId] = process.argv.slice(2);
+const checks = {};
+const timer = setTimeout(() => finish("timed out"), 15000);
+
+function connect(token, opts = {}) {
+  return io(`${base}/live`, { auth: token ? { token } : {}, reconnection: false, ...opts });
+}
+
+function once(socket, event) {
+  return new Promise((resolve) => socket.once(event, resolve));
+}
+
+function finish(error) {
+  clearTimeout(timer);
+  const ok = !error && Object.values(checks).every(Boolean);
+  console.log(JSON.stringify({ ok, error: error ?? null, checks }));
+  process.exit(ok ? 0 : 1);
+}
+
+try {
+  // Default transports: long-polling first, then the upgrade to WebSocket, as browsers do.
+  const owner = connect(ownerToken);
+  const viewer = connect(viewerToken, { transports: ["websocket"] });
+  await Promise.all([once(owner, "connect"), once(viewer, "connect")]);
+
+  const joinOwner = await owner.timeout(5000).emitWithAck("stream:join", { stream_id: streamId });
+  checks.owner_role = joinOwner.ok === true && joinOwner.role === "owner";
+  const joinViewer = await viewer.timeout(5000).emitWithAck("stream:join", { stream_id: streamId });
+  checks.viewer_role = joinViewer.ok === true && joinViewer.role === "viewer";
+
+  const received = once(viewer, "chat:message");
+  const sent = await owner.timeout(5000).emitWithAck("chat:send", { stream_id: streamId, text: "hello from node", client_id: "js-1" });
+  checks.chat_ack = sent.ok === true && sent.message.text === "hello from node";
+  const msg = await received;
+  checks.chat_delivered = msg.text === "hello from node" && msg.user.badges.includes("owner");
+
+  const bad = await viewer.timeout(5000).emitWithAck("chat:send", { stream_id: streamId, text: 42 });
+  checks.error_ack = bad.ok === false && bad.error.code === "invalid_input" && typeof bad.error.message === "string";
+
+  const likes = once(owner, "likes:update");
+  const liked = await viewer.timeout(5000).emitWithAck("like:send", { stream_id: streamId, count: 5 });
+  checks.like_ack = liked.ok === true;
+  checks.likes_update = (await likes).total === 5;
+
+  const guest = connect(null, { transports: ["websocket"] });
+  await once(guest, "connect");
+  const guestChat = await guest.timeout(5000).emitWithAck("chat:send", { stream_id: streamId, text: "hi" });
+  checks.guest_refused = guestChat.ok === false && guestChat.error.code === "unauthenticated";
+  guest.disconnect();
+
+  const forged = connect("forged.token.value", { transports: ["websocket"] });
+  const err = await once(forged, "connect_error");
+  checks.forged_refused = err.data && (err.data.code === "invalid_token" || err.data.code === "unauthenticated");
+  forged.disconnect();
+
+  checks.upgraded_to_websocket = owner.io.engine.transport.name === "websocket";
+  owner.disconnect();
+  viewer.disconnect();
+  finish();
+} catch (e) {
+  finish(String(e));
+}
