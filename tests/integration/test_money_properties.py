@@ -1,0 +1,192 @@
+"""Property: whatever the interleaving of top-ups, gifts, duplicate and reordered webhooks, refunds, disputes,
+cash-outs and crashes between any two ledger steps, once the reconciler has run (and Stripe and clients have
+retried what failed) the ledger verifies clean: balances equal the ledger, legs balance, no user is negative, no
+transfer is applied twice, and coins bought = coins held + coins spent + coins clawed back."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.errors import HubError
+from tests.support import stripe_events
+from tests.support.money import SimulatedCrash
+from tests.support.money_hub import ADMIN, MoneyHub, money_hub
+from wallet.models import TransferState
+from wallet.verify import verify_ledger
+
+GIFTS = ("rose", "heart", "confetti")
+
+op = st.one_of(
+    st.tuples(st.just("topup"), st.integers(0, 2), st.integers(0, 1)),
+    st.tuples(st.just("pay"), st.integers(0, 20), st.sampled_from(["checkout", "async", "intent", "unpaid"])),
+    st.tuples(st.just("redeliver"), st.integers(0, 50)),
+    st.tuples(
+        st.just("gift"),
+        st.integers(0, 2),
+        st.integers(0, 1),
+        st.sampled_from(GIFTS),
+        st.integers(1, 5),
+        st.integers(0, 6),
+    ),
+    st.tuples(st.just("refund"), st.integers(0, 20), st.sampled_from([1, 2])),
+    st.tuples(st.just("dispute"), st.integers(0, 20)),
+    st.tuples(st.just("advance"), st.sampled_from([1, 5, 11])),
+    st.tuples(st.just("reconcile")),
+    st.tuples(st.just("cashout"), st.integers(0, 1), st.integers(1, 60)),
+    st.tuples(st.just("decide"), st.integers(0, 10), st.booleans()),
+    st.tuples(st.just("crash"), st.integers(1, 9)),
+)
+
+
+class Scenario:
+    def __init__(self, m: MoneyHub) -> None:
+        self.m = m
+        self.topups: list[dict[str, Any]] = []
+        self.delivered: list[dict[str, Any]] = []
+        self.undelivered: list[dict[str, Any]] = []  # Stripe retries these until they succeed
+        self.unfinished_gifts: list[tuple[str, str, str, int, str]] = []  # clients retry with the same key
+        self.cashouts: list[str] = []
+        self.gift_keys: set[str] = set()
+
+    async def deliver(self, evt: dict[str, Any]) -> None:
+        try:
+            await self.m.deliver(evt)
+        except SimulatedCrash:
+            self.undelivered.append(evt)
+        except HubError as exc:
+            assert exc.status >= 500, exc  # only "try again later" is acceptable for a valid event
+            self.undelivered.append(evt)
+        else:
+            self.delivered.append(evt)
+
+    async def gift(self, sender: str, stream: str, gift: str, count: int, key: str) -> None:
+        try:
+            await self.m.hub.gifts.send(sender, stream, gift, count, key)
+        except SimulatedCrash:
+            self.unfinished_gifts.append((sender, stream, gift, count, key))
+        except HubError as exc:
+            assert exc.code in ("insufficient_funds", "account_frozen", "transfer_in_progress"), exc.code
+            if exc.code == "transfer_in_progress":
+                self.unfinished_gifts.append((sender, stream, gift, count, key))
+
+    async def run(self, ops: list[tuple[Any, ...]]) -> None:
+        m = self.m
+        for step in ops:
+            m.clock.advance(1)
+            kind = step[0]
+            if kind == "crash":
+                m.crash.countdown = step[1]
+                continue
+            try:
+                await self.apply(step)
+            except SimulatedCrash:
+                pass  # a crash inside the reconciler or a cash-out: the process died; the reconciler finishes it
+            except HubError as exc:
+                expected = ("insufficient_funds", "account_frozen", "cashout_state", "transfer_in_progress")
+                assert exc.code in expected, exc
+
+    async def apply(self, step: tuple[Any, ...]) -> None:
+        m = self.m
+        kind = step[0]
+        if kind == "topup":
+            self.topups.append(await m.open_topup(m.buyers[step[1]], step[2]))
+        elif kind == "pay" and self.topups:
+            t = self.topups[step[1] % len(self.topups)]
+            builder = {
+                "checkout": stripe_events.checkout_completed,
+                "async": stripe_events.checkout_async_succeeded,
+                "intent": stripe_events.intent_succeeded,
+            }.get(step[2])
+            if builder is None:
+                evt = stripe_events.checkout_completed(t["_id"], t["payment_intent"], t["price_cents"], paid=False)
+            else:
+                evt = builder(t["_id"], t["payment_intent"], t["price_cents"])
+            await self.deliver(evt)
+        elif kind == "redeliver" and self.delivered:
+            await self.deliver(self.delivered[step[1] % len(self.delivered)])
+        elif kind == "gift":
+            streamer = m.streamers[step[2]]
+            key = f"k{step[5]}-{step[1]}-{step[3]}-{step[4]}-{step[2]}"
+            self.gift_keys.add(f"gift:{m.buyers[step[1]]}:{key}")
+            await self.gift(m.buyers[step[1]], m.streams[streamer], step[3], step[4], key)
+        elif kind == "refund" and self.topups:
+            t = self.topups[step[1] % len(self.topups)]
+            refunded = t["price_cents"] * step[2] // 2
+            await self.deliver(
+                stripe_events.charge_refunded("ch_" + t["_id"], t["payment_intent"], t["price_cents"], refunded)
+            )
+        elif kind == "dispute" and self.topups:
+            t = self.topups[step[1] % len(self.topups)]
+            await self.deliver(
+                stripe_events.dispute_created("dp_" + t["_id"], "ch_" + t["_id"], t["payment_intent"], t["price_cents"])
+            )
+        elif kind == "advance":
+            m.clock.advance(step[1])
+        elif kind == "reconcile":
+            await m.hub.money.reconciler.run_once()
+        elif kind == "cashout":
+            streamer = m.streamers[step[1]]
+            c = await m.hub.money.cashouts.request(streamer, step[2], identity_verified=True)
+            self.cashouts.append(c.id)
+        elif kind == "decide" and self.cashouts:
+            cid = self.cashouts[step[1] % len(self.cashouts)]
+            await m.hub.money.cashouts.decide(ADMIN.user_id, True, cid, "approve" if step[2] else "reject")
+
+    async def settle_everything(self) -> None:
+        """Crashed processes stay dead; Stripe and clients retry; the reconciler runs."""
+        m = self.m
+        m.crash.countdown = 0
+        for _ in range(5):
+            m.clock.advance(120)
+            await m.hub.money.reconciler.run_once()
+            pending, self.undelivered = self.undelivered, []
+            for evt in pending:
+                await self.deliver(evt)
+            gifts, self.unfinished_gifts = self.unfinished_gifts, []
+            for g in gifts:
+                await self.gift(*g)
+            if not self.undelivered and not self.unfinished_gifts:
+                break
+        m.clock.advance(120)
+        await m.hub.money.reconciler.run_once()
+        assert not self.undelivered and not self.unfinished_gifts
+
+
+async def scenario(ops: list[tuple[Any, ...]]) -> None:
+    m = await money_hub()
+    try:
+        for name in ("ann", "bob", "cyd"):
+            m.buyers.append(await m.add_user(name))
+        for name in ("sam", "sue"):
+            await m.add_streamer(name)
+        s = Scenario(m)
+        for buyer in m.buyers:  # everyone starts with some coins so that gifts happen
+            s.topups.append(await m.buy(buyer))
+        await s.run(ops)
+        await s.settle_everything()
+
+        report = await verify_ledger(m.hub.money.ledger_store)
+        assert report.ok, report.problems
+        for t in s.topups:  # a top-up whose payment was reported is credited exactly once
+            transfer = await m.hub.money.ledger.get(f"topup:{t['_id']}")
+            if transfer is not None:
+                assert transfer.state is TransferState.SETTLED
+        for tid in s.gift_keys:  # every gift a client sent ended one way or the other
+            transfer = await m.hub.money.ledger.get(tid)
+            if transfer is not None:
+                assert transfer.state in (TransferState.SETTLED, TransferState.REJECTED)
+        for user in m.buyers + m.streamers:
+            b = await m.hub.wallet.balances(user)
+            assert min(b.coins, b.beans, b.beans_held, b.beans_cashout) >= 0
+    finally:
+        await m.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(op, min_size=5, max_size=50))
+def test_any_interleaving_with_crashes_leaves_a_ledger_that_verifies(ops: list[tuple[Any, ...]]) -> None:
+    asyncio.run(scenario(ops))
