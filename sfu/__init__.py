@@ -14,7 +14,15 @@ from sfu.errors import (
     SfuUnavailableError,
     StreamNotLiveError,
 )
-from sfu.events import ConsumerClosed, ProducerClosed, PublisherStarted, PublisherStopped, SessionClosed, SfuEvent
+from sfu.events import (
+    ConsumerClosed,
+    ProducerClosed,
+    PublisherStarted,
+    PublisherStopped,
+    SessionClosed,
+    SfuEvent,
+    StreamStatsSampled,
+)
 from sfu.service import SfuService
 from sfu.settings import SfuSettings
 
@@ -33,4 +41,5 @@ __all__ = [
     "SfuSettings",
     "SfuUnavailableError",
     "StreamNotLiveError",
+    "StreamStatsSampled",
 ]

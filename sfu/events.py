@@ -51,3 +51,11 @@ class SessionClosed(SfuEvent):
     role: str
     app_data: Any
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatsSampled(SfuEvent):
+    """Every ``stats_interval_s``: the stream's producers (packets, bytes, bitrate, loss, NACKs, PLIs, cache) and
+    its consumers' totals on this node. ``stats`` is a plain dict, the same shape as ``SfuService.stats()``."""
+
+    stats: dict[str, Any]

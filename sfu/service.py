@@ -26,7 +26,15 @@ from sfu.errors import (
     SfuUnavailableError,
     StreamNotLiveError,
 )
-from sfu.events import ConsumerClosed, ProducerClosed, PublisherStarted, PublisherStopped, SessionClosed, SfuEvent
+from sfu.events import (
+    ConsumerClosed,
+    ProducerClosed,
+    PublisherStarted,
+    PublisherStopped,
+    SessionClosed,
+    SfuEvent,
+    StreamStatsSampled,
+)
 from sfu.peer import apply_offer, create_peer, make_answer
 from sfu.producer import Producer, percentile
 from sfu.router import Router
@@ -262,6 +270,11 @@ class SfuService:
             "residence_us_p99": percentile(residence, 99),
         }
 
+    def _stream_stats(self, router: Router) -> dict[str, Any]:
+        stats = router.stats()
+        stats["consumer_stats"] = [c.stats() for c in router.consumers.values()]
+        return stats
+
     # -- internals -------------------------------------------------------------------------------------------
 
     def _check_open(self) -> None:
@@ -370,10 +383,15 @@ class SfuService:
     async def _watch(self) -> None:
         """Timeouts: peers that never connect, publishers that stop sending, grace periods that run out."""
         settings = self.settings
+        next_stats = time.monotonic() + settings.stats_interval_s
         while not self._closed:
             await asyncio.sleep(WATCHDOG_INTERVAL_S)
             now = time.monotonic()
             try:
+                if settings.stats_interval_s > 0 and now >= next_stats and self._listeners:
+                    next_stats = now + settings.stats_interval_s
+                    for router in list(self._routers.values()):
+                        self._emit(StreamStatsSampled(router.stream_id, self._stream_stats(router)))
                 for session in list(self._sessions.values()):
                     if not session.connected and now - session.created_at > settings.connect_timeout_s:
                         self._close_session(session, "connect_timeout", grace=True)

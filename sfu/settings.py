@@ -35,6 +35,8 @@ class SfuSettings:
     max_sdp_bytes: int = 64 * 1024
     #: Viewers per stream on this node.
     max_viewers_per_stream: int = 1000
+    #: Interval of ``StreamStatsSampled`` events (0: none).
+    stats_interval_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.reconnect_grace_s < 0 or self.pli_interval_s < 0 or self.gop_refresh_s <= 0:

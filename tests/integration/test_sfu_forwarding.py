@@ -20,6 +20,7 @@ from sfu import (
     SfuService,
     SfuSettings,
     StreamNotLiveError,
+    StreamStatsSampled,
 )
 from sfu.session import Session
 from tests.support.sfu_peers import Publisher, Viewer, drop_every
@@ -294,3 +295,63 @@ async def test_closing_the_publisher_session_cascades_to_viewers(sfu: tuple[SfuS
     finally:
         await viewer.close()
         await publisher.close()
+
+
+async def test_viewer_keyframe_requests_reach_the_publisher_at_most_once_per_interval() -> None:
+    service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), pli_interval_s=1.0, gop_refresh_s=60.0))
+    publisher = await publish(service, "live-9", audio=False)
+    viewers = [await watch(service, "live-9") for _ in range(3)]
+    try:
+        assert await until(lambda: all(v.video and v.video.count > 10 for v in viewers), timeout=10)
+        await asyncio.sleep(1.1)  # past any join-time request
+        before = publisher.keyframe_requests
+        for _ in range(5):  # 15 PLIs from three viewers within half a second
+            for viewer in viewers:
+                receiver = viewer.pc.getTransceivers()[0].receiver
+                ssrc = next(iter(receiver._RTCRtpReceiver__remote_streams))  # type: ignore[attr-defined]
+                await receiver._send_rtcp_pli(ssrc)
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)
+        assert publisher.keyframe_requests == before + 1
+        producer = next(p for p in service.stats()["routers"][0]["producers"] if p["kind"] == "video")
+        assert producer["plis_suppressed"] >= 14
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+        await publisher.close()
+        await service.close()
+
+
+async def test_a_peer_that_never_connects_is_closed_after_the_connect_timeout() -> None:
+    service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), connect_timeout_s=0.5))
+    recorder = Recorder()
+    service.add_listener(recorder)
+    publisher = await publish(service, "live-10", audio=False)
+    ghost = Viewer()
+    try:
+        await service.subscribe("live-10", await ghost.offer())  # the answer is never applied
+        assert await until(lambda: any(e.reason == "connect_timeout" for e in recorder.of(SessionClosed)), 5)
+        assert service.stats()["viewers"] == 0
+        assert service.has_publisher("live-10")
+    finally:
+        await ghost.close()
+        await publisher.close()
+        await service.close()
+
+
+async def test_stats_events_report_each_stream_periodically() -> None:
+    service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), stats_interval_s=0.5))
+    recorder = Recorder()
+    service.add_listener(recorder)
+    publisher = await publish(service, "live-11")
+    viewer = await watch(service, "live-11")
+    try:
+        assert await until(lambda: len(recorder.of(StreamStatsSampled)) >= 2, timeout=5)
+        sample = recorder.of(StreamStatsSampled)[-1]
+        assert sample.stream_id == "live-11"
+        assert {p["kind"] for p in sample.stats["producers"]} == {"audio", "video"}
+        assert len(sample.stats["consumer_stats"]) == 2
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await service.close()
