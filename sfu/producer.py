@@ -99,14 +99,16 @@ class Producer:
         self.history.put(packet)
         self.packets += 1
         self.bytes += len(packet.payload)
-        if self.last_packet_at is None or (packet.seq - self.max_seq) & 0xFFFF < 0x8000:
+        in_order = self.last_packet_at is None or (packet.seq - self.max_seq) & 0xFFFF < 0x8000
+        if in_order:
             self.max_seq = packet.seq
             self.max_ts = packet.ts
         self.last_packet_at = now
 
         if detector is not None:
             cache = self.cache
-            if cache.is_new_keyframe(packet):
+            # A late (repaired) packet of an older keyframe must not restart the cache: only in-order ones do.
+            if in_order and cache.is_new_keyframe(packet):
                 cache.start(packet, now)
                 self.keyframes += 1
                 if self._waiting:
