@@ -1,7 +1,7 @@
 // The HTTP API client: the session (tokens in localStorage), one refresh on 401 token_expired, and errors turned
 // into a clear sentence (ApiError.message) chosen by the stable `code` of the server's problem JSON.
 
-import { has, t } from "./i18n.js";
+import { formatTime, has, t } from "./i18n.js";
 
 const STORE_KEY = "livehub.session";
 const PREFIX = "/api/v1";
@@ -20,6 +20,10 @@ export class ApiError extends Error {
 
 /** A sentence for an error code; the server's own message when we have no better words. */
 export function friendlyMessage(code, serverMessage = "", extra = {}) {
+  if (code === "restricted") {
+    return extra.kind === "ban" || !extra.until ? t("err.banned") : t("err.restricted_timeout", { until: formatTime(extra.until) });
+  }
+  if (code === "invalid_input" && serverMessage) code = "";
   const key = `err.${code}`;
   if (code && has(key)) {
     const s = Math.max(1, Math.ceil(Number(extra.retry_after_s ?? extra.wait_s ?? 1)));

@@ -4,7 +4,7 @@
 import { api, errorText, newId, session } from "./api.js";
 import { formatNumber, formatTime, t } from "./i18n.js";
 import { call, connectLive } from "./live.js";
-import { ChatComposer, ChatView, nicknameOf, userIdOf } from "./room.js";
+import { ChatComposer, ChatView, bindChat, nicknameOf, userIdOf } from "./room.js";
 import { $, el, loginGate, showError, startPage, toast } from "./ui.js";
 
 startPage("console");
@@ -42,13 +42,7 @@ function boot() {
   const socket = connectLive({ onStatus: (status, message) => status === "error" && message && toast(message, "error") });
   state.socket = socket;
   socket.on("connect", () => state.room && openRoom(state.room, true));
-  socket.on("chat:message", (m) => {
-    const message = m.message || m;
-    remember(message.user);
-    chat.add(message);
-  });
-  socket.on("chat:deleted", (e) => (e.user_id && !e.message_id ? chat.removeUser(e.user_id) : chat.remove(e.message_id || e.id)));
-  socket.on("chat:cleared", () => chat.clear());
+  bindChat(socket, chat, (m) => remember(m.user));
   socket.on("viewers:count", (e) => showViewerCount(e.count ?? e.viewers ?? 0));
   socket.on("room:settings", (s) => showSettings(s));
   socket.on("mod:event", onModEvent);

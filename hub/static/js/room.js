@@ -115,6 +115,18 @@ export class ChatView {
   }
 }
 
+/** Chat events of the room: single messages, batches (under load the server sends several at once), deletions. */
+export function bindChat(socket, chat, onMessage = null) {
+  const add = (m) => {
+    onMessage?.(m);
+    chat.add(m);
+  };
+  socket.on("chat:message", (m) => add(m.message || m));
+  socket.on("chat:batch", (b) => (b.messages || []).forEach(add));
+  socket.on("chat:deleted", (e) => (e.user_id && !e.message_id ? chat.removeUser(e.user_id) : chat.remove(e.message_id || e.id)));
+  socket.on("chat:cleared", () => chat.clear());
+}
+
 /** The chat input: disabled with a reason for guests, restricted users and ended streams. */
 export class ChatComposer {
   constructor(form, { onSend, onGuest }) {
@@ -136,6 +148,8 @@ export class ChatComposer {
       try {
         await this.onSend(text);
         this.input.value = "";
+      } catch {
+        // onSend has shown the refusal; the text stays so the person can edit and retry
       } finally {
         this.render();
       }
@@ -310,7 +324,7 @@ export class Leaderboard {
   }
 
   update(data) {
-    const items = Array.isArray(data) ? data : data?.items || data?.entries || data?.leaderboard || [];
+    const items = Array.isArray(data) ? data : data?.top || data?.live || data?.items || data?.leaderboard || [];
     if (!items.length) {
       this.list.replaceChildren(el("li", { class: "muted board-empty" }, t("board.empty")));
       return;

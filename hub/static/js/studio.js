@@ -4,7 +4,7 @@
 import { api, errorText, hubConfig, newId, session } from "./api.js";
 import { formatNumber, t } from "./i18n.js";
 import { call, connectLive } from "./live.js";
-import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, nicknameOf, userIdOf } from "./room.js";
+import { ChatComposer, ChatView, bindChat, GiftEffects, GoalBar, Leaderboard, nicknameOf, userIdOf } from "./room.js";
 import { listDevices, openCamera, publish } from "./rtc.js";
 import { $, copyText, el, loginGate, showError, startPage, toast } from "./ui.js";
 
@@ -252,9 +252,7 @@ function setupRoom() {
   const socket = connectLive({ onStatus: (status, message) => status === "error" && message && toast(message, "error") });
   state.socket = socket;
   socket.on("connect", () => joinRoom(null, true));
-  socket.on("chat:message", (m) => chat.add(m.message || m));
-  socket.on("chat:deleted", (e) => (e.user_id && !e.message_id ? chat.removeUser(e.user_id) : chat.remove(e.message_id || e.id)));
-  socket.on("chat:cleared", () => chat.clear());
+  bindChat(socket, chat);
   socket.on("viewers:count", (e) => {
     const n = e.count ?? e.viewers ?? 0;
     setStat("viewers", n);
@@ -340,6 +338,22 @@ async function moderate(action, message, extra = {}) {
     showError(err);
   }
 }
+
+// ---- goal -----------------------------------------------------------------------------------------------------------
+
+$("#goal-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  if (!state.stream) return;
+  const target = Number.parseInt($("#goal-target").value, 10);
+  if (!(target > 0)) return;
+  try {
+    const g = await api("PUT", `/streams/${encodeURIComponent(state.stream.id)}/goal`, { kind: "beans", target, title: $("#goal-title").value.trim() });
+    goal.update(g);
+    $("#goal-editor").open = false;
+  } catch (err) {
+    showError(err);
+  }
+});
 
 // ---- OBS ------------------------------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ import { api, errorText, newId, session } from "./api.js";
 import { buyCoinsDialog } from "./coins.js";
 import { formatNumber, t } from "./i18n.js";
 import { call, connectLive } from "./live.js";
-import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, giftIcon, giftName, userIdOf } from "./room.js";
+import { ChatComposer, ChatView, bindChat, GiftEffects, GoalBar, Leaderboard, giftIcon, giftName, userIdOf } from "./room.js";
 import { subscribe, watchQuality } from "./rtc.js";
 import { $, authDialog, el, showError, startPage, toast } from "./ui.js";
 
@@ -55,9 +55,7 @@ const socket = connectLive({
 });
 
 socket.on("connect", join);
-socket.on("chat:message", (m) => chat.add(m.message || m));
-socket.on("chat:deleted", (e) => (e.user_id && !e.message_id ? chat.removeUser(e.user_id) : chat.remove(e.message_id || e.id)));
-socket.on("chat:cleared", () => chat.clear());
+bindChat(socket, chat);
 socket.on("viewers:count", (e) => setViewers(e.count ?? e.viewers ?? 0));
 socket.on("likes:update", (e) => setLikes(e.total ?? e.likes ?? e.count ?? 0));
 socket.on("gift:received", (e) => {
@@ -192,10 +190,7 @@ async function sendChat(text) {
     if (message) chat.add(message);
     composer.setNote("");
   } catch (err) {
-    if (err.code === "timed_out" || err.code === "banned") {
-      const until = err.extra?.until ?? null;
-      composer.restrict({ kind: err.code === "banned" ? "ban" : "timeout", until });
-    }
+    if (err.code === "restricted") composer.restrict({ kind: err.extra?.kind, until: err.extra?.until ?? null });
     showError(err);
     throw err;
   }
