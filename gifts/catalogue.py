@@ -16,12 +16,13 @@ from gifts.store import GiftStore
 _ID = re.compile(r"^[a-z0-9_]{2,40}$")
 EDITABLE = frozenset({"names", "coins", "beans", "rarity", "effect", "combo", "kind", "active"})
 
+# Bean values are the gift's virtual value: 10 beans per coin of price; the streamer gets the kind's share (80 %).
 SEED_GIFTS: tuple[dict[str, Any], ...] = (
     {
         "id": "rose",
         "names": {"en": "Rose", "ru": "Роза"},
         "coins": 1,
-        "beans": 1,
+        "beans": 10,
         "rarity": "common",
         "effect": {"animation": "rose", "duration_ms": 1500, "fullscreen": False},
         "combo": True,
@@ -30,7 +31,7 @@ SEED_GIFTS: tuple[dict[str, Any], ...] = (
         "id": "heart",
         "names": {"en": "Heart", "ru": "Сердце"},
         "coins": 5,
-        "beans": 5,
+        "beans": 50,
         "rarity": "common",
         "effect": {"animation": "heart", "duration_ms": 1500, "fullscreen": False},
         "combo": True,
@@ -39,7 +40,7 @@ SEED_GIFTS: tuple[dict[str, Any], ...] = (
         "id": "ice_cream",
         "names": {"en": "Ice cream", "ru": "Мороженое"},
         "coins": 10,
-        "beans": 10,
+        "beans": 100,
         "rarity": "common",
         "effect": {"animation": "ice_cream", "duration_ms": 2000, "fullscreen": False},
         "combo": True,
@@ -48,7 +49,7 @@ SEED_GIFTS: tuple[dict[str, Any], ...] = (
         "id": "perfume",
         "names": {"en": "Perfume", "ru": "Духи"},
         "coins": 20,
-        "beans": 20,
+        "beans": 200,
         "rarity": "rare",
         "effect": {"animation": "perfume", "duration_ms": 2500, "fullscreen": False},
         "combo": True,
@@ -57,7 +58,7 @@ SEED_GIFTS: tuple[dict[str, Any], ...] = (
         "id": "confetti",
         "names": {"en": "Confetti", "ru": "Конфетти"},
         "coins": 100,
-        "beans": 100,
+        "beans": 1000,
         "rarity": "rare",
         "effect": {"animation": "confetti", "duration_ms": 3000, "fullscreen": False},
         "combo": True,
@@ -66,7 +67,7 @@ SEED_GIFTS: tuple[dict[str, Any], ...] = (
         "id": "sports_car",
         "names": {"en": "Sports car", "ru": "Спорткар"},
         "coins": 1000,
-        "beans": 1000,
+        "beans": 10000,
         "rarity": "epic",
         "effect": {"animation": "sports_car", "duration_ms": 5000, "fullscreen": True},
         "combo": False,
@@ -75,7 +76,7 @@ SEED_GIFTS: tuple[dict[str, Any], ...] = (
         "id": "lion",
         "names": {"en": "Lion", "ru": "Лев"},
         "coins": 5000,
-        "beans": 5000,
+        "beans": 50000,
         "rarity": "legendary",
         "effect": {"animation": "lion", "duration_ms": 8000, "fullscreen": True},
         "combo": False,

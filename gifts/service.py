@@ -125,7 +125,7 @@ class GiftService:
                 cap=self._policy.daily_cap_coins,
             )
         combo = (
-            await self._live.combo(stream_id, sender_id, gift_id, count, self._policy.combo_window_s)
+            await self._live.combo(stream_id, sender_id, gift_id, count, self._policy.combo_window_s, tid)
             if gift.combo
             else count
         )

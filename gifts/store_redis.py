@@ -19,11 +19,15 @@ end
 return 0
 """
 
-# KEYS[1] combo counter; ARGV count, window ms.
+# KEYS[1] combo counter, KEYS[2] the transfer's marker; ARGV count, window ms. A retried send (same transfer)
+# does not count twice: it reads the running count instead.
 _COMBO = """
-local n = redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return n
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
+  local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return n
+end
+return tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
 """
 
 
@@ -33,9 +37,10 @@ class RedisLiveState:
         self._add = redis.register_script(_ADD_SCORE)
         self._combo = redis.register_script(_COMBO)
 
-    async def combo(self, stream_id: str, sender_id: str, gift_id: str, count: int, window_s: float) -> int:
+    async def combo(self, stream_id: str, sender_id: str, gift_id: str, count: int, window_s: float, tid: str) -> int:
         key = f"{keys.COMBO}{stream_id}:{sender_id}:{gift_id}"
-        return int(await self._combo(keys=[key], args=[count, max(1, int(window_s * 1000))]))
+        marker = keys.COMBO_SEEN + tid
+        return int(await self._combo(keys=[key, marker], args=[count, max(1, int(window_s * 1000))]))
 
     async def add_score(self, stream_id: str, user_id: str, coins: int, tid: str) -> bool:
         added = await self._add(
