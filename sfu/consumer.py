@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pylibsrtp
 from aiortc import RTCRtpSender
 from aiortc.utils import random16, random32
 
@@ -96,6 +97,7 @@ class Consumer:
         self.packets_lost = 0
         self.fraction_lost = 0
         self.cache_replays = 0
+        self.send_errors = 0
         aiortc_hooks.hook_sender(
             sender,
             retransmit=self._retransmit,
@@ -162,10 +164,18 @@ class Consumer:
             return  # older than this viewer's first packet
         b0, tail = self._profile.tail(packet, abs_send_time)  # type: ignore[union-attr]
         ts = (packet.ts + self._ts_off) & 0xFFFFFFFF
-        self._send(  # type: ignore[misc]
-            _header(b0, self._pt_marker if packet.marker else self._pt, (seq + self._seq_off) & 0xFFFF, ts, self._ssrc)
-            + tail
-        )
+        try:
+            self._send(  # type: ignore[misc]
+                _header(
+                    b0, self._pt_marker if packet.marker else self._pt, (seq + self._seq_off) & 0xFFFF, ts, self._ssrc
+                )
+                + tail
+            )
+        except pylibsrtp.Error:
+            # libsrtp refuses an index far behind its replay window (a packet repaired upstream very late):
+            # drop that one packet, keep the viewer.
+            self.send_errors += 1
+            return
         sd = self._sd
         sd[_PC] += 1
         sd[_OC] += len(packet.payload)
@@ -244,5 +254,6 @@ class Consumer:
             "fraction_lost": self.fraction_lost / 256,
             "rtt_s": rtt,
             "cache_replays": self.cache_replays,
+            "send_errors": self.send_errors,
             "first_packet_s": None if self.first_packet_at is None else self.first_packet_at - self.created_at,
         }
