@@ -14,6 +14,7 @@ import uvicorn
 from core.errors import HubError
 from hub.app import create_app
 from hub.logging_setup import configure_logging
+from hub.money_cli import add_wallet_commands, run_wallet
 from hub.settings import Settings
 from hub.wiring import Hub
 
@@ -36,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the hub (HTTP API, Socket.IO, SFU) on one port")
     serve.add_argument("--host", help="interface to bind (default HUB_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default HUB_PORT or 8080)")
+    add_wallet_commands(sub)
     args = parser.parse_args(argv)
 
     env = dict(os.environ)
@@ -51,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level)
     if args.command == "serve":
         return _serve(settings)
+    if args.command == "wallet":
+        return asyncio.run(run_wallet(settings, args))
     return asyncio.run(_unknown(args.command))
 
 
