@@ -180,7 +180,7 @@ async def run_server(mode: str, port_file: Path) -> None:
         writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0, limit=1 << 22)
-    port_file.write_text(str(server.sockets[0].getsockname()[1]))
+    _write(port_file, str(server.sockets[0].getsockname()[1]))
     async with server:
         await server.serve_forever()
 
@@ -209,7 +209,7 @@ async def run_publisher(port: int, source: Path) -> None:
 
     from sfu import aiortc_hooks as hooks
 
-    frames = [(bytes.fromhex(data), key) for data, key in json.loads(source.read_text())]
+    frames = [(bytes.fromhex(data), key) for data, key in json.loads(_read(source))]
 
     class Looped(MediaStreamTrack):
         kind = "video"
@@ -243,7 +243,7 @@ async def run_publisher(port: int, source: Path) -> None:
 # -- viewers ---------------------------------------------------------------------------------------------------
 
 
-async def run_viewers(port: int, count: int) -> None:
+async def run_viewers(port: int, count: int, sequential: bool = False) -> None:
     from aiortc import RTCPeerConnection, RTCSessionDescription
     from aiortc.codecs.vpx import Vp8Decoder
     from aiortc.jitterbuffer import JitterBuffer
@@ -278,7 +278,7 @@ async def run_viewers(port: int, count: int) -> None:
         tap = Tap()
         receiver = transceiver.receiver
         setattr(receiver, hooks.RECEIVER_JITTER_BUFFER, tap)
-        setattr(receiver, "_RTCRtpReceiver__remote_bitrate_estimator", None)  # no REMB work in the viewer
+        receiver.__dict__["_RTCRtpReceiver__remote_bitrate_estimator"] = None  # no REMB work in the viewer
         entry: dict[str, Any] = {"pc": pc, "tap": tap, "started": time.monotonic(), "connected": None}
 
         @pc.on("connectionstatechange")
@@ -293,8 +293,15 @@ async def run_viewers(port: int, count: int) -> None:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
         viewers.append(entry)
 
-    for start in range(0, count, 5):  # join in small groups
-        await asyncio.gather(*(join() for _ in range(min(5, count - start))))
+    if sequential:  # probes: one at a time, each waiting (at most 3 s) for its first frame
+        for _ in range(count):
+            await join()
+            deadline = time.monotonic() + 3
+            while viewers[-1]["tap"].first_frame_at is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+    else:
+        for start in range(0, count, 5):  # join in small groups
+            await asyncio.gather(*(join() for _ in range(min(5, count - start))))
     reader = asyncio.StreamReader()
     await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     print(json.dumps({"joined": len(viewers)}), flush=True)
@@ -348,7 +355,7 @@ def ask(proc: subprocess.Popen[str], command: str) -> dict[str, Any]:
     return result
 
 
-def run_step(mode: str, viewers: int, per_process: int, window: float, source: Path) -> dict[str, Any]:
+def run_step(mode: str, viewers: int, per_process: int, window: float, source: Path, probes: int) -> dict[str, Any]:
     procs: list[subprocess.Popen[str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         port_file = Path(tmp) / "port"
@@ -362,7 +369,9 @@ def run_step(mode: str, viewers: int, per_process: int, window: float, source: P
             port = port_file.read_text()
             procs.append(spawn("--role", "publisher", "--port", port, "--source", str(source)))
             time.sleep(2.0)
-            groups = [per_process] * (viewers // per_process) + ([viewers % per_process] if viewers % per_process else [])
+            groups = [per_process] * (viewers // per_process) + (
+                [viewers % per_process] if viewers % per_process else []
+            )
             viewer_procs = [spawn("--role", "viewers", "--port", port, "--count", str(n)) for n in groups]
             procs += viewer_procs
             for proc in viewer_procs:
@@ -380,6 +389,11 @@ def run_step(mode: str, viewers: int, per_process: int, window: float, source: P
             server = asyncio.run(request(int(port), {"op": "measure"}))
             after = [ask(p, "counts") for p in viewer_procs]
             reports = [ask(p, "report") for p in viewer_procs]
+            probe = spawn("--role", "viewers", "--port", port, "--count", str(probes), "--sequential")
+            procs.append(probe)
+            assert probe.stdout is not None
+            json.loads(probe.stdout.readline())
+            probe_report = ask(probe, "report")
         finally:
             for proc in reversed(procs):
                 proc.terminate()
@@ -388,10 +402,14 @@ def run_step(mode: str, viewers: int, per_process: int, window: float, source: P
                     proc.wait(10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    packets = [b - a for x, y in zip(before, after, strict=True) for a, b in zip(x["packets"], y["packets"], strict=True)]
+    packets = [
+        b - a for x, y in zip(before, after, strict=True) for a, b in zip(x["packets"], y["packets"], strict=True)
+    ]
     frames = [b - a for x, y in zip(before, after, strict=True) for a, b in zip(x["frames"], y["frames"], strict=True)]
     first = sorted(s for r in reports for s in r["first_frame_s"])
     first_connected = sorted(s for r in reports for s in r["first_frame_after_connect_s"])
+    probe_first = sorted(probe_report["first_frame_s"])
+    probe_connected = sorted(probe_report["first_frame_after_connect_s"])
     cpu = server["cpu_s"] / server["wall_s"]
     forwarded = server["forwarded"]
     return {
@@ -413,9 +431,26 @@ def run_step(mode: str, viewers: int, per_process: int, window: float, source: P
         "first_frame_after_connect_p50_ms": _ms(first_connected, 50),
         "first_frame_after_connect_p95_ms": _ms(first_connected, 95),
         "viewers_with_a_frame": len(first),
+        "late_join_first_frame_p50_ms": _ms(probe_first, 50),
+        "late_join_first_frame_p95_ms": _ms(probe_first, 95),
+        "late_join_after_connect_p50_ms": _ms(probe_connected, 50),
+        "late_join_after_connect_p95_ms": _ms(probe_connected, 95),
+        "late_joiners_with_a_frame": f"{len(probe_first)}/{probes}",
         "server_codec_objects": server["codec_objects"],
         "loadavg": os.getloadavg()[0],
     }
+
+
+def _pairs(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
+    return list(zip(before, after, strict=True))
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def _read(path: Path) -> str:
+    return path.read_text()
 
 
 def _round(value: float | None) -> float | None:
@@ -436,6 +471,8 @@ def main() -> None:
     parser.add_argument("--per-process", type=int, default=25, help="viewers per viewer process")
     parser.add_argument("--window", type=float, default=8.0, help="seconds measured per step")
     parser.add_argument("--json", type=Path, help="write the results here too")
+    parser.add_argument("--probes", type=int, default=20, help="late joiners, one at a time, after each window")
+    parser.add_argument("--sequential", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int)
     parser.add_argument("--port-file", type=Path)
     parser.add_argument("--count", type=int)
@@ -448,7 +485,7 @@ def main() -> None:
         asyncio.run(run_publisher(args.port, args.source))
         return
     if args.role == "viewers":
-        asyncio.run(run_viewers(args.port, args.count))
+        asyncio.run(run_viewers(args.port, args.count, args.sequential))
         return
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "source.json"
@@ -458,7 +495,7 @@ def main() -> None:
             ("relay", int(n)) for n in args.relay_viewers.split(",") if n
         ]
         for mode, n in steps:
-            result = run_step(mode, n, args.per_process, args.window, source)
+            result = run_step(mode, n, args.per_process, args.window, source, args.probes)
             print(json.dumps(result), flush=True)
             results.append(result)
     if args.json:
