@@ -98,6 +98,8 @@ FRAMES_DECODED = """async () => {
   const pc = window.livehub?.state?.pc;
   if (!pc) return 0;
   let decoded = 0;
-  (await pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") decoded = s.framesDecoded || 0; });
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") decoded = s.framesDecoded || 0;
+  });
   return decoded;
 }"""

@@ -63,7 +63,8 @@ class FakeStripe:
             if sid not in self.sessions:
                 return HTMLResponse("no such session", status_code=404)
             amount = self.sessions[sid]["amount_total"] / 100
-            return HTMLResponse(f'<!doctype html><link rel="icon" href="data:,"><title>Test checkout</title><h1 id=pay>Pay ${amount:.2f}</h1>')
+            page = '<!doctype html><link rel="icon" href="data:,"><title>Test checkout</title>'
+            return HTMLResponse(f"{page}<h1 id=pay>Pay ${amount:.2f}</h1>")
 
         return Starlette(
             routes=[

@@ -15,7 +15,6 @@ import httpx
 import pytest
 from playwright.async_api import Page
 
-from gifts.service import GiftPolicy
 from hub.app import create_app
 from hub.wiring import Hub
 from tests.conftest import TEST_WEBHOOK_SECRET, make_settings
@@ -27,7 +26,7 @@ from tests.support.servers import free_port, serve_asgi
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-GIFT_ID = "heart"  # 5 coins; a 1-coin rose earns 0 beans after the platform's share (integer beans)
+GIFT_ID = "heart"
 
 
 async def text(page: Page, selector: str) -> str:
@@ -97,7 +96,8 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
         assert await studio.is_visible("#live-pill")
 
         # The streamer names a room moderator (the API the studio's owner uses).
-        r = await api.post(f"/api/v1/streams/{stream_id}/moderators", json={"user_id": mod["user"]["id"]}, headers=auth(star))
+        moderator = {"user_id": mod["user"]["id"]}
+        r = await api.post(f"/api/v1/streams/{stream_id}/moderators", json=moderator, headers=auth(star))
         assert r.status_code == 200, r.text
 
         # 2. Two viewers open the stream from the directory; both decode video frames.
@@ -131,6 +131,11 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
         await bob_page.fill("#chat-input", "Hi everyone, Bob here")
         await bob_page.click("#chat-form button[type=submit]")
         await eventually(lambda: chat_has(alice_page, "Bob here"), 10, "Bob's message on Alice's page")
+        # Alice reports Bob's message (it reaches the moderators' queue, checked in step 5).
+        bob_message = f'#chat .chat-msg[data-user-id="{bob["user"]["id"]}"]'
+        await alice_page.click(f"{bob_message} .report-open")
+        await alice_page.click(f'{bob_message} button[data-reason="spam"]')
+        await eventually(lambda: _text_contains(alice_page, ".toast-ok", "moderators will take a look"), 10, "thanks")
 
         # 4. Alice buys coins through Stripe Checkout; a signed webhook completes the payment.
         await alice_page.click("#buy-coins")
@@ -138,7 +143,7 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
         await alice_page.click('#coins-dialog [data-pack-id="coins_350"] button')
         await alice_page.wait_for_url(f"{fake_stripe.base_url}/pay/*", timeout=15_000)
         assert "Pay $4.99" in await text(alice_page, "#pay")
-        (sid, session), = fake_stripe.sessions.items()
+        ((sid, session),) = fake_stripe.sessions.items()
         body, signature = signed(fake_stripe.completed_event(sid), TEST_WEBHOOK_SECRET)
         headers = {"Stripe-Signature": signature, "Content-Type": "application/json"}
         r = await api.post("/api/v1/stripe/webhook", content=body, headers=headers)
@@ -171,16 +176,18 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
             lambda: _attr_is(alice_page, "#balance", "data-coins", str(350 - 3 * gift["coins"])), 10, "coins spent"
         )
         wallet_after = (await api.get("/api/v1/wallet", headers=auth(star))).json()
-        earned = (wallet_after["beans"] + wallet_after["beans_held"]) - (wallet_before["beans"] + wallet_before["beans_held"])
+        earned = _beans(wallet_after) - _beans(wallet_before)
         # the gift's bean value, of which the streamer earns the catalogue kind's share
-        per_gift = gift["beans"] * GiftPolicy().share_for(gift["kind"]) // 10_000
+        per_gift = gift["beans"] * hub.gifts.policy.share_for(gift["kind"]) // 10_000
         assert per_gift > 0
         assert earned == 3 * per_gift, (wallet_before, wallet_after)
         await eventually(lambda: _equals(studio, "#beans", beans_before + 3 * per_gift), 10, "the studio's beans total")
         for page in (studio, alice_page, bob_page):
             await eventually(lambda page=page: _board_names(page), 10, "the leaderboard")
             assert (await _board_names(page))[0] == "Alice"
-        await eventually(lambda: _text_contains(studio, "#goal .goal-numbers", str(3 * per_gift)), 10, "goal progress")
+        goal_text = f"{3 * per_gift:,} / 1,000"
+        for page in (studio, alice_page, bob_page):
+            await eventually(lambda page=page: _text_is(page, "#goal .goal-numbers", goal_text), 10, "goal progress")
 
         # 5. The moderator times Bob out from the console: Bob's chat input says so and a send is refused.
         console = await new_page(browser)
@@ -190,12 +197,15 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
         await console.click(f'#rooms li[data-stream-id="{stream_id}"]')
         await eventually(lambda: chat_has(console, "Bob here"), 10, "the room's chat in the console")
         assert "moderator" in await text(console, "#room-role")
+        await eventually(lambda: _text_contains(console, "#reports li", "Alice reported Bob"), 10, "the report")
+        assert "spam" in await text(console, "#reports")
         await eventually(lambda: console.is_visible('#viewer-list li:has-text("Bob")'), 15, "Bob in the viewer list")
         bob_row = f'#chat .chat-msg[data-user-id="{bob["user"]["id"]}"]'
         await console.click(f"{bob_row} .mod-timeout")
         await console.click(f'{bob_row} button[data-duration="600"]')
-        await eventually(lambda: console.is_visible('#modlog li[data-action="timeout"]'), 10, "the timeout in the mod log")
-        assert "Bob" in await text(console, '#modlog li[data-action="timeout"]')
+        logged = '#modlog li[data-action="timeout"]'
+        await eventually(lambda: console.is_visible(logged), 10, "the timeout in the mod log")
+        assert "Bob" in await text(console, logged)
         await eventually(lambda: _text_contains(bob_page, "#chat-status", "timed out"), 10, "Bob told he is timed out")
         assert "timed out" in (await bob_page.get_attribute("#chat-input", "placeholder") or "")
         await bob_page.fill("#chat-input", "am I still here?")
@@ -207,6 +217,8 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
 
         # The pages as they look now, for the README.
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for page in (studio, alice_page, console):
+            await page.evaluate("window.scrollTo(0, 0)")
         await studio.screenshot(path=str(SCREENSHOTS / "studio.png"))
         await alice_page.screenshot(path=str(SCREENSHOTS / "viewer.png"))
         await console.screenshot(path=str(SCREENSHOTS / "console.png"))
@@ -242,6 +254,11 @@ async def _text_contains(page: Page, selector: str, expected: str) -> bool:
 
 async def _attr_is(page: Page, selector: str, name: str, expected: str) -> bool:
     return await page.get_attribute(selector, name) == expected
+
+
+def _beans(wallet: dict[str, Any]) -> int:
+    """Beans earned: available plus held (gifts' beans mature after a hold)."""
+    return int(wallet["beans"]) + int(wallet["beans_held"])
 
 
 async def _board_names(page: Page) -> list[str]:

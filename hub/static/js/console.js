@@ -135,7 +135,7 @@ async function openRoom(room, rejoin = false) {
 function showViewerCount(n) {
   const pill = $("#room-viewers");
   pill.hidden = false;
-  pill.textContent = `👁 ${formatNumber(n)}`;
+  pill.textContent = t("player.viewers", { n: formatNumber(n) });
   pill.dataset.count = String(n);
 }
 
@@ -313,7 +313,7 @@ function renderReports() {
         target ? el("button", { class: "btn btn-xs btn-danger", type: "button", onclick: () => resolve("ban") }, t("mod.ban")) : null,
         el("button", { class: "btn btn-xs", type: "button", onclick: () => resolve(null) }, t("console.dismiss")),
       );
-      return el("li", { dataset: { reportId: r.id } }, el("span", { class: "when" }, formatTime(r.at)), describe({ ...r, action: "report", actor_id: r.reporter_id }),
+      return el("li", { dataset: { reportId: r.id } }, el("span", { class: "when" }, formatTime(r.at)), describe({ ...r, action: "report", actor_id: r.reporter_id, reason: "" }),
         r.message?.text ? el("div", {}, `“${r.message.text}”`) : null,
         r.reason ? el("div", { class: "muted" }, r.reason) : null, actions);
     }),

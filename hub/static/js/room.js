@@ -18,9 +18,10 @@ export function userIdOf(user) {
 
 /** The chat list. `moderation(action, message, extra)` adds delete / timeout / ban buttons to each message. */
 export class ChatView {
-  constructor(list, { moderation = null, selfId = null } = {}) {
+  constructor(list, { moderation = null, report = null, selfId = null } = {}) {
     this.list = list;
     this.moderation = moderation;
+    this.report = report;
     this.selfId = selfId;
     this.ids = new Set();
     this.empty = el("li", { class: "chat-empty muted" }, t("chat.empty"));
@@ -49,6 +50,7 @@ export class ChatView {
       el("span", { class: "chat-text" }, message.text),
     );
     if (this.moderation && userIdOf(user) !== this.selfId) row.append(this.modButtons(message));
+    else if (this.report && this.selfId && userIdOf(user) !== this.selfId) row.append(this.reportButton(message));
     const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 60;
     this.list.append(row);
     while (this.list.children.length > MAX_CHAT) {
@@ -83,6 +85,33 @@ export class ChatView {
       el("button", { class: "btn btn-xs btn-danger mod-ban", type: "button", title: t("mod.ban"), onclick: act("ban") }, t("mod.ban")),
     ];
     const menu = el("span", { class: "mod-actions" }, ...buttons);
+    return menu;
+  }
+
+  reportButton(message) {
+    const menu = el("span", { class: "mod-actions report-actions" });
+    const reasons = ["spam", "harassment", "other"].map((reason) =>
+      el("button", {
+        class: "btn btn-xs",
+        type: "button",
+        dataset: { reason },
+        onclick: (e) => {
+          e.stopPropagation();
+          menu.replaceChildren(open);
+          this.report(message, reason);
+        },
+      }, t(`report.${reason}`)),
+    );
+    const open = el("button", {
+      class: "btn btn-xs report-open",
+      type: "button",
+      title: t("mod.report"),
+      onclick: (e) => {
+        e.stopPropagation();
+        menu.replaceChildren(el("span", { class: "muted" }, t("report.why")), ...reasons);
+      },
+    }, t("mod.report"));
+    menu.append(open);
     return menu;
   }
 
@@ -208,19 +237,16 @@ export class ChatComposer {
   }
 }
 
-const GIFT_EMOJI = {
-  rose: "🌹", heart: "❤️", tiktok: "🎵", finger_heart: "🫰", ice_cream: "🍦", doughnut: "🍩", perfume: "🌸",
-  hat: "🎩", sunglasses: "🕶️", crown: "👑", lion: "🦁", universe: "🌌", rocket: "🚀", galaxy: "🌌", car: "🏎️",
-  star: "⭐", diamond: "💎", cake: "🎂", fire: "🔥", gg: "🎮", coffee: "☕", panda: "🐼", unicorn: "🦄",
-};
+// Icons drawn as SVG (shipped in /static/img/gifts), so they look the same without any emoji font.
+const GIFT_ICONS = new Set(["rose", "heart", "ice_cream", "perfume", "confetti", "sports_car", "lion"]);
 
-export function giftIcon(gift) {
-  if (!gift) return "🎁";
-  const icon = gift.emoji || gift.icon;
-  if (icon && [...icon].length <= 3) return icon;
-  const key = String(gift.id || gift.name || "").toLowerCase().replace(/[\s-]+/g, "_");
-  for (const [name, emoji] of Object.entries(GIFT_EMOJI)) if (key.includes(name)) return emoji;
-  return "🎁";
+export function giftIconUrl(gift) {
+  const id = String(gift?.id || "");
+  return `/static/img/gifts/${GIFT_ICONS.has(id) ? id : "gift"}.svg`;
+}
+
+export function giftIcon(gift, className = "gift-img") {
+  return el("img", { class: className, src: giftIconUrl(gift), alt: "", draggable: "false" });
 }
 
 export function giftName(gift) {
@@ -266,12 +292,12 @@ export class GiftEffects {
       setTimeout(() => card.node.remove(), 500);
       this.cards.delete(key);
     }, 5000);
-    this.burst(giftIcon(gift), Math.min(count, 5));
+    this.burst(gift, Math.min(count, 5));
   }
 
-  burst(icon, n) {
+  burst(gift, n) {
     for (let i = 0; i < n; i += 1) {
-      const fly = el("span", { class: "gift-fly", "aria-hidden": "true" }, icon);
+      const fly = el("span", { class: "gift-fly", "aria-hidden": "true" }, giftIcon(gift));
       fly.style.left = `${20 + Math.random() * 60}%`;
       fly.style.animationDelay = `${i * 90}ms`;
       this.layer.append(fly);
@@ -332,7 +358,7 @@ export class Leaderboard {
     this.list.replaceChildren(
       ...items.slice(0, 10).map(normalizeEntry).map((e) =>
         el("li", { class: `board-row rank-${e.rank}`, dataset: { userId: e.id || "" } },
-          el("span", { class: "board-rank" }, e.rank <= 3 ? ["🥇", "🥈", "🥉"][e.rank - 1] : String(e.rank)),
+          el("span", { class: "board-rank" }, String(e.rank)),
           el("span", { class: "board-nick" }, e.nickname),
           el("span", { class: "board-score" }, t("board.score", { n: formatNumber(e.score) })),
         ),

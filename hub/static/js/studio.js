@@ -79,7 +79,9 @@ function renderStreams() {
         el("span", { class: "grow" }, s.title),
         s.status === "ended"
           ? el("span", { class: "muted" }, t("studio.status_ended"))
-          : el("button", { class: "btn btn-xs", type: "button", onclick: () => selectStream(s), disabled: state.live }, t("studio.pick")),
+          : s.id === state.stream?.id
+            ? null
+            : el("button", { class: "btn btn-xs", type: "button", onclick: () => selectStream(s), disabled: state.live }, t("studio.pick")),
       ),
     ),
   );
@@ -258,7 +260,7 @@ function setupRoom() {
     setStat("viewers", n);
     const pill = $("#viewers-pill");
     pill.hidden = false;
-    pill.textContent = `👁 ${t("player.viewers", { n: formatNumber(n) })}`;
+    pill.textContent = t("player.viewers", { n: formatNumber(n) });
   });
   socket.on("likes:update", (e) => setStat("likes", e.total ?? e.likes ?? e.count ?? 0));
   socket.on("gift:received", onGift);

@@ -17,7 +17,7 @@ const overlay = $("#overlay");
 const quality = $("#quality");
 const state = { stream: null, pc: null, stopQuality: null, ended: false, joined: false, balance: null, subscribing: false };
 
-const chat = new ChatView($("#chat"), { selfId: session.user?.id });
+const chat = new ChatView($("#chat"), { selfId: session.user?.id, report: reportMessage });
 const fx = new GiftEffects($("#fx"));
 const goal = new GoalBar($("#goal"));
 const board = new Leaderboard($("#board"));
@@ -37,7 +37,7 @@ function showOverlay(titleKey, sub = "", { back = false } = {}) {
 function setViewers(n) {
   const pill = $("#viewers");
   pill.hidden = false;
-  pill.textContent = `👁 ${t("player.viewers", { n: formatNumber(n) })}`;
+  pill.textContent = t("player.viewers", { n: formatNumber(n) });
   pill.dataset.count = String(n);
 }
 
@@ -204,7 +204,7 @@ $("#like").addEventListener("click", async (e) => {
     return;
   }
   pendingLikes += 1;
-  const heart = el("span", { class: "gift-fly", "aria-hidden": "true" }, "❤️");
+  const heart = el("span", { class: "gift-fly", "aria-hidden": "true" }, giftIcon({ id: "heart" }));
   heart.style.left = `${70 + Math.random() * 20}%`;
   $("#fx").append(heart);
   setTimeout(() => heart.remove(), 2100);
@@ -220,6 +220,15 @@ $("#like").addEventListener("click", async (e) => {
     }
   }, 400);
 });
+
+async function reportMessage(message, reason) {
+  try {
+    await call(socket, "report:send", { stream_id: streamId, message_id: message.id, reason });
+    toast(t("mod.reported"), "ok");
+  } catch (err) {
+    showError(err);
+  }
+}
 
 $("#report-stream").addEventListener("click", async () => {
   if (!session.loggedIn) return authDialog({ reason: t("auth.needed_chat") });
