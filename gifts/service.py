@@ -19,7 +19,7 @@ from accounts.service import AccountService
 from core.clock import Clock
 from core.errors import InvalidInputError, RateLimitedError
 from core.events import EventBus, GiftSent, TopGiftersChanged
-from core.ids import UserId
+from core.ids import UserId, new_id
 from core.ratelimit import Rate, RateLimiter
 from gifts.catalogue import GiftCatalogue
 from gifts.errors import DailySpendCapError, SelfGiftError, StreamNotLiveError, UserBlockedError
@@ -118,6 +118,7 @@ class GiftService:
         bps = self._policy.share_for(gift.kind)
         beans = gift.beans * count * bps // 10_000
         now = self._clock.now()
+        attempt = new_id()
         day_key = f"{sender_id}:{now.date().isoformat()}"
         if not await self._store.add_spend(day_key, coins, self._policy.daily_cap_coins, now + timedelta(days=2)):
             raise DailySpendCapError(
@@ -158,13 +159,14 @@ class GiftService:
             "beans": beans,
             "share_bps": bps,
             "combo": combo,
-            "key": key,
+            "_key": key,
+            "_attempt": attempt,  # tells this request's insert from a concurrent replay's
         }
         transfer = await self._wallet.execute(
             TransferSpec(tid, TransferKind.GIFT, tuple(legs), refs=refs, outbox=True, hold=hold)
         )
-        if transfer.state is TransferState.REJECTED and transfer.refs.get("key") == key:
-            await self._store.refund_spend(day_key, coins)
+        if transfer.state is TransferState.REJECTED or transfer.refs.get("_attempt") != attempt:
+            await self._store.refund_spend(day_key, coins)  # nothing spent, or a concurrent replay spent it
         return self._ack(transfer)
 
     async def _replay(self, existing: Transfer, tid: str, stream_id: str, gift_id: str, count: int) -> GiftAck:

@@ -127,6 +127,6 @@ class Transfer:
             "state": self.state.value,
             "created_at": self.created_at.isoformat(),
             "legs": [{"account": leg.account, "currency": leg.currency.value, "amount": leg.amount} for leg in legs],
-            "refs": self.refs,
+            "refs": {k: v for k, v in self.refs.items() if not k.startswith("_")},  # "_" marks internal refs
             "error": self.error,
         }
