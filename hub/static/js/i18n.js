@@ -63,13 +63,15 @@ const en = {
   "chat.ended": "The stream has ended; chat is closed",
 
   "like.button": "Like",
-  "like.count": "{n} likes",
+  "like.count.one": "{n} like",
+  "like.count.other": "{n} likes",
 
   "gifts.title": "Gifts",
   "gifts.balance": "{n} coins",
   "gifts.buy": "Get coins",
   "gifts.send": "Send",
-  "gifts.price": "{n} coins",
+  "gifts.price.one": "{n} coin",
+  "gifts.price.other": "{n} coins",
   "gifts.sent_by": "{name} sent {gift}",
   "gifts.sent": "sent {gift}",
   "gifts.combo": "×{n}",
@@ -86,7 +88,8 @@ const en = {
 
   "board.title": "Top gifters",
   "board.empty": "No gifts yet: be the first!",
-  "board.score": "{n} coins",
+  "board.score.one": "{n} coin",
+  "board.score.other": "{n} coins",
 
   "goal.title": "Goal",
   "goal.progress": "{current} / {target}",
@@ -323,13 +326,19 @@ const ru = {
   "chat.ended": "Трансляция завершена, чат закрыт",
 
   "like.button": "Нравится",
-  "like.count": "Лайков: {n}",
+  "like.count.one": "{n} лайк",
+  "like.count.few": "{n} лайка",
+  "like.count.many": "{n} лайков",
+  "like.count.other": "{n} лайка",
 
   "gifts.title": "Подарки",
   "gifts.balance": "Монет: {n}",
   "gifts.buy": "Купить монеты",
   "gifts.send": "Подарить",
-  "gifts.price": "{n} монет",
+  "gifts.price.one": "{n} монета",
+  "gifts.price.few": "{n} монеты",
+  "gifts.price.many": "{n} монет",
+  "gifts.price.other": "{n} монеты",
   "gifts.sent_by": "{name} дарит «{gift}»",
   "gifts.sent": "дарит «{gift}»",
   "gifts.combo": "×{n}",
@@ -346,7 +355,10 @@ const ru = {
 
   "board.title": "Топ дарителей",
   "board.empty": "Подарков пока нет — будьте первым!",
-  "board.score": "{n} монет",
+  "board.score.one": "{n} монета",
+  "board.score.few": "{n} монеты",
+  "board.score.many": "{n} монет",
+  "board.score.other": "{n} монеты",
 
   "goal.title": "Цель",
   "goal.progress": "{current} / {target}",
@@ -542,6 +554,16 @@ export function has(key) {
 export function t(key, params = {}) {
   const template = dict[key] ?? en[key] ?? key;
   return template.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}
+
+const plurals = new Intl.PluralRules(lang === "ru" ? "ru-RU" : "en-US");
+
+/** A count in words: `key.one` / `key.few` / `key.many` / `key.other` by the language's plural rules. */
+export function tn(key, n, params = {}) {
+  const form = plurals.select(Number(n) || 0);
+  const full = `${key}.${form}`;
+  const chosen = full in dict || full in en ? full : `${key}.other`;
+  return t(chosen, { n: formatNumber(n), ...params });
 }
 
 export function applyI18n(root = document) {

@@ -1,7 +1,7 @@
 // Room widgets shared by the studio, the viewer page and the console: chat list, chat composer, gift effects,
 // goal bar and leaderboard. Each takes the server's event payloads as they arrive and tolerates added fields.
 
-import { formatNumber, formatTime, lang, t } from "./i18n.js";
+import { formatNumber, formatTime, lang, t, tn } from "./i18n.js";
 import { el } from "./ui.js";
 
 const MAX_CHAT = 200;
@@ -360,7 +360,7 @@ export class Leaderboard {
         el("li", { class: `board-row rank-${e.rank}`, dataset: { userId: e.id || "" } },
           el("span", { class: "board-rank" }, String(e.rank)),
           el("span", { class: "board-nick" }, e.nickname),
-          el("span", { class: "board-score" }, t("board.score", { n: formatNumber(e.score) })),
+          el("span", { class: "board-score" }, tn("board.score", e.score)),
         ),
       ),
     );

@@ -3,7 +3,7 @@
 
 import { api, errorText, newId, session } from "./api.js";
 import { buyCoinsDialog } from "./coins.js";
-import { formatNumber, t } from "./i18n.js";
+import { formatNumber, t, tn } from "./i18n.js";
 import { call, connectLive } from "./live.js";
 import { ChatComposer, ChatView, bindChat, GiftEffects, GoalBar, Leaderboard, giftIcon, giftName, userIdOf } from "./room.js";
 import { subscribe, watchQuality } from "./rtc.js";
@@ -42,7 +42,7 @@ function setViewers(n) {
 }
 
 function setLikes(n) {
-  $("#likes").textContent = t("like.count", { n: formatNumber(n) });
+  $("#likes").textContent = tn("like.count", n);
   $("#likes").dataset.count = String(n);
 }
 
@@ -287,7 +287,7 @@ async function loadGifts() {
         },
         el("span", { class: "gift-icon" }, giftIcon(gift)),
         el("span", { class: "gift-label" }, giftName(gift)),
-        el("span", { class: "gift-price" }, t("gifts.price", { n: formatNumber(gift.coins ?? gift.price ?? gift.price_coins ?? 0) })),
+        el("span", { class: "gift-price" }, tn("gifts.price", gift.coins ?? 0)),
         ),
       ),
     );
