@@ -389,11 +389,13 @@ def run_step(mode: str, viewers: int, per_process: int, window: float, source: P
             server = asyncio.run(request(int(port), {"op": "measure"}))
             after = [ask(p, "counts") for p in viewer_procs]
             reports = [ask(p, "report") for p in viewer_procs]
-            probe = spawn("--role", "viewers", "--port", port, "--count", str(probes), "--sequential")
-            procs.append(probe)
-            assert probe.stdout is not None
-            json.loads(probe.stdout.readline())
-            probe_report = ask(probe, "report")
+            probe_report: dict[str, Any] = {"first_frame_s": [], "first_frame_after_connect_s": []}
+            if probes:
+                probe = spawn("--role", "viewers", "--port", port, "--count", str(probes), "--sequential")
+                procs.append(probe)
+                assert probe.stdout is not None
+                if probe.stdout.readline():  # an empty line: the probe process failed (see its stderr)
+                    probe_report = ask(probe, "report")
         finally:
             for proc in reversed(procs):
                 proc.terminate()
@@ -495,7 +497,10 @@ def main() -> None:
             ("relay", int(n)) for n in args.relay_viewers.split(",") if n
         ]
         for mode, n in steps:
-            result = run_step(mode, n, args.per_process, args.window, source, args.probes)
+            try:
+                result = run_step(mode, n, args.per_process, args.window, source, args.probes)
+            except (RuntimeError, ValueError, OSError) as exc:
+                result = {"mode": mode, "viewers": n, "error": f"{type(exc).__name__}: {exc}"}
             print(json.dumps(result), flush=True)
             results.append(result)
     if args.json:
