@@ -4,16 +4,21 @@ fetches nothing from outside the hub, fits a phone screen, and shows errors as s
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from playwright.async_api import Browser
 
+from accounts.models import Role
+from accounts.tokens import AccessTokenCodec
 from hub.app import create_app
 from hub.wiring import Hub
-from tests.e2e.browser import PASSWORD, PageLog, chromium, new_page
-from tests.support.api import create_stream, register
+from tests.conftest import TEST_JWT_SECRET
+from tests.e2e.browser import PASSWORD, PageLog, chromium, log_in, new_page
+from tests.support.api import auth, create_stream, register
 from tests.support.servers import serve_asgi
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -103,3 +108,72 @@ async def test_the_viewer_page_fits_a_phone_screen(site: dict[str, Any], browser
     assert stage["width"] >= PHONE["width"] - 2, "the player should span the phone's width"
     assert chat["y"] > stage["y"] + stage["height"], "the chat should sit below the player on a phone"
     await page.screenshot(path="/tmp/phone.png", full_page=True)
+
+
+async def test_room_settings_from_the_console_reach_the_viewers_chat(site: dict[str, Any], browser: Browser) -> None:
+    base, stream_id = site["base"], site["stream"]["id"]
+    async with httpx.AsyncClient(base_url=base) as client:
+        r = await client.post(f"/api/v1/streams/{stream_id}/live", headers=auth(site["owner"]))
+        assert r.status_code == 200, r.text
+        viewer = await register(client, "Viewer")
+    console = await new_page(browser)
+    console_log = PageLog(console)
+    await console.goto(f"{base}/console")
+    await log_in(console, site["owner"]["email"], opener="#gate-login")
+    await console.click(f'#rooms li[data-stream-id="{stream_id}"]')
+    await console.wait_for_selector("#room-role:has-text('owner')")
+
+    watch = await new_page(browser)
+    watch_log = PageLog(watch)
+    await watch.goto(f"{base}/watch/{stream_id}")
+    await log_in(watch, viewer["email"])
+    await watch.wait_for_function("document.querySelector('#chat-input').placeholder === 'Say something nice…'")
+
+    await console.select_option("#slow", "10")
+    await watch.wait_for_selector("#chat-status:has-text('Slow mode: one message every 10 s')")
+    await console.fill("#term", "spoiler")
+    await console.click("#term-form button[type=submit]")
+    await console.wait_for_selector("#terms .term:has-text('spoiler')")
+    await console.wait_for_selector('#modlog li[data-action="block_term"]')
+    assert await console.is_visible('#modlog li[data-action="slow"]')
+
+    await watch.fill("#chat-input", "big spoiler ahead")
+    await watch.click("#chat-form button[type=submit]")
+    await watch.wait_for_selector('.toast-error:has-text("Your message contains a word that isn\'t allowed here.")')
+    assert await watch.input_value("#chat-input") == "big spoiler ahead", "a refused message stays to be edited"
+    await watch.fill("#chat-input", "no spoilers from me")
+    await watch.click("#chat-form button[type=submit]")
+    await watch.wait_for_selector("#chat .chat-text:has-text('no spoilers from me')")
+    await console.wait_for_selector("#chat .chat-text:has-text('no spoilers from me')")
+    # slow mode: the next message within 10 s is refused with the wait
+    await watch.fill("#chat-input", "and again")
+    await watch.click("#chat-form button[type=submit]")
+    await watch.wait_for_selector(".toast-error:has-text('Slow mode is on')")
+
+    await console.check("#shield")
+    await watch.wait_for_selector("#chat-status:has-text('Shield mode is on')")
+    assert not console_log.errors, console_log.errors
+    assert not watch_log.errors, watch_log.errors
+
+
+async def test_an_expired_session_is_refreshed_without_the_person_noticing(
+    site: dict[str, Any], browser: Browser
+) -> None:
+    owner = site["owner"]
+    claims = jwt.decode(owner["access_token"], options={"verify_signature": False})
+    codec = AccessTokenCodec(TEST_JWT_SECRET, 60, 0)
+    expired = codec.issue(
+        owner["user"]["id"], Role(claims["role"]), claims["sid"], datetime.now(UTC) - timedelta(hours=1)
+    )
+    page = await new_page(browser)
+    log = PageLog(page, ignore=("status of 401",))  # the first, refused request
+    await page.goto(f"{site['base']}/")
+    stored = {"access_token": expired, "refresh_token": owner["refresh_token"], "user": owner["user"]}
+    await page.evaluate("(s) => localStorage.setItem('livehub.session', JSON.stringify(s))", stored)
+    await page.goto(f"{site['base']}/wallet")
+    await page.wait_for_selector("#coins[data-value='0']")
+    assert await page.is_visible("#wallet")
+    session = await page.evaluate("JSON.parse(localStorage.getItem('livehub.session'))")
+    assert session["access_token"] != expired and session["refresh_token"] != owner["refresh_token"]
+    assert "Owner" in await page.inner_text("header")
+    assert not log.errors, log.errors
