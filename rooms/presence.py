@@ -68,7 +68,7 @@ class PresenceService:
         """Count a connection in; returns the viewer count."""
         room = self._local[stream_id]
         room[viewer_key] += 1
-        if room[viewer_key] == 1:
+        if room[viewer_key] == 1:  # first connection of this viewer on this node
             await self._live.touch_viewers(stream_id, [viewer_key], self._expiry())
         return await self.count(stream_id)
 
@@ -77,11 +77,12 @@ class PresenceService:
         if room is None or viewer_key not in room:
             return
         room[viewer_key] -= 1
-        if room[viewer_key] <= 0:
-            del room[viewer_key]
-            await self._live.remove_viewer(stream_id, viewer_key)
-        if not room:
+        if room[viewer_key] > 0:
+            return
+        del room[viewer_key]
+        if not room and self._local.get(stream_id) is room:
             del self._local[stream_id]
+        await self._live.remove_viewer(stream_id, viewer_key)
 
     async def count(self, stream_id: str) -> int:
         try:

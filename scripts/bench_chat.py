@@ -1,0 +1,531 @@
+"""Chat fan-out benchmark: N viewers in one room spread over 2 hub nodes sharing Redis, M chat messages per second.
+
+Every role is its own process: redis-server, two hub nodes (``node``: the real ``Hub`` + uvicorn, one core each at
+most), and the load generator (``load``: raw Engine.IO/Socket.IO WebSocket clients on aiohttp, so the client side
+stays cheap). Viewers join as guests (half on each node); a few authenticated senders (alternating nodes) send
+``M`` messages per second in total for a fixed window. Every viewer counts deliveries (a ``chat:batch`` counts each
+message in it); one viewer in twenty parses every message and records its delivery latency (send → receive, one
+clock, the load process). The nodes' CPU time over the window comes from ``/proc``; memory per idle connection is
+the nodes' RSS growth from before the viewers connect to after they all joined, divided by the viewers.
+
+The hub stores in the in-process MongoDB stand-in (one per node process), so both nodes are seeded with the same
+stream and sender accounts; messages are stored by the node that receives them.
+
+    .venv/bin/python scripts/bench_chat.py --clients 500,2000,5000 --rate 20 --window 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+JWT_SECRET = "bench-secret-" + "b" * 40
+STREAM_ID = "bench-stream"
+OWNER_ID = "bench-owner"
+NS = "/live"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- node
+
+
+def sender_id(i: int) -> str:
+    return f"bench-sender-{i}"
+
+
+async def run_node(port: int, node_id: str, redis_url: str, senders: int, ws: str) -> None:
+    import gc
+
+    import uvicorn
+
+    from hub.app import create_app
+    from hub.settings import Settings
+    from hub.wiring import Hub
+
+    env = {
+        "HUB_JWT_SECRET": JWT_SECRET,
+        "HUB_REDIS_URL": redis_url,
+        "HUB_NODE_ID": node_id,
+        "HUB_PORT": str(port),
+        "HUB_BCRYPT_ROUNDS": "4",
+        "HUB_CHAT_BURST": "100000",
+        "HUB_CHAT_PER_SECOND": "100000",
+        "HUB_LOG_LEVEL": "WARNING",
+    }
+    hub = Hub(Settings.from_env(env))
+    # Engine.IO pings every client already; uvicorn's own WebSocket keepalive would add a task per connection.
+    config = uvicorn.Config(
+        create_app(hub), host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws=ws, ws_ping_interval=None
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    old = datetime.now(UTC) - timedelta(days=365)
+    for uid in [OWNER_ID, *(sender_id(i) for i in range(senders))]:
+        await hub.account_store.insert_user(
+            {"_id": uid, "email": f"{uid}@bench.invalid", "nickname": uid[-12:], "role": "viewer", "created_at": old}
+        )
+        await hub.account_store.insert_session("s-" + uid, uid, old)
+    await hub.stream_store.insert(
+        {
+            "_id": STREAM_ID,
+            "owner_id": OWNER_ID,
+            "title": "bench",
+            "category": None,
+            "tags": [],
+            "status": "live",
+            "stream_key": "sk_bench",
+            "created_at": old,
+            "started_at": old,
+            "moderators": [],
+            "stats": {},
+        }
+    )
+    gc.collect()
+    gc.freeze()  # MEASURED.md: full collections walking every connection's objects dominate at thousands of members
+    print("ready", flush=True)
+    await task
+
+
+# ---------------------------------------------------------------------------------------------------- load
+
+
+class Viewer:
+    __slots__ = ("latencies", "probe", "received")
+
+    def __init__(self, probe: bool) -> None:
+        self.probe = probe
+        self.received = 0
+        self.latencies: list[float] | None = [] if probe else None
+
+
+async def eio_connect(session: Any, base: str, token: str | None) -> Any:
+    ws = await session.ws_connect(f"{base.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket", compress=0)
+    await ws.receive()  # "0{...}" the Engine.IO open packet
+    await ws.send_str("40" + NS + "," + (json.dumps({"token": token}) if token else ""))
+    while True:
+        msg = await ws.receive(timeout=20)
+        data = msg.data
+        if data == "2":
+            await ws.send_str("3")
+        elif isinstance(data, str) and data.startswith("40" + NS):
+            break
+        elif isinstance(data, str) and data.startswith("44" + NS):
+            raise RuntimeError("connection refused: " + data)
+    await ws.send_str(f'42{NS},1["stream:join",{{"stream_id":"{STREAM_ID}"}}]')
+    while True:
+        msg = await ws.receive(timeout=20)
+        data = msg.data
+        if data == "2":
+            await ws.send_str("3")
+        elif isinstance(data, str) and data.startswith(f"43{NS},1"):
+            if '"ok":true' not in data:
+                raise RuntimeError("join failed: " + data[:200])
+            return ws
+
+
+def ws_frame(text: str) -> bytes:
+    """A masked client text frame (RFC 6455 5.2), payloads under 126 bytes."""
+    payload = text.encode()
+    assert len(payload) < 126
+    mask = os.urandom(4)
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+PING = b"\x81\x012"  # an unmasked server text frame holding the Engine.IO ping "2"
+TEXT = b'"text":'
+
+
+class RawViewer(asyncio.Protocol):
+    """A viewer that never parses frames: it counts ``"text":`` in the raw bytes (server frames are unmasked) and
+    answers pings. Cheap enough that one load process can hold thousands of members."""
+
+    def __init__(self, host: str, port: int, joined: asyncio.Future[None]) -> None:
+        self.host, self.port = host, port
+        self.joined = joined
+        self.transport: Any = None
+        self.state = "handshake"
+        self.buf = b""
+        self.tail = b""
+        self.received = 0
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        key = "dGhlIHNhbXBsZSBub25jZQ=="
+        transport.write(
+            (
+                f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        if self.state != "counting":
+            self.buf += data
+            if self.state == "handshake" and b"\r\n\r\n" in self.buf:
+                self.state = "connecting"
+                self.transport.write(ws_frame("40" + NS + ","))
+            if self.state == "connecting" and (b"40" + NS.encode() + b",{") in self.buf:
+                self.state = "joining"
+                self.transport.write(ws_frame(f'42{NS},1["stream:join",{{"stream_id":"{STREAM_ID}"}}]'))
+            if self.state == "joining" and (b"43" + NS.encode() + b",1") in self.buf:
+                self.state = "counting"
+                self.buf = b""
+                if not self.joined.done():
+                    self.joined.set_result(None)
+            return
+        chunk = self.tail + data
+        self.received += chunk.count(TEXT)
+        if PING in chunk:
+            self.transport.write(ws_frame("3"))
+        self.tail = chunk[-(len(TEXT) - 1) :]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.joined.done():
+            self.joined.set_exception(ConnectionError(f"closed before joining: {exc}"))
+
+
+async def open_raw_viewer(base: str) -> RawViewer:
+    host, port = base.removeprefix("http://").split(":")
+    loop = asyncio.get_running_loop()
+    joined: asyncio.Future[None] = loop.create_future()
+    _, proto = await loop.create_connection(lambda: RawViewer(host, int(port), joined), host, int(port))
+    await asyncio.wait_for(joined, 30)
+    return proto
+
+
+async def viewer_loop(ws: Any, v: Viewer) -> None:
+    batch_prefix = f'42{NS},["chat:batch"'
+    one_prefix = f'42{NS},["chat:message"'
+    async for msg in ws:
+        data = msg.data
+        if data == "2":
+            await ws.send_str("3")
+            continue
+        if not isinstance(data, str):
+            continue
+        if data.startswith(one_prefix) or data.startswith(batch_prefix):
+            now = time.time()
+            if v.latencies is not None:
+                payload = json.loads(data[len(NS) + 3 :])[1]
+                msgs = payload["messages"] if data.startswith(batch_prefix) else [payload]
+                for m in msgs:
+                    v.latencies.append(now - float(m["text"].split()[1]))
+                v.received += len(msgs)
+            else:
+                v.received += data.count('"text"') if data.startswith(batch_prefix) else 1
+
+
+async def sender_loop(ws: Any, rate: float, until: float, counters: dict[str, int], acks: list[float]) -> None:
+    interval = 1.0 / rate
+    next_at = time.monotonic()
+    seq = 0
+    sent_at: dict[int, float] = {}
+
+    async def reader() -> None:
+        async for msg in ws:
+            data = msg.data
+            if data == "2":
+                await ws.send_str("3")
+            elif isinstance(data, str) and data.startswith(f"43{NS},"):
+                counters["acks"] += 1
+                ack_seq = int(data[len(NS) + 3 : data.index("[")])
+                if ack_seq in sent_at:
+                    acks.append(time.monotonic() - sent_at.pop(ack_seq))
+                if '"ok":false' in data:
+                    counters["errors"] += 1
+
+    read_task = asyncio.create_task(reader())
+    try:
+        while time.monotonic() < until:
+            seq += 1
+            text = f"b {time.time():.6f} {seq}"
+            sent_at[seq] = time.monotonic()
+            await ws.send_str(f'42{NS},{seq}["chat:send",{{"stream_id":"{STREAM_ID}","text":"{text}"}}]')
+            counters["sent"] += 1
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await asyncio.sleep(1.0)  # let the last acks arrive
+    finally:
+        read_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await read_task
+
+
+async def run_load(args: argparse.Namespace) -> dict[str, Any]:
+    import aiohttp
+
+    from accounts.models import Role
+    from accounts.tokens import AccessTokenCodec
+    from core.ids import UserId
+
+    bases: list[str] = args.bases.split(",")
+    pids = [int(p) for p in args.pids.split(",")]
+    codec = AccessTokenCodec(JWT_SECRET, 3600, 30)
+    now = datetime.now(UTC)
+    tokens = [codec.issue(UserId(sender_id(i)), Role.VIEWER, "s-" + sender_id(i), now) for i in range(args.senders)]
+    rss_before = sum(rss_bytes(p) for p in pids)
+    connector = aiohttp.TCPConnector(limit=0)
+    result: dict[str, Any] = {
+        "clients": args.clients,
+        "rate": args.rate,
+        "window_s": args.window,
+        "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
+    }
+    async with aiohttp.ClientSession(connector=connector) as session:
+        # One viewer in twenty is a probe (aiohttp, parses every message for its latency); the rest count raw bytes.
+        probes = [Viewer(probe=True) for i in range(0, args.clients, 20)]
+        sem = asyncio.Semaphore(100)
+        t0 = time.monotonic()
+
+        async def open_probe(i: int) -> Any:
+            async with sem:
+                return await eio_connect(session, bases[i % len(bases)], None)
+
+        async def open_raw(i: int) -> RawViewer:
+            async with sem:
+                return await open_raw_viewer(bases[i % len(bases)])
+
+        sockets = await asyncio.wait_for(
+            asyncio.gather(*(open_probe(i) for i in range(len(probes)))), args.connect_timeout
+        )
+        raws = await asyncio.wait_for(
+            asyncio.gather(*(open_raw(i) for i in range(args.clients - len(probes)))), args.connect_timeout
+        )
+        viewers: list[Any] = [*probes, *raws]
+        result["connect_s"] = round(time.monotonic() - t0, 1)
+        tasks = [asyncio.create_task(viewer_loop(ws, v)) for ws, v in zip(sockets, probes, strict=True)]
+        load_cpu0 = time.process_time()
+        await asyncio.sleep(2.0)  # idle: let the nodes settle before measuring memory
+        rss_after = sum(rss_bytes(p) for p in pids)
+        result["kb_per_idle_connection"] = round((rss_after - rss_before) / args.clients / 1024, 1)
+        senders = [await eio_connect(session, bases[i % len(bases)], tokens[i]) for i in range(args.senders)]
+        counters = {"sent": 0, "acks": 0, "errors": 0}
+        cpu0 = [cpu_seconds(p) for p in pids]
+        t_start = time.monotonic()
+        until = t_start + args.window
+        ack_times: list[float] = []
+        await asyncio.gather(
+            *(sender_loop(ws, args.rate / args.senders, until, counters, ack_times) for ws in senders)
+        )
+        # Drain: wait until deliveries stop growing (bounded).
+        last, stable_since = -1, time.monotonic()
+        deadline = time.monotonic() + args.drain
+        while time.monotonic() < deadline:
+            total = sum(v.received for v in viewers)
+            if total != last:
+                last, stable_since = total, time.monotonic()
+            elif time.monotonic() - stable_since > 1.0:
+                break
+            await asyncio.sleep(0.2)
+        elapsed = time.monotonic() - t_start
+        cpu = sum(cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True))
+        delivered = sum(v.received for v in viewers)
+        expected = counters["sent"] * args.clients
+        lat = sorted(x for v in probes if v.latencies for x in v.latencies)
+        result["load_cpu_pct"] = round(100 * (time.process_time() - load_cpu0) / elapsed, 1)
+        result.update(
+            sent=counters["sent"],
+            send_errors=counters["errors"],
+            delivered=delivered,
+            expected=expected,
+            delivered_pct=round(100 * delivered / expected, 2) if expected else 0.0,
+            deliveries_per_s=round(delivered / args.window),
+            node_cpu_s=round(cpu, 2),
+            node_cpu_pct_of_window=round(100 * cpu / elapsed, 1),
+            deliveries_per_cpu_s=round(delivered / cpu) if cpu else 0,
+            p50_ms=round(1000 * statistics.median(lat), 1) if lat else None,
+            p99_ms=round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1) if lat else None,
+            max_ms=round(1000 * lat[-1], 1) if lat else None,
+            latency_samples=len(lat),
+            ack_p50_ms=round(1000 * statistics.median(ack_times), 1) if ack_times else None,
+            ack_p99_ms=round(1000 * sorted(ack_times)[int(len(ack_times) * 0.99)], 1) if ack_times else None,
+        )
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for ws in [*sockets, *senders]:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        for raw in raws:
+            raw.transport.close()
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- orchestrator
+
+
+def start_redis() -> tuple[str, subprocess.Popen[bytes], str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="bench-redis-")
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return f"redis://127.0.0.1:{port}/0", proc, workdir
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("redis-server did not start")
+
+
+def start_node(i: int, redis_url: str, senders: int, ws: str) -> tuple[str, subprocess.Popen[str]]:
+    port = free_port()
+    cmd = [sys.executable, __file__, "node", "--port", str(port), "--node-id", f"bench-{i}", "--redis", redis_url]
+    cmd += ["--ws", ws]
+    proc = subprocess.Popen([*cmd, "--senders", str(senders)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        proc.kill()
+        raise SystemExit(f"node {i} did not start: {line!r}")
+    return f"http://127.0.0.1:{port}", proc
+
+
+def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results = []
+    for n in [int(x) for x in args.clients.split(",")]:
+        redis_url, redis_proc, workdir = start_redis()
+        nodes = [start_node(i, redis_url, args.senders, args.ws) for i in range(2)]
+        try:
+            cmd = [
+                sys.executable,
+                __file__,
+                "load",
+                "--bases",
+                ",".join(b for b, _ in nodes),
+                "--pids",
+                ",".join(str(p.pid) for _, p in nodes),
+                "--clients",
+                str(n),
+                "--rate",
+                str(args.rate),
+                "--window",
+                str(args.window),
+                "--senders",
+                str(args.senders),
+            ]
+            redis_cpu0 = cpu_seconds(redis_proc.pid)
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
+            if out.returncode != 0:
+                print(out.stderr[-3000:], file=sys.stderr)
+                results.append({"clients": n, "error": out.stderr.strip().splitlines()[-1:]})
+                continue
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r["redis_cpu_s"] = round(cpu_seconds(redis_proc.pid) - redis_cpu0, 2)
+            results.append(r)
+            print(json.dumps(r), flush=True)
+        except subprocess.TimeoutExpired:
+            results.append({"clients": n, "error": f"timed out after {args.timeout} s"})
+        finally:
+            for _, p in nodes:
+                p.send_signal(signal.SIGINT)
+            for _, p in nodes:
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            redis_proc.terminate()
+            redis_proc.wait(5)
+            shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    head = (
+        "| viewers | msgs/s | delivered | deliveries/s | node CPU (2 nodes) | deliveries per CPU-second"
+        " | p50 | p99 | max | KB per idle connection |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
+    rows = [head]
+    for r in results:
+        if "error" in r:
+            rows.append(f"| {r['clients']} | — | error: {r['error']} | | | | | | | |")
+            continue
+        rows.append(
+            f"| {r['clients']:,} | {r['rate']} | {r['delivered_pct']} % | {r['deliveries_per_s']:,} |"
+            f" {r['node_cpu_pct_of_window']} % | {r['deliveries_per_cpu_s']:,} | {r['p50_ms']} ms | {r['p99_ms']} ms"
+            f" | {r['max_ms']} ms | {r['kb_per_idle_connection']} |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="role")
+    node = sub.add_parser("node")
+    node.add_argument("--port", type=int, required=True)
+    node.add_argument("--node-id", required=True)
+    node.add_argument("--redis", required=True)
+    node.add_argument("--senders", type=int, default=10)
+    node.add_argument("--ws", default="websockets-sansio")
+    load = sub.add_parser("load")
+    load.add_argument("--bases", required=True)
+    load.add_argument("--pids", required=True)
+    for p in (parser, load):
+        p.add_argument("--rate", type=float, default=20.0, help="chat messages per second, all senders together")
+        p.add_argument("--window", type=float, default=10.0, help="seconds of sending")
+        p.add_argument("--senders", type=int, default=10)
+    parser.add_argument("--clients", default="500,2000,5000", help="viewer counts, one run each")
+    parser.add_argument("--timeout", type=float, default=240.0, help="bound on one run, seconds")
+    parser.add_argument("--ws", default="websockets-sansio", help="uvicorn's WebSocket implementation for the nodes")
+    load.add_argument("--clients", type=int, required=True)
+    load.add_argument("--connect-timeout", type=float, default=120.0)
+    load.add_argument("--drain", type=float, default=15.0)
+    args = parser.parse_args()
+    if args.role == "node":
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_node(args.port, args.node_id, args.redis, args.senders, args.ws))
+    elif args.role == "load":
+        print(json.dumps(asyncio.run(run_load(args))), flush=True)
+    else:
+        results = orchestrate(args)
+        print()
+        print(table(results))
+
+
+if __name__ == "__main__":
+    main()
