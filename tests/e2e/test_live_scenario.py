@@ -206,6 +206,8 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
         logged = '#modlog li[data-action="timeout"]'
         await eventually(lambda: console.is_visible(logged), 10, "the timeout in the mod log")
         assert "Bob" in await text(console, logged)
+        restricted = f'#restricted li[data-user-id="{bob["user"]["id"]}"]'
+        await eventually(lambda: _text_contains(console, restricted, "timed out until"), 10, "Bob among the restricted")
         await eventually(lambda: _text_contains(bob_page, "#chat-status", "timed out"), 10, "Bob told he is timed out")
         assert "timed out" in (await bob_page.get_attribute("#chat-input", "placeholder") or "")
         await bob_page.fill("#chat-input", "am I still here?")

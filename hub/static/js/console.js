@@ -130,6 +130,7 @@ async function openRoom(room, rejoin = false) {
   loadModlog();
   loadReports();
   loadViewers();
+  loadRestrictions();
 }
 
 function showViewerCount(n) {
@@ -260,6 +261,7 @@ function onModEvent(e) {
   } else {
     state.log.unshift(item);
     renderLog();
+    if (["timeout", "ban", "unban"].includes(item.action)) loadRestrictions();
   }
   resolveNames([item.actor_id, item.target_user_id, item.reporter_id]);
 }
@@ -280,6 +282,7 @@ async function resolveNames(ids) {
   );
   renderLog();
   renderReports();
+  renderRestrictions();
 }
 
 function renderLog() {
@@ -357,6 +360,34 @@ async function loadViewers() {
   } catch (err) {
     list.replaceChildren(el("li", { class: "muted" }, errorText(err)));
   }
+}
+
+async function loadRestrictions() {
+  try {
+    const data = await api("GET", `/streams/${encodeURIComponent(state.room.id)}/restrictions`);
+    state.restrictions = data?.items || [];
+    renderRestrictions();
+    resolveNames(state.restrictions.map((x) => x.user_id));
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function renderRestrictions() {
+  const list = $("#restricted");
+  const items = state.restrictions || [];
+  if (!items.length) return list.replaceChildren(el("li", { class: "muted" }, t("console.no_restricted")));
+  list.replaceChildren(
+    ...items.map((r) =>
+      el("li", { dataset: { userId: r.user_id, kind: r.kind } },
+        el("b", {}, nameOf(r.user_id)), " ",
+        r.kind === "ban" ? t("console.banned") : t("console.timed_out_until", { until: formatTime(r.until) }),
+        el("span", { class: "mod-actions" },
+          el("button", { class: "btn btn-xs mod-unban", type: "button", onclick: () => roomAction("unban", { target_user_id: r.user_id }) }, t("mod.unban")),
+        ),
+      ),
+    ),
+  );
 }
 
 window.livehub = { state };

@@ -172,6 +172,10 @@ const en = {
   "console.pick_room": "Pick a room to moderate",
   "console.end_stream": "End stream",
   "console.dismiss": "Dismiss",
+  "console.restricted": "Timed out and banned",
+  "console.no_restricted": "No one",
+  "console.banned": "banned",
+  "console.timed_out_until": "timed out until {until}",
   "console.guests": "+ {n} guests",
 
   "mod.delete": "Delete",
@@ -441,6 +445,10 @@ const ru = {
   "console.pick_room": "Выберите комнату для модерации",
   "console.end_stream": "Завершить эфир",
   "console.dismiss": "Отклонить",
+  "console.restricted": "Ограничены и забанены",
+  "console.no_restricted": "Никого",
+  "console.banned": "забанен(а)",
+  "console.timed_out_until": "ограничен(а) до {until}",
   "console.guests": "+ гостей: {n}",
 
   "mod.delete": "Удалить",

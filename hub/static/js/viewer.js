@@ -90,12 +90,30 @@ async function join() {
     composer.setGuest(!session.loggedIn);
     if (stream?.status === "ended") return streamEnded();
     if (stream?.status === "live" || !stream) startPlayer();
-    else showOverlay("player.offline");
+    else waitForLive();
   } catch (err) {
     if (err.code === "stream_ended") return streamEnded();
     if (err.status === 404 || err.code === "stream_not_found") return missing();
     showOverlay("player.offline", errorText(err), { back: true });
   }
+}
+
+// Not live yet: look again every few seconds and start playing as soon as the broadcaster goes live.
+let liveTimer = null;
+function waitForLive() {
+  showOverlay("player.offline");
+  clearTimeout(liveTimer);
+  liveTimer = setTimeout(async () => {
+    try {
+      const stream = await api("GET", `/streams/${encodeURIComponent(streamId)}`, undefined, { auth: false });
+      showStream(stream);
+      if (stream.status === "ended") return streamEnded();
+      if (stream.status === "live") return startPlayer();
+    } catch {
+      // a blip: try again below
+    }
+    waitForLive();
+  }, 4000);
 }
 
 function missing() {
