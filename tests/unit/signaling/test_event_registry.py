@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.errors import UnavailableError
+from signaling.events import EventContext, EventRegistry, Services, registry
+
+
+def test_every_client_event_of_the_contract_has_a_handler() -> None:
+    from signaling import handlers
+
+    handlers.load()
+    for name in (
+        "stream:join",
+        "stream:leave",
+        "chat:send",
+        "like:send",
+        "mod:action",
+        "report:send",
+        "rtc:publish",
+        "rtc:subscribe",
+        "rtc:close",
+    ):
+        assert registry.get(name) is not None, name
+
+
+def test_an_event_cannot_get_two_handlers() -> None:
+    reg = EventRegistry()
+
+    @reg.handler("x:y")
+    async def first(ctx: EventContext, body: Any) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="already has a handler"):
+
+        @reg.handler("x:y")
+        async def second(ctx: EventContext, body: Any) -> None:
+            return None
+
+
+def test_services_are_found_by_type_and_missing_ones_are_unavailable() -> None:
+    class Thing:
+        pass
+
+    services = Services()
+    assert services.get(Thing) is None
+    with pytest.raises(UnavailableError):
+        services.need(Thing)
+    thing = Thing()
+    services.provide(Thing, thing)
+    assert services.need(Thing) is thing
