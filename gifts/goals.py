@@ -35,7 +35,6 @@ class GoalService:
             "title": title.strip()[:80],
             "set_by": actor_id,
             "set_at": self._clock.now(),
-            "applied": [],
         }
         await self._store.set_goal(doc)
         return Goal.from_doc(doc)

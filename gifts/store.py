@@ -1,7 +1,8 @@
 """MongoDB access for gifts.
 
-Collections owned here: ``gifts_catalogue`` (current entries), ``gifts_catalogue_versions`` (every version, immutable),
-``gifts_goals`` (one per stream), ``gifts_daily_spend`` (per user per UTC day).
+Collections owned here: ``gifts_catalogue`` (current entries), ``gifts_catalogue_versions`` (every version,
+immutable), ``gifts_goals`` (one per stream), ``gifts_goal_counted`` (which transfers a goal counted; dropped with
+the goal), ``gifts_daily_spend`` (per user per UTC day).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-RECENT_TRANSFERS = 1000  # a goal remembers this many transfer ids to count each gift once
-
 
 class GiftStore:
     def __init__(self, db: Any) -> None:
@@ -21,10 +20,12 @@ class GiftStore:
         self._versions = db["gifts_catalogue_versions"]
         self._goals = db["gifts_goals"]
         self._spend = db["gifts_daily_spend"]
+        self._counted = db["gifts_goal_counted"]
 
     async def create_indexes(self) -> None:
         await self._catalogue.create_index([("active", ASCENDING), ("coins", ASCENDING)], name="by_price")
         await self._spend.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl")
+        await self._counted.create_index([("goal_id", ASCENDING)], name="by_goal")
 
     # Catalogue
     async def insert_gift(self, doc: dict[str, Any]) -> bool:
@@ -63,22 +64,30 @@ class GiftStore:
 
     # Goals
     async def set_goal(self, doc: dict[str, Any]) -> None:
+        old = await self._goals.find_one({"_id": doc["_id"]}, {"goal_id": 1})
         await self._goals.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        if old is not None:
+            await self._counted.delete_many({"goal_id": old["goal_id"]})
 
     async def get_goal(self, stream_id: str) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = await self._goals.find_one({"_id": stream_id})
         return doc
 
     async def clear_goal(self, stream_id: str) -> None:
-        await self._goals.delete_one({"_id": stream_id})
+        old = await self._goals.find_one_and_delete({"_id": stream_id})
+        if old is not None:
+            await self._counted.delete_many({"goal_id": old["goal_id"]})
 
     async def add_goal_progress(self, stream_id: str, goal_id: str, amount: int, tid: str) -> dict[str, Any] | None:
-        """Count ``amount`` towards the stream's goal once per transfer (None if there is no such goal)."""
+        """Count ``amount`` towards the stream's goal once per transfer (None if there is no such goal or the
+        transfer was counted already). The marker goes first: a crash in between under-counts one gift rather than
+        counting one twice; goals are a projection and never money."""
+        try:
+            await self._counted.insert_one({"_id": f"{goal_id}:{tid}", "goal_id": goal_id})
+        except DuplicateKeyError:
+            return None
         doc: dict[str, Any] | None = await self._goals.find_one_and_update(
-            {"_id": stream_id, "goal_id": goal_id, "applied": {"$ne": tid}},
-            {"$inc": {"progress": amount}, "$push": {"applied": {"$each": [tid], "$slice": -RECENT_TRANSFERS}}},
-            projection={"applied": 0},
-            return_document=ReturnDocument.AFTER,
+            {"_id": stream_id, "goal_id": goal_id}, {"$inc": {"progress": amount}}, return_document=ReturnDocument.AFTER
         )
         return doc
 

@@ -151,15 +151,18 @@ class Ledger:
                     balances[leg.account] = outcome
                 await self._hook(tid, f"leg:{leg.account}")
             result = {"balances": balances}
+            now = self._clock.now()
             moved = await self._store.update_transfer(
-                {"_id": tid, "state": PENDING},
-                {"$set": {"state": APPLIED, "result": result, "updated_at": self._clock.now()}},
+                {"_id": tid, "state": PENDING}, {"$set": {"state": APPLIED, "result": result, "updated_at": now}}
             )
-            current = await self._store.get_transfer(tid)
-            assert current is not None
-            if not moved and current["state"] != APPLIED:
-                return await self.drive(current) if current["state"] == REJECTED else Transfer.from_doc(current)
-            doc = current
+            if moved:
+                doc = {**doc, "state": APPLIED, "result": result, "updated_at": now}
+            else:  # cannot happen while we hold the lease; trust the database
+                current = await self._store.get_transfer(tid)
+                assert current is not None
+                if current["state"] != APPLIED:
+                    return await self.drive(current) if current["state"] == REJECTED else Transfer.from_doc(current)
+                doc = current
             state = APPLIED
             await self._hook(tid, "applied")
         if state in (APPLIED, SETTLED) and doc.get("outbox") and not doc.get("published"):
@@ -168,10 +171,12 @@ class Ledger:
             for leg in legs:
                 await self._store.release_marker(leg.account, tid)
                 await self._hook(tid, f"release:{leg.account}")
-            await self._store.update_transfer(
-                {"_id": tid, "state": APPLIED}, {"$set": {"state": SETTLED, "updated_at": self._clock.now()}}
-            )
-            await self._hook(tid, "settled")
+            now = self._clock.now()
+            if await self._store.update_transfer(
+                {"_id": tid, "state": APPLIED}, {"$set": {"state": SETTLED, "updated_at": now}}
+            ):
+                await self._hook(tid, "settled")
+                return Transfer.from_doc({**doc, "state": SETTLED, "updated_at": now})
         elif state == REJECTED and not doc.get("clean"):
             await self._undo(tid, legs)
         return await self._reload(tid)
