@@ -3,6 +3,7 @@ and sends them to a real hub over HTTP. No request may produce a 5xx."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 
@@ -15,6 +16,13 @@ from mobile_api.app import PREFIX, build_api
 from mobile_api.openapi import build_openapi
 from tests.conftest import make_settings
 from tests.support.threaded import hub_in_thread
+
+
+@schemathesis.serializer("application/sdp")
+def _sdp_body(ctx: object, value: object) -> bytes:
+    """WHIP/WHEP take SDP text: send generated strings as they are (anything else as its JSON text)."""
+    return value.encode() if isinstance(value, str) else json.dumps(value).encode()
+
 
 schema = schemathesis.openapi.from_dict(build_openapi(build_api(), PREFIX))
 # Valid requests and invalid ones (wrong types, missing fields, out-of-range values).
