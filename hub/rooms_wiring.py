@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from core.events import TopGiftersChanged
 from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
 from rooms.chat import ChatLimits, ChatService
@@ -37,11 +39,7 @@ class FallbackRateLimiter:
     async def hit(self, key: str, rate: Rate, cost: int = 1) -> float:
         try:
             return await self._primary.hit(key, rate, cost)
-        except (OSError, ConnectionError, TimeoutError) as exc:
-            log.info("rate limiter: Redis unavailable (%s); limiting on this node", type(exc).__name__)
-        except Exception as exc:  # redis.exceptions.ConnectionError is not an OSError
-            if type(exc).__module__.split(".")[0] != "redis":
-                raise
+        except (RedisError, OSError) as exc:
             log.info("rate limiter: Redis unavailable (%s); limiting on this node", type(exc).__name__)
         return await self._fallback.hit(key, rate, cost)
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from core.errors import UnavailableError
+from core.errors import HubError, UnavailableError
 from core.ids import StreamId, UserId
 from mobile_api.routing import Api, Body, Call, Query
 from rooms.chat import ChatService
@@ -222,7 +222,7 @@ async def viewers(call: Call) -> dict[str, Any]:
     if call.principal is not None:
         try:
             await _mod(call).require_moderator(sid, call.principal)
-        except Exception:
+        except HubError:
             return out
         keys = await presence.viewers(sid, 500)
         users = await call.ctx.accounts.get_users([UserId(k) for k in keys if not k.startswith("g:")])
