@@ -6,6 +6,7 @@ Kept apart from ``hub/wiring.py`` so that file stays a readable list; ``Hub`` ca
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -23,6 +24,7 @@ from rooms.models import StreamStatus
 from rooms.streams import StreamService
 from wallet.cashouts import CashoutService
 from wallet.ledger import Ledger
+from wallet.outbox import OutboxRelay
 from wallet.reconciler import Reconciler
 from wallet.service import WalletService
 from wallet.store import LedgerStore
@@ -43,6 +45,8 @@ class MoneyWiring:
         self.ledger_store = LedgerStore(hub.db)
         self.payment_store = PaymentStore(hub.db)
         self.ledger = Ledger(self.ledger_store, clock, node_id=s.node_id, lease_s=s.wallet_lease_s)
+        self.relay = OutboxRelay(self.ledger)
+        self.ledger.use_relay(self.relay)
         self.wallet = WalletService(self.ledger, clock)
         gateway = StripeGateway(
             s.stripe_secret_key, s.stripe_webhook_secret, api_base=s.stripe_api_base, public_url=s.public_url
@@ -123,7 +127,11 @@ class MoneyWiring:
         added = await self.catalogue.seed()
         if added:
             log.info("gift catalogue: seeded %d default gifts", added)
+        self.relay.start()
         self.reconciler.start()
 
     async def close(self) -> None:
         await self.reconciler.close()
+        with contextlib.suppress(TimeoutError):
+            await self.relay.drain(2.0)
+        await self.relay.close()

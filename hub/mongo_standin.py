@@ -32,11 +32,11 @@ def _iter_documents(self: Any, filter: Any) -> Any:
             if key not in self._store:
                 return iter(())
             document = self._store[key]
-            return iter((document,) if filter_applies(filter, document) else ())
-    return _scan_documents(self, filter)
+            return iter((document,) if filter_applies(filter, document) else ())  # type: ignore[no-untyped-call]
+    return _scan_documents(self, filter)  # type: ignore[no-untyped-call]
 
 
-mongomock.collection.Collection._iter_documents = _iter_documents
+mongomock.collection.Collection._iter_documents = _iter_documents  # type: ignore[method-assign]
 
 
 class StandInCursor:

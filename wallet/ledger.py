@@ -24,6 +24,7 @@ from core.clock import Clock, as_utc
 from wallet.accounts import may_go_negative, owner_of
 from wallet.errors import TransferInProgressError
 from wallet.models import Leg, Transfer, TransferKind, TransferSpec, TransferState
+from wallet.outbox import OutboxRelay
 from wallet.store import DuplicateTransferError, LedgerStore
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Ledger:
         self._replay_wait_s = replay_wait_s
         self._hook: StepHook = _no_hook
         self._publishers: dict[TransferKind, Publisher] = {}
+        self._relay: OutboxRelay | None = None
 
     @property
     def store(self) -> LedgerStore:
@@ -66,6 +68,13 @@ class Ledger:
     def set_step_hook(self, hook: StepHook | None) -> None:
         """Called after every step (tests raise from it to simulate a crash between two steps)."""
         self._hook = hook or _no_hook
+
+    def use_relay(self, relay: OutboxRelay | None) -> None:
+        """Publish outbox events through ``relay`` (off the request path) instead of inline."""
+        self._relay = relay
+
+    async def publish_outbox(self, doc: dict[str, Any]) -> None:
+        await self._publish(doc)
 
     def register_publisher(self, kind: TransferKind, publisher: Publisher) -> None:
         """``publisher`` turns an applied transfer of ``kind`` with an outbox into an event (at least once)."""
@@ -165,7 +174,8 @@ class Ledger:
                 doc = current
             state = APPLIED
             await self._hook(tid, "applied")
-        if state in (APPLIED, SETTLED) and doc.get("outbox") and not doc.get("published"):
+        unpublished = state in (APPLIED, SETTLED) and doc.get("outbox") and not doc.get("published")
+        if unpublished and (self._relay is None or not self._relay.submit(doc)):
             await self._publish(doc)
         if state == APPLIED:
             for leg in legs:

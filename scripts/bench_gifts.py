@@ -1,0 +1,508 @@
+"""Gift benchmark: the service layer in-process, then end to end over Socket.IO against one hub node.
+
+- ``service``: ``GiftService.send`` called directly (ledger on the in-process MongoDB stand-in), sequentially and
+  with many sends in flight: the cost of the money path alone.
+- ``e2e`` runs (every role its own process: one hub node = the real ``Hub`` + uvicorn, embedded, no Redis; the load
+  generator on raw Engine.IO WebSocket clients): (1) throughput: S senders each keep K ``gift:send`` in flight for a
+  fixed window with no viewers → acks/s and ack latency (send → ack); (2) fan-out: V viewers in the room (one in
+  fifty parses every frame for latency, the rest count ``gift:received`` in the raw bytes), gifts at a fixed rate →
+  delivery ratio and time from send until ``gift:received`` arrives at the viewers (p50/p99), plus ack latency
+  under that load. The room also has a goal, so every gift fans out ``gift:received``, ``leaderboard:update`` and
+  ``goal:progress``.
+
+    .venv/bin/python scripts/bench_gifts.py --viewers 500 --window 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+JWT_SECRET = "bench-secret-" + "g" * 40
+STREAM_ID = "bench-stream"
+OWNER_ID = "bench-owner"
+NS = "/live"
+TICK = os.sysconf("SC_CLK_TCK")
+ENV = {
+    "HUB_JWT_SECRET": JWT_SECRET,
+    "HUB_BCRYPT_ROUNDS": "4",
+    "HUB_GIFT_BURST": "1000000",
+    "HUB_GIFT_PER_SECOND": "1000000",
+    "HUB_GIFT_DAILY_CAP_COINS": "1000000000",
+    "HUB_LOG_LEVEL": "WARNING",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(1000 * ordered[min(len(ordered) - 1, int(len(ordered) * q))], 1)
+
+
+def sender_id(i: int) -> str:
+    return f"bench-sender-{i}"
+
+
+async def seed(hub: Any, senders: int) -> None:
+    """Accounts, sessions, a live stream with a goal, and plenty of coins for every sender (a ledger top-up)."""
+    from gifts.models import GoalKind
+    from wallet.accounts import COINS_STRIPE, Currency, user_coins
+    from wallet.models import Leg, TransferKind, TransferSpec
+
+    old = datetime.now(UTC) - timedelta(days=365)
+    for uid in [OWNER_ID, *(sender_id(i) for i in range(senders))]:
+        await hub.account_store.insert_user(
+            {"_id": uid, "email": f"{uid}@bench.invalid", "nickname": uid[-12:], "role": "viewer", "created_at": old}
+        )
+        await hub.account_store.insert_session("s-" + uid, uid, old)
+    await hub.stream_store.insert(
+        {
+            "_id": STREAM_ID,
+            "owner_id": OWNER_ID,
+            "title": "bench",
+            "category": None,
+            "tags": [],
+            "status": "live",
+            "stream_key": "sk_bench",
+            "created_at": old,
+            "started_at": old,
+            "moderators": [],
+            "stats": {},
+        }
+    )
+    await hub.money.goals.set(OWNER_ID, OWNER_ID, STREAM_ID, GoalKind.BEANS, 10**9, None, "bench goal")
+    for i in range(senders):
+        coins = 10**8
+        await hub.money.ledger.execute(
+            TransferSpec(
+                f"topup:seed-{i}",
+                TransferKind.TOPUP,
+                (Leg(COINS_STRIPE, Currency.COINS, -coins), Leg(user_coins(sender_id(i)), Currency.COINS, coins)),
+            )
+        )
+
+
+# ---------------------------------------------------------------------------------------------------- service
+
+
+async def run_service(senders: int, gifts: int, inflight: int) -> dict[str, Any]:
+    from hub.mongo_standin import StandInClient
+    from hub.settings import Settings
+    from hub.wiring import Hub
+
+    hub = Hub(Settings.from_env({**ENV, "HUB_MONGO_DB": "bench"}), mongo_client=StandInClient())
+    await hub.start()
+    await seed(hub, senders)
+    result: dict[str, Any] = {"senders": senders, "gifts": gifts}
+    try:
+        lat: list[float] = []
+        t0 = time.perf_counter()
+        for n in range(gifts // 4):
+            s = time.perf_counter()
+            await hub.gifts.send(sender_id(n % senders), STREAM_ID, "rose", 1, f"seq-{n}")
+            lat.append(time.perf_counter() - s)
+        elapsed = time.perf_counter() - t0
+        result["sequential_per_s"] = round(len(lat) / elapsed)
+        result["sequential_p50_ms"], result["sequential_p99_ms"] = pct(lat, 0.5), pct(lat, 0.99)
+
+        sem = asyncio.Semaphore(inflight)
+        lat = []
+
+        async def one(n: int) -> None:
+            async with sem:
+                s = time.perf_counter()
+                await hub.gifts.send(sender_id(n % senders), STREAM_ID, "heart", 1, f"con-{n}")
+                lat.append(time.perf_counter() - s)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(gifts)))
+        elapsed = time.perf_counter() - t0
+        result["inflight"] = inflight
+        result["concurrent_per_s"] = round(gifts / elapsed)
+        result["concurrent_p50_ms"], result["concurrent_p99_ms"] = pct(lat, 0.5), pct(lat, 0.99)
+        from wallet.verify import verify_ledger
+
+        result["ledger_verifies"] = (await verify_ledger(hub.money.ledger_store)).ok
+    finally:
+        await hub.close()
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- node
+
+
+async def run_node(port: int, senders: int) -> None:
+    import gc
+
+    import uvicorn
+
+    from hub.app import create_app
+    from hub.settings import Settings
+    from hub.wiring import Hub
+
+    hub = Hub(Settings.from_env({**ENV, "HUB_PORT": str(port)}))
+    config = uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    await seed(hub, senders)
+    gc.collect()
+    gc.freeze()
+    print("ready", flush=True)
+    await task
+
+
+# ---------------------------------------------------------------------------------------------------- load
+
+
+def ws_frame(text: str) -> bytes:
+    """A masked client text frame (RFC 6455 5.2), payloads under 126 bytes."""
+    payload = text.encode()
+    assert len(payload) < 126
+    mask = os.urandom(4)
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+PING = b"\x81\x012"
+MARK = b'"gift:received"'
+
+
+class RawViewer(asyncio.Protocol):
+    """Counts ``gift:received`` in the raw bytes (server frames are unmasked) and answers pings."""
+
+    def __init__(self, host: str, port: int, joined: asyncio.Future[None]) -> None:
+        self.host, self.port, self.joined = host, port, joined
+        self.transport: Any = None
+        self.state = "handshake"
+        self.buf = b""
+        self.tail = b""
+        self.received = 0
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.write(
+            (
+                f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        if self.state != "counting":
+            self.buf += data
+            if self.state == "handshake" and b"\r\n\r\n" in self.buf:
+                self.state = "connecting"
+                self.transport.write(ws_frame("40" + NS + ","))
+            if self.state == "connecting" and (b"40" + NS.encode() + b",{") in self.buf:
+                self.state = "joining"
+                self.transport.write(ws_frame(f'42{NS},1["stream:join",{{"stream_id":"{STREAM_ID}"}}]'))
+            if self.state == "joining" and (b"43" + NS.encode() + b",1") in self.buf:
+                self.state = "counting"
+                self.buf = b""
+                if not self.joined.done():
+                    self.joined.set_result(None)
+            return
+        chunk = self.tail + data
+        self.received += chunk.count(MARK)
+        if PING in chunk:
+            self.transport.write(ws_frame("3"))
+        self.tail = chunk[-(len(MARK) - 1) :]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.joined.done():
+            self.joined.set_exception(ConnectionError(f"closed before joining: {exc}"))
+
+
+async def eio_connect(session: Any, base: str, token: str | None, join: bool) -> Any:
+    ws = await session.ws_connect(f"{base.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket", compress=0)
+    await ws.receive()
+    await ws.send_str("40" + NS + "," + (json.dumps({"token": token}) if token else ""))
+    while True:
+        data = (await ws.receive(timeout=20)).data
+        if data == "2":
+            await ws.send_str("3")
+        elif isinstance(data, str) and data.startswith("40" + NS):
+            break
+        elif isinstance(data, str) and data.startswith("44" + NS):
+            raise RuntimeError("connection refused: " + data)
+    if not join:
+        return ws
+    await ws.send_str(f'42{NS},1["stream:join",{{"stream_id":"{STREAM_ID}"}}]')
+    while True:
+        data = (await ws.receive(timeout=20)).data
+        if data == "2":
+            await ws.send_str("3")
+        elif isinstance(data, str) and data.startswith(f"43{NS},1"):
+            return ws
+
+
+async def probe_loop(ws: Any, latencies: list[float]) -> None:
+    prefix = f'42{NS},["gift:received"'
+    async for msg in ws:
+        data = msg.data
+        if data == "2":
+            await ws.send_str("3")
+        elif isinstance(data, str) and data.startswith(prefix):
+            now = time.time()
+            payload = json.loads(data[len(NS) + 3 :])[1]
+            sent_at = float(payload["transfer_id"].rsplit("-", 1)[1])
+            latencies.append(now - sent_at)
+
+
+async def sender_loop(
+    ws: Any, idx: int, until: float, inflight: int, rate: float | None, stats: dict[str, Any]
+) -> None:
+    """Keep ``inflight`` sends outstanding (or send at ``rate`` per second); record send → ack per message."""
+    sent_at: dict[int, float] = {}
+    window = asyncio.Semaphore(inflight)
+
+    async def reader() -> None:
+        async for msg in ws:
+            data = msg.data
+            if data == "2":
+                await ws.send_str("3")
+            elif isinstance(data, str) and data.startswith(f"43{NS},"):
+                ack_id = int(data[len(NS) + 3 : data.index("[")])
+                start = sent_at.pop(ack_id, None)
+                if start is not None:
+                    stats["ack_lat"].append(time.monotonic() - start)
+                    window.release()
+                if '"ok":true' in data:
+                    stats["ok"] += 1
+                    if time.monotonic() <= until:
+                        stats["ok_in_window"] += 1
+                else:
+                    stats["errors"] += 1
+                    if len(stats["error_samples"]) < 3:
+                        stats["error_samples"].append(data[:200])
+
+    task = asyncio.create_task(reader())
+    seq = 0
+    next_at = time.monotonic()
+    try:
+        while time.monotonic() < until:
+            await window.acquire()
+            seq += 1
+            key = f"{idx}.{seq}-{time.time():.6f}"
+            sent_at[seq] = time.monotonic()
+            body = f'{{"stream_id":"{STREAM_ID}","gift_id":"rose","idempotency_key":"{key}"}}'
+            await ws.send_str(f'42{NS},{seq}["gift:send",{body}]')
+            stats["sent"] += 1
+            if rate:
+                next_at += 1.0 / rate
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+        deadline = time.monotonic() + 10
+        while sent_at and time.monotonic() < deadline:  # the last acks
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def run_load(args: argparse.Namespace) -> dict[str, Any]:
+    import aiohttp
+
+    from accounts.models import Role
+    from accounts.tokens import AccessTokenCodec
+    from core.ids import UserId
+
+    codec = AccessTokenCodec(JWT_SECRET, 3600, 30)
+    now = datetime.now(UTC)
+    tokens = [codec.issue(UserId(sender_id(i)), Role.VIEWER, "s-" + sender_id(i), now) for i in range(args.senders)]
+    result: dict[str, Any] = {"viewers": args.viewers, "senders": args.senders, "window_s": args.window}
+    host, port = args.base.removeprefix("http://").split(":")
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        n_probes = (args.viewers + 49) // 50 if args.viewers else 0
+        sem = asyncio.Semaphore(100)
+
+        async def open_probe() -> Any:
+            async with sem:
+                return await eio_connect(session, args.base, None, join=True)
+
+        async def open_raw() -> RawViewer:
+            async with sem:
+                loop = asyncio.get_running_loop()
+                joined: asyncio.Future[None] = loop.create_future()
+                _, proto = await loop.create_connection(lambda: RawViewer(host, int(port), joined), host, int(port))
+                await asyncio.wait_for(joined, 30)
+                return proto
+
+        probes = await asyncio.gather(*(open_probe() for _ in range(n_probes)))
+        raws = await asyncio.gather(*(open_raw() for _ in range(args.viewers - n_probes)))
+        probe_lat: list[list[float]] = [[] for _ in probes]
+        probe_tasks = [asyncio.create_task(probe_loop(ws, lat)) for ws, lat in zip(probes, probe_lat, strict=True)]
+        senders = [await eio_connect(session, args.base, tokens[i], join=False) for i in range(args.senders)]
+        await asyncio.sleep(1.0)
+        stats: dict[str, Any] = {"sent": 0, "ok": 0, "ok_in_window": 0, "errors": 0, "ack_lat": [], "error_samples": []}
+        cpu0 = cpu_seconds(args.pid)
+        t0 = time.monotonic()
+        until = t0 + args.window
+        per_sender_rate = args.rate / args.senders if args.rate else None
+        await asyncio.gather(
+            *(sender_loop(ws, i, until, args.inflight, per_sender_rate, stats) for i, ws in enumerate(senders))
+        )
+        window_cpu = cpu_seconds(args.pid) - cpu0
+        expected = stats["ok"] * args.viewers
+        last, stable = -1, time.monotonic()
+        deadline = time.monotonic() + 20
+        while args.viewers and time.monotonic() < deadline:
+            total = sum(r.received for r in raws) + sum(len(x) for x in probe_lat)
+            if total >= expected:
+                break
+            if total != last:
+                last, stable = total, time.monotonic()
+            elif time.monotonic() - stable > 2.0:
+                break
+            await asyncio.sleep(0.1)
+        node_cpu = cpu_seconds(args.pid) - cpu0
+        delivered = sum(r.received for r in raws) + sum(len(x) for x in probe_lat)
+        lat = [x for xs in probe_lat for x in xs]
+        result.update(
+            sent=stats["sent"],
+            acked_ok=stats["ok"],
+            errors=stats["errors"],
+            error_samples=stats["error_samples"],
+            gifts_per_s=round(stats["ok_in_window"] / args.window),
+            ack_p50_ms=pct(stats["ack_lat"], 0.5),
+            ack_p99_ms=pct(stats["ack_lat"], 0.99),
+            delivered_pct=round(100 * delivered / expected, 2) if expected else None,
+            effect_p50_ms=pct(lat, 0.5),
+            effect_p99_ms=pct(lat, 0.99),
+            effect_samples=len(lat),
+            node_cpu_pct=round(100 * window_cpu / args.window, 1),
+            node_cpu_pct_incl_drain=round(100 * node_cpu / (time.monotonic() - t0), 1),
+        )
+        for t in probe_tasks:
+            t.cancel()
+        await asyncio.gather(*probe_tasks, return_exceptions=True)
+        for ws in [*probes, *senders]:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        for raw in raws:
+            raw.transport.close()
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- orchestrator
+
+
+def e2e(label: str, args: argparse.Namespace, *, viewers: int, inflight: int, rate: float) -> dict[str, Any]:
+    port = free_port()
+    cmd = [sys.executable, __file__, "node", "--port", str(port), "--senders", str(args.senders)]
+    node = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert node.stdout is not None
+    try:
+        line = node.stdout.readline()
+        if line.strip() != "ready":
+            raise SystemExit(f"the node did not start: {line!r}")
+        load = [
+            sys.executable, __file__, "load", "--base", f"http://127.0.0.1:{port}", "--pid", str(node.pid),
+            "--viewers", str(viewers), "--senders", str(args.senders), "--inflight", str(inflight),
+            "--rate", str(rate), "--window", str(args.window),
+        ]  # fmt: skip
+        out = subprocess.run(load, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
+        if out.returncode != 0:
+            print(out.stderr[-3000:], file=sys.stderr)
+            return {"run": label, "error": out.stderr.strip().splitlines()[-1:]}
+        r: dict[str, Any] = {"run": label, **json.loads(out.stdout.strip().splitlines()[-1])}
+        r["inflight"], r["rate"] = inflight, rate
+        return r
+    except subprocess.TimeoutExpired:
+        return {"run": label, "error": f"timed out after {args.timeout} s"}
+    finally:
+        node.send_signal(signal.SIGINT)
+        try:
+            node.wait(10)
+        except subprocess.TimeoutExpired:
+            node.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="role")
+    node = sub.add_parser("node")
+    node.add_argument("--port", type=int, required=True)
+    node.add_argument("--senders", type=int, default=20)
+    load = sub.add_parser("load")
+    load.add_argument("--base", required=True)
+    load.add_argument("--pid", type=int, required=True)
+    load.add_argument("--viewers", type=int, default=0)
+    load.add_argument("--inflight", type=int, default=8)
+    load.add_argument("--rate", type=float, default=0.0, help="gifts per second in total (0 = as fast as acks allow)")
+    for p in (parser, load):
+        p.add_argument("--senders", type=int, default=20)
+        p.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--viewers", type=int, default=500)
+    parser.add_argument("--fanout-rate", type=float, default=20.0, help="gifts per second in the fan-out run")
+    parser.add_argument("--inflight", type=int, default=8, help="sends in flight per sender in the throughput run")
+    parser.add_argument("--service-gifts", type=int, default=4000)
+    parser.add_argument("--timeout", type=float, default=240.0)
+    args = parser.parse_args()
+    if args.role == "node":
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_node(args.port, args.senders))
+        return
+    if args.role == "load":
+        print(json.dumps(asyncio.run(run_load(args))), flush=True)
+        return
+    results: list[dict[str, Any]] = []
+    service = asyncio.run(run_service(args.senders, args.service_gifts, 64))
+    print(json.dumps({"run": "service", **service}), flush=True)
+    runs = (
+        ("throughput, no viewers", 0, args.inflight, 0.0),
+        (f"fan-out, {args.viewers} viewers", args.viewers, 4, args.fanout_rate),
+        (f"throughput, {args.viewers} viewers", args.viewers, args.inflight, 0.0),
+    )
+    for label, viewers, inflight, rate in runs:
+        r = e2e(label, args, viewers=viewers, inflight=inflight, rate=rate)
+        results.append(r)
+        print(json.dumps(r), flush=True)
+    print()
+    print("| run | gifts/s acked | ack p50 | ack p99 | delivered | gift:received p50 | p99 | node CPU |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        if "error" in r:
+            print(f"| {r['run']} | error: {r['error']} | | | | | | |")
+            continue
+        d = "—" if r["delivered_pct"] is None else f"{r['delivered_pct']} %"
+        print(
+            f"| {r['run']} | {r['gifts_per_s']:,} | {r['ack_p50_ms']} ms | {r['ack_p99_ms']} ms | {d}"
+            f" | {r['effect_p50_ms'] or '—'} ms | {r['effect_p99_ms'] or '—'} ms | {r['node_cpu_pct']} % |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The outbox relay: publishes applied transfers' events off the request path, then flips ``published``.
+
+The ledger hands it each applied transfer that has an outbox; the sender's ack does not wait for the fan-out.
+If the process dies before the relay got to a transfer, the reconciler republishes it (``published`` is still
+false), so every event is published at least once; consumers de-duplicate by transfer id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Publishes(Protocol):
+    async def publish_outbox(self, doc: dict[str, Any]) -> None: ...
+
+
+class OutboxRelay:
+    def __init__(self, ledger: Publishes, *, max_queue: int = 10_000) -> None:
+        self._ledger = ledger
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(max_queue)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="wallet-outbox-relay")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def submit(self, doc: dict[str, Any]) -> bool:
+        """Queue ``doc`` for publishing; False when the relay is not running or is full (publish inline then)."""
+        if self._task is None:
+            return False
+        try:
+            self._queue.put_nowait(doc)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait until everything queued so far was handled (tests, shutdown)."""
+        if self._task is not None:
+            await asyncio.wait_for(self._queue.join(), timeout_s)
+
+    async def _run(self) -> None:
+        while True:
+            doc = await self._queue.get()
+            try:
+                await self._ledger.publish_outbox(doc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the reconciler republishes what failed here
+                log.exception("outbox relay: publishing %s failed", doc.get("_id"))
+            finally:
+                self._queue.task_done()
