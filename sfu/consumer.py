@@ -136,8 +136,9 @@ class Consumer:
         self._producer = None
         self._started = False
 
-    def start(self, packet: ForwardPacket) -> None:
-        """Begin an epoch at ``packet`` (a keyframe start for video): choose the offsets."""
+    def start(self, packet: ForwardPacket, lead: tuple[ForwardPacket, ...] = ()) -> None:
+        """Begin an epoch at ``packet`` (a keyframe start for video): choose the offsets. ``lead`` packets (H.264
+        parameter sets the keyframe lacks) are sent first, in sequence numbers reserved just before it."""
         if self._resume is None:
             # Random initial values, as RFC 3550 section 5.1 asks; the sequence number in the lower half to
             # avoid an early wrap (aiortc does the same).
@@ -148,13 +149,25 @@ class Consumer:
             out_seq = (last_seq + 1) & 0xFFFF
             gap = max(1, int((time.monotonic() - when) * self.codec.clock_rate))
             out_ts = (last_ts + gap) & 0xFFFFFFFF
-        self._seq_off = (out_seq - packet.seq) & 0xFFFF
+        first_out = (out_seq + len(lead)) & 0xFFFF
+        self._seq_off = (first_out - packet.seq) & 0xFFFF
         self._ts_off = (out_ts - packet.ts) & 0xFFFFFFFF
         self._start_in = packet.seq
-        self._epoch_out_start = out_seq
+        self._epoch_out_start = first_out  # NACKs for the lead packets are not answered (not in the mapping)
         self._started = True
         if self.first_packet_at is None:
             self.first_packet_at = time.monotonic()
+        for index, extra in enumerate(lead):
+            self._send_extra(extra, (out_seq + index) & 0xFFFF, out_ts)
+
+    def _send_extra(self, packet: ForwardPacket, out_seq: int, out_ts: int) -> None:
+        if self._profile is None or self._send is None:
+            return
+        b0, tail = self._profile.build(packet, b"")
+        try:
+            self._send(_header(b0, self._pt, out_seq, out_ts, self._ssrc) + tail)
+        except pylibsrtp.Error:
+            self.send_errors += 1
 
     # -- hot path --------------------------------------------------------------------------------------------
 

@@ -64,6 +64,31 @@ def h264_is_keyframe(payload: bytes) -> bool:
     return False
 
 
+def h264_nal_types(payload: bytes) -> frozenset[int]:
+    """NAL unit types in a packet: the one of a single NAL unit, those in a STAP-A, or the fragmented one of a
+    FU-A start (RFC 6184 section 5.2)."""
+    size = len(payload)
+    if size < 1:
+        return frozenset()
+    nal_type = payload[0] & 0x1F
+    if nal_type == 24:
+        types = set()
+        pos = 1
+        while pos + 2 < size:
+            nalu_size = (payload[pos] << 8) | payload[pos + 1]
+            types.add(payload[pos + 2] & 0x1F)
+            pos += 2 + nalu_size
+        return frozenset(types)
+    if nal_type == 28:
+        return frozenset((payload[1] & 0x1F,)) if size >= 2 and payload[1] & 0x80 else frozenset()
+    return frozenset((nal_type,))
+
+
+#: H.264 sequence and picture parameter sets (RFC 6184 section 8.2.2: a decoder needs both before an IDR).
+H264_SPS = 7
+H264_PPS = 8
+
+
 def keyframe_detector(mime_type: str) -> Callable[[bytes], bool] | None:
     """The keyframe test for a codec, or None for codecs without keyframes (audio)."""
     name = mime_type.lower()

@@ -19,7 +19,7 @@ from aiortc.rtp import RtpPacket
 
 from sfu import aiortc_hooks
 from sfu.egress import ProfileTable, abs_send_time_now, ntp_now
-from sfu.keyframe import keyframe_detector
+from sfu.keyframe import H264_PPS, H264_SPS, h264_nal_types, keyframe_detector
 from sfu.packet import ForwardPacket, KeyframeCache, PacketHistory
 from sfu.settings import SfuSettings
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _thread_time = time.thread_time
+#: NAL unit types of packets that may carry H.264 parameter sets: SPS, PPS, STAP-A.
+_PARAMETER_SET_CARRIERS = frozenset((H264_SPS, H264_PPS, 24))
 
 #: One packet in this many has its residence time (tap in → each viewer's send) measured.
 RESIDENCE_SAMPLE_EVERY = 16
@@ -54,6 +56,9 @@ class Producer:
         self.history = PacketHistory(settings.nack_history_packets)
         self.cache = KeyframeCache(settings.keyframe_cache_packets)
         self._detector = keyframe_detector(codec.mimeType)
+        self._h264 = codec.mimeType.lower() == "video/h264"
+        #: The latest H.264 packets carrying SPS and PPS, for keyframes that come without them.
+        self._parameter_sets: dict[int, ForwardPacket] = {}
         self._settings = settings
         self._profiles = profiles
         self._receiver = receiver
@@ -110,6 +115,8 @@ class Producer:
 
         if detector is not None:
             cache = self.cache
+            if self._h264 and packet.payload and packet.payload[0] & 0x1F in _PARAMETER_SET_CARRIERS:
+                self._remember_parameter_sets(packet)
             # A late (repaired) packet of an older keyframe must not restart the cache: only in-order ones do.
             if in_order and cache.is_new_keyframe(packet):
                 cache.start(packet, now)
@@ -172,9 +179,23 @@ class Producer:
     def _start_waiting(self, packet: ForwardPacket) -> None:
         waiting = self._waiting
         self._waiting = []
+        lead = self._lead(packet)
         for consumer in waiting:
-            consumer.start(packet)
+            consumer.start(packet, lead)
             self._live.append(consumer)
+
+    def _remember_parameter_sets(self, packet: ForwardPacket) -> None:
+        types = h264_nal_types(packet.payload)
+        for nal_type in (H264_SPS, H264_PPS):
+            if nal_type in types:
+                self._parameter_sets[nal_type] = packet
+
+    def _lead(self, keyframe: ForwardPacket) -> tuple[ForwardPacket, ...]:
+        """H.264: the last SPS/PPS packets, if this keyframe's access unit starts without an SPS (encoders that
+        send parameter sets only once, at the start, would otherwise leave late joiners unable to decode)."""
+        if not self._h264 or not self._parameter_sets or H264_SPS in h264_nal_types(keyframe.payload):
+            return ()
+        return tuple(dict.fromkeys(self._parameter_sets[t] for t in (H264_SPS, H264_PPS) if t in self._parameter_sets))
 
     # -- consumers -------------------------------------------------------------------------------------------
 
@@ -192,7 +213,7 @@ class Producer:
             self.request_keyframe("join")
             return
         self.cache_hits += 1
-        consumer.start(cache.packets[0])
+        consumer.start(cache.packets[0], self._lead(cache.packets[0]))
         abs_send_time = abs_send_time_now()
         ntp = ntp_now()
         for packet in cache.packets:

@@ -158,3 +158,43 @@ async def test_closing_a_consumer_is_idempotent_and_stops_forwarding(rig: Rig) -
     consumer.close("again")
     producer.on_packet(rtp(2, 3000, DELTA, marker=1))
     assert len(sent) == 1 and rig.closed == ["bye"] and producer.consumer_count == 0
+
+
+H264 = RTCRtpCodecParameters(
+    mimeType="video/H264",
+    clockRate=90000,
+    payloadType=102,
+    parameters={"level-asymmetry-allowed": "1", "packetization-mode": "1", "profile-level-id": "42e01f"},
+)
+SPS, PPS, IDR, SLICE = b"\x67\x42\xc0\x1f", b"\x68\xce\x3c\x80", b"\x65\x88\x84", b"\x41\x9a\x02"
+
+
+async def test_h264_late_joiners_get_the_parameter_sets_a_keyframe_came_without(rig: Rig) -> None:
+    receiver = rig.pc.addTransceiver("video", direction="recvonly").receiver
+    producer = Producer("p", "s", "video", H264, receiver, rig.settings, rig.profiles, lambda p, r: None)
+    producer.on_packet(rtp(1, 0, SPS))
+    producer.on_packet(rtp(2, 0, PPS))
+    producer.on_packet(rtp(3, 0, IDR, marker=1))
+    producer.on_packet(rtp(4, 3000, SLICE, marker=1))
+    producer.on_packet(rtp(5, 6000, IDR, marker=1))  # a later keyframe without SPS/PPS in front
+    producer.on_packet(rtp(6, 9000, SLICE, marker=1))
+    consumer, sent = rig.consumer()
+    producer.add_consumer(consumer)
+    assert [p.payload for p in sent] == [SPS, PPS, IDR, SLICE]
+    seqs = [p.sequence_number for p in sent]
+    assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(4)]
+    assert sent[0].timestamp == sent[1].timestamp == sent[2].timestamp
+    await consumer._retransmit(seqs[0])  # the injected parameter sets are not in the NACK mapping
+    assert consumer.stats()["retransmits"] == 0
+    await consumer._retransmit(seqs[2])
+    assert consumer.stats()["retransmits"] == 1 and sent[-1].payload[2:] == IDR
+
+
+async def test_h264_keyframes_that_carry_their_sps_are_replayed_as_they_are(rig: Rig) -> None:
+    receiver = rig.pc.addTransceiver("video", direction="recvonly").receiver
+    producer = Producer("p", "s", "video", H264, receiver, rig.settings, rig.profiles, lambda p, r: None)
+    for seq, ts, payload in ((1, 0, SPS), (2, 0, PPS), (3, 0, IDR), (4, 3000, SLICE), (5, 6000, SPS), (6, 6000, PPS)):
+        producer.on_packet(rtp(seq, ts, payload))
+    consumer, sent = rig.consumer()
+    producer.add_consumer(consumer)
+    assert [p.payload for p in sent] == [SPS, PPS]
