@@ -20,6 +20,7 @@ from gifts.models import StreamRef
 from gifts.service import GiftPolicy, GiftService
 from gifts.store import GiftStore
 from gifts.store_redis import RedisLiveState
+from hub.money_fanout import CoalescingEmitter
 from rooms.models import StreamStatus
 from rooms.streams import StreamService
 from wallet.cashouts import CashoutService
@@ -82,7 +83,15 @@ class MoneyWiring:
                 share_bps=dict(s.gift_share_bps),
             ),
         )
+        self._emitter: CoalescingEmitter | None = None
         hub.events.subscribe(GiftSent, self._on_gift_sent)
+
+    def _room(self) -> CoalescingEmitter | None:
+        if self._emitter is None:
+            broadcaster = getattr(self._hub, "broadcaster", None)  # the rooms fan-out, wired after us
+            if broadcaster is not None:
+                self._emitter = CoalescingEmitter(broadcaster)
+        return self._emitter
 
     async def _stream_ref(self, stream_id: str) -> StreamRef:
         stream = await self._streams.get(StreamId(stream_id))
@@ -93,11 +102,11 @@ class MoneyWiring:
         await self._streams.record_stats(
             StreamId(event.stream_id), inc={"gifts_coins": event.coins, "gifts_beans": event.beans}
         )
-        broadcaster = getattr(self._hub, "broadcaster", None)
-        if broadcaster is None:
+        room = self._room()
+        if room is None:
             return
         extra = event.extra
-        await broadcaster.emit(
+        await room.emit_now(
             event.stream_id,
             "gift:received",
             {
@@ -112,11 +121,11 @@ class MoneyWiring:
             },
         )
         if "leaderboard" in extra:
-            await broadcaster.emit(
+            await room.emit_latest(
                 event.stream_id, "leaderboard:update", {"stream_id": event.stream_id, "top": extra["leaderboard"]}
             )
         if extra.get("goal") is not None:
-            await broadcaster.emit(
+            await room.emit_latest(
                 event.stream_id, "goal:progress", {"stream_id": event.stream_id, "goal": extra["goal"]}
             )
 
@@ -135,3 +144,5 @@ class MoneyWiring:
         with contextlib.suppress(TimeoutError):
             await self.relay.drain(2.0)
         await self.relay.close()
+        if self._emitter is not None:
+            await self._emitter.close()
