@@ -215,6 +215,16 @@ class SfuService:
         if closer is not None:
             await closer
 
+    async def drop_publisher(self, session_id: str) -> None:
+        """Close a publisher's session as if its peer had dropped: the stream waits out the reconnect grace with its
+        viewers attached, so a new ``publish`` (the broadcaster back on a new connection) takes over. No-op if gone."""
+        session = self._sessions.get(session_id)
+        if session is None or session.role != PUBLISHER:
+            return
+        closer = self._close_session(session, "replaced", grace=True)
+        if closer is not None:
+            await closer
+
     async def end_stream(self, stream_id: str, reason: str = "ended") -> None:
         """End a stream on this node (e.g. its owner ended it): the publisher and every viewer are closed."""
         router = self._routers.get(stream_id)

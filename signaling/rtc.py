@@ -36,6 +36,8 @@ class RtcSfu(Protocol):
 
     async def close_session(self, session_id: str) -> None: ...
 
+    async def drop_publisher(self, session_id: str) -> None: ...
+
 
 class PublisherWatch:
     """Ends streams whose publisher left and did not come back within the grace period."""
@@ -45,19 +47,27 @@ class PublisherWatch:
         self._sfu = sfu
         self.grace_s = grace_s
         self._timers: dict[str, asyncio.Task[None]] = {}
+        self._left: dict[str, str | None] = {}  # stream id -> the session its departed publisher left behind
 
     def publisher_back(self, stream_id: str) -> None:
+        self._left.pop(stream_id, None)
         timer = self._timers.pop(stream_id, None)
         if timer is not None:
             timer.cancel()
 
     def publisher_left(self, stream_id: str, session_id: str | None) -> None:
         self.publisher_back(stream_id)
+        self._left[stream_id] = session_id
         self._timers[stream_id] = asyncio.create_task(self._expire(stream_id, session_id), name=f"grace-{stream_id}")
+
+    def left_behind(self, stream_id: str) -> str | None:
+        """The media session of a publisher whose connection dropped and whose grace period is running."""
+        return self._left.get(stream_id) if stream_id in self._timers else None
 
     async def _expire(self, stream_id: str, session_id: str | None) -> None:
         await asyncio.sleep(self.grace_s)
         self._timers.pop(stream_id, None)
+        self._left.pop(stream_id, None)
         if session_id is not None and self._sfu is not None:
             with contextlib.suppress(Exception):
                 await self._sfu.close_session(session_id)
@@ -98,6 +108,12 @@ async def publish(ctx: EventContext, body: RtcOffer) -> dict[str, Any]:
         raise ForbiddenError("only the stream's owner can publish", code="not_owner")
     if stream.status is StreamStatus.ENDED:
         raise StreamEndedError("this stream has ended; create a new one")
+    stale = watch.left_behind(stream.id)
+    if stale is not None:
+        # The owner is back on a new connection within the grace period, while the old peer may still be sending:
+        # drop the old session (viewers stay attached) so this one takes over. Should this publish fail, the grace
+        # period simply runs on.
+        await sfu.drop_publisher(stale)
     session_id, answer = await sfu.publish(stream.id, body.sdp, {"stream_id": stream.id, "user_id": stream.owner_id})
     ctx.conn.publishing[stream.id] = session_id
     ctx.conn.rtc_sessions[session_id] = stream.id
