@@ -265,3 +265,43 @@ def _beans(wallet: dict[str, Any]) -> int:
 
 async def _board_names(page: Page) -> list[str]:
     return [n.strip() for n in await page.locator("#board .board-nick").all_inner_texts()]
+
+
+async def test_the_broadcasters_dropped_connection_comes_back_and_viewers_keep_watching(
+    mongo_client: Any, db_name: str
+) -> None:
+    grace_s = 3.0  # short, so the test outlasts it
+    settings = make_settings(db_name, sfu_announced_ips=("127.0.0.1",), sfu_reconnect_grace_s=grace_s)
+    hub = Hub(settings, mongo_client=mongo_client)
+    async with serve_asgi(create_app(hub, own_hub=True)) as base, httpx.AsyncClient(base_url=base) as api:
+        star = await register(api, "Star")
+        viewer = await register(api, "Viewer")
+        async with chromium() as browser:
+            studio = await new_page(browser)
+            await studio.goto(f"{base}/studio")
+            await log_in(studio, star["email"], opener="#gate-login")
+            await studio.fill("#new-title", "Flaky wifi")
+            await studio.click("#new-stream button[type=submit]")
+            await eventually(lambda: studio.is_enabled("#go-live"), 15, "the Go live button to be ready")
+            await studio.click("#go-live")
+            await eventually(lambda: _attr_is(studio, "#status", "data-state", "live"), 20, "live")
+            stream_id = (await studio.get_attribute("#open-viewer", "href") or "").rsplit("/", 1)[-1]
+
+            watch = await new_page(browser)
+            await watch.goto(f"{base}/watch/{stream_id}")
+            await log_in(watch, viewer["email"])
+            await eventually(lambda: watch.evaluate(FRAMES_DECODED), 25, "the viewer to decode video")
+
+            # the studio's Socket.IO transport breaks (as on a network change) and reconnects by itself
+            await studio.evaluate("window.livehub.state.socket.io.engine.close()")
+            published = "window.livehub.state.publishes"
+            await eventually(lambda: studio.evaluate(f"{published} === 2"), 20, "the studio to publish again")
+            await eventually(lambda: _attr_is(studio, "#status", "data-state", "live"), 20, "live again")
+            await asyncio.sleep(grace_s + 1)  # the stream outlives the grace period of the dropped connection
+            before = await watch.evaluate(FRAMES_DECODED)
+            seen = await frames(watch, "#player", 2000)
+            assert seen["frames"] >= 10, f"the viewer's video stopped after the broadcaster reconnected: {seen}"
+            assert await watch.evaluate(FRAMES_DECODED) > before
+            stream = (await api.get(f"/api/v1/streams/{stream_id}")).json()
+            assert stream["status"] == "live"
+            assert not await watch.is_visible("#overlay")

@@ -10,7 +10,7 @@ import { $, copyText, el, loginGate, showError, startPage, toast } from "./ui.js
 
 startPage("studio");
 
-const state = { streams: [], stream: null, media: null, pc: null, live: false, beans: 0, socket: null, syncTimer: null };
+const state = { streams: [], stream: null, media: null, pc: null, live: false, beans: 0, socket: null, syncTimer: null, publishes: 0 };
 const preview = $("#preview");
 
 function setStat(id, value) {
@@ -180,6 +180,7 @@ async function goLive() {
   try {
     const pc = await publish(state.socket, state.stream.id, state.media);
     state.pc = pc;
+    state.publishes += 1;
     pc.addEventListener("connectionstatechange", () => {
       if (pc.connectionState === "failed" && state.pc === pc && state.live) {
         toast(t("err.media", { detail: "ICE failed" }), "error");
@@ -207,6 +208,21 @@ async function goLive() {
     setStatus("studio.status_idle");
     button.disabled = false;
     showError(err);
+  }
+}
+
+async function republish() {
+  state.republish = false;
+  setStatus("player.reconnecting");
+  try {
+    const old = state.pc;
+    state.pc = await publish(state.socket, state.stream.id, state.media);
+    state.publishes += 1;
+    old?.close();
+    setStatus("studio.status_live", "live");
+  } catch (err) {
+    showError(err);
+    if (err.code === "stream_ended") stopLive();
   }
 }
 
@@ -253,7 +269,14 @@ function setupRoom() {
   composer = new ChatComposer($("#chat-form"), { onSend: sendChat });
   const socket = connectLive({ onStatus: (status, message) => status === "error" && message && toast(message, "error") });
   state.socket = socket;
-  socket.on("connect", () => joinRoom(null, true));
+  socket.on("connect", () => {
+    joinRoom(null, true);
+    if (state.live && state.republish) republish();
+  });
+  // the server keeps a dropped broadcaster's stream for a grace period: publish again as soon as we are back
+  socket.on("disconnect", () => {
+    if (state.live) state.republish = true;
+  });
   bindChat(socket, chat);
   socket.on("viewers:count", (e) => {
     const n = e.count ?? e.viewers ?? 0;

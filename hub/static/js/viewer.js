@@ -177,7 +177,20 @@ $("#unmute").addEventListener("click", () => {
   $("#unmute").hidden = true;
 });
 
+// A player whose frames stopped for ~6 s while the stream is live subscribes again (e.g. after the broadcaster
+// reconnected); the server's stream:ended tells the other story.
+let stalled = 0;
+let lastDecoded = 0;
 function showQuality(q) {
+  stalled = q.framesDecoded === lastDecoded ? stalled + 1 : 0;
+  lastDecoded = q.framesDecoded;
+  if (stalled >= 3 && !state.ended && lastDecoded > 0) {
+    stalled = 0;
+    state.stale = true;
+    showOverlay("player.reconnecting");
+    startPlayer();
+    return;
+  }
   quality.hidden = false;
   quality.className = `pill quality ${q.level}`;
   quality.textContent = t(`quality.${q.level}`);
