@@ -157,7 +157,7 @@ async def run_service(senders: int, gifts: int, inflight: int) -> dict[str, Any]
 # ---------------------------------------------------------------------------------------------------- node
 
 
-async def run_node(port: int, senders: int) -> None:
+async def run_node(port: int, senders: int, reconcile_interval_s: float) -> None:
     import gc
 
     import uvicorn
@@ -166,7 +166,8 @@ async def run_node(port: int, senders: int) -> None:
     from hub.settings import Settings
     from hub.wiring import Hub
 
-    hub = Hub(Settings.from_env({**ENV, "HUB_PORT": str(port)}))
+    env = {**ENV, "HUB_PORT": str(port), "HUB_WALLET_RECONCILE_INTERVAL_S": str(reconcile_interval_s)}
+    hub = Hub(Settings.from_env(env))
     config = uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -422,6 +423,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
 def e2e(label: str, args: argparse.Namespace, *, viewers: int, inflight: int, rate: float) -> dict[str, Any]:
     port = free_port()
     cmd = [sys.executable, __file__, "node", "--port", str(port), "--senders", str(args.senders)]
+    cmd += ["--reconcile-interval", str(args.reconcile_interval)]
     node = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert node.stdout is not None
     try:
@@ -456,6 +458,7 @@ def main() -> None:
     node = sub.add_parser("node")
     node.add_argument("--port", type=int, required=True)
     node.add_argument("--senders", type=int, default=20)
+    node.add_argument("--reconcile-interval", type=float, default=2.0)
     load = sub.add_parser("load")
     load.add_argument("--base", required=True)
     load.add_argument("--pid", type=int, required=True)
@@ -470,23 +473,30 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=8, help="sends in flight per sender in the throughput run")
     parser.add_argument("--service-gifts", type=int, default=4000)
     parser.add_argument("--timeout", type=float, default=240.0)
+    parser.add_argument(
+        "--reconcile-interval", type=float, default=2.0, help="the node's HUB_WALLET_RECONCILE_INTERVAL_S"
+    )
+    parser.add_argument("--runs", default="throughput,fanout,throughput-viewers", help="which e2e runs")
+    parser.add_argument("--skip-service", action="store_true")
     args = parser.parse_args()
     if args.role == "node":
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run_node(args.port, args.senders))
+            asyncio.run(run_node(args.port, args.senders, args.reconcile_interval))
         return
     if args.role == "load":
         print(json.dumps(asyncio.run(run_load(args))), flush=True)
         return
     results: list[dict[str, Any]] = []
-    service = asyncio.run(run_service(args.senders, args.service_gifts, 64))
-    print(json.dumps({"run": "service", **service}), flush=True)
-    runs = (
-        ("throughput, no viewers", 0, args.inflight, 0.0),
-        (f"fan-out, {args.viewers} viewers", args.viewers, 4, args.fanout_rate),
-        (f"throughput, {args.viewers} viewers", args.viewers, args.inflight, 0.0),
-    )
-    for label, viewers, inflight, rate in runs:
+    if not args.skip_service:
+        service = asyncio.run(run_service(args.senders, args.service_gifts, 64))
+        print(json.dumps({"run": "service", **service}), flush=True)
+    runs = {
+        "throughput": ("throughput, no viewers", 0, args.inflight, 0.0),
+        "fanout": (f"fan-out, {args.viewers} viewers, {args.fanout_rate:g} gifts/s", args.viewers, 4, args.fanout_rate),
+        "throughput-viewers": (f"throughput, {args.viewers} viewers", args.viewers, args.inflight, 0.0),
+    }
+    for name in args.runs.split(","):
+        label, viewers, inflight, rate = runs[name]
         r = e2e(label, args, viewers=viewers, inflight=inflight, rate=rate)
         results.append(r)
         print(json.dumps(r), flush=True)
