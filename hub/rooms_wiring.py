@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from core.events import TopGiftersChanged
 from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
+from hub.redis_ratelimit import RedisRateLimiter
 from rooms.chat import ChatLimits, ChatService
 from rooms.live_state import InProcessLiveState, LiveState, ResilientLiveState
 from rooms.moderation import ModerationService
@@ -47,15 +49,21 @@ class FallbackRateLimiter:
 class RoomsWiring:
     def __init__(self, hub: Any, streams: StreamService, *, sfu: RtcSfu | None = None) -> None:
         s = hub.settings
-        live: LiveState = (
-            ResilientLiveState(RedisLiveState(hub.redis)) if hub.redis is not None else InProcessLiveState()
-        )
+        live: LiveState = InProcessLiveState()
         limiter: RateLimiter = hub.limiter
-        if hub.redis is not None:
-            limiter = FallbackRateLimiter(hub.limiter, InProcessRateLimiter(hub.clock))
         link_factory = None
-        if hub.redis is not None:
-            redis = hub.redis
+        # Rooms get their own Redis pool that waits for a free connection instead of failing: a thousand viewers
+        # leaving at once must not exhaust the hub's pool (redis-py raises MaxConnectionsError past 100).
+        self.redis: Any = None
+        if s.redis_url:
+            self.redis = aioredis.Redis(
+                connection_pool=aioredis.BlockingConnectionPool.from_url(
+                    s.redis_url, max_connections=64, timeout=5, socket_timeout=5, health_check_interval=10
+                )
+            )
+            redis = self.redis
+            live = ResilientLiveState(RedisLiveState(redis))
+            limiter = FallbackRateLimiter(RedisRateLimiter(redis), InProcessRateLimiter(hub.clock))
 
             def link_factory(node_channel: str, on_message: Any) -> RedisRoomLink:
                 return RedisRoomLink(redis, node_channel, on_message)
@@ -114,3 +122,5 @@ class RoomsWiring:
     async def close(self) -> None:
         await self.presence.close()
         await self.signaling.close()
+        if self.redis is not None:
+            await self.redis.aclose()
