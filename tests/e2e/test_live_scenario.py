@@ -131,6 +131,11 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
         await bob_page.fill("#chat-input", "Hi everyone, Bob here")
         await bob_page.click("#chat-form button[type=submit]")
         await eventually(lambda: chat_has(alice_page, "Bob here"), 10, "Bob's message on Alice's page")
+        # Bob taps Like three times: the counts rise on every screen.
+        for _ in range(3):
+            await bob_page.click("#like")
+        await eventually(lambda: _equals(studio, "#likes", 3), 10, "3 likes in the studio")
+        await eventually(lambda: _text_is(alice_page, "#likes", "3 likes"), 10, "3 likes on Alice's page")
         # Alice reports Bob's message (it reaches the moderators' queue, checked in step 5).
         bob_message = f'#chat .chat-msg[data-user-id="{bob["user"]["id"]}"]'
         await alice_page.click(f"{bob_message} .report-open")
