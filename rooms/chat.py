@@ -146,8 +146,8 @@ class ChatService:
         )
         await self._store.insert_message(msg.to_doc())
         wire = msg.to_dict()
+        await self.notifier.chat(stream_id, wire)  # fan-out first: under load every await costs a loop iteration
         await self._live.push_recent(stream_id, json.dumps(wire, separators=(",", ":")))
-        await self.notifier.chat(stream_id, wire)
         return msg
 
     async def _check_settings(self, stream: Stream, speaker: Speaker, settings: RoomSettings, text: str) -> None:

@@ -112,3 +112,24 @@ async def test_moderators_on_another_node_get_mod_events_and_reports(
         assert settings["slow_s"] == 10
         await asyncio.sleep(0)
         assert not v.received("mod:event")  # viewers never see moderation events
+
+
+async def test_likes_from_both_nodes_add_up_everywhere(clean_redis: str, db_name: str, mongo_client: Any) -> None:
+    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+        owner = await register(n1.http, "Owner")
+        fan = await register(n1.http, "Fan")
+        stream = await create_stream(n1.http, owner)
+        a = await open_client(n1.url, fan["access_token"])
+        b = await open_client(n2.url, fan["access_token"])
+        for c in (a, b):
+            await c.ok("stream:join", {"stream_id": stream["id"]})
+        await a.ok("like:send", {"stream_id": stream["id"], "count": 7})
+        await b.ok("like:send", {"stream_id": stream["id"], "count": 5})
+        for c in (a, b):
+            await c.wait_event("likes:update", where=lambda d: d["total"] == 12)
+        for _ in range(50):  # each node persists its own share on its next flush
+            r = await n1.http.get(f"/api/v1/streams/{stream['id']}")
+            if r.json()["stats"]["likes"] == 12:
+                break
+            await asyncio.sleep(0.1)
+        assert r.json()["stats"]["likes"] == 12
