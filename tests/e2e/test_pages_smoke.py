@@ -177,3 +177,23 @@ async def test_an_expired_session_is_refreshed_without_the_person_noticing(
     assert session["access_token"] != expired and session["refresh_token"] != owner["refresh_token"]
     assert "Owner" in await page.inner_text("header")
     assert not log.errors, log.errors
+
+
+async def test_a_returning_broadcaster_opens_each_page_already_logged_in(
+    site: dict[str, Any], browser: Browser
+) -> None:
+    owner = site["owner"]
+    page = await new_page(browser)
+    log = PageLog(page)
+    await page.goto(f"{site['base']}/")
+    stored = {"access_token": owner["access_token"], "refresh_token": owner["refresh_token"], "user": owner["user"]}
+    await page.evaluate("(s) => localStorage.setItem('livehub.session', JSON.stringify(s))", stored)
+    await page.goto(f"{site['base']}/studio")
+    await page.wait_for_selector(f'#streams li[data-stream-id="{site["stream"]["id"]}"]')
+    await page.wait_for_function("document.querySelector('#go-live') && !document.querySelector('#go-live').disabled")
+    assert await page.inner_text("#stream-title") == "Smoke stream"
+    await page.goto(f"{site['base']}/console")
+    await page.wait_for_selector("#rooms li")
+    await page.goto(f"{site['base']}/wallet")
+    await page.wait_for_selector("#coins[data-value='0']")
+    assert not log.errors, log.errors

@@ -25,11 +25,6 @@ function render() {
 }
 
 let booted = false;
-session.onChange((s) => {
-  if (!s && booted) window.location.reload();
-  else render();
-});
-render();
 
 function boot() {
   if (booted) return;
@@ -391,3 +386,9 @@ function renderRestrictions() {
 }
 
 window.livehub = { state };
+
+session.onChange((s) => {
+  if (!s && booted) window.location.reload();
+  else render();
+});
+render();

@@ -10,6 +10,11 @@ import { $, copyText, el, loginGate, showError, startPage, toast } from "./ui.js
 
 startPage("studio");
 
+let chat;
+let composer;
+let fx;
+let goal;
+let board;
 const state = { streams: [], stream: null, media: null, pc: null, live: false, beans: 0, socket: null, syncTimer: null, publishes: 0 };
 const preview = $("#preview");
 
@@ -40,11 +45,6 @@ function render() {
 }
 
 let booted = false;
-session.onChange((s) => {
-  if (!s && booted) window.location.reload();
-  else render();
-});
-render();
 
 // ---- streams ------------------------------------------------------------------------------------------------------
 
@@ -255,12 +255,6 @@ function stopLive() {
 
 // ---- the room -------------------------------------------------------------------------------------------------------
 
-let chat;
-let composer;
-let fx;
-let goal;
-let board;
-
 function setupRoom() {
   fx = new GiftEffects($("#fx"));
   goal = new GoalBar($("#goal"));
@@ -395,3 +389,9 @@ window.livehub = { state, config: hubConfig() };
 window.addEventListener("beforeunload", (e) => {
   if (state.live) e.preventDefault();
 });
+
+session.onChange((s) => {
+  if (!s && booted) window.location.reload();
+  else render();
+});
+render();
