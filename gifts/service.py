@@ -146,6 +146,7 @@ class GiftService:
                 Currency.BEANS,
                 beans,
                 now + timedelta(seconds=self._policy.bean_hold_s),
+                payer=sender_id,
             )
         refs: dict[str, Any] = {
             "stream_id": stream_id,
@@ -234,8 +235,13 @@ class GiftService:
 
     async def all_time_leaderboard(self, streamer_id: str, n: int = LEADERBOARD_SIZE) -> list[dict[str, Any]]:
         """From the ledger (the source of truth), not from a projection."""
-        rows = await self._wallet.totals_by(TransferKind.GIFT, {"streamer_id": streamer_id}, "sender_id", "coins", n)
-        return await self._named([(user, total) for user, total, _ in rows])
+        match = {"streamer_id": streamer_id}
+        rows = await self._wallet.totals_by(TransferKind.GIFT, match, "sender_id", "coins", 10 * n)
+        undone = await self._wallet.totals_by(TransferKind.REVERSAL, match, "sender_id", "coins", 10 * n)
+        minus = {user: total for user, total, _ in undone}
+        net = [(user, total - minus.get(user, 0)) for user, total, _ in rows]
+        ranked = sorted((r for r in net if r[1] > 0), key=lambda r: (-r[1], r[0]))[:n]
+        return await self._named(ranked)
 
     async def _named(self, rows: list[tuple[str, int]]) -> list[dict[str, Any]]:
         users = await self._accounts.get_users([UserId(u) for u, _ in rows]) if rows else {}

@@ -109,6 +109,7 @@ class Ledger:
                 "currency": spec.hold.currency.value,
                 "amount": spec.hold.amount,
                 "matures_at": spec.hold.matures_at,
+                "payer": spec.hold.payer,
                 "state": "held",
             }
         try:

@@ -65,6 +65,7 @@ class Hold:
     currency: Currency
     amount: int
     matures_at: datetime
+    payer: str | None = None  # the user whose spending produced it: a claw-back from them may reverse it
 
 
 @dataclass(frozen=True, slots=True)

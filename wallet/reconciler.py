@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.clock import Clock
-from wallet.accounts import Currency
+from wallet import holds
 from wallet.ledger import APPLIED, PENDING, REJECTED, SETTLED, Ledger
-from wallet.models import Leg, TransferKind, TransferSpec, TransferState
 
 log = logging.getLogger(__name__)
 
@@ -112,39 +111,14 @@ class Reconciler:
             {"state": SETTLED, "hold.state": {"$in": ["held", "maturing"]}, "hold.matures_at": {"$lte": now}},
             limit=self._batch,
         )
+        interrupted = await self._ledger.store.find_transfers(
+            {"state": SETTLED, "hold.state": "reversing"}, limit=self._batch
+        )
         count = 0
         for doc in docs:
-            if await self.mature(doc):
+            if await holds.mature(self._ledger, doc):
+                count += 1
+        for doc in interrupted:
+            if await holds.reverse(self._ledger, doc, doc.get("refs", {}).get("reason", "resumed")):
                 count += 1
         return count
-
-    async def mature(self, doc: dict[str, Any]) -> bool:
-        """Move one settled transfer's held amount to the available account (once: the maturation has its own id)."""
-        tid = doc["_id"]
-        hold = doc["hold"]
-        if hold["state"] == "held":
-            claimed = await self._ledger.store.update_transfer(
-                {"_id": tid, "hold.state": "held"}, {"$set": {"hold.state": "maturing"}}
-            )
-            if not claimed:
-                return False  # matured or reversed by someone else
-        currency = Currency(hold["currency"])
-        spec = TransferSpec(
-            id=f"mature:{tid}",
-            kind=TransferKind.MATURATION,
-            legs=(
-                Leg(hold["held"], currency, -int(hold["amount"]), force=True),
-                Leg(hold["available"], currency, int(hold["amount"])),
-            ),
-            refs={"source": tid},
-        )
-        result = await self._ledger.execute(spec)
-        final = "matured" if result.state is TransferState.SETTLED else "failed"
-        if result.state not in (TransferState.SETTLED, TransferState.REJECTED):
-            return False  # still in flight; next pass
-        if final == "failed":
-            log.error("maturation of %s was rejected (%s): held balance is short", tid, result.error)
-        await self._ledger.store.update_transfer(
-            {"_id": tid, "hold.state": "maturing"}, {"$set": {"hold.state": final}}
-        )
-        return True

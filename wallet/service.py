@@ -10,6 +10,7 @@ from typing import Any
 
 from core.clock import Clock, as_utc
 from core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from wallet import holds
 from wallet.accounts import COINS_LOSSES, COINS_STRIPE, Currency, user_accounts, user_coins
 from wallet.errors import PaymentProviderUnavailableError
 from wallet.ledger import Ledger
@@ -110,6 +111,7 @@ class WalletService:
         doc = await self.ledger.store.add_lock(account, tid)
         doc = await self._wait_for_turn(account, tid, doc)
         if existing is None:
+            doc = await self._cover_from_holds(account, user_id, coins, doc)
             taken = min(max(0, int(doc["balance"])), coins)
             short = coins - taken
             legs = [Leg(COINS_STRIPE, Currency.COINS, coins)]
@@ -128,6 +130,25 @@ class WalletService:
         transfer = await self.ledger.execute(spec)
         await self._finish_clawback(account, transfer)
         return transfer
+
+    async def _cover_from_holds(self, account: str, user_id: str, coins: int, doc: dict[str, Any]) -> dict[str, Any]:
+        """Before writing coins off: reverse the user's own recent gifts whose beans are still held (newest first)
+        until the balance covers the claw-back. That is what the holding period is for."""
+        if int(doc["balance"]) >= coins:
+            return doc
+        held = await self.ledger.store.find_transfers(
+            {"state": "settled", "hold.payer": user_id, "hold.state": {"$in": ["held", "reversing"]}},
+            limit=200,
+            sort=[("created_at", -1), ("_id", -1)],
+        )
+        for transfer in held:
+            await holds.reverse(self.ledger, transfer, "clawback")
+            fresh = await self.ledger.store.get_account(account)
+            assert fresh is not None
+            doc = fresh
+            if int(doc["balance"]) >= coins:
+                break
+        return doc
 
     async def _wait_for_turn(self, account: str, tid: str, doc: dict[str, Any] | None) -> dict[str, Any]:
         deadline = time.monotonic() + self._lock_wait_s

@@ -33,6 +33,9 @@ class LedgerStore:
         )
         await self._transfers.create_index([("hold.state", ASCENDING), ("hold.matures_at", ASCENDING)], name="holds")
         await self._transfers.create_index(
+            [("hold.payer", ASCENDING), ("hold.state", ASCENDING), ("created_at", DESCENDING)], name="holds_by_payer"
+        )
+        await self._transfers.create_index(
             [("kind", ASCENDING), ("refs.streamer_id", ASCENDING), ("state", ASCENDING)], name="by_streamer"
         )
 

@@ -178,38 +178,57 @@ async def test_stripe_unreachable_is_a_clear_503_and_nothing_is_paid(db_name: st
     await mongo_client.drop_database(db_name)
 
 
-async def test_refund_of_spent_coins_freezes_the_account_and_books_the_loss(node: Any) -> None:
-    http, hub = node
-    buyer = await register(http, "Buyer")
-    streamer = await register(http, "Streamer")
-    topup = await open_checkout_topup(hub, buyer["user"]["id"])  # 350 coins for 499 cents
-    assert (await post_event(http, stripe_events.intent_succeeded(topup["_id"], "pi_r1", 499))).status_code == 200
-    stream = (await http.post("/api/v1/streams", json={"title": "s"}, headers=auth(streamer))).json()
-    await http.post(f"/api/v1/streams/{stream['id']}/live", headers=auth(streamer))
-    r = await http.post(
-        f"/api/v1/streams/{stream['id']}/gifts",
-        json={"gift_id": "confetti", "count": 3, "idempotency_key": "k1"},
-        headers=auth(buyer),
+async def test_refunds_reverse_unmatured_gifts_then_freeze_and_book_the_loss(
+    db_name: str, mongo_client: Any, stripe_url: str
+) -> None:
+    hub = await _node(
+        db_name, mongo_client, stripe_api_base=stripe_url, bean_hold_s=0.0, wallet_reconcile_interval_s=3600.0
     )
-    assert r.status_code == 200, r.text
-    assert (await wallet(http, buyer))["coins"] == 50
-    # A partial refund (half): 175 coins to claw back, only 50 left.
-    refund = stripe_events.charge_refunded("ch_r1", "pi_r1", 499, 249)
-    for _ in range(2):
-        assert (await post_event(http, {**refund, "id": refund["id"]})).status_code == 200
-    w = await wallet(http, buyer)
-    assert w["coins"] == 0 and w["frozen"] is True and w["debt"] == 174 - 50
-    r = await http.post(
-        f"/api/v1/streams/{stream['id']}/gifts",
-        json={"gift_id": "rose", "count": 1, "idempotency_key": "k2"},
-        headers=auth(buyer),
-    )
-    assert r.status_code == 403 and r.json()["code"] == "account_frozen"
-    # The dispute for the rest: capped at what the top-up credited, written off as a loss.
-    dispute = stripe_events.dispute_created("dp_r1", "ch_r1", "pi_r1", 499)
-    assert (await post_event(http, dispute)).status_code == 200
-    report = await verify_ledger(hub.money.ledger_store)
-    assert report.ok, report.problems
-    assert report.totals["coins_bought"] == 350 and report.totals["coins_spent"] == 300
-    losses = await hub.money.ledger_store.get_account("coins:losses")
-    assert losses is not None and losses["balance"] == -(350 - 50)
+    async with serve_asgi(create_app(hub)) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+        buyer = await register(http, "Buyer")
+        streamer = await register(http, "Streamer")
+        topup = await open_checkout_topup(hub, buyer["user"]["id"])  # 350 coins for 499 cents
+        assert (await post_event(http, stripe_events.intent_succeeded(topup["_id"], "pi_r1", 499))).status_code == 200
+        stream = (await http.post("/api/v1/streams", json={"title": "s"}, headers=auth(streamer))).json()
+        await http.post(f"/api/v1/streams/{stream['id']}/live", headers=auth(streamer))
+
+        async def gift(key: str, count: int) -> httpx.Response:
+            return await http.post(
+                f"/api/v1/streams/{stream['id']}/gifts",
+                json={"gift_id": "confetti", "count": count, "idempotency_key": key},
+                headers=auth(buyer),
+            )
+
+        assert (await gift("k1", 3)).status_code == 200
+        assert (await wallet(http, buyer))["coins"] == 50
+        assert (await wallet(http, streamer))["beans_held"] == 2400
+        # A partial refund (half: 174 coins) while the gift's beans are still held: the gift is reversed first.
+        refund = stripe_events.charge_refunded("ch_r1", "pi_r1", 499, 249)
+        for _ in range(2):
+            assert (await post_event(http, refund)).status_code == 200
+        w = await wallet(http, buyer)
+        assert (w["coins"], w["frozen"], w["debt"]) == (176, False, 0)
+        assert (await wallet(http, streamer))["beans_held"] == 0
+        # Spent again, and this time the beans mature before the dispute for the rest arrives.
+        assert (await gift("k2", 1)).status_code == 200
+        await hub.money.reconciler.run_once()
+        assert (await wallet(http, streamer))["beans"] == 800
+        dispute = stripe_events.dispute_created("dp_r1", "ch_r1", "pi_r1", 499)
+        assert (await post_event(http, dispute)).status_code == 200
+        w = await wallet(http, buyer)
+        assert (w["coins"], w["frozen"], w["debt"]) == (0, True, 100)  # 176 owed, 76 left: 100 written off
+        r = await gift("k3", 1)
+        assert r.status_code == 403 and r.json()["code"] == "account_frozen"
+        report = await verify_ledger(hub.money.ledger_store)
+        assert report.ok, report.problems
+        assert report.totals["coins_bought"] == 350 and report.totals["coins_spent"] == 100
+        assert report.totals["coins_clawed_back"] == 250
+        losses = await hub.money.ledger_store.get_account("coins:losses")
+        assert losses is not None and losses["balance"] == -100
+        kinds = [
+            t["kind"] for t in (await http.get("/api/v1/wallet/transactions", headers=auth(buyer))).json()["items"]
+        ]
+        assert sorted(kinds) == ["chargeback", "gift", "gift", "refund", "reversal", "topup"]
+        board = (await http.get(f"/api/v1/streams/{stream['id']}/leaderboard")).json()["all_time"]
+        assert board[0]["coins"] == 100  # the reversed gift no longer counts
+    await mongo_client.drop_database(db_name)

@@ -77,3 +77,51 @@ async def test_concurrent_claw_backs_and_gifts_on_one_account_never_go_negative(
     report = await verify_ledger(money.store)
     assert report.ok, report.problems
     assert report.totals["coins_bought"] == 50
+
+
+async def test_a_claw_back_first_reverses_the_payers_gifts_whose_beans_are_still_held(money: Money) -> None:
+    from datetime import timedelta
+
+    from wallet.accounts import BEANS_ISSUER, user_beans, user_beans_held
+    from wallet.models import Hold
+
+    await credit(money, "topup:1", "ann", 100)
+
+    async def gift(tid: str, coins: int, beans: int) -> None:
+        spec = TransferSpec(
+            tid,
+            TransferKind.GIFT,
+            (
+                Leg(user_coins("ann"), Currency.COINS, -coins),
+                Leg(COINS_GIFT_REVENUE, Currency.COINS, coins),
+                Leg(BEANS_ISSUER, Currency.BEANS, -beans),
+                Leg(user_beans_held("sam"), Currency.BEANS, beans),
+            ),
+            refs={"sender_id": "ann", "streamer_id": "sam", "coins": coins},
+            hold=Hold(
+                user_beans_held("sam"),
+                user_beans("sam"),
+                Currency.BEANS,
+                beans,
+                money.clock.now() + timedelta(hours=48),
+                payer="ann",
+            ),
+        )
+        assert (await money.ledger.execute(spec)).state is TransferState.SETTLED
+
+    await gift("gift:old", 30, 240)
+    money.clock.advance(49 * 3600)
+    await money.reconciler.run_once()  # the first gift's beans matured: it can no longer be reversed
+    await gift("gift:new1", 40, 320)
+    await gift("gift:new2", 20, 160)
+    assert (await money.wallet.balances("ann")).coins == 10
+    await money.wallet.clawback("refund:1", TransferKind.REFUND, "ann", 100, {})
+    ann, sam = await money.wallet.balances("ann"), await money.wallet.balances("sam")
+    assert (ann.coins, ann.debt, ann.frozen) == (0, 30, True)  # 10 left + 60 reversed; the matured 30 is a loss
+    assert (sam.beans, sam.beans_held) == (240, 0)
+    for tid in ("gift:new1", "gift:new2"):
+        reversal = await money.ledger.get(f"reversal:{tid}")
+        assert reversal is not None and reversal.state is TransferState.SETTLED
+    report = await verify_ledger(money.store)
+    assert report.ok, report.problems
+    assert report.totals["coins_spent"] == 30 and report.totals["coins_clawed_back"] == 70
