@@ -234,3 +234,20 @@ export function hubConfig() {
     return {};
   }
 }
+
+const nicknames = new Map();
+
+/** A user's public nickname, fetched once per page (null if unknown). */
+export function nicknameFor(userId) {
+  if (!userId) return Promise.resolve(null);
+  if (!nicknames.has(userId)) {
+    nicknames.set(
+      userId,
+      api("GET", `/users/${encodeURIComponent(userId)}`, undefined, { auth: false }).then(
+        (u) => u?.nickname ?? null,
+        () => null,
+      ),
+    );
+  }
+  return nicknames.get(userId);
+}

@@ -1,6 +1,6 @@
 // The landing page: the live directory (GET /api/v1/streams?status=live), refreshed every 15 s.
 
-import { api } from "./api.js";
+import { api, nicknameFor } from "./api.js";
 import { t } from "./i18n.js";
 import { $, el, showError, startPage } from "./ui.js";
 
@@ -11,10 +11,15 @@ const empty = $("#empty");
 
 function card(stream) {
   const initial = (stream.title || "?").trim().slice(0, 1).toUpperCase();
+  const owner = el("div", { class: "stream-owner" });
+  nicknameFor(stream.owner_id).then((name) => {
+    if (name) owner.textContent = `@${name}`;
+  });
   return el("a", { class: "stream-card", href: `/watch/${encodeURIComponent(stream.id)}`, dataset: { streamId: stream.id } },
     el("div", { class: "stream-thumb" }, el("span", { class: "live-pill" }, t("dir.live")), initial),
     el("div", { class: "stream-meta" },
       el("div", { class: "stream-title" }, stream.title),
+      owner,
       el("div", { class: "muted" }, [stream.category, ...(stream.tags || []).map((tag) => `#${tag}`)].filter(Boolean).join(" · ") || "\u00a0"),
     ),
   );

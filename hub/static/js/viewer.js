@@ -1,7 +1,7 @@
 // The viewer page /watch/{stream_id}: player (rtc:subscribe), connection-quality hint, chat, likes, gifts,
 // coins, leaderboard and goal. Guests watch; chatting or gifting asks them to log in.
 
-import { api, errorText, newId, session } from "./api.js";
+import { api, errorText, newId, nicknameFor, session } from "./api.js";
 import { buyCoinsDialog } from "./coins.js";
 import { formatNumber, t, tn } from "./i18n.js";
 import { call, connectLive } from "./live.js";
@@ -133,6 +133,9 @@ function applySettings(s) {
 function showStream(stream) {
   state.stream = stream;
   $("#title").textContent = stream.title;
+  nicknameFor(stream.owner_id).then((name) => {
+    if (name) $("#owner").textContent = `@${name}`;
+  });
   document.title = `${stream.title} · LiveHub`;
   $("#live-pill").hidden = stream.status !== "live";
 }
