@@ -334,6 +334,57 @@ async def run_viewers(port: int, count: int, sequential: bool = False) -> None:
         await v["pc"].close()
 
 
+# -- in isolation -----------------------------------------------------------------------------------------------
+
+
+async def run_micro(viewers: int, rounds: int = 5, packets: int = 300) -> dict[str, Any]:
+    """The forwarding path alone: one process, ``viewers`` connected aiortc viewers (taps, no decoding), and
+    ``packets`` synthetic 1100-byte VP8 packets pushed through the producer's tap per round. Thread CPU time from
+    the tap to the last viewer's ``sendto``, divided by the packets forwarded."""
+    from aiortc.rtp import RtpPacket
+
+    from sfu import SfuService, SfuSettings
+    from tests.support.sfu_peers import Publisher, Viewer
+
+    service = SfuService(SfuSettings(announced_ips=("127.0.0.1",)))
+    publisher = Publisher(audio=False)
+    await publisher.accept((await service.publish("micro", await publisher.offer()))[1])
+    clients = []
+    for _ in range(viewers):
+        viewer = Viewer(audio=False)
+        await viewer.accept((await service.subscribe("micro", await viewer.offer()))[1])
+        clients.append(viewer)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not all(v.video and v.video.count > 2 for v in clients):
+        await asyncio.sleep(0.1)
+
+    class Drop:
+        def add(self, packet: Any) -> tuple[bool, None]:
+            return False, None
+
+    for viewer in clients:  # from here on the viewers only drain their sockets
+        viewer.pc.getTransceivers()[0].receiver.__dict__["_RTCRtpReceiver__jitter_buffer"] = Drop()
+    producer = next(p for r in service._routers.values() for p in r.producers.values() if p.kind == "video")
+    payload = bytes((0x10, 0x01)) + bytes(1100)
+    seq, ts = producer.max_seq, producer.max_ts
+    costs = []
+    for _ in range(rounds):
+        cpu, forwarded = time.thread_time(), producer.forwarded
+        for index in range(packets):  # synchronous: the live publisher's packets do not interleave
+            seq = (seq + 1) & 0xFFFF
+            packet = RtpPacket(payload_type=97, sequence_number=seq, timestamp=(ts + index * 3000) & 0xFFFFFFFF)
+            packet.ssrc = producer.media_ssrc or 0
+            packet.payload = payload
+            producer.on_packet(packet)
+        costs.append((time.thread_time() - cpu) / (producer.forwarded - forwarded) * 1e6)
+        await asyncio.sleep(0.3)
+    for viewer in clients:
+        await viewer.close()
+    await publisher.close()
+    await service.close()
+    return {"mode": "micro", "viewers": viewers, "us_per_forwarded_packet": round(statistics.median(costs), 2)}
+
+
 # -- orchestration ---------------------------------------------------------------------------------------------
 
 
@@ -475,6 +526,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the results here too")
     parser.add_argument("--probes", type=int, default=20, help="late joiners, one at a time, after each window")
     parser.add_argument("--sequential", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--micro", default="", help="comma list of N: the forwarding path alone, in one process")
     parser.add_argument("--port", type=int)
     parser.add_argument("--port-file", type=Path)
     parser.add_argument("--count", type=int)
@@ -489,10 +541,13 @@ def main() -> None:
     if args.role == "viewers":
         asyncio.run(run_viewers(args.port, args.count, args.sequential))
         return
+    results: list[dict[str, Any]] = []
+    for n in [int(x) for x in args.micro.split(",") if x]:
+        results.append(asyncio.run(run_micro(n)))
+        print(json.dumps(results[-1]), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "source.json"
         encode_source(source)
-        results = []
         steps = [("sfu", int(n)) for n in args.viewers.split(",") if n] + [
             ("relay", int(n)) for n in args.relay_viewers.split(",") if n
         ]
