@@ -65,3 +65,44 @@ async def _has_video(hub: Hub, stream_id: str) -> bool:
         if router["stream_id"] == stream_id:
             return any(p["kind"] == "video" and p["packets"] > 30 for p in router["producers"])
     return False
+
+
+async def test_a_chromium_viewer_keeps_playing_when_the_publisher_reconnects_within_grace(hub: Hub) -> None:
+    from tests.support.sfu_peers import Publisher
+
+    app = create_app(hub, own_hub=False)
+    async with serve_asgi(app) as base, httpx.AsyncClient(base_url=base) as client:
+        owner = await register(client, "Reconnecting")
+        stream = await create_stream(client, owner, "Flaky uplink")
+        first = Publisher()
+        await first.accept((await hub.sfu.publish(stream["id"], await first.offer()))[1])
+        second: Publisher | None = None
+        try:
+            async with chromium() as browser:
+                viewer = await open_page(browser, base)
+                await viewer.evaluate("(u) => window.watch(u)", f"{base}/api/v1/whep/{stream['id']}")
+
+                async def decoded() -> int:
+                    video = (await inbound(viewer))["video"] or {}
+                    return int(video.get("framesDecoded", 0))
+
+                assert await wait_for(lambda: _at_least(decoded, 30), timeout=20)
+                await first.close()  # the uplink drops; the viewer's connection stays
+                assert await wait_for(lambda: _false(hub.sfu.has_publisher(stream["id"])), timeout=5)
+                before = await decoded()
+                second = Publisher()
+                await second.accept((await hub.sfu.publish(stream["id"], await second.offer()))[1])
+                assert await wait_for(lambda: _at_least(decoded, before + 45), timeout=15)
+                assert (await inbound(viewer))["state"] == "connected"
+        finally:
+            await first.close()
+            if second is not None:
+                await second.close()
+
+
+async def _at_least(probe: Any, count: int) -> bool:
+    return bool(await probe() >= count)
+
+
+async def _false(value: bool) -> bool:
+    return not value
