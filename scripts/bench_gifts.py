@@ -476,7 +476,8 @@ def main() -> None:
     parser.add_argument(
         "--reconcile-interval", type=float, default=2.0, help="the node's HUB_WALLET_RECONCILE_INTERVAL_S"
     )
-    parser.add_argument("--runs", default="throughput,fanout,throughput-viewers", help="which e2e runs")
+    parser.add_argument("--runs", default="throughput,paced,fanout,throughput-viewers", help="which e2e runs")
+    parser.add_argument("--paced-rate", type=float, default=100.0, help="gifts per second in the paced run")
     parser.add_argument("--skip-service", action="store_true")
     args = parser.parse_args()
     if args.role == "node":
@@ -492,6 +493,7 @@ def main() -> None:
         print(json.dumps({"run": "service", **service}), flush=True)
     runs = {
         "throughput": ("throughput, no viewers", 0, args.inflight, 0.0),
+        "paced": (f"paced {args.paced_rate:g} gifts/s, no viewers", 0, 4, args.paced_rate),
         "fanout": (f"fan-out, {args.viewers} viewers, {args.fanout_rate:g} gifts/s", args.viewers, 4, args.fanout_rate),
         "throughput-viewers": (f"throughput, {args.viewers} viewers", args.viewers, args.inflight, 0.0),
     }
