@@ -84,6 +84,10 @@ async def test_a_gift_reaches_every_screen_with_its_effect_combo_leaderboard_and
             assert goal["goal"]["reached"] is False
         err = await guest.error("gift:send", {"stream_id": stream["id"], "gift_id": "rose", "idempotency_key": "x"})
         assert err["code"] == "unauthenticated"
+        # The top gifter wears a badge in chat (TopGiftersChanged → rooms).
+        await a.ok("chat:send", {"stream_id": stream["id"], "text": "thanks!"})
+        said = await b.wait_event("chat:message", where=lambda m: m["text"] == "thanks!")
+        assert "top_gifter" in said["user"]["badges"]
     lb = (await http.get(f"/api/v1/streams/{stream['id']}/leaderboard")).json()
     assert lb["live"][0]["coins"] == 3 and lb["live"][0]["nickname"] == "Fan"
     assert (lb["all_time"][0]["user_id"], lb["all_time"][0]["coins"]) == (fan["user"]["id"], 3)
