@@ -109,7 +109,8 @@ class ShardedManager(AsyncManager):  # type: ignore[misc]
         await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)
 
     async def deliver(self, namespace: str, room: str, event: str, data: Any, skip: list[str] | None = None) -> Any:
-        """Queue one event on every local member's socket; returns the last recipient's Engine.IO socket."""
+        """Queue one event on every local member's socket; returns the Engine.IO socket of the last recipient
+        that was keeping up (its queue was empty), for the batcher to pace on."""
         members = self.rooms.get(namespace, {}).get(room)
         if not members:
             return None
@@ -126,9 +127,12 @@ class ShardedManager(AsyncManager):  # type: ignore[misc]
             sock = sockets.get(eio_sid)
             if sock is None or sock.closed:
                 continue
+            # A socket whose queue is already backed up (a slow reader) must not pace the room's batches.
+            idle = sock.queue.empty()
             for p in eio_pkts:
                 await sock.send(p)
-            last = sock
+            if idle:
+                last = sock
         return last
 
 
