@@ -355,3 +355,22 @@ async def test_stats_events_report_each_stream_periodically() -> None:
         await viewer.close()
         await publisher.close()
         await service.close()
+
+
+async def test_a_publisher_whose_media_stops_is_dropped_and_the_stream_ends_after_grace() -> None:
+    service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), media_timeout_s=1.0, reconnect_grace_s=0.5))
+    recorder = Recorder()
+    service.add_listener(recorder)
+    publisher = await publish(service, "live-12", audio=False)
+    viewer = await watch(service, "live-12")
+    try:
+        assert await until(lambda: viewer.video is not None and viewer.video.count > 5, timeout=10)
+        publisher.video.sender.replaceTrack(None)  # the connection stays up, the media stops
+        assert await until(lambda: bool(recorder.of(PublisherStopped)), timeout=6)
+        closed = [e for e in recorder.of(SessionClosed) if e.role == "publisher"]
+        assert closed and closed[0].reason == "media_timeout"
+        assert recorder.of(PublisherStopped)[0].reason == "publisher_gone"
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await service.close()

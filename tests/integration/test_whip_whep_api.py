@@ -96,3 +96,20 @@ async def test_whip_and_whep_are_in_the_openapi_document(client: httpx.AsyncClie
     assert "post" in paths["/api/v1/whip/{stream_id}"]
     assert "delete" in paths["/api/v1/whip/{stream_id}/{session_id}"]
     assert "post" in paths["/api/v1/whep/{stream_id}"]
+
+
+def test_ice_servers_are_offered_to_whip_clients_in_link_headers() -> None:
+    from mobile_api.whip import _link_header
+
+    link = _link_header(
+        (
+            {"urls": "stun:stun.example.net:3478"},
+            {"urls": ["turn:turn.example.net:3478?transport=udp"], "username": "u", "credential": "p"},
+        )
+    )
+    assert link == (
+        '<stun:stun.example.net:3478>; rel="ice-server", '
+        '<turn:turn.example.net:3478?transport=udp>; rel="ice-server"; username="u"; credential="p"; '
+        'credential-type="password"'
+    )
+    assert _link_header(()) is None
