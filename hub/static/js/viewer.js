@@ -64,13 +64,14 @@ socket.on("gift:received", (e) => {
 });
 socket.on("leaderboard:update", (e) => board.update(e));
 socket.on("goal:progress", (e) => goal.update(e));
-socket.on("room:settings", (s) => applySettings(s));
-socket.on("you:restricted", (r) => composer.restrict(r));
+const here = (e) => !e?.stream_id || e.stream_id === streamId;
+socket.on("room:settings", (s) => here(s) && applySettings(s));
+socket.on("you:restricted", (r) => here(r) && composer.restrict(r));
 // the server closes a connection's media sessions when the connection drops: subscribe again after it returns
 socket.on("disconnect", () => {
   state.stale = true;
 });
-socket.on("stream:ended", () => streamEnded());
+socket.on("stream:ended", (e) => here(e) && streamEnded());
 
 async function join() {
   if (state.ended || state.missing) return;
