@@ -23,7 +23,7 @@ from rooms.store_redis import RedisLiveState
 from rooms.streams import StreamService
 from signaling.events import Services
 from signaling.fanout import RoomFanout
-from signaling.metrics import SignalingMetrics
+from signaling.metrics import FanoutCollector, SignalingMetrics
 from signaling.rtc import PublisherWatch, RtcSfu
 from signaling.server import Signaling
 from signaling.store_redis import RedisRoomLink
@@ -109,6 +109,7 @@ class RoomsWiring:
             cors_origins=list(s.cors_origins) or [],
         )
         self.signaling.subscribe(hub.events)
+        hub.metrics.registry.register(FanoutCollector(self.fanout))
         hub.events.subscribe(TopGiftersChanged, self._top_gifters)
 
     async def _top_gifters(self, event: TopGiftersChanged) -> None:

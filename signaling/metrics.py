@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 
 class SignalingMetrics:
@@ -21,3 +25,29 @@ class SignalingMetrics:
         )
         self.connections = Gauge("hub_socket_connections", "Open Socket.IO connections on this node", registry=r)
         self.refused = Counter("hub_socket_refused", "Socket.IO connections refused", ["code"], registry=r)
+
+
+class FanoutCollector:
+    """Exposes the fan-out's own counters (read at scrape time, nothing on the hot path)."""
+
+    def __init__(self, fanout: Any) -> None:
+        self._fanout = fanout
+
+    def collect(self) -> Iterator[Metric]:
+        f = self._fanout
+        yield GaugeMetricFamily(
+            "hub_fanout_local_rooms", "Shared rooms with members on this node", value=len(f.local_rooms)
+        )
+        yield CounterMetricFamily("hub_fanout_chat_batches", "Chat batches written on this node", value=f.batches)
+        yield CounterMetricFamily(
+            "hub_fanout_remote_received", "Room events received from other nodes", value=f.remote_received
+        )
+        link = f.link
+        if link is not None:
+            yield GaugeMetricFamily(
+                "hub_fanout_redis_connected", "1 while subscribed to Redis", value=int(link.connected)
+            )
+            yield CounterMetricFamily("hub_fanout_redis_reconnects", "Redis subscriber losses", value=link.reconnects)
+            yield CounterMetricFamily(
+                "hub_fanout_dropped", "Room events not published (Redis away)", value=link.dropped
+            )

@@ -92,5 +92,9 @@ async def test_local_rooms_work_while_redis_is_down_and_nodes_resubscribe_when_i
                     await asyncio.sleep(0.2)
                 await c.ok("chat:send", {"stream_id": sid, "text": "four"})
                 await a.wait_for(lambda: "four" in a.chat_texts())
+                metrics = (await n1.http.get("/metrics")).text
+                assert "hub_fanout_redis_connected 1.0" in metrics
+                reconnects = [ln for ln in metrics.splitlines() if ln.startswith("hub_fanout_redis_reconnects_total")]
+                assert reconnects and float(reconnects[0].split()[-1]) >= 1
     finally:
         first.__exit__(None, None, None)
