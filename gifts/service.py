@@ -27,7 +27,15 @@ from gifts.goals import GoalService
 from gifts.live_state import LiveState
 from gifts.models import GiftAck, StreamRef
 from gifts.store import GiftStore
-from wallet.accounts import BEANS_ISSUER, COINS_GIFT_REVENUE, Currency, user_beans, user_beans_held, user_coins
+from wallet.accounts import (
+    BEANS_ISSUER,
+    BEANS_PLATFORM_REVENUE,
+    COINS_GIFT_REVENUE,
+    Currency,
+    user_beans,
+    user_beans_held,
+    user_coins,
+)
 from wallet.errors import AccountFrozenError, InsufficientFundsError
 from wallet.models import Hold, Leg, Transfer, TransferKind, TransferSpec, TransferState
 from wallet.service import WalletService
@@ -116,7 +124,8 @@ class GiftService:
             raise InvalidInputError("this gift is not available", code="gift_unavailable")
         coins = gift.coins * count
         bps = self._policy.share_for(gift.kind)
-        beans = gift.beans * count * bps // 10_000
+        value = gift.beans * count  # the gift's virtual value in beans
+        beans = value * bps // 10_000  # the streamer's share; the platform keeps the rest of the value
         now = self._clock.now()
         attempt = new_id()
         day_key = f"{sender_id}:{now.date().isoformat()}"
@@ -135,11 +144,12 @@ class GiftService:
             Leg(COINS_GIFT_REVENUE, Currency.COINS, coins),
         ]
         hold = None
+        if value:
+            legs.append(Leg(BEANS_ISSUER, Currency.BEANS, -value))
+        if value - beans:
+            legs.append(Leg(BEANS_PLATFORM_REVENUE, Currency.BEANS, value - beans))
         if beans:
-            legs += [
-                Leg(BEANS_ISSUER, Currency.BEANS, -beans),
-                Leg(user_beans_held(stream.owner_id), Currency.BEANS, beans),
-            ]
+            legs.append(Leg(user_beans_held(stream.owner_id), Currency.BEANS, beans))
             hold = Hold(
                 user_beans_held(stream.owner_id),
                 user_beans(stream.owner_id),
@@ -158,6 +168,7 @@ class GiftService:
             "count": count,
             "coins": coins,
             "beans": beans,
+            "platform_beans": value - beans,
             "share_bps": bps,
             "combo": combo,
             "_key": key,

@@ -48,6 +48,7 @@ COINS_LOSSES = "coins:losses"  # refunded/disputed coins that were already spent
 COINS_ADJUSTMENTS = "coins:adjustments"  # support's manual corrections
 BEANS_ISSUER = "beans:issuer"  # beans minted for streamers
 BEANS_PAYOUTS = "beans:payouts"  # beans paid out in cash
+BEANS_PLATFORM_REVENUE = "beans:platform_revenue"  # the platform's share of gifts' value
 BEANS_ADJUSTMENTS = "beans:adjustments"
 
 SYSTEM_ACCOUNTS: dict[str, Currency] = {
@@ -57,6 +58,7 @@ SYSTEM_ACCOUNTS: dict[str, Currency] = {
     COINS_ADJUSTMENTS: Currency.COINS,
     BEANS_ISSUER: Currency.BEANS,
     BEANS_PAYOUTS: Currency.BEANS,
+    BEANS_PLATFORM_REVENUE: Currency.BEANS,
     BEANS_ADJUSTMENTS: Currency.BEANS,
 }
 
