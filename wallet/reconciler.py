@@ -61,13 +61,13 @@ class Reconciler:
 
     async def _loop(self) -> None:
         while True:
+            await asyncio.sleep(self._interval_s)  # first pass one interval after start-up
             try:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("reconciler pass failed; retrying next interval")
-            await asyncio.sleep(self._interval_s)
 
     async def run_once(self, *, ignore_leases: bool = False, max_passes: int = 5) -> ReconcileReport:
         """Drive everything stuck. ``ignore_leases`` takes over transfers whose lease has not run out yet — only for
