@@ -46,6 +46,7 @@ class PresenceService:
         timing: PresenceTiming | None = None,
         notifier: RoomNotifier | None = None,
         like_rate: Rate = Rate(burst=30, per_second=15.0),
+        join_rate: Rate = Rate(burst=20, per_second=2.0),
     ) -> None:
         self._live = live
         self._streams = streams
@@ -54,6 +55,7 @@ class PresenceService:
         self.timing = timing or PresenceTiming()
         self.notifier: RoomNotifier = notifier or NullNotifier()
         self._like_rate = like_rate
+        self._join_rate = join_rate
         self._local: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._pending_likes: Counter[str] = Counter()
         self._last_count: dict[str, int] = {}
@@ -63,6 +65,12 @@ class PresenceService:
 
     def _expiry(self) -> float:
         return self._clock.now().timestamp() + self.timing.expiry_s
+
+    async def allow_join(self, viewer_key: str) -> None:
+        """Joining is cheap for one person and costly in bulk (shared state writes): limit it per viewer."""
+        wait = await self._limiter.hit(f"join:{viewer_key}", self._join_rate)
+        if wait:
+            raise RateLimitedError("you are joining rooms too fast", retry_after_s=wait)
 
     async def join(self, stream_id: str, viewer_key: str) -> int:
         """Count a connection in; returns the viewer count."""

@@ -89,6 +89,8 @@ async def join(ctx: EventContext, body: StreamRef) -> dict[str, Any]:
     first = stream.id not in conn.streams
     if first and len(conn.streams) >= ROOMS_PER_CONNECTION:
         raise InvalidInputError(f"a connection can be in at most {ROOMS_PER_CONNECTION} rooms")
+    if first:
+        await presence.allow_join(conn.viewer_key)
     role = room_role(stream, conn.principal)
     if first:
         conn.streams.add(stream.id)

@@ -178,3 +178,17 @@ async def test_msgpack_clients_share_rooms_with_json_clients(node: Any) -> None:
         await a.wait_for(lambda: a.chat_texts() == ["from msgpack", "from json"])
         await m.wait_for(lambda: m.chat_texts() == ["from msgpack", "from json"])
     _ = auth
+
+
+async def test_joining_in_bulk_is_rate_limited(node: Any) -> None:
+    url, http, _ = node
+    owner = await register(http, "Owner")
+    stream = await create_stream(http, owner)
+    async with live_clients() as open_client:
+        guest = await open_client(url)
+        codes = []
+        for _ in range(25):
+            ack = await guest.call("stream:join", {"stream_id": stream["id"]})
+            codes.append("ok" if ack["ok"] else ack["error"]["code"])
+            await guest.ok("stream:leave", {"stream_id": stream["id"]})
+        assert codes[:20] == ["ok"] * 20 and "rate_limited" in codes[20:]
