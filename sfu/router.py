@@ -31,10 +31,13 @@ class Router:
         self.codecs: dict[str, RTCRtpCodecParameters] = {}
         self.profiles = {"audio": ProfileTable(), "video": ProfileTable()}
         self.publisher_session_id: str | None = None
+        self.last_publisher_session_id = ""
         self.publisher_app_data: Any = None
         #: Monotonic deadline while the publisher is away; None while it is present.
         self.grace_until: float | None = None
         self.publishes = 0
+        #: A publisher connected at least once: only then does the stream's end count as "publisher stopped".
+        self.started = False
         self._on_close = on_close
 
     @property
@@ -45,6 +48,7 @@ class Router:
         """Install a publisher's producers; existing consumers follow them. Returns consumers that cannot
         (the codec changed: the viewer would have to renegotiate), for the caller to close."""
         self.publisher_session_id = session_id
+        self.last_publisher_session_id = session_id
         self.publisher_app_data = app_data
         self.grace_until = None
         self.publishes += 1

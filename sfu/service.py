@@ -328,7 +328,9 @@ class SfuService:
             self._close_session(session, "stream_ended", grace=False)
             return
         if session.role == PUBLISHER:
-            self._emit(PublisherStarted(session.stream_id, session.id, session.app_data, router.publishes > 1))
+            reconnected = router.started
+            router.started = True
+            self._emit(PublisherStarted(session.stream_id, session.id, session.app_data, reconnected))
             return
         for consumer in session.consumers:
             send = aiortc_hooks.srtp_sender(consumer._sender.transport, self._send_failed)
@@ -380,9 +382,10 @@ class SfuService:
         publisher = self._sessions.get(router.publisher_session_id or "")
         if publisher is not None:
             self._close_session(publisher, reason, grace=False)
-        self._emit(
-            PublisherStopped(router.stream_id, router.publisher_session_id or "", router.publisher_app_data, reason)
-        )
+        if router.started:  # a publisher that never connected did not start the stream, so it does not end it
+            self._emit(
+                PublisherStopped(router.stream_id, router.last_publisher_session_id, router.publisher_app_data, reason)
+            )
 
     # -- background work -------------------------------------------------------------------------------------
 

@@ -374,3 +374,19 @@ async def test_a_publisher_whose_media_stops_is_dropped_and_the_stream_ends_afte
         await viewer.close()
         await publisher.close()
         await service.close()
+
+
+async def test_a_publisher_that_never_connects_does_not_start_or_end_the_stream() -> None:
+    service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), connect_timeout_s=0.5, reconnect_grace_s=0.3))
+    recorder = Recorder()
+    service.add_listener(recorder)
+    ghost = Publisher()
+    try:
+        await service.publish("live-13", await ghost.offer())  # the answer is never applied
+        assert await until(lambda: any(e.reason == "connect_timeout" for e in recorder.of(SessionClosed)), 5)
+        assert await until(lambda: not service.is_live("live-13"), 3)
+        await asyncio.sleep(0.3)
+        assert recorder.of(PublisherStarted) == [] and recorder.of(PublisherStopped) == []
+    finally:
+        await ghost.close()
+        await service.close()
