@@ -24,15 +24,20 @@ _scan_documents = mongomock.collection.Collection._iter_documents
 
 def _iter_documents(self: Any, filter: Any) -> Any:
     """mongomock scans every document for every query. A filter naming one ``_id`` (the ledger's and most stores'
-    single-document steps) can only match that document: look it up, then apply the whole filter to it alone.
-    Same results, O(1) instead of O(collection)."""
+    single-document steps) or a list of them (``{"_id": {"$in": [...]}}``) can only match those documents: look
+    them up, then apply the whole filter to them alone. Same results (in insertion order only for the scan; callers
+    that need an order sort), O(matches) instead of O(collection)."""
     if isinstance(filter, dict):
         key = filter.get("_id")
+        keys: list[Any] | None = None
         if isinstance(key, str | int) and not isinstance(key, bool):
-            if key not in self._store:
-                return iter(())
-            document = self._store[key]
-            return iter((document,) if filter_applies(filter, document) else ())  # type: ignore[no-untyped-call]
+            keys = [key]
+        elif isinstance(key, dict) and list(key) == ["$in"] and isinstance(key["$in"], list):
+            if all(isinstance(k, str) for k in key["$in"]):
+                keys = list(dict.fromkeys(key["$in"]))
+        if keys is not None:
+            found = [self._store[k] for k in keys if k in self._store]
+            return iter([d for d in found if filter_applies(filter, d)])  # type: ignore[no-untyped-call]
     return _scan_documents(self, filter)  # type: ignore[no-untyped-call]
 
 
