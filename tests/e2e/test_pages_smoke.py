@@ -91,7 +91,7 @@ async def test_a_guest_watching_is_asked_to_log_in_to_chat_or_gift(site: dict[st
     await page.fill(".modal input[name=password]", PASSWORD)
     await page.click(".modal button[type=submit]")
     await page.wait_for_selector(".modal", state="detached")
-    await page.wait_for_function("document.querySelector('#chat-input').placeholder === 'Say something nice…'")
+    await page.wait_for_selector("#chat-input[placeholder='Say something nice…']")
     assert "Owner" in await page.inner_text("header")
     assert not log.errors, log.errors
 
@@ -127,7 +127,7 @@ async def test_room_settings_from_the_console_reach_the_viewers_chat(site: dict[
     watch_log = PageLog(watch)
     await watch.goto(f"{base}/watch/{stream_id}")
     await log_in(watch, viewer["email"])
-    await watch.wait_for_function("document.querySelector('#chat-input').placeholder === 'Say something nice…'")
+    await watch.wait_for_selector("#chat-input[placeholder='Say something nice…']")
 
     await console.select_option("#slow", "10")
     await watch.wait_for_selector("#chat-status:has-text('Slow mode: one message every 10 s')")
@@ -190,7 +190,7 @@ async def test_a_returning_broadcaster_opens_each_page_already_logged_in(
     await page.evaluate("(s) => localStorage.setItem('livehub.session', JSON.stringify(s))", stored)
     await page.goto(f"{site['base']}/studio")
     await page.wait_for_selector(f'#streams li[data-stream-id="{site["stream"]["id"]}"]')
-    await page.wait_for_function("document.querySelector('#go-live') && !document.querySelector('#go-live').disabled")
+    await page.wait_for_selector("#go-live:enabled")
     assert await page.inner_text("#stream-title") == "Smoke stream"
     await page.goto(f"{site['base']}/console")
     await page.wait_for_selector("#rooms li")
