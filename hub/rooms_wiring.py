@@ -23,6 +23,7 @@ from rooms.store_redis import RedisLiveState
 from rooms.streams import StreamService
 from signaling.events import Services
 from signaling.fanout import RoomFanout
+from signaling.keys import STREAM_ROOM
 from signaling.metrics import FanoutCollector, SignalingMetrics
 from signaling.rtc import PublisherWatch, RtcSfu
 from signaling.server import Signaling
@@ -111,6 +112,11 @@ class RoomsWiring:
         self.signaling.subscribe(hub.events)
         hub.metrics.registry.register(FanoutCollector(self.fanout))
         hub.events.subscribe(TopGiftersChanged, self._top_gifters)
+        self.fanout.on_room_event(self._room_changed, frozenset({"room:settings", "stream:ended"}))
+
+    def _room_changed(self, room: str, event: str) -> None:
+        if room.startswith(STREAM_ROOM):
+            self.chat.forget_room(room[len(STREAM_ROOM) :])
 
     async def _top_gifters(self, event: TopGiftersChanged) -> None:
         await self.chat.set_top_gifters(event.stream_id, event.user_ids)

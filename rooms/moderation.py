@@ -116,6 +116,7 @@ class ModerationService:
                 raise ForbiddenError("only the owner or an admin can end the stream")
             reason_code = "ended_by_owner" if role is RoomRole.OWNER else "ended_by_staff"
             ended = await self._streams.end(stream.id, reason=reason_code)
+            self._chat.forget_room(stream.id)
             result = {"stream": ended.to_public()}
         else:
             settings, log = await self._change_settings(stream, req)
@@ -231,6 +232,7 @@ class ModerationService:
         else:  # pragma: no cover - the enum is exhaustive
             raise InvalidInputError("unknown action", field="action")
         doc = await self._store.update_settings(stream.id, update)
+        self._chat.forget_room(stream.id)
         return RoomSettings.from_doc(stream.id, doc), {"value": v}
 
     @staticmethod

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import msgpack  # type: ignore[import-untyped]
@@ -192,6 +193,17 @@ class RoomFanout:
         )
         self.batches = 0
         self.remote_received = 0
+        self._room_listeners: list[Callable[[str, str], None]] = []
+
+    def on_room_event(self, listener: Callable[[str, str], None], events: frozenset[str]) -> None:
+        """Call ``listener(room, event)`` (synchronously) when one of ``events`` reaches a room on this node,
+        from here or another node — e.g. to forget cached room state when ``room:settings`` goes by."""
+
+        def filtered(room: str, event: str) -> None:
+            if event in events:
+                listener(room, event)
+
+        self._room_listeners.append(filtered)
 
     def attach(self, manager: ShardedManager) -> None:
         self._managers.append(manager)
@@ -239,6 +251,8 @@ class RoomFanout:
     async def deliver_local(
         self, namespace: str, room: str, event: str, data: Any, skip: list[str] | None = None
     ) -> None:
+        for listener in self._room_listeners:
+            listener(room, event)
         if room not in self._local:
             return
         if event in BATCHED_EVENTS and skip is None:

@@ -133,3 +133,24 @@ async def test_likes_from_both_nodes_add_up_everywhere(clean_redis: str, db_name
                 break
             await asyncio.sleep(0.1)
         assert r.json()["stats"]["likes"] == 12
+
+
+async def test_settings_and_the_end_of_a_stream_apply_at_once_on_the_other_node(
+    clean_redis: str, db_name: str, mongo_client: Any
+) -> None:
+    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+        owner = await register(n1.http, "Owner")
+        viewer = await register(n2.http, "Viewer")
+        stream = await create_stream(n1.http, owner)
+        sid = stream["id"]
+        a = await open_client(n1.url, owner["access_token"])
+        v = await open_client(n2.url, viewer["access_token"])
+        await a.ok("stream:join", {"stream_id": sid})
+        await v.ok("stream:join", {"stream_id": sid})
+        await v.ok("chat:send", {"stream_id": sid, "text": "warm the cache"})
+        await a.ok("mod:action", {"stream_id": sid, "action": "block_term", "value": "spoiler*"})
+        await v.wait_event("room:settings")
+        assert (await v.error("chat:send", {"stream_id": sid, "text": "SPOILERS ahead"}))["code"] == "blocked_term"
+        await a.ok("mod:action", {"stream_id": sid, "action": "end_stream"})
+        await v.wait_event("stream:ended")
+        assert (await v.error("chat:send", {"stream_id": sid, "text": "still here?"}))["code"] == "stream_ended"
