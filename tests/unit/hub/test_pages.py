@@ -1,0 +1,44 @@
+"""The hub serves its browser pages and their static files itself, with the client settings and a strict policy."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+
+PAGES = ["/", "/watch/some-stream", "/studio", "/console", "/wallet"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_each_page_is_html_with_the_client_settings_and_a_strict_content_policy(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    r = await client.get(path)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    policy = r.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    block = re.search(r'<script type="application/json" id="hub-config">(.*?)</script>', r.text)
+    assert block is not None, "the page lacks its settings block"
+    config = json.loads(block.group(1))
+    assert config["ice_servers"] == []  # the test settings' HUB_ICE_SERVERS
+    assert "secret" not in block.group(1).lower()
+
+
+async def test_scripts_styles_and_the_vendored_socketio_client_are_served_locally(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/studio")).text
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    for asset in [*assets, "/static/vendor/socket.io.esm.min.js", "/static/js/api.js", "/static/img/gifts/rose.svg"]:
+        r = await client.get(asset)
+        assert r.status_code == 200, asset
+    sio = (await client.get("/static/vendor/socket.io.esm.min.js")).text
+    assert sio.startswith("/*!\n * Socket.IO v4.8.1") and "Released under the MIT License" in sio[:200]
+
+
+async def test_a_missing_static_file_is_a_404_not_a_page(client: httpx.AsyncClient) -> None:
+    r = await client.get("/static/js/nope.js")
+    assert r.status_code == 404
+    assert (await client.get("/static/../hub/settings.py")).status_code == 404
