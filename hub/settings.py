@@ -150,6 +150,7 @@ class Settings:
     sfu_connect_timeout_s: float = 20.0
     sfu_media_timeout_s: float = 6.0
     sfu_max_viewers_per_stream: int = 1000
+    sfu_workers: int = 0
 
     generated_secrets: tuple[str, ...] = ()
 
@@ -246,6 +247,7 @@ class Settings:
             sfu_connect_timeout_s=_float(env, "HUB_SFU_CONNECT_TIMEOUT_S", 20.0),
             sfu_media_timeout_s=_float(env, "HUB_SFU_MEDIA_TIMEOUT_S", 6.0),
             sfu_max_viewers_per_stream=_int(env, "HUB_SFU_MAX_VIEWERS_PER_STREAM", 1000, minimum=1),
+            sfu_workers=_int(env, "HUB_SFU_WORKERS", 0, minimum=0),
         )
         node_id = _str(env, "HUB_NODE_ID")
         if node_id is not None:

@@ -22,7 +22,7 @@ from core.ids import StreamId
 from hub.settings import Settings
 from rooms.errors import StreamEndedError
 from rooms.streams import StreamService
-from sfu import PublisherStarted, PublisherStopped, SfuEvent, SfuService, SfuSettings
+from sfu import PublisherStarted, PublisherStopped, Sfu, SfuEvent, SfuService, SfuSettings, SfuWorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,9 @@ class SfuWiring:
     def __init__(
         self, settings: Settings, streams: StreamService, events: EventBus, registry: CollectorRegistry
     ) -> None:
-        self.sfu = SfuService(sfu_settings(settings))
+        config = sfu_settings(settings)
+        # In-process by default; HUB_SFU_WORKERS > 0 forwards in that many worker processes (one per core).
+        self.sfu: Sfu = SfuWorkerPool(config, settings.sfu_workers) if settings.sfu_workers else SfuService(config)
         self._streams = streams
         self.sfu.add_listener(self._on_sfu_event)
         events.subscribe(StreamEnded, self._on_stream_ended)
@@ -74,7 +76,7 @@ class SfuWiring:
 class SfuCollector(Collector):
     """Reads ``SfuService.stats()`` at scrape time. Labels: stream and kind (bounded by live streams, not viewers)."""
 
-    def __init__(self, sfu: SfuService) -> None:
+    def __init__(self, sfu: Sfu) -> None:
         self._sfu = sfu
 
     def collect(self) -> Iterator[Any]:
@@ -105,9 +107,7 @@ class SfuCollector(Collector):
             key: CounterMetricFamily(f"hub_sfu_consumer_{key}", f"Viewer tracks' {key}, summed", labels=labels)
             for key in ("packets", "bytes", "nacks", "retransmits", "plis", "packets_lost")
         }
-        rtt = GaugeMetricFamily(
-            "hub_sfu_consumer_rtt_seconds_max", "Largest viewer RTT", labels=labels
-        )
+        rtt = GaugeMetricFamily("hub_sfu_consumer_rtt_seconds_max", "Largest viewer RTT", labels=labels)
         loss = GaugeMetricFamily("hub_sfu_consumer_fraction_lost_max", "Largest viewer loss fraction", labels=labels)
         sums: dict[tuple[str, str], dict[str, float]] = {}
         for consumer in stats["consumers"]:

@@ -12,7 +12,7 @@ from rooms.chat import ChatService
 from rooms.moderation import ModerationService
 from rooms.presence import PresenceService
 from rooms.streams import StreamService
-from sfu.service import SfuService
+from sfu.api import Sfu
 from wallet.cashouts import CashoutService
 from wallet.service import WalletService
 from wallet.topups import TopUpService
@@ -27,7 +27,7 @@ class ApiContext:
     public_url: str
     # name -> async check that raises when the dependency is unreachable
     readiness: dict[str, Callable[[], Awaitable[Any]]] = field(default_factory=dict)
-    sfu: SfuService | None = None
+    sfu: Sfu | None = None
     wallet: WalletService | None = None
     topups: TopUpService | None = None
     cashouts: CashoutService | None = None

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from core.errors import ForbiddenError, InvalidInputError, UnauthenticatedError, UnavailableError
 from core.ids import StreamId
 from mobile_api.routing import Api, Call, bearer_token, read_limited
-from sfu import InvalidSdpError, SessionNotFoundError, SfuService
+from sfu import InvalidSdpError, SessionNotFoundError, Sfu
 
 api = Api()
 
@@ -32,8 +32,8 @@ class UnsupportedMediaTypeError(InvalidInputError):
     status = 415
 
 
-def _sfu(call: Call) -> SfuService:
-    sfu: SfuService | None = getattr(call.ctx, "sfu", None)
+def _sfu(call: Call) -> Sfu:
+    sfu: Sfu | None = getattr(call.ctx, "sfu", None)
     if sfu is None:
         raise UnavailableError("media is not served by this node", code="sfu_unavailable")
     return sfu
@@ -63,7 +63,7 @@ def _link_header(servers: tuple[dict[str, Any], ...]) -> str | None:
     return ", ".join(links) or None
 
 
-def _created(call: Call, sfu: SfuService, session_id: str, answer: str) -> Response:
+def _created(call: Call, sfu: Sfu, session_id: str, answer: str) -> Response:
     headers = {
         "Location": f"{call.request.url.path.rstrip('/')}/{session_id}",
         "ETag": f'"{session_id}"',

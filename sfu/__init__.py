@@ -1,11 +1,13 @@
 """The media plane: a selective forwarding unit on aiortc. Publisher RTP in, rewritten RTP out, no codecs.
 
-Public API: :class:`SfuService` (the edges' only entry point), :class:`SfuSettings`, the events in
+Public API: the :class:`Sfu` protocol, served in-process by :class:`SfuService` or by worker processes
+(:class:`SfuWorkerPool`), :class:`SfuSettings`, the events in
 ``sfu.events`` and the errors in ``sfu.errors``. Imports only ``core`` and aiortc/av/aioice/pylibsrtp.
 """
 
 from __future__ import annotations
 
+from sfu.api import Sfu
 from sfu.errors import (
     AlreadyPublishingError,
     InvalidSdpError,
@@ -25,6 +27,7 @@ from sfu.events import (
 )
 from sfu.service import SfuService
 from sfu.settings import SfuSettings
+from sfu.workers import SfuWorkerPool
 
 __all__ = [
     "AlreadyPublishingError",
@@ -36,10 +39,12 @@ __all__ = [
     "SdpTooLargeError",
     "SessionClosed",
     "SessionNotFoundError",
+    "Sfu",
     "SfuEvent",
     "SfuService",
     "SfuSettings",
     "SfuUnavailableError",
+    "SfuWorkerPool",
     "StreamNotLiveError",
     "StreamStatsSampled",
 ]

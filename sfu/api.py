@@ -1,0 +1,36 @@
+"""The SFU as the edges see it: one protocol, served in-process (``SfuService``) or by worker processes
+(``SfuWorkerPool``), chosen at wiring time."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from sfu.events import SfuEvent
+from sfu.settings import SfuSettings
+
+
+class Sfu(Protocol):
+    settings: SfuSettings
+
+    def add_listener(self, listener: Callable[[SfuEvent], Awaitable[None]]) -> None: ...
+
+    def is_live(self, stream_id: str) -> bool: ...
+
+    def has_publisher(self, stream_id: str) -> bool: ...
+
+    async def publish(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]: ...
+
+    async def subscribe(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]: ...
+
+    async def close_session(self, session_id: str) -> None: ...
+
+    async def drop_publisher(self, session_id: str) -> None: ...
+
+    async def end_stream(self, stream_id: str, reason: str = "ended") -> None: ...
+
+    def session_stream(self, session_id: str) -> str: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,362 @@
+"""Forwarding in worker processes: the same narrow API as ``SfuService``, each stream served by one of N processes.
+
+Python forwards on one core per process (the GIL), and the forwarding loop must not share its event loop with chat
+and gifts. ``SfuWorkerPool`` starts N processes (``spawn``), each running an ``SfuService`` of its own; a stream's
+publisher and all its viewers live in the same worker (its router is there), new streams go to the least loaded
+worker. Calls travel over a ``multiprocessing`` pipe (pickled tuples); errors come back as the same ``HubError``
+classes; events are re-delivered to this process's listeners, in order; each reply and event carries the worker's
+stream state, so ``is_live`` and ``has_publisher`` answer without a round trip; stats are pushed every second.
+Every peer connection's sockets belong to its worker, so media never crosses the pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import multiprocessing
+import os
+from collections.abc import Awaitable, Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from core import errors as core_errors
+from core.errors import HubError
+from sfu import errors as sfu_errors
+from sfu.errors import SessionNotFoundError, SfuUnavailableError, StreamNotLiveError
+from sfu.events import SessionClosed, SfuEvent
+from sfu.service import SfuService
+from sfu.settings import SfuSettings
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[SfuEvent], Awaitable[None]]
+#: Per stream: (live, has a publisher).
+StreamState = dict[str, tuple[bool, bool]]
+
+STATS_INTERVAL_S = 1.0
+_CALLS = frozenset(("publish", "subscribe", "close_session", "drop_publisher", "end_stream"))
+
+
+# -- the worker process ----------------------------------------------------------------------------------------
+
+
+def worker_main(conn: Connection, settings: SfuSettings) -> None:
+    """Entry point of a worker process."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(conn, settings))
+
+
+def _state(service: SfuService) -> StreamState:
+    return {stream: (service.is_live(stream), service.has_publisher(stream)) for stream in service._routers}
+
+
+async def _serve(conn: Connection, settings: SfuSettings) -> None:
+    service = SfuService(settings)
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+
+    def readable() -> None:
+        try:
+            inbox.put_nowait(conn.recv())
+        except (EOFError, OSError):
+            loop.remove_reader(conn.fileno())
+            inbox.put_nowait(("close",))  # the parent is gone
+
+    def send(message: tuple[Any, ...]) -> None:
+        with contextlib.suppress(OSError, BrokenPipeError):
+            conn.send(message)
+
+    async def forward(event: SfuEvent) -> None:
+        send(("event", event, _state(service)))
+
+    async def call(request_id: int, method: str, args: tuple[Any, ...]) -> None:
+        try:
+            result = await getattr(service, method)(*args)
+        except HubError as exc:
+            send(("reply", request_id, False, (type(exc).__name__, exc.message, exc.code), _state(service)))
+        except Exception as exc:
+            log.exception("SFU worker call failed", extra={"method": method})
+            send(
+                (
+                    "reply",
+                    request_id,
+                    False,
+                    ("SfuUnavailableError", f"SFU worker error: {type(exc).__name__}", None),
+                    {},
+                )
+            )
+        else:
+            send(("reply", request_id, True, result, _state(service)))
+
+    async def push_stats() -> None:
+        while True:
+            await asyncio.sleep(STATS_INTERVAL_S)
+            send(("stats", service.stats(), _state(service)))
+
+    service.add_listener(forward)
+    loop.add_reader(conn.fileno(), readable)
+    tasks: set[asyncio.Task[None]] = set()
+    stats_task = asyncio.ensure_future(push_stats())
+    send(("ready", os.getpid()))
+    while True:
+        message = await inbox.get()
+        if message[0] == "call" and message[2] in _CALLS:
+            task = asyncio.ensure_future(call(message[1], message[2], message[3]))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        elif message[0] == "close":
+            break
+    stats_task.cancel()
+    await service.close()
+    with contextlib.suppress(ValueError, OSError):
+        loop.remove_reader(conn.fileno())
+    send(("closed",))
+
+
+# -- the parent ------------------------------------------------------------------------------------------------
+
+
+class _Worker:
+    def __init__(self, index: int, process: Any, conn: Connection) -> None:
+        self.index = index
+        self.process = process
+        self.conn = conn
+        self.pid: int | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending: dict[int, asyncio.Future[Any]] = {}
+        self.state: StreamState = {}
+        self.stats: dict[str, Any] = {}
+
+
+def _error(name: str, message: str, code: str | None) -> HubError:
+    cls = getattr(sfu_errors, name, None) or getattr(core_errors, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, HubError)):
+        cls = SfuUnavailableError
+    error = cls(message)
+    if code is not None and code != error.code:
+        error.code = code  # type: ignore[misc]
+    return error
+
+
+class SfuWorkerPool:
+    """``SfuService``'s API, served by ``workers`` processes. Processes start on first use (an event loop runs)."""
+
+    def __init__(self, settings: SfuSettings, workers: int) -> None:
+        if workers < 1:
+            raise ValueError("a worker pool needs at least one worker")
+        self.settings = settings
+        self._size = workers
+        self._workers: list[_Worker] = []
+        self._sessions: dict[str, _Worker] = {}
+        self._session_streams: dict[str, str] = {}
+        self._listeners: list[Listener] = []
+        self._events: asyncio.Queue[SfuEvent] | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._ids = itertools.count(1)
+        self._starting: asyncio.Lock | None = None
+        self._closed = False
+
+    # -- API (as SfuService) ---------------------------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def is_live(self, stream_id: str) -> bool:
+        return any(w.state.get(stream_id, (False, False))[0] for w in self._workers)
+
+    def has_publisher(self, stream_id: str) -> bool:
+        return any(w.state.get(stream_id, (False, False))[1] for w in self._workers)
+
+    async def publish(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]:
+        await self._start()
+        worker = self._worker_of(stream_id) or min(self._workers, key=lambda w: (len(w.state), w.index))
+        session_id, answer = await self._call(worker, "publish", stream_id, offer_sdp, app_data)
+        self._sessions[session_id] = worker
+        self._session_streams[session_id] = stream_id
+        return session_id, answer
+
+    async def subscribe(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]:
+        await self._start()
+        worker = self._worker_of(stream_id)
+        if worker is None:
+            raise StreamNotLiveError("this stream is not live")
+        session_id, answer = await self._call(worker, "subscribe", stream_id, offer_sdp, app_data)
+        self._sessions[session_id] = worker
+        self._session_streams[session_id] = stream_id
+        return session_id, answer
+
+    async def close_session(self, session_id: str) -> None:
+        worker = self._sessions.get(session_id)
+        if worker is None:
+            raise SessionNotFoundError("no such session")
+        await self._call(worker, "close_session", session_id)
+
+    async def drop_publisher(self, session_id: str) -> None:
+        worker = self._sessions.get(session_id)
+        if worker is not None:
+            await self._call(worker, "drop_publisher", session_id)
+
+    async def end_stream(self, stream_id: str, reason: str = "ended") -> None:
+        worker = self._worker_of(stream_id)
+        if worker is not None:
+            await self._call(worker, "end_stream", stream_id, reason)
+
+    def session_stream(self, session_id: str) -> str:
+        stream = self._session_streams.get(session_id)
+        if stream is None:
+            raise SessionNotFoundError("no such session")
+        return stream
+
+    def stats(self) -> dict[str, Any]:
+        """Sums and lists over the workers' latest pushed stats (at most ``STATS_INTERVAL_S`` old). The residence
+        percentiles are the worst worker's (percentiles do not add up)."""
+        reports = [w.stats for w in self._workers if w.stats]
+        p50s = [r["residence_us_p50"] for r in reports if r.get("residence_us_p50") is not None]
+        p99s = [r["residence_us_p99"] for r in reports if r.get("residence_us_p99") is not None]
+        return {
+            "streams": sum(r["streams"] for r in reports),
+            "publishers": sum(r["publishers"] for r in reports),
+            "viewers": sum(r["viewers"] for r in reports),
+            "routers": [router for r in reports for router in r["routers"]],
+            "consumers": [consumer for r in reports for consumer in r["consumers"]],
+            "residence_us_p50": max(p50s) if p50s else None,
+            "residence_us_p99": max(p99s) if p99s else None,
+            "workers": [{"index": w.index, "pid": w.pid, "streams": len(w.state)} for w in self._workers],
+        }
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for worker in self._workers:
+            with contextlib.suppress(OSError, BrokenPipeError):
+                worker.conn.send(("close",))
+        for worker in self._workers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(worker.closed), timeout=10)
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(worker.conn.fileno())
+            await asyncio.get_running_loop().run_in_executor(None, worker.process.join, 5)
+            if worker.process.is_alive():
+                worker.process.terminate()
+            worker.conn.close()
+        if self._events is not None and self._dispatcher is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._events.join(), timeout=2)
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _worker_of(self, stream_id: str) -> _Worker | None:
+        return next((w for w in self._workers if stream_id in w.state), None)
+
+    async def _start(self) -> None:
+        if self._closed:
+            raise SfuUnavailableError("the SFU is shutting down")
+        if self._workers:
+            return
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._workers:
+                return
+            context = multiprocessing.get_context("spawn")
+            loop = asyncio.get_running_loop()
+            workers = []
+            for index in range(self._size):
+                parent, child = context.Pipe()
+                process = context.Process(
+                    target=worker_main, args=(child, self.settings), name=f"sfu-worker-{index}", daemon=True
+                )
+                process.start()
+                child.close()
+                worker = _Worker(index, process, parent)
+                loop.add_reader(parent.fileno(), self._readable, worker)
+                workers.append(worker)
+            await asyncio.wait_for(asyncio.gather(*(w.ready for w in workers)), timeout=60)
+            self._workers = workers
+
+    async def _call(self, worker: _Worker, method: str, *args: Any) -> Any:
+        request_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        worker.pending[request_id] = future
+        try:
+            worker.conn.send(("call", request_id, method, args))
+        except (OSError, BrokenPipeError):
+            worker.pending.pop(request_id, None)
+            raise SfuUnavailableError("the SFU worker is gone") from None
+        return await future
+
+    def _readable(self, worker: _Worker) -> None:
+        try:
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            asyncio.get_running_loop().remove_reader(worker.conn.fileno())
+            self._worker_gone(worker)
+            return
+        kind = message[0]
+        if kind == "reply":
+            _, request_id, ok, payload, state = message
+            worker.state = state
+            future = worker.pending.pop(request_id, None)
+            if future is not None and not future.done():
+                if ok:
+                    future.set_result(payload)
+                else:
+                    future.set_exception(_error(*payload))
+        elif kind == "event":
+            _, event, state = message
+            worker.state = state
+            if isinstance(event, SessionClosed):
+                self._sessions.pop(event.session_id, None)
+                self._session_streams.pop(event.session_id, None)
+            self._emit(event)
+        elif kind == "stats":
+            _, worker.stats, worker.state = message
+        elif kind == "ready":
+            worker.pid = message[1]
+            if not worker.ready.done():
+                worker.ready.set_result(None)
+        elif kind == "closed" and not worker.closed.done():
+            worker.closed.set_result(None)
+
+    def _worker_gone(self, worker: _Worker) -> None:
+        worker.state = {}
+        for future in worker.pending.values():
+            if not future.done():
+                future.set_exception(SfuUnavailableError("the SFU worker is gone"))
+        worker.pending.clear()
+        if not worker.closed.done():
+            worker.closed.set_result(None)
+        if not self._closed:
+            log.error("SFU worker %d exited", worker.index)
+
+    def _emit(self, event: SfuEvent) -> None:
+        if not self._listeners:
+            return
+        if self._events is None:
+            self._events = asyncio.Queue()
+        self._events.put_nowait(event)
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.ensure_future(self._dispatch())
+
+    async def _dispatch(self) -> None:
+        assert self._events is not None
+        queue = self._events
+        while True:
+            event = await queue.get()
+            try:
+                for listener in list(self._listeners):
+                    try:
+                        await listener(event)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("SFU event listener failed", extra={"event": type(event).__name__})
+            finally:
+                queue.task_done()

@@ -1,0 +1,70 @@
+"""The SFU in worker processes: the same API and behaviour as in-process, media served by the workers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+import pytest
+
+from sfu import InvalidSdpError, PublisherStarted, SessionClosed, SfuEvent, SfuSettings, StreamNotLiveError
+from sfu.workers import SfuWorkerPool
+from tests.support.sfu_peers import Publisher, Viewer
+
+pytestmark = pytest.mark.slow
+
+
+async def until(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return bool(predicate())
+
+
+async def test_streams_are_forwarded_by_worker_processes_behind_the_same_api() -> None:
+    pool = SfuWorkerPool(SfuSettings(announced_ips=("127.0.0.1",)), workers=2)
+    events: list[SfuEvent] = []
+
+    async def record(event: SfuEvent) -> None:
+        events.append(event)
+
+    pool.add_listener(record)
+    publishers: list[Publisher] = []
+    viewers: list[Viewer] = []
+    try:
+        for stream in ("w-1", "w-2"):
+            publisher = Publisher(audio=False)
+            _, answer = await pool.publish(stream, await publisher.offer(), {"stream": stream})
+            await publisher.accept(answer)
+            publishers.append(publisher)
+            for _ in range(2):
+                viewer = Viewer(audio=False)
+                _, answer = await pool.subscribe(stream, await viewer.offer())
+                await viewer.accept(answer)
+                viewers.append(viewer)
+        assert await until(lambda: all(v.video and v.video.count >= 30 for v in viewers), timeout=15)
+        assert all(v.video is not None and v.video.rate(1.0) >= 20 for v in viewers)
+        assert pool.is_live("w-1") and pool.has_publisher("w-2") and not pool.is_live("nope")
+        workers = pool.stats()["workers"]
+        assert len({w["pid"] for w in workers}) == 2 and os.getpid() not in {w["pid"] for w in workers}
+        assert sorted(w["streams"] for w in workers) == [1, 1]  # one stream per worker
+        assert await until(lambda: len(pool.stats()["routers"]) == 2, timeout=3)
+        assert {type(e) for e in events} >= {PublisherStarted}
+        with pytest.raises(InvalidSdpError) as bad:
+            await pool.publish("w-3", "v=0\r\nnot sdp")
+        assert bad.value.status == 400 and bad.value.code == "invalid_sdp"
+        with pytest.raises(StreamNotLiveError):
+            await pool.subscribe("nobody", await Viewer().offer())
+        viewer_session = next(e for e in events if isinstance(e, PublisherStarted)).session_id
+        assert pool.session_stream(viewer_session) in ("w-1", "w-2")
+        await pool.close_session(viewer_session)
+        assert await until(lambda: any(isinstance(e, SessionClosed) for e in events), timeout=5)
+    finally:
+        for client in [*viewers, *publishers]:
+            await client.close()
+        await pool.close()
+    assert all(not w.process.is_alive() for w in pool._workers)
