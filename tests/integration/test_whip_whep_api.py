@@ -113,3 +113,40 @@ def test_ice_servers_are_offered_to_whip_clients_in_link_headers() -> None:
         'credential-type="password"'
     )
     assert _link_header(()) is None
+
+
+async def test_whip_and_whep_work_with_the_sfu_in_worker_processes(mongo_client: Any, db_name: str) -> None:
+    from hub.app import create_app
+    from tests.conftest import make_settings
+
+    hub = Hub(make_settings(db_name, sfu_workers=2), mongo_client=mongo_client)
+    await hub.start()
+    transport = httpx.ASGITransport(app=create_app(hub, own_hub=False), client=("127.0.0.1", 50000))
+    publisher, viewer = Publisher(), Viewer()
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            owner = await register(client, "Workers")
+            stream = await create_stream(client, owner, "Forwarded by a worker")
+            headers = {**SDP, "Authorization": f"Bearer {stream['stream_key']}"}
+            r = await client.post(f"/api/v1/whip/{stream['id']}", content=await publisher.offer(), headers=headers)
+            assert r.status_code == 201, r.text
+            await publisher.accept(r.text)
+
+            async def live() -> bool:
+                return (await hub.streams.get(StreamId(stream["id"]))).status.value == "live"
+
+            assert await until(live, timeout=10)  # PublisherStarted crossed the process boundary
+            r = await client.post(f"/api/v1/whep/{stream['id']}", content=await viewer.offer(), headers=SDP)
+            assert r.status_code == 201, r.text
+            await viewer.accept(r.text)
+
+            async def decoding() -> bool:
+                return viewer.video is not None and viewer.video.count >= 15
+
+            assert await until(decoding, timeout=10)
+            assert (await client.delete(r.headers["location"])).status_code == 200
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await hub.close()
+        await mongo_client.drop_database(hub.settings.mongo_db)
