@@ -17,7 +17,7 @@ from typing import Any
 
 from accounts.service import AccountService
 from core.clock import Clock
-from core.errors import InvalidInputError, RateLimitedError
+from core.errors import InvalidInputError, RateLimitedError, UnavailableError
 from core.events import EventBus, GiftSent, TopGiftersChanged
 from core.ids import UserId, new_id
 from core.ratelimit import Rate, RateLimiter
@@ -134,11 +134,12 @@ class GiftService:
                 f"daily gift spending is capped at {self._policy.daily_cap_coins} coins",
                 cap=self._policy.daily_cap_coins,
             )
-        combo = (
-            await self._live.combo(stream_id, sender_id, gift_id, count, self._policy.combo_window_s, tid)
-            if gift.combo
-            else count
-        )
+        combo = count
+        if gift.combo:
+            try:
+                combo = await self._live.combo(stream_id, sender_id, gift_id, count, self._policy.combo_window_s, tid)
+            except UnavailableError:
+                log.warning("combo state unavailable; sending without a combo")  # money first, projections after
         legs = [
             Leg(user_coins(sender_id), Currency.COINS, -coins),
             Leg(COINS_GIFT_REVENUE, Currency.COINS, coins),
@@ -205,8 +206,13 @@ class GiftService:
         """The outbox relay for gift transfers: projections first (each idempotent), then the facts."""
         refs = transfer.refs
         stream_id, sender_id = refs["stream_id"], refs["sender_id"]
-        await self._live.add_score(stream_id, sender_id, int(refs["coins"]), transfer.id)
-        top = await self.live_leaderboard(stream_id)
+        top: list[dict[str, Any]] | None = None
+        try:
+            await self._live.add_score(stream_id, sender_id, int(refs["coins"]), transfer.id)
+            top = await self.live_leaderboard(stream_id)
+        except UnavailableError:
+            # The live board is a projection (the all-time board comes from the ledger): the effect must not wait.
+            log.warning("live leaderboard unavailable; publishing gift %s without it", transfer.id)
         goal = await self.goals.count(stream_id, refs["gift_id"], int(refs["beans"]), int(refs["count"]), transfer.id)
         gift = await self.catalogue.get(refs["gift_id"], cached=True)
         if gift.version != refs["gift_version"]:
@@ -215,9 +221,10 @@ class GiftService:
             "sender": {"id": sender_id, "nickname": refs.get("sender_nickname")},
             "gift": gift.public(),
             "effect": gift.effect.to_dict(),
-            "leaderboard": top,
             "goal": goal.to_dict() if goal else None,
         }
+        if top is not None:
+            extra["leaderboard"] = top
         await self._events.publish(
             GiftSent(
                 transfer_id=transfer.id,
@@ -233,6 +240,8 @@ class GiftService:
                 extra=extra,
             )
         )
+        if top is None:
+            return
         badges = tuple(row["user_id"] for row in top[:TOP_BADGES])
         if self._top_cache.get(stream_id) != badges:
             self._top_cache[stream_id] = badges

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.exceptions import RedisError
+
+from core.errors import UnavailableError
 from gifts import keys
 
 LEADERBOARD_TTL_S = 7 * 24 * 3600
@@ -40,17 +43,26 @@ class RedisLiveState:
     async def combo(self, stream_id: str, sender_id: str, gift_id: str, count: int, window_s: float, tid: str) -> int:
         key = f"{keys.COMBO}{stream_id}:{sender_id}:{gift_id}"
         marker = keys.COMBO_SEEN + tid
-        return int(await self._combo(keys=[key, marker], args=[count, max(1, int(window_s * 1000))]))
+        try:
+            return int(await self._combo(keys=[key, marker], args=[count, max(1, int(window_s * 1000))]))
+        except (RedisError, OSError) as exc:
+            raise UnavailableError("live gift state is unavailable") from exc
 
     async def add_score(self, stream_id: str, user_id: str, coins: int, tid: str) -> bool:
-        added = await self._add(
-            keys=[keys.LEADERBOARD_SEEN + tid, keys.LEADERBOARD + stream_id],
-            args=[coins, user_id, SEEN_TTL_S, LEADERBOARD_TTL_S],
-        )
+        try:
+            added = await self._add(
+                keys=[keys.LEADERBOARD_SEEN + tid, keys.LEADERBOARD + stream_id],
+                args=[coins, user_id, SEEN_TTL_S, LEADERBOARD_TTL_S],
+            )
+        except (RedisError, OSError) as exc:
+            raise UnavailableError("live gift state is unavailable") from exc
         return bool(int(added))
 
     async def top(self, stream_id: str, n: int) -> list[tuple[str, int]]:
-        rows = await self._redis.zrevrange(keys.LEADERBOARD + stream_id, 0, n - 1, withscores=True)
+        try:
+            rows = await self._redis.zrevrange(keys.LEADERBOARD + stream_id, 0, n - 1, withscores=True)
+        except (RedisError, OSError) as exc:
+            raise UnavailableError("live gift state is unavailable") from exc
         out: list[tuple[str, int]] = []
         for member, score in rows:
             user = member.decode() if isinstance(member, bytes) else str(member)

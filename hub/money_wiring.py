@@ -12,7 +12,7 @@ from typing import Any
 
 from core.events import GiftSent
 from core.ids import StreamId
-from core.ratelimit import Rate
+from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
 from gifts.catalogue import GiftCatalogue
 from gifts.goals import GoalService
 from gifts.live_state import InProcessLiveState, LiveState
@@ -21,6 +21,7 @@ from gifts.service import GiftPolicy, GiftService
 from gifts.store import GiftStore
 from gifts.store_redis import RedisLiveState
 from hub.money_fanout import CoalescingEmitter
+from hub.rooms_wiring import FallbackRateLimiter
 from rooms.models import StreamStatus
 from rooms.streams import StreamService
 from wallet.cashouts import CashoutService
@@ -60,6 +61,9 @@ class MoneyWiring:
             self.ledger, clock, interval_s=s.wallet_reconcile_interval_s, also=(self.cashouts.finish_interrupted,)
         )
 
+        limiter: RateLimiter = hub.limiter
+        if hub.redis is not None:  # gifts keep flowing (limited per node) while Redis is away; money is in MongoDB
+            limiter = FallbackRateLimiter(hub.limiter, InProcessRateLimiter(clock))
         self.gift_store = GiftStore(hub.db)
         self.catalogue = GiftCatalogue(self.gift_store, clock)
         self.goals = GoalService(self.gift_store, clock)
@@ -72,7 +76,7 @@ class MoneyWiring:
             accounts=hub.accounts,
             streams=self._stream_ref,
             live=live,
-            limiter=hub.limiter,
+            limiter=limiter,
             events=hub.events,
             clock=clock,
             policy=GiftPolicy(
