@@ -390,3 +390,26 @@ async def test_a_publisher_that_never_connects_does_not_start_or_end_the_stream(
     finally:
         await ghost.close()
         await service.close()
+
+
+async def test_dropping_a_publisher_keeps_its_viewers_for_the_next_one(sfu: tuple[SfuService, Recorder]) -> None:
+    service, recorder = sfu
+    first = Publisher(audio=False)
+    first_session, answer = await service.publish("live-14", await first.offer())
+    await first.accept(answer)
+    viewer = await watch(service, "live-14")
+    second: Publisher | None = None
+    try:
+        assert await until(lambda: viewer.video is not None and viewer.video.count > 15, timeout=10)
+        await service.drop_publisher(first_session)  # the broadcaster is back on a new connection
+        assert not service.has_publisher("live-14") and service.is_live("live-14")
+        assert any(e.reason == "replaced" for e in recorder.of(SessionClosed))
+        count = viewer.video.count if viewer.video else 0
+        second = await publish(service, "live-14", audio=False)
+        assert await until(lambda: viewer.video is not None and viewer.video.count > count + 30, timeout=10)
+        assert recorder.of(PublisherStopped) == []
+    finally:
+        await viewer.close()
+        await first.close()
+        if second is not None:
+            await second.close()
