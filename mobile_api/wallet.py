@@ -10,6 +10,7 @@ from accounts.models import Role
 from core.errors import ForbiddenError, UnavailableError
 from core.ids import UserId
 from mobile_api.routing import Api, Body, Call, Query
+from wallet.accounts import Currency
 from wallet.cashouts import CashoutService
 from wallet.service import WalletService
 from wallet.topups import TopUpService
@@ -201,3 +202,61 @@ async def set_identity(call: Call) -> dict[str, Any]:
     b = call.body_as(IdentityBody)
     user = await call.ctx.accounts.set_identity_verified(call.user, UserId(call.path["user_id"]), b.verified)
     return {"user_id": user.id, "identity_verified": user.identity_verified}
+
+
+class AdjustmentBody(Body):
+    user_id: str = Field(max_length=64)
+    currency: Literal["coins", "beans"]
+    amount: int = Field(ge=-(10**12), le=10**12)
+    reason: str = Field(min_length=3, max_length=200)
+    idempotency_key: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class FreezeBody(Body):
+    frozen: bool
+
+
+@api.route(
+    "GET",
+    "/admin/users/{user_id}/wallet",
+    summary="A user's balances, freeze and debt (admin)",
+    tags=("admin",),
+    responses={403: "admins only"},
+)
+async def admin_wallet(call: Call) -> dict[str, Any]:
+    _admin(call)
+    return (await _wallet(call).balances(call.path["user_id"])).to_dict()
+
+
+@api.route(
+    "POST",
+    "/admin/wallet/adjustments",
+    summary="Correct a balance with a new adjustment transfer (admin; never an edit)",
+    tags=("admin",),
+    status=201,
+    body=AdjustmentBody,
+    responses={403: "admins only", 404: "no such user", 409: "the balance does not cover a debit"},
+)
+async def create_adjustment(call: Call) -> dict[str, Any]:
+    _admin(call)
+    b = call.body_as(AdjustmentBody)
+    await call.ctx.accounts.get_user(UserId(b.user_id))
+    transfer = await _wallet(call).adjust(
+        call.user.user_id, b.user_id, Currency(b.currency), b.amount, b.reason, b.idempotency_key
+    )
+    return transfer.public()
+
+
+@api.route(
+    "POST",
+    "/admin/users/{user_id}/wallet-freeze",
+    summary="Freeze or unfreeze a user's coins (admin; unfreezing clears the recorded debt)",
+    tags=("admin",),
+    body=FreezeBody,
+    responses={403: "admins only", 404: "no such user"},
+)
+async def set_wallet_freeze(call: Call) -> dict[str, Any]:
+    _admin(call)
+    user = await call.ctx.accounts.get_user(UserId(call.path["user_id"]))
+    balances = await _wallet(call).set_frozen(user.id, call.body_as(FreezeBody).frozen)
+    return balances.to_dict()

@@ -9,10 +9,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.clock import Clock, as_utc
+from core.errors import ConflictError, InvalidInputError
 from core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from wallet import holds
-from wallet.accounts import COINS_LOSSES, COINS_STRIPE, Currency, user_accounts, user_coins
-from wallet.errors import PaymentProviderUnavailableError
+from wallet.accounts import (
+    BEANS_ADJUSTMENTS,
+    COINS_ADJUSTMENTS,
+    COINS_LOSSES,
+    COINS_STRIPE,
+    Currency,
+    user_accounts,
+    user_beans,
+    user_coins,
+)
+from wallet.errors import InsufficientFundsError, PaymentProviderUnavailableError
 from wallet.ledger import Ledger
 from wallet.models import Leg, Transfer, TransferKind, TransferSpec, TransferState
 
@@ -176,6 +186,30 @@ class WalletService:
             log.error("claw-back %s was rejected (%s); account %s stays frozen", transfer.id, transfer.error, account)
             await self.ledger.store.release_lock(account, transfer.id, int(transfer.refs.get("coins", 0)))
 
-    async def set_frozen(self, user_id: str, frozen: bool) -> None:
-        """Support's switch (after settling a debt outside the ledger)."""
+    async def set_frozen(self, user_id: str, frozen: bool) -> Balances:
+        """Support's switch (after settling a debt outside the ledger); unfreezing clears the recorded debt."""
+        await self.ledger.store.ensure_account(user_coins(user_id), Currency.COINS.value, user_id)
         await self.ledger.store.set_frozen(user_coins(user_id), frozen, clear_debt=not frozen)
+        return await self.balances(user_id)
+
+    async def adjust(
+        self, actor_id: str, user_id: str, currency: Currency, amount: int, reason: str, key: str
+    ) -> Transfer:
+        """Support's correction: a new ``adjustment`` transfer (never an edit) between the user's account and the
+        currency's adjustments account, once per ``key``. A debit needs the balance to cover it."""
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
+            raise InvalidInputError("amount must be a non-zero integer", field="amount")
+        account = user_coins(user_id) if currency is Currency.COINS else user_beans(user_id)
+        system = COINS_ADJUSTMENTS if currency is Currency.COINS else BEANS_ADJUSTMENTS
+        spec = TransferSpec(
+            f"adjustment:{key}",
+            TransferKind.ADJUSTMENT,
+            (Leg(account, currency, amount, force=True), Leg(system, currency, -amount)),
+            refs={"user_id": user_id, "actor_id": actor_id, "reason": reason[:200]},
+        )
+        transfer = await self.ledger.execute(spec)
+        if transfer.refs.get("user_id") != user_id or transfer.amount_for(account) != amount:
+            raise ConflictError("this idempotency key was used for another adjustment", code="idempotency_key_reused")
+        if transfer.state is TransferState.REJECTED:
+            raise InsufficientFundsError("the balance does not cover this correction")
+        return transfer

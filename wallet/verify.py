@@ -2,7 +2,7 @@
 
 Checks the invariants of MONEY.md at rest: per currency the legs of applied transfers sum to zero; every account's
 balance equals the sum of its legs; no user account is negative; nothing is in flight or left marked; coins bought
-= coins held by users + coins spent on gifts + coins clawed back.
+= coins held by users + coins spent on gifts + coins clawed back (support's adjustments counted on the left).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ async def verify_ledger(store: LedgerStore, *, max_problems: int = 100) -> Verif
     report = VerifyReport()
     expected: defaultdict[str, int] = defaultdict(int)
     per_currency: defaultdict[str, int] = defaultdict(int)
-    bought = clawed = 0
+    bought = clawed = adjusted = 0
 
     def problem(text: str) -> None:
         if len(report.problems) < max_problems:
@@ -75,6 +75,8 @@ async def verify_ledger(store: LedgerStore, *, max_problems: int = 100) -> Verif
                     bought += amount
                 elif kind in (TransferKind.REFUND.value, TransferKind.CHARGEBACK.value) and amount < 0:
                     clawed += -amount
+                elif kind == TransferKind.ADJUSTMENT.value:
+                    adjusted += amount
     for currency, total in per_currency.items():
         if total:
             problem(f"{currency}: applied legs sum to {total}, not 0")
@@ -97,13 +99,14 @@ async def verify_ledger(store: LedgerStore, *, max_problems: int = 100) -> Verif
 
     held = sum(v for k, v in actual.items() if is_user_account(k) and k.startswith("coins:"))
     spent = actual.get(COINS_GIFT_REVENUE, 0)
-    if bought != held + spent + clawed:
-        problem(f"coins bought {bought} != held {held} + spent {spent} + clawed back {clawed}")
+    if bought + adjusted != held + spent + clawed:
+        problem(f"coins bought {bought} + adjusted {adjusted} != held {held} + spent {spent} + clawed back {clawed}")
     report.totals = {
         "coins_bought": bought,
         "coins_held": held,
         "coins_spent": spent,
         "coins_clawed_back": clawed,
+        "coins_adjusted": adjusted,
         "coins_sold_net": -actual.get(COINS_STRIPE, 0),
     }
     return report

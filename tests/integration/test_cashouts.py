@@ -124,3 +124,40 @@ async def test_wallet_verify_exits_non_zero_when_a_balance_disagrees_with_the_le
     await store.apply_leg(user_coins(fan["user"]["id"]), "forged", 7, min_balance=None, honour_freeze=False)
     await store.release_marker(user_coins(fan["user"]["id"]), "forged")
     assert await verify_command(hub) == 1
+
+
+async def test_support_corrects_balances_with_adjustments_and_clears_a_freeze(node: Any) -> None:
+    http, hub = node
+    admin = await register(http, "Admin", email=ADMIN_EMAIL)
+    fan = await register(http, "Fan")
+    body = {
+        "user_id": fan["user"]["id"],
+        "currency": "coins",
+        "amount": 25,
+        "reason": "goodwill",
+        "idempotency_key": "a1",
+    }
+    r = await http.post("/api/v1/admin/wallet/adjustments", json=body, headers=auth(fan))
+    assert r.status_code == 403
+    for _ in range(2):  # the same key twice: one transfer
+        r = await http.post("/api/v1/admin/wallet/adjustments", json=body, headers=auth(admin))
+        assert r.status_code == 201 and r.json()["kind"] == "adjustment"
+    assert (await wallet_of(http, fan))["coins"] == 25
+    r = await http.post(
+        "/api/v1/admin/wallet/adjustments", json={**body, "amount": -30, "idempotency_key": "a2"}, headers=auth(admin)
+    )
+    assert r.status_code == 409 and r.json()["code"] == "insufficient_funds"
+    r = await http.post("/api/v1/admin/wallet/adjustments", json={**body, "amount": 99}, headers=auth(admin))
+    assert r.status_code == 409 and r.json()["code"] == "idempotency_key_reused"
+    r = await http.post(
+        f"/api/v1/admin/users/{fan['user']['id']}/wallet-freeze", json={"frozen": True}, headers=auth(admin)
+    )
+    assert r.json()["frozen"] is True
+    r = await http.post(
+        f"/api/v1/admin/users/{fan['user']['id']}/wallet-freeze", json={"frozen": False}, headers=auth(admin)
+    )
+    assert r.json()["frozen"] is False and r.json()["debt"] == 0
+    detail = (await http.get(f"/api/v1/admin/users/{fan['user']['id']}/wallet", headers=auth(admin))).json()
+    assert detail["coins"] == 25
+    report = await verify_command(hub, as_json=True)
+    assert report == 0
