@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 StreamLookup = Callable[[str], Awaitable[StreamRef]]
 TOP_BADGES = 3
+NICKNAME_TTL_S = 60.0
 LEADERBOARD_SIZE = 10
 
 
@@ -90,6 +92,7 @@ class GiftService:
         self._clock = clock
         self._policy = policy
         self._top_cache: dict[str, tuple[str, ...]] = {}
+        self._nicknames: dict[str, tuple[str | None, float]] = {}  # user id -> (nickname, valid until, monotonic)
         wallet.ledger.register_publisher(TransferKind.GIFT, self._publish)
 
     @property
@@ -264,13 +267,15 @@ class GiftService:
         return await self._named(ranked)
 
     async def _named(self, rows: list[tuple[str, int]]) -> list[dict[str, Any]]:
-        users = await self._accounts.get_users([UserId(u) for u, _ in rows]) if rows else {}
+        """Leaderboard rows with nicknames (cached for ``NICKNAME_TTL_S``: the board is redrawn on every gift)."""
+        now = time.monotonic()
+        missing = [UserId(u) for u, _ in rows if self._nicknames.get(u, (None, 0.0))[1] <= now]
+        if missing:
+            for user_id, user in (await self._accounts.get_users(missing)).items():
+                self._nicknames[user_id] = (user.nickname, now + NICKNAME_TTL_S)
+            while len(self._nicknames) > 50_000:
+                self._nicknames.pop(next(iter(self._nicknames)))
         return [
-            {
-                "rank": i + 1,
-                "user_id": user,
-                "nickname": users[UserId(user)].nickname if UserId(user) in users else None,
-                "coins": coins,
-            }
+            {"rank": i + 1, "user_id": user, "nickname": self._nicknames.get(user, (None, 0.0))[0], "coins": coins}
             for i, (user, coins) in enumerate(rows)
         ]
