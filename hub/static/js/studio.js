@@ -1,7 +1,7 @@
 // The broadcaster studio /studio: pick or create a stream, preview the camera (device choice), go live over WebRTC
 // (rtc:publish), end it, and watch the room: viewers, chat with moderation, gifts and beans, goal, top gifters, OBS.
 
-import { api, errorText, hubConfig, newId, session } from "./api.js";
+import { api, hubConfig, newId, session } from "./api.js";
 import { formatNumber, t } from "./i18n.js";
 import { call, connectLive } from "./live.js";
 import { ChatComposer, ChatView, bindChat, GiftEffects, GoalBar, Leaderboard, nicknameOf, userIdOf } from "./room.js";
