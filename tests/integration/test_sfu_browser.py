@@ -13,9 +13,11 @@ from hub.app import create_app
 from hub.wiring import Hub
 from tests.support.api import create_stream, register
 from tests.support.servers import serve_asgi
-from tests.support.sfu_browser import chromium, inbound, open_page
+from tests.support.sfu_browser import chromium, inbound, open_page, outbound
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+WINDOW_S = 4.0
 
 
 async def wait_for(check: Any, timeout: float) -> bool:
@@ -48,12 +50,19 @@ async def test_chromium_publishes_over_whip_and_two_chromium_viewers_decode_over
                 return all((s["video"] or {}).get("framesDecoded", 0) > 10 for s in stats)
 
             assert await wait_for(all_decoding, timeout=20), [await inbound(v) for v in viewers]
+            sent_before = await outbound(publisher)
             before = [await inbound(v) for v in viewers]
-            await asyncio.sleep(3.0)
+            await asyncio.sleep(WINDOW_S)
+            sent_after = await outbound(publisher)
             after = [await inbound(v) for v in viewers]
+            # The fake camera runs at 30 fps; on a starved machine Chromium's encoder sends fewer, so the viewers
+            # are held to what the publisher actually sent in the same window.
+            sent_fps = (sent_after["framesSent"] - sent_before["framesSent"]) / WINDOW_S
+            assert sent_fps >= 10, f"the publisher sent only {sent_fps:.1f} fps"
             for start, end in zip(before, after, strict=True):
-                fps = (end["video"]["framesDecoded"] - start["video"]["framesDecoded"]) / 3.0
-                assert fps >= 20, f"{codec}: {fps:.1f} fps decoded (fake camera: 30)"
+                fps = (end["video"]["framesDecoded"] - start["video"]["framesDecoded"]) / WINDOW_S
+                assert fps >= 0.8 * sent_fps, f"{codec}: {fps:.1f} fps decoded of {sent_fps:.1f} sent"
+                print(f"{codec}: publisher sent {sent_fps:.1f} fps, a viewer decoded {fps:.1f} fps")
                 assert end["video"]["mimeType"].lower() == codec.lower()
                 assert end["audio"] is not None and end["audio"]["packetsReceived"] > start["audio"]["packetsReceived"]
             producer = next(p for p in hub.sfu.stats()["routers"][0]["producers"] if p["kind"] == "video")

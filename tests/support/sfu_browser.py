@@ -95,7 +95,7 @@ window.outbound = async () => {
   const report = await window.pc.getStats();
   for (const r of report.values()) {
     if (r.type === 'outbound-rtp' && r.kind === 'video') {
-      return {framesEncoded: r.framesEncoded || 0, pliCount: r.pliCount || 0};
+      return {framesEncoded: r.framesEncoded || 0, framesSent: r.framesSent || 0, pliCount: r.pliCount || 0};
     }
   }
   return null;
@@ -131,4 +131,9 @@ async def open_page(context: BrowserContext, base_url: str) -> Page:
 
 async def inbound(page: Page) -> dict[str, Any]:
     result: dict[str, Any] = await page.evaluate("window.inbound()")
+    return result
+
+
+async def outbound(page: Page) -> dict[str, Any]:
+    result: dict[str, Any] = await page.evaluate("window.outbound()")
     return result
