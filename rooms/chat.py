@@ -17,7 +17,7 @@ from core.ids import StreamId, UserId, new_id
 from core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from core.ratelimit import Rate, RateLimiter
 from rooms.access import badges, role_of_user
-from rooms.chat_models import ChatMessage, Restriction, RoomRole, RoomSettings
+from rooms.chat_models import ChatMessage, Restriction, RoomSettings
 from rooms.errors import StreamEndedError
 from rooms.live_state import RECENT_MAX, LiveState
 from rooms.models import Stream, StreamStatus
@@ -218,7 +218,7 @@ class ChatService:
         """Stored messages, newest first, with cursor pagination."""
         await self._streams.get(stream_id)
         n = clamp_limit(limit, default=50)
-        after = _decode(cursor)
+        after = decode_page_cursor(cursor)
         docs = await self._store.page_messages(stream_id, after, n + 1, include_removed=include_removed)
         items = []
         for d in docs[:n]:
@@ -227,7 +227,7 @@ class ChatService:
                 item["deleted"] = bool(d.get("deleted"))
                 item["cleared"] = bool(d.get("cleared"))
             items.append(item)
-        return Page(items, _next(docs, n))
+        return Page(items, page_cursor(docs, n))
 
     async def set_top_gifters(self, stream_id: str, user_ids: tuple[str, ...]) -> None:
         """Who wears the top-gifter badge in the stream's chat (from gifts' ``TopGiftersChanged``)."""
@@ -238,7 +238,7 @@ class ChatService:
         await self._live.put_nickname(stream_id, nickname, user_id)
 
 
-def _decode(cursor: str | None) -> tuple[datetime, str] | None:
+def decode_page_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if not cursor:
         return None
     iso, last_id = decode_cursor(cursor, 2)
@@ -248,30 +248,8 @@ def _decode(cursor: str | None) -> tuple[datetime, str] | None:
         raise InvalidInputError("cursor is not valid", field="cursor") from None
 
 
-def _next(docs: list[dict[str, Any]], n: int) -> str | None:
+def page_cursor(docs: list[dict[str, Any]], n: int) -> str | None:
     if len(docs) <= n:
         return None
     last = docs[n - 1]
     return encode_cursor([as_utc(last["at"]).isoformat(), last["_id"]])
-
-
-def page_cursor(docs: list[dict[str, Any]], n: int) -> str | None:
-    return _next(docs, n)
-
-
-def decode_page_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    return _decode(cursor)
-
-
-__all__ = [
-    "AccountTooNewError",
-    "BlockedTermError",
-    "ChatLimits",
-    "ChatService",
-    "FollowersOnlyError",
-    "RestrictedError",
-    "RoomRole",
-    "SlowModeError",
-    "Speaker",
-    "clean_chat_text",
-]

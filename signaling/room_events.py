@@ -10,7 +10,7 @@ from core.errors import ForbiddenError, InvalidInputError
 from core.ids import StreamId, UserId
 from rooms.access import room_role
 from rooms.chat import ChatService, Speaker
-from rooms.chat_models import ModAction, RoomRole
+from rooms.chat_models import ModAction
 from rooms.errors import StreamEndedError
 from rooms.models import StreamStatus
 from rooms.moderation import ModerationService, ModRequest
@@ -178,5 +178,3 @@ async def report_send(ctx: EventContext, body: ReportSend) -> dict[str, Any]:
     )
     return {"report_id": report["id"]}
 
-
-__all__ = ["RoomRole"]
