@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import multiprocessing
@@ -53,6 +54,9 @@ def _state(service: SfuService) -> StreamState:
 
 
 async def _serve(conn: Connection, settings: SfuSettings) -> None:
+    # Everything imported so far lives as long as the worker: keep it out of the cyclic collector's full passes,
+    # which would otherwise stall the forwarding loop more the more peers a worker serves.
+    gc.freeze()
     service = SfuService(settings)
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[Any] = asyncio.Queue()
@@ -129,6 +133,7 @@ class _Worker:
         self.pending: dict[int, asyncio.Future[Any]] = {}
         self.state: StreamState = {}
         self.stats: dict[str, Any] = {}
+        self.alive = True
 
 
 def _error(name: str, message: str, code: str | None) -> HubError:
@@ -172,7 +177,10 @@ class SfuWorkerPool:
 
     async def publish(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]:
         await self._start()
-        worker = self._worker_of(stream_id) or min(self._workers, key=lambda w: (len(w.state), w.index))
+        alive = [w for w in self._workers if w.alive]
+        if not alive:
+            raise SfuUnavailableError("no SFU worker is running")
+        worker = self._worker_of(stream_id) or min(alive, key=lambda w: (len(w.state), w.index))
         session_id, answer = await self._call(worker, "publish", stream_id, offer_sdp, app_data)
         self._sessions[session_id] = worker
         self._session_streams[session_id] = stream_id
@@ -326,6 +334,7 @@ class SfuWorkerPool:
             worker.closed.set_result(None)
 
     def _worker_gone(self, worker: _Worker) -> None:
+        worker.alive = False
         worker.state = {}
         for future in worker.pending.values():
             if not future.done():

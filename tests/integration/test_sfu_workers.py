@@ -68,3 +68,25 @@ async def test_streams_are_forwarded_by_worker_processes_behind_the_same_api() -
             await client.close()
         await pool.close()
     assert all(not w.process.is_alive() for w in pool._workers)
+
+
+async def test_a_dead_worker_fails_its_calls_cleanly_and_new_streams_go_to_the_others() -> None:
+    pool = SfuWorkerPool(SfuSettings(announced_ips=("127.0.0.1",)), workers=2)
+    publisher = Publisher(audio=False)
+    try:
+        _, answer = await pool.publish("d-1", await publisher.offer())
+        await publisher.accept(answer)
+        victim = next(w for w in pool._workers if "d-1" in w.state)
+        victim.process.kill()
+        assert await until(lambda: not victim.alive, timeout=5)
+        assert not pool.is_live("d-1")
+        with pytest.raises(StreamNotLiveError):
+            await pool.subscribe("d-1", await Viewer().offer())
+        other = Publisher(audio=False)
+        _, answer = await pool.publish("d-2", await other.offer())
+        await other.accept(answer)
+        assert pool.has_publisher("d-2") and next(w for w in pool._workers if "d-2" in w.state) is not victim
+        await other.close()
+    finally:
+        await publisher.close()
+        await pool.close()
