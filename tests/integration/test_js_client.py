@@ -1,4 +1,5 @@
-"""The official Socket.IO JavaScript client (npm ``socket.io-client``, pinned in tests/js) works unchanged."""
+"""The official Socket.IO JavaScript client (npm ``socket.io-client``, pinned in tests/js) works unchanged, with the
+default JSON parser and with ``socket.io-msgpack-parser`` on the msgpack endpoint."""
 
 from __future__ import annotations
 
@@ -49,4 +50,4 @@ async def test_official_js_client_joins_chats_likes_and_gets_error_acks(db_name:
             raise
     result = json.loads(out.decode().strip().splitlines()[-1])
     assert result["ok"], (result, err.decode()[-2000:])
-    assert all(result["checks"].values()) and len(result["checks"]) == 10
+    assert all(result["checks"].values()) and len(result["checks"]) == 11

@@ -1,6 +1,7 @@
 // The official Socket.IO client against a live hub: node interop.mjs <base_url> <owner_token> <viewer_token> <stream_id>
 // Prints one JSON line with what it saw; exits 0 when every check passed.
 import { io } from "socket.io-client";
+import msgpackParser from "socket.io-msgpack-parser";
 
 const [base, ownerToken, viewerToken, streamId] = process.argv.slice(2);
 const checks = {};
@@ -37,6 +38,15 @@ try {
   checks.chat_ack = sent.ok === true && sent.message.text === "hello from node";
   const msg = await received;
   checks.chat_delivered = msg.text === "hello from node" && msg.user.badges.includes("owner");
+
+  // A msgpack client (socket.io-msgpack-parser) on the second endpoint shares the room with the JSON clients.
+  const mp = connect(viewerToken, { path: "/socket.io-msgpack", parser: msgpackParser, transports: ["websocket"] });
+  await once(mp, "connect");
+  const joinMp = await mp.timeout(5000).emitWithAck("stream:join", { stream_id: streamId });
+  const mpReceived = once(mp, "chat:message");
+  await owner.timeout(5000).emitWithAck("chat:send", { stream_id: streamId, text: "to msgpack" });
+  checks.msgpack_client = joinMp.ok === true && (await mpReceived).text === "to msgpack";
+  mp.disconnect();
 
   const bad = await viewer.timeout(5000).emitWithAck("chat:send", { stream_id: streamId, text: 42 });
   checks.error_ack = bad.ok === false && bad.error.code === "invalid_input" && typeof bad.error.message === "string";
