@@ -53,6 +53,27 @@ def _state(service: SfuService) -> StreamState:
     return {stream: (service.is_live(stream), service.has_publisher(stream)) for stream in service._routers}
 
 
+_SUMMED = ("packets", "bytes", "nacks", "retransmits", "plis", "packets_lost")
+
+
+def _compact(stats: dict[str, Any]) -> dict[str, Any]:
+    """Per-viewer stats folded into one entry per (stream, kind): sums, and the worst RTT and loss. A report stays
+    small whatever the audience, so that writing it never blocks the worker's forwarding loop on a full pipe."""
+    folded: dict[tuple[str, str], dict[str, Any]] = {}
+    for consumer in stats["consumers"]:
+        key = (consumer["stream_id"], consumer["kind"])
+        entry = folded.setdefault(
+            key, {"stream_id": key[0], "kind": key[1], "rtt_s": None, "fraction_lost": 0.0, "viewers": 0}
+        )
+        entry["viewers"] += 1
+        for name in _SUMMED:
+            entry[name] = entry.get(name, 0) + consumer[name]
+        if consumer["rtt_s"] is not None:
+            entry["rtt_s"] = max(entry["rtt_s"] or 0.0, consumer["rtt_s"])
+        entry["fraction_lost"] = max(entry["fraction_lost"], consumer["fraction_lost"])
+    return {**stats, "consumers": list(folded.values())}
+
+
 async def _serve(conn: Connection, settings: SfuSettings) -> None:
     # Everything imported so far lives as long as the worker: keep it out of the cyclic collector's full passes,
     # which would otherwise stall the forwarding loop more the more peers a worker serves.
@@ -97,7 +118,7 @@ async def _serve(conn: Connection, settings: SfuSettings) -> None:
     async def push_stats() -> None:
         while True:
             await asyncio.sleep(STATS_INTERVAL_S)
-            send(("stats", service.stats(), _state(service)))
+            send(("stats", _compact(service.stats()), _state(service)))
 
     service.add_listener(forward)
     loop.add_reader(conn.fileno(), readable)
@@ -219,8 +240,9 @@ class SfuWorkerPool:
         return stream
 
     def stats(self) -> dict[str, Any]:
-        """Sums and lists over the workers' latest pushed stats (at most ``STATS_INTERVAL_S`` old). The residence
-        percentiles are the worst worker's (percentiles do not add up)."""
+        """Sums and lists over the workers' latest pushed stats (at most ``STATS_INTERVAL_S`` old). ``consumers`` holds
+        one entry per stream and kind (sums; the worst RTT and loss), not one per viewer. The residence percentiles
+        are the worst worker's (percentiles do not add up)."""
         reports = [w.stats for w in self._workers if w.stats]
         p50s = [r["residence_us_p50"] for r in reports if r.get("residence_us_p50") is not None]
         p99s = [r["residence_us_p99"] for r in reports if r.get("residence_us_p99") is not None]

@@ -53,6 +53,10 @@ async def test_streams_are_forwarded_by_worker_processes_behind_the_same_api() -
         assert len({w["pid"] for w in workers}) == 2 and os.getpid() not in {w["pid"] for w in workers}
         assert sorted(w["streams"] for w in workers) == [1, 1]  # one stream per worker
         assert await until(lambda: len(pool.stats()["routers"]) == 2, timeout=3)
+        assert await until(lambda: sum(c.get("viewers", 0) for c in pool.stats()["consumers"]) == 4, timeout=3)
+        folded = pool.stats()["consumers"]
+        assert sorted((c["stream_id"], c["viewers"]) for c in folded) == [("w-1", 2), ("w-2", 2)]
+        assert all(c["packets"] > 0 for c in folded)
         assert {type(e) for e in events} >= {PublisherStarted}
         with pytest.raises(InvalidSdpError) as bad:
             await pool.publish("w-3", "v=0\r\nnot sdp")
