@@ -3,6 +3,7 @@ fetches nothing from outside the hub, fits a phone screen, and shows errors as s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -170,13 +171,23 @@ async def test_an_expired_session_is_refreshed_without_the_person_noticing(
     await page.goto(f"{site['base']}/")
     stored = {"access_token": expired, "refresh_token": owner["refresh_token"], "user": owner["user"]}
     await page.evaluate("(s) => localStorage.setItem('livehub.session', JSON.stringify(s))", stored)
-    await page.goto(f"{site['base']}/wallet")
-    await page.wait_for_selector("#coins[data-value='0']")
-    assert await page.is_visible("#wallet")
+    # two tabs wake up with the same expired session at once: one refreshes, the other uses its tokens
+    other = await page.context.new_page()
+    other_log = PageLog(other, ignore=("status of 401",))
+    await asyncio.gather(page.goto(f"{site['base']}/wallet"), other.goto(f"{site['base']}/wallet"))
+    for tab in (page, other):
+        await tab.wait_for_selector("#coins[data-value='0']")
+        assert await tab.is_visible("#wallet")
+        assert "Owner" in await tab.inner_text("header")
     session = await page.evaluate("JSON.parse(localStorage.getItem('livehub.session'))")
     assert session["access_token"] != expired and session["refresh_token"] != owner["refresh_token"]
-    assert "Owner" in await page.inner_text("header")
+    async with httpx.AsyncClient(base_url=site["base"]) as client:
+        r = await client.get("/api/v1/wallet", headers={"Authorization": f"Bearer {session['access_token']}"})
+        assert r.status_code == 200, r.text
+        r = await client.post("/api/v1/auth/refresh", json={"refresh_token": session["refresh_token"]})
+        assert r.status_code == 200, "the session was revoked: a spent refresh token was presented twice"
     assert not log.errors, log.errors
+    assert not other_log.errors, other_log.errors
 
 
 async def test_a_returning_broadcaster_opens_each_page_already_logged_in(

@@ -103,8 +103,13 @@ let refreshing = null;
 /** Swap the refresh token for a new pair (one request at a time); clears the session if that fails. */
 export function refreshSession() {
   if (!refreshing) {
-    refreshing = (async () => {
-      const refreshToken = session.load()?.refresh_token;
+    const seen = session.load()?.refresh_token;
+    const work = async () => {
+      const current = session.load();
+      // Tabs share the session: if another tab refreshed while we waited for the lock, use its tokens (presenting
+      // the spent refresh token again would make the server revoke the whole session).
+      if (current?.refresh_token && current.refresh_token !== seen && !tokenExpiresSoon(current.access_token)) return;
+      const refreshToken = current?.refresh_token;
       if (!refreshToken) throw new ApiError("unauthenticated", t("err.unauthenticated"), { status: 401 });
       try {
         const tokens = await request("POST", "/auth/refresh", { refresh_token: refreshToken }, { auth: false });
@@ -113,7 +118,9 @@ export function refreshSession() {
         if (err instanceof ApiError && err.status === 401) session.clear();
         throw err;
       }
-    })().finally(() => {
+    };
+    const locked = navigator.locks ? navigator.locks.request("livehub-token-refresh", work) : work();
+    refreshing = locked.finally(() => {
       refreshing = null;
     });
   }
