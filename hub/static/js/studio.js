@@ -178,21 +178,8 @@ async function goLive() {
   button.disabled = true;
   setStatus("studio.status_connecting");
   try {
-    const pc = await publish(state.socket, state.stream.id, state.media);
-    state.pc = pc;
+    state.pc = watchPublisher(await publish(state.socket, state.stream.id, state.media));
     state.publishes += 1;
-    pc.addEventListener("connectionstatechange", () => {
-      if (pc.connectionState === "failed" && state.pc === pc && state.live) {
-        toast(t("err.media", { detail: "ICE failed" }), "error");
-        setStatus("player.reconnecting");
-      } else if (pc.connectionState === "connected" && state.live) setStatus("studio.status_live", "live");
-    });
-    try {
-      const stream = await api("POST", `/streams/${encodeURIComponent(state.stream.id)}/live`);
-      Object.assign(state.stream, stream);
-    } catch (err) {
-      if (err.status !== 404) throw err; // publishing media makes the stream live by itself
-    }
     state.stream.status = "live";
     state.live = true;
     setStatus("studio.status_live", "live");
@@ -211,18 +198,34 @@ async function goLive() {
   }
 }
 
+function watchPublisher(pc) {
+  pc.addEventListener("connectionstatechange", () => {
+    if (state.pc !== pc || !state.live) return;
+    if (pc.connectionState === "failed") {
+      // the media path broke (e.g. a network change): publish again; the server keeps the stream for a grace period
+      setStatus("player.reconnecting");
+      setTimeout(() => state.pc === pc && state.live && republish(), 1000);
+    } else if (pc.connectionState === "connected") setStatus("studio.status_live", "live");
+  });
+  return pc;
+}
+
 async function republish() {
   state.republish = false;
+  if (state.republishing) return;
+  state.republishing = true;
   setStatus("player.reconnecting");
   try {
     const old = state.pc;
-    state.pc = await publish(state.socket, state.stream.id, state.media);
+    state.pc = watchPublisher(await publish(state.socket, state.stream.id, state.media));
     state.publishes += 1;
     old?.close();
     setStatus("studio.status_live", "live");
   } catch (err) {
     showError(err);
     if (err.code === "stream_ended") stopLive();
+  } finally {
+    state.republishing = false;
   }
 }
 
