@@ -318,7 +318,7 @@ async function loadGifts() {
           type: "button",
           dataset: { giftId: gift.id },
           title: giftName(gift),
-          onclick: () => sendGift(gift),
+          onclick: (e) => sendGift(gift, e.currentTarget),
         },
         el("span", { class: "gift-icon" }, giftIcon(gift)),
         el("span", { class: "gift-label" }, giftName(gift)),
@@ -331,7 +331,7 @@ async function loadGifts() {
   }
 }
 
-async function sendGift(gift) {
+async function sendGift(gift, button) {
   if (!session.loggedIn) {
     authDialog({ reason: t("auth.needed_gift") });
     return;
@@ -340,10 +340,23 @@ async function sendGift(gift) {
     const ack = await call(socket, "gift:send", { stream_id: streamId, gift_id: gift.id, count: 1, idempotency_key: newId() });
     const coins = ack.balance ?? ack.coins ?? ack.wallet?.coins;
     if (coins != null) setBalance(Number(coins));
+    if (button && ack.combo > 1) showCombo(button, ack.combo);
   } catch (err) {
     showError(err);
     if (err.code === "insufficient_funds") buyCoinsDialog();
   }
+}
+
+// the sender's own combo counter on the gift they keep tapping
+function showCombo(button, combo) {
+  let badge = button.querySelector(".gift-combo-badge");
+  if (!badge) {
+    badge = el("span", { class: "gift-combo-badge" });
+    button.append(badge);
+  }
+  badge.textContent = t("gifts.combo", { n: formatNumber(combo) });
+  clearTimeout(badge.timer);
+  badge.timer = setTimeout(() => badge.remove(), 3000);
 }
 
 $("#buy-coins").addEventListener("click", () => {
