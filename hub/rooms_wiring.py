@@ -59,7 +59,12 @@ class RoomsWiring:
         if s.redis_url:
             self.redis = aioredis.Redis(
                 connection_pool=aioredis.BlockingConnectionPool.from_url(
-                    s.redis_url, max_connections=64, timeout=5, socket_timeout=5, health_check_interval=10
+                    s.redis_url,
+                    max_connections=64,
+                    timeout=5,
+                    socket_timeout=5,
+                    socket_connect_timeout=2,
+                    health_check_interval=10,
                 )
             )
             redis = self.redis
