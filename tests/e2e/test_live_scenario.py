@@ -230,9 +230,9 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for page in (studio, alice_page, console):
             await page.evaluate("window.scrollTo(0, 0)")
-        await studio.screenshot(path=str(SCREENSHOTS / "studio.png"))
-        await alice_page.screenshot(path=str(SCREENSHOTS / "viewer.png"))
-        await console.screenshot(path=str(SCREENSHOTS / "console.png"))
+        await studio.screenshot(path=str(SCREENSHOTS / "studio.png"), full_page=True)
+        await alice_page.screenshot(path=str(SCREENSHOTS / "viewer.png"), full_page=True)
+        await console.screenshot(path=str(SCREENSHOTS / "console.png"), full_page=True)
 
         # 6. The broadcaster ends the stream: the viewers see that it ended.
         studio.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
