@@ -1,7 +1,7 @@
 // Room widgets shared by the studio, the viewer page and the console: chat list, chat composer, gift effects,
 // goal bar and leaderboard. Each takes the server's event payloads as they arrive and tolerates added fields.
 
-import { formatNumber, formatTime, lang, t, tn } from "./i18n.js";
+import { formatNumber, formatTime, has, lang, t, tn } from "./i18n.js";
 import { el } from "./ui.js";
 
 const MAX_CHAT = 200;
@@ -40,10 +40,13 @@ export class ChatView {
     this.ids.add(message.id);
     this.empty.remove();
     const user = message.user || {};
-    const badges = (user.badges || []).map((b) => el("span", { class: `badge badge-${b}` }, b.replace(/_/g, " ")));
+    const badges = (user.badges || []).map((b) =>
+      el("span", { class: `badge badge-${b}` }, has(`badge.${b}`) ? t(`badge.${b}`) : b.replace(/_/g, " ")),
+    );
+    const mentionsMe = Boolean(this.selfId) && (message.mentions || []).some((m) => m.user_id === this.selfId);
     const row = el(
       "li",
-      { class: "chat-msg", dataset: { id: message.id, userId: userIdOf(user) || "" } },
+      { class: mentionsMe ? "chat-msg chat-mention" : "chat-msg", dataset: { id: message.id, userId: userIdOf(user) || "" } },
       el("span", { class: "chat-time muted" }, formatTime(message.at)),
       ...badges,
       el("b", { class: "chat-nick" }, nicknameOf(user)),
