@@ -234,6 +234,12 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
         await alice_page.screenshot(path=str(SCREENSHOTS / "viewer.png"), full_page=True)
         await console.screenshot(path=str(SCREENSHOTS / "console.png"), full_page=True)
 
+        # The broadcaster deletes Bob's message from the studio (an owner's moderation button): gone on every screen.
+        await studio.click(f"{bob_message} .mod-delete")
+        for page in (alice_page, bob_page, console):
+            await eventually(lambda page=page: _text_contains(page, bob_message, "message deleted"), 10, "deleted")
+            assert not await chat_has(page, "Bob here")
+
         # 6. The broadcaster ends the stream: the viewers see that it ended.
         studio.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
         await studio.click("#end")
