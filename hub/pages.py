@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from functools import lru_cache
 from pathlib import Path
 
 from starlette.requests import Request
@@ -34,7 +33,6 @@ _HEADERS = {
 }
 
 
-@lru_cache(maxsize=8)
 def _template(name: str) -> str:
     return (STATIC_DIR / name).read_text(encoding="utf-8")
 
@@ -53,8 +51,11 @@ def render_page(name: str, settings: Settings) -> str:
 
 def page_routes(settings: Settings) -> list[BaseRoute]:
     def page(name: str) -> Callable[[Request], Awaitable[Response]]:
+        # rendered once in production; in dev mode on every request, so edits to the pages show on reload
+        rendered = None if settings.mode == "dev" else render_page(name, settings)
+
         async def endpoint(request: Request) -> Response:
-            return HTMLResponse(render_page(name, settings), headers=_HEADERS)
+            return HTMLResponse(rendered or render_page(name, settings), headers=_HEADERS)
 
         return endpoint
 
