@@ -19,11 +19,36 @@ export function connectLive({ onStatus } = {}) {
     reconnectionDelayMax: 5000,
   });
   let refreshed = false;
+  // a quiet banner while the connection is down for more than a moment (never for a blip)
+  let bannerTimer = null;
+  const banner = () => {
+    let node = document.getElementById("offline-banner");
+    if (!node) {
+      node = document.createElement("div");
+      node.id = "offline-banner";
+      node.className = "offline-banner";
+      node.setAttribute("role", "status");
+      node.hidden = true;
+      document.body.append(node);
+    }
+    return node;
+  };
   socket.on("connect", () => {
     refreshed = false;
+    clearTimeout(bannerTimer);
+    banner().hidden = true;
     onStatus?.("connected");
   });
-  socket.on("disconnect", () => onStatus?.("disconnected"));
+  socket.on("disconnect", (reason) => {
+    onStatus?.("disconnected");
+    if (reason === "io client disconnect") return; // we did it on purpose (e.g. to log in)
+    clearTimeout(bannerTimer);
+    bannerTimer = setTimeout(() => {
+      const node = banner();
+      node.textContent = t("player.reconnecting");
+      node.hidden = socket.connected;
+    }, 2000);
+  });
   socket.on("connect_error", async (err) => {
     const code = err?.data?.code;
     if (code && ["token_expired", "invalid_token"].includes(code) && session.loggedIn && !refreshed) {
