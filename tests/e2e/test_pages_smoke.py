@@ -208,3 +208,40 @@ async def test_a_returning_broadcaster_opens_each_page_already_logged_in(
     await page.goto(f"{site['base']}/wallet")
     await page.wait_for_selector("#coins[data-value='0']")
     assert not log.errors, log.errors
+
+
+async def test_the_broadcaster_makes_a_chatter_a_moderator_who_then_finds_the_room_in_the_console(
+    site: dict[str, Any], browser: Browser
+) -> None:
+    base, stream_id = site["base"], site["stream"]["id"]
+    async with httpx.AsyncClient(base_url=base) as client:
+        r = await client.post(f"/api/v1/streams/{stream_id}/live", headers=auth(site["owner"]))
+        assert r.status_code == 200, r.text
+        helper = await register(client, "Helper")
+    studio = await new_page(browser)
+    studio_log = PageLog(studio)
+    await studio.goto(f"{base}/studio")
+    await log_in(studio, site["owner"]["email"], opener="#gate-login")
+    await studio.wait_for_selector("#moderators li:has-text('No moderators yet')")
+
+    watch = await new_page(browser)
+    await watch.goto(f"{base}/watch/{stream_id}")
+    await log_in(watch, helper["email"])
+    await watch.wait_for_selector("#chat-input[placeholder='Say something nice…']")
+    await watch.fill("#chat-input", "happy to help keep the chat nice")
+    await watch.press("#chat-input", "Enter")
+
+    row = f'#chat .chat-msg[data-user-id="{helper["user"]["id"]}"]'
+    await studio.click(f"{row} .mod-promote")
+    await studio.wait_for_selector(f'#moderators li[data-user-id="{helper["user"]["id"]}"]:has-text("Helper")')
+    await studio.wait_for_selector(".toast-ok:has-text('Helper is now a moderator of this stream')")
+
+    console = await new_page(browser)
+    await console.goto(f"{base}/console")
+    await log_in(console, helper["email"], opener="#gate-login")
+    await console.click(f'#rooms li[data-stream-id="{stream_id}"]')
+    await console.wait_for_selector("#room-role:has-text('moderator')")
+
+    await studio.click(f'#moderators li[data-user-id="{helper["user"]["id"]}"] .mod-demote')
+    await studio.wait_for_selector("#moderators li:has-text('No moderators yet')")
+    assert not studio_log.errors, studio_log.errors

@@ -18,10 +18,11 @@ export function userIdOf(user) {
 
 /** The chat list. `moderation(action, message, extra)` adds delete / timeout / ban buttons to each message. */
 export class ChatView {
-  constructor(list, { moderation = null, report = null, selfId = null } = {}) {
+  constructor(list, { moderation = null, report = null, promote = null, selfId = null } = {}) {
     this.list = list;
     this.moderation = moderation;
     this.report = report;
+    this.promote = promote;
     this.selfId = selfId;
     this.ids = new Set();
     this.empty = el("li", { class: "chat-empty muted" }, t("chat.empty"));
@@ -87,6 +88,17 @@ export class ChatView {
       }, t("mod.timeout")),
       el("button", { class: "btn btn-xs btn-danger mod-ban", type: "button", title: t("mod.ban"), onclick: act("ban") }, t("mod.ban")),
     ];
+    if (this.promote && !(user.badges || []).some((b) => ["owner", "moderator", "staff"].includes(b))) {
+      buttons.push(el("button", {
+        class: "btn btn-xs mod-promote",
+        type: "button",
+        title: t("mod.promote"),
+        onclick: (e) => {
+          e.stopPropagation();
+          this.promote(message);
+        },
+      }, t("mod.promote")));
+    }
     const menu = el("span", { class: "mod-actions" }, ...buttons);
     return menu;
   }

@@ -1,7 +1,7 @@
 // The broadcaster studio /studio: pick or create a stream, preview the camera (device choice), go live over WebRTC
 // (rtc:publish), end it, and watch the room: viewers, chat with moderation, gifts and beans, goal, top gifters, OBS.
 
-import { api, hubConfig, newId, session } from "./api.js";
+import { api, hubConfig, newId, nicknameFor, session } from "./api.js";
 import { formatNumber, t } from "./i18n.js";
 import { call, connectLive } from "./live.js";
 import { ChatComposer, ChatView, bindChat, GiftEffects, GoalBar, Leaderboard, nicknameOf, userIdOf } from "./room.js";
@@ -104,7 +104,53 @@ function selectStream(stream) {
     stream.status === "live" ? "live" : "");
   $("#end").hidden = ended || stream.status !== "live";
   renderStreams();
+  renderModerators();
   if (previous !== stream.id) joinRoom(previous);
+}
+
+// ---- moderators ---------------------------------------------------------------------------------------------------
+
+async function promote(message) {
+  const user = message.user || {};
+  try {
+    const stream = await api("POST", `/streams/${encodeURIComponent(state.stream.id)}/moderators`, { user_id: userIdOf(user) });
+    state.stream.moderators = stream.moderators || [];
+    renderModerators();
+    toast(t("mod.promoted", { name: nicknameOf(user) }), "ok");
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function demote(userId, name) {
+  try {
+    const stream = await api("DELETE", `/streams/${encodeURIComponent(state.stream.id)}/moderators`, { user_id: userId });
+    state.stream.moderators = stream.moderators || [];
+    renderModerators();
+    toast(t("mod.demoted", { name }), "ok");
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function renderModerators() {
+  const list = $("#moderators");
+  const ids = state.stream?.moderators || [];
+  if (!ids.length) return list.replaceChildren(el("li", { class: "muted" }, t("studio.no_moderators")));
+  list.replaceChildren(
+    ...ids.map((id) => {
+      const name = el("b", {}, "…");
+      const item = el("li", { dataset: { userId: id } }, name,
+        el("span", { class: "mod-actions" },
+          el("button", { class: "btn btn-xs mod-demote", type: "button", onclick: () => demote(id, name.textContent) }, t("studio.remove_moderator")),
+        ),
+      );
+      nicknameFor(id).then((n) => {
+        name.textContent = n || id.slice(0, 8);
+      });
+      return item;
+    }),
+  );
 }
 
 $("#new-stream").addEventListener("submit", async (e) => {
@@ -262,7 +308,7 @@ function setupRoom() {
   fx = new GiftEffects($("#fx"));
   goal = new GoalBar($("#goal"));
   board = new Leaderboard($("#board"));
-  chat = new ChatView($("#chat"), { selfId: session.user?.id, moderation: moderate });
+  chat = new ChatView($("#chat"), { selfId: session.user?.id, moderation: moderate, promote });
   composer = new ChatComposer($("#chat-form"), { onSend: sendChat });
   const socket = connectLive({ onStatus: (status, message) => status === "error" && message && toast(message, "error") });
   state.socket = socket;
