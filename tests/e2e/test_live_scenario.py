@@ -1,8 +1,9 @@
 """One live session in real headless Chromium, every step checked on what a person sees on the pages.
 
-A broadcaster goes live from the studio with the fake camera; two viewers watch and decode video; they chat; one buys
-coins (Stripe Checkout completed by a signed webhook) and sends a gift three times fast; a moderator times the other
-viewer out from the console; the broadcaster ends the stream. Screenshots of the three pages go to docs/screenshots/.
+A broadcaster goes live from the studio with the fake camera; two viewers watch and decode video; they chat and like;
+the broadcaster makes a third chatter a moderator; one viewer buys coins (Stripe Checkout completed by a signed
+webhook) and sends a gift three times fast; the moderator times the other viewer out from the console; the broadcaster
+deletes a message and ends the stream. Screenshots of the three pages go to docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -98,11 +99,6 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
         await eventually(lambda: _attr_is(studio, "#status", "data-state", "live"), 20, "the studio to say it is live")
         assert await studio.is_visible("#live-pill")
 
-        # The streamer names a room moderator (the API the studio's owner uses).
-        moderator = {"user_id": mod["user"]["id"]}
-        r = await api.post(f"/api/v1/streams/{stream_id}/moderators", json=moderator, headers=auth(star))
-        assert r.status_code == 200, r.text
-
         # 2. Two viewers open the stream from the directory; both decode video frames.
         viewers: list[Page] = []
         logs: list[PageLog] = []
@@ -139,6 +135,17 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
             await bob_page.click("#like")
         await eventually(lambda: _equals(studio, "#likes", 3), 10, "3 likes in the studio")
         await eventually(lambda: _text_is(alice_page, "#likes", "3 likes"), 10, "3 likes on Alice's page")
+        # Modesto drops by and offers to help; the broadcaster makes him a moderator from the studio's chat.
+        modesto = await new_page(browser)
+        await modesto.goto(f"{base}/watch/{stream_id}")
+        await log_in(modesto, mod["email"])
+        await modesto.wait_for_selector("#chat-input[placeholder='Say something nice…']")
+        await modesto.fill("#chat-input", "Modesto here, happy to keep the chat friendly")
+        await modesto.press("#chat-input", "Enter")
+        modesto_row = f'#chat .chat-msg[data-user-id="{mod["user"]["id"]}"]'
+        await studio.click(f"{modesto_row} .mod-promote")
+        await studio.wait_for_selector(f'#moderators li[data-user-id="{mod["user"]["id"]}"]:has-text("Modesto")')
+
         # Alice reports Bob's message (it reaches the moderators' queue, checked in step 5).
         bob_message = f'#chat .chat-msg[data-user-id="{bob["user"]["id"]}"]'
         await alice_page.click(f"{bob_message} .report-open")
@@ -199,10 +206,10 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
             await eventually(lambda page=page: _text_is(page, "#goal .goal-numbers", goal_text), 10, "goal progress")
 
         # 5. The moderator times Bob out from the console: Bob's chat input says so and a send is refused.
-        console = await new_page(browser)
+        console = await modesto.context.new_page()  # Modesto, already logged in, opens the console
         console_log = PageLog(console)
+        await modesto.close()
         await console.goto(f"{base}/console")
-        await log_in(console, mod["email"], opener="#gate-login")
         await console.click(f'#rooms li[data-stream-id="{stream_id}"]')
         await eventually(lambda: chat_has(console, "Bob here"), 10, "the room's chat in the console")
         assert "moderator" in await text(console, "#room-role")
