@@ -11,6 +11,8 @@ import logging
 from typing import Any
 
 from core.clock import Clock
+from core.errors import UnavailableError
+from wallet.errors import TransferInProgressError
 from wallet.models import TransferKind
 from wallet.store_payments import PaymentStore
 from wallet.topups import TopUpService
@@ -40,7 +42,11 @@ class StripeWebhooks:
             obj = event.get("data", {}).get("object") or {}
             if not isinstance(obj, dict):
                 obj = {}
-            outcome = await self._dispatch(kind, obj)
+            try:
+                outcome = await self._dispatch(kind, obj)
+            except TransferInProgressError:
+                # Another delivery of the same payment is being applied right now: Stripe retries a 503.
+                raise UnavailableError("this payment is being processed; retry later") from None
         await self._store.record_event(
             {"_id": event_id, "type": kind, "outcome": outcome, "received_at": self._clock.now()}
         )

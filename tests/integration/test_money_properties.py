@@ -6,6 +6,7 @@ transfer is applied twice, and coins bought = coins held + coins spent + coins c
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from core.errors import HubError
 from tests.support import stripe_events
-from tests.support.money import SimulatedCrash
+from tests.support.money import SimulatedCrash, yielding_database
 from tests.support.money_hub import ADMIN, MoneyHub, money_hub
 from wallet.models import TransferState
 from wallet.verify import verify_ledger
@@ -73,21 +74,24 @@ class Scenario:
             if exc.code == "transfer_in_progress":
                 self.unfinished_gifts.append((sender, stream, gift, count, key))
 
-    async def run(self, ops: list[tuple[Any, ...]]) -> None:
+    async def run(self, ops: list[tuple[Any, ...]], concurrency: int = 1) -> None:
+        """Apply ``ops`` in order, ``concurrency`` at a time (as concurrent requests)."""
         m = self.m
-        for step in ops:
+        for start in range(0, len(ops), concurrency):
             m.clock.advance(1)
-            kind = step[0]
-            if kind == "crash":
-                m.crash.countdown = step[1]
-                continue
-            try:
-                await self.apply(step)
-            except SimulatedCrash:
-                pass  # a crash inside the reconciler or a cash-out: the process died; the reconciler finishes it
-            except HubError as exc:
-                expected = ("insufficient_funds", "account_frozen", "cashout_state", "transfer_in_progress")
-                assert exc.code in expected, exc
+            await asyncio.gather(*(self.step(step) for step in ops[start : start + concurrency]))
+
+    async def step(self, step: tuple[Any, ...]) -> None:
+        if step[0] == "crash":
+            self.m.crash.countdown = step[1]
+            return
+        try:
+            await self.apply(step)
+        except SimulatedCrash:
+            pass  # a crash inside the reconciler or a cash-out: the process died; the reconciler finishes it
+        except HubError as exc:
+            expected = ("insufficient_funds", "account_frozen", "cashout_state", "transfer_in_progress", "unavailable")
+            assert exc.code in expected, exc
 
     async def apply(self, step: tuple[Any, ...]) -> None:
         m = self.m
@@ -160,7 +164,7 @@ class Scenario:
         assert not self.undelivered and not self.unfinished_gifts
 
 
-async def scenario(ops: list[tuple[Any, ...]]) -> None:
+async def scenario(ops: list[tuple[Any, ...]], concurrency: int = 1) -> None:
     m = await money_hub()
     try:
         for name in ("ann", "bob", "cyd"):
@@ -170,7 +174,7 @@ async def scenario(ops: list[tuple[Any, ...]]) -> None:
         s = Scenario(m)
         for buyer in m.buyers:  # everyone starts with some coins so that gifts happen
             s.topups.append(await m.buy(buyer))
-        await s.run(ops)
+        await s.run(ops, concurrency)
         await s.settle_everything()
 
         report = await verify_ledger(m.hub.money.ledger_store)
@@ -194,3 +198,13 @@ async def scenario(ops: list[tuple[Any, ...]]) -> None:
 @given(st.lists(op, min_size=5, max_size=50))
 def test_any_interleaving_with_crashes_leaves_a_ledger_that_verifies(ops: list[tuple[Any, ...]]) -> None:
     asyncio.run(scenario(ops))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(op, min_size=5, max_size=50), st.randoms(use_true_random=False))
+def test_concurrent_operations_interleaved_step_by_step_leave_a_ledger_that_verifies(
+    ops: list[tuple[Any, ...]], rnd: random.Random
+) -> None:
+    """The same, three operations at a time, with every database call yielding to the event loop first."""
+    with yielding_database(rnd):
+        asyncio.run(scenario(ops, concurrency=3))
