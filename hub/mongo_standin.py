@@ -32,9 +32,13 @@ def _iter_documents(self: Any, filter: Any) -> Any:
         keys: list[Any] | None = None
         if isinstance(key, str | int) and not isinstance(key, bool):
             keys = [key]
-        elif isinstance(key, dict) and list(key) == ["$in"] and isinstance(key["$in"], list):
-            if all(isinstance(k, str) for k in key["$in"]):
-                keys = list(dict.fromkeys(key["$in"]))
+        elif (
+            isinstance(key, dict)
+            and list(key) == ["$in"]
+            and isinstance(key["$in"], list)
+            and all(isinstance(k, str) for k in key["$in"])
+        ):
+            keys = list(dict.fromkeys(key["$in"]))
         if keys is not None:
             found = [self._store[k] for k in keys if k in self._store]
             return iter([d for d in found if filter_applies(filter, d)])  # type: ignore[no-untyped-call]
