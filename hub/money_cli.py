@@ -26,6 +26,7 @@ def add_wallet_commands(sub: Any) -> None:
 
 async def verify_command(hub: Any, *, reconcile: bool = False, as_json: bool = False) -> int:
     """Exit status: 0 clean, 1 differences found."""
+    await hub.money.relay.drain()  # at rest: what this node's relay was given is published first
     if reconcile:
         await hub.money.reconciler.run_once()
     report = await verify_ledger(hub.money.ledger_store)

@@ -14,10 +14,9 @@ from hub.app import create_app
 from hub.wiring import Hub
 from tests.conftest import make_settings
 from tests.support.api import auth, create_stream, register
-from tests.support.coins import give_coins
+from tests.support.coins import give_coins, verify_at_rest
 from tests.support.live import live_clients
 from tests.support.servers import serve_asgi
-from wallet.verify import verify_ledger
 
 ADMIN_EMAIL = "boss@example.com"
 
@@ -95,7 +94,7 @@ async def test_a_gift_reaches_every_screen_with_its_effect_combo_leaderboard_and
     assert s["stats"]["gifts_coins"] == 3 and s["stats"]["gifts_beans"] == 24  # 80 % of 3 roses' 30 beans
     owner_wallet = (await http.get("/api/v1/wallet", headers=auth(owner))).json()
     assert (owner_wallet["beans_held"], owner_wallet["beans"]) == (24, 0)  # held for the holding period
-    assert (await verify_ledger(hub.money.ledger_store)).ok
+    assert (await verify_at_rest(hub)).ok
 
 
 async def test_100_concurrent_sends_from_a_sender_who_can_afford_10_succeed_exactly_10_times(node: Any) -> None:
@@ -119,7 +118,7 @@ async def test_100_concurrent_sends_from_a_sender_who_can_afford_10_succeed_exac
     assert len(ok) == 10 and refused == ["insufficient_funds"] * 90
     assert sorted(a["balance"] for a in ok) == list(range(10))
     assert await coins_of(http, fan) == 0
-    assert (await verify_ledger(hub.money.ledger_store)).ok
+    assert (await verify_at_rest(hub)).ok
 
 
 async def test_a_replayed_key_debits_once_and_returns_the_same_ack_even_across_two_nodes(
@@ -157,7 +156,7 @@ async def test_a_replayed_key_debits_once_and_returns_the_same_ack_even_across_t
         assert await coins_of(http_b, fan) == 40
         other = await sock_a.call("gift:send", {**body, "gift_id": "rose"})
         assert other["ok"] is False and other["error"]["code"] == "idempotency_key_reused"
-        assert (await verify_ledger(hub_a.money.ledger_store)).ok
+        assert (await verify_at_rest(hub_a)).ok
     await mongo_client.drop_database(db_name)
 
 

@@ -11,10 +11,9 @@ from hub.app import create_app
 from hub.wiring import Hub
 from tests.conftest import make_settings
 from tests.support.api import auth, create_stream, register
-from tests.support.coins import give_coins
+from tests.support.coins import give_coins, verify_at_rest
 from tests.support.live import live_clients
 from tests.support.servers import redis_server, serve_asgi
-from wallet.verify import verify_ledger
 
 
 async def test_gifts_keep_working_when_redis_goes_away(db_name: str, mongo_client: Any) -> None:
@@ -44,6 +43,6 @@ async def test_gifts_keep_working_when_redis_goes_away(db_name: str, mongo_clien
             assert got["gift"]["id"] == "rose"
             again = await sender.ok("gift:send", {**body, "idempotency_key": "b"})
             assert again == second
-            report = await verify_ledger(hub.money.ledger_store)
+            report = await verify_at_rest(hub)
             assert report.ok, report.problems
     await mongo_client.drop_database(db_name)

@@ -18,9 +18,9 @@ from hub.wiring import Hub
 from tests.conftest import TEST_WEBHOOK_SECRET, make_settings
 from tests.support import stripe_events
 from tests.support.api import auth, register
+from tests.support.coins import verify_at_rest
 from tests.support.localstripe_server import localstripe
 from tests.support.servers import free_port, serve_asgi
-from wallet.verify import verify_ledger
 
 WEBHOOK = "/api/v1/stripe/webhook"
 
@@ -115,7 +115,7 @@ async def test_payment_intent_top_up_is_credited_once_by_localstripes_signed_web
     ):
         assert (await post_event(http, evt)).status_code == 200
     assert (await wallet(http, buyer))["coins"] == 70
-    assert (await verify_ledger(hub.money.ledger_store)).ok
+    assert (await verify_at_rest(hub)).ok
 
 
 async def test_checkout_events_in_any_order_and_number_credit_exactly_once(node: Any) -> None:
@@ -136,7 +136,7 @@ async def test_checkout_events_in_any_order_and_number_credit_exactly_once(node:
     assert (await wallet(http, buyer))["coins"] == topup["coins"]
     history = (await http.get("/api/v1/wallet/transactions", headers=auth(buyer))).json()["items"]
     assert [t["kind"] for t in history] == ["topup"]
-    assert (await verify_ledger(hub.money.ledger_store)).ok
+    assert (await verify_at_rest(hub)).ok
 
 
 async def test_a_bad_signature_is_refused_and_changes_nothing(node: Any) -> None:
@@ -219,7 +219,7 @@ async def test_refunds_reverse_unmatured_gifts_then_freeze_and_book_the_loss(
         assert (w["coins"], w["frozen"], w["debt"]) == (0, True, 100)  # 176 owed, 76 left: 100 written off
         r = await gift("k3", 1)
         assert r.status_code == 403 and r.json()["code"] == "account_frozen"
-        report = await verify_ledger(hub.money.ledger_store)
+        report = await verify_at_rest(hub)
         assert report.ok, report.problems
         assert report.totals["coins_bought"] == 350 and report.totals["coins_spent"] == 100
         assert report.totals["coins_clawed_back"] == 250

@@ -10,6 +10,7 @@ import httpx
 from hub.wiring import Hub
 from tests.conftest import TEST_WEBHOOK_SECRET
 from tests.support import stripe_events
+from wallet.verify import VerifyReport, verify_ledger
 
 
 async def give_coins(http: httpx.AsyncClient, hub: Hub, user_id: str, coins: int) -> None:
@@ -35,3 +36,9 @@ async def give_coins(http: httpx.AsyncClient, hub: Hub, user_id: str, coins: int
     )
     r = await http.post("/api/v1/stripe/webhook", content=payload, headers={"Stripe-Signature": header})
     assert r.status_code == 200 and r.json()["outcome"] == "credited", r.text
+
+
+async def verify_at_rest(hub: Hub) -> VerifyReport:
+    """``hub wallet verify``'s check once this node's outbox relay has published what it was given."""
+    await hub.money.relay.drain()
+    return await verify_ledger(hub.money.ledger_store)
