@@ -122,7 +122,19 @@ async def run_node(port: int, node_id: str, redis_url: str, senders: int, ws: st
     gc.collect()
     gc.freeze()  # MEASURED.md: full collections walking every connection's objects dominate at thousands of members
     print("ready", flush=True)
-    await task
+    profile_path = os.environ.get("BENCH_PROFILE_DIR")
+    if not profile_path:
+        await task
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        await task
+    finally:
+        profiler.disable()
+        profiler.dump_stats(os.path.join(profile_path, f"{node_id}.prof"))
 
 
 # ---------------------------------------------------------------------------------------------------- load
@@ -346,9 +358,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         t_start = time.monotonic()
         until = t_start + args.window
         ack_times: list[float] = []
-        await asyncio.gather(
-            *(sender_loop(ws, args.rate / args.senders, until, counters, ack_times) for ws in senders)
-        )
+        await asyncio.gather(*(sender_loop(ws, args.rate / args.senders, until, counters, ack_times) for ws in senders))
         # Drain: wait until deliveries stop growing (bounded).
         last, stable_since = -1, time.monotonic()
         deadline = time.monotonic() + args.drain

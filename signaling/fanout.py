@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -36,6 +36,7 @@ BATCHED_EVENTS = frozenset({"chat:message"})
 BATCH_EVENT = "chat:batch"
 BATCH_MAX = 200
 WRITTEN_WAIT_S = 0.25
+DELIVERY_CHUNK = 256
 
 
 class RoomLink(Protocol):
@@ -58,6 +59,7 @@ class ShardedManager(AsyncManager):  # type: ignore[misc]
     def __init__(self, fanout: RoomFanout) -> None:
         super().__init__()
         self._fanout = fanout
+        self._joined: dict[tuple[str, str], set[Any]] = {}  # (namespace, sid) -> rooms besides its own
 
     def set_server(self, server: Any) -> None:
         super().set_server(server)
@@ -84,8 +86,39 @@ class ShardedManager(AsyncManager):  # type: ignore[misc]
         if had:
             await self._fanout.room_closed(room)
 
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if room is not None and room != sid:
+            self._joined.setdefault((namespace, sid), set()).add(room)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        joined = self._joined.get((namespace, sid))
+        if joined is not None:
+            joined.discard(room)
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        """python-socketio scans every room (one per connection) for this; we keep an index."""
+        if sid not in self.rooms.get(namespace, {}).get(None, ()):
+            return []
+        return [sid, *self._joined.get((namespace, sid), ())]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        """Like python-socketio's, but visits only the client's own rooms (its version scans every room, so a
+        mass disconnect — a stream ending with thousands of viewers — cost O(N²))."""
+        if namespace not in self.rooms:
+            return
+        for room in [*self._joined.pop((namespace, sid), ()), sid, None]:
+            self.basic_leave_room(sid, namespace, room)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            if namespace in pending and sid in pending[namespace]:
+                pending[namespace].remove(sid)
+                if not pending[namespace]:
+                    del pending[namespace]
+
     async def disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
-        shared = [r for r in self.get_rooms(sid, namespace) if keys.is_shared_room(r)]
+        shared = [r for r in self._joined.get((namespace, sid), ()) if keys.is_shared_room(r)]
         self.basic_disconnect(sid, namespace, **kwargs)
         for room in shared:
             if not self.local_size(namespace, room):
@@ -122,7 +155,7 @@ class ShardedManager(AsyncManager):  # type: ignore[misc]
         ]
         sockets = self.server.eio.sockets
         last = None
-        for sid, eio_sid in list(members.items()):
+        for i, (sid, eio_sid) in enumerate(list(members.items()), 1):
             if skip and sid in skip:
                 continue
             sock = sockets.get(eio_sid)
@@ -134,34 +167,49 @@ class ShardedManager(AsyncManager):  # type: ignore[misc]
                 await sock.send(p)
             if idle:
                 last = sock
+            if i % DELIVERY_CHUNK == 0:
+                # Let this chunk's writers run before queueing the next: one loop iteration then holds a few
+                # hundred writes, not thousands, and incoming events (a sender's next message, its ack) keep
+                # moving between chunks instead of waiting for the whole room to be written.
+                await asyncio.sleep(0)
         return last
 
 
 class RoomBatcher:
-    """Chat for one room on this node: one batch in flight, the next gathers meanwhile; order is kept."""
+    """Every event to one stream room on this node, in order, one delivery in flight; consecutive chat messages
+    that gathered meanwhile go out as one ``chat:batch``. (Other events keep their place: a ``chat:deleted``
+    never overtakes the message it deletes.)"""
 
     def __init__(self, fanout: RoomFanout, namespace: str, room: str) -> None:
         self._fanout = fanout
         self._namespace = namespace
         self._room = room
-        self._pending: list[Any] = []
+        self._pending: deque[tuple[str, Any]] = deque()
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, item: Any) -> None:
-        self._pending.append(item)
+    def add(self, event: str, data: Any) -> None:
+        self._pending.append((event, data))
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"chat-batch-{self._room}")
+            self._task = asyncio.create_task(self._run(), name=f"room-{self._room}")
+
+    def _next(self) -> tuple[str, Any, bool]:
+        event, data = self._pending.popleft()
+        if event not in BATCHED_EVENTS:
+            return event, data, False
+        batch = [data]
+        while self._pending and len(batch) < BATCH_MAX and self._pending[0][0] in BATCHED_EVENTS:
+            batch.append(self._pending.popleft()[1])
+        if len(batch) == 1:
+            return event, data, True
+        return BATCH_EVENT, {"stream_id": self._room[len(keys.STREAM_ROOM) :], "messages": batch}, True
 
     async def _run(self) -> None:
         try:
             while self._pending:
-                batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
-                if len(batch) == 1:
-                    event, data = "chat:message", batch[0]
-                else:
-                    event = BATCH_EVENT
-                    data = {"stream_id": self._room[len(keys.STREAM_ROOM) :], "messages": batch}
+                event, data, chat = self._next()
                 lasts = await self._fanout.deliver_now(self._namespace, self._room, event, data, None)
+                if not chat:
+                    continue
                 self._fanout.batches += 1
                 for sock in lasts:
                     # "In flight": wait until the last recipient's writer has sent it, so the next batch
@@ -255,11 +303,11 @@ class RoomFanout:
             listener(room, event)
         if room not in self._local:
             return
-        if event in BATCHED_EVENTS and skip is None:
+        if skip is None and room.startswith(keys.STREAM_ROOM):
             batcher = self._batchers.get(room)
             if batcher is None:
                 batcher = self._batchers[room] = RoomBatcher(self, namespace, room)
-            batcher.add(data)
+            batcher.add(event, data)
             return
         await self.deliver_now(namespace, room, event, data, skip)
 

@@ -177,4 +177,3 @@ async def report_send(ctx: EventContext, body: ReportSend) -> dict[str, Any]:
         target_user_id=UserId(body.target_user_id) if body.target_user_id else None,
     )
     return {"report_id": report["id"]}
-

@@ -154,3 +154,24 @@ async def test_settings_and_the_end_of_a_stream_apply_at_once_on_the_other_node(
         await a.ok("mod:action", {"stream_id": sid, "action": "end_stream"})
         await v.wait_event("stream:ended")
         assert (await v.error("chat:send", {"stream_id": sid, "text": "still here?"}))["code"] == "stream_ended"
+
+
+async def test_a_node_unsubscribes_when_its_last_member_of_a_room_leaves(
+    clean_redis: str, db_name: str, mongo_client: Any
+) -> None:
+    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+        owner = await register(n1.http, "Owner")
+        stream = await create_stream(n1.http, owner)
+        channel = "sio:r:s:" + stream["id"]
+        guests = [await open_client(n2.url) for _ in range(3)]
+        for g in guests:
+            await g.ok("stream:join", {"stream_id": stream["id"]})
+        link = n2.hub.broadcaster.link
+        assert link is not None and channel in link.channels  # type: ignore[attr-defined]
+        await guests[0].ok("stream:leave", {"stream_id": stream["id"]})
+        await guests[1].close()
+        assert channel in link.channels  # type: ignore[attr-defined]
+        assert n2.hub.sio.manager.get_rooms(guests[2].sio.get_sid("/live"), "/live")[1:] == ["s:" + stream["id"]]
+        await guests[2].close()
+        await guests[2].wait_for(lambda: channel not in link.channels, timeout=5)  # type: ignore[attr-defined]
+        assert n2.hub.broadcaster.local_rooms == frozenset()

@@ -98,3 +98,23 @@ async def test_messages_from_other_nodes_are_delivered_and_our_own_echo_is_ignor
     await links[0].on_message(other)
     assert manager.delivered == [("u:7", "you:restricted", {"kind": "timeout"})]
     assert fanout.remote_received == 1
+
+
+async def test_other_room_events_keep_their_place_between_chat_batches() -> None:
+    links: list[RecordingLink] = []
+    fanout, manager = fanout_with(links)
+    await fanout.room_opened("s:1")
+    await fanout.chat("1", {"text": "a"})
+    await fanout.chat("1", {"text": "b"})
+    await fanout.emit("1", "chat:deleted", {"message_id": "a"})
+    await fanout.chat("1", {"text": "c"})
+    for _ in range(100):
+        if len(manager.delivered) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert [(e, d) for _, e, d in manager.delivered] == [
+        ("chat:batch", {"stream_id": "1", "messages": [{"text": "a"}, {"text": "b"}]}),
+        ("chat:deleted", {"message_id": "a"}),
+        ("chat:message", {"text": "c"}),
+    ]
+    await fanout.close()
