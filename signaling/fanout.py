@@ -36,7 +36,7 @@ BATCHED_EVENTS = frozenset({"chat:message"})
 BATCH_EVENT = "chat:batch"
 BATCH_MAX = 200
 WRITTEN_WAIT_S = 0.25
-DELIVERY_CHUNK = 256
+DELIVERY_CHUNK = 64
 
 
 class RoomLink(Protocol):
