@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,12 +18,19 @@ from hub.wiring import Hub
 from mobile_api.app import EXCEPTION_HANDLERS, api_routes
 
 
-def create_app(hub: Hub, *, own_hub: bool = True) -> Any:
-    """An ASGI app serving ``hub``. With ``own_hub`` the app's lifespan starts and closes the hub."""
+def create_app(hub: Hub, *, own_hub: bool = True, freeze_gc: bool = False) -> Any:
+    """An ASGI app serving ``hub``. With ``own_hub`` the app's lifespan starts and closes the hub.
+
+    ``freeze_gc`` moves everything alive after start-up out of the garbage collector's reach: full collections then
+    walk only per-connection objects, which measurably raises fan-out throughput (see docs/BENCHMARKS.md, Chat).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:

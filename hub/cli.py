@@ -23,11 +23,20 @@ log = logging.getLogger("hub")
 
 def _serve(settings: Settings) -> int:
     hub = Hub(settings)
-    app = create_app(hub)
+    app = create_app(hub, freeze_gc=True)
     print(
         f"live hub listening on http://{settings.host}:{settings.port}/ (public URL {settings.public_url})", flush=True
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), lifespan="on")
+    # Engine.IO runs its own heartbeats; uvicorn's WebSocket pings would only add a task and a timer per connection.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+        ws_ping_interval=None,
+        ws_ping_timeout=None,
+    )
     return 0
 
 
