@@ -42,3 +42,17 @@ async def test_a_missing_static_file_is_a_404_not_a_page(client: httpx.AsyncClie
     r = await client.get("/static/js/nope.js")
     assert r.status_code == 404
     assert (await client.get("/static/../hub/settings.py")).status_code == 404
+
+
+def test_russian_and_english_have_the_same_ui_texts() -> None:
+    from hub.pages import STATIC_DIR
+
+    def keys(lang: str) -> set[str]:
+        text = (STATIC_DIR / "js" / "locales" / f"{lang}.js").read_text(encoding="utf-8")
+        # plural forms differ by language (Russian has few/many), so compare the base keys
+        return {re.sub(r"\.(one|few|many|other)$", "", k) for k in re.findall(r'^  "([^"]+)":', text, re.M)}
+
+    en, ru = keys("en"), keys("ru")
+    assert len(en) > 200
+    assert en - ru == set(), "texts missing in Russian"
+    assert ru - en == set(), "texts only in Russian"
