@@ -56,3 +56,19 @@ def test_russian_and_english_have_the_same_ui_texts() -> None:
     assert len(en) > 200
     assert en - ru == set(), "texts missing in Russian"
     assert ru - en == set(), "texts only in Russian"
+
+
+def test_every_text_the_pages_ask_for_exists() -> None:
+    from hub.pages import STATIC_DIR
+
+    en_text = (STATIC_DIR / "js" / "locales" / "en.js").read_text(encoding="utf-8")
+    known = set(re.findall(r'^  "([^"]+)":', en_text, re.M))
+    known |= {re.sub(r"\.(one|few|many|other)$", "", k) for k in known}
+    wanted: set[str] = set()
+    for path in [*(STATIC_DIR / "js").glob("*.js"), *STATIC_DIR.glob("*.html")]:
+        source = path.read_text(encoding="utf-8")
+        wanted |= set(re.findall(r'\btn?\(\s*"([a-z_][a-z0-9_.]*)"', source))
+        wanted |= set(re.findall(r'data-i18n(?:-placeholder|-title|-aria)?="([a-z_][a-z0-9_.]*)"', source))
+        wanted |= set(re.findall(r'(?:loginGate|showOverlay)\([^,]+?,?\s*"([a-z_]+\.[a-z0-9_.]+)"', source))
+    assert len(wanted) > 100
+    assert wanted - known == set(), "the pages use texts no dictionary has"
