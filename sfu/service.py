@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiortc import RTCRtpTransceiver
@@ -19,6 +18,7 @@ from aiortc.codecs import get_capabilities
 from core.ids import new_id
 from sfu import aiortc_hooks
 from sfu.consumer import Consumer, EgressCodec
+from sfu.dispatch import EventDispatcher, Listener
 from sfu.errors import (
     AlreadyPublishingError,
     InvalidSdpError,
@@ -45,7 +45,6 @@ from sfu.tracks import ForwardedTrack
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[SfuEvent], Awaitable[None]]
 
 #: How often the watchdog checks timeouts and grace periods.
 WATCHDOG_INTERVAL_S = 0.25
@@ -62,9 +61,7 @@ class SfuService:
         self._sessions: dict[str, Session] = {}
         self._consumer_sessions: dict[str, Session] = {}
         self._reserved: set[str] = set()
-        self._listeners: list[Listener] = []
-        self._queue: asyncio.Queue[SfuEvent] | None = None
-        self._dispatcher: asyncio.Task[None] | None = None
+        self._dispatcher = EventDispatcher()
         self._watchdog: asyncio.Task[None] | None = None
         self._closers: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -75,7 +72,7 @@ class SfuService:
 
     def add_listener(self, listener: Listener) -> None:
         """``listener(event)`` is awaited for every event, in order, from the service's own task."""
-        self._listeners.append(listener)
+        self._dispatcher.add(listener)
 
     def is_live(self, stream_id: str) -> bool:
         """A publisher is connected, or left less than the grace period ago (viewers may still join)."""
@@ -255,12 +252,7 @@ class SfuService:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
-        if self._queue is not None and self._dispatcher is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._queue.join(), timeout=2)
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
+        await self._dispatcher.close()
 
     def stats(self) -> dict[str, Any]:
         routers = [router.stats() for router in self._routers.values()]
@@ -401,7 +393,7 @@ class SfuService:
             await asyncio.sleep(WATCHDOG_INTERVAL_S)
             now = time.monotonic()
             try:
-                if settings.stats_interval_s > 0 and now >= next_stats and self._listeners:
+                if settings.stats_interval_s > 0 and now >= next_stats and self._dispatcher.has_listeners:
                     next_stats = now + settings.stats_interval_s
                     for router in list(self._routers.values()):
                         self._emit(StreamStatsSampled(router.stream_id, self._stream_stats(router)))
@@ -422,26 +414,4 @@ class SfuService:
                 log.exception("SFU watchdog check failed")
 
     def _emit(self, event: SfuEvent) -> None:
-        if not self._listeners:
-            return
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-        self._queue.put_nowait(event)
-        if self._dispatcher is None or self._dispatcher.done():
-            self._dispatcher = asyncio.ensure_future(self._dispatch())
-
-    async def _dispatch(self) -> None:
-        assert self._queue is not None
-        queue = self._queue
-        while True:
-            event = await queue.get()
-            try:
-                for listener in list(self._listeners):
-                    try:
-                        await listener(event)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        log.exception("SFU event listener failed", extra={"event": type(event).__name__})
-            finally:
-                queue.task_done()
+        self._dispatcher.emit(event)

@@ -18,13 +18,13 @@ import itertools
 import logging
 import multiprocessing
 import os
-from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 from core import errors as core_errors
 from core.errors import HubError
 from sfu import errors as sfu_errors
+from sfu.dispatch import EventDispatcher, Listener
 from sfu.errors import SessionNotFoundError, SfuUnavailableError, StreamNotLiveError
 from sfu.events import SessionClosed, SfuEvent
 from sfu.service import SfuService
@@ -32,7 +32,6 @@ from sfu.settings import SfuSettings
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[SfuEvent], Awaitable[None]]
 #: Per stream: (live, has a publisher).
 StreamState = dict[str, tuple[bool, bool]]
 
@@ -178,9 +177,7 @@ class SfuWorkerPool:
         self._workers: list[_Worker] = []
         self._sessions: dict[str, _Worker] = {}
         self._session_streams: dict[str, str] = {}
-        self._listeners: list[Listener] = []
-        self._events: asyncio.Queue[SfuEvent] | None = None
-        self._dispatcher: asyncio.Task[None] | None = None
+        self._dispatcher = EventDispatcher()
         self._ids = itertools.count(1)
         self._starting: asyncio.Lock | None = None
         self._closed = False
@@ -188,7 +185,7 @@ class SfuWorkerPool:
     # -- API (as SfuService) ---------------------------------------------------------------------------------
 
     def add_listener(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+        self._dispatcher.add(listener)
 
     def is_live(self, stream_id: str) -> bool:
         return any(w.state.get(stream_id, (False, False))[0] for w in self._workers)
@@ -273,12 +270,7 @@ class SfuWorkerPool:
             if worker.process.is_alive():
                 worker.process.terminate()
             worker.conn.close()
-        if self._events is not None and self._dispatcher is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._events.join(), timeout=2)
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
+        await self._dispatcher.close()
 
     # -- internals -------------------------------------------------------------------------------------------
 
@@ -368,26 +360,4 @@ class SfuWorkerPool:
             log.error("SFU worker %d exited", worker.index)
 
     def _emit(self, event: SfuEvent) -> None:
-        if not self._listeners:
-            return
-        if self._events is None:
-            self._events = asyncio.Queue()
-        self._events.put_nowait(event)
-        if self._dispatcher is None or self._dispatcher.done():
-            self._dispatcher = asyncio.ensure_future(self._dispatch())
-
-    async def _dispatch(self) -> None:
-        assert self._events is not None
-        queue = self._events
-        while True:
-            event = await queue.get()
-            try:
-                for listener in list(self._listeners):
-                    try:
-                        await listener(event)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        log.exception("SFU event listener failed", extra={"event": type(event).__name__})
-            finally:
-                queue.task_done()
+        self._dispatcher.emit(event)
