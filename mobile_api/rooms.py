@@ -33,19 +33,8 @@ class ReportsQuery(PageQuery):
 
 
 class ModActionBody(Body):
-    action: Literal[
-        "delete",
-        "timeout",
-        "ban",
-        "unban",
-        "slow",
-        "followers_only",
-        "clear",
-        "block_term",
-        "unblock_term",
-        "shield",
-        "end_stream",
-    ]
+    # The vocabulary is rooms'; non-strict so the JSON string converts to the enum.
+    action: ModAction = Field(strict=False)
     target_user_id: str | None = Field(default=None, min_length=1, max_length=64)
     message_id: str | None = Field(default=None, min_length=1, max_length=64)
     duration_s: int | None = None

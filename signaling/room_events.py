@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
@@ -40,19 +40,8 @@ class LikeSend(Payload):
 
 class ModActionBody(Payload):
     stream_id: str = Id
-    action: Literal[
-        "delete",
-        "timeout",
-        "ban",
-        "unban",
-        "slow",
-        "followers_only",
-        "clear",
-        "block_term",
-        "unblock_term",
-        "shield",
-        "end_stream",
-    ]
+    # The vocabulary is rooms'; non-strict so the JSON string converts to the enum.
+    action: ModAction = Field(strict=False)
     target_user_id: str | None = Field(default=None, min_length=1, max_length=64)
     message_id: str | None = Field(default=None, min_length=1, max_length=64)
     duration_s: int | None = None
