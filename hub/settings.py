@@ -140,10 +140,6 @@ class Settings:
     ice_servers: tuple[dict[str, Any], ...] = ({"urls": "stun:stun.l.google.com:19302"},)
     sfu_reconnect_grace_s: float = 15.0
     sfu_pli_interval_s: float = 1.0
-    chat_burst: int = 5
-    chat_per_second: float = 1.0
-    viewers_interval_s: float = 2.0
-    likes_interval_s: float = 0.3
     sfu_gop_refresh_s: float = 4.0
     sfu_keyframe_cache_packets: int = 2048
     sfu_nack_history_packets: int = 1024
@@ -151,6 +147,11 @@ class Settings:
     sfu_media_timeout_s: float = 6.0
     sfu_max_viewers_per_stream: int = 1000
     sfu_workers: int = 0
+
+    chat_burst: int = 5
+    chat_per_second: float = 1.0
+    viewers_interval_s: float = 2.0
+    likes_interval_s: float = 0.3
 
     generated_secrets: tuple[str, ...] = ()
 
@@ -237,10 +238,6 @@ class Settings:
             sfu_announced_ips=_list(env, "HUB_SFU_ANNOUNCED_IPS"),
             sfu_reconnect_grace_s=_float(env, "HUB_SFU_RECONNECT_GRACE_S", 15.0),
             sfu_pli_interval_s=_float(env, "HUB_SFU_PLI_INTERVAL_S", 1.0),
-            chat_burst=_int(env, "HUB_CHAT_BURST", 5, minimum=1),
-            chat_per_second=_float(env, "HUB_CHAT_PER_SECOND", 1.0),
-            viewers_interval_s=_float(env, "HUB_VIEWERS_INTERVAL_S", 2.0),
-            likes_interval_s=_float(env, "HUB_LIKES_INTERVAL_S", 0.3),
             sfu_gop_refresh_s=_float(env, "HUB_SFU_GOP_REFRESH_S", 4.0),
             sfu_keyframe_cache_packets=_int(env, "HUB_SFU_KEYFRAME_CACHE_PACKETS", 2048, minimum=64),
             sfu_nack_history_packets=_int(env, "HUB_SFU_NACK_HISTORY_PACKETS", 1024, minimum=128),
@@ -248,6 +245,10 @@ class Settings:
             sfu_media_timeout_s=_float(env, "HUB_SFU_MEDIA_TIMEOUT_S", 6.0),
             sfu_max_viewers_per_stream=_int(env, "HUB_SFU_MAX_VIEWERS_PER_STREAM", 1000, minimum=1),
             sfu_workers=_int(env, "HUB_SFU_WORKERS", 0, minimum=0),
+            chat_burst=_int(env, "HUB_CHAT_BURST", 5, minimum=1),
+            chat_per_second=_float(env, "HUB_CHAT_PER_SECOND", 1.0),
+            viewers_interval_s=_float(env, "HUB_VIEWERS_INTERVAL_S", 2.0),
+            likes_interval_s=_float(env, "HUB_LIKES_INTERVAL_S", 0.3),
         )
         node_id = _str(env, "HUB_NODE_ID")
         if node_id is not None:
