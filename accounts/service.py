@@ -230,6 +230,20 @@ class AccountService:
             raise NotFoundError("no such user")
         return User.from_doc(doc)
 
+    async def set_suspended(self, actor: Principal, user_id: UserId, suspended: bool) -> User:
+        """Suspend (or restore) an account. A suspension signs the user out everywhere at once: their sessions are
+        revoked, so access tokens already issued stop working too; they cannot log in, chat, gift or be gifted."""
+        if actor.role is not Role.ADMIN:
+            raise ForbiddenError("only admins can suspend accounts")
+        if actor.user_id == user_id and suspended:
+            raise InvalidInputError("admins cannot suspend themselves")
+        doc = await self._store.update_user(user_id, {"suspended": suspended})
+        if doc is None:
+            raise NotFoundError("no such user")
+        if suspended:
+            await self._store.revoke_user_sessions(user_id, self._clock.now())
+        return User.from_doc(doc)
+
     async def set_identity_verified(self, actor: Principal, user_id: UserId, verified: bool) -> User:
         if actor.role is not Role.ADMIN:
             raise ForbiddenError("only admins can verify identities")

@@ -86,6 +86,10 @@ class AccountStore:
         await self._sessions.update_one({"_id": session_id}, {"$set": {"revoked": True, "revoked_at": at}})
         await self._refresh.update_many({"family": session_id}, {"$set": {"revoked": True}})
 
+    async def revoke_user_sessions(self, user_id: str, at: datetime) -> None:
+        await self._sessions.update_many({"user_id": user_id}, {"$set": {"revoked": True, "revoked_at": at}})
+        await self._refresh.update_many({"user_id": user_id}, {"$set": {"revoked": True}})
+
     async def insert_refresh(self, token_hash: str, session_id: str, user_id: str, expires_at: datetime) -> None:
         await self._refresh.insert_one(
             {"_id": token_hash, "family": session_id, "user_id": user_id, "expires_at": expires_at, "used": False}

@@ -6,10 +6,21 @@ from typing import Any
 
 from pydantic import Field
 
+from accounts.models import Role
 from core.ids import UserId
 from mobile_api.routing import Api, Body, Call
 
 api = Api()
+
+
+class RoleBody(Body):
+    # Non-strict so the JSON string converts to the enum.
+    role: Role = Field(strict=False)
+
+
+class SuspensionBody(Body):
+    suspended: bool
+    reason: str | None = Field(default=None, max_length=300)
 
 
 class MePatch(Body):
@@ -56,3 +67,30 @@ async def follow(call: Call) -> None:
 @api.route("DELETE", "/users/{user_id}/follow", summary="Unfollow a user", tags=("users",), status=204)
 async def unfollow(call: Call) -> None:
     await call.ctx.accounts.unfollow(call.user.user_id, UserId(call.path["user_id"]))
+
+
+@api.route(
+    "POST",
+    "/admin/users/{user_id}/role",
+    summary="Set a user's global role (admin)",
+    tags=("admin",),
+    body=RoleBody,
+    responses={403: "admins only", 404: "no such user"},
+)
+async def set_role(call: Call) -> dict[str, Any]:
+    user = await call.ctx.accounts.set_role(call.user, UserId(call.path["user_id"]), call.body_as(RoleBody).role)
+    return user.private()
+
+
+@api.route(
+    "POST",
+    "/admin/users/{user_id}/suspension",
+    summary="Suspend or restore an account (admin)",
+    tags=("admin",),
+    body=SuspensionBody,
+    responses={403: "admins only", 404: "no such user"},
+)
+async def set_suspension(call: Call) -> dict[str, Any]:
+    b = call.body_as(SuspensionBody)
+    user = await call.ctx.accounts.set_suspended(call.user, UserId(call.path["user_id"]), b.suspended)
+    return {**user.private(), "suspended": user.suspended}

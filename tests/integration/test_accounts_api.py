@@ -186,3 +186,41 @@ async def test_admin_emails_from_settings_become_admins(settings: object, mongo_
             "/api/v1/auth/register", json={"email": "pleb@example.com", "password": "pleb password", "nickname": "Pleb"}
         )
         assert r.json()["user"]["role"] == "viewer"
+
+
+async def test_admin_only_endpoints_refuse_other_roles_and_admins_manage_accounts(
+    settings: object, mongo_client: object
+) -> None:
+    from dataclasses import replace
+
+    from hub.app import create_app
+
+    hub = Hub(replace(settings, admin_emails=("root@example.com",)), mongo_client=mongo_client)  # type: ignore[type-var]
+    await hub.start()
+    transport = httpx.ASGITransport(app=create_app(hub, own_hub=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        admin = await register(c, "Root", email="root@example.com")
+        mod = await register(c, "Moddy")
+        user = await register(c, "Target")
+        target = user["user"]["id"]
+        for who in (mod, user):
+            for path, body in (("role", {"role": "admin"}), ("suspension", {"suspended": True})):
+                r = await c.post(f"/api/v1/admin/users/{target}/{path}", json=body, headers=auth(who))
+                assert r.status_code == 403, (path, r.text)
+        r = await c.post(
+            f"/api/v1/admin/users/{mod['user']['id']}/role", json={"role": "moderator"}, headers=auth(admin)
+        )
+        assert r.status_code == 200 and r.json()["role"] == "moderator"
+        r = await c.post(f"/api/v1/admin/users/{target}/role", json={"role": "emperor"}, headers=auth(admin))
+        assert r.status_code == 422
+        # A suspension signs the user out everywhere and refuses logins.
+        r = await c.post(f"/api/v1/admin/users/{target}/suspension", json={"suspended": True}, headers=auth(admin))
+        assert r.status_code == 200 and r.json()["suspended"] is True
+        assert (await c.get("/api/v1/me", headers=auth(user))).status_code == 401
+        r = await c.post("/api/v1/auth/login", json={"login": user["email"], "password": user["password"]})
+        assert r.status_code == 403 and r.json()["code"] == "account_suspended"
+        r = await c.post("/api/v1/auth/refresh", json={"refresh_token": user["refresh_token"]})
+        assert r.status_code == 401
+        r = await c.post(f"/api/v1/admin/users/{target}/suspension", json={"suspended": False}, headers=auth(admin))
+        r = await c.post("/api/v1/auth/login", json={"login": user["email"], "password": user["password"]})
+        assert r.status_code == 200
