@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 
 class HubError(Exception):
@@ -67,3 +67,10 @@ class UnavailableError(HubError):
 
     code = "unavailable"
     status = 503
+
+
+class ErrorTranslator(Protocol):
+    """Turns a third-party error (a database or Redis that went away) into the ``HubError`` an edge should report,
+    or None when it is not one it knows. ``hub`` provides the implementation; the edges call it at their boundary."""
+
+    def __call__(self, exc: BaseException) -> HubError | None: ...

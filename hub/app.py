@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
+from hub.dependency_errors import EXCEPTION_HANDLERS as UNREACHABLE_HANDLERS
 from hub.metrics import MetricsMiddleware
 from hub.pages import page_routes
 from hub.wiring import Hub
@@ -49,7 +50,8 @@ def create_app(hub: Hub, *, own_hub: bool = True, freeze_gc: bool = False) -> An
             )
         )
     routes = [*api_routes(), Route("/metrics", hub.metrics.endpoint, methods=["GET"]), *page_routes(hub.settings)]
-    http_app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    handlers = {**EXCEPTION_HANDLERS, **UNREACHABLE_HANDLERS}
+    http_app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
     http_app.state.api = hub.api
     http_app.state.hub = hub
     hub.sio = hub.signaling.server

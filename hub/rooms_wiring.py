@@ -11,8 +11,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from core.errors import ErrorTranslator
 from core.events import TopGiftersChanged
 from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
+from hub.dependency_errors import translate_dependency_error
 from hub.redis_ratelimit import RedisRateLimiter
 from rooms.chat import ChatLimits, ChatService
 from rooms.live_state import InProcessLiveState, LiveState, ResilientLiveState
@@ -100,6 +102,7 @@ class RoomsWiring:
         self.publisher_watch = PublisherWatch(streams, sfu, s.sfu_reconnect_grace_s)
         services = Services()
         services.provide(StreamService, streams)
+        services.provide(ErrorTranslator, translate_dependency_error)
         services.provide(ChatService, self.chat)
         services.provide(ModerationService, self.moderation)
         services.provide(PresenceService, self.presence)

@@ -20,7 +20,7 @@ import socketio
 from pydantic import ValidationError
 
 from accounts.service import AccountService
-from core.errors import HubError, InvalidInputError, PayloadTooLargeError, UnauthenticatedError
+from core.errors import ErrorTranslator, HubError, InvalidInputError, PayloadTooLargeError, UnauthenticatedError
 from core.events import EventBus, StreamEnded
 from signaling import handlers
 from signaling.events import Connection, EventContext, EventRegistry, Services, registry
@@ -98,7 +98,13 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except HubError as exc:
             self._metrics.events.labels(event, exc.code).inc()
             return error_ack(exc)
-        except Exception:
+        except Exception as exc:
+            translate = self._services.get(ErrorTranslator)  # type: ignore[type-abstract]
+            translated = translate(exc) if translate is not None else None
+            if translated is not None:
+                log.warning("event %s failed: %s", event, type(exc).__name__)
+                self._metrics.events.labels(event, translated.code).inc()
+                return error_ack(translated)
             log.exception("event handler failed", extra={"event": event})
             self._metrics.events.labels(event, "internal_error").inc()
             return error_ack(HubError("something went wrong on our side"))
