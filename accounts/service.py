@@ -173,6 +173,11 @@ class AccountService:
             raise InvalidTokenError("the session has been signed out")
         return Principal(UserId(claims["sub"]), Role(claims["role"]), claims["sid"])
 
+    async def session_active(self, principal: Principal) -> bool:
+        """Whether the session behind a long-lived connection is still signed in (not logged out, reused or
+        suspended). Connections re-check this now and then instead of trusting their token for hours."""
+        return not await self._store.session_revoked(principal.session_id)
+
     # Profiles
     async def get_user(self, user_id: UserId) -> User:
         doc = await self._store.get_user(user_id)

@@ -55,6 +55,7 @@ class Connection:
     streams: set[str] = field(default_factory=set)  # joined rooms
     rtc_sessions: dict[str, str] = field(default_factory=dict)  # session id -> stream id
     publishing: dict[str, str] = field(default_factory=dict)  # stream id -> session id
+    session_checked_at: float = 0.0  # monotonic time the signed-in session was last confirmed
 
     @property
     def user_id(self) -> str | None:

@@ -25,12 +25,13 @@ from core.events import EventBus, StreamEnded
 from signaling import handlers
 from signaling.events import Connection, EventContext, EventRegistry, Services, registry
 from signaling.fanout import NAMESPACE, RoomFanout, ShardedManager
-from signaling.keys import user_room
+from signaling.keys import moderators_room, user_room
 from signaling.metrics import SignalingMetrics
 
 log = logging.getLogger(__name__)
 
 MAX_PACKET_BYTES = 64 * 1024
+SESSION_RECHECK_S = 5.0
 handlers.load()
 
 
@@ -86,6 +87,8 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 raise PayloadTooLargeError(f"{event} payloads are at most {spec.max_bytes} bytes")
             if spec.auth and ctx.principal is None:
                 raise UnauthenticatedError("log in first: guests can only watch")
+            if ctx.conn.principal is not None and started - ctx.conn.session_checked_at > SESSION_RECHECK_S:
+                await self._recheck_session(ctx.conn)
             body: Any = payload
             if spec.schema is not None:
                 try:
@@ -111,12 +114,29 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         finally:
             self._metrics.latency.labels(event).observe(time.perf_counter() - started)
 
+    async def _recheck_session(self, conn: Connection) -> None:
+        """A connection outlives its access token: every ``SESSION_RECHECK_S`` of activity it confirms that its
+        session is still signed in. A logged-out, reused or suspended session turns the connection into a guest's
+        (it may keep watching; it can no longer chat, like, gift or moderate) and the event is refused."""
+        assert conn.principal is not None
+        if await self._accounts.session_active(conn.principal):
+            conn.session_checked_at = time.perf_counter()
+            return
+        user_id = conn.principal.user_id
+        conn.principal = None
+        await self.leave_room(conn.sid, user_room(user_id))
+        for stream_id in conn.streams:
+            await self.leave_room(conn.sid, moderators_room(stream_id))
+        await self.emit("you:restricted", {"kind": "signed_out", "until": None}, to=conn.sid)
+        raise UnauthenticatedError("this session has been signed out; log in again", code="session_revoked")
+
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         conn = Connection(sid, None)
         if token:
             try:
                 conn.principal = await self._accounts.authenticate(str(token))
+                conn.session_checked_at = time.perf_counter()
                 user = await self._accounts.get_user(conn.principal.user_id)
             except HubError as exc:
                 self._metrics.refused.labels(exc.code).inc()
