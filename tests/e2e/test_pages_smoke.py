@@ -245,3 +245,27 @@ async def test_the_broadcaster_makes_a_chatter_a_moderator_who_then_finds_the_ro
     await studio.click(f'#moderators li[data-user-id="{helper["user"]["id"]}"] .mod-demote')
     await studio.wait_for_selector("#moderators li:has-text('No moderators yet')")
     assert not studio_log.errors, studio_log.errors
+
+
+async def test_a_session_signed_out_elsewhere_turns_the_page_into_a_guests(
+    site: dict[str, Any], browser: Browser
+) -> None:
+    base, stream_id = site["base"], site["stream"]["id"]
+    async with httpx.AsyncClient(base_url=base) as client:
+        viewer = await register(client, "Leaver")
+        page = await new_page(browser)
+        log = PageLog(page)
+        await page.goto(f"{base}/watch/{stream_id}")
+        await log_in(page, viewer["email"])
+        await page.wait_for_selector("#chat-input[placeholder='Say something nice…']")
+        session = await page.evaluate("JSON.parse(localStorage.getItem('livehub.session'))")
+        r = await client.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {session['access_token']}"})
+        assert r.status_code == 204, r.text
+    await asyncio.sleep(5.5)  # open sockets re-check their session every 5 s of activity
+    await page.fill("#chat-input", "still here?")
+    await page.click("#chat-form button[type=submit]")
+    await page.wait_for_selector(".toast-error:has-text('You were signed out. Please log in again.')")
+    await page.wait_for_selector("#chat-input[placeholder='Log in to chat']")
+    await page.wait_for_selector("header #login")
+    assert await page.evaluate("localStorage.getItem('livehub.session')") is None
+    assert not log.errors, log.errors

@@ -49,6 +49,12 @@ export function connectLive({ onStatus } = {}) {
       node.hidden = socket.connected;
     }, 2000);
   });
+  // The server found this session logged out, reused or suspended: it treats the connection as a guest's now.
+  socket.on("you:restricted", (r) => {
+    if (r?.kind !== "signed_out") return;
+    onStatus?.("error", t("err.session_revoked"));
+    if (session.loggedIn) session.clear();
+  });
   socket.on("connect_error", async (err) => {
     const code = err?.data?.code;
     if (code && ["token_expired", "invalid_token"].includes(code) && session.loggedIn && !refreshed) {

@@ -30,6 +30,9 @@ export function toast(message, kind = "info", ms = 4500) {
     box = el("div", { id: "toasts", class: "toasts", role: "status", "aria-live": "polite" });
     document.body.append(box);
   }
+  for (const shown of box.children) {
+    if (shown.textContent === message && !shown.classList.contains("toast-out")) return shown; // said already
+  }
   const item = el("div", { class: `toast toast-${kind}` }, message);
   box.append(item);
   setTimeout(() => item.classList.add("toast-out"), ms);

@@ -240,6 +240,7 @@ export default {
   "err.unavailable": "The service is busy right now. Please try again in a moment.",
   "err.restricted_timeout": "You are timed out and can't chat until {until}.",
   "err.suspended": "This account is suspended. Please contact support.",
+  "err.session_revoked": "You were signed out. Please log in again.",
   "err.not_restricted": "This person is not timed out or banned here.",
   "err.account_too_new": "Your account is too new to chat here yet.",
   "err.self_gift": "You can't send gifts to yourself.",
