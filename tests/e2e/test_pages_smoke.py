@@ -108,7 +108,6 @@ async def test_the_viewer_page_fits_a_phone_screen(site: dict[str, Any], browser
     assert stage is not None and chat is not None
     assert stage["width"] >= PHONE["width"] - 2, "the player should span the phone's width"
     assert chat["y"] > stage["y"] + stage["height"], "the chat should sit below the player on a phone"
-    await page.screenshot(path="/tmp/phone.png", full_page=True)
 
 
 async def test_room_settings_from_the_console_reach_the_viewers_chat(site: dict[str, Any], browser: Browser) -> None:
