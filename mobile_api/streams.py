@@ -80,6 +80,25 @@ async def my_streams(call: Call) -> dict[str, Any]:
 
 @api.route(
     "GET",
+    "/streams/moderated",
+    summary="Rooms I can moderate: my streams, streams naming me a moderator, and (staff) every live stream",
+    tags=("streams",),
+)
+async def moderated_streams(call: Call) -> dict[str, Any]:
+    me = call.user
+    rooms: dict[str, dict[str, Any]] = {}
+    for stream in [*await call.ctx.streams.owned_by(me.user_id), *await call.ctx.streams.moderated_by(me.user_id)]:
+        if stream.status is not StreamStatus.ENDED:
+            rooms.setdefault(stream.id, stream.to_public())
+    if me.is_staff:
+        live = await call.ctx.streams.directory(status=StreamStatus.LIVE, limit=100)
+        for item in live.items:
+            rooms.setdefault(item["id"], item)
+    return {"items": list(rooms.values()), "next_cursor": None}
+
+
+@api.route(
+    "GET",
     "/streams/{stream_id}",
     summary="One stream",
     tags=("streams",),

@@ -132,3 +132,35 @@ async def test_owner_goes_live_explicitly_and_the_stream_is_listed(client: httpx
     r = await client.post(f"/api/v1/streams/{stream['id']}/live", headers=auth(s))
     assert r.status_code == 409
     assert r.json()["code"] == "stream_ended"
+
+
+async def test_moderated_lists_the_rooms_a_person_can_act_in(client: httpx.AsyncClient, hub: Hub) -> None:
+    owner = await register(client, "RoomOwner")
+    mod = await register(client, "RoomMod")
+    nobody = await register(client, "Nobody")
+    mine = await create_stream(client, owner, "Mine")
+    other = await create_stream(client, nobody, "Not moderated")
+    await hub.streams.go_live(StreamId(other["id"]))
+    await client.post(
+        f"/api/v1/streams/{mine['id']}/moderators", json={"user_id": mod["user"]["id"]}, headers=auth(owner)
+    )
+    ids = lambda r: [i["id"] for i in r.json()["items"]]  # noqa: E731
+    assert ids(await client.get("/api/v1/streams/moderated", headers=auth(owner))) == [mine["id"]]
+    assert ids(await client.get("/api/v1/streams/moderated", headers=auth(mod))) == [mine["id"]]
+    assert ids(await client.get("/api/v1/streams/moderated", headers=auth(nobody))) == [other["id"]]
+    await client.post(f"/api/v1/streams/{mine['id']}/end", headers=auth(owner))
+    assert ids(await client.get("/api/v1/streams/moderated", headers=auth(mod))) == []
+    assert (await client.get("/api/v1/streams/moderated")).status_code == 401
+
+
+async def test_global_moderators_can_act_in_every_live_room(client: httpx.AsyncClient, hub: Hub) -> None:
+    staff = await register(client, "GlobalMod")
+    streamer = await register(client, "Someone")
+    live = await create_stream(client, streamer, "Live one")
+    await create_stream(client, streamer, "Not live yet")
+    await hub.streams.go_live(StreamId(live["id"]))
+    await hub.account_store.update_user(staff["user"]["id"], {"role": "moderator"})
+    r = await client.post("/api/v1/auth/login", json={"login": staff["email"], "password": staff["password"]})
+    token = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    items = (await client.get("/api/v1/streams/moderated", headers=token)).json()["items"]
+    assert [i["id"] for i in items] == [live["id"]]
