@@ -36,22 +36,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import NS, RawViewer, cpu_seconds, eio_connect, free_port, open_raw_viewer  # noqa: E402
+
 JWT_SECRET = "bench-secret-" + "b" * 40
 STREAM_ID = "bench-stream"
+TEXT = b'"text":'  # what a raw viewer counts: one per delivered chat message
 OWNER_ID = "bench-owner"
-NS = "/live"
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def rss_bytes(pid: int) -> int:
@@ -149,102 +139,6 @@ class Viewer:
         self.latencies: list[float] | None = [] if probe else None
 
 
-async def eio_connect(session: Any, base: str, token: str | None) -> Any:
-    ws = await session.ws_connect(f"{base.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket", compress=0)
-    await ws.receive()  # "0{...}" the Engine.IO open packet
-    await ws.send_str("40" + NS + "," + (json.dumps({"token": token}) if token else ""))
-    while True:
-        msg = await ws.receive(timeout=20)
-        data = msg.data
-        if data == "2":
-            await ws.send_str("3")
-        elif isinstance(data, str) and data.startswith("40" + NS):
-            break
-        elif isinstance(data, str) and data.startswith("44" + NS):
-            raise RuntimeError("connection refused: " + data)
-    await ws.send_str(f'42{NS},1["stream:join",{{"stream_id":"{STREAM_ID}"}}]')
-    while True:
-        msg = await ws.receive(timeout=20)
-        data = msg.data
-        if data == "2":
-            await ws.send_str("3")
-        elif isinstance(data, str) and data.startswith(f"43{NS},1"):
-            if '"ok":true' not in data:
-                raise RuntimeError("join failed: " + data[:200])
-            return ws
-
-
-def ws_frame(text: str) -> bytes:
-    """A masked client text frame (RFC 6455 5.2), payloads under 126 bytes."""
-    payload = text.encode()
-    assert len(payload) < 126
-    mask = os.urandom(4)
-    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-PING = b"\x81\x012"  # an unmasked server text frame holding the Engine.IO ping "2"
-TEXT = b'"text":'
-
-
-class RawViewer(asyncio.Protocol):
-    """A viewer that never parses frames: it counts ``"text":`` in the raw bytes (server frames are unmasked) and
-    answers pings. Cheap enough that one load process can hold thousands of members."""
-
-    def __init__(self, host: str, port: int, joined: asyncio.Future[None]) -> None:
-        self.host, self.port = host, port
-        self.joined = joined
-        self.transport: Any = None
-        self.state = "handshake"
-        self.buf = b""
-        self.tail = b""
-        self.received = 0
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        key = "dGhlIHNhbXBsZSBub25jZQ=="
-        transport.write(
-            (
-                f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-
-    def data_received(self, data: bytes) -> None:
-        if self.state != "counting":
-            self.buf += data
-            if self.state == "handshake" and b"\r\n\r\n" in self.buf:
-                self.state = "connecting"
-                self.transport.write(ws_frame("40" + NS + ","))
-            if self.state == "connecting" and (b"40" + NS.encode() + b",{") in self.buf:
-                self.state = "joining"
-                self.transport.write(ws_frame(f'42{NS},1["stream:join",{{"stream_id":"{STREAM_ID}"}}]'))
-            if self.state == "joining" and (b"43" + NS.encode() + b",1") in self.buf:
-                self.state = "counting"
-                self.buf = b""
-                if not self.joined.done():
-                    self.joined.set_result(None)
-            return
-        chunk = self.tail + data
-        self.received += chunk.count(TEXT)
-        if PING in chunk:
-            self.transport.write(ws_frame("3"))
-        self.tail = chunk[-(len(TEXT) - 1) :]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.joined.done():
-            self.joined.set_exception(ConnectionError(f"closed before joining: {exc}"))
-
-
-async def open_raw_viewer(base: str) -> RawViewer:
-    host, port = base.removeprefix("http://").split(":")
-    loop = asyncio.get_running_loop()
-    joined: asyncio.Future[None] = loop.create_future()
-    _, proto = await loop.create_connection(lambda: RawViewer(host, int(port), joined), host, int(port))
-    await asyncio.wait_for(joined, 30)
-    return proto
-
-
 async def viewer_loop(ws: Any, v: Viewer) -> None:
     batch_prefix = f'42{NS},["chat:batch"'
     one_prefix = f'42{NS},["chat:message"'
@@ -333,11 +227,11 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
 
         async def open_probe(i: int) -> Any:
             async with sem:
-                return await eio_connect(session, bases[i % len(bases)], None)
+                return await eio_connect(session, bases[i % len(bases)], None, STREAM_ID)
 
         async def open_raw(i: int) -> RawViewer:
             async with sem:
-                return await open_raw_viewer(bases[i % len(bases)])
+                return await open_raw_viewer(bases[i % len(bases)], STREAM_ID, TEXT)
 
         sockets = await asyncio.wait_for(
             asyncio.gather(*(open_probe(i) for i in range(len(probes)))), args.connect_timeout
@@ -352,7 +246,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(2.0)  # idle: let the nodes settle before measuring memory
         rss_after = sum(rss_bytes(p) for p in pids)
         result["kb_per_idle_connection"] = round((rss_after - rss_before) / args.clients / 1024, 1)
-        senders = [await eio_connect(session, bases[i % len(bases)], tokens[i]) for i in range(args.senders)]
+        senders = [await eio_connect(session, bases[i % len(bases)], tokens[i], STREAM_ID) for i in range(args.senders)]
         counters = {"sent": 0, "acks": 0, "errors": 0}
         cpu0 = [cpu_seconds(p) for p in pids]
         t_start = time.monotonic()

@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,11 +30,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import NS, RawViewer, cpu_seconds, eio_connect, free_port, open_raw_viewer  # noqa: E402
+
 JWT_SECRET = "bench-secret-" + "g" * 40
 STREAM_ID = "bench-stream"
+MARK = b'"gift:received"'  # what a raw viewer counts: one per delivered effect
 OWNER_ID = "bench-owner"
-NS = "/live"
-TICK = os.sysconf("SC_CLK_TCK")
 ENV = {
     "HUB_JWT_SECRET": JWT_SECRET,
     "HUB_BCRYPT_ROUNDS": "4",
@@ -45,17 +44,6 @@ ENV = {
     "HUB_GIFT_DAILY_CAP_COINS": "1000000000",
     "HUB_LOG_LEVEL": "WARNING",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -185,88 +173,6 @@ async def run_node(port: int, senders: int, reconcile_interval_s: float) -> None
 # ---------------------------------------------------------------------------------------------------- load
 
 
-def ws_frame(text: str) -> bytes:
-    """A masked client text frame (RFC 6455 5.2), payloads under 126 bytes."""
-    payload = text.encode()
-    assert len(payload) < 126
-    mask = os.urandom(4)
-    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-PING = b"\x81\x012"
-MARK = b'"gift:received"'
-
-
-class RawViewer(asyncio.Protocol):
-    """Counts ``gift:received`` in the raw bytes (server frames are unmasked) and answers pings."""
-
-    def __init__(self, host: str, port: int, joined: asyncio.Future[None]) -> None:
-        self.host, self.port, self.joined = host, port, joined
-        self.transport: Any = None
-        self.state = "handshake"
-        self.buf = b""
-        self.tail = b""
-        self.received = 0
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        transport.write(
-            (
-                f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-
-    def data_received(self, data: bytes) -> None:
-        if self.state != "counting":
-            self.buf += data
-            if self.state == "handshake" and b"\r\n\r\n" in self.buf:
-                self.state = "connecting"
-                self.transport.write(ws_frame("40" + NS + ","))
-            if self.state == "connecting" and (b"40" + NS.encode() + b",{") in self.buf:
-                self.state = "joining"
-                self.transport.write(ws_frame(f'42{NS},1["stream:join",{{"stream_id":"{STREAM_ID}"}}]'))
-            if self.state == "joining" and (b"43" + NS.encode() + b",1") in self.buf:
-                self.state = "counting"
-                self.buf = b""
-                if not self.joined.done():
-                    self.joined.set_result(None)
-            return
-        chunk = self.tail + data
-        self.received += chunk.count(MARK)
-        if PING in chunk:
-            self.transport.write(ws_frame("3"))
-        self.tail = chunk[-(len(MARK) - 1) :]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.joined.done():
-            self.joined.set_exception(ConnectionError(f"closed before joining: {exc}"))
-
-
-async def eio_connect(session: Any, base: str, token: str | None, join: bool) -> Any:
-    ws = await session.ws_connect(f"{base.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket", compress=0)
-    await ws.receive()
-    await ws.send_str("40" + NS + "," + (json.dumps({"token": token}) if token else ""))
-    while True:
-        data = (await ws.receive(timeout=20)).data
-        if data == "2":
-            await ws.send_str("3")
-        elif isinstance(data, str) and data.startswith("40" + NS):
-            break
-        elif isinstance(data, str) and data.startswith("44" + NS):
-            raise RuntimeError("connection refused: " + data)
-    if not join:
-        return ws
-    await ws.send_str(f'42{NS},1["stream:join",{{"stream_id":"{STREAM_ID}"}}]')
-    while True:
-        data = (await ws.receive(timeout=20)).data
-        if data == "2":
-            await ws.send_str("3")
-        elif isinstance(data, str) and data.startswith(f"43{NS},1"):
-            return ws
-
-
 async def probe_loop(ws: Any, latencies: list[float]) -> None:
     prefix = f'42{NS},["gift:received"'
     async for msg in ws:
@@ -344,28 +250,23 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
     now = datetime.now(UTC)
     tokens = [codec.issue(UserId(sender_id(i)), Role.VIEWER, "s-" + sender_id(i), now) for i in range(args.senders)]
     result: dict[str, Any] = {"viewers": args.viewers, "senders": args.senders, "window_s": args.window}
-    host, port = args.base.removeprefix("http://").split(":")
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         n_probes = (args.viewers + 49) // 50 if args.viewers else 0
         sem = asyncio.Semaphore(100)
 
         async def open_probe() -> Any:
             async with sem:
-                return await eio_connect(session, args.base, None, join=True)
+                return await eio_connect(session, args.base, None, STREAM_ID)
 
         async def open_raw() -> RawViewer:
             async with sem:
-                loop = asyncio.get_running_loop()
-                joined: asyncio.Future[None] = loop.create_future()
-                _, proto = await loop.create_connection(lambda: RawViewer(host, int(port), joined), host, int(port))
-                await asyncio.wait_for(joined, 30)
-                return proto
+                return await open_raw_viewer(args.base, STREAM_ID, MARK)
 
         probes = await asyncio.gather(*(open_probe() for _ in range(n_probes)))
         raws = await asyncio.gather(*(open_raw() for _ in range(args.viewers - n_probes)))
         probe_lat: list[list[float]] = [[] for _ in probes]
         probe_tasks = [asyncio.create_task(probe_loop(ws, lat)) for ws, lat in zip(probes, probe_lat, strict=True)]
-        senders = [await eio_connect(session, args.base, tokens[i], join=False) for i in range(args.senders)]
+        senders = [await eio_connect(session, args.base, tokens[i], None) for i in range(args.senders)]
         await asyncio.sleep(1.0)
         stats: dict[str, Any] = {"sent": 0, "ok": 0, "ok_in_window": 0, "errors": 0, "ack_lat": [], "error_samples": []}
         cpu0 = cpu_seconds(args.pid)
