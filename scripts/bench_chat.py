@@ -29,14 +29,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchlib import NS, RawViewer, cpu_seconds, eio_connect, free_port, open_raw_viewer  # noqa: E402
+from benchlib import (  # noqa: E402
+    NS,
+    RawViewer,
+    cpu_seconds,
+    eio_connect,
+    free_port,
+    open_raw_viewer,
+    seed_accounts_and_live_stream,
+)
 
 JWT_SECRET = "bench-secret-" + "b" * 40
 STREAM_ID = "bench-stream"
@@ -88,27 +96,7 @@ async def run_node(port: int, node_id: str, redis_url: str, senders: int, ws: st
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
-    old = datetime.now(UTC) - timedelta(days=365)
-    for uid in [OWNER_ID, *(sender_id(i) for i in range(senders))]:
-        await hub.account_store.insert_user(
-            {"_id": uid, "email": f"{uid}@bench.invalid", "nickname": uid[-12:], "role": "viewer", "created_at": old}
-        )
-        await hub.account_store.insert_session("s-" + uid, uid, old)
-    await hub.stream_store.insert(
-        {
-            "_id": STREAM_ID,
-            "owner_id": OWNER_ID,
-            "title": "bench",
-            "category": None,
-            "tags": [],
-            "status": "live",
-            "stream_key": "sk_bench",
-            "created_at": old,
-            "started_at": old,
-            "moderators": [],
-            "stats": {},
-        }
-    )
+    await seed_accounts_and_live_stream(hub, STREAM_ID, OWNER_ID, [sender_id(i) for i in range(senders)])
     gc.collect()
     gc.freeze()  # MEASURED.md: full collections walking every connection's objects dominate at thousands of members
     print("ready", flush=True)

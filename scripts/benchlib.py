@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import socket
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,29 @@ async def eio_connect(session: Any, base: str, token: str | None, stream_id: str
             if '"ok":true' not in data:
                 raise RuntimeError("join failed: " + data[:200])
             return ws
+
+
+async def seed_accounts_and_live_stream(hub: Any, stream_id: str, owner_id: str, user_ids: list[str]) -> None:
+    """Users (with a session each, ``s-{id}``, for hand-issued tokens) and one live stream, written straight to the
+    stores: benchmarks measure the live path, not registration's bcrypt."""
+    old = datetime.now(UTC) - timedelta(days=365)
+    for uid in [owner_id, *user_ids]:
+        await hub.account_store.insert_user(
+            {"_id": uid, "email": f"{uid}@bench.invalid", "nickname": uid[-12:], "role": "viewer", "created_at": old}
+        )
+        await hub.account_store.insert_session("s-" + uid, uid, old)
+    await hub.stream_store.insert(
+        {
+            "_id": stream_id,
+            "owner_id": owner_id,
+            "title": "bench",
+            "category": None,
+            "tags": [],
+            "status": "live",
+            "stream_key": "sk_bench",
+            "created_at": old,
+            "started_at": old,
+            "moderators": [],
+            "stats": {},
+        }
+    )
