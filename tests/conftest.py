@@ -1,12 +1,11 @@
 """Shared fixtures: a real redis-server per session, a clean database per test, a hub and an HTTP client.
 
-Set ``HUB_TEST_MONGO_URL`` to run every store test against a real MongoDB instead of the in-process stand-in.
+Set ``HUB_TEST_MONGO_URL`` to run every store test against a real MongoDB instead of the in-process stand-in
+(``tests/support/db.py`` decides; no test names the client it gets).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,9 +14,9 @@ import pytest
 import redis as sync_redis
 
 from hub.app import create_app
-from hub.mongo_standin import StandInClient
 from hub.settings import Settings
 from hub.wiring import Hub
+from tests.support.db import configured_mongo_url, fresh_db_name, open_client
 from tests.support.servers import redis_server
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
@@ -40,21 +39,28 @@ def clean_redis(redis_url: str) -> str:
 
 
 @pytest.fixture
-async def mongo_client() -> AsyncIterator[Any]:
-    url = os.environ.get("HUB_TEST_MONGO_URL")
-    if url:
-        from pymongo import AsyncMongoClient
-
-        client: Any = AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=5000)
-    else:
-        client = StandInClient()
-    yield client
-    await client.close()
+def db_name() -> str:
+    """A fresh database name for this test (unique, so tests sharing a real MongoDB never meet)."""
+    return fresh_db_name()
 
 
 @pytest.fixture
-def db_name() -> str:
-    return "hubtest_" + secrets.token_hex(6)
+async def mongo_client(db_name: str) -> AsyncIterator[Any]:
+    """The stand-in, or ``AsyncMongoClient`` when ``HUB_TEST_MONGO_URL`` is set; ``db_name`` is dropped afterwards."""
+    client = open_client(configured_mongo_url())
+    try:
+        yield client
+    finally:
+        try:
+            await client.drop_database(db_name)
+        finally:
+            await client.close()
+
+
+@pytest.fixture
+async def database(mongo_client: Any, db_name: str) -> Any:
+    """This test's fresh database on ``mongo_client``."""
+    return mongo_client[db_name]
 
 
 def make_settings(db_name: str, **overrides: Any) -> Settings:

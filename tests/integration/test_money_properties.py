@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from core.errors import HubError
 from tests.support import stripe_events
-from tests.support.money import SimulatedCrash, yielding_database
+from tests.support.money import SimulatedCrash
 from tests.support.money_hub import ADMIN, MoneyHub, money_hub
 from wallet.models import TransferState
 from wallet.verify import verify_ledger
@@ -164,8 +164,8 @@ class Scenario:
         assert not self.undelivered and not self.unfinished_gifts
 
 
-async def scenario(ops: list[tuple[Any, ...]], concurrency: int = 1) -> None:
-    m = await money_hub()
+async def scenario(ops: list[tuple[Any, ...]], concurrency: int = 1, yielding: random.Random | None = None) -> None:
+    m = await money_hub(yielding=yielding)
     try:
         for name in ("ann", "bob", "cyd"):
             m.buyers.append(await m.add_user(name))
@@ -206,5 +206,4 @@ def test_concurrent_operations_interleaved_step_by_step_leave_a_ledger_that_veri
     ops: list[tuple[Any, ...]], rnd: random.Random
 ) -> None:
     """The same, three operations at a time, with every database call yielding to the event loop first."""
-    with yielding_database(rnd):
-        asyncio.run(scenario(ops, concurrency=3))
+    asyncio.run(scenario(ops, concurrency=3, yielding=rnd))

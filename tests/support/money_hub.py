@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,10 +10,10 @@ from typing import Any
 from accounts.models import Principal, Role
 from core.clock import ManualClock
 from core.ids import UserId
-from hub.mongo_standin import StandInClient
 from hub.wiring import Hub
 from tests.conftest import TEST_WEBHOOK_SECRET, make_settings
 from tests.support import stripe_events
+from tests.support.db import YieldingClient, configured_mongo_url, fresh_db_name, open_client
 from tests.support.money import CrashSwitch
 
 ADMIN = Principal(UserId("admin-" + "0" * 10), Role.ADMIN, "admin-session")
@@ -23,6 +24,7 @@ class MoneyHub:
     hub: Hub
     clock: ManualClock
     crash: CrashSwitch
+    mongo: Any
     buyers: list[str] = field(default_factory=list)
     streamers: list[str] = field(default_factory=list)
     streams: dict[str, str] = field(default_factory=dict)  # streamer -> live stream id
@@ -76,13 +78,19 @@ class MoneyHub:
 
     async def close(self) -> None:
         await self.hub.close()
-        await self.hub.mongo.close()
+        try:
+            await self.mongo.drop_database(self.hub.settings.mongo_db)
+        finally:
+            await self.mongo.close()
 
 
-async def money_hub(**overrides: Any) -> MoneyHub:
+async def money_hub(*, yielding: random.Random | None = None, **overrides: Any) -> MoneyHub:
+    """A started hub on a fresh database of the configured server (see ``tests/support/db.py``). With ``yielding``,
+    every database call first yields to the event loop 0–2 times (drawn from it), so concurrent operations
+    interleave step by step."""
     clock = ManualClock()
     settings = make_settings(
-        "money_" + secrets.token_hex(4),
+        fresh_db_name("money"),
         **{
             "wallet_lease_s": 0.5,
             "bean_hold_s": 10.0,
@@ -93,8 +101,9 @@ async def money_hub(**overrides: Any) -> MoneyHub:
             **overrides,
         },
     )
-    hub = Hub(settings, clock=clock, mongo_client=StandInClient())
+    mongo = open_client(configured_mongo_url())
+    hub = Hub(settings, clock=clock, mongo_client=mongo if yielding is None else YieldingClient(mongo, yielding))
     await hub.start()
     crash = CrashSwitch()
     hub.money.ledger.set_step_hook(crash)
-    return MoneyHub(hub, clock, crash)
+    return MoneyHub(hub, clock, crash, mongo)

@@ -18,7 +18,6 @@ from core.clock import ManualClock
 from core.events import InProcessEventBus, UserRestricted
 from core.ids import StreamId
 from core.ratelimit import InProcessRateLimiter, Rate
-from hub.mongo_standin import StandInClient
 from rooms.chat import ChatLimits, ChatService, Speaker
 from rooms.chat_models import ModAction
 from rooms.live_state import InProcessLiveState
@@ -41,9 +40,8 @@ class Parts:
 
 
 @pytest.fixture
-async def parts() -> AsyncIterator[Parts]:
-    client = StandInClient()
-    db = client["rooms_unit"]
+async def parts(database: Any) -> AsyncIterator[Parts]:
+    db = database
     clock = ManualClock()
     bus = InProcessEventBus()
     seen: list[Any] = []
@@ -69,7 +67,6 @@ async def parts() -> AsyncIterator[Parts]:
     moderation = ModerationService(store, chat, streams, accounts, limiter, clock, bus)
     presence = PresenceService(live, streams, limiter, clock, PresenceTiming(expiry_s=30))
     yield Parts(clock, accounts, streams, chat, moderation, presence, seen)
-    await client.close()
 
 
 async def _user(p: Parts, nick: str) -> tuple[Principal, Speaker]:

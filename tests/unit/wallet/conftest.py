@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,6 +10,5 @@ from tests.support.money import Money, make_money
 
 
 @pytest.fixture
-async def money(mongo_client: Any, db_name: str) -> AsyncIterator[Money]:
-    yield await make_money(mongo_client[db_name])
-    await mongo_client.drop_database(db_name)
+async def money(database: Any) -> Money:
+    return await make_money(database)

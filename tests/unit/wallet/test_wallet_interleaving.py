@@ -5,39 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from core.clock import ManualClock
-from hub.mongo_standin import StandInCollection
-from tests.support.money import CrashSwitch, Money, SimulatedCrash
+from tests.support.db import yielding
+from tests.support.money import CrashSwitch, Money, SimulatedCrash, make_money
 from wallet.accounts import COINS_GIFT_REVENUE, COINS_STRIPE, Currency, user_coins
 from wallet.ledger import Ledger
 from wallet.models import Leg, TransferKind, TransferSpec, TransferState
 from wallet.reconciler import Reconciler
 from wallet.verify import verify_ledger
 
-OPS = ("find_one", "insert_one", "update_one", "find_one_and_update")
 
-
-@pytest.fixture(autouse=True)
-def yielding(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    rnd = random.Random(5)
-    for name in OPS:
-        original = getattr(StandInCollection, name)
-
-        def make(original: Any) -> Any:
-            async def op(self: Any, *args: Any, **kwargs: Any) -> Any:
-                for _ in range(rnd.randint(0, 2)):
-                    await asyncio.sleep(0)
-                return await original(self, *args, **kwargs)
-
-            return op
-
-        monkeypatch.setattr(StandInCollection, name, make(original))
-    yield
+@pytest.fixture
+async def money(database: Any) -> Money:
+    """The ledger on this test's database, every call of which yields to the event loop 0–2 times first."""
+    return await make_money(yielding(database, random.Random(5)))
 
 
 def topup(tid: str, user: str, coins: int) -> TransferSpec:
