@@ -11,20 +11,23 @@ import signal
 import sys
 from collections.abc import Sequence
 
-import uvicorn
-
 from core.errors import HubError
-from hub.app import create_app
-from hub.cluster import LocalCluster
 from hub.logging_setup import configure_logging
 from hub.money_cli import add_wallet_commands, run_wallet
 from hub.settings import Settings
-from hub.wiring import Hub
 
 log = logging.getLogger("hub")
 
 
 def _serve(settings: Settings) -> int:
+    # Imported here: an operator command (``hub wallet verify --url``) should not load the media stack for one request.
+    import uvicorn
+
+    from hub.app import create_app
+    from hub.wiring import Hub
+
+    for warning in settings.warnings:
+        log.warning("dev mode: %s", warning)
     hub = Hub(settings)
     app = create_app(hub, freeze_gc=True)
     print(
@@ -45,6 +48,8 @@ def _serve(settings: Settings) -> int:
 
 async def _cluster(settings: Settings, nodes: int, port: int) -> int:
     """Run ``nodes`` nodes with their own Redis until SIGINT or SIGTERM; then stop everything that was started."""
+    from hub.cluster import LocalCluster
+
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the readiness probes are not news
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -108,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "cluster":
         return asyncio.run(_cluster(settings, args.nodes, args.port))
     if args.command == "wallet":
-        return asyncio.run(run_wallet(settings, args))
+        return asyncio.run(run_wallet(settings, args, token=env.get("HUB_ADMIN_TOKEN")))
     return asyncio.run(_unknown(args.command))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from core.events import GiftSent
 from core.ids import StreamId
-from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
+from core.ratelimit import Rate, RateLimiter
 from gifts.catalogue import GiftCatalogue
 from gifts.goals import GoalService
 from gifts.live_state import InProcessLiveState, LiveState
@@ -21,9 +21,10 @@ from gifts.service import GiftPolicy, GiftService
 from gifts.store import GiftStore
 from gifts.store_redis import RedisLiveState
 from hub.money_fanout import CoalescingEmitter
-from hub.rooms_wiring import FallbackRateLimiter
+from hub.redis_breaker import guarded
 from rooms.models import StreamStatus
 from rooms.streams import StreamService
+from wallet.audit import LedgerAudit
 from wallet.cashouts import CashoutService
 from wallet.ledger import Ledger
 from wallet.outbox import OutboxRelay
@@ -60,14 +61,16 @@ class MoneyWiring:
         self.reconciler = Reconciler(
             self.ledger, clock, interval_s=s.wallet_reconcile_interval_s, also=(self.cashouts.finish_interrupted,)
         )
+        self.audit = LedgerAudit(self.ledger_store, self.relay, self.reconciler)
 
+        # hub.limiter falls back to this node's own limiter while Redis is away: gifts keep flowing (money is in Mongo)
         limiter: RateLimiter = hub.limiter
-        if hub.redis is not None:  # gifts keep flowing (limited per node) while Redis is away; money is in MongoDB
-            limiter = FallbackRateLimiter(hub.limiter, InProcessRateLimiter(clock))
         self.gift_store = GiftStore(hub.db)
         self.catalogue = GiftCatalogue(self.gift_store, clock)
         self.goals = GoalService(self.gift_store, clock)
-        live: LiveState = RedisLiveState(hub.redis) if hub.redis is not None else InProcessLiveState(clock)
+        live: LiveState = InProcessLiveState(clock)
+        if hub.redis is not None:  # combos and the live board behind the node's Redis breaker (hub/redis_breaker.py)
+            live = guarded(RedisLiveState(hub.redis), hub.redis_breaker)
         self.gifts = GiftService(
             catalogue=self.catalogue,
             goals=self.goals,

@@ -9,12 +9,12 @@ import logging
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from core.errors import ErrorTranslator
 from core.events import TopGiftersChanged
 from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
 from hub.dependency_errors import translate_dependency_error
+from hub.redis_breaker import GuardedRateLimiter, guarded
 from hub.redis_ratelimit import RedisRateLimiter
 from rooms.chat import ChatLimits, ChatService
 from rooms.live_state import InProcessLiveState, LiveState, ResilientLiveState
@@ -32,21 +32,6 @@ from signaling.server import Signaling
 from signaling.store_redis import RedisRoomLink
 
 log = logging.getLogger(__name__)
-
-
-class FallbackRateLimiter:
-    """The shared (Redis) limiter, or this node's own while Redis is unreachable: chat keeps working, limited."""
-
-    def __init__(self, primary: RateLimiter, fallback: RateLimiter) -> None:
-        self._primary = primary
-        self._fallback = fallback
-
-    async def hit(self, key: str, rate: Rate, cost: int = 1) -> float:
-        try:
-            return await self._primary.hit(key, rate, cost)
-        except (RedisError, OSError) as exc:
-            log.info("rate limiter: Redis unavailable (%s); limiting on this node", type(exc).__name__)
-        return await self._fallback.hit(key, rate, cost)
 
 
 class RoomsWiring:
@@ -70,8 +55,9 @@ class RoomsWiring:
                 )
             )
             redis = self.redis
-            live = ResilientLiveState(RedisLiveState(redis))
-            limiter = FallbackRateLimiter(RedisRateLimiter(redis), InProcessRateLimiter(hub.clock))
+            breaker = hub.redis_breaker  # short deadlines, then this node's own state while Redis does not answer
+            live = ResilientLiveState(guarded(RedisLiveState(redis), breaker))
+            limiter = GuardedRateLimiter(RedisRateLimiter(redis), InProcessRateLimiter(hub.clock), breaker)
 
             def link_factory(node_channel: str, on_message: Any) -> RedisRoomLink:
                 return RedisRoomLink(redis, node_channel, on_message)
@@ -99,6 +85,9 @@ class RoomsWiring:
             PresenceTiming(viewers_interval_s=s.viewers_interval_s, likes_interval_s=s.likes_interval_s),
             notifier=self.fanout,
         )
+        if s.redis_url and hub.redis_breaker is not None:
+            # Viewers who joined while Redis was away were counted on this node only: write them back at once.
+            hub.redis_breaker.on_recover(self.presence.heartbeat)
         self.publisher_watch = PublisherWatch(streams, sfu, s.sfu_reconnect_grace_s)
         services = Services()
         services.provide(StreamService, streams)

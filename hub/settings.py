@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import HubError
+from hub.secret_policy import Finding, check_secrets
 
 
 class SettingsError(HubError):
     code = "bad_settings"
+
+
+PRODUCTION_MIN_BCRYPT_ROUNDS = 10
 
 
 def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
@@ -109,6 +113,8 @@ class Settings:
     mongo_url: str | None = None
     mongo_db: str = "livehub"
     redis_url: str | None = None
+    redis_call_timeout_s: float = 0.5
+    redis_probe_interval_s: float = 1.0
 
     jwt_secret: str = ""
     access_token_ttl_s: int = 900
@@ -171,8 +177,38 @@ class Settings:
             ]
             if missing:
                 raise SettingsError("production mode needs these settings: " + ", ".join(missing))
+            refused = [str(f) for f in self._secret_findings()]
+            if self.bcrypt_rounds < PRODUCTION_MIN_BCRYPT_ROUNDS:
+                refused.append(
+                    f"HUB_BCRYPT_ROUNDS is {self.bcrypt_rounds}: production needs at least "
+                    f"{PRODUCTION_MIN_BCRYPT_ROUNDS} (a stolen password table would be cheap to crack)"
+                )
+            if refused:
+                raise SettingsError("production mode refuses weak or mismatched settings: " + "; ".join(refused))
         if len(self.jwt_secret.encode()) < 32:
             raise SettingsError("HUB_JWT_SECRET must be at least 32 bytes")
+        for name, value in (
+            ("HUB_REDIS_CALL_TIMEOUT_S", self.redis_call_timeout_s),
+            ("HUB_REDIS_PROBE_INTERVAL_S", self.redis_probe_interval_s),
+        ):
+            if not 0 < value <= 60:
+                raise SettingsError(f"{name} must be more than 0 and at most 60 seconds, got {value}")
+
+    def _secret_findings(self) -> list[Finding]:
+        return check_secrets(
+            jwt_secret=self.jwt_secret,
+            stripe_secret_key=self.stripe_secret_key,
+            stripe_webhook_secret=self.stripe_webhook_secret,
+            production=self.mode == "production",
+        )
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What dev mode accepts but an operator should hear about (production refuses these at start)."""
+        if self.mode == "production":
+            return ()
+        generated = set(self.generated_secrets)
+        return tuple(str(f) for f in self._secret_findings() if f.setting not in generated)
 
     @property
     def embedded(self) -> bool:
@@ -212,6 +248,8 @@ class Settings:
             mongo_url=_str(env, "HUB_MONGO_URL"),
             mongo_db=_str(env, "HUB_MONGO_DB", "livehub"),
             redis_url=_str(env, "HUB_REDIS_URL"),
+            redis_call_timeout_s=_float(env, "HUB_REDIS_CALL_TIMEOUT_S", 0.5),
+            redis_probe_interval_s=_float(env, "HUB_REDIS_PROBE_INTERVAL_S", 1.0),
             jwt_secret=secret("HUB_JWT_SECRET", secrets.token_urlsafe(48)),
             access_token_ttl_s=_int(env, "HUB_ACCESS_TOKEN_TTL_S", 900, minimum=10),
             refresh_token_ttl_s=_int(env, "HUB_REFRESH_TOKEN_TTL_S", 30 * 24 * 3600, minimum=60),

@@ -24,6 +24,7 @@ from gifts.service import GiftService
 from hub.metrics import HubMetrics
 from hub.money_wiring import MoneyWiring
 from hub.mongo_standin import StandInClient
+from hub.redis_breaker import GuardedRateLimiter, RedisBreaker
 from hub.redis_ratelimit import RedisRateLimiter
 from hub.rooms_wiring import RoomsWiring
 from hub.settings import Settings
@@ -50,12 +51,23 @@ class Hub:
             self.mongo = StandInClient()
         self.db: Any = self.mongo[settings.mongo_db]
         self.redis: Any = None
+        self.redis_breaker: RedisBreaker | None = None
         limiter: RateLimiter
         if settings.redis_url:
             import redis.asyncio as aioredis
 
             self.redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, health_check_interval=10)
-            limiter = RedisRateLimiter(self.redis)
+            # Hot-path calls (limits, presence, live state) go through one breaker per node: a hung Redis costs one
+            # short deadline, then per-node fallbacks until a background probe hears Redis again.
+            self.redis_breaker = RedisBreaker(
+                self.redis.ping,
+                call_timeout_s=settings.redis_call_timeout_s,
+                probe_interval_s=settings.redis_probe_interval_s,
+                registry=self.metrics.registry,
+            )
+            limiter = GuardedRateLimiter(
+                RedisRateLimiter(self.redis), InProcessRateLimiter(self.clock), self.redis_breaker
+            )
         else:
             limiter = InProcessRateLimiter(self.clock)
         self.limiter = limiter
@@ -108,6 +120,7 @@ class Hub:
             chat=self.chat,
             moderation=self.moderation,
             presence=self.presence,
+            ledger_audit=self.money.audit,
         )
         self.sio: Any = None  # the Socket.IO server, set when the app is built
         self._started = False
@@ -116,7 +129,8 @@ class Hub:
         await self.db.command("ping")
 
     async def _ping_redis(self) -> None:
-        await self.redis.ping()
+        assert self.redis_breaker is not None
+        await self.redis_breaker.call(self.redis.ping)
 
     async def start(self) -> None:
         if self._started:
@@ -137,6 +151,8 @@ class Hub:
         await self.money.close()
         await self.sfu_wiring.close()
         await self.rooms.close()
+        if self.redis_breaker is not None:
+            await self.redis_breaker.close()
         if self.redis is not None:
             await self.redis.aclose()
         if self._owns_mongo:

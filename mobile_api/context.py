@@ -13,6 +13,7 @@ from rooms.moderation import ModerationService
 from rooms.presence import PresenceService
 from rooms.streams import StreamService
 from sfu.api import Sfu
+from wallet.audit import LedgerAudit
 from wallet.cashouts import CashoutService
 from wallet.service import WalletService
 from wallet.topups import TopUpService
@@ -36,3 +37,4 @@ class ApiContext:
     chat: ChatService | None = None
     moderation: ModerationService | None = None
     presence: PresenceService | None = None
+    ledger_audit: LedgerAudit | None = None

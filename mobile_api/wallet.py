@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from accounts.models import Role
 from core.errors import ForbiddenError, UnavailableError
 from core.ids import UserId
 from mobile_api.routing import Api, Body, Call, Query
 from wallet.accounts import Currency
+from wallet.audit import LedgerAudit
 from wallet.cashouts import CashoutService
 from wallet.service import WalletService
 from wallet.topups import TopUpService
@@ -260,3 +261,41 @@ async def set_wallet_freeze(call: Call) -> dict[str, Any]:
     user = await call.ctx.accounts.get_user(UserId(call.path["user_id"]))
     balances = await _wallet(call).set_frozen(user.id, call.body_as(FreezeBody).frozen)
     return balances.to_dict()
+
+
+class VerifyBody(Body):
+    reconcile: bool = False
+
+
+class LedgerReportOut(BaseModel):
+    """``hub wallet verify``'s report: ``ok`` is false when any balance differs from what the ledger says."""
+
+    ok: bool
+    transfers: int
+    accounts: int
+    problems: list[str] = Field(description="at most 100, one line each")
+    totals: dict[str, int] = Field(
+        description="coins_bought, coins_held, coins_spent, coins_clawed_back, coins_adjusted, coins_sold_net"
+    )
+
+
+def _audit(call: Call) -> LedgerAudit:
+    if call.ctx.ledger_audit is None:
+        raise UnavailableError("the ledger is not available on this node")
+    return call.ctx.ledger_audit
+
+
+@api.route(
+    "POST",
+    "/admin/wallet/verify",
+    summary="Recompute every balance of this node's money ledger and report differences (admin; what "
+    "`hub wallet verify --url` calls). Read-only unless reconcile",
+    tags=("admin",),
+    body=VerifyBody,
+    response=LedgerReportOut,
+    responses={403: "admins only", 503: "the outbox relay did not drain in time, or the database is unreachable"},
+)
+async def verify_wallet(call: Call) -> dict[str, Any]:
+    _admin(call)
+    report = await _audit(call).verify(reconcile=call.body_as(VerifyBody).reconcile)
+    return report.to_dict()

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
+from core.errors import UnavailableError
 from gifts.service import GiftService
 from signaling.events import EventContext, Payload, handler, join_extra
 
@@ -30,7 +31,12 @@ async def gift_send(ctx: EventContext, body: GiftSend) -> dict[str, Any]:
 @join_extra("leaderboard")
 async def join_leaderboard(ctx: EventContext, stream: Any) -> Any:
     gifts = ctx.services.get(GiftService)
-    return await gifts.live_leaderboard(str(stream.id)) if gifts is not None else []
+    if gifts is None:
+        return []
+    try:
+        return await gifts.live_leaderboard(str(stream.id))
+    except UnavailableError:  # the live board lives in Redis; joining a room must not depend on it
+        return None
 
 
 @join_extra("goal")

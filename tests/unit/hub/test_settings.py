@@ -20,14 +20,23 @@ def test_production_mode_refuses_to_start_without_secrets() -> None:
         assert name in info.value.message
 
 
+# What an operator pastes: `openssl rand -base64 48`, and Stripe's own formats.
+STRONG_JWT = "q3Vx9Rk2mZp7LwTa0bYc5NdE8fGhJ4sK1uXiOvW6yBnQ+r/tA2e9CjUo3MlSgHkD"
+LIVE_KEY = "sk_live_51NcXyZAbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+WEBHOOK = "whsec_8kQ2xV7pLmN4rT9wZc3bY6hJ1sD5fG0a"
+PRODUCTION = {
+    "HUB_MODE": "production",
+    "HUB_JWT_SECRET": STRONG_JWT,
+    "HUB_STRIPE_SECRET_KEY": LIVE_KEY,
+    "HUB_STRIPE_WEBHOOK_SECRET": WEBHOOK,
+    "HUB_MONGO_URL": "mongodb://db:27017",
+}
+
+
 def test_production_mode_with_everything_set() -> None:
     s = Settings.from_env(
         {
-            "HUB_MODE": "production",
-            "HUB_JWT_SECRET": "j" * 40,
-            "HUB_STRIPE_SECRET_KEY": "sk_live_x",
-            "HUB_STRIPE_WEBHOOK_SECRET": "whsec_x",
-            "HUB_MONGO_URL": "mongodb://db:27017",
+            **PRODUCTION,
             "HUB_REDIS_URL": "redis://r:6379/0",
             "HUB_CORS_ORIGINS": "https://a.example, https://b.example",
             "HUB_PORT": "9000",
@@ -54,3 +63,64 @@ def test_bad_settings_are_refused_with_a_clear_message(env: dict[str, str]) -> N
     with pytest.raises(SettingsError) as info:
         Settings.from_env(env)
     assert info.value.message
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "why"),
+    [
+        ("HUB_JWT_SECRET", "a" * 32, "too predictable"),
+        ("HUB_JWT_SECRET", "changeme" * 6, "too predictable"),
+        ("HUB_JWT_SECRET", "0123456789abcdef0123456789abcdef", "too predictable"),
+        ("HUB_STRIPE_WEBHOOK_SECRET", "x", "not a Stripe webhook signing secret"),
+        ("HUB_STRIPE_WEBHOOK_SECRET", "whsec_short", "not a plausible"),
+        ("HUB_STRIPE_WEBHOOK_SECRET", "whsec_" + "x" * 32, "too predictable"),
+        ("HUB_STRIPE_WEBHOOK_SECRET", "whsec_8kQ2xV7pLmN4rT9w Zc3bY6hJ1sD5fG0a", "not a plausible"),
+        ("HUB_STRIPE_SECRET_KEY", "sk_test_51NcXyZAbCdEfGhIjKlMnOpQrStUvWxYz01234", "test-mode key (sk_test_"),
+        ("HUB_STRIPE_SECRET_KEY", "rk_test_51NcXyZAbCdEfGhIjKlMnOpQrStUvWxYz01234", "test-mode key (rk_test_"),
+        ("HUB_STRIPE_SECRET_KEY", "pk_live_51NcXyZAbCdEfGhIjKlMnOpQrStUvWxYz01234", "publishable key"),
+        ("HUB_STRIPE_SECRET_KEY", "sk_live_x", "not a Stripe secret key"),
+        ("HUB_STRIPE_SECRET_KEY", "hunter2-hunter2-hunter2", "not a Stripe secret key"),
+        ("HUB_BCRYPT_ROUNDS", "4", "at least 10"),
+    ],
+)
+def test_production_mode_refuses_a_weak_or_mismatched_secret_naming_it_and_why(
+    setting: str, value: str, why: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({**PRODUCTION, setting: value})
+    message = info.value.message
+    assert f"{setting} " in message and why in message
+    assert value not in message or len(value) < 5  # the message says why, it does not echo the secret
+    others = {"HUB_JWT_SECRET", "HUB_STRIPE_WEBHOOK_SECRET", "HUB_STRIPE_SECRET_KEY", "HUB_BCRYPT_ROUNDS"} - {setting}
+    assert not any(f"{name} " in message for name in others)  # only the bad one is blamed
+
+
+def test_production_mode_refuses_one_value_used_for_two_secrets() -> None:
+    shared = "whsec_8kQ2xV7pLmN4rT9wZc3bY6hJ1sD5fG0aHkR"
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({**PRODUCTION, "HUB_JWT_SECRET": shared, "HUB_STRIPE_WEBHOOK_SECRET": shared})
+    assert "HUB_STRIPE_WEBHOOK_SECRET is the same value as HUB_JWT_SECRET" in info.value.message
+
+
+def test_production_mode_lists_every_weak_secret_at_once() -> None:
+    env = {
+        **PRODUCTION,
+        "HUB_JWT_SECRET": "a" * 32,
+        "HUB_STRIPE_WEBHOOK_SECRET": "x",
+        "HUB_STRIPE_SECRET_KEY": "sk_test_" + "Ab3" * 10,
+    }
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    for name in ("HUB_JWT_SECRET", "HUB_STRIPE_WEBHOOK_SECRET", "HUB_STRIPE_SECRET_KEY"):
+        assert name in info.value.message
+
+
+def test_dev_mode_warns_about_a_live_stripe_key_and_weak_secrets_but_starts() -> None:
+    s = Settings.from_env({"HUB_STRIPE_SECRET_KEY": LIVE_KEY, "HUB_JWT_SECRET": "a" * 32})
+    assert s.mode == "dev"
+    assert any("HUB_STRIPE_SECRET_KEY is a live key" in w for w in s.warnings)
+    assert any("HUB_JWT_SECRET is too predictable" in w for w in s.warnings)
+
+
+def test_dev_mode_with_generated_secrets_has_nothing_to_warn_about() -> None:
+    assert Settings.from_env({}).warnings == ()

@@ -1,0 +1,130 @@
+"""A Redis that hangs (paused with SIGSTOP: connections are accepted, nothing is answered) must not stall the hot
+path for the client's 5 s socket timeout: one short deadline opens the node's breaker, then chat, login and room
+joins use the node's own limiter and presence at once; when Redis answers again (SIGCONT) the breaker closes and
+cross-node behaviour resumes. The redis-server here is this test's own process; only it is signalled."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+import redis.asyncio as aioredis
+
+from hub.keys import RATE_LIMIT
+from tests.support.api import auth, create_stream, register
+from tests.support.live import live_clients
+from tests.support.nodes import Node, hub_nodes
+from tests.support.servers import redis_server
+
+T = TypeVar("T")
+QUICK_S = 1.5  # generous: the deadline is HUB_REDIS_CALL_TIMEOUT_S (0.5 s); a hung call used to take 5 s
+
+
+async def timed(call: Callable[[], Awaitable[T]]) -> tuple[T, float]:
+    start = time.monotonic()
+    result = await call()
+    return result, time.monotonic() - start
+
+
+async def breaker_open(node: Node) -> float:
+    text = (await node.http.get("/metrics")).text
+    line = next(ln for ln in text.splitlines() if ln.startswith("hub_redis_breaker_open "))
+    return float(line.split()[1])
+
+
+async def until(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_hung_redis_costs_one_short_deadline_then_nodes_fall_back_and_resume_when_it_answers(
+    db_name: str, mongo_client: Any
+) -> None:
+    with redis_server() as (url, proc):
+        overrides: dict[str, Any] = {"redis_probe_interval_s": 0.3, "chat_burst": 3, "chat_per_second": 0.01}
+        async with (
+            hub_nodes(2, db_name, mongo_client, url, **overrides) as (n1, n2),
+            live_clients() as open_client,
+        ):
+            owner = await register(n1.http, "Owner")
+            viewer = await register(n2.http, "Viewer")
+            stream = await create_stream(n1.http, owner)
+            sid = stream["id"]
+            a = await open_client(n1.url, owner["access_token"])
+            b = await open_client(n2.url, viewer["access_token"])
+            await a.ok("stream:join", {"stream_id": sid})
+            await b.ok("stream:join", {"stream_id": sid})
+            await a.ok("chat:send", {"stream_id": sid, "text": "before"})
+            await b.wait_for(lambda: "before" in b.chat_texts())
+            assert await breaker_open(n1) == 0.0
+
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                login = {"login": viewer["email"], "password": viewer["password"]}
+                r, took = await timed(lambda: n2.http.post("/api/v1/auth/login", json=login))
+                assert r.status_code == 200, r.text
+                assert took < QUICK_S, f"login took {took:.2f} s while Redis hung"
+
+                ack, took = await timed(lambda: a.call("chat:send", {"stream_id": sid, "text": "during"}, timeout=10))
+                assert ack["ok"] is True, ack
+                assert took < QUICK_S, f"chat:send took {took:.2f} s while Redis hung"
+                # Limits still hold while Redis is away, counted by the node in a bucket of its own (burst 3).
+                acks = [await a.call("chat:send", {"stream_id": sid, "text": f"d{i}"}, timeout=10) for i in range(3)]
+                assert [x["ok"] for x in acks] == [True, True, False]
+                assert acks[2]["error"]["code"] == "rate_limited"
+
+                guest = await open_client(n2.url)
+                _, took = await timed(lambda: guest.ok("stream:join", {"stream_id": sid}))
+                assert took < QUICK_S, f"stream:join took {took:.2f} s while Redis hung"
+                assert await breaker_open(n1) == 1.0 and await breaker_open(n2) == 1.0
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+
+            await until(lambda: _both_closed(n1, n2))
+            # Shared again: the guest who joined on node 2 during the pause is counted on node 1 too ...
+            await a.wait_event("viewers:count", where=lambda d: d["count"] == 3)
+            # ... chat crosses nodes, and the rate limit is the shared one in Redis again.
+            client = aioredis.Redis.from_url(url)
+            try:
+                await client.delete(RATE_LIMIT + f"chat:{viewer['user']['id']}")
+                await b.ok("chat:send", {"stream_id": sid, "text": "after"})
+                await a.wait_for(lambda: "after" in a.chat_texts())
+                assert await client.exists(RATE_LIMIT + f"chat:{viewer['user']['id']}") == 1
+            finally:
+                await client.aclose()
+            r = await n1.http.get("/readyz")
+            assert r.status_code == 200
+
+
+async def _both_closed(*nodes: Node) -> bool:
+    return all([await breaker_open(n) == 0.0 for n in nodes])
+
+
+async def test_readiness_reports_a_hung_redis_quickly(db_name: str, mongo_client: Any) -> None:
+    with redis_server() as (url, proc):
+        async with hub_nodes(1, db_name, mongo_client, url, redis_probe_interval_s=0.3) as (n1,):
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                r, took = await timed(lambda: n1.http.get("/readyz"))
+                assert r.status_code == 503 and took < QUICK_S
+                # a viewer's HTTP calls that read shared room state answer from the node meanwhile
+                owner = await register(n1.http, "Owner")
+                stream = await create_stream(n1.http, owner)
+                r, took = await timed(
+                    lambda: n1.http.get(f"/api/v1/streams/{stream['id']}/viewers", headers=auth(owner))
+                )
+                assert r.status_code == 200 and took < QUICK_S
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+            await until(lambda: _ready(n1.http))
+
+
+async def _ready(http: httpx.AsyncClient) -> bool:
+    return (await http.get("/readyz")).status_code == 200
