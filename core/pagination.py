@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import InvalidInputError
@@ -26,15 +27,47 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+def _bad_cursor() -> InvalidInputError:
+    return InvalidInputError("cursor is not valid", field="cursor")
+
+
 def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    """The cursor's values: exactly ``arity`` strings or integers (a client may send anything here, so nothing else
+    gets through to a query: no objects, lists, nulls, booleans or floats)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidInputError("cursor is not valid", field="cursor") from None
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        raise _bad_cursor() from None
     if not isinstance(values, list) or len(values) != arity:
-        raise InvalidInputError("cursor is not valid", field="cursor")
+        raise _bad_cursor()
+    if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
+        raise _bad_cursor()
     return values
+
+
+#: Cursor times outside these bounds cannot come from a page the server made.
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def decode_time_cursor(cursor: str) -> tuple[datetime, str]:
+    """A ``[time, id]`` cursor as a timezone-aware UTC time and an id; the time may be ISO 8601 text or epoch
+    milliseconds. Anything else is ``invalid_input`` on ``cursor``."""
+    when, last_id = decode_cursor(cursor, 2)
+    if not isinstance(last_id, str):
+        raise _bad_cursor()
+    try:
+        if isinstance(when, int):
+            at = datetime.fromtimestamp(when / 1000, UTC)
+        else:
+            at = datetime.fromisoformat(when)
+            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        raise _bad_cursor() from None
+    if not _EARLIEST <= at < _LATEST:
+        raise _bad_cursor()
+    return at, last_id
 
 
 def clamp_limit(limit: int | None, default: int = 20) -> int:

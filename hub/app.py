@@ -17,6 +17,7 @@ from hub.metrics import MetricsMiddleware
 from hub.pages import page_routes
 from hub.wiring import Hub
 from mobile_api.app import EXCEPTION_HANDLERS, api_routes
+from mobile_api.problems import ProblemGuard
 
 
 def create_app(hub: Hub, *, own_hub: bool = True, freeze_gc: bool = False) -> Any:
@@ -49,6 +50,7 @@ def create_app(hub: Hub, *, own_hub: bool = True, freeze_gc: bool = False) -> An
                 expose_headers=["Location"],
             )
         )
+    middleware.append(Middleware(ProblemGuard))
     routes = [*api_routes(), Route("/metrics", hub.metrics.endpoint, methods=["GET"]), *page_routes(hub.settings)]
     handlers = {**EXCEPTION_HANDLERS, **UNREACHABLE_HANDLERS}
     http_app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)

@@ -1,8 +1,15 @@
-"""RFC 9457 problem details: every error the HTTP API returns has this shape, and never a stack trace."""
+"""RFC 9457 problem details: every error the HTTP API returns has this shape, and never a stack trace.
+
+``invalid_input`` always carries ``errors: [{field, message}]`` (schema validation and the services' own checks
+alike). An exception nobody expected is a 500 ``internal_error`` with a ``request_id`` (also the ``X-Request-Id``
+header) and one log line naming that id; the connection is left open for the client's next request.
+"""
 
 from __future__ import annotations
 
 import logging
+import secrets
+import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -10,6 +17,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import HubError, RateLimitedError
 
@@ -40,6 +48,9 @@ async def hub_error_handler(request: Request, exc: Exception) -> Response:
     extra = dict(exc.extra)
     if isinstance(exc, RateLimitedError):
         extra["retry_after_s"] = exc.retry_after_s
+    if exc.code == "invalid_input":
+        field = extra.pop("field", None)
+        extra.setdefault("errors", [{"field": str(field), "message": exc.message}] if field else [])
     return problem(exc.status, exc.code, exc.message, **extra)
 
 
@@ -62,14 +73,70 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, code, str(exc.detail))
 
 
-async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error: %s %s", request.method, request.url.path)
-    return problem(500, "internal_error", "something went wrong on our side; please try again")
+def internal_error(request_id: str) -> JSONResponse:
+    response = problem(
+        500, "internal_error", "something went wrong on our side; please try again", request_id=request_id
+    )
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line`` of the innermost frame, so the one log line points at the failing code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    last = frames[-1]
+    return f"{last.filename.rsplit('/', 2)[-1] if '/' in last.filename else last.filename}:{last.lineno}"
+
+
+def log_unexpected(scope: Scope, exc: BaseException) -> str:
+    """One log line (no traceback: it would be one line per frame) naming a fresh request id; returns the id."""
+    request_id = secrets.token_hex(8)
+    detail = str(exc).replace("\n", " ")[:200]
+    log.error(
+        "unhandled error request_id=%s %s %s: %s: %s at %s",
+        request_id,
+        scope.get("method", "?"),
+        scope.get("path", "?"),
+        type(exc).__name__,
+        detail,
+        _where(exc),
+    )
+    return request_id
+
+
+class ProblemGuard:
+    """Innermost middleware, right outside the exception handlers: whatever still escapes a route becomes a 500
+    problem document. (Starlette's own last-resort handler answers too but then re-raises, and the server drops
+    the keep-alive connection.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:  # the last line of defence: every error must become an answer
+            request_id = log_unexpected(scope, exc)
+            if started:
+                return  # too late for a problem document; the server ends the half-sent response
+            await internal_error(request_id)(scope, receive, send)
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     HubError: hub_error_handler,
     ValidationError: validation_error_handler,
     HTTPException: http_exception_handler,
-    Exception: unexpected_error_handler,
 }

@@ -89,14 +89,36 @@ class Endpoint:
         return self.handler.__name__
 
 
+#: No request body of this API nests deeper; deeper documents are refused before validation sees them.
+MAX_JSON_DEPTH = 32
+
+
 async def _read_json(request: Request, limit: int) -> Any:
     raw = await read_limited(request, limit)
     if not raw:
-        raise InvalidInputError("the request needs a JSON body")
+        raise InvalidInputError("the request needs a JSON body", field="body")
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInputError("the body is not valid JSON") from None
+        raise InvalidInputError("the body is not valid JSON", field="body") from None
+    except RecursionError:
+        value = None
+    if (value is None and raw.strip() != b"null") or not json_depth_within(value, MAX_JSON_DEPTH):
+        raise InvalidInputError(f"the body nests deeper than {MAX_JSON_DEPTH} levels", field="body")
+    return value
+
+
+def json_depth_within(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests at most ``limit`` containers deep (iterative: deep input cannot exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return True
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

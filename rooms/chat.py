@@ -14,7 +14,7 @@ from accounts.service import AccountService
 from core.clock import Clock, as_utc
 from core.errors import ForbiddenError, InvalidInputError, RateLimitedError, UnauthenticatedError, UnavailableError
 from core.ids import StreamId, UserId, new_id
-from core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from core.pagination import Page, clamp_limit, decode_time_cursor, encode_cursor
 from core.ratelimit import Rate, RateLimiter
 from rooms.access import badges, role_of_user
 from rooms.chat_models import ChatMessage, Restriction, RoomSettings
@@ -241,11 +241,7 @@ class ChatService:
 def decode_page_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if not cursor:
         return None
-    iso, last_id = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(str(iso)), str(last_id)
-    except ValueError:
-        raise InvalidInputError("cursor is not valid", field="cursor") from None
+    return decode_time_cursor(cursor)
 
 
 def page_cursor(docs: list[dict[str, Any]], n: int) -> str | None:

@@ -10,7 +10,7 @@ from core.clock import Clock, as_utc
 from core.errors import ForbiddenError, InvalidInputError
 from core.events import EventBus, StreamEnded, StreamStarted
 from core.ids import StreamId, UserId, new_id
-from core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from core.pagination import Page, clamp_limit, decode_time_cursor, encode_cursor
 from rooms.errors import StreamEndedError, StreamNotFoundError
 from rooms.models import Stream, StreamStatus
 from rooms.store import StreamStore
@@ -180,11 +180,7 @@ class StreamService:
         sort_field = "started_at" if status is StreamStatus.LIVE else "created_at"
         after: tuple[datetime, str] | None = None
         if cursor:
-            iso, last_id = decode_cursor(cursor, 2)
-            try:
-                after = (datetime.fromisoformat(str(iso)), str(last_id))
-            except ValueError:
-                raise InvalidInputError("cursor is not valid", field="cursor") from None
+            after = decode_time_cursor(cursor)
         docs = await self._store.page(query, after, n + 1, sort_field)
         streams = [Stream.from_doc(d) for d in docs[:n]]
         next_cursor = None

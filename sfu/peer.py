@@ -13,8 +13,22 @@ from sfu.errors import InvalidSdpError
 from sfu.sdp import announce
 from sfu.settings import SfuSettings
 
-#: What aiortc raises for an offer it cannot apply.
-NEGOTIATION_ERRORS = (ValueError, OperationError, InvalidAccessError, InvalidStateError, InternalError)
+#: What aiortc raises for an offer it cannot apply. Its SDP handling trusts the remote text, so a malformed offer
+#: can also surface as a KeyError, IndexError, TypeError, AttributeError or StopIteration from deep inside: those
+#: are the offer's fault too, never a server error.
+NEGOTIATION_ERRORS = (
+    ValueError,
+    OperationError,
+    InvalidAccessError,
+    InvalidStateError,
+    InternalError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    AssertionError,
+    StopIteration,
+)
 
 
 def ice_servers(servers: tuple[dict[str, Any], ...]) -> list[RTCIceServer]:

@@ -36,8 +36,11 @@ def parse_offer(offer_sdp: str, *, max_bytes: int, publishing: bool) -> OfferSum
         raise InvalidSdpError("the body is not an SDP offer (it must start with v=0)")
     try:
         description = aiortc_sdp.SessionDescription.parse(offer_sdp)
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError, AssertionError) as exc:
+    except Exception as exc:  # aiortc's parser trusts its input: any failure in it means a malformed offer
         raise InvalidSdpError(f"the SDP offer cannot be parsed: {type(exc).__name__}") from None
+    if any(line.startswith("a=group:") and not line[8:].split() for line in offer_sdp.splitlines()):
+        raise InvalidSdpError("the offer has an empty a=group line")
+    _check_bundle(description)
     wanted = ("sendonly", "sendrecv") if publishing else ("recvonly", "sendrecv")
     kinds: list[str] = []
     for media in description.media:
@@ -52,6 +55,18 @@ def parse_offer(offer_sdp: str, *, max_bytes: int, publishing: bool) -> OfferSum
         verb = "send" if publishing else "receive"
         raise InvalidSdpError(f"the offer has no video section that can {verb}")
     return OfferSummary(tuple(kinds), "audio" in kinds, True)
+
+
+def _check_bundle(description: aiortc_sdp.SessionDescription) -> None:
+    """A BUNDLE group may only name m-lines the offer has, each once (RFC 9143); aiortc assumes as much."""
+    mids = [media.rtp.muxId for media in description.media]
+    for group in description.group:
+        if group.semantic != "BUNDLE":
+            continue
+        if not group.items or len(set(group.items)) != len(group.items) or not set(group.items) <= set(mids):
+            raise InvalidSdpError("the offer's a=group:BUNDLE names m-lines it does not have")
+    if any(not mid for mid in mids) or len(set(mids)) != len(mids):
+        raise InvalidSdpError("every m-line of the offer needs its own a=mid")
 
 
 def _check_codecs(kind: str, codecs: list[RTCRtpCodecParameters]) -> None:

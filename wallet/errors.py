@@ -50,3 +50,10 @@ class BadSignatureError(HubError):
 
 class PaymentProviderUnavailableError(UnavailableError):
     code = "payment_provider_unavailable"
+
+
+class MalformedEventError(HubError):
+    """A correctly signed webhook whose content is not shaped like a Stripe event: refused, nothing changes."""
+
+    code = "invalid_event"
+    status = 400

@@ -10,7 +10,7 @@ from typing import Any
 
 from core.clock import Clock, as_utc
 from core.errors import ConflictError, InvalidInputError
-from core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from core.pagination import Page, clamp_limit, decode_time_cursor, encode_cursor
 from wallet import holds
 from wallet.accounts import (
     BEANS_ADJUSTMENTS,
@@ -81,11 +81,8 @@ class WalletService:
         mine = set(user_accounts(user_id).values())
         query: dict[str, Any] = {"accounts": {"$in": sorted(mine)}, "state": {"$in": ["applied", "settled"]}}
         if cursor:
-            at_ms, last_id = decode_cursor(cursor, 2)
-            from datetime import UTC, datetime
-
-            at = datetime.fromtimestamp(int(at_ms) / 1000, UTC)
-            query["$or"] = [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": str(last_id)}}]
+            at, last_id = decode_time_cursor(cursor)
+            query["$or"] = [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": last_id}}]
         docs = await self.ledger.store.find_transfers(query, limit=size + 1, sort=[("created_at", -1), ("_id", -1)])
         items = [Transfer.from_doc(d).public(mine) for d in docs[:size]]
         next_cursor = None

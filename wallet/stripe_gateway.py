@@ -13,7 +13,7 @@ from typing import Any
 
 import stripe
 
-from wallet.errors import BadSignatureError, PaymentProviderUnavailableError
+from wallet.errors import BadSignatureError, MalformedEventError, PaymentProviderUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,9 @@ class StripeGateway:
             or not isinstance(event.get("type"), str)
         ):
             raise BadSignatureError("the webhook body is not a Stripe event")
+        data = event.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+            raise MalformedEventError("the event's data must be an object holding an object")
         return event
 
 

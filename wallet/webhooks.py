@@ -12,7 +12,7 @@ from typing import Any
 
 from core.clock import Clock
 from core.errors import UnavailableError
-from wallet.errors import TransferInProgressError
+from wallet.errors import MalformedEventError, TransferInProgressError
 from wallet.models import TransferKind
 from wallet.store_payments import PaymentStore
 from wallet.topups import TopUpService
@@ -39,9 +39,7 @@ class StripeWebhooks:
             return {"received": True, "duplicate": True}
         outcome = "ignored"
         if kind in HANDLED_EVENTS:
-            obj = event.get("data", {}).get("object") or {}
-            if not isinstance(obj, dict):
-                obj = {}
+            obj = event["data"]["object"]  # shape checked by parse_webhook
             try:
                 outcome = await self._dispatch(kind, obj)
             except TransferInProgressError:
@@ -108,7 +106,7 @@ class StripeWebhooks:
         topup = await self._topup_for_charge(charge, intent_id)
         if topup is None:
             return "unknown_topup"
-        refunded = int(charge.get("amount_refunded") or 0)
+        refunded = _cents(charge.get("amount_refunded"))
         if refunded <= 0:
             return "nothing_refunded"
         tid = f"refund:{charge.get('id')}:{refunded}"
@@ -127,7 +125,7 @@ class StripeWebhooks:
             topup,
             tid=tid,
             kind=TransferKind.CHARGEBACK,
-            cents=int(dispute.get("amount") or 0),
+            cents=_cents(dispute.get("amount")),
             cumulative=False,
             refs={"dispute": dispute.get("id"), "charge": _id(dispute.get("charge"))},
         )
@@ -138,6 +136,15 @@ def _meta(obj: dict[str, Any], key: str) -> str | None:
     metadata = obj.get("metadata")
     value = metadata.get(key) if isinstance(metadata, dict) else None
     return value if isinstance(value, str) and value else None
+
+
+def _cents(value: Any) -> int:
+    """An amount in cents from an event: absent is 0; anything but a whole number is a malformed event."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10**12:
+        raise MalformedEventError("an amount in the event is not a whole number of cents")
+    return value
 
 
 def _id(value: Any) -> str | None:
