@@ -45,9 +45,19 @@ def create_app(hub: Hub, *, own_hub: bool = True, freeze_gc: bool = False) -> An
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(hub.settings.cors_origins),
-                allow_methods=["GET", "POST", "PATCH", "DELETE"],
-                allow_headers=["Authorization", "Content-Type"],
-                expose_headers=["Location"],
+                # WHIP/WHEP clients (RFC 9725) send OPTIONS, PATCH with If-Match, DELETE, and read Location, Link,
+                # ETag and Accept-Patch. ETag as a request header: Eyevinn's whip-web-client sends it on PATCH.
+                allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "If-Match", "ETag"],
+                expose_headers=[
+                    "Location",
+                    "Link",
+                    "ETag",
+                    "Accept-Patch",
+                    "Accept-Post",
+                    "Allow",
+                    "Access-Control-Allow-Methods",
+                ],
             )
         )
     middleware.append(Middleware(ProblemGuard))

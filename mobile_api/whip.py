@@ -1,12 +1,18 @@
 """WHIP (RFC 9725) and WHEP: publish and watch over one HTTP POST each, SDP in and SDP out.
 
 - ``POST /whip/{stream_id}`` with ``Authorization: Bearer <stream key>`` and an SDP offer → 201, ``Location`` of
-  the session, the answer. A wrong key is 401; a second publisher is 409. ``DELETE`` on the Location ends it.
-- ``POST /whep/{stream_id}`` with an offer → 201 and the answer; 404 if the stream is not live. ``DELETE`` ends it.
+  the session, ``ETag`` of its ICE session, the answer. A wrong key is 401; a second publisher is 409.
+- ``POST /whep/{stream_id}`` with an offer → 201 and the answer; 404 if the stream is not live.
+- ``PATCH`` on a session with an ``application/trickle-ice-sdpfrag`` body adds the client's trickled candidates
+  (204). An ICE restart (new credentials in the fragment) is 422: aiortc cannot restart ICE (docs/protocol.md).
+- ``DELETE`` on a session ends it whatever its peer's state (a publisher's stream ends at once); a second
+  ``DELETE`` is 404.
+- ``OPTIONS`` on an endpoint or a session answers ``Allow`` (and ``Accept-Post`` / ``Accept-Patch``); CORS
+  preflights are answered by the app's CORS middleware (``HUB_CORS_ORIGINS``).
 
-The SFU answers after gathering its candidates (no trickle; ``PATCH`` is not offered, so it is a 405, as
-RFC 9725 section 4.3.1 allows). STUN/TURN servers go to the client in ``Link: rel="ice-server"`` headers
-(section 4.6). No business logic here: the stream service checks the key, the SFU does the media.
+The SFU's own answer carries all its candidates (aiortc gathers before answering; it never trickles). STUN/TURN
+servers go to the client in ``Link: rel="ice-server"`` headers (section 4.6). No business logic here: the stream
+service checks the key, the SFU does the media.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from core.errors import ForbiddenError, InvalidInputError, UnauthenticatedError, UnavailableError
+from core.errors import ForbiddenError, HubError, InvalidInputError, UnauthenticatedError, UnavailableError
 from core.ids import StreamId
 from mobile_api.routing import Api, Call, bearer_token, read_limited
 from sfu import InvalidSdpError, SessionNotFoundError, Sfu
@@ -23,13 +29,29 @@ from sfu import InvalidSdpError, SessionNotFoundError, Sfu
 api = Api()
 
 SDP = "application/sdp"
+SDPFRAG = "application/trickle-ice-sdpfrag"
 #: Offers are a few kilobytes; the SFU also enforces its own limit.
 MAX_OFFER_BYTES = 64 * 1024
+#: A trickle fragment is a few candidates.
+MAX_FRAGMENT_BYTES = 16 * 1024
+#: What the endpoints and the sessions allow (``Allow``). CORS preflights allow the same methods (hub/app.py).
+ENDPOINT_METHODS = "OPTIONS, POST"
+SESSION_METHODS = "OPTIONS, PATCH, DELETE"
+#: Sent on OPTIONS responses as well: some WHIP clients (Eyevinn's whip-web-client) decide whether to trickle by
+#: looking for PATCH in this header of the endpoint's OPTIONS response.
+CORS_METHODS = "OPTIONS, POST, PATCH, DELETE"
 
 
 class UnsupportedMediaTypeError(InvalidInputError):
     code = "unsupported_media_type"
     status = 415
+
+
+class PreconditionFailedError(HubError):
+    """``If-Match`` names another ICE session than the current one (RFC 9725 section 4.3.1)."""
+
+    code = "precondition_failed"
+    status = 412
 
 
 def _sfu(call: Call) -> Sfu:
@@ -39,15 +61,23 @@ def _sfu(call: Call) -> Sfu:
     return sfu
 
 
+def _content_type(call: Call) -> str:
+    return call.request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 async def _offer(call: Call) -> str:
-    content_type = call.request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != SDP:
+    if _content_type(call) != SDP:
         raise UnsupportedMediaTypeError("the offer must be sent as application/sdp")
     raw = await read_limited(call.request, min(MAX_OFFER_BYTES, call.ctx.max_body_bytes))
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidSdpError("the SDP offer is not UTF-8") from None
+
+
+def _etag(session_id: str) -> str:
+    """The entity-tag of a session's ICE session. ICE never restarts here, so it is fixed for the session's life."""
+    return f'"{session_id}"'
 
 
 def _link_header(servers: tuple[dict[str, Any], ...]) -> str | None:
@@ -66,8 +96,8 @@ def _link_header(servers: tuple[dict[str, Any], ...]) -> str | None:
 def _created(call: Call, sfu: Sfu, session_id: str, answer: str) -> Response:
     headers = {
         "Location": f"{call.request.url.path.rstrip('/')}/{session_id}",
-        "ETag": f'"{session_id}"',
-        "Access-Control-Expose-Headers": "Location, ETag, Link",
+        "ETag": _etag(session_id),
+        "Accept-Patch": SDPFRAG,
     }
     link = _link_header(sfu.settings.ice_servers)
     if link:
@@ -75,16 +105,63 @@ def _created(call: Call, sfu: Sfu, session_id: str, answer: str) -> Response:
     return Response(answer, status_code=201, media_type=SDP, headers=headers)
 
 
-async def _delete(call: Call) -> Response:
-    sfu = _sfu(call)
+def _session_of(call: Call, sfu: Sfu) -> str:
+    """The path's session id, if the session (open, or closed not long ago) belongs to the path's stream."""
     session_id = call.path["session_id"]
     try:
         if sfu.session_stream(session_id) != call.path["stream_id"]:
             raise SessionNotFoundError("no such session")
     except SessionNotFoundError:
         raise SessionNotFoundError("no such session") from None
-    await sfu.close_session(session_id)
+    return session_id
+
+
+async def _delete(call: Call) -> Response:
+    sfu = _sfu(call)
+    await sfu.close_session(_session_of(call, sfu))
     return Response(status_code=200)
+
+
+def _check_if_match(call: Call, session_id: str) -> None:
+    """RFC 9725 section 4.3.1: a PATCH names the ICE session it is for in ``If-Match``; another one is 412.
+
+    ICE sessions never restart here, so there is exactly one per session and a PATCH without ``If-Match`` cannot be
+    meant for another: it is applied (medooze's and Eyevinn's clients send none on trickle PATCHes) rather than
+    refused with the 428 the RFC describes for servers that do restart. Eyevinn's whip-web-client sends the tag in an
+    ``ETag`` request header; that is read as ``If-Match``.
+    """
+    header = call.request.headers.get("if-match") or call.request.headers.get("etag")
+    if header is None:
+        return
+    tags = [tag.strip() for tag in header.split(",") if tag.strip()]
+    if "*" in tags or _etag(session_id) in tags:
+        return
+    raise PreconditionFailedError("If-Match names another ICE session than this session's")
+
+
+async def _patch(call: Call) -> Response:
+    sfu = _sfu(call)
+    session_id = _session_of(call, sfu)
+    if _content_type(call) != SDPFRAG:
+        raise UnsupportedMediaTypeError(f"trickle ICE fragments must be sent as {SDPFRAG}")
+    _check_if_match(call, session_id)
+    raw = await read_limited(call.request, min(MAX_FRAGMENT_BYTES, call.ctx.max_body_bytes))
+    try:
+        fragment = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidSdpError("the SDP fragment is not UTF-8") from None
+    await sfu.trickle(session_id, fragment)
+    return Response(status_code=204, headers={"ETag": _etag(session_id)})
+
+
+def _options(allow: str, **extra: str) -> Response:
+    headers = {"Allow": allow, "Access-Control-Allow-Methods": CORS_METHODS, **extra}
+    return Response(status_code=204, headers=headers)
+
+
+async def _session_options(call: Call) -> Response:
+    _session_of(call, _sfu(call))
+    return _options(SESSION_METHODS, **{"Accept-Patch": SDPFRAG})
 
 
 @api.route(
@@ -122,13 +199,59 @@ async def whip_publish(call: Call) -> Response:
 @api.route(
     "DELETE",
     "/whip/{stream_id}/{session_id}",
-    summary="WHIP: stop publishing (the stream ends)",
+    summary="WHIP: stop publishing (the stream ends at once, also after the peer closed its connection)",
     tags=("media",),
     auth="none",
-    responses={404: "No such session"},
+    responses={404: "No such session, or it was deleted before"},
 )
 async def whip_delete(call: Call) -> Response:
     return await _delete(call)
+
+
+@api.route(
+    "PATCH",
+    "/whip/{stream_id}/{session_id}",
+    summary="WHIP: trickle ICE candidates (RFC 8840 SDP fragment); an ICE restart is refused with 422",
+    tags=("media",),
+    status=204,
+    auth="none",
+    raw_body=SDPFRAG,
+    responses={
+        400: "Malformed fragment, or a media section (a=mid) the session does not have",
+        404: "No such session",
+        412: "If-Match names another ICE session",
+        413: "The fragment is too large",
+        415: "The body is not application/trickle-ice-sdpfrag",
+        422: "The fragment asks for an ICE restart (new ICE credentials), which this server does not do",
+    },
+)
+async def whip_patch(call: Call) -> Response:
+    return await _patch(call)
+
+
+@api.route(
+    "OPTIONS",
+    "/whip/{stream_id}",
+    summary="WHIP: the methods the endpoint allows, and Accept-Post: application/sdp",
+    tags=("media",),
+    status=204,
+    auth="none",
+)
+async def whip_options(call: Call) -> Response:
+    return _options(ENDPOINT_METHODS, **{"Accept-Post": SDP})
+
+
+@api.route(
+    "OPTIONS",
+    "/whip/{stream_id}/{session_id}",
+    summary="WHIP: the methods a session allows, and Accept-Patch: application/trickle-ice-sdpfrag",
+    tags=("media",),
+    status=204,
+    auth="none",
+    responses={404: "No such session"},
+)
+async def whip_session_options(call: Call) -> Response:
+    return await _session_options(call)
 
 
 @api.route(
@@ -161,7 +284,53 @@ async def whep_subscribe(call: Call) -> Response:
     summary="WHEP: stop watching",
     tags=("media",),
     auth="none",
-    responses={404: "No such session"},
+    responses={404: "No such session, or it was deleted before"},
 )
 async def whep_delete(call: Call) -> Response:
     return await _delete(call)
+
+
+@api.route(
+    "PATCH",
+    "/whep/{stream_id}/{session_id}",
+    summary="WHEP: trickle ICE candidates (RFC 8840 SDP fragment); an ICE restart is refused with 422",
+    tags=("media",),
+    status=204,
+    auth="none",
+    raw_body=SDPFRAG,
+    responses={
+        400: "Malformed fragment, or a media section (a=mid) the session does not have",
+        404: "No such session",
+        412: "If-Match names another ICE session",
+        413: "The fragment is too large",
+        415: "The body is not application/trickle-ice-sdpfrag",
+        422: "The fragment asks for an ICE restart (new ICE credentials), which this server does not do",
+    },
+)
+async def whep_patch(call: Call) -> Response:
+    return await _patch(call)
+
+
+@api.route(
+    "OPTIONS",
+    "/whep/{stream_id}",
+    summary="WHEP: the methods the endpoint allows, and Accept-Post: application/sdp",
+    tags=("media",),
+    status=204,
+    auth="none",
+)
+async def whep_options(call: Call) -> Response:
+    return _options(ENDPOINT_METHODS, **{"Accept-Post": SDP})
+
+
+@api.route(
+    "OPTIONS",
+    "/whep/{stream_id}/{session_id}",
+    summary="WHEP: the methods a session allows, and Accept-Patch: application/trickle-ice-sdpfrag",
+    tags=("media",),
+    status=204,
+    auth="none",
+    responses={404: "No such session"},
+)
+async def whep_session_options(call: Call) -> Response:
+    return await _session_options(call)

@@ -32,3 +32,11 @@ class SfuUnavailableError(UnavailableError):
     """The SFU is closed or could not set up the peer connection (ICE gathering, DTLS)."""
 
     code = "sfu_unavailable"
+
+
+class IceRestartUnsupportedError(InvalidInputError):
+    """A trickle ICE PATCH with new ICE credentials: aiortc cannot restart ICE on a running peer connection, so the
+    session answers 422 as RFC 9725 section 4.3.1 asks of a session that trickles but does not restart."""
+
+    code = "ice_restart_unsupported"
+    status = 422

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransport, RTCPeerConnection, RTCSessionDescription
+from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
 from sfu import aiortc_hooks
-from sfu.errors import InvalidSdpError
+from sfu.errors import IceRestartUnsupportedError, InvalidSdpError
 from sfu.sdp import announce
 from sfu.settings import SfuSettings
+from sfu.trickle import Fragment
 
 #: What aiortc raises for an offer it cannot apply. Its SDP handling trusts the remote text, so a malformed offer
 #: can also surface as a KeyError, IndexError, TypeError, AttributeError or StopIteration from deep inside: those
@@ -62,3 +64,54 @@ async def make_answer(pc: RTCPeerConnection, settings: SfuSettings) -> str:
         except NEGOTIATION_ERRORS as exc:
             raise InvalidSdpError(f"no answer can be made for this offer: {exc or type(exc).__name__}") from None
     return announce(pc.localDescription.sdp, settings.nat_map)
+
+
+def remote_ice_credentials(pc: RTCPeerConnection) -> tuple[str, str]:
+    """The remote ICE username fragment and password the peer connection runs with (from the applied offer)."""
+    description = pc.remoteDescription
+    if description is None:
+        return "", ""
+    for media in aiortc_sdp.SessionDescription.parse(description.sdp).media:
+        if media.ice is not None and media.ice.usernameFragment:
+            return media.ice.usernameFragment, media.ice.password or ""
+    return "", ""
+
+
+async def add_remote_candidates(pc: RTCPeerConnection, fragment: Fragment, remote: tuple[str, str]) -> int:
+    """Apply a trickle ICE fragment to a running peer connection; returns how many candidates were handed to ICE.
+
+    Everything is checked before anything is applied, so a bad fragment changes nothing. New credentials mean an ICE
+    restart, which aiortc cannot do (its ICE agent keeps one username fragment for its life and its DTLS transport
+    cannot move to a new agent): :class:`IceRestartUnsupportedError`. mDNS candidates (``*.local``) are skipped: the
+    SFU is not on the client's link, and the client's connectivity checks reveal its address anyway (peer-reflexive).
+    """
+    if (fragment.ufrag is not None and fragment.ufrag != remote[0]) or (
+        fragment.pwd is not None and fragment.pwd != remote[1]
+    ):
+        raise IceRestartUnsupportedError(
+            "new ICE credentials ask for an ICE restart, which this server does not support: "
+            "POST a new offer (and DELETE this session) instead"
+        )
+    transceivers = [t for t in pc.getTransceivers() if t.receiver.transport is not None]
+    if not transceivers:
+        raise InvalidSdpError("this session has no ICE transport to add candidates to")
+    plan: list[tuple[RTCIceTransport, Any, bool]] = []
+    for media in fragment.media:
+        if media.mid is None:
+            transceiver = transceivers[0]
+        else:
+            found = next((t for t in transceivers if t.mid == media.mid), None)
+            if found is None:
+                raise InvalidSdpError("the SDP fragment names a media section (a=mid) this session does not have")
+            transceiver = found
+        plan.append((transceiver.receiver.transport.transport, media.candidates, media.end_of_candidates))
+    added = 0
+    for ice, candidates, end in plan:
+        for candidate in candidates:
+            if candidate.ip.lower().rstrip(".").endswith(".local"):
+                continue
+            await ice.addRemoteCandidate(candidate)
+            added += 1
+        if end:
+            await ice.addRemoteCandidate(None)
+    return added

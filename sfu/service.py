@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
 from aiortc import RTCRtpTransceiver
@@ -35,19 +37,25 @@ from sfu.events import (
     SfuEvent,
     StreamStatsSampled,
 )
-from sfu.peer import apply_offer, create_peer, make_answer
+from sfu.peer import add_remote_candidates, apply_offer, create_peer, make_answer, remote_ice_credentials
 from sfu.producer import Producer, percentile
 from sfu.router import Router
 from sfu.sdp import codec_preferences, negotiated_media, parse_offer
-from sfu.session import PUBLISHER, VIEWER, Session
+from sfu.session import PUBLISHER, VIEWER, EndedSession, Session
 from sfu.settings import SfuSettings
 from sfu.tracks import ForwardedTrack
+from sfu.trickle import parse_fragment
 
 log = logging.getLogger(__name__)
 
 
 #: How often the watchdog checks timeouts and grace periods.
 WATCHDOG_INTERVAL_S = 0.25
+#: Closed sessions remembered for a late DELETE: at most this many, for at most this long.
+ENDED_SESSIONS_KEPT = 4096
+ENDED_SESSION_TTL_S = 600.0
+#: Candidates one session may trickle over its life (a browser gathers a few dozen at most).
+MAX_TRICKLED_CANDIDATES = 128
 
 
 def _discard(_packet: object) -> None:
@@ -59,6 +67,7 @@ class SfuService:
         self.settings = settings or SfuSettings()
         self._routers: dict[str, Router] = {}
         self._sessions: dict[str, Session] = {}
+        self._ended: OrderedDict[str, EndedSession] = OrderedDict()
         self._consumer_sessions: dict[str, Session] = {}
         self._reserved: set[str] = set()
         self._dispatcher = EventDispatcher()
@@ -102,6 +111,7 @@ class SfuService:
                 opus = [c for c in get_capabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
                 transceivers["audio"].setCodecPreferences(opus)
             await apply_offer(pc, offer_sdp)
+            session.remote_ice = remote_ice_credentials(pc)
             answer = await make_answer(pc, self.settings)
             negotiated = negotiated_media(pc.localDescription.sdp)
             if "video" not in negotiated:
@@ -167,6 +177,7 @@ class SfuService:
                     session.tracks.append(track)
                     transceivers[kind] = transceiver
             await apply_offer(pc, offer_sdp)
+            session.remote_ice = remote_ice_credentials(pc)
             answer = await make_answer(pc, self.settings)
             negotiated = negotiated_media(pc.localDescription.sdp)
             for kind, transceiver in transceivers.items():
@@ -204,13 +215,47 @@ class SfuService:
         return session.id, answer
 
     async def close_session(self, session_id: str) -> None:
-        """End a session on purpose (WHIP/WHEP DELETE). A publisher's stream ends at once, without grace."""
+        """End a session on purpose (WHIP/WHEP DELETE), whatever its peer's state. A publisher's stream ends at once,
+        without grace: also when the peer already closed its connection and the stream is waiting out the reconnect
+        grace for it. A session deleted before (or never known) is :class:`SessionNotFoundError`."""
+        session = self._sessions.get(session_id)
+        if session is not None:
+            closer = self._close_session(session, "deleted", grace=False)
+            if closer is not None:
+                await closer
+            return
+        ended = self._ended.get(session_id)
+        if ended is None or ended.deleted:
+            raise SessionNotFoundError("no such session")
+        self._ended[session_id] = replace(ended, deleted=True)
+        router = self._routers.get(ended.stream_id)
+        if (
+            ended.role == PUBLISHER
+            and router is not None
+            and not router.closed
+            and router.publisher_session_id is None  # nobody took over during the grace
+            and router.last_publisher_session_id == session_id
+        ):
+            router.close("unpublished")
+            if self._closers:
+                await asyncio.wait(set(self._closers), timeout=5)
+
+    async def trickle(self, session_id: str, fragment: str) -> int:
+        """Add the ICE candidates a peer trickles (an RFC 8840 SDP fragment, WHIP/WHEP ``PATCH``) to its session.
+        Returns how many were handed to ICE. New ICE credentials (an ICE restart) are refused with
+        ``IceRestartUnsupportedError``; a fragment that is malformed, or names a media section the session does not
+        have, is ``InvalidSdpError`` and changes nothing."""
+        self._check_open()
         session = self._sessions.get(session_id)
         if session is None:
             raise SessionNotFoundError("no such session")
-        closer = self._close_session(session, "deleted", grace=False)
-        if closer is not None:
-            await closer
+        parsed = parse_fragment(fragment)
+        if session.trickled + parsed.candidate_count > MAX_TRICKLED_CANDIDATES:
+            raise InvalidSdpError(
+                f"a session takes at most {MAX_TRICKLED_CANDIDATES} trickled candidates", code="too_many_candidates"
+            )
+        session.trickled += parsed.candidate_count
+        return await add_remote_candidates(session.pc, parsed, session.remote_ice)
 
     async def drop_publisher(self, session_id: str) -> None:
         """Close a publisher's session as if its peer had dropped: the stream waits out the reconnect grace with its
@@ -232,10 +277,14 @@ class SfuService:
             await asyncio.wait(set(self._closers), timeout=5)
 
     def session_stream(self, session_id: str) -> str:
+        """The stream of a session, open or closed not long ago (so that a late DELETE is routed)."""
         session = self._sessions.get(session_id)
-        if session is None:
+        if session is not None:
+            return session.stream_id
+        ended = self._ended.get(session_id)
+        if ended is None:
             raise SessionNotFoundError("no such session")
-        return session.stream_id
+        return ended.stream_id
 
     async def close(self) -> None:
         """Close every session and router, deliver the last events, stop background tasks. Idempotent."""
@@ -350,11 +399,23 @@ class SfuService:
             for consumer in session.consumers:
                 self._consumer_sessions.pop(consumer.id, None)
                 consumer.close(reason)
+        self._remember(
+            EndedSession(session.id, session.stream_id, session.role, reason, reason == "deleted", time.monotonic())
+        )
         self._emit(SessionClosed(session.stream_id, session.id, session.role, session.app_data, reason))
         task = asyncio.ensure_future(session.close_peer())
         self._closers.add(task)
         task.add_done_callback(self._closers.discard)
         return task
+
+    def _remember(self, ended: EndedSession) -> None:
+        self._ended[ended.session_id] = ended
+        cutoff = ended.ended_at - ENDED_SESSION_TTL_S
+        while self._ended:
+            oldest = next(iter(self._ended.values()))
+            if len(self._ended) <= ENDED_SESSIONS_KEPT and oldest.ended_at >= cutoff:
+                break
+            self._ended.popitem(last=False)
 
     def _consumer_closed(self, consumer: Consumer, reason: str) -> None:
         router = self._routers.get(consumer.stream_id)

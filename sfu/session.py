@@ -1,12 +1,14 @@
 """A session is one peer connection: a publisher's (producers) or a viewer's (consumers).
 
 The session id is what the edges hand out (the WHIP/WHEP resource URL). Closing a session closes its peer
-connection and its producers or consumers; it is idempotent.
+connection and its producers or consumers; it is idempotent. A closed session leaves an :class:`EndedSession` behind
+for a while, so that a ``DELETE`` arriving after the peer went away still finds (and ends) what it names.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCPeerConnection
@@ -33,6 +35,10 @@ class Session:
         self.producers: list[Producer] = []
         self.consumers: list[Consumer] = []
         self.tracks: list[ForwardedTrack] = []
+        #: The peer's ICE username fragment and password, as its offer set them (trickle ICE checks against them).
+        self.remote_ice: tuple[str, str] = ("", "")
+        #: Candidates the peer trickled so far (PATCH), bounded per session.
+        self.trickled = 0
 
     @property
     def connected(self) -> bool:
@@ -60,3 +66,15 @@ class Session:
             "producers": [p.id for p in self.producers],
             "consumers": [c.stats() for c in self.consumers],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class EndedSession:
+    """What is remembered of a closed session: enough to answer a late ``DELETE`` for it."""
+
+    session_id: str
+    stream_id: str
+    role: str
+    reason: str
+    deleted: bool
+    ended_at: float

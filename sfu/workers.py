@@ -18,6 +18,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+from collections import OrderedDict
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -36,7 +37,9 @@ log = logging.getLogger(__name__)
 StreamState = dict[str, tuple[bool, bool]]
 
 STATS_INTERVAL_S = 1.0
-_CALLS = frozenset(("publish", "subscribe", "close_session", "drop_publisher", "end_stream"))
+_CALLS = frozenset(("publish", "subscribe", "close_session", "trickle", "drop_publisher", "end_stream"))
+#: Closed sessions whose worker is remembered, so that a late DELETE still reaches it (the worker decides).
+ENDED_SESSIONS_KEPT = 4096
 
 
 # -- the worker process ----------------------------------------------------------------------------------------
@@ -177,6 +180,7 @@ class SfuWorkerPool:
         self._workers: list[_Worker] = []
         self._sessions: dict[str, _Worker] = {}
         self._session_streams: dict[str, str] = {}
+        self._ended: OrderedDict[str, tuple[_Worker, str]] = OrderedDict()
         self._dispatcher = EventDispatcher()
         self._ids = itertools.count(1)
         self._starting: asyncio.Lock | None = None
@@ -217,8 +221,18 @@ class SfuWorkerPool:
     async def close_session(self, session_id: str) -> None:
         worker = self._sessions.get(session_id)
         if worker is None:
-            raise SessionNotFoundError("no such session")
+            ended = self._ended.get(session_id)
+            if ended is None or not ended[0].alive:
+                raise SessionNotFoundError("no such session")
+            worker = ended[0]
         await self._call(worker, "close_session", session_id)
+
+    async def trickle(self, session_id: str, fragment: str) -> int:
+        worker = self._sessions.get(session_id)
+        if worker is None:
+            raise SessionNotFoundError("no such session")
+        added: int = await self._call(worker, "trickle", session_id, fragment)
+        return added
 
     async def drop_publisher(self, session_id: str) -> None:
         worker = self._sessions.get(session_id)
@@ -233,7 +247,10 @@ class SfuWorkerPool:
     def session_stream(self, session_id: str) -> str:
         stream = self._session_streams.get(session_id)
         if stream is None:
-            raise SessionNotFoundError("no such session")
+            ended = self._ended.get(session_id)
+            if ended is None:
+                raise SessionNotFoundError("no such session")
+            stream = ended[1]
         return stream
 
     def stats(self) -> dict[str, Any]:
@@ -337,6 +354,9 @@ class SfuWorkerPool:
             if isinstance(event, SessionClosed):
                 self._sessions.pop(event.session_id, None)
                 self._session_streams.pop(event.session_id, None)
+                self._ended[event.session_id] = (worker, event.stream_id)
+                while len(self._ended) > ENDED_SESSIONS_KEPT:
+                    self._ended.popitem(last=False)
             self._emit(event)
         elif kind == "stats":
             _, worker.stats, worker.state = message

@@ -18,9 +18,10 @@ from tests.conftest import make_settings
 from tests.support.threaded import hub_in_thread
 
 
-@schemathesis.serializer("application/sdp")
+@schemathesis.serializer("application/sdp", "application/trickle-ice-sdpfrag")
 def _sdp_body(ctx: object, value: object) -> bytes:
-    """WHIP/WHEP take SDP text: send generated strings as they are (anything else as its JSON text)."""
+    """WHIP/WHEP take SDP text (offers, and trickle ICE fragments on PATCH): send generated strings as they are
+    (anything else as its JSON text)."""
     return value.encode() if isinstance(value, str) else json.dumps(value).encode()
 
 
