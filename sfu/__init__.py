@@ -10,6 +10,7 @@ from __future__ import annotations
 from sfu.api import Sfu
 from sfu.errors import (
     AlreadyPublishingError,
+    InvalidRelayOfferError,
     InvalidSdpError,
     SdpTooLargeError,
     SessionNotFoundError,
@@ -21,6 +22,8 @@ from sfu.events import (
     ProducerClosed,
     PublisherStarted,
     PublisherStopped,
+    RelayStarted,
+    RelayStopped,
     SessionClosed,
     SfuEvent,
     StreamStatsSampled,
@@ -32,10 +35,13 @@ from sfu.workers import SfuWorkerPool
 __all__ = [
     "AlreadyPublishingError",
     "ConsumerClosed",
+    "InvalidRelayOfferError",
     "InvalidSdpError",
     "ProducerClosed",
     "PublisherStarted",
     "PublisherStopped",
+    "RelayStarted",
+    "RelayStopped",
     "SdpTooLargeError",
     "SessionClosed",
     "SessionNotFoundError",

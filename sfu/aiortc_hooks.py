@@ -24,6 +24,8 @@ from contextvars import ContextVar
 from typing import Any
 
 import aioice.ice
+import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtp import RtpPacket
 
@@ -71,6 +73,37 @@ def host_addresses(addresses: tuple[str, ...]) -> Iterator[None]:
         yield
     finally:
         _host_addresses.reset(token)
+
+
+_codec_objects = {"decoders": 0, "encoders": 0, "installed": 0}
+
+
+def count_codec_objects() -> None:
+    """Count every decoder and encoder aiortc creates in this process from now on (idempotent). A forwarding-only
+    process (an SFU worker) must stay at zero; its stats report the count."""
+    if _codec_objects["installed"]:
+        return
+    _codec_objects["installed"] = 1
+    receiver_module: Any = aiortc.rtcrtpreceiver
+    sender_module: Any = aiortc.rtcrtpsender
+    get_decoder = receiver_module.get_decoder
+    get_encoder = sender_module.get_encoder
+
+    def counting_decoder(codec: Any) -> Any:
+        _codec_objects["decoders"] += 1
+        return get_decoder(codec)
+
+    def counting_encoder(codec: Any) -> Any:
+        _codec_objects["encoders"] += 1
+        return get_encoder(codec)
+
+    receiver_module.get_decoder = counting_decoder
+    sender_module.get_encoder = counting_encoder
+
+
+def codec_objects() -> int:
+    """Decoders + encoders created in this process since :func:`count_codec_objects`."""
+    return _codec_objects["decoders"] + _codec_objects["encoders"]
 
 
 class ReceiverTap:

@@ -53,12 +53,15 @@ class Consumer:
         consumer_id: str,
         stream_id: str,
         kind: str,
-        sender: RTCRtpSender,
+        sender: RTCRtpSender | None,
         codec: EgressCodec,
         profile_key: Any,
         app_data: Any,
         on_close: Callable[[Consumer, str], None],
+        *,
+        ssrc: int | None = None,
     ) -> None:
+        """``sender`` is the viewer's aiortc sender; a relay pipe's consumer has none and sends as ``ssrc``."""
         self.id = consumer_id
         self.stream_id = stream_id
         self.kind = kind
@@ -71,9 +74,14 @@ class Consumer:
         self.first_packet_at: float | None = None
         self._on_close = on_close
         self._sender = sender
-        self._sd = aiortc_hooks.sender_state(sender)
-        self._ssrc = sender._ssrc
-        self._rtx_ssrc = sender._rtx_ssrc
+        if sender is not None:
+            self._sd = aiortc_hooks.sender_state(sender)
+            self._ssrc: int = sender._ssrc
+            self._rtx_ssrc: int = sender._rtx_ssrc
+        else:
+            self._sd = {_PC: 0, _OC: 0, _NTP: 0, _RTPTS: 0}
+            self._ssrc = ssrc if ssrc is not None else random32()
+            self._rtx_ssrc = 0
         self._pt = codec.payload_type
         self._pt_marker = codec.payload_type | 0x80
         self._rtx_pt = codec.rtx_payload_type
@@ -98,12 +106,13 @@ class Consumer:
         self.fraction_lost = 0
         self.cache_replays = 0
         self.send_errors = 0
-        aiortc_hooks.hook_sender(
-            sender,
-            retransmit=self._retransmit,
-            keyframe_requested=self._keyframe_requested,
-            report_received=self._report_received,
-        )
+        if sender is not None:
+            aiortc_hooks.hook_sender(
+                sender,
+                retransmit=self._retransmit,
+                keyframe_requested=self._keyframe_requested,
+                report_received=self._report_received,
+            )
 
     # -- wiring ----------------------------------------------------------------------------------------------
 
@@ -198,7 +207,11 @@ class Consumer:
     # -- feedback from the viewer ----------------------------------------------------------------------------
 
     async def _retransmit(self, out_seq: int) -> None:
-        """Answer a NACK (RFC 4585 section 6.2.1) from the producer's history, as RTX (RFC 4588) if negotiated."""
+        self.retransmit(out_seq)
+
+    def retransmit(self, out_seq: int) -> None:
+        """Answer a NACK (RFC 4585 section 6.2.1) from the producer's history, as RTX (RFC 4588) if negotiated.
+        Synchronous: a relay pipe calls it for each sequence number its far end NACKed."""
         self.nacks_received += 1
         producer = self._producer
         send = self._send
@@ -212,7 +225,7 @@ class Consumer:
             return
         ts = (packet.ts + self._ts_off) & 0xFFFFFFFF
         marker = 0x80 if packet.marker else 0
-        if self._rtx_pt is not None:
+        if self._rtx_pt is not None and self._rtx_ssrc:
             b0, tail = self._profile.build(packet, _osn(out_seq))
             data = _header(b0, self._rtx_pt | marker, self._rtx_seq, ts, self._rtx_ssrc) + tail
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
@@ -225,6 +238,9 @@ class Consumer:
             log.debug("retransmission failed", exc_info=True)
             return
         self.retransmits += 1
+
+    def keyframe_requested(self) -> None:
+        self._keyframe_requested()
 
     def _keyframe_requested(self) -> None:
         self.plis_received += 1
@@ -251,7 +267,7 @@ class Consumer:
 
     def stats(self) -> dict[str, Any]:
         sd = self._sd
-        rtt = aiortc_hooks.sender_rtt(self._sender)
+        rtt = aiortc_hooks.sender_rtt(self._sender) if self._sender is not None else None
         return {
             "id": self.id,
             "stream_id": self.stream_id,

@@ -40,3 +40,10 @@ class IceRestartUnsupportedError(InvalidInputError):
 
     code = "ice_restart_unsupported"
     status = 422
+
+
+class InvalidRelayOfferError(InvalidInputError):
+    """A relay offer that is forged (another cluster secret), expired, malformed or for another stream."""
+
+    code = "invalid_relay_offer"
+    status = 400

@@ -59,3 +59,22 @@ class StreamStatsSampled(SfuEvent):
     its consumers' totals on this node. ``stats`` is a plain dict, the same shape as ``SfuService.stats()``."""
 
     stats: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RelayStarted(SfuEvent):
+    """This node (an edge) receives the stream's media through a relay pipe from its origin."""
+
+    relay_id: str
+    app_data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RelayStopped(SfuEvent):
+    """The relay pipe is gone. ``reason``: ``origin_silent`` (no media: the origin died), ``origin_closed:<why>``,
+    ``replaced`` (a new origin's offer), ``detached``, ``publisher_here`` (the publisher now publishes on this node),
+    or the stream's end reason. Unless the stream ended here, its viewers wait out the reconnect grace."""
+
+    relay_id: str
+    app_data: Any
+    reason: str

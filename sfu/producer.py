@@ -11,8 +11,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiortc import RTCRtpCodecParameters, RTCRtpReceiver
 from aiortc.rtp import RtpPacket
@@ -36,6 +36,36 @@ _PARAMETER_SET_CARRIERS = frozenset((H264_SPS, H264_PPS, 24))
 RESIDENCE_SAMPLE_EVERY = 16
 
 
+class Upstream(Protocol):
+    """Where a producer's packets come from: a publisher's aiortc receiver, or a relay pipe from another worker or
+    node. The producer only needs to be fed, to ask for keyframes, and to read the upstream loss."""
+
+    def feed(self, producer: Producer) -> None:
+        """Start handing every packet to ``producer.on_packet`` (and report NACKs sent to ``producer.nacked``)."""
+
+    def send_pli(self, media_ssrc: int) -> Coroutine[Any, Any, None] | None: ...
+
+    def loss(self) -> tuple[int, int]: ...
+
+
+class ReceiverUpstream:
+    """A publisher's track: packets from a tap on aiortc's receiver, PLI through its RTCP."""
+
+    def __init__(self, receiver: RTCRtpReceiver) -> None:
+        self.receiver = receiver
+
+    def feed(self, producer: Producer) -> None:
+        aiortc_hooks.install_receiver_tap(self.receiver, producer.on_packet)
+        if producer.kind == "video":
+            aiortc_hooks.count_receiver_nacks(self.receiver, producer.nacked)
+
+    def send_pli(self, media_ssrc: int) -> Coroutine[Any, Any, None] | None:
+        return aiortc_hooks.send_pli(self.receiver, media_ssrc)
+
+    def loss(self) -> tuple[int, int]:
+        return aiortc_hooks.receiver_loss(self.receiver)
+
+
 class Producer:
     def __init__(
         self,
@@ -43,7 +73,7 @@ class Producer:
         stream_id: str,
         kind: str,
         codec: RTCRtpCodecParameters,
-        receiver: RTCRtpReceiver,
+        receiver: RTCRtpReceiver | Upstream,
         settings: SfuSettings,
         profiles: ProfileTable,
         on_close: Callable[[Producer, str], None],
@@ -61,7 +91,7 @@ class Producer:
         self._parameter_sets: dict[int, ForwardPacket] = {}
         self._settings = settings
         self._profiles = profiles
-        self._receiver = receiver
+        self._upstream: Upstream = ReceiverUpstream(receiver) if isinstance(receiver, RTCRtpReceiver) else receiver
         self._on_close = on_close
         self._live: list[Consumer] = []
         self._waiting: list[Consumer] = []
@@ -91,9 +121,7 @@ class Producer:
         self.cache_drops = 0
         self._rate_mark = (self.created_at, 0)
         self._bitrate = 0.0
-        aiortc_hooks.install_receiver_tap(receiver, self.on_packet)
-        if kind == "video":
-            aiortc_hooks.count_receiver_nacks(receiver, self._nacked)
+        self._upstream.feed(self)
 
     # -- hot path --------------------------------------------------------------------------------------------
 
@@ -243,9 +271,11 @@ class Producer:
             return False
         self._last_pli = now
         self.plis_sent += 1
-        task = asyncio.ensure_future(aiortc_hooks.send_pli(self._receiver, self.media_ssrc))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        pending = self._upstream.send_pli(self.media_ssrc)
+        if pending is not None:
+            task = asyncio.ensure_future(pending)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         log.debug("keyframe requested upstream", extra={"stream": self.stream_id, "reason": reason})
         return True
 
@@ -254,7 +284,7 @@ class Producer:
             self._last_refresh = now
             self.request_keyframe(reason)
 
-    def _nacked(self, count: int) -> None:
+    def nacked(self, count: int) -> None:
         self.nacks_sent += count
 
     # -- lifecycle and stats ---------------------------------------------------------------------------------
@@ -282,7 +312,7 @@ class Producer:
         if now - mark_time >= 1.0:
             self._bitrate = (self.bytes - mark_bytes) * 8 / (now - mark_time)
             self._rate_mark = (now, self.bytes)
-        lost, jitter = aiortc_hooks.receiver_loss(self._receiver)
+        lost, jitter = self._upstream.loss()
         return {
             "id": self.id,
             "kind": self.kind,

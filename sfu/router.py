@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCRtpCodecParameters
 
 from sfu.consumer import Consumer
 from sfu.egress import ProfileTable
 from sfu.producer import Producer
+
+if TYPE_CHECKING:
+    from sfu.pipe import PipeOut, Relay
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,12 @@ class Router:
         self.publishes = 0
         #: A publisher connected at least once: only then does the stream's end count as "publisher stopped".
         self.started = False
+        #: On an edge: the relay pipe that feeds this router's producers instead of a local publisher.
+        self.relay: Relay | None = None
+        #: A relay fed this router at some point (its viewers watched before a local publisher arrived).
+        self.relayed = False
+        #: On the origin (or a relaying edge): pipes carrying a copy to other workers or nodes.
+        self.pipes: dict[str, PipeOut] = {}
         self._on_close = on_close
 
     @property
@@ -106,6 +115,8 @@ class Router:
             "publishes": self.publishes,
             "producers": [p.stats() for p in self.producers.values()],
             "consumers": len(self.consumers),
+            "relay": self.relay.stats() if self.relay is not None else None,
+            "pipes": [pipe.stats() for pipe in self.pipes.values()],
         }
 
 

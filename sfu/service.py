@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from dataclasses import replace
@@ -16,13 +17,16 @@ from typing import Any
 
 from aiortc import RTCRtpTransceiver
 from aiortc.codecs import get_capabilities
+from aiortc.utils import random32
 
 from core.ids import new_id
 from sfu import aiortc_hooks
 from sfu.consumer import Consumer, EgressCodec
 from sfu.dispatch import EventDispatcher, Listener
+from sfu.egress import ExtensionIds
 from sfu.errors import (
     AlreadyPublishingError,
+    InvalidRelayOfferError,
     InvalidSdpError,
     SessionNotFoundError,
     SfuUnavailableError,
@@ -33,11 +37,28 @@ from sfu.events import (
     ProducerClosed,
     PublisherStarted,
     PublisherStopped,
+    RelayStarted,
+    RelayStopped,
     SessionClosed,
     SfuEvent,
     StreamStatsSampled,
 )
 from sfu.peer import add_remote_candidates, apply_offer, create_peer, make_answer, remote_ice_credentials
+from sfu.pipe import (
+    AUDIO_LEVEL_ID,
+    FINAL_REASONS,
+    OFFER_TTL_S,
+    PIPE_SILENCE_S,
+    PipeIn,
+    PipeOffer,
+    PipeOut,
+    PipeTrack,
+    Relay,
+    decode_offer,
+    encode_offer,
+    new_nonce,
+    pipe_keys,
+)
 from sfu.producer import Producer, percentile
 from sfu.router import Router
 from sfu.sdp import codec_preferences, negotiated_media, parse_offer
@@ -74,6 +95,8 @@ class SfuService:
         self._watchdog: asyncio.Task[None] | None = None
         self._closers: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._secret = self.settings.relay_secret or secrets.token_urlsafe(32)
+        self._pipes: dict[str, PipeOut] = {}
         self.sessions_opened = {PUBLISHER: 0, VIEWER: 0}
         self.sessions_refused = 0
 
@@ -89,15 +112,20 @@ class SfuService:
         return router is not None and not router.closed and "video" in router.codecs
 
     def has_publisher(self, stream_id: str) -> bool:
+        """A publisher is connected to this node (a relay from another worker or node does not count)."""
         router = self._routers.get(stream_id)
-        return router is not None and router.has_publisher
+        return router is not None and router.has_publisher and router.relay is None
+
+    def has_relay(self, stream_id: str) -> bool:
+        router = self._routers.get(stream_id)
+        return router is not None and not router.closed and router.relay is not None
 
     async def publish(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]:
         """Accept a publisher's offer (video required; Opus audio optional). Returns (session id, answer SDP)."""
         self._check_open()
         summary = self._parse(offer_sdp, publishing=True)
         router = self._routers.get(stream_id)
-        if (router is not None and router.has_publisher) or stream_id in self._reserved:
+        if (router is not None and router.has_publisher and router.relay is None) or stream_id in self._reserved:
             self.sessions_refused += 1
             raise AlreadyPublishingError("this stream already has a publisher")
         self._reserved.add(stream_id)
@@ -144,6 +172,8 @@ class SfuService:
             raise
         self._reserved.discard(stream_id)
         self._routers[stream_id] = router
+        if router.relay is not None:  # the publisher moved here from the node this one relayed: take over
+            self._stop_relay(router, "publisher_here", grace=True)
         session.producers = producers
         self._register(session)
         stranded = router.set_publisher(session.id, app_data, producers)
@@ -276,6 +306,173 @@ class SfuService:
         if self._closers:
             await asyncio.wait(set(self._closers), timeout=5)
 
+    # -- relay (see sfu/pipe.py) ----------------------------------------------------------------------------
+
+    async def open_origin_pipe(self, stream_id: str) -> str:
+        """On the worker/node holding the stream (a publisher, one in grace, or a relay: pipes chain into trees):
+        open one pipe carrying one copy of each of the stream's tracks to one edge. Returns the signed offer the edge
+        passes to :meth:`attach_relay` within ``OFFER_TTL_S``. Media starts when the edge's first packet arrives;
+        the pipe closes when the edge leaves or is silent for ``PIPE_SILENCE_S``, or when the stream ends here."""
+        self._check_open()
+        router = self._routers.get(stream_id)
+        if router is None or router.closed or "video" not in router.codecs:
+            raise StreamNotLiveError("this stream is not live")
+        pipe_id = new_id()
+        nonce = new_nonce()
+        consumers: list[Consumer] = []
+        tracks: list[PipeTrack] = []
+        for kind, codec in router.codecs.items():
+            ssrc = random32()
+            assert codec.payloadType is not None  # negotiated with the publisher
+            ids = ExtensionIds(audio_level=AUDIO_LEVEL_ID) if kind == "audio" else ExtensionIds()
+            consumers.append(
+                Consumer(
+                    new_id(),
+                    stream_id,
+                    kind,
+                    None,
+                    EgressCodec(codec.mimeType, codec.clockRate, codec.payloadType, None),
+                    (ids, None),
+                    None,
+                    self._pipe_consumer_closed,
+                    ssrc=ssrc,
+                )
+            )
+            tracks.append(PipeTrack.of(kind, ssrc, codec))
+        pipe = PipeOut(
+            pipe_id,
+            stream_id,
+            consumers,
+            pipe_keys(self._secret, pipe_id, nonce),
+            self._pipe_connected,
+            self._pipe_closed,
+        )
+        port = await pipe.open(self.settings.relay_bind, self.settings.relay_ports)
+        if router.closed or self._closed:
+            pipe.close("stream_ended")
+            raise StreamNotLiveError("the stream ended")
+        router.pipes[pipe_id] = pipe
+        self._pipes[pipe_id] = pipe
+        for consumer in consumers:
+            router.add_consumer(consumer)
+        self._ensure_watchdog()
+        offer = PipeOffer(
+            stream_id, pipe_id, self.settings.relay_announced, port, nonce, time.time() + OFFER_TTL_S, tuple(tracks)
+        )
+        return encode_offer(offer, self._secret)
+
+    async def attach_relay(self, stream_id: str, offer: str, app_data: Any = None) -> str:
+        """On an edge: serve ``stream_id`` to local viewers from the origin's pipe described by ``offer``. Returns the
+        relay id. A relay already feeding the stream is replaced (the origin moved): viewers continue at the next
+        keyframe, sequence numbers and timestamps rebased, no renegotiation."""
+        self._check_open()
+        parsed = decode_offer(offer, self._secret)
+        if parsed.stream_id != stream_id:
+            raise InvalidRelayOfferError("the relay offer is for another stream")
+        router = self._routers.get(stream_id)
+        if (router is not None and router.has_publisher and router.relay is None) or stream_id in self._reserved:
+            raise AlreadyPublishingError("this stream's publisher is on this node")
+        relay_id = new_id()
+        pipe = PipeIn(
+            parsed,
+            pipe_keys(self._secret, parsed.pipe_id, parsed.nonce),
+            lambda p: self._relay_started(stream_id, relay_id),
+            lambda p, reason: self._origin_closed(stream_id, relay_id, reason),
+        )
+        await pipe.open(self.settings.relay_bind)
+        router = self._routers.get(stream_id)
+        if self._closed or (router is not None and router.has_publisher and router.relay is None):
+            pipe.close("refused")
+            self._check_open()
+            raise AlreadyPublishingError("this stream's publisher is on this node")
+        if router is None or router.closed:
+            router = Router(stream_id, self._router_closed)
+            self._routers[stream_id] = router
+        if router.relay is not None:
+            self._stop_relay(router, "replaced", grace=True)
+        producers = [
+            Producer(
+                new_id(),
+                stream_id,
+                track.kind,
+                track.codec(),
+                pipe.upstream(track.ssrc),
+                self.settings,
+                router.profiles[track.kind],
+                self._producer_closed,
+            )
+            for track in parsed.tracks
+        ]
+        relay = Relay(relay_id, stream_id, app_data, pipe, producers)
+        router.relay = relay
+        router.relayed = True
+        stranded = router.set_publisher(relay_id, app_data, producers)
+        for consumer in stranded:
+            consumer.close("codec_changed")
+        self._ensure_watchdog()
+        log.info("relay attached", extra={"stream": stream_id, "relay": relay_id})
+        return relay_id
+
+    async def detach_relay(self, stream_id: str, reason: str = "detached") -> None:
+        """Stop pulling the stream; local viewers wait out the reconnect grace for a new relay or publisher."""
+        router = self._routers.get(stream_id)
+        if router is not None and router.relay is not None:
+            self._stop_relay(router, reason, grace=True)
+
+    def _relay_started(self, stream_id: str, relay_id: str) -> None:
+        router = self._routers.get(stream_id)
+        relay = router.relay if router is not None else None
+        if relay is not None and relay.id == relay_id and not relay.started:
+            relay.started = True
+            self._emit(RelayStarted(stream_id, relay_id, relay.app_data))
+
+    def _origin_closed(self, stream_id: str, relay_id: str, reason: str) -> None:
+        router = self._routers.get(stream_id)
+        if router is None or router.relay is None or router.relay.id != relay_id:
+            return  # an older pipe's goodbye
+        if reason in FINAL_REASONS:
+            router.close(reason)
+        else:
+            self._stop_relay(router, f"origin_closed:{reason}", grace=True)
+
+    def _stop_relay(self, router: Router, reason: str, *, grace: bool) -> None:
+        relay = router.relay
+        if relay is None:
+            return
+        router.relay = None
+        relay.pipe.close(reason)
+        self._emit(RelayStopped(router.stream_id, relay.id, relay.app_data, reason))
+        if not grace or router.closed:
+            return
+        if self.settings.reconnect_grace_s > 0 and not self._closed:
+            router.publisher_left(self.settings.reconnect_grace_s)
+        else:
+            router.close(reason)
+
+    def _pipe_connected(self, pipe: PipeOut) -> None:
+        router = self._routers.get(pipe.stream_id)
+        if router is None or router.closed:
+            pipe.close("stream_ended")
+            return
+        for consumer in pipe.consumers.values():
+            consumer.set_link(pipe.send)
+            router.consumer_ready(consumer)
+
+    def _pipe_consumer_closed(self, consumer: Consumer, reason: str) -> None:
+        router = self._routers.get(consumer.stream_id)
+        if router is not None:
+            router.remove_consumer(consumer)
+        for pipe in list(self._pipes.values()):
+            if consumer._ssrc in pipe.consumers and pipe.consumers[consumer._ssrc] is consumer:
+                pipe.close(reason)
+
+    def _pipe_closed(self, pipe: PipeOut, reason: str) -> None:
+        self._pipes.pop(pipe.id, None)
+        router = self._routers.get(pipe.stream_id)
+        if router is not None:
+            router.pipes.pop(pipe.id, None)
+        log.info("relay pipe closed", extra={"stream": pipe.stream_id, "pipe": pipe.id, "reason": reason})
+
     def session_stream(self, session_id: str) -> str:
         """The stream of a session, open or closed not long ago (so that a late DELETE is routed)."""
         session = self._sessions.get(session_id)
@@ -319,6 +516,8 @@ class SfuService:
             "consumers": consumers,
             "residence_us_p50": percentile(residence, 50),
             "residence_us_p99": percentile(residence, 99),
+            "pipes": len(self._pipes),
+            "relays": sum(1 for r in self._routers.values() if r.relay is not None),
         }
 
     def _stream_stats(self, router: Router) -> dict[str, Any]:
@@ -369,11 +568,12 @@ class SfuService:
             self._close_session(session, "stream_ended", grace=False)
             return
         if session.role == PUBLISHER:
-            reconnected = router.started
+            reconnected = router.started or router.relayed
             router.started = True
             self._emit(PublisherStarted(session.stream_id, session.id, session.app_data, reconnected))
             return
         for consumer in session.consumers:
+            assert consumer._sender is not None  # a viewer's consumer always has its aiortc sender
             send = aiortc_hooks.srtp_sender(consumer._sender.transport, self._send_failed)
             if send is None:
                 self._close_session(session, "transport_not_ready", grace=False)
@@ -432,6 +632,9 @@ class SfuService:
     def _router_closed(self, router: Router, reason: str) -> None:
         if self._routers.get(router.stream_id) is router:
             del self._routers[router.stream_id]
+        self._stop_relay(router, reason, grace=False)
+        for pipe in list(router.pipes.values()):
+            pipe.close(reason)
         publisher = self._sessions.get(router.publisher_session_id or "")
         if publisher is not None:
             self._close_session(publisher, reason, grace=False)
@@ -469,8 +672,21 @@ class SfuService:
                         if now - last > settings.media_timeout_s:
                             self._close_session(session, "media_timeout", grace=True)
                 for router in list(self._routers.values()):
+                    relay = router.relay
+                    if relay is not None:
+                        heard = relay.pipe.last_packet_at
+                        if (heard is None and now - relay.pipe.created_at > settings.connect_timeout_s) or (
+                            heard is not None and now - heard > settings.media_timeout_s
+                        ):
+                            self._stop_relay(router, "origin_silent", grace=True)
                     if router.grace_until is not None and now >= router.grace_until:
                         router.close("publisher_gone")
+                for pipe in list(self._pipes.values()):
+                    heard = pipe.last_heard
+                    if (heard is None and now - pipe.created_at > OFFER_TTL_S + settings.connect_timeout_s) or (
+                        heard is not None and now - heard > PIPE_SILENCE_S
+                    ):
+                        pipe.close("edge_silent")
             except Exception:
                 log.exception("SFU watchdog check failed")
 

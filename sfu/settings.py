@@ -37,6 +37,13 @@ class SfuSettings:
     max_viewers_per_stream: int = 1000
     #: Interval of ``StreamStatsSampled`` events (0: none).
     stats_interval_s: float = 10.0
+    #: The cluster secret: relay offers are signed and relay pipes' SRTP keys derived with it. The same on every
+    #: node; empty: a random secret of this process (relays between the workers of one pool only).
+    relay_secret: str = ""
+    #: Relay pipes bind on this address; ``"LOCAL=PUBLIC"`` binds LOCAL and announces PUBLIC in offers.
+    relay_address: str = "127.0.0.1"
+    #: UDP ports of origin pipe sockets, inclusive; ``(0, 0)``: any free port.
+    relay_ports: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
         if self.reconnect_grace_s < 0 or self.pli_interval_s < 0 or self.gop_refresh_s <= 0:
@@ -46,6 +53,11 @@ class SfuSettings:
                 raise ValueError(f"{name} must be positive")
         if self.nack_history_packets & (self.nack_history_packets - 1):
             raise ValueError("nack_history_packets must be a power of two")
+        low, high = self.relay_ports
+        if not (0 <= low <= high <= 65535) or (low == 0) != (high == 0):
+            raise ValueError("relay_ports must be (0, 0) or a range of ports")
+        if not self.relay_address or self.relay_address.count("=") > 1:
+            raise ValueError(f"bad relay address {self.relay_address!r}")
         for entry in self.announced_ips:
             if not entry or entry.count("=") > 1:
                 raise ValueError(f"bad announced address {entry!r}")
@@ -53,6 +65,14 @@ class SfuSettings:
     @property
     def bind_addresses(self) -> tuple[str, ...]:
         return tuple(entry.split("=", 1)[0] for entry in self.announced_ips)
+
+    @property
+    def relay_bind(self) -> str:
+        return self.relay_address.split("=", 1)[0]
+
+    @property
+    def relay_announced(self) -> str:
+        return self.relay_address.split("=", 1)[-1]
 
     @property
     def nat_map(self) -> dict[str, str]:

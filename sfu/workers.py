@@ -13,31 +13,46 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import itertools
 import logging
 import multiprocessing
 import os
+import secrets
 from collections import OrderedDict
 from multiprocessing.connection import Connection
 from typing import Any
 
 from core import errors as core_errors
 from core.errors import HubError
+from sfu import aiortc_hooks
 from sfu import errors as sfu_errors
 from sfu.dispatch import EventDispatcher, Listener
 from sfu.errors import SessionNotFoundError, SfuUnavailableError, StreamNotLiveError
-from sfu.events import SessionClosed, SfuEvent
+from sfu.events import PublisherStopped, RelayStarted, RelayStopped, SessionClosed, SfuEvent
 from sfu.service import SfuService
 from sfu.settings import SfuSettings
 
 log = logging.getLogger(__name__)
 
-#: Per stream: (live, has a publisher).
-StreamState = dict[str, tuple[bool, bool]]
+#: Per stream: (live, has a publisher, has a relay).
+StreamState = dict[str, tuple[bool, bool, bool]]
 
 STATS_INTERVAL_S = 1.0
-_CALLS = frozenset(("publish", "subscribe", "close_session", "trickle", "drop_publisher", "end_stream"))
+_CALLS = frozenset(
+    (
+        "publish",
+        "subscribe",
+        "close_session",
+        "trickle",
+        "drop_publisher",
+        "end_stream",
+        "open_origin_pipe",
+        "attach_relay",
+        "detach_relay",
+    )
+)
 #: Closed sessions whose worker is remembered, so that a late DELETE still reaches it (the worker decides).
 ENDED_SESSIONS_KEPT = 4096
 
@@ -52,7 +67,10 @@ def worker_main(conn: Connection, settings: SfuSettings) -> None:
 
 
 def _state(service: SfuService) -> StreamState:
-    return {stream: (service.is_live(stream), service.has_publisher(stream)) for stream in service._routers}
+    return {
+        stream: (service.is_live(stream), service.has_publisher(stream), service.has_relay(stream))
+        for stream in service._routers
+    }
 
 
 _SUMMED = ("packets", "bytes", "nacks", "retransmits", "plis", "packets_lost")
@@ -80,6 +98,7 @@ async def _serve(conn: Connection, settings: SfuSettings) -> None:
     # Everything imported so far lives as long as the worker: keep it out of the cyclic collector's full passes,
     # which would otherwise stall the forwarding loop more the more peers a worker serves.
     gc.freeze()
+    aiortc_hooks.count_codec_objects()
     service = SfuService(settings)
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[Any] = asyncio.Queue()
@@ -120,7 +139,9 @@ async def _serve(conn: Connection, settings: SfuSettings) -> None:
     async def push_stats() -> None:
         while True:
             await asyncio.sleep(STATS_INTERVAL_S)
-            send(("stats", _compact(service.stats()), _state(service)))
+            send(
+                ("stats", {**_compact(service.stats()), "codec_objects": aiortc_hooks.codec_objects()}, _state(service))
+            )
 
     service.add_listener(forward)
     loop.add_reader(conn.fileno(), readable)
@@ -157,6 +178,7 @@ class _Worker:
         self.state: StreamState = {}
         self.stats: dict[str, Any] = {}
         self.alive = True
+        self.viewers = 0
 
 
 def _error(name: str, message: str, code: str | None) -> HubError:
@@ -175,12 +197,19 @@ class SfuWorkerPool:
     def __init__(self, settings: SfuSettings, workers: int) -> None:
         if workers < 1:
             raise ValueError("a worker pool needs at least one worker")
+        if not settings.relay_secret:  # the workers pipe to each other: one secret for all of them
+            settings = dataclasses.replace(settings, relay_secret=secrets.token_urlsafe(32))
         self.settings = settings
         self._size = workers
         self._workers: list[_Worker] = []
         self._sessions: dict[str, _Worker] = {}
         self._session_streams: dict[str, str] = {}
         self._ended: OrderedDict[str, tuple[_Worker, str]] = OrderedDict()
+        self._viewers: dict[str, _Worker] = {}
+        #: Per stream: the workers fed by an internal relay from the stream's root worker, and those relays' ids.
+        self._internal: dict[str, dict[_Worker, str]] = {}
+        self._internal_ids: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
         self._dispatcher = EventDispatcher()
         self._ids = itertools.count(1)
         self._starting: asyncio.Lock | None = None
@@ -192,31 +221,71 @@ class SfuWorkerPool:
         self._dispatcher.add(listener)
 
     def is_live(self, stream_id: str) -> bool:
-        return any(w.state.get(stream_id, (False, False))[0] for w in self._workers)
+        return any(w.state.get(stream_id, (False, False, False))[0] for w in self._workers)
 
     def has_publisher(self, stream_id: str) -> bool:
-        return any(w.state.get(stream_id, (False, False))[1] for w in self._workers)
+        return any(w.state.get(stream_id, (False, False, False))[1] for w in self._workers)
+
+    def has_relay(self, stream_id: str) -> bool:
+        root = self._worker_of(stream_id)
+        return root is not None and root.state[stream_id][2]
 
     async def publish(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]:
         await self._start()
         alive = [w for w in self._workers if w.alive]
         if not alive:
             raise SfuUnavailableError("no SFU worker is running")
-        worker = self._worker_of(stream_id) or min(alive, key=lambda w: (len(w.state), w.index))
+        worker = self._worker_of(stream_id) or min(alive, key=lambda w: (self._roots(w), w.viewers, w.index))
         session_id, answer = await self._call(worker, "publish", stream_id, offer_sdp, app_data)
         self._sessions[session_id] = worker
         self._session_streams[session_id] = stream_id
         return session_id, answer
 
     async def subscribe(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]:
+        """The viewer goes to the least-loaded worker; if that is not the stream's root worker, the root pipes one
+        copy of the stream to it first (once: later viewers there share that copy)."""
         await self._start()
-        worker = self._worker_of(stream_id)
-        if worker is None:
+        root = self._worker_of(stream_id)
+        if root is None:
             raise StreamNotLiveError("this stream is not live")
+        worker = min(
+            (w for w in self._workers if w.alive),
+            key=lambda w: (w.viewers, stream_id not in w.state, w is not root, w.index),
+        )
+        if worker is not root:
+            try:
+                await self._pipe_to(stream_id, root, worker)
+            except HubError:
+                log.warning("could not pipe a stream to another worker; the viewer joins its root worker")
+                worker = root
         session_id, answer = await self._call(worker, "subscribe", stream_id, offer_sdp, app_data)
         self._sessions[session_id] = worker
         self._session_streams[session_id] = stream_id
+        self._viewers[session_id] = worker
+        worker.viewers += 1
         return session_id, answer
+
+    async def open_origin_pipe(self, stream_id: str) -> str:
+        await self._start()
+        root = self._worker_of(stream_id)
+        if root is None:
+            raise StreamNotLiveError("this stream is not live")
+        offer: str = await self._call(root, "open_origin_pipe", stream_id)
+        return offer
+
+    async def attach_relay(self, stream_id: str, offer: str, app_data: Any = None) -> str:
+        await self._start()
+        alive = [w for w in self._workers if w.alive]
+        if not alive:
+            raise SfuUnavailableError("no SFU worker is running")
+        root = self._worker_of(stream_id) or min(alive, key=lambda w: (w.viewers, self._roots(w), w.index))
+        relay_id: str = await self._call(root, "attach_relay", stream_id, offer, app_data)
+        return relay_id
+
+    async def detach_relay(self, stream_id: str, reason: str = "detached") -> None:
+        root = self._worker_of(stream_id)
+        if root is not None:
+            await self._call(root, "detach_relay", stream_id, reason)
 
     async def close_session(self, session_id: str) -> None:
         worker = self._sessions.get(session_id)
@@ -240,9 +309,9 @@ class SfuWorkerPool:
             await self._call(worker, "drop_publisher", session_id)
 
     async def end_stream(self, stream_id: str, reason: str = "ended") -> None:
-        worker = self._worker_of(stream_id)
-        if worker is not None:
-            await self._call(worker, "end_stream", stream_id, reason)
+        workers = [w for w in self._workers if w.alive and stream_id in w.state]
+        workers.extend(w for w in self._internal.pop(stream_id, {}) if w.alive and w not in workers)
+        await asyncio.gather(*(self._call(w, "end_stream", stream_id, reason) for w in workers), return_exceptions=True)
 
     def session_stream(self, session_id: str) -> str:
         stream = self._session_streams.get(session_id)
@@ -268,7 +337,17 @@ class SfuWorkerPool:
             "consumers": [consumer for r in reports for consumer in r["consumers"]],
             "residence_us_p50": max(p50s) if p50s else None,
             "residence_us_p99": max(p99s) if p99s else None,
-            "workers": [{"index": w.index, "pid": w.pid, "streams": len(w.state)} for w in self._workers],
+            "workers": [
+                {
+                    "index": w.index,
+                    "pid": w.pid,
+                    "streams": self._roots(w),
+                    "relayed_streams": len(w.state) - self._roots(w),
+                    "viewers": w.viewers,
+                    "codec_objects": w.stats.get("codec_objects"),
+                }
+                for w in self._workers
+            ],
         }
 
     async def close(self) -> None:
@@ -291,8 +370,29 @@ class SfuWorkerPool:
 
     # -- internals -------------------------------------------------------------------------------------------
 
+    def _roots(self, worker: _Worker) -> int:
+        """Streams whose root (publisher, or relay from another node) is on ``worker``."""
+        return sum(1 for stream in worker.state if worker not in self._internal.get(stream, {}))
+
     def _worker_of(self, stream_id: str) -> _Worker | None:
-        return next((w for w in self._workers if stream_id in w.state), None)
+        """The stream's root worker: the one holding its publisher (or its relay from another node), not one fed by
+        an internal relay."""
+        internal = self._internal.get(stream_id, {})
+        return next((w for w in self._workers if stream_id in w.state and w not in internal), None)
+
+    async def _pipe_to(self, stream_id: str, root: _Worker, worker: _Worker) -> None:
+        lock = self._locks.setdefault(stream_id, asyncio.Lock())
+        async with lock:
+            internal = self._internal.setdefault(stream_id, {})
+            if worker in internal and worker.state.get(stream_id, (False, False, False))[2]:
+                return  # already fed
+            offer = await self._call(root, "open_origin_pipe", stream_id)
+            relay_id = await self._call(worker, "attach_relay", stream_id, offer, None)
+            old = internal.get(worker)
+            if old is not None:
+                self._internal_ids.discard(old)
+            internal[worker] = relay_id
+            self._internal_ids.add(relay_id)
 
     async def _start(self) -> None:
         if self._closed:
@@ -357,6 +457,17 @@ class SfuWorkerPool:
                 self._ended[event.session_id] = (worker, event.stream_id)
                 while len(self._ended) > ENDED_SESSIONS_KEPT:
                     self._ended.popitem(last=False)
+                if self._viewers.pop(event.session_id, None) is not None:
+                    worker.viewers = max(0, worker.viewers - 1)
+            elif isinstance(event, (RelayStarted, RelayStopped)) and event.relay_id in self._internal_ids:
+                if isinstance(event, RelayStopped):  # a worker's internal relay is gone: a new viewer re-pipes
+                    self._internal_ids.discard(event.relay_id)
+                    internal = self._internal.get(event.stream_id, {})
+                    if internal.get(worker) == event.relay_id:
+                        del internal[worker]
+                return  # internal plumbing: not the edges' business
+            elif isinstance(event, PublisherStopped) and worker not in self._internal.get(event.stream_id, {}):
+                self._end_internal(event.stream_id, event.reason)
             self._emit(event)
         elif kind == "stats":
             _, worker.stats, worker.state = message
@@ -367,9 +478,20 @@ class SfuWorkerPool:
         elif kind == "closed" and not worker.closed.done():
             worker.closed.set_result(None)
 
+    def _end_internal(self, stream_id: str, reason: str) -> None:
+        """The stream ended on its root worker: end the copies other workers hold (their pipes also said so)."""
+        for other in self._internal.pop(stream_id, {}):
+            if other.alive:
+                with contextlib.suppress(OSError, BrokenPipeError):
+                    other.conn.send(("call", next(self._ids), "end_stream", (stream_id, reason)))
+        self._locks.pop(stream_id, None)
+
     def _worker_gone(self, worker: _Worker) -> None:
         worker.alive = False
         worker.state = {}
+        worker.viewers = 0
+        for internal in self._internal.values():
+            internal.pop(worker, None)
         for future in worker.pending.values():
             if not future.done():
                 future.set_exception(SfuUnavailableError("the SFU worker is gone"))

@@ -52,10 +52,13 @@ async def test_streams_are_forwarded_by_worker_processes_behind_the_same_api() -
         workers = pool.stats()["workers"]
         assert len({w["pid"] for w in workers}) == 2 and os.getpid() not in {w["pid"] for w in workers}
         assert sorted(w["streams"] for w in workers) == [1, 1]  # one stream per worker
-        assert await until(lambda: len(pool.stats()["routers"]) == 2, timeout=3)
+        assert await until(lambda: sum(r["relay"] is None for r in pool.stats()["routers"]) == 2, timeout=3)
         assert await until(lambda: sum(c.get("viewers", 0) for c in pool.stats()["consumers"]) == 4, timeout=3)
         folded = pool.stats()["consumers"]
-        assert sorted((c["stream_id"], c["viewers"]) for c in folded) == [("w-1", 2), ("w-2", 2)]
+        per_stream: dict[str, int] = {}
+        for entry in folded:
+            per_stream[entry["stream_id"]] = per_stream.get(entry["stream_id"], 0) + entry["viewers"]
+        assert per_stream == {"w-1": 2, "w-2": 2}
         assert all(c["packets"] > 0 for c in folded)
         assert {type(e) for e in events} >= {PublisherStarted}
         with pytest.raises(InvalidSdpError) as bad:
@@ -93,4 +96,54 @@ async def test_a_dead_worker_fails_its_calls_cleanly_and_new_streams_go_to_the_o
         await other.close()
     finally:
         await publisher.close()
+        await pool.close()
+
+
+async def test_one_streams_viewers_spread_over_both_workers_each_fed_exactly_one_copy() -> None:
+    pool = SfuWorkerPool(SfuSettings(announced_ips=("127.0.0.1",), gop_refresh_s=60.0), workers=2)
+    events: list[SfuEvent] = []
+
+    async def record(event: SfuEvent) -> None:
+        events.append(event)
+
+    pool.add_listener(record)
+    publisher = Publisher()
+    viewers: list[Viewer] = []
+    try:
+        _, answer = await pool.publish("one", await publisher.offer())
+        await publisher.accept(answer)
+        assert await until(lambda: pool.is_live("one"), timeout=10)
+        for _ in range(4):
+            viewer = Viewer()
+            _, answer = await pool.subscribe("one", await viewer.offer())
+            await viewer.accept(answer)
+            viewers.append(viewer)
+        assert await until(lambda: all(v.video and v.video.count >= 30 for v in viewers), timeout=20)
+        await asyncio.sleep(2.0)
+        for viewer in viewers:
+            assert viewer.video is not None and viewer.video.rate(2.0) >= 20
+            assert viewer.audio is not None and viewer.audio.count > 25
+        workers = pool.stats()["workers"]
+        assert sorted(w["viewers"] for w in workers) == [2, 2]  # least-loaded placement
+        assert sorted(w["streams"] for w in workers) == [0, 1] and sorted(w["relayed_streams"] for w in workers) == [
+            0,
+            1,
+        ]
+        routers = pool.stats()["routers"]
+        root = next(r for r in routers if r["relay"] is None)
+        relayed = next(r for r in routers if r["relay"] is not None)
+        assert len(root["pipes"]) == 1  # one copy to the other worker, whatever its audience
+        root_video = next(p for p in root["producers"] if p["kind"] == "video")
+        relayed_video = next(p for p in relayed["producers"] if p["kind"] == "video")
+        assert relayed_video["consumers"] == 2 and root_video["consumers"] == 3  # 2 viewers + the pipe
+        assert 0.7 * root_video["packets"] <= relayed_video["packets"] <= 1.05 * root_video["packets"]
+        assert [w["codec_objects"] for w in workers] == [0, 0]  # no decoder, no encoder in either worker
+        assert not [e for e in events if type(e).__name__.startswith("Relay")]  # internal plumbing stays inside
+        assert pool.has_publisher("one") and not pool.has_relay("one")
+        await pool.end_stream("one", "stream_ended")
+        assert await until(lambda: not pool.is_live("one"), timeout=3)
+        assert await until(lambda: sum(isinstance(e, SessionClosed) and e.role == "viewer" for e in events) == 4, 5)
+    finally:
+        for client in [*viewers, publisher]:
+            await client.close()
         await pool.close()
