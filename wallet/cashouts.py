@@ -28,11 +28,17 @@ from wallet.errors import (
     CashoutStateError,
     InsufficientFundsError,
 )
-from wallet.models import Leg, Transfer, TransferKind, TransferSpec, TransferState
+from wallet.models import CashoutStatus, Leg, Transfer, TransferKind, TransferSpec, TransferState
 from wallet.service import WalletService
 from wallet.store_payments import PaymentStore
 
-DECISIONS = {"approve": ("approving", "paid"), "reject": ("rejecting", "rejected")}
+DECISIONS = {
+    "approve": (CashoutStatus.APPROVING, CashoutStatus.PAID),
+    "reject": (CashoutStatus.REJECTING, CashoutStatus.REJECTED),
+}
+# Audit actions besides the statuses a cash-out passes through
+REQUESTED = "requested"
+HELD = "held"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +46,7 @@ class Cashout:
     id: str
     user_id: str
     beans: int
-    status: str
+    status: CashoutStatus
     created_at: str
     decided_by: str | None = None
     note: str | None = None
@@ -51,7 +57,7 @@ class Cashout:
             doc["_id"],
             doc["user_id"],
             int(doc["beans"]),
-            doc["status"],
+            CashoutStatus(doc["status"]),
             as_utc(doc["created_at"]).isoformat(),
             doc.get("decided_by"),
             doc.get("note"),
@@ -62,7 +68,7 @@ class Cashout:
             "id": self.id,
             "user_id": self.user_id,
             "beans": self.beans,
-            "status": self.status,
+            "status": self.status.value,
             "created_at": self.created_at,
             "decided_by": self.decided_by,
             "note": self.note,
@@ -91,13 +97,19 @@ class CashoutService:
             raise CashoutRefusedError("verify your identity before cashing out", code="identity_not_verified")
         cashout_id = f"{user_id}:{key}" if key else new_id()
         now = self._clock.now()
-        doc = {"_id": cashout_id, "user_id": user_id, "beans": beans, "status": "requesting", "created_at": now}
+        doc = {
+            "_id": cashout_id,
+            "user_id": user_id,
+            "beans": beans,
+            "status": CashoutStatus.REQUESTING.value,
+            "created_at": now,
+        }
         if not await self._store.insert_cashout(doc):
             existing = await self._store.get_cashout(cashout_id)
             assert existing is not None
             if existing["user_id"] != user_id or int(existing["beans"]) != beans:
                 raise CashoutStateError("this idempotency key was used for another cash-out")
-        await self._audit(cashout_id, "requested", user_id, beans)
+        await self._audit(cashout_id, REQUESTED, user_id, beans)
         transfer = await self._wallet.execute(
             TransferSpec(
                 f"cashout:{cashout_id}",
@@ -113,21 +125,19 @@ class CashoutService:
 
     async def _settle_request(self, cashout_id: str, transfer: Transfer) -> Cashout:
         if transfer.applied:
-            doc = await self._store.update_cashout(
-                {"_id": cashout_id, "status": "requesting"}, {"$set": {"status": "pending"}}
-            )
+            doc = await self._store.move_cashout(cashout_id, CashoutStatus.REQUESTING, CashoutStatus.PENDING)
         else:
-            doc = await self._store.update_cashout(
-                {"_id": cashout_id, "status": "requesting"}, {"$set": {"status": "failed", "note": transfer.error}}
+            doc = await self._store.move_cashout(
+                cashout_id, CashoutStatus.REQUESTING, CashoutStatus.FAILED, note=transfer.error
             )
         current = doc or await self._store.get_cashout(cashout_id)
         assert current is not None
         if transfer.state is TransferState.REJECTED:
-            await self._audit(cashout_id, "failed", current["user_id"], int(current["beans"]))
+            await self._audit(cashout_id, CashoutStatus.FAILED, current["user_id"], int(current["beans"]))
             if transfer.error == "account_frozen":
                 raise AccountFrozenError("this account is frozen")
             raise InsufficientFundsError("not enough matured beans", cashout_id=cashout_id)
-        await self._audit(cashout_id, "held", current["user_id"], int(current["beans"]))
+        await self._audit(cashout_id, HELD, current["user_id"], int(current["beans"]))
         return Cashout.from_doc(current)
 
     async def get(self, cashout_id: str) -> Cashout:
@@ -136,13 +146,17 @@ class CashoutService:
             raise CashoutNotFoundError("no such cash-out")
         return Cashout.from_doc(doc)
 
-    async def find(self, *, user_id: str | None = None, status: str | None = None, limit: int = 50) -> list[Cashout]:
-        query: dict[str, Any] = {}
-        if user_id:
-            query["user_id"] = user_id
+    async def find(
+        self, *, user_id: str | None = None, status: CashoutStatus | str | None = None, limit: int = 50
+    ) -> list[Cashout]:
+        wanted = None
         if status:
-            query["status"] = status
-        return [Cashout.from_doc(d) for d in await self._store.list_cashouts(query, limit)]
+            try:
+                wanted = CashoutStatus(status)
+            except ValueError:
+                raise InvalidInputError(f"no cash-out status {status!r}", field="status") from None
+        docs = await self._store.list_cashouts(user_id=user_id, status=wanted, limit=limit)
+        return [Cashout.from_doc(d) for d in docs]
 
     async def decide(
         self, actor_id: str, is_admin: bool, cashout_id: str, decision: str, note: str | None = None
@@ -152,9 +166,13 @@ class CashoutService:
         if decision not in DECISIONS:
             raise InvalidInputError("decision must be approve or reject", field="decision")
         working, final = DECISIONS[decision]
-        doc = await self._store.update_cashout(
-            {"_id": cashout_id, "status": "pending"},
-            {"$set": {"status": working, "decided_by": actor_id, "note": note, "decided_at": self._clock.now()}},
+        doc = await self._store.move_cashout(
+            cashout_id,
+            CashoutStatus.PENDING,
+            working,
+            decided_by=actor_id,
+            note=note,
+            decided_at=self._clock.now(),
         )
         if doc is None:
             doc = await self._store.get_cashout(cashout_id)
@@ -182,22 +200,20 @@ class CashoutService:
         )
         if not transfer.applied:
             raise CashoutStateError(f"the cash-out transfer was rejected: {transfer.error}")
-        updated = await self._store.update_cashout({"_id": cashout_id, "status": working}, {"$set": {"status": final}})
+        updated = await self._store.move_cashout(cashout_id, working, final)
         await self._audit(cashout_id, final, doc.get("decided_by") or "system", beans)
-        return Cashout.from_doc(updated or doc | {"status": final})
+        return Cashout.from_doc(updated or doc | {"status": final.value})
 
     async def finish_interrupted(self, *, stale_s: float = 60.0) -> int:
         """Complete requests and decisions a crash left half-way (called by the reconciler loop)."""
         done = 0
         before = self._clock.now() - timedelta(seconds=stale_s)
-        query = {"status": {"$in": ["requesting", "approving", "rejecting"]}, "created_at": {"$lte": before}}
-        for doc in await self._store.list_cashouts(query, 100):
-            if doc["status"] == "requesting":
+        for doc in await self._store.interrupted_cashouts(before, 100):
+            if doc["status"] == CashoutStatus.REQUESTING:
                 transfer = await self._wallet.ledger.get(f"cashout:{doc['_id']}")
                 if transfer is None:
-                    await self._store.update_cashout(
-                        {"_id": doc["_id"], "status": "requesting"},
-                        {"$set": {"status": "failed", "note": "interrupted"}},
+                    await self._store.move_cashout(
+                        doc["_id"], CashoutStatus.REQUESTING, CashoutStatus.FAILED, note="interrupted"
                     )
                 elif transfer.state in (TransferState.SETTLED, TransferState.REJECTED):
                     with contextlib.suppress(InsufficientFundsError, AccountFrozenError):
@@ -205,7 +221,7 @@ class CashoutService:
                 else:
                     continue
             else:
-                await self._complete(doc, "approve" if doc["status"] == "approving" else "reject")
+                await self._complete(doc, "approve" if doc["status"] == CashoutStatus.APPROVING else "reject")
             done += 1
         return done
 
@@ -220,7 +236,7 @@ class CashoutService:
             {
                 "_id": f"cashout:{cashout_id}:{action}",
                 "subject": f"cashout:{cashout_id}",
-                "action": action,
+                "action": str(action),
                 "actor": actor,
                 "beans": beans,
                 "at": self._clock.now(),

@@ -12,27 +12,23 @@ from typing import Any
 
 from wallet.accounts import Currency, is_user_account
 from wallet.ledger import Ledger
-from wallet.models import Leg, TransferKind, TransferSpec, TransferState
+from wallet.models import HoldState, Leg, TransferKind, TransferSpec, TransferState
 
 log = logging.getLogger(__name__)
 
 
-async def _claim(ledger: Ledger, tid: str, current: str, working: str) -> bool:
+async def _claim(ledger: Ledger, tid: str, current: str, working: HoldState) -> bool:
     if current == working:
         return True  # resuming our own interrupted step
-    if current != "held":
+    if current != HoldState.HELD:
         return False  # the other fate won, or it is over
-    return await ledger.store.update_transfer({"_id": tid, "hold.state": "held"}, {"$set": {"hold.state": working}})
-
-
-async def _finish(ledger: Ledger, tid: str, working: str, final: str) -> None:
-    await ledger.store.update_transfer({"_id": tid, "hold.state": working}, {"$set": {"hold.state": final}})
+    return await ledger.store.claim_hold(tid, working)
 
 
 async def mature(ledger: Ledger, doc: dict[str, Any]) -> bool:
     """Move a settled transfer's held amount to its available account (once)."""
     tid, hold = doc["_id"], doc["hold"]
-    if not await _claim(ledger, tid, hold["state"], "maturing"):
+    if not await _claim(ledger, tid, hold["state"], HoldState.MATURING):
         return False
     currency = Currency(hold["currency"])
     result = await ledger.execute(
@@ -50,7 +46,8 @@ async def mature(ledger: Ledger, doc: dict[str, Any]) -> bool:
         return False  # still in flight; next pass
     if result.state is TransferState.REJECTED:
         log.error("maturation of %s was rejected (%s): held balance is short", tid, result.error)
-    await _finish(ledger, tid, "maturing", "matured" if result.state is TransferState.SETTLED else "failed")
+    final = HoldState.MATURED if result.state is TransferState.SETTLED else HoldState.FAILED
+    await ledger.store.finish_hold(tid, HoldState.MATURING, final)
     return True
 
 
@@ -58,7 +55,7 @@ async def reverse(ledger: Ledger, doc: dict[str, Any], reason: str) -> bool:
     """Undo a settled transfer whose amount is still held (e.g. a gift paid with coins that were then refunded):
     every leg negated, as a new ``reversal`` transfer. Returns True if it is reversed now."""
     tid, hold = doc["_id"], doc["hold"]
-    if not await _claim(ledger, tid, hold["state"], "reversing"):
+    if not await _claim(ledger, tid, hold["state"], HoldState.REVERSING):
         return False
     legs = tuple(
         Leg(leg["account"], Currency(leg["currency"]), -int(leg["amount"]), force=is_user_account(leg["account"]))
@@ -76,5 +73,6 @@ async def reverse(ledger: Ledger, doc: dict[str, Any], reason: str) -> bool:
         return False
     if result.state is TransferState.REJECTED:
         log.error("reversal of %s was rejected (%s)", tid, result.error)
-    await _finish(ledger, tid, "reversing", "reversed" if result.state is TransferState.SETTLED else "held")
+    final = HoldState.REVERSED if result.state is TransferState.SETTLED else HoldState.HELD
+    await ledger.store.finish_hold(tid, HoldState.REVERSING, final)
     return result.state is TransferState.SETTLED

@@ -23,7 +23,7 @@ from typing import Any
 from core.clock import Clock, as_utc
 from wallet.accounts import may_go_negative, owner_of
 from wallet.errors import TransferInProgressError
-from wallet.models import Leg, Transfer, TransferKind, TransferSpec, TransferState
+from wallet.models import HoldState, Leg, Transfer, TransferKind, TransferSpec, TransferState
 from wallet.outbox import OutboxRelay
 from wallet.store import DuplicateTransferError, LedgerStore
 
@@ -32,10 +32,10 @@ log = logging.getLogger(__name__)
 StepHook = Callable[[str, str], Awaitable[None]]  # (transfer id, name of the step just done)
 Publisher = Callable[[Transfer], Awaitable[None]]
 
-PENDING = TransferState.PENDING.value
-APPLIED = TransferState.APPLIED.value
-SETTLED = TransferState.SETTLED.value
-REJECTED = TransferState.REJECTED.value
+PENDING = TransferState.PENDING
+APPLIED = TransferState.APPLIED
+SETTLED = TransferState.SETTLED
+REJECTED = TransferState.REJECTED
 
 
 async def _no_hook(tid: str, step: str) -> None:
@@ -91,7 +91,7 @@ class Ledger:
         doc: dict[str, Any] = {
             "_id": spec.id,
             "kind": spec.kind.value,
-            "state": PENDING,
+            "state": PENDING.value,
             "legs": [leg.to_doc() for leg in spec.legs],
             "accounts": [leg.account for leg in spec.legs],
             "refs": spec.refs,
@@ -110,7 +110,7 @@ class Ledger:
                 "amount": spec.hold.amount,
                 "matures_at": spec.hold.matures_at,
                 "payer": spec.hold.payer,
-                "state": "held",
+                "state": HoldState.HELD.value,
             }
         try:
             await self._store.insert_transfer(doc)
@@ -140,10 +140,12 @@ class Ledger:
 
     async def claim(self, doc: dict[str, Any], *, steal: bool = False) -> dict[str, Any] | None:
         """Take the lease of ``doc`` if nobody renewed it since it was read (or unconditionally with ``steal``)."""
-        query: dict[str, Any] = {"_id": doc["_id"]}
-        if not steal:
-            query["lease_until"] = doc["lease_until"]
-        return await self._store.claim_transfer(query, self._clock.now() + self._lease, self._node)
+        return await self._store.claim_lease(
+            doc["_id"],
+            lease_was=None if steal else doc["lease_until"],
+            lease_until=self._clock.now() + self._lease,
+            owner=self._node,
+        )
 
     async def drive(self, doc: dict[str, Any]) -> Transfer:
         """Move a transfer whose lease we hold forward to its final state, from wherever it stopped."""
@@ -162,11 +164,9 @@ class Ledger:
                 await self._hook(tid, f"leg:{leg.account}")
             result = {"balances": balances}
             now = self._clock.now()
-            moved = await self._store.update_transfer(
-                {"_id": tid, "state": PENDING}, {"$set": {"state": APPLIED, "result": result, "updated_at": now}}
-            )
+            moved = await self._store.mark_applied(tid, result, now)
             if moved:
-                doc = {**doc, "state": APPLIED, "result": result, "updated_at": now}
+                doc = {**doc, "state": APPLIED.value, "result": result, "updated_at": now}
             else:  # cannot happen while we hold the lease; trust the database
                 current = await self._store.get_transfer(tid)
                 assert current is not None
@@ -183,11 +183,9 @@ class Ledger:
                 await self._store.release_marker(leg.account, tid)
                 await self._hook(tid, f"release:{leg.account}")
             now = self._clock.now()
-            if await self._store.update_transfer(
-                {"_id": tid, "state": APPLIED}, {"$set": {"state": SETTLED, "updated_at": now}}
-            ):
+            if await self._store.mark_settled(tid, now):
                 await self._hook(tid, "settled")
-                return Transfer.from_doc({**doc, "state": SETTLED, "updated_at": now})
+                return Transfer.from_doc({**doc, "state": SETTLED.value, "updated_at": now})
         elif state == REJECTED and not doc.get("clean"):
             await self._undo(tid, legs)
         return await self._reload(tid)
@@ -223,10 +221,7 @@ class Ledger:
         return "insufficient_funds"
 
     async def _reject(self, tid: str, legs: list[Leg], code: str) -> None:
-        await self._store.update_transfer(
-            {"_id": tid, "state": PENDING},
-            {"$set": {"state": REJECTED, "error": code, "clean": False, "updated_at": self._clock.now()}},
-        )
+        await self._store.mark_rejected(tid, code, self._clock.now())
         await self._hook(tid, "rejected")
         await self._undo(tid, legs)
 
@@ -234,7 +229,7 @@ class Ledger:
         for leg in legs:
             await self._store.undo_leg(leg.account, tid, leg.amount)
             await self._hook(tid, f"undo:{leg.account}")
-        await self._store.update_transfer({"_id": tid, "state": REJECTED}, {"$set": {"clean": True}})
+        await self._store.mark_undone(tid)
 
     async def _publish(self, doc: dict[str, Any]) -> None:
         transfer = Transfer.from_doc(doc)
@@ -248,5 +243,5 @@ class Ledger:
         except Exception:
             log.exception("publishing transfer %s failed; the reconciler will retry", transfer.id)
             return
-        await self._store.update_transfer({"_id": transfer.id}, {"$set": {"published": True}})
+        await self._store.mark_published(transfer.id)
         await self._hook(transfer.id, "published")

@@ -30,6 +30,43 @@ class TransferState(StrEnum):
 
 
 FINAL_STATES = (TransferState.SETTLED, TransferState.REJECTED)
+APPLIED_STATES = (TransferState.APPLIED, TransferState.SETTLED)  # the money has moved
+
+
+class HoldState(StrEnum):
+    """Where a transfer's held amount is (``hold.state``): ``held`` until it matures or the transfer is reversed."""
+
+    HELD = "held"
+    MATURING = "maturing"  # claimed by the maturation; its transfer may be in flight
+    MATURED = "matured"
+    REVERSING = "reversing"  # claimed by a reversal; its transfer may be in flight
+    REVERSED = "reversed"
+    FAILED = "failed"  # the maturation was rejected (the held balance was short): for a human
+
+
+class TopUpStatus(StrEnum):
+    CREATING = "creating"  # stored; Stripe not asked yet (or its answer lost)
+    OPEN = "open"  # Stripe has the payment; waiting for the buyer
+    FAILED = "failed"  # Stripe refused to create it (may still be paid later if Stripe did create it)
+    PAID = "paid"  # coins credited
+    REFUNDED = "refunded"  # (partly) refunded: coins clawed back
+    DISPUTED = "disputed"  # a chargeback: coins clawed back
+
+
+UNPAID_TOPUP_STATES = (TopUpStatus.CREATING, TopUpStatus.OPEN, TopUpStatus.FAILED)
+
+
+class CashoutStatus(StrEnum):
+    REQUESTING = "requesting"  # stored; the hold transfer may be in flight
+    PENDING = "pending"  # beans held, waiting for an admin
+    FAILED = "failed"  # the hold was refused (or the request interrupted before it)
+    APPROVING = "approving"  # an admin approved; the payout transfer may be in flight
+    REJECTING = "rejecting"  # an admin rejected; the return transfer may be in flight
+    PAID = "paid"
+    REJECTED = "rejected"
+
+
+INTERRUPTED_CASHOUT_STATES = (CashoutStatus.REQUESTING, CashoutStatus.APPROVING, CashoutStatus.REJECTING)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,10 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from core.clock import Clock
 from wallet import holds
-from wallet.ledger import APPLIED, PENDING, REJECTED, SETTLED, Ledger
+from wallet.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -85,18 +84,9 @@ class Reconciler:
         return ReconcileReport(driven, matured)
 
     async def _drive_stuck(self, ignore_leases: bool) -> int:
-        now = self._clock.now()
-        query: dict[str, Any] = {
-            "$or": [
-                {"state": {"$in": [PENDING, APPLIED]}},
-                {"state": REJECTED, "clean": False},
-                {"state": SETTLED, "outbox": True, "published": False},
-            ]
-        }
-        if not ignore_leases:
-            query["lease_until"] = {"$lt": now}
+        expired_before = None if ignore_leases else self._clock.now()
         count = 0
-        for doc in await self._ledger.store.find_transfers(query, limit=self._batch, sort=[("created_at", 1)]):
+        for doc in await self._ledger.store.unfinished(lease_expired_before=expired_before, limit=self._batch):
             claimed = await self._ledger.claim(doc, steal=ignore_leases)
             if claimed is None:
                 continue  # someone else renewed it
@@ -107,13 +97,8 @@ class Reconciler:
 
     async def _mature_holds(self) -> int:
         now = self._clock.now()
-        docs = await self._ledger.store.find_transfers(
-            {"state": SETTLED, "hold.state": {"$in": ["held", "maturing"]}, "hold.matures_at": {"$lte": now}},
-            limit=self._batch,
-        )
-        interrupted = await self._ledger.store.find_transfers(
-            {"state": SETTLED, "hold.state": "reversing"}, limit=self._batch
-        )
+        docs = await self._ledger.store.holds_due(now, limit=self._batch)
+        interrupted = await self._ledger.store.holds_reversing(limit=self._batch)
         count = 0
         for doc in docs:
             if await holds.mature(self._ledger, doc):

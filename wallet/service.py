@@ -79,11 +79,10 @@ class WalletService:
         """The user's transfers, newest first, showing only their own legs."""
         size = clamp_limit(limit)
         mine = set(user_accounts(user_id).values())
-        query: dict[str, Any] = {"accounts": {"$in": sorted(mine)}, "state": {"$in": ["applied", "settled"]}}
+        before = None
         if cursor:
-            at, last_id = decode_time_cursor(cursor)
-            query["$or"] = [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": last_id}}]
-        docs = await self.ledger.store.find_transfers(query, limit=size + 1, sort=[("created_at", -1), ("_id", -1)])
+            before = decode_time_cursor(cursor)
+        docs = await self.ledger.store.applied_touching(sorted(mine), before=before, limit=size + 1)
         items = [Transfer.from_doc(d).public(mine) for d in docs[:size]]
         next_cursor = None
         if len(docs) > size:
@@ -96,9 +95,7 @@ class WalletService:
         self, kind: TransferKind, match: dict[str, Any], group_by: str, amount: str, limit: int
     ) -> list[tuple[str, int, int]]:
         """Sum ``refs.<amount>`` of applied transfers of ``kind`` matching ``refs.<k> = v``, by ``refs.<group_by>``."""
-        query: dict[str, Any] = {"kind": kind.value, "state": {"$in": ["applied", "settled"]}}
-        query.update({f"refs.{k}": v for k, v in match.items()})
-        rows = await self.ledger.store.group_sum(query, f"refs.{group_by}", f"refs.{amount}", limit)
+        rows = await self.ledger.store.sum_applied_refs(kind, match, group_by, amount, limit)
         return [(str(r["_id"]), int(r["total"]), int(r["count"])) for r in rows]
 
     async def clawback(self, tid: str, kind: TransferKind, user_id: str, coins: int, refs: dict[str, Any]) -> Transfer:
@@ -143,11 +140,7 @@ class WalletService:
         until the balance covers the claw-back. That is what the holding period is for."""
         if int(doc["balance"]) >= coins:
             return doc
-        held = await self.ledger.store.find_transfers(
-            {"state": "settled", "hold.payer": user_id, "hold.state": {"$in": ["held", "reversing"]}},
-            limit=200,
-            sort=[("created_at", -1), ("_id", -1)],
-        )
+        held = await self.ledger.store.holds_paid_by(user_id, limit=200)
         for transfer in held:
             await holds.reverse(self.ledger, transfer, "clawback")
             fresh = await self.ledger.store.get_account(account)

@@ -13,6 +13,8 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from wallet.models import APPLIED_STATES, HoldState, TransferKind, TransferState
+
 
 class DuplicateTransferError(Exception):
     """A transfer with this id exists already."""
@@ -50,11 +52,44 @@ class LedgerStore:
         doc: dict[str, Any] | None = await self._transfers.find_one({"_id": tid})
         return doc
 
-    async def update_transfer(self, query: dict[str, Any], update: dict[str, Any]) -> bool:
-        result = await self._transfers.update_one(query, update)
+    async def _move(self, tid: str, was: TransferState, fields: dict[str, Any]) -> bool:
+        result = await self._transfers.update_one({"_id": tid, "state": was.value}, {"$set": fields})
         return bool(result.matched_count)
 
-    async def claim_transfer(self, query: dict[str, Any], lease_until: datetime, owner: str) -> dict[str, Any] | None:
+    async def mark_applied(self, tid: str, result: dict[str, Any], at: datetime) -> bool:
+        """``pending`` → ``applied`` with its result; False if it was not pending."""
+        return await self._move(
+            tid, TransferState.PENDING, {"state": TransferState.APPLIED.value, "result": result, "updated_at": at}
+        )
+
+    async def mark_settled(self, tid: str, at: datetime) -> bool:
+        """``applied`` → ``settled``; False if it was not applied."""
+        return await self._move(tid, TransferState.APPLIED, {"state": TransferState.SETTLED.value, "updated_at": at})
+
+    async def mark_rejected(self, tid: str, code: str, at: datetime) -> bool:
+        """``pending`` → ``rejected`` (with the error code), not yet clean: its applied legs still need undoing."""
+        return await self._move(
+            tid,
+            TransferState.PENDING,
+            {"state": TransferState.REJECTED.value, "error": code, "clean": False, "updated_at": at},
+        )
+
+    async def mark_undone(self, tid: str) -> None:
+        """Every applied leg of the rejected transfer has been undone."""
+        await self._move(tid, TransferState.REJECTED, {"clean": True})
+
+    async def mark_published(self, tid: str) -> None:
+        """Its outbox event has been published."""
+        await self._transfers.update_one({"_id": tid}, {"$set": {"published": True}})
+
+    async def claim_lease(
+        self, tid: str, *, lease_was: datetime | None, lease_until: datetime, owner: str
+    ) -> dict[str, Any] | None:
+        """Take the transfer's lease if it still is ``lease_was`` (nobody renewed it since it was read), or
+        unconditionally with ``lease_was=None``. Returns the transfer after, or None if somebody else holds it."""
+        query: dict[str, Any] = {"_id": tid}
+        if lease_was is not None:
+            query["lease_until"] = lease_was
         doc: dict[str, Any] | None = await self._transfers.find_one_and_update(
             query,
             {"$set": {"lease_until": lease_until, "lease_owner": owner}},
@@ -62,7 +97,19 @@ class LedgerStore:
         )
         return doc
 
-    async def find_transfers(
+    async def claim_hold(self, tid: str, working: HoldState) -> bool:
+        """``held`` → ``working`` (maturing or reversing): the two fates of a hold exclude each other."""
+        result = await self._transfers.update_one(
+            {"_id": tid, "hold.state": HoldState.HELD.value}, {"$set": {"hold.state": working.value}}
+        )
+        return bool(result.matched_count)
+
+    async def finish_hold(self, tid: str, working: HoldState, final: HoldState) -> None:
+        await self._transfers.update_one(
+            {"_id": tid, "hold.state": working.value}, {"$set": {"hold.state": final.value}}
+        )
+
+    async def _find(
         self, query: dict[str, Any], *, limit: int, sort: list[tuple[str, int]] | None = None
     ) -> list[dict[str, Any]]:
         cursor = self._transfers.find(query)
@@ -71,14 +118,74 @@ class LedgerStore:
         docs: list[dict[str, Any]] = await cursor.limit(limit).to_list(None)
         return docs
 
-    async def iter_transfers(self, query: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        async for doc in self._transfers.find(query):
+    async def unfinished(self, *, lease_expired_before: datetime | None, limit: int) -> list[dict[str, Any]]:
+        """Transfers a driver has to move on, oldest first: pending or applied, rejected but not undone, settled
+        with an unpublished outbox event. With ``lease_expired_before``, only those whose lease ran out by then."""
+        query: dict[str, Any] = {
+            "$or": [
+                {"state": {"$in": [TransferState.PENDING.value, TransferState.APPLIED.value]}},
+                {"state": TransferState.REJECTED.value, "clean": False},
+                {"state": TransferState.SETTLED.value, "outbox": True, "published": False},
+            ]
+        }
+        if lease_expired_before is not None:
+            query["lease_until"] = {"$lt": lease_expired_before}
+        return await self._find(query, limit=limit, sort=[("created_at", ASCENDING)])
+
+    async def holds_due(self, now: datetime, *, limit: int) -> list[dict[str, Any]]:
+        """Settled transfers whose hold has matured by ``now`` and is still held (or its maturation interrupted)."""
+        return await self._find(
+            {
+                "state": TransferState.SETTLED.value,
+                "hold.state": {"$in": [HoldState.HELD.value, HoldState.MATURING.value]},
+                "hold.matures_at": {"$lte": now},
+            },
+            limit=limit,
+        )
+
+    async def holds_reversing(self, *, limit: int) -> list[dict[str, Any]]:
+        """Settled transfers whose reversal was claimed but not finished."""
+        return await self._find(
+            {"state": TransferState.SETTLED.value, "hold.state": HoldState.REVERSING.value}, limit=limit
+        )
+
+    async def holds_paid_by(self, payer: str, *, limit: int) -> list[dict[str, Any]]:
+        """Settled transfers paid by ``payer`` whose amount is still held (or being reversed), newest first."""
+        return await self._find(
+            {
+                "state": TransferState.SETTLED.value,
+                "hold.payer": payer,
+                "hold.state": {"$in": [HoldState.HELD.value, HoldState.REVERSING.value]},
+            },
+            limit=limit,
+            sort=[("created_at", DESCENDING), ("_id", DESCENDING)],
+        )
+
+    async def applied_touching(
+        self, accounts: list[str], *, before: tuple[datetime, str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Applied or settled transfers with a leg on any of ``accounts``, newest first, after the page that ended
+        at ``before`` (its last ``created_at`` and id)."""
+        query: dict[str, Any] = {"accounts": {"$in": accounts}, "state": {"$in": [s.value for s in APPLIED_STATES]}}
+        if before is not None:
+            at, last_id = before
+            query["$or"] = [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": last_id}}]
+        return await self._find(query, limit=limit, sort=[("created_at", DESCENDING), ("_id", DESCENDING)])
+
+    async def iter_transfers(self) -> AsyncIterator[dict[str, Any]]:
+        async for doc in self._transfers.find({}):
             yield doc
 
-    async def group_sum(self, match: dict[str, Any], group_by: str, amount: str, limit: int) -> list[dict[str, Any]]:
+    async def sum_applied_refs(
+        self, kind: TransferKind, match: dict[str, Any], group_by: str, amount: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """Applied transfers of ``kind`` whose ``refs`` equal ``match``: ``refs.<amount>`` summed by
+        ``refs.<group_by>``, largest first; rows ``{"_id": group, "total", "count"}``."""
+        query: dict[str, Any] = {"kind": kind.value, "state": {"$in": [s.value for s in APPLIED_STATES]}}
+        query.update({f"refs.{k}": v for k, v in match.items()})
         pipeline: list[dict[str, Any]] = [
-            {"$match": match},
-            {"$group": {"_id": "$" + group_by, "total": {"$sum": "$" + amount}, "count": {"$sum": 1}}},
+            {"$match": query},
+            {"$group": {"_id": "$refs." + group_by, "total": {"$sum": "$refs." + amount}, "count": {"$sum": 1}}},
             {"$sort": {"total": -1, "_id": 1}},
             {"$limit": limit},
         ]

@@ -17,7 +17,7 @@ from core.errors import UnavailableError
 from core.ids import new_id
 from wallet.accounts import COINS_STRIPE, Currency, user_coins
 from wallet.errors import TopUpNotFoundError, UnknownCoinPackError
-from wallet.models import Leg, Transfer, TransferKind, TransferSpec
+from wallet.models import Leg, TopUpStatus, Transfer, TransferKind, TransferSpec
 from wallet.service import WalletService
 from wallet.store_payments import PaymentStore
 from wallet.stripe_gateway import StripeGateway
@@ -68,7 +68,7 @@ class TopUpService:
             "price_cents": pack.price_cents,
             "currency": pack.currency,
             "method": method,
-            "status": "creating",
+            "status": TopUpStatus.CREATING.value,
             "reversed_coins": 0,
             "reversals": [],
             "rev": 0,
@@ -84,15 +84,8 @@ class TopUpService:
                     metadata=metadata,
                     idempotency_key=f"topup-{topup_id}",
                 )
-                await self._store.update_topup(
-                    {"_id": topup_id},
-                    {
-                        "$set": {
-                            "status": "open",
-                            "checkout_session": session.id,
-                            "payment_intent": session.payment_intent,
-                        }
-                    },
+                await self._store.mark_topup_open(
+                    topup_id, payment_intent=session.payment_intent, checkout_session=session.id
                 )
                 extra: dict[str, Any] = {"checkout_url": session.url, "checkout_session_id": session.id}
             else:
@@ -102,14 +95,13 @@ class TopUpService:
                     metadata=metadata,
                     idempotency_key=f"topup-{topup_id}",
                 )
-                await self._store.update_topup(
-                    {"_id": topup_id}, {"$set": {"status": "open", "payment_intent": intent.id}}
-                )
+                await self._store.mark_topup_open(topup_id, payment_intent=intent.id)
                 extra = {"payment_intent_id": intent.id, "client_secret": intent.client_secret}
         except Exception:
-            await self._store.update_topup({"_id": topup_id}, {"$set": {"status": "failed"}})
+            await self._store.mark_topup_failed(topup_id)
             raise
-        return {"topup_id": topup_id, "method": method, "pack": pack.to_dict(), "status": "open", **extra}
+        status = TopUpStatus.OPEN.value
+        return {"topup_id": topup_id, "method": method, "pack": pack.to_dict(), "status": status, **extra}
 
     async def get(self, topup_id: str) -> dict[str, Any]:
         doc = await self._store.get_topup(topup_id)
@@ -127,7 +119,7 @@ class TopUpService:
         """Credit the top-up's coins (once, whatever calls this and how often)."""
         topup_id = topup["_id"]
         if intent_id and not topup.get("payment_intent"):
-            await self._store.update_topup({"_id": topup_id}, {"$set": {"payment_intent": intent_id}})
+            await self._store.set_topup_intent(topup_id, intent_id)
         coins = int(topup["coins"])
         spec = TransferSpec(
             id=f"topup:{topup_id}",
@@ -145,10 +137,7 @@ class TopUpService:
         )
         transfer = await self._wallet.execute(spec)
         if transfer.applied:
-            await self._store.update_topup(
-                {"_id": topup_id, "status": {"$in": ["creating", "open", "failed"]}},
-                {"$set": {"status": "paid", "paid_at": self._clock.now()}},
-            )
+            await self._store.mark_topup_paid(topup_id, self._clock.now())
         return transfer
 
     async def claw_back(
@@ -178,14 +167,13 @@ class TopUpService:
             if cumulative:
                 wanted -= sum(int(r["coins"]) for r in doc.get("reversals", []) if r["kind"] == kind.value)
             coins = max(0, min(wanted, total - int(doc.get("reversed_coins", 0))))
-            moved = await self._store.update_topup(
-                {"_id": topup_id, "rev": doc.get("rev", 0), "reversals.tid": {"$ne": tid}},
-                {
-                    "$inc": {"rev": 1, "reversed_coins": coins},
-                    "$push": {"reversals": {"tid": tid, "kind": kind.value, "coins": coins}},
-                    "$set": {"status": "refunded" if kind is TransferKind.REFUND else "disputed"},
-                },
-            )
-            if moved is not None:
+            if await self._store.reserve_reversal(
+                topup_id,
+                rev=doc.get("rev", 0),
+                tid=tid,
+                kind=kind.value,
+                coins=coins,
+                status=TopUpStatus.REFUNDED if kind is TransferKind.REFUND else TopUpStatus.DISPUTED,
+            ):
                 return coins
         raise UnavailableError(f"could not reserve a claw-back on top-up {topup_id}: too much contention")

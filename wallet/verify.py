@@ -48,7 +48,7 @@ async def verify_ledger(store: LedgerStore, *, max_problems: int = 100) -> Verif
         if len(report.problems) < max_problems:
             report.problems.append(text)
 
-    async for doc in store.iter_transfers({}):
+    async for doc in store.iter_transfers():
         report.transfers += 1
         state = doc["state"]
         legs = doc["legs"]
