@@ -231,7 +231,7 @@ class ChatService:
 
     async def set_top_gifters(self, stream_id: str, user_ids: tuple[str, ...]) -> None:
         """Who wears the top-gifter badge in the stream's chat (from gifts' ``TopGiftersChanged``)."""
-        await self._store.update_settings(stream_id, {"$set": {"top_gifters": list(user_ids)[:10]}})
+        await self._store.set_settings(stream_id, top_gifters=list(user_ids)[:10])
         self.forget_room(stream_id)
 
     async def remember_nickname(self, stream_id: str, nickname: str, user_id: str) -> None:

@@ -26,6 +26,11 @@ class RoomRole(enum.StrEnum):
         return self in (RoomRole.ADMIN, RoomRole.STAFF, RoomRole.OWNER, RoomRole.MODERATOR)
 
 
+class ReportStatus(enum.StrEnum):
+    OPEN = "open"  # queued for the room's moderators
+    RESOLVED = "resolved"
+
+
 class ModAction(enum.StrEnum):
     DELETE = "delete"
     TIMEOUT = "timeout"

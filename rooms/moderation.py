@@ -26,6 +26,7 @@ from rooms.chat_models import (
     SLOW_MAX_S,
     SLOW_MIN_S,
     ModAction,
+    ReportStatus,
     RoomRole,
     RoomSettings,
     ShieldPreset,
@@ -196,21 +197,20 @@ class ModerationService:
 
     async def _change_settings(self, stream: Stream, req: ModRequest) -> tuple[RoomSettings, dict[str, Any]]:
         a, v = req.action, req.value
-        update: dict[str, Any]
         if a is ModAction.SLOW:
             if v in (None, False, 0):
-                update = {"$set": {"slow_s": 0}}
+                doc = await self._store.set_settings(stream.id, slow_s=0)
             elif isinstance(v, int) and not isinstance(v, bool) and SLOW_MIN_S <= v <= SLOW_MAX_S:
-                update = {"$set": {"slow_s": v}}
+                doc = await self._store.set_settings(stream.id, slow_s=v)
             else:
                 raise InvalidInputError(
                     f"slow mode takes {SLOW_MIN_S}-{SLOW_MAX_S} seconds, or 0 for off", field="value"
                 )
         elif a is ModAction.FOLLOWERS_ONLY:
             if v is None or v is False:
-                update = {"$set": {"followers_only_min_s": None}}
+                doc = await self._store.set_settings(stream.id, followers_only_min_s=None)
             elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= FOLLOW_AGE_MAX_S:
-                update = {"$set": {"followers_only_min_s": v}}
+                doc = await self._store.set_settings(stream.id, followers_only_min_s=v)
             else:
                 raise InvalidInputError(
                     "followers-only takes a minimum follow age in seconds (0-90 days), or null for off", field="value"
@@ -222,16 +222,15 @@ class ModerationService:
             current = await self._chat.settings(stream.id)
             if len(current.blocked_terms) >= TERMS_MAX and term not in current.blocked_terms:
                 raise InvalidInputError(f"at most {TERMS_MAX} blocked terms", field="value")
-            update = {"$addToSet": {"blocked_terms": term}}
+            doc = await self._store.add_blocked_term(stream.id, term)
         elif a is ModAction.UNBLOCK_TERM:
             if not isinstance(v, str):
                 raise InvalidInputError("unblock_term takes the term as value", field="value")
-            update = {"$pull": {"blocked_terms": normalize_term(v)}}
+            doc = await self._store.remove_blocked_term(stream.id, normalize_term(v))
         elif a is ModAction.SHIELD:
-            update = {"$set": self._shield_update(v)}
+            doc = await self._store.set_settings(stream.id, **self._shield_update(v))
         else:  # pragma: no cover - the enum is exhaustive
             raise InvalidInputError("unknown action", field="action")
-        doc = await self._store.update_settings(stream.id, update)
         self._chat.forget_room(stream.id)
         return RoomSettings.from_doc(stream.id, doc), {"value": v}
 
@@ -335,7 +334,7 @@ class ModerationService:
             "message_id": message_id,
             "message": snapshot,
             "reason": text,
-            "status": "open",
+            "status": ReportStatus.OPEN.value,
             "at": self._clock.now(),
         }
         await self._store.insert_report(doc)
@@ -348,13 +347,19 @@ class ModerationService:
         stream_id: StreamId,
         principal: Principal | None,
         *,
-        status: str | None,
+        status: ReportStatus | str | None,
         cursor: str | None,
         limit: int | None,
     ) -> Page:
         await self.require_moderator(stream_id, principal)
+        wanted = None
+        if status is not None:
+            try:
+                wanted = ReportStatus(status)
+            except ValueError:
+                raise InvalidInputError(f"no report status {status!r}", field="status") from None
         n = clamp_limit(limit, default=50)
-        docs = await self._store.page_reports(stream_id, status, decode_page_cursor(cursor), n + 1)
+        docs = await self._store.page_reports(stream_id, wanted, decode_page_cursor(cursor), n + 1)
         return Page([log_entry_to_dict(d) for d in docs[:n]], page_cursor(docs, n))
 
     async def resolve_report(

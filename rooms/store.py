@@ -7,6 +7,8 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
+from rooms.models import StreamStatus
+
 
 class StreamStore:
     def __init__(self, db: Any) -> None:
@@ -26,17 +28,61 @@ class StreamStore:
         doc: dict[str, Any] | None = await self._streams.find_one({"_id": stream_id})
         return doc
 
-    async def update(self, query: dict[str, Any], update: dict[str, Any]) -> dict[str, Any] | None:
+    async def _update(self, query: dict[str, Any], update: dict[str, Any]) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = await self._streams.find_one_and_update(
             query, update, return_document=ReturnDocument.AFTER
         )
         return doc
 
+    async def set_stream_key(self, stream_id: str, stream_key: str) -> dict[str, Any] | None:
+        return await self._update({"_id": stream_id}, {"$set": {"stream_key": stream_key}})
+
+    async def mark_live(self, stream_id: str, at: datetime) -> dict[str, Any] | None:
+        """``created`` → ``live``; None if it was not created (live already, or ended)."""
+        return await self._update(
+            {"_id": stream_id, "status": StreamStatus.CREATED.value},
+            {"$set": {"status": StreamStatus.LIVE.value, "started_at": at}},
+        )
+
+    async def mark_ended(self, stream_id: str, at: datetime, duration_s: int) -> dict[str, Any] | None:
+        """Any state but ended → ``ended``, keeping its stats; None if it had ended already."""
+        return await self._update(
+            {"_id": stream_id, "status": {"$ne": StreamStatus.ENDED.value}},
+            {"$set": {"status": StreamStatus.ENDED.value, "ended_at": at, "stats.duration_s": duration_s}},
+        )
+
+    async def record_stats(self, stream_id: str, *, peak_viewers: int | None, inc: dict[str, int] | None) -> None:
+        """Raise ``stats.peak_viewers`` to at least ``peak_viewers``; add ``inc`` to the named counters."""
+        update: dict[str, Any] = {}
+        if peak_viewers is not None:
+            update["$max"] = {"stats.peak_viewers": peak_viewers}
+        if inc:
+            update["$inc"] = {f"stats.{k}": v for k, v in inc.items()}
+        if update:
+            await self._update({"_id": stream_id}, update)
+
+    async def add_moderator(self, stream_id: str, user_id: str) -> dict[str, Any] | None:
+        return await self._update({"_id": stream_id}, {"$addToSet": {"moderators": user_id}})
+
+    async def remove_moderator(self, stream_id: str, user_id: str) -> dict[str, Any] | None:
+        return await self._update({"_id": stream_id}, {"$pull": {"moderators": user_id}})
+
     async def page(
-        self, query: dict[str, Any], after: tuple[datetime, str] | None, limit: int, sort_field: str
+        self,
+        *,
+        status: StreamStatus | None,
+        owners: list[str] | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        sort_field: str,
     ) -> list[dict[str, Any]]:
-        """Newest first by ``sort_field`` then ``_id``; ``after`` is the last (value, id) of the previous page."""
-        q = dict(query)
+        """Streams in ``status`` (any if None) of ``owners`` (anyone's if None), newest first by ``sort_field`` then
+        ``_id``; ``after`` is the last (value, id) of the previous page."""
+        q: dict[str, Any] = {}
+        if status is not None:
+            q["status"] = status.value
+        if owners is not None:
+            q["owner_id"] = {"$in": owners}
         if after is not None:
             value, last_id = after
             q["$or"] = [{sort_field: {"$lt": value}}, {sort_field: value, "_id": {"$lt": last_id}}]
@@ -51,7 +97,7 @@ class StreamStore:
 
     async def where_moderator(self, user_id: str, limit: int) -> list[dict[str, Any]]:
         cursor = (
-            self._streams.find({"moderators": user_id, "status": {"$ne": "ended"}})
+            self._streams.find({"moderators": user_id, "status": {"$ne": StreamStatus.ENDED.value}})
             .sort([("created_at", DESCENDING)])
             .limit(limit)
         )

@@ -15,6 +15,8 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
+from rooms.chat_models import ReportStatus
+
 
 class ChatStore:
     def __init__(self, db: Any) -> None:
@@ -77,12 +79,23 @@ class ChatStore:
         doc: dict[str, Any] | None = await self._settings.find_one({"_id": stream_id})
         return doc
 
-    async def update_settings(self, stream_id: str, update: dict[str, Any]) -> dict[str, Any]:
+    async def _update_settings(self, stream_id: str, update: dict[str, Any]) -> dict[str, Any]:
         doc: dict[str, Any] | None = await self._settings.find_one_and_update(
             {"_id": stream_id}, update, upsert=True, return_document=ReturnDocument.AFTER
         )
         assert doc is not None
         return doc
+
+    async def set_settings(self, stream_id: str, **fields: Any) -> dict[str, Any]:
+        """Set the named room settings (``slow_s``, ``followers_only_min_s``, ``shield``, ``shield_preset``,
+        ``top_gifters``); returns the room's settings after."""
+        return await self._update_settings(stream_id, {"$set": fields})
+
+    async def add_blocked_term(self, stream_id: str, term: str) -> dict[str, Any]:
+        return await self._update_settings(stream_id, {"$addToSet": {"blocked_terms": term}})
+
+    async def remove_blocked_term(self, stream_id: str, term: str) -> dict[str, Any]:
+        return await self._update_settings(stream_id, {"$pull": {"blocked_terms": term}})
 
     # Restrictions
     async def put_restriction(self, owner_id: str, user_id: str, doc: dict[str, Any]) -> None:
@@ -120,11 +133,11 @@ class ChatStore:
         await self._reports.insert_one(doc)
 
     async def page_reports(
-        self, stream_id: str, status: str | None, after: tuple[datetime, str] | None, limit: int
+        self, stream_id: str, status: ReportStatus | None, after: tuple[datetime, str] | None, limit: int
     ) -> list[dict[str, Any]]:
         q: dict[str, Any] = {"stream_id": stream_id}
         if status is not None:
-            q["status"] = status
+            q["status"] = status.value
         if after is not None:
             at, last_id = after
             q["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": last_id}}]
@@ -137,7 +150,14 @@ class ChatStore:
     ) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = await self._reports.find_one_and_update(
             {"_id": report_id, "stream_id": stream_id},
-            {"$set": {"status": "resolved", "resolved_by": by, "resolved_at": at, "resolution": resolution}},
+            {
+                "$set": {
+                    "status": ReportStatus.RESOLVED.value,
+                    "resolved_by": by,
+                    "resolved_at": at,
+                    "resolution": resolution,
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
         return doc

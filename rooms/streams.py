@@ -78,7 +78,7 @@ class StreamService:
 
     async def rotate_key(self, actor: UserId, stream_id: StreamId) -> Stream:
         await self.owned(actor, stream_id)
-        doc = await self._store.update({"_id": stream_id}, {"$set": {"stream_key": new_stream_key()}})
+        doc = await self._store.set_stream_key(stream_id, new_stream_key())
         if doc is None:
             raise StreamNotFoundError("no such stream")
         return Stream.from_doc(doc)
@@ -95,10 +95,7 @@ class StreamService:
     async def go_live(self, stream_id: StreamId) -> Stream:
         """Mark the stream live (idempotent). Publishes ``StreamStarted`` the first time."""
         now = self._clock.now()
-        doc = await self._store.update(
-            {"_id": stream_id, "status": StreamStatus.CREATED.value},
-            {"$set": {"status": StreamStatus.LIVE.value, "started_at": now}},
-        )
+        doc = await self._store.mark_live(stream_id, now)
         if doc is None:
             stream = await self.get(stream_id)
             if stream.status is StreamStatus.ENDED:
@@ -115,16 +112,7 @@ class StreamService:
         if current.status is StreamStatus.ENDED:
             return current
         started = current.started_at or now
-        doc = await self._store.update(
-            {"_id": stream_id, "status": {"$ne": StreamStatus.ENDED.value}},
-            {
-                "$set": {
-                    "status": StreamStatus.ENDED.value,
-                    "ended_at": now,
-                    "stats.duration_s": max(0, int((now - started).total_seconds())),
-                }
-            },
-        )
+        doc = await self._store.mark_ended(stream_id, now, max(0, int((now - started).total_seconds())))
         if doc is None:
             return await self.get(stream_id)
         stream = Stream.from_doc(doc)
@@ -139,13 +127,7 @@ class StreamService:
         self, stream_id: StreamId, *, peak_viewers: int | None = None, inc: dict[str, int] | None = None
     ) -> None:
         """Raise the peak viewer count and add to counters (likes, gift totals)."""
-        update: dict[str, Any] = {}
-        if peak_viewers is not None:
-            update["$max"] = {"stats.peak_viewers": peak_viewers}
-        if inc:
-            update["$inc"] = {f"stats.{k}": v for k, v in inc.items()}
-        if update:
-            await self._store.update({"_id": stream_id}, update)
+        await self._store.record_stats(stream_id, peak_viewers=peak_viewers, inc=inc)
 
     async def add_moderator(self, actor: UserId, stream_id: StreamId, user_id: UserId) -> Stream:
         stream = await self.owned(actor, stream_id)
@@ -153,13 +135,13 @@ class StreamService:
             raise InvalidInputError("the owner is already in charge of the room", field="user_id")
         if len(stream.moderators) >= MODERATORS_MAX and user_id not in stream.moderators:
             raise InvalidInputError(f"a room can have at most {MODERATORS_MAX} moderators")
-        doc = await self._store.update({"_id": stream_id}, {"$addToSet": {"moderators": user_id}})
+        doc = await self._store.add_moderator(stream_id, user_id)
         assert doc is not None
         return Stream.from_doc(doc)
 
     async def remove_moderator(self, actor: UserId, stream_id: StreamId, user_id: UserId) -> Stream:
         await self.owned(actor, stream_id)
-        doc = await self._store.update({"_id": stream_id}, {"$pull": {"moderators": user_id}})
+        doc = await self._store.remove_moderator(stream_id, user_id)
         assert doc is not None
         return Stream.from_doc(doc)
 
@@ -172,16 +154,17 @@ class StreamService:
         limit: int | None = None,
     ) -> Page:
         n = clamp_limit(limit)
-        query: dict[str, Any] = {}
-        if status is not None:
-            query["status"] = status.value
-        if owners is not None:
-            query["owner_id"] = {"$in": owners}
         sort_field = "started_at" if status is StreamStatus.LIVE else "created_at"
         after: tuple[datetime, str] | None = None
         if cursor:
             after = decode_time_cursor(cursor)
-        docs = await self._store.page(query, after, n + 1, sort_field)
+        docs = await self._store.page(
+            status=status,
+            owners=[str(o) for o in owners] if owners is not None else None,
+            after=after,
+            limit=n + 1,
+            sort_field=sort_field,
+        )
         streams = [Stream.from_doc(d) for d in docs[:n]]
         next_cursor = None
         if len(docs) > n:
