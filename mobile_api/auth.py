@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mobile_api.routing import Api, Body, Call
+from mobile_api.schemas import SessionOut, TokensOut
 
 api = Api()
 
@@ -25,17 +26,6 @@ class LoginBody(Body):
 
 class RefreshBody(Body):
     refresh_token: str = Field(max_length=200)
-
-
-class TokensOut(BaseModel):
-    access_token: str
-    refresh_token: str
-    token_type: str
-    expires_in: int
-
-
-class SessionOut(TokensOut):
-    user: dict[str, Any]
 
 
 @api.route(

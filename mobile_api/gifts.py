@@ -13,6 +13,7 @@ from gifts.errors import GiftNotFoundError
 from gifts.models import GoalKind
 from gifts.service import GiftService
 from mobile_api.routing import Api, Body, Call, Query
+from mobile_api.schemas import GiftAckOut, GiftList, GiftOut, GoalOut, LeaderboardOut
 
 api = Api()
 
@@ -75,7 +76,15 @@ def _gifts(call: Call) -> GiftService:
     return call.ctx.gifts
 
 
-@api.route("GET", "/gifts", summary="The gift catalogue", tags=("gifts",), auth="optional", query=CatalogueQuery)
+@api.route(
+    "GET",
+    "/gifts",
+    summary="The gift catalogue",
+    tags=("gifts",),
+    auth="optional",
+    query=CatalogueQuery,
+    response=GiftList,
+)
 async def list_gifts(call: Call) -> dict[str, Any]:
     q = call.query_as(CatalogueQuery)
     admin = call.principal is not None and call.principal.role is Role.ADMIN
@@ -91,6 +100,7 @@ async def list_gifts(call: Call) -> dict[str, Any]:
     status=201,
     body=CreateGiftBody,
     responses={403: "admins only", 409: "a gift with this id exists"},
+    response=GiftOut,
 )
 async def create_gift(call: Call) -> dict[str, Any]:
     b = call.body_as(CreateGiftBody)
@@ -106,6 +116,7 @@ async def create_gift(call: Call) -> dict[str, Any]:
     tags=("admin",),
     body=UpdateGiftBody,
     responses={403: "admins only", 404: "no such gift", 409: "changed meanwhile (expected_version)"},
+    response=GiftOut,
 )
 async def update_gift(call: Call) -> dict[str, Any]:
     b = call.body_as(UpdateGiftBody)
@@ -128,6 +139,7 @@ async def update_gift(call: Call) -> dict[str, Any]:
         403: "blocked, frozen or over the daily cap",
         429: "sending too fast",
     },
+    response=GiftAckOut,
 )
 async def send_gift(call: Call) -> dict[str, Any]:
     b = call.body_as(SendGiftBody)
@@ -142,6 +154,7 @@ async def send_gift(call: Call) -> dict[str, Any]:
     tags=("gifts",),
     auth="optional",
     responses={404: "no such stream"},
+    response=LeaderboardOut,
 )
 async def leaderboard(call: Call) -> dict[str, Any]:
     stream = await call.ctx.streams.get(StreamId(call.path["stream_id"]))
@@ -160,6 +173,7 @@ async def leaderboard(call: Call) -> dict[str, Any]:
     tags=("gifts",),
     body=GoalBody,
     responses={403: "not your stream", 404: "no such stream"},
+    response=GoalOut,
 )
 async def set_goal(call: Call) -> dict[str, Any]:
     b = call.body_as(GoalBody)
@@ -180,6 +194,7 @@ async def set_goal(call: Call) -> dict[str, Any]:
     tags=("gifts",),
     auth="optional",
     responses={404: "no such stream or no goal"},
+    response=GoalOut,
 )
 async def get_goal(call: Call) -> dict[str, Any]:
     stream_id = call.path["stream_id"]

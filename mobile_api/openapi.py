@@ -19,6 +19,17 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "code": {"type": "string", "description": "stable machine-readable error code"},
+        "errors": {
+            "type": "array",
+            "description": "invalid_input: what is wrong, per field",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "retry_after_s": {"type": "number", "description": "rate_limited and some unavailable: when to retry"},
+        "request_id": {"type": "string", "description": "internal_error: quote it when reporting the problem"},
     },
 }
 

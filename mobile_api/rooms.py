@@ -10,6 +10,7 @@ from pydantic import Field
 from core.errors import HubError, UnavailableError
 from core.ids import StreamId, UserId
 from mobile_api.routing import Api, Body, Call, Query
+from mobile_api.schemas import ChatPage, LogEntryOut, LogPage, ModActionOut, RoomSettingsOut, ViewersOut
 from rooms.chat import ChatService
 from rooms.chat_models import ModAction
 from rooms.moderation import ModerationService, ModRequest
@@ -82,6 +83,7 @@ def _sid(call: Call) -> StreamId:
     auth="optional",
     query=ChatQuery,
     responses={403: "include_removed is for moderators", 404: "no such stream"},
+    response=ChatPage,
 )
 async def chat_history(call: Call) -> dict[str, Any]:
     q = call.query_as(ChatQuery)
@@ -98,6 +100,7 @@ async def chat_history(call: Call) -> dict[str, Any]:
     tags=TAGS,
     query=PageQuery,
     responses={403: "not a moderator of this room", 404: "no such stream"},
+    response=LogPage,
 )
 async def modlog(call: Call) -> dict[str, Any]:
     q = call.query_as(PageQuery)
@@ -112,6 +115,7 @@ async def modlog(call: Call) -> dict[str, Any]:
     tags=TAGS,
     body=ModActionBody,
     responses={403: "not allowed", 404: "no such stream, user or message", 429: "too many actions"},
+    response=ModActionOut,
 )
 async def mod_action(call: Call) -> dict[str, Any]:
     b = call.body_as(ModActionBody)
@@ -133,6 +137,7 @@ async def mod_action(call: Call) -> dict[str, Any]:
     tags=TAGS,
     query=ReportsQuery,
     responses={403: "not a moderator of this room", 404: "no such stream"},
+    response=LogPage,
 )
 async def list_reports(call: Call) -> dict[str, Any]:
     q = call.query_as(ReportsQuery)
@@ -148,6 +153,7 @@ async def list_reports(call: Call) -> dict[str, Any]:
     status=201,
     body=ReportBody,
     responses={404: "no such stream, message or user", 429: "too many reports"},
+    response=LogEntryOut,
 )
 async def send_report(call: Call) -> dict[str, Any]:
     b = call.body_as(ReportBody)
@@ -167,6 +173,7 @@ async def send_report(call: Call) -> dict[str, Any]:
     tags=TAGS,
     body=ResolveBody,
     responses={403: "not a moderator of this room", 404: "no such stream or report"},
+    response=LogEntryOut,
 )
 async def resolve_report(call: Call) -> dict[str, Any]:
     b = call.body_as(ResolveBody)
@@ -179,6 +186,7 @@ async def resolve_report(call: Call) -> dict[str, Any]:
     summary="Chat settings with blocked terms and the shield preset (moderators only)",
     tags=TAGS,
     responses={403: "not a moderator of this room", 404: "no such stream"},
+    response=RoomSettingsOut,
 )
 async def room_settings(call: Call) -> dict[str, Any]:
     return await _mod(call).room_settings(_sid(call), call.principal)
@@ -190,6 +198,7 @@ async def room_settings(call: Call) -> dict[str, Any]:
     summary="Active timeouts and bans in this channel (moderators only)",
     tags=TAGS,
     responses={403: "not a moderator of this room", 404: "no such stream"},
+    response=LogPage,
 )
 async def restrictions(call: Call) -> dict[str, Any]:
     return {"items": await _mod(call).restrictions(_sid(call), call.principal), "next_cursor": None}
@@ -202,6 +211,7 @@ async def restrictions(call: Call) -> dict[str, Any]:
     tags=TAGS,
     auth="optional",
     responses={404: "no such stream"},
+    response=ViewersOut,
 )
 async def viewers(call: Call) -> dict[str, Any]:
     sid = _sid(call)

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from core.ids import StreamId, UserId
 from mobile_api.routing import Api, Body, Call, Query
+from mobile_api.schemas import MyStreamsPage, StreamOut, StreamPage, StreamViewOut, StreamWithKeyOut
 from rooms.models import Stream, StreamStatus
 
 api = Api()
@@ -45,6 +46,7 @@ def _with_key(stream: Stream) -> dict[str, Any]:
     tags=("streams",),
     status=201,
     body=CreateStreamBody,
+    response=StreamWithKeyOut,
 )
 async def create_stream(call: Call) -> dict[str, Any]:
     b = call.body_as(CreateStreamBody)
@@ -54,7 +56,13 @@ async def create_stream(call: Call) -> dict[str, Any]:
 
 
 @api.route(
-    "GET", "/streams", summary="The stream directory (live by default)", tags=("streams",), auth="none", query=ListQuery
+    "GET",
+    "/streams",
+    summary="The stream directory (live by default)",
+    tags=("streams",),
+    auth="none",
+    query=ListQuery,
+    response=StreamPage,
 )
 async def list_streams(call: Call) -> dict[str, Any]:
     q = call.query_as(ListQuery)
@@ -64,7 +72,14 @@ async def list_streams(call: Call) -> dict[str, Any]:
     return page.to_dict()
 
 
-@api.route("GET", "/streams/following", summary="Live streams of people I follow", tags=("streams",), query=PageQuery)
+@api.route(
+    "GET",
+    "/streams/following",
+    summary="Live streams of people I follow",
+    tags=("streams",),
+    query=PageQuery,
+    response=StreamPage,
+)
 async def following_streams(call: Call) -> dict[str, Any]:
     q = call.query_as(PageQuery)
     owners = await call.ctx.accounts.followees(call.user.user_id)
@@ -72,7 +87,7 @@ async def following_streams(call: Call) -> dict[str, Any]:
     return page.to_dict()
 
 
-@api.route("GET", "/streams/mine", summary="My streams, with their keys", tags=("streams",))
+@api.route("GET", "/streams/mine", summary="My streams, with their keys", tags=("streams",), response=MyStreamsPage)
 async def my_streams(call: Call) -> dict[str, Any]:
     streams = await call.ctx.streams.owned_by(call.user.user_id)
     return {"items": [_with_key(s) for s in streams], "next_cursor": None}
@@ -83,6 +98,7 @@ async def my_streams(call: Call) -> dict[str, Any]:
     "/streams/moderated",
     summary="Rooms I can moderate: my streams, streams naming me a moderator, and (staff) every live stream",
     tags=("streams",),
+    response=StreamPage,
 )
 async def moderated_streams(call: Call) -> dict[str, Any]:
     me = call.user
@@ -104,6 +120,7 @@ async def moderated_streams(call: Call) -> dict[str, Any]:
     tags=("streams",),
     auth="optional",
     responses={404: "no such stream"},
+    response=StreamViewOut,
 )
 async def get_stream(call: Call) -> dict[str, Any]:
     stream = await call.ctx.streams.get(StreamId(call.path["stream_id"]))
@@ -118,6 +135,7 @@ async def get_stream(call: Call) -> dict[str, Any]:
     summary="End a stream (owner or staff)",
     tags=("streams",),
     responses={403: "not your stream", 404: "no such stream"},
+    response=StreamOut,
 )
 async def end_stream(call: Call) -> dict[str, Any]:
     stream = await call.ctx.streams.end_by(
@@ -132,6 +150,7 @@ async def end_stream(call: Call) -> dict[str, Any]:
     summary="Go live explicitly (publishing media also does)",
     tags=("streams",),
     responses={403: "not your stream", 404: "no such stream", 409: "the stream has ended"},
+    response=StreamOut,
 )
 async def go_live(call: Call) -> dict[str, Any]:
     stream_id = StreamId(call.path["stream_id"])
@@ -146,6 +165,7 @@ async def go_live(call: Call) -> dict[str, Any]:
     summary="Rotate the stream key",
     tags=("streams",),
     responses={403: "not your stream", 404: "no such stream"},
+    response=StreamWithKeyOut,
 )
 async def rotate_key(call: Call) -> dict[str, Any]:
     stream = await call.ctx.streams.rotate_key(call.user.user_id, StreamId(call.path["stream_id"]))
@@ -159,6 +179,7 @@ async def rotate_key(call: Call) -> dict[str, Any]:
     tags=("streams",),
     body=ModeratorBody,
     responses={403: "not your stream", 404: "no such stream or user"},
+    response=StreamOut,
 )
 async def add_moderator(call: Call) -> dict[str, Any]:
     user_id = UserId(call.body_as(ModeratorBody).user_id)
@@ -174,6 +195,7 @@ async def add_moderator(call: Call) -> dict[str, Any]:
     tags=("streams",),
     body=ModeratorBody,
     responses={403: "not your stream", 404: "no such stream"},
+    response=StreamOut,
 )
 async def remove_moderator(call: Call) -> dict[str, Any]:
     user_id = UserId(call.body_as(ModeratorBody).user_id)

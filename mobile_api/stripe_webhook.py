@@ -7,6 +7,7 @@ from typing import Any
 
 from core.errors import UnavailableError
 from mobile_api.routing import Api, Call, read_limited
+from mobile_api.schemas import WebhookAckOut
 
 api = Api()
 
@@ -19,6 +20,7 @@ api = Api()
     auth="none",
     raw_body="application/json",
     responses={400: "the signature does not verify; nothing changed", 503: "try again later (Stripe retries)"},
+    response=WebhookAckOut,
 )
 async def stripe_webhook(call: Call) -> dict[str, Any]:
     webhooks = call.ctx.stripe_webhooks

@@ -9,6 +9,7 @@ from pydantic import Field
 from accounts.models import Role
 from core.ids import UserId
 from mobile_api.routing import Api, Body, Call
+from mobile_api.schemas import AdminUserOut, MeOut, ProfileOut
 
 api = Api()
 
@@ -30,13 +31,13 @@ class MePatch(Body):
     phone: str | None = Field(default=None, max_length=32)
 
 
-@api.route("GET", "/me", summary="My account", tags=("users",))
+@api.route("GET", "/me", summary="My account", tags=("users",), response=MeOut)
 async def get_me(call: Call) -> dict[str, Any]:
     user = await call.ctx.accounts.get_user(call.user.user_id)
     return user.private()
 
 
-@api.route("PATCH", "/me", summary="Change my profile", tags=("users",), body=MePatch)
+@api.route("PATCH", "/me", summary="Change my profile", tags=("users",), body=MePatch, response=MeOut)
 async def patch_me(call: Call) -> dict[str, Any]:
     b = call.body_as(MePatch)
     user = await call.ctx.accounts.update_me(
@@ -46,7 +47,13 @@ async def patch_me(call: Call) -> dict[str, Any]:
 
 
 @api.route(
-    "GET", "/users/{user_id}", summary="A public profile", tags=("users",), auth="none", responses={404: "no such user"}
+    "GET",
+    "/users/{user_id}",
+    summary="A public profile",
+    tags=("users",),
+    auth="none",
+    responses={404: "no such user"},
+    response=ProfileOut,
 )
 async def get_user(call: Call) -> dict[str, Any]:
     return await call.ctx.accounts.profile(UserId(call.path["user_id"]))
@@ -76,6 +83,7 @@ async def unfollow(call: Call) -> None:
     tags=("admin",),
     body=RoleBody,
     responses={403: "admins only", 404: "no such user"},
+    response=MeOut,
 )
 async def set_role(call: Call) -> dict[str, Any]:
     user = await call.ctx.accounts.set_role(call.user, UserId(call.path["user_id"]), call.body_as(RoleBody).role)
@@ -89,6 +97,7 @@ async def set_role(call: Call) -> dict[str, Any]:
     tags=("admin",),
     body=SuspensionBody,
     responses={403: "admins only", 404: "no such user"},
+    response=AdminUserOut,
 )
 async def set_suspension(call: Call) -> dict[str, Any]:
     b = call.body_as(SuspensionBody)

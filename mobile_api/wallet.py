@@ -10,6 +10,19 @@ from accounts.models import Role
 from core.errors import ForbiddenError, UnavailableError
 from core.ids import UserId
 from mobile_api.routing import Api, Body, Call, Query
+from mobile_api.schemas import (
+    BalancesOut,
+    CashoutAuditOut,
+    CashoutOut,
+    CashoutPage,
+    CoinPackList,
+    IdentityOut,
+    TopUpCreatedOut,
+    TopUpOut,
+    TransferOut,
+    TransferPage,
+    WalletOut,
+)
 from wallet.accounts import Currency
 from wallet.audit import LedgerAudit
 from wallet.cashouts import CashoutService
@@ -70,20 +83,29 @@ def _admin(call: Call) -> None:
         raise ForbiddenError("admins only")
 
 
-@api.route("GET", "/wallet", summary="My balances: coins, matured and held beans", tags=("wallet",))
+@api.route("GET", "/wallet", summary="My balances: coins, matured and held beans", tags=("wallet",), response=WalletOut)
 async def get_wallet(call: Call) -> dict[str, Any]:
     balances = await _wallet(call).balances(call.user.user_id)
     return {**balances.to_dict(), "cashout_minimum_beans": _cashouts(call).minimum_beans}
 
 
-@api.route("GET", "/wallet/transactions", summary="My ledger history, newest first", tags=("wallet",), query=PageQuery)
+@api.route(
+    "GET",
+    "/wallet/transactions",
+    summary="My ledger history, newest first",
+    tags=("wallet",),
+    query=PageQuery,
+    response=TransferPage,
+)
 async def list_transactions(call: Call) -> dict[str, Any]:
     q = call.query_as(PageQuery)
     page = await _wallet(call).transactions(call.user.user_id, cursor=q.cursor, limit=q.limit)
     return page.to_dict()
 
 
-@api.route("GET", "/wallet/coin-packs", summary="The coin packs on sale", tags=("wallet",), auth="none")
+@api.route(
+    "GET", "/wallet/coin-packs", summary="The coin packs on sale", tags=("wallet",), auth="none", response=CoinPackList
+)
 async def list_coin_packs(call: Call) -> dict[str, Any]:
     return {"items": [p.to_dict() for p in _topups(call).packs()]}
 
@@ -96,6 +118,7 @@ async def list_coin_packs(call: Call) -> dict[str, Any]:
     status=201,
     body=TopUpBody,
     responses={422: "unknown pack", 503: "Stripe unreachable; nothing was charged"},
+    response=TopUpCreatedOut,
 )
 async def create_topup(call: Call) -> dict[str, Any]:
     b = call.body_as(TopUpBody)
@@ -103,7 +126,12 @@ async def create_topup(call: Call) -> dict[str, Any]:
 
 
 @api.route(
-    "GET", "/wallet/topups/{topup_id}", summary="One of my top-ups", tags=("wallet",), responses={404: "no such top-up"}
+    "GET",
+    "/wallet/topups/{topup_id}",
+    summary="One of my top-ups",
+    tags=("wallet",),
+    responses={404: "no such top-up"},
+    response=TopUpOut,
 )
 async def get_topup(call: Call) -> dict[str, Any]:
     doc = await _topups(call).get(call.path["topup_id"])
@@ -121,6 +149,7 @@ async def get_topup(call: Call) -> dict[str, Any]:
     status=201,
     body=CashoutBody,
     responses={403: "below the minimum or identity not verified", 409: "not enough matured beans"},
+    response=CashoutOut,
 )
 async def request_cashout(call: Call) -> dict[str, Any]:
     b = call.body_as(CashoutBody)
@@ -131,13 +160,21 @@ async def request_cashout(call: Call) -> dict[str, Any]:
     return cashout.to_dict()
 
 
-@api.route("GET", "/wallet/cashouts", summary="My cash-outs", tags=("wallet",))
+@api.route("GET", "/wallet/cashouts", summary="My cash-outs", tags=("wallet",), response=CashoutPage)
 async def my_cashouts(call: Call) -> dict[str, Any]:
     items = await _cashouts(call).find(user_id=call.user.user_id)
     return {"items": [c.to_dict() for c in items], "next_cursor": None}
 
 
-@api.route("GET", "/admin/cashouts", summary="Cash-outs to review (admin)", tags=("admin",), query=CashoutListQuery)
+@api.route(
+    "GET",
+    "/admin/cashouts",
+    summary="Cash-outs to review (admin)",
+    tags=("admin",),
+    query=CashoutListQuery,
+    response=CashoutPage,
+    responses={403: "admins only"},
+)
 async def admin_cashouts(call: Call) -> dict[str, Any]:
     _admin(call)
     q = call.query_as(CashoutListQuery)
@@ -150,7 +187,8 @@ async def admin_cashouts(call: Call) -> dict[str, Any]:
     "/admin/cashouts/{cashout_id}",
     summary="One cash-out with its audit trail (admin)",
     tags=("admin",),
-    responses={404: "no such cash-out"},
+    responses={403: "admins only", 404: "no such cash-out"},
+    response=CashoutAuditOut,
 )
 async def admin_cashout(call: Call) -> dict[str, Any]:
     _admin(call)
@@ -174,6 +212,7 @@ async def _decide(call: Call, decision: str) -> dict[str, Any]:
     tags=("admin",),
     body=DecisionBody,
     responses={403: "admins only", 404: "no such cash-out", 409: "already decided"},
+    response=CashoutOut,
 )
 async def approve_cashout(call: Call) -> dict[str, Any]:
     return await _decide(call, "approve")
@@ -186,6 +225,7 @@ async def approve_cashout(call: Call) -> dict[str, Any]:
     tags=("admin",),
     body=DecisionBody,
     responses={403: "admins only", 404: "no such cash-out", 409: "already decided"},
+    response=CashoutOut,
 )
 async def reject_cashout(call: Call) -> dict[str, Any]:
     return await _decide(call, "reject")
@@ -198,6 +238,7 @@ async def reject_cashout(call: Call) -> dict[str, Any]:
     tags=("admin",),
     body=IdentityBody,
     responses={403: "admins only", 404: "no such user"},
+    response=IdentityOut,
 )
 async def set_identity(call: Call) -> dict[str, Any]:
     b = call.body_as(IdentityBody)
@@ -223,6 +264,7 @@ class FreezeBody(Body):
     summary="A user's balances, freeze and debt (admin)",
     tags=("admin",),
     responses={403: "admins only"},
+    response=BalancesOut,
 )
 async def admin_wallet(call: Call) -> dict[str, Any]:
     _admin(call)
@@ -237,6 +279,7 @@ async def admin_wallet(call: Call) -> dict[str, Any]:
     status=201,
     body=AdjustmentBody,
     responses={403: "admins only", 404: "no such user", 409: "the balance does not cover a debit"},
+    response=TransferOut,
 )
 async def create_adjustment(call: Call) -> dict[str, Any]:
     _admin(call)
@@ -255,6 +298,7 @@ async def create_adjustment(call: Call) -> dict[str, Any]:
     tags=("admin",),
     body=FreezeBody,
     responses={403: "admins only", 404: "no such user"},
+    response=BalancesOut,
 )
 async def set_wallet_freeze(call: Call) -> dict[str, Any]:
     _admin(call)
