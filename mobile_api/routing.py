@@ -168,6 +168,8 @@ class Api:
         responses: dict[int, str] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
+            # A handler that returns nothing answers 204 (see dispatch): declare it so.
+            returns_nothing = handler.__annotations__.get("return", "unknown") in ("None", None)
             self.endpoints.append(
                 Endpoint(
                     method.upper(),
@@ -175,7 +177,7 @@ class Api:
                     handler,
                     summary,
                     tags,
-                    status,
+                    204 if status == 200 and returns_nothing else status,
                     auth,
                     body,
                     query,
