@@ -90,6 +90,7 @@ class Rule(enum.Enum):
 class Requirement:
     rule: Rule
     open_stream: bool = False  # the stream must not have ended
+    suspended_code: str = "account_suspended"  # the code a suspended caller gets (gifts always said user_blocked)
 
 
 REQUIREMENTS: dict[Action, Requirement] = {
@@ -118,7 +119,8 @@ REQUIREMENTS: dict[Action, Requirement] = {
     Action.READ_MODERATION: Requirement(Rule.MODERATOR),
     Action.RESOLVE_REPORT: Requirement(Rule.MODERATOR),
     Action.BROWSE_GIFTS: Requirement(Rule.ANYONE),
-    Action.SEND_GIFT: Requirement(Rule.PARTICIPANT, open_stream=True),
+    # Not open_stream: the gift service answers stream_not_live, and a replayed key returns its ack even then.
+    Action.SEND_GIFT: Requirement(Rule.PARTICIPANT, suspended_code="user_blocked"),
     Action.SET_GOAL: Requirement(Rule.OWNER),
     Action.EDIT_CATALOGUE: Requirement(Rule.ADMIN),
     Action.BROWSE_COIN_PACKS: Requirement(Rule.ANYONE),
@@ -178,7 +180,7 @@ def decide(action: Action, who: Principal | None, room: Room | None = None) -> H
     if req.rule is not Rule.ANYONE and req.rule is not Rule.VIEWER and who is None:
         return UnauthenticatedError("log in first")
     if who is not None and who.suspended and req.rule is not Rule.ANYONE:
-        return ForbiddenError("this account is suspended", code="account_suspended")
+        return ForbiddenError("this account is suspended", code=req.suspended_code)
     if req.rule is Rule.ADMIN:
         return None if who is not None and who.is_admin else ForbiddenError("only admins can do this")
     if req.rule in (Rule.ANYONE, Rule.SIGNED_IN) and action not in ROOM_ACTIONS:

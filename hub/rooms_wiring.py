@@ -10,6 +10,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from app.access import RoomAccess
+from app.chatting import Chatting
+from app.gifting import Gifting
+from app.moderating import Moderating
+from app.principal import Identity
+from app.streaming import GoingLive
+from app.use_cases import UseCases
 from core.errors import ErrorTranslator
 from core.events import TopGiftersChanged
 from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
@@ -35,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 class RoomsWiring:
-    def __init__(self, hub: Any, streams: StreamService, *, sfu: RtcSfu | None = None) -> None:
+    def __init__(self, hub: Any, streams: StreamService, identity: Identity, *, sfu: RtcSfu | None = None) -> None:
         s = hub.settings
         live: LiveState = InProcessLiveState()
         limiter: RateLimiter = hub.limiter
@@ -100,7 +107,7 @@ class RoomsWiring:
             services.provide(RtcSfu, sfu)  # type: ignore[type-abstract]
         self.services = services
         self.signaling = Signaling(
-            hub.accounts,
+            identity,
             services,
             self.fanout,
             SignalingMetrics(hub.metrics.registry),
@@ -110,6 +117,16 @@ class RoomsWiring:
         hub.metrics.registry.register(FanoutCollector(self.fanout))
         hub.events.subscribe(TopGiftersChanged, self._top_gifters)
         self.fanout.on_room_event(self._room_changed, frozenset({"room:settings", "stream:ended"}))
+
+    def provide_use_cases(self, use: UseCases) -> None:
+        for kind, impl in (
+            (RoomAccess, use.access),
+            (GoingLive, use.going_live),
+            (Chatting, use.chatting),
+            (Moderating, use.moderating),
+            (Gifting, use.gifting),
+        ):
+            self.services.provide(kind, impl)
 
     def _room_changed(self, room: str, event: str) -> None:
         if room.startswith(STREAM_ROOM):

@@ -17,10 +17,12 @@ from accounts.passwords import PasswordHasher
 from accounts.service import AccountService, LoginLimits
 from accounts.store import AccountStore
 from accounts.tokens import AccessTokenCodec
+from app.principal import Identity
 from core.clock import Clock, SystemClock
 from core.events import InProcessEventBus
 from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
 from gifts.service import GiftService
+from hub.app_wiring import build_use_cases
 from hub.metrics import HubMetrics
 from hub.money_wiring import MoneyWiring
 from hub.mongo_standin import StandInClient
@@ -86,12 +88,13 @@ class Hub:
             settings.refresh_token_ttl_s,
             admin_emails=frozenset(settings.admin_emails),
         )
+        self.identity = Identity(self.accounts)
         self.stream_store = StreamStore(self.db)
         self.streams = StreamService(self.stream_store, self.clock, self.events)
         self.sfu_wiring = SfuWiring(settings, self.streams, self.events, self.metrics.registry)
         self.sfu = self.sfu_wiring.sfu
 
-        self.rooms = RoomsWiring(self, self.streams, sfu=self.sfu)
+        self.rooms = RoomsWiring(self, self.streams, self.identity, sfu=self.sfu)
         self.chat = self.rooms.chat
         self.moderation = self.rooms.moderation
         self.presence = self.rooms.presence
@@ -101,12 +104,25 @@ class Hub:
         self.wallet = self.money.wallet
         self.gifts = self.money.gifts
         self.rooms.services.provide(GiftService, self.gifts)
+        self.use = build_use_cases(
+            identity=self.identity,
+            accounts=self.accounts,
+            streams=self.streams,
+            chat=self.chat,
+            moderation=self.moderation,
+            presence=self.presence,
+            gifts=self.gifts,
+            sfu=self.sfu,
+            notifier=self.rooms.fanout,
+        )
+        self.rooms.provide_use_cases(self.use)
 
         readiness: dict[str, Callable[[], Awaitable[Any]]] = {"database": self._ping_database}
         if self.redis is not None:
             readiness["redis"] = self._ping_redis
         self.api = ApiContext(
             accounts=self.accounts,
+            use=self.use,
             streams=self.streams,
             max_body_bytes=settings.max_body_bytes,
             public_url=settings.public_url,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.service import AccountService
+from app.use_cases import UseCases
 from gifts.service import GiftService
 from rooms.chat import ChatService
 from rooms.moderation import ModerationService
@@ -23,6 +24,7 @@ from wallet.webhooks import StripeWebhooks
 @dataclass(slots=True)
 class ApiContext:
     accounts: AccountService
+    use: UseCases  # the application layer: handlers call these
     streams: StreamService
     max_body_bytes: int
     public_url: str

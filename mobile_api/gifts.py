@@ -143,7 +143,9 @@ async def update_gift(call: Call) -> dict[str, Any]:
 )
 async def send_gift(call: Call) -> dict[str, Any]:
     b = call.body_as(SendGiftBody)
-    ack = await _gifts(call).send(call.user.user_id, call.path["stream_id"], b.gift_id, b.count, b.idempotency_key)
+    ack = await call.ctx.use.gifting.send(
+        call.principal, StreamId(call.path["stream_id"]), b.gift_id, b.count, b.idempotency_key
+    )
     return ack.to_dict()
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from core.errors import HubError, UnavailableError
+from core.errors import UnavailableError
 from core.ids import StreamId, UserId
 from mobile_api.routing import Api, Body, Call, Query
 from mobile_api.schemas import ChatPage, LogEntryOut, LogPage, ModActionOut, RoomSettingsOut, ViewersOut
@@ -88,7 +88,7 @@ def _sid(call: Call) -> StreamId:
 async def chat_history(call: Call) -> dict[str, Any]:
     q = call.query_as(ChatQuery)
     if q.include_removed:
-        await _mod(call).require_moderator(_sid(call), call.principal)
+        await call.ctx.use.moderating.require_reader(call.principal, _sid(call))
     page = await _chat(call).history(_sid(call), cursor=q.cursor, limit=q.limit, include_removed=q.include_removed)
     return page.to_dict()
 
@@ -104,7 +104,7 @@ async def chat_history(call: Call) -> dict[str, Any]:
 )
 async def modlog(call: Call) -> dict[str, Any]:
     q = call.query_as(PageQuery)
-    page = await _mod(call).modlog(_sid(call), call.principal, cursor=q.cursor, limit=q.limit)
+    page = await call.ctx.use.moderating.modlog(call.principal, _sid(call), cursor=q.cursor, limit=q.limit)
     return page.to_dict()
 
 
@@ -127,7 +127,7 @@ async def mod_action(call: Call) -> dict[str, Any]:
         value=b.value,
         reason=b.reason or "",
     )
-    return await _mod(call).act(_sid(call), call.principal, req)
+    return await call.ctx.use.moderating.act(call.principal, _sid(call), req)
 
 
 @api.route(
@@ -141,7 +141,9 @@ async def mod_action(call: Call) -> dict[str, Any]:
 )
 async def list_reports(call: Call) -> dict[str, Any]:
     q = call.query_as(ReportsQuery)
-    page = await _mod(call).reports(_sid(call), call.principal, status=q.status, cursor=q.cursor, limit=q.limit)
+    page = await call.ctx.use.moderating.reports(
+        call.principal, _sid(call), status=q.status, cursor=q.cursor, limit=q.limit
+    )
     return page.to_dict()
 
 
@@ -157,9 +159,9 @@ async def list_reports(call: Call) -> dict[str, Any]:
 )
 async def send_report(call: Call) -> dict[str, Any]:
     b = call.body_as(ReportBody)
-    return await _mod(call).report(
-        _sid(call),
+    return await call.ctx.use.moderating.report(
         call.principal,
+        _sid(call),
         reason=b.reason,
         message_id=b.message_id,
         target_user_id=UserId(b.target_user_id) if b.target_user_id else None,
@@ -177,7 +179,8 @@ async def send_report(call: Call) -> dict[str, Any]:
 )
 async def resolve_report(call: Call) -> dict[str, Any]:
     b = call.body_as(ResolveBody)
-    return await _mod(call).resolve_report(_sid(call), call.principal, call.path["report_id"], b.resolution)
+    report_id = call.path["report_id"]
+    return await call.ctx.use.moderating.resolve_report(call.principal, _sid(call), report_id, b.resolution)
 
 
 @api.route(
@@ -189,7 +192,7 @@ async def resolve_report(call: Call) -> dict[str, Any]:
     response=RoomSettingsOut,
 )
 async def room_settings(call: Call) -> dict[str, Any]:
-    return await _mod(call).room_settings(_sid(call), call.principal)
+    return await call.ctx.use.moderating.room_settings(call.principal, _sid(call))
 
 
 @api.route(
@@ -201,7 +204,7 @@ async def room_settings(call: Call) -> dict[str, Any]:
     response=LogPage,
 )
 async def restrictions(call: Call) -> dict[str, Any]:
-    return {"items": await _mod(call).restrictions(_sid(call), call.principal), "next_cursor": None}
+    return {"items": await call.ctx.use.moderating.restrictions(call.principal, _sid(call)), "next_cursor": None}
 
 
 @api.route(
@@ -218,11 +221,7 @@ async def viewers(call: Call) -> dict[str, Any]:
     presence = _presence(call)
     await call.ctx.streams.get(sid)
     out: dict[str, Any] = {"count": await presence.count(sid), "likes": await presence.likes(sid)}
-    if call.principal is not None:
-        try:
-            await _mod(call).require_moderator(sid, call.principal)
-        except HubError:
-            return out
+    if await call.ctx.use.moderating.may_read(call.principal, sid):
         keys = await presence.viewers(sid, 500)
         users = await call.ctx.accounts.get_users([UserId(k) for k in keys if not k.startswith("g:")])
         out["users"] = [u.public() for u in users.values()]

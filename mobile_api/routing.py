@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from accounts.models import Principal
+from app.principal import Principal
 from core.errors import InvalidInputError, PayloadTooLargeError, UnauthenticatedError
 from mobile_api.context import ApiContext
 from mobile_api.problems import validation_problem
@@ -209,7 +209,7 @@ def _dispatcher(methods: dict[str, Endpoint]) -> Callable[[Request], Awaitable[R
         if ep.auth != "none":
             token = bearer_token(request)
             if token is not None:
-                principal = await ctx.accounts.authenticate(token)
+                principal = await ctx.use.identity.from_token(token)  # role and suspension as they are now
             elif ep.auth == "required":
                 raise UnauthenticatedError("log in first: this needs an access token")
         body: Any = None

@@ -132,15 +132,13 @@ async def get_stream(call: Call) -> dict[str, Any]:
 @api.route(
     "POST",
     "/streams/{stream_id}/end",
-    summary="End a stream (owner or staff)",
+    summary="End a stream (owner or admin)",
     tags=("streams",),
     responses={403: "not your stream", 404: "no such stream"},
     response=StreamOut,
 )
 async def end_stream(call: Call) -> dict[str, Any]:
-    stream = await call.ctx.streams.end_by(
-        call.user.user_id, StreamId(call.path["stream_id"]), staff=call.user.is_staff
-    )
+    stream = await call.ctx.use.going_live.end(call.principal, StreamId(call.path["stream_id"]))
     return stream.to_public()
 
 
@@ -153,9 +151,7 @@ async def end_stream(call: Call) -> dict[str, Any]:
     response=StreamOut,
 )
 async def go_live(call: Call) -> dict[str, Any]:
-    stream_id = StreamId(call.path["stream_id"])
-    await call.ctx.streams.owned(call.user.user_id, stream_id)
-    stream = await call.ctx.streams.go_live(stream_id)
+    stream = await call.ctx.use.going_live.go_live(call.principal, StreamId(call.path["stream_id"]))
     return stream.to_public()
 
 
@@ -175,7 +171,7 @@ async def rotate_key(call: Call) -> dict[str, Any]:
 @api.route(
     "POST",
     "/streams/{stream_id}/moderators",
-    summary="Name a room moderator",
+    summary="Name a moderator of the stream owner's channel (every stream of theirs)",
     tags=("streams",),
     body=ModeratorBody,
     responses={403: "not your stream", 404: "no such stream or user"},
@@ -183,15 +179,14 @@ async def rotate_key(call: Call) -> dict[str, Any]:
 )
 async def add_moderator(call: Call) -> dict[str, Any]:
     user_id = UserId(call.body_as(ModeratorBody).user_id)
-    await call.ctx.accounts.get_user(user_id)
-    stream = await call.ctx.streams.add_moderator(call.user.user_id, StreamId(call.path["stream_id"]), user_id)
+    stream = await call.ctx.use.moderating.name_moderator(call.principal, StreamId(call.path["stream_id"]), user_id)
     return stream.to_public()
 
 
 @api.route(
     "DELETE",
     "/streams/{stream_id}/moderators",
-    summary="Remove a room moderator",
+    summary="Remove a moderator of the channel (every power and moderator event, at once)",
     tags=("streams",),
     body=ModeratorBody,
     responses={403: "not your stream", 404: "no such stream"},
@@ -199,5 +194,5 @@ async def add_moderator(call: Call) -> dict[str, Any]:
 )
 async def remove_moderator(call: Call) -> dict[str, Any]:
     user_id = UserId(call.body_as(ModeratorBody).user_id)
-    stream = await call.ctx.streams.remove_moderator(call.user.user_id, StreamId(call.path["stream_id"]), user_id)
+    stream = await call.ctx.use.moderating.remove_moderator(call.principal, StreamId(call.path["stream_id"]), user_id)
     return stream.to_public()

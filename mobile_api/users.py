@@ -86,7 +86,9 @@ async def unfollow(call: Call) -> None:
     response=MeOut,
 )
 async def set_role(call: Call) -> dict[str, Any]:
-    user = await call.ctx.accounts.set_role(call.user, UserId(call.path["user_id"]), call.body_as(RoleBody).role)
+    user = await call.ctx.use.accounts_admin.set_role(
+        call.principal, UserId(call.path["user_id"]), call.body_as(RoleBody).role
+    )
     return user.private()
 
 
@@ -101,5 +103,5 @@ async def set_role(call: Call) -> dict[str, Any]:
 )
 async def set_suspension(call: Call) -> dict[str, Any]:
     b = call.body_as(SuspensionBody)
-    user = await call.ctx.accounts.set_suspended(call.user, UserId(call.path["user_id"]), b.suspended)
+    user = await call.ctx.use.accounts_admin.set_suspension(call.principal, UserId(call.path["user_id"]), b.suspended)
     return {**user.private(), "suspended": user.suspended}

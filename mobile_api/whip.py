@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from core.errors import ForbiddenError, HubError, InvalidInputError, UnauthenticatedError, UnavailableError
+from core.errors import HubError, InvalidInputError, UnauthenticatedError, UnavailableError
 from core.ids import StreamId
 from mobile_api.routing import Api, Call, bearer_token, read_limited
 from sfu import InvalidSdpError, SessionNotFoundError, Sfu
@@ -186,14 +186,9 @@ async def whip_publish(call: Call) -> Response:
     key = bearer_token(call.request)
     if key is None:
         raise UnauthenticatedError("WHIP needs 'Authorization: Bearer <stream key>'", code="invalid_stream_key")
-    stream_id = StreamId(call.path["stream_id"])
-    try:
-        stream = await call.ctx.streams.authorize_publisher(stream_id, key)
-    except ForbiddenError:
-        raise UnauthenticatedError("wrong stream key", code="invalid_stream_key") from None
     offer = await _offer(call)
-    session_id, answer = await sfu.publish(stream.id, offer, {"stream_id": stream.id, "user_id": stream.owner_id})
-    return _created(call, sfu, session_id, answer)
+    published = await call.ctx.use.going_live.publish_with_key(StreamId(call.path["stream_id"]), key, offer)
+    return _created(call, sfu, published.session_id, published.answer_sdp)
 
 
 @api.route(

@@ -1,4 +1,4 @@
-"""MongoDB access for rooms. Collections owned here: ``streams``."""
+"""MongoDB access for rooms. Collections owned here: ``streams``, ``channel_moderators``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rooms.models import StreamStatus
 class StreamStore:
     def __init__(self, db: Any) -> None:
         self._streams = db["streams"]
+        self._channel_mods = db["channel_moderators"]
 
     async def create_indexes(self) -> None:
         await self._streams.create_index([("stream_key", ASCENDING)], unique=True, name="stream_key_unique")
@@ -20,6 +21,8 @@ class StreamStore:
             [("status", ASCENDING), ("started_at", DESCENDING), ("_id", DESCENDING)], name="directory"
         )
         await self._streams.create_index([("owner_id", ASCENDING), ("created_at", DESCENDING)], name="by_owner")
+        await self._channel_mods.create_index([("user_id", ASCENDING)], name="by_moderator")
+        await self._channel_mods.create_index([("owner_id", ASCENDING), ("at", ASCENDING)], name="by_channel")
 
     async def insert(self, doc: dict[str, Any]) -> None:
         await self._streams.insert_one(doc)
@@ -61,12 +64,6 @@ class StreamStore:
         if update:
             await self._update({"_id": stream_id}, update)
 
-    async def add_moderator(self, stream_id: str, user_id: str) -> dict[str, Any] | None:
-        return await self._update({"_id": stream_id}, {"$addToSet": {"moderators": user_id}})
-
-    async def remove_moderator(self, stream_id: str, user_id: str) -> dict[str, Any] | None:
-        return await self._update({"_id": stream_id}, {"$pull": {"moderators": user_id}})
-
     async def page(
         self,
         *,
@@ -96,10 +93,38 @@ class StreamStore:
         return docs
 
     async def where_moderator(self, user_id: str, limit: int) -> list[dict[str, Any]]:
+        """Streams not ended yet of the channels ``user_id`` moderates."""
+        owners = await self.channels_moderated_by(user_id)
+        if not owners:
+            return []
         cursor = (
-            self._streams.find({"moderators": user_id, "status": {"$ne": StreamStatus.ENDED.value}})
+            self._streams.find({"owner_id": {"$in": owners}, "status": {"$ne": StreamStatus.ENDED.value}})
             .sort([("created_at", DESCENDING)])
             .limit(limit)
         )
         docs: list[dict[str, Any]] = await cursor.to_list(None)
         return docs
+
+    # Channel moderators: named by a streamer, they moderate every stream of that streamer's channel.
+    async def add_channel_moderator(self, owner_id: str, user_id: str, at: datetime) -> None:
+        await self._channel_mods.update_one(
+            {"_id": f"{owner_id}:{user_id}"},
+            {"$setOnInsert": {"owner_id": owner_id, "user_id": user_id, "at": at}},
+            upsert=True,
+        )
+
+    async def remove_channel_moderator(self, owner_id: str, user_id: str) -> bool:
+        result = await self._channel_mods.delete_one({"_id": f"{owner_id}:{user_id}"})
+        return bool(result.deleted_count)
+
+    async def channel_moderators(self, owner_ids: list[str]) -> dict[str, list[str]]:
+        """Each channel's moderators, in the order they were named."""
+        out: dict[str, list[str]] = {o: [] for o in owner_ids}
+        cursor = self._channel_mods.find({"owner_id": {"$in": list(out)}}).sort([("at", ASCENDING), ("_id", ASCENDING)])
+        for doc in await cursor.to_list(None):
+            out[doc["owner_id"]].append(doc["user_id"])
+        return out
+
+    async def channels_moderated_by(self, user_id: str) -> list[str]:
+        cursor = self._channel_mods.find({"user_id": user_id}).limit(1000)
+        return [doc["owner_id"] for doc in await cursor.to_list(None)]

@@ -1,8 +1,12 @@
-"""Stream lifecycle: create, go live, end, list, stream keys and per-stream moderators."""
+"""Streams: create, go live, end, list, stream keys, and the moderators of a streamer's channel.
+
+Moderators belong to the channel (the owner), not to one stream: named once, they moderate every stream of that
+owner until removed. ``Stream.moderators`` is always the channel's list as it is now."""
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +45,16 @@ class StreamService:
         self._clock = clock
         self._events = events
 
+    async def _with_moderators(self, docs: list[dict[str, Any]]) -> list[Stream]:
+        mods = await self._store.channel_moderators(list({d["owner_id"] for d in docs}))
+        return [
+            replace(s, moderators=tuple(UserId(m) for m in mods.get(s.owner_id, ())))
+            for s in (Stream.from_doc(d) for d in docs)
+        ]
+
+    async def _one(self, doc: dict[str, Any]) -> Stream:
+        return (await self._with_moderators([doc]))[0]
+
     async def create(
         self, owner_id: UserId, *, title: str, category: str | None = None, tags: list[str] | None = None
     ) -> Stream:
@@ -60,13 +74,13 @@ class StreamService:
             "stats": {},
         }
         await self._store.insert(doc)
-        return Stream.from_doc(doc)
+        return await self._one(doc)
 
     async def get(self, stream_id: StreamId) -> Stream:
         doc = await self._store.get(stream_id)
         if doc is None:
             raise StreamNotFoundError("no such stream")
-        return Stream.from_doc(doc)
+        return await self._one(doc)
 
     async def owned(
         self, actor: UserId, stream_id: StreamId, *, allow_staff: bool = False, staff: bool = False
@@ -81,7 +95,7 @@ class StreamService:
         doc = await self._store.set_stream_key(stream_id, new_stream_key())
         if doc is None:
             raise StreamNotFoundError("no such stream")
-        return Stream.from_doc(doc)
+        return await self._one(doc)
 
     async def authorize_publisher(self, stream_id: StreamId, stream_key: str) -> Stream:
         """The stream, if ``stream_key`` is its key (constant-time compare) and it has not ended."""
@@ -101,7 +115,7 @@ class StreamService:
             if stream.status is StreamStatus.ENDED:
                 raise StreamEndedError("this stream has ended; create a new one")
             return stream
-        stream = Stream.from_doc(doc)
+        stream = await self._one(doc)
         await self._events.publish(StreamStarted(stream.id, stream.owner_id, now))
         return stream
 
@@ -115,7 +129,7 @@ class StreamService:
         doc = await self._store.mark_ended(stream_id, now, max(0, int((now - started).total_seconds())))
         if doc is None:
             return await self.get(stream_id)
-        stream = Stream.from_doc(doc)
+        stream = await self._one(doc)
         await self._events.publish(StreamEnded(stream.id, stream.owner_id, now, reason))
         return stream
 
@@ -130,20 +144,19 @@ class StreamService:
         await self._store.record_stats(stream_id, peak_viewers=peak_viewers, inc=inc)
 
     async def add_moderator(self, actor: UserId, stream_id: StreamId, user_id: UserId) -> Stream:
+        """Name ``user_id`` a moderator of the channel of ``stream_id``'s owner (every stream of theirs)."""
         stream = await self.owned(actor, stream_id)
         if user_id == stream.owner_id:
             raise InvalidInputError("the owner is already in charge of the room", field="user_id")
         if len(stream.moderators) >= MODERATORS_MAX and user_id not in stream.moderators:
-            raise InvalidInputError(f"a room can have at most {MODERATORS_MAX} moderators")
-        doc = await self._store.add_moderator(stream_id, user_id)
-        assert doc is not None
-        return Stream.from_doc(doc)
+            raise InvalidInputError(f"a channel can have at most {MODERATORS_MAX} moderators")
+        await self._store.add_channel_moderator(stream.owner_id, user_id, self._clock.now())
+        return await self.get(stream_id)
 
     async def remove_moderator(self, actor: UserId, stream_id: StreamId, user_id: UserId) -> Stream:
-        await self.owned(actor, stream_id)
-        doc = await self._store.remove_moderator(stream_id, user_id)
-        assert doc is not None
-        return Stream.from_doc(doc)
+        stream = await self.owned(actor, stream_id)
+        await self._store.remove_channel_moderator(stream.owner_id, user_id)
+        return await self.get(stream_id)
 
     async def directory(
         self,
@@ -165,7 +178,7 @@ class StreamService:
             limit=n + 1,
             sort_field=sort_field,
         )
-        streams = [Stream.from_doc(d) for d in docs[:n]]
+        streams = await self._with_moderators(docs[:n])
         next_cursor = None
         if len(docs) > n:
             last = docs[n - 1]
@@ -173,7 +186,7 @@ class StreamService:
         return Page([s.to_public() for s in streams], next_cursor)
 
     async def owned_by(self, owner_id: UserId, limit: int = 50) -> list[Stream]:
-        return [Stream.from_doc(d) for d in await self._store.by_owner(owner_id, limit)]
+        return await self._with_moderators(await self._store.by_owner(owner_id, limit))
 
     async def moderated_by(self, user_id: UserId, limit: int = 50) -> list[Stream]:
-        return [Stream.from_doc(d) for d in await self._store.where_moderator(user_id, limit)]
+        return await self._with_moderators(await self._store.where_moderator(user_id, limit))

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from accounts.models import Principal
+from app.principal import Principal
 from core.errors import UnavailableError
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class Connection:
     rtc_sessions: dict[str, str] = field(default_factory=dict)  # session id -> stream id
     publishing: dict[str, str] = field(default_factory=dict)  # stream id -> session id
     session_checked_at: float = 0.0  # monotonic time the signed-in session was last confirmed
+    signed_out: bool = False  # the session ended while connected; the next signed-in event is told why
 
     @property
     def user_id(self) -> str | None:

@@ -8,7 +8,9 @@ from typing import Any
 
 from pydantic import Field
 
+from app.gifting import Gifting
 from core.errors import UnavailableError
+from core.ids import StreamId
 from gifts.service import GiftService
 from signaling.events import EventContext, Payload, handler, join_extra
 
@@ -22,9 +24,8 @@ class GiftSend(Payload):
 
 @handler("gift:send", schema=GiftSend, auth=True)
 async def gift_send(ctx: EventContext, body: GiftSend) -> dict[str, Any]:
-    assert ctx.principal is not None  # auth=True
-    gifts = ctx.need(GiftService)
-    ack = await gifts.send(ctx.principal.user_id, body.stream_id, body.gift_id, body.count, body.idempotency_key)
+    gifting = ctx.need(Gifting)
+    ack = await gifting.send(ctx.principal, StreamId(body.stream_id), body.gift_id, body.count, body.idempotency_key)
     return ack.to_dict()
 
 

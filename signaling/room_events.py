@@ -6,14 +6,16 @@ from typing import Any
 
 from pydantic import Field
 
+from app.chatting import Chatting
+from app.moderating import Moderating
 from core.errors import ForbiddenError, InvalidInputError
 from core.ids import StreamId, UserId
 from rooms.access import room_role
-from rooms.chat import ChatService, Speaker
+from rooms.chat import ChatService
 from rooms.chat_models import ModAction
 from rooms.errors import StreamEndedError
 from rooms.models import StreamStatus
-from rooms.moderation import ModerationService, ModRequest
+from rooms.moderation import ModRequest
 from rooms.presence import PresenceService
 from rooms.streams import StreamService
 from signaling.events import EventContext, Payload, handler, on_disconnect, registry
@@ -54,13 +56,6 @@ class ReportSend(Payload):
     message_id: str | None = Field(default=None, min_length=1, max_length=64)
     target_user_id: str | None = Field(default=None, min_length=1, max_length=64)
     reason: str = Field(min_length=1, max_length=300)
-
-
-def speaker(ctx: EventContext) -> Speaker | None:
-    c = ctx.conn
-    if c.principal is None or c.nickname is None:
-        return None
-    return Speaker(c.principal.user_id, c.nickname, c.principal.role, c.created_at)
 
 
 def _require_joined(ctx: EventContext, stream_id: str) -> None:
@@ -133,14 +128,14 @@ async def leave_all(ctx: EventContext) -> None:
 @handler("chat:send", schema=ChatSend, auth=True, max_bytes=8192)
 async def chat_send(ctx: EventContext, body: ChatSend) -> dict[str, Any]:
     _require_joined(ctx, body.stream_id)
-    msg = await ctx.need(ChatService).send(StreamId(body.stream_id), speaker(ctx), body.text, body.client_id)
+    msg = await ctx.need(Chatting).send(ctx.principal, StreamId(body.stream_id), body.text, body.client_id)
     return {"message": msg.to_dict()}
 
 
 @handler("like:send", schema=LikeSend, auth=True)
 async def like_send(ctx: EventContext, body: LikeSend) -> None:
     _require_joined(ctx, body.stream_id)
-    await ctx.need(PresenceService).like(StreamId(body.stream_id), ctx.conn.user_id, body.count)
+    await ctx.need(Chatting).like(ctx.principal, StreamId(body.stream_id), body.count)
 
 
 @handler("mod:action", schema=ModActionBody, auth=True)
@@ -153,14 +148,14 @@ async def mod_action(ctx: EventContext, body: ModActionBody) -> dict[str, Any]:
         value=body.value,
         reason=body.reason or "",
     )
-    return await ctx.need(ModerationService).act(StreamId(body.stream_id), ctx.principal, req)
+    return await ctx.need(Moderating).act(ctx.principal, StreamId(body.stream_id), req)
 
 
 @handler("report:send", schema=ReportSend, auth=True)
 async def report_send(ctx: EventContext, body: ReportSend) -> dict[str, Any]:
-    report = await ctx.need(ModerationService).report(
-        StreamId(body.stream_id),
+    report = await ctx.need(Moderating).report(
         ctx.principal,
+        StreamId(body.stream_id),
         reason=body.reason,
         message_id=body.message_id,
         target_user_id=UserId(body.target_user_id) if body.target_user_id else None,

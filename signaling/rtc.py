@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from pydantic import Field
 
-from core.errors import ForbiddenError, NotFoundError
+from app.streaming import GoingLive
+from core.errors import NotFoundError
 from core.ids import StreamId
 from rooms.errors import StreamEndedError
 from rooms.models import StreamStatus
@@ -102,12 +103,7 @@ class RtcClose(Payload):
 @handler("rtc:publish", schema=RtcOffer, auth=True, max_bytes=SDP_MAX + 512)
 async def publish(ctx: EventContext, body: RtcOffer) -> dict[str, Any]:
     streams, sfu, watch = ctx.need(StreamService), ctx.need(RtcSfu), ctx.need(PublisherWatch)  # type: ignore[type-abstract]
-    stream = await streams.get(StreamId(body.stream_id))
-    assert ctx.principal is not None
-    if stream.owner_id != ctx.principal.user_id:
-        raise ForbiddenError("only the stream's owner can publish", code="not_owner")
-    if stream.status is StreamStatus.ENDED:
-        raise StreamEndedError("this stream has ended; create a new one")
+    stream = await ctx.need(GoingLive).authorize_publish(ctx.principal, StreamId(body.stream_id))
     stale = watch.left_behind(stream.id)
     if stale is not None:
         # The owner is back on a new connection within the grace period, while the old peer may still be sending:

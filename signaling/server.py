@@ -11,6 +11,7 @@ Auth on connect (``auth: {token}``; none = guest). Every event answers with an a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -19,19 +20,22 @@ from typing import Any
 import socketio
 from pydantic import ValidationError
 
-from accounts.service import AccountService
+from app.access import RoomAccess
+from app.accounts_admin import CHANGED_EVENT
+from app.principal import SOCKET_RECHECK_S, Identity
 from core.errors import ErrorTranslator, HubError, InvalidInputError, PayloadTooLargeError, UnauthenticatedError
 from core.events import EventBus, StreamEnded
+from core.ids import StreamId
 from signaling import handlers
 from signaling.events import Connection, EventContext, EventRegistry, Services, registry
 from signaling.fanout import NAMESPACE, RoomFanout, ShardedManager
-from signaling.keys import moderators_room, user_room
+from signaling.keys import USER_ROOM, moderators_room, user_room
 from signaling.metrics import SignalingMetrics
 
 log = logging.getLogger(__name__)
 
 MAX_PACKET_BYTES = 64 * 1024
-SESSION_RECHECK_S = 5.0
+SESSION_RECHECK_S = SOCKET_RECHECK_S
 handlers.load()
 
 
@@ -48,19 +52,20 @@ def _validation_error(exc: ValidationError) -> InvalidInputError:
 class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(
         self,
-        accounts: AccountService,
+        identity: Identity,
         services: Services,
         fanout: RoomFanout,
         metrics: SignalingMetrics,
         events: EventRegistry = registry,
     ) -> None:
         super().__init__(NAMESPACE)
-        self._accounts = accounts
+        self._identity = identity
         self._services = services
         self._fanout = fanout
         self._metrics = metrics
         self._events = events
         self.connections: dict[str, Connection] = {}
+        self._pending: set[asyncio.Task[None]] = set()
 
     def context(self, sid: str) -> EventContext | None:
         conn = self.connections.get(sid)
@@ -86,6 +91,9 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if size > spec.max_bytes:
                 raise PayloadTooLargeError(f"{event} payloads are at most {spec.max_bytes} bytes")
             if spec.auth and ctx.principal is None:
+                if ctx.conn.signed_out:
+                    ctx.conn.signed_out = False
+                    raise UnauthenticatedError("this session has been signed out; log in again", code="session_revoked")
                 raise UnauthenticatedError("log in first: guests can only watch")
             if ctx.conn.principal is not None and started - ctx.conn.session_checked_at > SESSION_RECHECK_S:
                 await self._recheck_session(ctx.conn)
@@ -115,40 +123,83 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._metrics.latency.labels(event).observe(time.perf_counter() - started)
 
     async def _recheck_session(self, conn: Connection) -> None:
-        """A connection outlives its access token: every ``SESSION_RECHECK_S`` of activity it confirms that its
-        session is still signed in. A logged-out, reused or suspended session turns the connection into a guest's
-        (it may keep watching; it can no longer chat, like, gift or moderate) and the event is refused."""
-        assert conn.principal is not None
-        if await self._accounts.session_active(conn.principal):
+        """A connection outlives its access token: every ``SESSION_RECHECK_S`` of activity (and at once when told
+        ``you:changed``) it re-reads its principal — role and suspension as they are now — and its moderator rooms
+        follow. A logged-out, reused or suspended session turns the connection into a guest's (it may keep
+        watching; it can no longer chat, like, gift or moderate) and the event is refused."""
+        if not await self.reresolve(conn):
+            conn.signed_out = False
+            raise UnauthenticatedError("this session has been signed out; log in again", code="session_revoked")
+
+    async def reresolve(self, conn: Connection) -> bool:
+        """Re-read ``conn``'s principal; False (and the connection now a guest's) when its session is over."""
+        if conn.principal is None:
+            return True
+        fresh = await self._identity.refresh(conn.principal)
+        if fresh is not None and not fresh.suspended:
+            conn.principal = fresh
+            conn.nickname = fresh.nickname
             conn.session_checked_at = time.perf_counter()
-            return
+            await self._sync_moderator_rooms(conn)
+            return True
         user_id = conn.principal.user_id
         conn.principal = None
+        conn.signed_out = True
         await self.leave_room(conn.sid, user_room(user_id))
         for stream_id in conn.streams:
             await self.leave_room(conn.sid, moderators_room(stream_id))
         await self.emit("you:restricted", {"kind": "signed_out", "until": None}, to=conn.sid)
-        raise UnauthenticatedError("this session has been signed out; log in again", code="session_revoked")
+        return False
+
+    async def _sync_moderator_rooms(self, conn: Connection) -> None:
+        """In the moderators' room of each joined stream exactly while the policy says this person moderates it."""
+        access = self._services.get(RoomAccess)
+        if access is None:
+            return
+        for stream_id in list(conn.streams):
+            room = moderators_room(stream_id)
+            try:
+                moderates = await access.moderates(StreamId(stream_id), conn.principal)
+            except HubError:
+                moderates = False
+            if moderates:
+                await self.enter_room(conn.sid, room)
+            else:
+                await self.leave_room(conn.sid, room)
+
+    def account_changed(self, user_id: str) -> None:
+        """Someone's powers changed (role, suspension, channel moderator): re-read their connections here now."""
+        for conn in list(self.connections.values()):
+            if conn.principal is not None and conn.principal.user_id == user_id:
+                task = asyncio.get_running_loop().create_task(self._reresolve_quietly(conn))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+
+    async def _reresolve_quietly(self, conn: Connection) -> None:
+        try:
+            await self.reresolve(conn)
+        except Exception:
+            log.exception("could not re-read a connection's principal")
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         conn = Connection(sid, None)
         if token:
             try:
-                conn.principal = await self._accounts.authenticate(str(token))
+                principal = await self._identity.from_token(str(token))
                 conn.session_checked_at = time.perf_counter()
-                user = await self._accounts.get_user(conn.principal.user_id)
             except HubError as exc:
                 self._metrics.refused.labels(exc.code).inc()
                 raise socketio.exceptions.ConnectionRefusedError(
                     exc.message, {"code": exc.code, "message": exc.message}
                 ) from None
-            if user.suspended:
+            if principal.suspended:
                 self._metrics.refused.labels("suspended").inc()
                 message = "this account is suspended"
                 raise socketio.exceptions.ConnectionRefusedError(message, {"code": "suspended", "message": message})
-            conn.nickname = user.nickname
-            conn.created_at = user.created_at
+            conn.principal = principal
+            conn.nickname = principal.nickname
+            conn.created_at = principal.created_at
         self.connections[sid] = conn
         self._metrics.connections.inc()
         if conn.principal is not None:
@@ -190,7 +241,7 @@ class Signaling:
 
     def __init__(
         self,
-        accounts: AccountService,
+        identity: Identity,
         services: Services,
         fanout: RoomFanout,
         metrics: SignalingMetrics,
@@ -203,12 +254,18 @@ class Signaling:
         self.fanout = fanout
         self.metrics = metrics
         self.namespaces: list[LiveNamespace] = []
-        self.server = self._server(accounts, cors_origins, "default", ping_interval_s, ping_timeout_s)
-        self.msgpack_server = self._server(accounts, cors_origins, "msgpack", ping_interval_s, ping_timeout_s)
+        self.server = self._server(identity, cors_origins, "default", ping_interval_s, ping_timeout_s)
+        self.msgpack_server = self._server(identity, cors_origins, "msgpack", ping_interval_s, ping_timeout_s)
+        fanout.on_room_event(self._room_event, frozenset({CHANGED_EVENT}))
+
+    def _room_event(self, room: str, event: str) -> None:
+        if room.startswith(USER_ROOM):
+            for ns in self.namespaces:
+                ns.account_changed(room[len(USER_ROOM) :])
 
     def _server(
         self,
-        accounts: AccountService,
+        identity: Identity,
         cors: list[str] | str,
         serializer: str,
         ping_interval: float,
@@ -223,7 +280,7 @@ class Signaling:
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
         )
-        ns = LiveNamespace(accounts, self.services, self.fanout, self.metrics)
+        ns = LiveNamespace(identity, self.services, self.fanout, self.metrics)
         sio.register_namespace(ns)
         self.namespaces.append(ns)
         return sio

@@ -1,0 +1,24 @@
+"""Sending gifts. A banned or timed-out person cannot gift into that channel, so their name never reaches the room
+in ``gift:received``."""
+
+from __future__ import annotations
+
+from app.access import RoomAccess
+from app.policy import Action
+from app.principal import Principal
+from core.ids import StreamId
+from gifts.models import GiftAck
+from gifts.service import GiftService
+
+
+class Gifting:
+    def __init__(self, access: RoomAccess, gifts: GiftService) -> None:
+        self._access = access
+        self._gifts = gifts
+
+    async def send(
+        self, who: Principal | None, stream_id: StreamId, gift_id: str, count: int, idempotency_key: str
+    ) -> GiftAck:
+        await self._access.authorize(Action.SEND_GIFT, stream_id, who)
+        assert who is not None
+        return await self._gifts.send(who.user_id, stream_id, gift_id, count, idempotency_key)

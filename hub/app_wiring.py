@@ -1,0 +1,47 @@
+"""Wiring for the application layer: the use cases, built in dependency order from the domain services."""
+
+from __future__ import annotations
+
+from accounts.service import AccountService
+from app.access import RoomAccess
+from app.accounts_admin import AccountsAdmin
+from app.chatting import Chatting
+from app.gifting import Gifting
+from app.lifecycle import StreamLifecycle
+from app.moderating import Moderating
+from app.principal import Identity
+from app.streaming import GoingLive
+from app.use_cases import UseCases
+from gifts.service import GiftService
+from rooms.chat import ChatService
+from rooms.moderation import ModerationService
+from rooms.notify import RoomNotifier
+from rooms.presence import PresenceService
+from rooms.streams import StreamService
+from sfu import Sfu
+
+
+def build_use_cases(
+    *,
+    identity: Identity,
+    accounts: AccountService,
+    streams: StreamService,
+    chat: ChatService,
+    moderation: ModerationService,
+    presence: PresenceService,
+    gifts: GiftService,
+    sfu: Sfu,
+    notifier: RoomNotifier,
+) -> UseCases:
+    access = RoomAccess(streams, chat)
+    lifecycle = StreamLifecycle(streams)
+    return UseCases(
+        identity=identity,
+        access=access,
+        lifecycle=lifecycle,
+        going_live=GoingLive(access, streams, identity, lifecycle, sfu),
+        chatting=Chatting(access, chat, presence),
+        moderating=Moderating(access, moderation, streams, accounts, notifier),
+        gifting=Gifting(access, gifts),
+        accounts_admin=AccountsAdmin(accounts, streams, lifecycle, notifier),
+    )
