@@ -166,6 +166,7 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "GET /admin/users/{user_id}/wallet": Action.ADMINISTER_MONEY,
     "POST /admin/wallet/adjustments": Action.ADMINISTER_MONEY,
     "POST /admin/users/{user_id}/wallet-freeze": Action.ADMINISTER_MONEY,
+    "POST /admin/wallet/verify": Action.ADMINISTER_MONEY,
     "POST /whip/{stream_id}": Action.PUBLISH,
     "DELETE /whip/{stream_id}/{session_id}": None,  # the session URL is the capability
     "POST /whep/{stream_id}": Action.WATCH,
