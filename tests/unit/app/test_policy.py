@@ -171,6 +171,12 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "DELETE /whip/{stream_id}/{session_id}": None,  # the session URL is the capability
     "POST /whep/{stream_id}": Action.WATCH,
     "DELETE /whep/{stream_id}/{session_id}": None,
+    "PATCH /whip/{stream_id}/{session_id}": None,  # trickle ICE: the session URL is the capability
+    "PATCH /whep/{stream_id}/{session_id}": None,
+    "OPTIONS /whip/{stream_id}": None,  # what the endpoint accepts; no caller
+    "OPTIONS /whip/{stream_id}/{session_id}": None,
+    "OPTIONS /whep/{stream_id}": None,
+    "OPTIONS /whep/{stream_id}/{session_id}": None,
     "POST /stripe/webhook": None,  # signed by Stripe, no caller
 }
 
