@@ -30,8 +30,13 @@ class HubMetrics:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+#: Label values come from closed sets only: a client cannot add series by inventing methods or paths.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class MetricsMiddleware:
-    """Counts requests per route template (not per raw path, so ids don't explode the label set)."""
+    """Counts requests per route template (not per raw path, so ids don't explode the label set) and per method
+    (known ones; anything else is ``other``). Paths that match no route are ``other`` too."""
 
     def __init__(self, app: ASGIApp, metrics: HubMetrics) -> None:
         self.app = app
@@ -55,6 +60,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             method = scope.get("method", "")
+            method = method if method in KNOWN_METHODS else "other"
             self.metrics.http_requests.labels(method, route, str(status)).inc()
             self.metrics.http_latency.labels(method, route).observe(time.perf_counter() - start)
 
@@ -62,9 +68,14 @@ class MetricsMiddleware:
 def _route_template(scope: Scope) -> str:
     app = scope.get("app")
     router = getattr(app, "router", None)
+    partial = None
     for route in getattr(router, "routes", ()):
         match, _ = route.matches(scope)
         if match is Match.FULL:
             return str(getattr(route, "path", "other"))
+        if match is Match.PARTIAL and partial is None:
+            partial = str(getattr(route, "path", "other"))  # the path exists, the method does not (405)
+    if partial is not None:
+        return partial
     path = str(scope.get("path", ""))
-    return "/socket.io" if path.startswith("/socket.io") else "unmatched"
+    return "/socket.io" if path.startswith("/socket.io") else "other"

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from core.errors import NotFoundError
@@ -22,7 +22,7 @@ from core.ids import StreamId
 from hub.settings import Settings
 from rooms.errors import StreamEndedError
 from rooms.streams import StreamService
-from sfu import PublisherStarted, PublisherStopped, Sfu, SfuEvent, SfuService, SfuSettings, SfuWorkerPool
+from sfu import PublisherStarted, PublisherStopped, Sfu, SfuEvent, SfuService, SfuSettings, SfuWorkerPool, residence
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +126,10 @@ class SfuCollector(Collector):
         yield from consumer_counters.values()
         yield rtt
         yield loss
-        residence = GaugeMetricFamily(
-            "hub_sfu_residence_microseconds", "Sampled time from packet in to a viewer's send", labels=["quantile"]
+        histogram = stats.get("residence_histogram") or residence.merge([])
+        yield HistogramMetricFamily(
+            "hub_sfu_residence_seconds",
+            "Sampled time from a packet's arrival to a viewer's send (one packet in 16, per viewer)",
+            buckets=residence.cumulative_buckets(histogram),
+            sum_value=histogram["sum_s"],
         )
-        for quantile, key in (("0.5", "residence_us_p50"), ("0.99", "residence_us_p99")):
-            if stats[key] is not None:
-                residence.add_metric([quantile], stats[key])
-        yield residence

@@ -21,6 +21,7 @@ from sfu import aiortc_hooks
 from sfu.egress import ProfileTable, abs_send_time_now, ntp_now
 from sfu.keyframe import H264_PPS, H264_SPS, h264_nal_types, keyframe_detector
 from sfu.packet import ForwardPacket, KeyframeCache, PacketHistory
+from sfu.residence import RESIDENCE
 from sfu.settings import SfuSettings
 
 if TYPE_CHECKING:
@@ -187,6 +188,7 @@ class Producer:
         clock = time.perf_counter
         t0 = clock()
         samples = self.residence_us
+        observe = RESIDENCE.observe_us
         failed: list[Consumer] | None = None
         for consumer in self._live:
             try:
@@ -194,7 +196,9 @@ class Producer:
             except Exception:
                 failed = failed or []
                 failed.append(consumer)
-            samples.append((clock() - t0) * 1e6)
+            sample = (clock() - t0) * 1e6
+            samples.append(sample)
+            observe(sample)
         self.forwarded += len(self._live)
         if failed:
             self._drop(failed)

@@ -60,6 +60,7 @@ from sfu.pipe import (
     pipe_keys,
 )
 from sfu.producer import Producer, percentile
+from sfu.residence import RESIDENCE
 from sfu.router import Router
 from sfu.sdp import codec_preferences, negotiated_media, parse_offer
 from sfu.session import PUBLISHER, VIEWER, EndedSession, Session
@@ -516,6 +517,7 @@ class SfuService:
             "consumers": consumers,
             "residence_us_p50": percentile(residence, 50),
             "residence_us_p99": percentile(residence, 99),
+            "residence_histogram": RESIDENCE.to_dict(),
             "pipes": len(self._pipes),
             "relays": sum(1 for r in self._routers.values() if r.relay is not None),
         }

@@ -26,7 +26,7 @@ from typing import Any
 
 from core import errors as core_errors
 from core.errors import HubError
-from sfu import aiortc_hooks
+from sfu import aiortc_hooks, residence
 from sfu import errors as sfu_errors
 from sfu.dispatch import EventDispatcher, Listener
 from sfu.errors import SessionNotFoundError, SfuUnavailableError, StreamNotLiveError
@@ -337,6 +337,7 @@ class SfuWorkerPool:
             "consumers": [consumer for r in reports for consumer in r["consumers"]],
             "residence_us_p50": max(p50s) if p50s else None,
             "residence_us_p99": max(p99s) if p99s else None,
+            "residence_histogram": residence.merge([r.get("residence_histogram") for r in reports]),
             "workers": [
                 {
                     "index": w.index,
