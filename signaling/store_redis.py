@@ -2,7 +2,9 @@
 
 Resilient like python-socketio's pub/sub listener, and more: when Redis goes away the node keeps serving its
 local rooms (local delivery never goes through Redis), drops what it cannot publish (counted), reconnects with
-backoff and resubscribes every channel it still needs. Nothing here raises into callers.
+backoff and resubscribes every channel it still needs. Nothing here raises into callers, and nothing here makes a
+caller wait for Redis: (un)subscribing is recorded at once and sent by the link's own task, so a Redis that hangs
+cannot hold up a Socket.IO connect or a room join (the first join of a room on a node subscribes its channel).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class RedisRoomLink:
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=queue_max)
         self._backoff_max_s = backoff_max_s
         self._tasks: list[asyncio.Task[None]] = []
+        self._pending: dict[str, str] = {}  # channel -> the latest (un)subscribe not yet sent
+        self._pending_added = asyncio.Event()
         self.connected = False
         self.reconnects = 0
         self.dropped = 0
@@ -51,6 +55,7 @@ class RedisRoomLink:
             self._tasks = [
                 asyncio.create_task(self._listen(), name="fanout-listen"),
                 asyncio.create_task(self._publish_loop(), name="fanout-publish"),
+                asyncio.create_task(self._control_loop(), name="fanout-subscriptions"),
             ]
 
     async def close(self) -> None:
@@ -63,11 +68,26 @@ class RedisRoomLink:
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
-        await self._send("subscribe", channel)
+        self._queue_command("subscribe", channel)
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
-        await self._send("unsubscribe", channel)
+        self._queue_command("unsubscribe", channel)
+
+    def _queue_command(self, command: str, channel: str) -> None:
+        # Latest wins per channel (a join and a leave while Redis hangs cancel out); bounded by the rooms in use.
+        self._pending.pop(channel, None)
+        self._pending[channel] = command
+        self._pending_added.set()
+
+    async def _control_loop(self) -> None:
+        while True:
+            await self._pending_added.wait()
+            self._pending_added.clear()
+            while self._pending:
+                channel = next(iter(self._pending))
+                command = self._pending.pop(channel)
+                await self._send(command, channel)
 
     async def _send(self, command: str, channel: str) -> None:
         ps = self._pubsub

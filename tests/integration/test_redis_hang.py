@@ -107,19 +107,30 @@ async def _both_closed(*nodes: Node) -> bool:
     return all([await breaker_open(n) == 0.0 for n in nodes])
 
 
-async def test_readiness_reports_a_hung_redis_quickly(db_name: str, mongo_client: Any) -> None:
+async def test_a_node_with_a_hung_redis_reports_unready_at_once_and_still_opens_new_rooms(
+    db_name: str, mongo_client: Any
+) -> None:
     with redis_server() as (url, proc):
-        async with hub_nodes(1, db_name, mongo_client, url, redis_probe_interval_s=0.3) as (n1,):
+        async with (
+            hub_nodes(1, db_name, mongo_client, url, redis_probe_interval_s=0.3) as (n1,),
+            live_clients() as open_client,
+        ):
             os.kill(proc.pid, signal.SIGSTOP)
             try:
                 r, took = await timed(lambda: n1.http.get("/readyz"))
                 assert r.status_code == 503 and took < QUICK_S
-                # a viewer's HTTP calls that read shared room state answer from the node meanwhile
                 owner = await register(n1.http, "Owner")
                 stream = await create_stream(n1.http, owner)
-                r, took = await timed(
-                    lambda: n1.http.get(f"/api/v1/streams/{stream['id']}/viewers", headers=auth(owner))
-                )
+                sid = stream["id"]
+                # a room nobody on this node was in yet: its Redis channel cannot be subscribed now
+                a, took = await timed(lambda: open_client(n1.url, owner["access_token"]))
+                assert took < QUICK_S, f"connecting took {took:.2f} s while Redis hung"
+                join, took = await timed(lambda: a.ok("stream:join", {"stream_id": sid}))
+                assert took < QUICK_S, f"joining a new room took {took:.2f} s while Redis hung"
+                assert join["leaderboard"] is None and join["viewers"] == 1
+                ack, took = await timed(lambda: a.call("chat:send", {"stream_id": sid, "text": "hi"}, timeout=10))
+                assert ack["ok"] is True and took < QUICK_S
+                r, took = await timed(lambda: n1.http.get(f"/api/v1/streams/{sid}/viewers", headers=auth(owner)))
                 assert r.status_code == 200 and took < QUICK_S
             finally:
                 os.kill(proc.pid, signal.SIGCONT)
