@@ -123,7 +123,7 @@ class AccountService:
             raise InvalidCredentialsError("wrong login or password")
         if doc["email"] in self._admin_emails and doc.get("role") != Role.ADMIN.value:
             # Operators name the first admins in settings (HUB_ADMIN_EMAILS); promotion happens at login.
-            doc = await self._store.update_user(doc["_id"], {"role": Role.ADMIN.value}) or doc
+            doc = await self._store.set_role(doc["_id"], Role.ADMIN) or doc
         user = User.from_doc(doc)
         if user.suspended:
             raise ForbiddenError("this account is suspended", code="account_suspended")
@@ -219,18 +219,18 @@ class AccountService:
             changes["phone"] = normalize_phone(phone)
         if not changes:
             return await self.get_user(user_id)
-        doc = await self._store.update_user(user_id, changes)
+        doc = await self._store.update_profile(user_id, changes)
         if doc is None:
             raise NotFoundError("no such user")
         return User.from_doc(doc)
 
     async def become_streamer(self, user_id: UserId) -> None:
-        await self._store.promote_viewer(user_id, Role.STREAMER.value)
+        await self._store.promote_viewer(user_id, Role.STREAMER)
 
     async def set_role(self, actor: Principal, user_id: UserId, role: Role) -> User:
         if actor.role is not Role.ADMIN:
             raise ForbiddenError("only admins can change roles")
-        doc = await self._store.update_user(user_id, {"role": role.value})
+        doc = await self._store.set_role(user_id, role)
         if doc is None:
             raise NotFoundError("no such user")
         return User.from_doc(doc)
@@ -242,7 +242,7 @@ class AccountService:
             raise ForbiddenError("only admins can suspend accounts")
         if actor.user_id == user_id and suspended:
             raise InvalidInputError("admins cannot suspend themselves")
-        doc = await self._store.update_user(user_id, {"suspended": suspended})
+        doc = await self._store.set_suspended(user_id, suspended)
         if doc is None:
             raise NotFoundError("no such user")
         if suspended:
@@ -252,7 +252,7 @@ class AccountService:
     async def set_identity_verified(self, actor: Principal, user_id: UserId, verified: bool) -> User:
         if actor.role is not Role.ADMIN:
             raise ForbiddenError("only admins can verify identities")
-        doc = await self._store.update_user(user_id, {"identity_verified": verified})
+        doc = await self._store.set_identity_verified(user_id, verified)
         if doc is None:
             raise NotFoundError("no such user")
         return User.from_doc(doc)

@@ -12,6 +12,9 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from accounts.errors import DuplicateAccountError
+from accounts.models import Role
+
+PROFILE_FIELDS = frozenset({"nickname", "bio", "avatar_url", "phone"})
 
 
 class AccountStore:
@@ -61,7 +64,7 @@ class AccountStore:
         doc: dict[str, Any] | None = await self._users.find_one({"$or": [{"email": login}, {"phone": login}]})
         return doc
 
-    async def update_user(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+    async def _set(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         try:
             doc: dict[str, Any] | None = await self._users.find_one_and_update(
                 {"_id": user_id}, {"$set": changes}, return_document=ReturnDocument.AFTER
@@ -70,9 +73,26 @@ class AccountStore:
             raise await self._duplicate(exc, {"_id": user_id, **changes}) from None
         return doc
 
-    async def promote_viewer(self, user_id: str, role: str) -> None:
+    async def update_profile(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Set profile fields (nickname, bio, avatar_url, phone); a phone someone else has is a
+        ``DuplicateAccountError``. Returns the user after, or None if there is no such user."""
+        unknown = set(changes) - PROFILE_FIELDS
+        if unknown:
+            raise ValueError(f"not profile fields: {sorted(unknown)}")
+        return await self._set(user_id, changes)
+
+    async def set_role(self, user_id: str, role: Role) -> dict[str, Any] | None:
+        return await self._set(user_id, {"role": role.value})
+
+    async def set_suspended(self, user_id: str, suspended: bool) -> dict[str, Any] | None:
+        return await self._set(user_id, {"suspended": suspended})
+
+    async def set_identity_verified(self, user_id: str, verified: bool) -> dict[str, Any] | None:
+        return await self._set(user_id, {"identity_verified": verified})
+
+    async def promote_viewer(self, user_id: str, role: Role) -> None:
         """Raise a plain viewer to ``role``; never lowers a moderator or admin."""
-        await self._users.update_one({"_id": user_id, "role": "viewer"}, {"$set": {"role": role}})
+        await self._users.update_one({"_id": user_id, "role": Role.VIEWER.value}, {"$set": {"role": role.value}})
 
     # Sessions and refresh tokens
     async def insert_session(self, session_id: str, user_id: str, at: datetime) -> None:

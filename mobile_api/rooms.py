@@ -3,7 +3,7 @@ and moderation actions over HTTP (the moderator console; the same rules as the `
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
@@ -12,7 +12,7 @@ from core.ids import StreamId, UserId
 from mobile_api.routing import Api, Body, Call, Query
 from mobile_api.schemas import ChatPage, LogEntryOut, LogPage, ModActionOut, RoomSettingsOut, ViewersOut
 from rooms.chat import ChatService
-from rooms.chat_models import ModAction
+from rooms.chat_models import ModAction, ReportStatus
 from rooms.moderation import ModerationService, ModRequest
 from rooms.presence import PresenceService
 
@@ -30,7 +30,7 @@ class ChatQuery(PageQuery):
 
 
 class ReportsQuery(PageQuery):
-    status: Literal["open", "resolved"] | None = "open"
+    status: ReportStatus | None = ReportStatus.OPEN
 
 
 class ModActionBody(Body):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
@@ -21,7 +21,7 @@ class CreateStreamBody(Body):
 
 
 class ListQuery(Query):
-    status: Literal["live", "ended", "created"] | None = "live"
+    status: StreamStatus | None = StreamStatus.LIVE
     cursor: str | None = Field(default=None, max_length=500)
     limit: int | None = Field(default=None, ge=1, le=100)
 

@@ -26,6 +26,7 @@ from mobile_api.schemas import (
 from wallet.accounts import Currency
 from wallet.audit import LedgerAudit
 from wallet.cashouts import CashoutService
+from wallet.models import CashoutStatus
 from wallet.service import WalletService
 from wallet.topups import TopUpService
 
@@ -48,7 +49,7 @@ class CashoutBody(Body):
 
 
 class CashoutListQuery(Query):
-    status: Literal["requesting", "pending", "approving", "rejecting", "paid", "rejected", "failed"] | None = "pending"
+    status: CashoutStatus | None = CashoutStatus.PENDING
     limit: int | None = Field(default=50, ge=1, le=100)
 
 

@@ -64,7 +64,7 @@ class StripeWebhooks:
 
     async def _checkout(self, kind: str, session: dict[str, Any]) -> str:
         if kind == "checkout.session.completed" and session.get("payment_status") not in (
-            "paid",
+            "paid",  # not-a-status: Stripe's payment_status
             "no_payment_required",
         ):
             return "awaiting_async_payment"  # credited by checkout.session.async_payment_succeeded

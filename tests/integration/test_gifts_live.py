@@ -187,14 +187,14 @@ async def test_refusals_self_gifts_blocked_users_caps_rates_and_streams_not_live
         assert (await send(fan, "perfume", "x3")).status_code == 200  # 20 of 30
         r = await send(fan, "perfume", "x4")
         assert r.json()["code"] == "daily_spend_cap"
-        await hub.account_store.update_user(owner["user"]["id"], {"suspended": True})
+        await hub.account_store.set_suspended(owner["user"]["id"], True)
         r = await send(fan, "rose", "x5")
         assert r.status_code == 403 and r.json()["code"] == "user_blocked"
-        await hub.account_store.update_user(owner["user"]["id"], {"suspended": False})
-        await hub.account_store.update_user(fan["user"]["id"], {"suspended": True})
+        await hub.account_store.set_suspended(owner["user"]["id"], False)
+        await hub.account_store.set_suspended(fan["user"]["id"], True)
         r = await send(fan, "rose", "x6")
         assert r.status_code == 403 and r.json()["code"] == "user_blocked"
-        await hub.account_store.update_user(fan["user"]["id"], {"suspended": False})
+        await hub.account_store.set_suspended(fan["user"]["id"], False)
         other = await create_stream(http, owner, "not live yet")
         r = await send(fan, "rose", "x7", other["id"])
         assert r.status_code == 409 and r.json()["code"] == "stream_not_live"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from accounts.models import Role
 from core.ids import StreamId
 from hub.wiring import Hub
 from tests.support.api import auth, create_stream, register
@@ -159,7 +160,7 @@ async def test_global_moderators_can_act_in_every_live_room(client: httpx.AsyncC
     live = await create_stream(client, streamer, "Live one")
     await create_stream(client, streamer, "Not live yet")
     await hub.streams.go_live(StreamId(live["id"]))
-    await hub.account_store.update_user(staff["user"]["id"], {"role": "moderator"})
+    await hub.account_store.set_role(staff["user"]["id"], Role.MODERATOR)
     r = await client.post("/api/v1/auth/login", json={"login": staff["email"], "password": staff["password"]})
     token = {"Authorization": f"Bearer {r.json()['access_token']}"}
     items = (await client.get("/api/v1/streams/moderated", headers=token)).json()["items"]
