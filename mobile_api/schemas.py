@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rooms.models import StreamStatus
+
 Role = Literal["viewer", "streamer", "moderator", "admin"]
 
 
@@ -83,7 +85,7 @@ class StreamOut(Out):
     title: str
     category: str | None
     tags: list[str]
-    status: Literal["created", "live", "ended"]
+    status: StreamStatus
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
