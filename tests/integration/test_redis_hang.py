@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import subprocess
 import time
+from asyncio.subprocess import PIPE
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -101,6 +104,21 @@ async def test_a_hung_redis_costs_one_short_deadline_then_nodes_fall_back_and_re
                 await client.aclose()
             r = await n1.http.get("/readyz")
             assert r.status_code == 200
+            # the breaker's families, populated by the outage, pass Prometheus's linter
+            metrics = (await n1.http.get("/metrics")).text
+            assert "hub_redis_breaker_trips_total 1.0" in metrics
+            assert 'hub_redis_call_failures_total{reason="timeout"}' in metrics
+            short = float(
+                next(ln for ln in metrics.splitlines() if ln.startswith("hub_redis_breaker_short_c")).split()[1]
+            )
+            assert short > 0  # calls answered by the node without waiting for Redis
+            promtool = shutil.which("promtool")
+            assert promtool is not None, "promtool is not installed (Debian's prometheus; ./scripts/test installs it)"
+            lint = await asyncio.create_subprocess_exec(
+                promtool, "check", "metrics", stdin=PIPE, stdout=PIPE, stderr=subprocess.STDOUT
+            )
+            out, _ = await asyncio.wait_for(lint.communicate(metrics.encode()), 30)
+            assert lint.returncode == 0, out.decode()
 
 
 async def _both_closed(*nodes: Node) -> bool:
