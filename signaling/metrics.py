@@ -25,6 +25,9 @@ class SignalingMetrics:
         )
         self.connections = Gauge("hub_socket_connections", "Open Socket.IO connections on this node", registry=r)
         self.refused = Counter("hub_socket_refused", "Socket.IO connections refused", ["code"], registry=r)
+        self.malformed_frames = Counter(
+            "hub_socket_malformed_frames", "Socket.IO/Engine.IO frames that did not decode (dropped)", registry=r
+        )
 
 
 class FanoutCollector:

@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 
 MAX_PACKET_BYTES = 64 * 1024
 SESSION_RECHECK_S = SOCKET_RECHECK_S
+#: A connection that sends this many frames that do not decode is closed (a client bug or an attack, not a blip).
+MALFORMED_FRAME_LIMIT = 3
+#: At most one log line per connection per this many seconds about its malformed frames (plus one when closed).
+MALFORMED_LOG_EVERY_S = 10.0
+#: Engine.IO packet types a client may send as text (open..noop); anything else is malformed.
+_EIO_TYPES = frozenset("0123456")
 handlers.load()
 
 
@@ -222,14 +228,104 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._metrics.connections.dec()
 
 
+class MalformedFrames:
+    """Counts frames that do not decode, per connection: one short log line (rate-limited), never a traceback, and
+    the connection is closed at ``MALFORMED_FRAME_LIMIT``."""
+
+    def __init__(self, metrics: SignalingMetrics | None = None) -> None:
+        self._seen: dict[str, tuple[int, float]] = {}
+        self._metrics = metrics
+
+    def hit(self, connection: str, reason: str) -> bool:
+        """Record one malformed frame; True when the connection must now be closed."""
+        if self._metrics is not None:
+            self._metrics.malformed_frames.inc()
+        count, logged_at = self._seen.get(connection, (0, -1e9))
+        count += 1
+        now = time.monotonic()
+        if count == MALFORMED_FRAME_LIMIT:
+            log.warning("closing Socket.IO connection %s after %d malformed frames (%s)", connection, count, reason)
+        elif count < MALFORMED_FRAME_LIMIT and now - logged_at >= MALFORMED_LOG_EVERY_S:
+            log.warning("malformed Socket.IO frame on connection %s: %s", connection, reason)
+            logged_at = now
+        self._seen[connection] = (count, logged_at)  # kept past the limit: frames already queued stay quiet
+        return count >= MALFORMED_FRAME_LIMIT
+
+    def forget(self, connection: str) -> None:
+        self._seen.pop(connection, None)
+
+
+class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio logs a full traceback for every Socket.IO packet that does not decode and keeps the
+    connection; here such a packet costs one counted, rate-limited log line, and a few of them close it."""
+
+    def __init__(self, *args: Any, malformed: MalformedFrames, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.malformed = malformed
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except Exception as exc:  # the packet did not decode (handlers' own errors are caught in LiveNamespace)
+            self._binary_packet.pop(eio_sid, None)
+            if eio_sid not in self.eio.sockets:
+                return  # already closed: frames that were queued behind the last straw
+            if self.malformed.hit(eio_sid, f"{type(exc).__name__}, {_size(data)} bytes"):
+                socket = self.eio.sockets.get(eio_sid)
+                await self.eio.disconnect(eio_sid)
+                if socket is not None:
+                    # Engine.IO only says goodbye and waits for the client; this ends its writer, which closes the
+                    # websocket (or the pending poll) now.
+                    await socket.queue.put(None)
+                self.malformed.forget(eio_sid)
+
+
+def _size(data: Any) -> int:
+    return len(data) if isinstance(data, str | bytes) else 0
+
+
+def _guard_websocket(receive: Any, send: Any, malformed: MalformedFrames, connection: str) -> Any:
+    """Engine.IO's own frame layer: a text frame must start with a known packet type. python-engineio logs a
+    traceback for others; these are dropped and counted, and the connection is closed at the limit."""
+
+    async def guarded_receive() -> Any:
+        while True:
+            message = await receive()
+            text = message.get("text") if message.get("type") == "websocket.receive" else None
+            if text is None or (text and text[0] in _EIO_TYPES):
+                return message
+            if malformed.hit(connection, f"not an Engine.IO packet, {len(text)} characters"):
+                await send({"type": "websocket.close", "code": 1008})
+                return {"type": "websocket.disconnect", "code": 1008}
+
+    return guarded_receive
+
+
 class DualSocketIOApp(socketio.ASGIApp):  # type: ignore[misc]
     """``/socket.io/`` (JSON) and ``/socket.io-msgpack/`` in front of ``other_asgi_app`` (still ``.other_asgi_app``)."""
 
-    def __init__(self, json_server: Any, msgpack_server: Any, other_asgi_app: Any) -> None:
+    def __init__(
+        self, json_server: Any, msgpack_server: Any, other_asgi_app: Any, malformed: MalformedFrames | None = None
+    ) -> None:
         super().__init__(json_server, other_asgi_app=other_asgi_app, socketio_path="socket.io")
         self._msgpack = socketio.ASGIApp(msgpack_server, socketio_path="socket.io-msgpack")
+        self._malformed = malformed or MalformedFrames()
+        self._connections = 0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and scope.get("path", "").startswith("/socket.io"):
+            self._connections += 1
+            client = scope.get("client") or ("?", 0)
+            connection = f"ws{self._connections}@{client[0]}"
+            receive = _guard_websocket(receive, send, self._malformed, connection)
+            try:
+                await self._route(scope, receive, send)
+            finally:
+                self._malformed.forget(connection)
+            return
+        await self._route(scope, receive, send)
+
+    async def _route(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket") and scope.get("path", "").startswith("/socket.io-msgpack/"):
             await self._msgpack(scope, receive, send)
             return
@@ -254,6 +350,7 @@ class Signaling:
         self.fanout = fanout
         self.metrics = metrics
         self.namespaces: list[LiveNamespace] = []
+        self.malformed = MalformedFrames(metrics)
         self.server = self._server(identity, cors_origins, "default", ping_interval_s, ping_timeout_s)
         self.msgpack_server = self._server(identity, cors_origins, "msgpack", ping_interval_s, ping_timeout_s)
         fanout.on_room_event(self._room_event, frozenset({CHANGED_EVENT}))
@@ -271,7 +368,8 @@ class Signaling:
         ping_interval: float,
         ping_timeout: float,
     ) -> socketio.AsyncServer:
-        sio = socketio.AsyncServer(
+        sio = GuardedServer(
+            malformed=self.malformed,
             async_mode="asgi",
             cors_allowed_origins=cors,
             client_manager=ShardedManager(self.fanout),
@@ -286,7 +384,7 @@ class Signaling:
         return sio
 
     def asgi_app(self, other_asgi_app: Any) -> Any:
-        return DualSocketIOApp(self.server, self.msgpack_server, other_asgi_app)
+        return DualSocketIOApp(self.server, self.msgpack_server, other_asgi_app, self.malformed)
 
     def subscribe(self, bus: EventBus) -> None:
         """Tell rooms about core facts: a stream that ends tells its room (on every node)."""
