@@ -1,13 +1,12 @@
-"""Going live and ending: publishing by stream key (WHIP) or by a signed-in owner (``rtc:publish``), going live,
-ending. The key stands for its owner: the owner's account is read fresh and goes through the same policy, so a
-suspended streamer's keys publish nothing."""
+"""Going live, watching and ending, for both edges: publishing by stream key (WHIP) or by a signed-in owner
+(``rtc:publish``), watching (WHEP, ``rtc:subscribe``), going live, ending. The key stands for its owner: the owner's
+account is read fresh and goes through the same policy, so a suspended streamer's keys publish nothing. The
+lifecycle itself (live, grace, resumed, ended) is ``app.lifecycle.StreamLifecycle``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from app.access import RoomAccess
-from app.lifecycle import StreamLifecycle
+from app.lifecycle import Published, StreamLifecycle
 from app.policy import Action, require
 from app.principal import Identity, Principal
 from core.errors import ForbiddenError, UnauthenticatedError
@@ -15,13 +14,6 @@ from core.ids import StreamId
 from rooms.models import Stream
 from rooms.streams import StreamService
 from sfu import Sfu
-
-
-@dataclass(frozen=True, slots=True)
-class Published:
-    stream: Stream
-    session_id: str
-    answer_sdp: str
 
 
 class GoingLive:
@@ -48,14 +40,27 @@ class GoingLive:
         owner = await self._identity.user(stream.owner_id)
         stream, room = await self._access.room(stream.id, owner)
         require(Action.PUBLISH, owner, room)
-        session_id, answer = await self._sfu.publish(
-            stream.id, offer_sdp, {"stream_id": stream.id, "user_id": stream.owner_id}
-        )
-        return Published(stream, session_id, answer)
+        return await self._lifecycle.publish(stream, offer_sdp)
 
-    async def authorize_publish(self, who: Principal | None, stream_id: StreamId) -> Stream:
+    async def publish(self, who: Principal | None, stream_id: StreamId, offer_sdp: str) -> Published:
         """``rtc:publish``: the signed-in owner of a stream that has not ended, not suspended."""
-        return await self._access.authorize(Action.PUBLISH, stream_id, who)
+        stream = await self._access.authorize(Action.PUBLISH, stream_id, who)
+        return await self._lifecycle.publish(stream, offer_sdp)
+
+    async def publisher_disconnected(self, stream_id: StreamId, session_id: str) -> None:
+        await self._lifecycle.publisher_disconnected(stream_id, session_id)
+
+    async def stop_publishing(self, session_id: str) -> None:
+        await self._lifecycle.stop_publishing(session_id)
+
+    async def watch(self, who: Principal | None, stream_id: StreamId, offer_sdp: str, client: str) -> tuple[str, str]:
+        """``rtc:subscribe`` and WHEP: (session id, answer SDP). Guests may watch; suspended accounts may not."""
+        stream = await self._access.authorize(Action.WATCH, stream_id, who)
+        app_data = {"stream_id": stream.id, "user_id": who.user_id if who else None, "client": client}
+        return await self._sfu.subscribe(stream.id, offer_sdp, app_data)
+
+    async def stop_watching(self, session_id: str) -> None:
+        await self._sfu.close_session(session_id)
 
     async def go_live(self, who: Principal | None, stream_id: StreamId) -> Stream:
         await self._access.authorize(Action.GO_LIVE, stream_id, who)

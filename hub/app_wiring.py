@@ -7,11 +7,12 @@ from app.access import RoomAccess
 from app.accounts_admin import AccountsAdmin
 from app.chatting import Chatting
 from app.gifting import Gifting
-from app.lifecycle import StreamLifecycle
+from app.lifecycle import PublisherPresence, StreamLifecycle
 from app.moderating import Moderating
 from app.principal import Identity
 from app.streaming import GoingLive
 from app.use_cases import UseCases
+from core.events import EventBus
 from gifts.service import GiftService
 from rooms.chat import ChatService
 from rooms.moderation import ModerationService
@@ -31,10 +32,12 @@ def build_use_cases(
     presence: PresenceService,
     gifts: GiftService,
     sfu: Sfu,
+    events: EventBus,
     notifier: RoomNotifier,
+    presence_elsewhere: PublisherPresence | None = None,
 ) -> UseCases:
     access = RoomAccess(streams, chat)
-    lifecycle = StreamLifecycle(streams)
+    lifecycle = StreamLifecycle(streams, sfu, events, presence_elsewhere)
     return UseCases(
         identity=identity,
         access=access,

@@ -34,7 +34,6 @@ from signaling.events import Services
 from signaling.fanout import RoomFanout
 from signaling.keys import STREAM_ROOM
 from signaling.metrics import FanoutCollector, SignalingMetrics
-from signaling.rtc import PublisherWatch, RtcSfu
 from signaling.server import Signaling
 from signaling.store_redis import RedisRoomLink
 
@@ -42,7 +41,7 @@ log = logging.getLogger(__name__)
 
 
 class RoomsWiring:
-    def __init__(self, hub: Any, streams: StreamService, identity: Identity, *, sfu: RtcSfu | None = None) -> None:
+    def __init__(self, hub: Any, streams: StreamService, identity: Identity) -> None:
         s = hub.settings
         live: LiveState = InProcessLiveState()
         limiter: RateLimiter = hub.limiter
@@ -95,16 +94,12 @@ class RoomsWiring:
         if s.redis_url and hub.redis_breaker is not None:
             # Viewers who joined while Redis was away were counted on this node only: write them back at once.
             hub.redis_breaker.on_recover(self.presence.heartbeat)
-        self.publisher_watch = PublisherWatch(streams, sfu, s.sfu_reconnect_grace_s)
         services = Services()
         services.provide(StreamService, streams)
         services.provide(ErrorTranslator, translate_dependency_error)
         services.provide(ChatService, self.chat)
         services.provide(ModerationService, self.moderation)
         services.provide(PresenceService, self.presence)
-        services.provide(PublisherWatch, self.publisher_watch)
-        if sfu is not None:
-            services.provide(RtcSfu, sfu)  # type: ignore[type-abstract]
         self.services = services
         self.signaling = Signaling(
             identity,

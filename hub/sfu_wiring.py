@@ -1,14 +1,11 @@
-"""Wiring for the SFU: its settings from the hub's, the stream lifecycle it drives, and its Prometheus metrics.
+"""Wiring for the SFU: its settings from the hub's and its Prometheus metrics.
 
-Kept apart from ``hub/wiring.py`` (like ``rooms_wiring``); ``Hub`` builds ``SfuWiring`` once.
-- ``PublisherStarted`` → ``StreamService.go_live`` (a stream its owner already ended closes the publisher).
-- ``PublisherStopped`` (after the reconnect grace period) → ``StreamService.end``.
-- ``StreamEnded`` from elsewhere (the owner or staff ended it) → the SFU drops the publisher and viewers.
+Kept apart from ``hub/wiring.py`` (like ``rooms_wiring``); ``Hub`` builds ``SfuWiring`` once. The stream lifecycle
+the SFU's events drive is the application layer's (``app/lifecycle.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -16,13 +13,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from core.errors import NotFoundError
-from core.events import EventBus, StreamEnded
-from core.ids import StreamId
 from hub.settings import Settings
-from rooms.errors import StreamEndedError
-from rooms.streams import StreamService
-from sfu import PublisherStarted, PublisherStopped, Sfu, SfuEvent, SfuService, SfuSettings, SfuWorkerPool, residence
+from sfu import Sfu, SfuService, SfuSettings, SfuWorkerPool, residence
 
 log = logging.getLogger(__name__)
 
@@ -43,31 +35,11 @@ def sfu_settings(settings: Settings) -> SfuSettings:
 
 
 class SfuWiring:
-    def __init__(
-        self, settings: Settings, streams: StreamService, events: EventBus, registry: CollectorRegistry
-    ) -> None:
+    def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
         config = sfu_settings(settings)
         # In-process by default; HUB_SFU_WORKERS > 0 forwards in that many worker processes (one per core).
         self.sfu: Sfu = SfuWorkerPool(config, settings.sfu_workers) if settings.sfu_workers else SfuService(config)
-        self._streams = streams
-        self.sfu.add_listener(self._on_sfu_event)
-        events.subscribe(StreamEnded, self._on_stream_ended)
         registry.register(SfuCollector(self.sfu))
-
-    async def _on_sfu_event(self, event: SfuEvent) -> None:
-        stream_id = StreamId(event.stream_id)
-        if isinstance(event, PublisherStarted):
-            try:
-                await self._streams.go_live(stream_id)
-            except (StreamEndedError, NotFoundError):
-                log.info("publisher of an ended or unknown stream; closing it", extra={"stream": stream_id})
-                await self.sfu.end_stream(stream_id, "stream_ended")
-        elif isinstance(event, PublisherStopped):
-            with contextlib.suppress(NotFoundError):
-                await self._streams.end(stream_id, reason="publisher_left")
-
-    async def _on_stream_ended(self, event: StreamEnded) -> None:
-        await self.sfu.end_stream(event.stream_id, "stream_ended")
 
     async def close(self) -> None:
         await self.sfu.close()

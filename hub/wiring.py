@@ -91,10 +91,10 @@ class Hub:
         self.identity = Identity(self.accounts)
         self.stream_store = StreamStore(self.db)
         self.streams = StreamService(self.stream_store, self.clock, self.events)
-        self.sfu_wiring = SfuWiring(settings, self.streams, self.events, self.metrics.registry)
+        self.sfu_wiring = SfuWiring(settings, self.metrics.registry)
         self.sfu = self.sfu_wiring.sfu
 
-        self.rooms = RoomsWiring(self, self.streams, self.identity, sfu=self.sfu)
+        self.rooms = RoomsWiring(self, self.streams, self.identity)
         self.chat = self.rooms.chat
         self.moderation = self.rooms.moderation
         self.presence = self.rooms.presence
@@ -113,6 +113,7 @@ class Hub:
             presence=self.presence,
             gifts=self.gifts,
             sfu=self.sfu,
+            events=self.events,
             notifier=self.rooms.fanout,
         )
         self.rooms.provide_use_cases(self.use)

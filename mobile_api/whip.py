@@ -24,7 +24,8 @@ from starlette.responses import Response
 from core.errors import HubError, InvalidInputError, UnauthenticatedError, UnavailableError
 from core.ids import StreamId
 from mobile_api.routing import Api, Call, bearer_token, read_limited
-from sfu import InvalidSdpError, SessionNotFoundError, Sfu
+from rooms.errors import StreamEndedError, StreamNotFoundError
+from sfu import InvalidSdpError, SessionNotFoundError, Sfu, StreamNotLiveError
 
 api = Api()
 
@@ -268,8 +269,12 @@ async def whip_session_options(call: Call) -> Response:
 async def whep_subscribe(call: Call) -> Response:
     sfu = _sfu(call)
     offer = await _offer(call)
-    stream_id = call.path["stream_id"]
-    session_id, answer = await sfu.subscribe(stream_id, offer, {"stream_id": stream_id, "client": call.client_address})
+    try:
+        session_id, answer = await call.ctx.use.going_live.watch(
+            call.principal, StreamId(call.path["stream_id"]), offer, call.client_address
+        )
+    except (StreamNotFoundError, StreamEndedError):
+        raise StreamNotLiveError("this stream is not live") from None
     return _created(call, sfu, session_id, answer)
 
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
-
-from signaling.events import Services
 
 MODULES = (
     "signaling.room_events",
@@ -24,10 +21,3 @@ def load() -> None:
         importlib.import_module(name)
     _loaded = True
 
-
-def close_hooks(services: Services) -> list[Callable[[], Awaitable[None]]]:
-    """Background work owned by handler modules (e.g. the publisher-left timers), stopped with the server."""
-    from signaling.rtc import PublisherWatch
-
-    watch = services.get(PublisherWatch)
-    return [watch.close] if watch is not None else []

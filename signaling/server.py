@@ -401,5 +401,3 @@ class Signaling:
 
     async def close(self) -> None:
         await self.fanout.close()
-        for hook in handlers.close_hooks(self.services):
-            await hook()
