@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 import secrets
+import socket
 import struct
 import time
 from collections.abc import Callable, Coroutine
@@ -61,6 +62,8 @@ TICK_S = 0.05
 KEEPALIVE_TICKS = 10
 #: A missing packet is NACKed at most this many times.
 NACK_TRIES = 4
+#: Receive buffer of a pipe socket (the kernel caps it at net.core.rmem_max).
+RECEIVE_BUFFER_BYTES = 1 << 20
 #: The one-byte header extension id the pipe uses for the audio level (RFC 6464).
 AUDIO_LEVEL_ID = 1
 #: Stream-end reasons after which an edge ends its copy at once; any other reason (the origin node is shutting down,
@@ -253,6 +256,10 @@ async def _bind(host: str, ports: tuple[int, int], remote: tuple[str, int] | Non
             )
         except OSError:
             continue
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # room for a burst (a keyframe, a round of retransmissions) while the loop is busy
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
         return transport
     raise SfuUnavailableError("no relay port is free")
 

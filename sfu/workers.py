@@ -252,17 +252,23 @@ class SfuWorkerPool:
             (w for w in self._workers if w.alive),
             key=lambda w: (w.viewers, stream_id not in w.state, w is not root, w.index),
         )
-        if worker is not root:
-            try:
-                await self._pipe_to(stream_id, root, worker)
-            except HubError:
-                log.warning("could not pipe a stream to another worker; the viewer joins its root worker")
-                worker = root
-        session_id, answer = await self._call(worker, "subscribe", stream_id, offer_sdp, app_data)
+        worker.viewers += 1  # counted from the choice on, so that viewers joining together spread too
+        try:
+            if worker is not root:
+                try:
+                    await self._pipe_to(stream_id, root, worker)
+                except HubError:
+                    log.warning("could not pipe a stream to another worker; the viewer joins its root worker")
+                    worker.viewers -= 1
+                    worker = root
+                    worker.viewers += 1
+            session_id, answer = await self._call(worker, "subscribe", stream_id, offer_sdp, app_data)
+        except BaseException:
+            worker.viewers = max(0, worker.viewers - 1)
+            raise
         self._sessions[session_id] = worker
         self._session_streams[session_id] = stream_id
         self._viewers[session_id] = worker
-        worker.viewers += 1
         return session_id, answer
 
     async def open_origin_pipe(self, stream_id: str) -> str:

@@ -113,11 +113,12 @@ async def test_one_streams_viewers_spread_over_both_workers_each_fed_exactly_one
         _, answer = await pool.publish("one", await publisher.offer())
         await publisher.accept(answer)
         assert await until(lambda: pool.is_live("one"), timeout=10)
-        for _ in range(4):
-            viewer = Viewer()
-            _, answer = await pool.subscribe("one", await viewer.offer())
+        viewers.extend(Viewer() for _ in range(4))
+        offers = [await viewer.offer() for viewer in viewers]
+        # all four join at once: placement counts a viewer from the moment its worker is chosen
+        answers = await asyncio.gather(*(pool.subscribe("one", offer) for offer in offers))
+        for viewer, (_, answer) in zip(viewers, answers, strict=True):
             await viewer.accept(answer)
-            viewers.append(viewer)
         assert await until(lambda: all(v.video and v.video.count >= 30 for v in viewers), timeout=20)
         await asyncio.sleep(2.0)
         for viewer in viewers:
@@ -136,7 +137,8 @@ async def test_one_streams_viewers_spread_over_both_workers_each_fed_exactly_one
         root_video = next(p for p in root["producers"] if p["kind"] == "video")
         relayed_video = next(p for p in relayed["producers"] if p["kind"] == "video")
         assert relayed_video["consumers"] == 2 and root_video["consumers"] == 3  # 2 viewers + the pipe
-        assert 0.7 * root_video["packets"] <= relayed_video["packets"] <= 1.05 * root_video["packets"]
+        # stats are pushed by each worker every second, so the two counts are up to a second apart
+        assert 0.6 * root_video["packets"] <= relayed_video["packets"] <= 1.4 * root_video["packets"]
         assert [w["codec_objects"] for w in workers] == [0, 0]  # no decoder, no encoder in either worker
         assert not [e for e in events if type(e).__name__.startswith("Relay")]  # internal plumbing stays inside
         assert pool.has_publisher("one") and not pool.has_relay("one")
