@@ -88,6 +88,23 @@ async def watch(service: SfuService, stream: str, audio: bool = True) -> Viewer:
     return viewer
 
 
+async def keeps_up(publisher: Publisher, viewers: list[Viewer], seconds: float = 2.0) -> list[tuple[int, int]]:
+    """Frames the publisher produced and each viewer decoded over ``seconds``: viewers must keep up with the publisher
+    (on a loaded machine the publisher's own encoder may run below 30 fps; that is not the relay's doing)."""
+    track = publisher.video_track
+    produced = track._count  # type: ignore[attr-defined]
+    decoded = [v.video.count if v.video else 0 for v in viewers]
+    await asyncio.sleep(seconds)
+    produced = track._count - produced  # type: ignore[attr-defined]
+    return [(produced, (v.video.count if v.video else 0) - d) for v, d in zip(viewers, decoded, strict=True)]
+
+
+def assert_keeping_up(results: list[tuple[int, int]]) -> None:
+    for produced, decoded in results:
+        assert produced >= 10, f"the publisher produced only {produced} frames"
+        assert decoded >= 0.8 * produced - 3, f"a viewer decoded {decoded} of {produced} frames"
+
+
 def pipes(service: SfuService) -> list[PipeOut]:
     return list(service._pipes.values())
 
@@ -107,10 +124,9 @@ async def test_edge_viewers_decode_from_one_relayed_copy_with_zero_codec_work(
     codec_work = [count_codec_work(origin), count_codec_work(edge)]
     try:
         assert await until(lambda: all(v.video and v.video.count >= 60 for v in viewers), timeout=15)
-        await asyncio.sleep(2.0)
+        assert_keeping_up(await keeps_up(publisher, viewers))
         for viewer in viewers:
             assert viewer.video is not None and viewer.audio is not None
-            assert viewer.video.rate(2.0) >= 25
             assert viewer.video.sizes == {(320, 240)}
             assert viewer.audio.count > 50
         assert [c["decoder_frames"] for c in codec_work] == [0, 0]
@@ -151,7 +167,7 @@ async def test_a_late_joiner_on_the_edge_gets_its_first_frame_from_the_edge_cach
         assert publisher.keyframe_requests == requests_before, "a PLI reached the publisher"
         assert pipes(origin)[0].plis == plis_before, "a PLI crossed the hop"
         assert first_frame_s < 1.0
-        assert late.video.rate(1.0) >= 20
+        assert_keeping_up(await keeps_up(publisher, [late]))
         assert video_producer(edge, "r-2").cache_hits >= 1
         await late.close()
     finally:
@@ -187,7 +203,7 @@ async def test_two_percent_loss_on_the_hop_is_repaired_from_the_origin_history(
         assert relay.pipe.repaired >= pipe.dropped - 1
         assert relay.pipe.unrepaired == 0
         assert pipe.stats()["retransmits"] >= pipe.dropped - 1
-        assert viewer.video is not None and viewer.video.rate(2.0) >= 25
+        assert_keeping_up(await keeps_up(publisher, [viewer]))
         assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
         assert publisher.retransmissions == 0  # repaired by the origin's history, not by the publisher
     finally:
@@ -217,10 +233,10 @@ async def test_edge_viewers_continue_without_renegotiating_when_the_origin_moves
         assert await until(
             lambda: all(v.video and v.video.count >= c + 45 for v, c in zip(viewers, counts, strict=True)), 15
         )
+        assert_keeping_up(await keeps_up(second, viewers))
         for viewer, remote in zip(viewers, remote_before, strict=True):
             assert viewer.pc.connectionState == "connected"
             assert viewer.pc.remoteDescription.sdp == remote
-            assert viewer.video is not None and viewer.video.rate(1.0) >= 20
         assert recorder.of(RelayStopped)[0].reason == "origin_closed:moved"
         assert not any(e.role == "viewer" for e in recorder.of(SessionClosed))
     finally:
