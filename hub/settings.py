@@ -178,6 +178,11 @@ class Settings:
             if missing:
                 raise SettingsError("production mode needs these settings: " + ", ".join(missing))
             refused = [str(f) for f in self._secret_findings()]
+            if self.stripe_api_base is not None and not self.stripe_api_base.startswith("https://"):
+                refused.append(
+                    "HUB_STRIPE_API_BASE is not https: in production card payments and the Stripe key would travel "
+                    "in clear text (it exists for test doubles such as localstripe)"
+                )
             if self.bcrypt_rounds < PRODUCTION_MIN_BCRYPT_ROUNDS:
                 refused.append(
                     f"HUB_BCRYPT_ROUNDS is {self.bcrypt_rounds}: production needs at least "

@@ -70,3 +70,24 @@ def test_production_mode_without_secrets_exits_with_a_clear_message() -> None:
     )
     assert r.returncode == 2
     assert "HUB_JWT_SECRET" in r.stderr and "HUB_MONGO_URL" in r.stderr
+
+
+def test_production_mode_with_weak_secrets_exits_naming_each_and_why() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "serve"],
+        env=_env(
+            HUB_MODE="production",
+            HUB_JWT_SECRET="a" * 32,
+            HUB_STRIPE_SECRET_KEY="sk_test_51NcXyZAbCdEfGhIjKlMnOpQrStUvWxYz01234",
+            HUB_STRIPE_WEBHOOK_SECRET="x",
+            HUB_MONGO_URL="mongodb://127.0.0.1:1",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert "HUB_JWT_SECRET is too predictable" in r.stderr
+    assert "HUB_STRIPE_SECRET_KEY is a test-mode key (sk_test_" in r.stderr
+    assert "HUB_STRIPE_WEBHOOK_SECRET is not a Stripe webhook signing secret" in r.stderr
+    assert "live hub listening" not in r.stdout

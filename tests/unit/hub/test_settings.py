@@ -81,6 +81,7 @@ def test_bad_settings_are_refused_with_a_clear_message(env: dict[str, str]) -> N
         ("HUB_STRIPE_SECRET_KEY", "sk_live_x", "not a Stripe secret key"),
         ("HUB_STRIPE_SECRET_KEY", "hunter2-hunter2-hunter2", "not a Stripe secret key"),
         ("HUB_BCRYPT_ROUNDS", "4", "at least 10"),
+        ("HUB_STRIPE_API_BASE", "http://127.0.0.1:8420", "not https"),
     ],
 )
 def test_production_mode_refuses_a_weak_or_mismatched_secret_naming_it_and_why(
@@ -91,7 +92,13 @@ def test_production_mode_refuses_a_weak_or_mismatched_secret_naming_it_and_why(
     message = info.value.message
     assert f"{setting} " in message and why in message
     assert value not in message or len(value) < 5  # the message says why, it does not echo the secret
-    others = {"HUB_JWT_SECRET", "HUB_STRIPE_WEBHOOK_SECRET", "HUB_STRIPE_SECRET_KEY", "HUB_BCRYPT_ROUNDS"} - {setting}
+    others = {
+        "HUB_JWT_SECRET",
+        "HUB_STRIPE_WEBHOOK_SECRET",
+        "HUB_STRIPE_SECRET_KEY",
+        "HUB_BCRYPT_ROUNDS",
+        "HUB_STRIPE_API_BASE",
+    } - {setting}
     assert not any(f"{name} " in message for name in others)  # only the bad one is blamed
 
 
