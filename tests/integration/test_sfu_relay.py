@@ -305,3 +305,35 @@ async def test_forged_expired_or_misdirected_offers_are_refused_and_change_nothi
     finally:
         await publisher.close()
         await stranger.close()
+
+
+async def test_a_silent_origin_keeps_edge_viewers_in_grace_until_the_publisher_comes_back_on_the_edge() -> None:
+    origin = SfuService(settings())
+    edge = SfuService(settings(media_timeout_s=1.0))
+    recorder = Recorder()
+    edge.add_listener(recorder)
+    first = await publish(origin, "r-7", audio=False)
+    await edge.attach_relay("r-7", await origin.open_origin_pipe("r-7"))
+    viewer = await watch(edge, "r-7", audio=False)
+    second: Publisher | None = None
+    try:
+        assert await until(lambda: viewer.video is not None and viewer.video.count > 30, timeout=15)
+        remote_before = viewer.pc.remoteDescription.sdp
+        pipes(origin)[0]._transport.close()  # the origin node dies: no goodbye, the media just stops
+        assert await until(lambda: bool(recorder.of(RelayStopped)), timeout=4)
+        assert recorder.of(RelayStopped)[0].reason == "origin_silent"
+        assert edge.is_live("r-7") and not edge.has_relay("r-7")  # viewers kept through the grace period
+        count = viewer.video.count if viewer.video else 0
+        second = await publish(edge, "r-7", audio=False)  # the broadcaster reconnects, to the edge node this time
+        assert edge.has_publisher("r-7")
+        assert await until(lambda: viewer.video is not None and viewer.video.count > count + 45, timeout=15)
+        assert viewer.pc.remoteDescription.sdp == remote_before and viewer.pc.connectionState == "connected"
+        assert [e.reconnected for e in recorder.of(PublisherStarted)] == [True]  # not a new stream
+        assert not any(e.role == "viewer" for e in recorder.of(SessionClosed))
+    finally:
+        await viewer.close()
+        await first.close()
+        if second is not None:
+            await second.close()
+        await edge.close()
+        await origin.close()

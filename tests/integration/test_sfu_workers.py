@@ -149,3 +149,40 @@ async def test_one_streams_viewers_spread_over_both_workers_each_fed_exactly_one
         for client in [*viewers, publisher]:
             await client.close()
         await pool.close()
+
+
+async def test_a_relay_from_another_node_is_spread_over_the_workers_like_a_local_stream() -> None:
+    from sfu import RelayStarted, SfuService
+
+    secret = "cluster-secret"
+    origin = SfuService(SfuSettings(announced_ips=("127.0.0.1",), relay_secret=secret, gop_refresh_s=60.0))
+    pool = SfuWorkerPool(SfuSettings(announced_ips=("127.0.0.1",), relay_secret=secret, gop_refresh_s=60.0), 2)
+    events: list[SfuEvent] = []
+
+    async def record(event: SfuEvent) -> None:
+        events.append(event)
+
+    pool.add_listener(record)
+    publisher = Publisher(audio=False)
+    viewers = [Viewer(audio=False) for _ in range(2)]
+    try:
+        _, answer = await origin.publish("far", await publisher.offer())
+        await publisher.accept(answer)
+        relay_id = await pool.attach_relay("far", await origin.open_origin_pipe("far"))
+        assert pool.is_live("far") and pool.has_relay("far") and not pool.has_publisher("far")
+        offers = [await viewer.offer() for viewer in viewers]
+        answers = await asyncio.gather(*(pool.subscribe("far", offer) for offer in offers))
+        for viewer, (_, answer) in zip(viewers, answers, strict=True):
+            await viewer.accept(answer)
+        assert await until(lambda: all(v.video and v.video.count >= 30 for v in viewers), timeout=20)
+        assert_keeping_up(await keeps_up(publisher, viewers))
+        assert sorted(w["viewers"] for w in pool.stats()["workers"]) == [1, 1]
+        assert len(origin._pipes) == 1  # the node pulls one copy; its second worker is fed inside the node
+        assert [e.relay_id for e in events if isinstance(e, RelayStarted)] == [relay_id]
+        await origin.end_stream("far", "stream_ended")  # a final end at the origin reaches every worker
+        assert await until(lambda: not pool.is_live("far"), timeout=3)
+    finally:
+        for client in [*viewers, publisher]:
+            await client.close()
+        await pool.close()
+        await origin.close()
