@@ -12,6 +12,7 @@ from app.lifecycle import StreamLifecycle
 from app.moderating import Moderating
 from app.principal import Identity
 from app.streaming import GoingLive
+from app.watching import Watching
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,7 @@ class UseCases:
     access: RoomAccess
     lifecycle: StreamLifecycle
     going_live: GoingLive
+    watching: Watching
     chatting: Chatting
     moderating: Moderating
     gifting: Gifting

@@ -12,6 +12,7 @@ from app.moderating import Moderating
 from app.principal import Identity
 from app.streaming import GoingLive
 from app.use_cases import UseCases
+from app.watching import Watching
 from core.events import EventBus
 from gifts.service import GiftService
 from rooms.chat import ChatService
@@ -43,6 +44,7 @@ def build_use_cases(
         access=access,
         lifecycle=lifecycle,
         going_live=GoingLive(access, streams, identity, lifecycle, sfu),
+        watching=Watching(access, chat, presence, gifts),
         chatting=Chatting(access, chat, presence),
         moderating=Moderating(access, moderation, streams, accounts, notifier),
         gifting=Gifting(access, gifts),

@@ -10,7 +10,9 @@ import contextlib
 import logging
 from typing import Any
 
-from core.events import GiftSent
+from accounts.service import AccountService
+from core.clock import Clock
+from core.events import EventBus, GiftSent
 from core.ids import StreamId
 from core.ratelimit import Rate, RateLimiter
 from gifts.catalogue import GiftCatalogue
@@ -20,8 +22,9 @@ from gifts.models import StreamRef
 from gifts.service import GiftPolicy, GiftService
 from gifts.store import GiftStore
 from gifts.store_redis import RedisLiveState
-from hub.money_fanout import CoalescingEmitter
-from hub.redis_breaker import guarded
+from hub.money_fanout import Broadcaster, CoalescingEmitter
+from hub.redis_breaker import RedisBreaker, guarded
+from hub.settings import Settings
 from rooms.models import StreamStatus
 from rooms.streams import StreamService
 from wallet.audit import LedgerAudit
@@ -40,13 +43,23 @@ log = logging.getLogger(__name__)
 
 
 class MoneyWiring:
-    def __init__(self, hub: Any, streams: StreamService) -> None:
-        s = hub.settings
-        clock = hub.clock
+    def __init__(
+        self,
+        s: Settings,
+        *,
+        db: Any,
+        clock: Clock,
+        events: EventBus,
+        accounts: AccountService,
+        streams: StreamService,
+        limiter: RateLimiter,
+        redis: Any,
+        redis_breaker: RedisBreaker | None,
+        broadcaster: Broadcaster,
+    ) -> None:
         self._streams = streams
-        self._hub = hub
-        self.ledger_store = LedgerStore(hub.db)
-        self.payment_store = PaymentStore(hub.db)
+        self.ledger_store = LedgerStore(db)
+        self.payment_store = PaymentStore(db)
         self.ledger = Ledger(self.ledger_store, clock, node_id=s.node_id, lease_s=s.wallet_lease_s)
         self.relay = OutboxRelay(self.ledger)
         self.ledger.use_relay(self.relay)
@@ -63,24 +76,24 @@ class MoneyWiring:
         )
         self.audit = LedgerAudit(self.ledger_store, self.relay, self.reconciler)
 
-        # hub.limiter falls back to this node's own limiter while Redis is away: gifts keep flowing (money is in Mongo)
-        limiter: RateLimiter = hub.limiter
-        self.gift_store = GiftStore(hub.db)
+        # The node's limiter falls back to its own while Redis is away: gifts keep flowing (money is in Mongo)
+        self.gift_store = GiftStore(db)
         self.catalogue = GiftCatalogue(self.gift_store, clock)
         self.goals = GoalService(self.gift_store, clock)
         live: LiveState = InProcessLiveState(clock)
-        if hub.redis is not None:  # combos and the live board behind the node's Redis breaker (hub/redis_breaker.py)
-            live = guarded(RedisLiveState(hub.redis), hub.redis_breaker)
+        # Combos and the live board behind the node's Redis breaker (hub/redis_breaker.py).
+        if redis is not None and redis_breaker is not None:
+            live = guarded(RedisLiveState(redis), redis_breaker)
         self.gifts = GiftService(
             catalogue=self.catalogue,
             goals=self.goals,
             store=self.gift_store,
             wallet=self.wallet,
-            accounts=hub.accounts,
+            accounts=accounts,
             streams=self._stream_ref,
             live=live,
             limiter=limiter,
-            events=hub.events,
+            events=events,
             clock=clock,
             policy=GiftPolicy(
                 rate=Rate(s.gift_burst, s.gift_per_second),
@@ -90,15 +103,8 @@ class MoneyWiring:
                 share_bps=dict(s.gift_share_bps),
             ),
         )
-        self._emitter: CoalescingEmitter | None = None
-        hub.events.subscribe(GiftSent, self._on_gift_sent)
-
-    def _room(self) -> CoalescingEmitter | None:
-        if self._emitter is None:
-            broadcaster = getattr(self._hub, "broadcaster", None)  # the rooms fan-out, wired after us
-            if broadcaster is not None:
-                self._emitter = CoalescingEmitter(broadcaster)
-        return self._emitter
+        self._emitter = CoalescingEmitter(broadcaster)
+        events.subscribe(GiftSent, self._on_gift_sent)
 
     async def _stream_ref(self, stream_id: str) -> StreamRef:
         stream = await self._streams.get(StreamId(stream_id))
@@ -109,9 +115,7 @@ class MoneyWiring:
         await self._streams.record_stats(
             StreamId(event.stream_id), inc={"gifts_coins": event.coins, "gifts_beans": event.beans}
         )
-        room = self._room()
-        if room is None:
-            return
+        room = self._emitter
         extra = event.extra
         await room.emit_now(
             event.stream_id,
@@ -151,5 +155,4 @@ class MoneyWiring:
         with contextlib.suppress(TimeoutError):
             await self.relay.drain(2.0)
         await self.relay.close()
-        if self._emitter is not None:
-            await self._emitter.close()
+        await self._emitter.close()

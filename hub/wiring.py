@@ -21,7 +21,6 @@ from app.principal import Identity
 from core.clock import Clock, SystemClock
 from core.events import InProcessEventBus
 from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
-from gifts.service import GiftService
 from hub.app_wiring import build_use_cases
 from hub.metrics import HubMetrics
 from hub.money_wiring import MoneyWiring
@@ -94,16 +93,35 @@ class Hub:
         self.sfu_wiring = SfuWiring(settings, self.metrics.registry)
         self.sfu = self.sfu_wiring.sfu
 
-        self.rooms = RoomsWiring(self, self.streams, self.identity)
+        self.rooms = RoomsWiring(
+            settings,
+            db=self.db,
+            clock=self.clock,
+            events=self.events,
+            registry=self.metrics.registry,
+            accounts=self.accounts,
+            streams=self.streams,
+            limiter=limiter,
+            redis_breaker=self.redis_breaker,
+        )
         self.chat = self.rooms.chat
         self.moderation = self.rooms.moderation
         self.presence = self.rooms.presence
-        self.signaling = self.rooms.signaling
         self.broadcaster = self.rooms.fanout  # RoomBroadcaster: await hub.broadcaster.emit(stream_id, event, payload)
-        self.money = MoneyWiring(self, self.streams)
+        self.money = MoneyWiring(
+            settings,
+            db=self.db,
+            clock=self.clock,
+            events=self.events,
+            accounts=self.accounts,
+            streams=self.streams,
+            limiter=limiter,
+            redis=self.redis,
+            redis_breaker=self.redis_breaker,
+            broadcaster=self.broadcaster,
+        )
         self.wallet = self.money.wallet
         self.gifts = self.money.gifts
-        self.rooms.services.provide(GiftService, self.gifts)
         self.use = build_use_cases(
             identity=self.identity,
             accounts=self.accounts,
@@ -116,7 +134,7 @@ class Hub:
             events=self.events,
             notifier=self.rooms.fanout,
         )
-        self.rooms.provide_use_cases(self.use)
+        self.signaling = self.rooms.serve(self.identity, self.use)
 
         readiness: dict[str, Callable[[], Awaitable[Any]]] = {"database": self._ping_database}
         if self.redis is not None:
@@ -162,11 +180,13 @@ class Hub:
         await self.account_store.create_indexes()
         await self.stream_store.create_indexes()
         await self.rooms.start()
+        self.signaling.start()
         await self.money.start()
 
     async def close(self) -> None:
         await self.money.close()
         await self.sfu_wiring.close()
+        await self.signaling.close()
         await self.rooms.close()
         if self.redis_breaker is not None:
             await self.redis_breaker.close()

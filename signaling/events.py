@@ -12,9 +12,8 @@ A module registers plain async functions::
 
     @handler("gift:send", schema=GiftSend, auth=True)
     async def send_gift(ctx: EventContext, body: GiftSend) -> dict[str, Any]:
-        gifts = ctx.need(GiftService)            # any service the hub provided
-        ...
-        return {"balance": ...}                  # becomes the ack {ok: true, balance: ...}
+        ack = await ctx.use.gifting.send(ctx.principal, ...)   # a use case of app/ (ctx.use: UseCases)
+        return ack.to_dict()                     # becomes the ack {ok: true, ...}
 
 and is imported once by ``signaling/handlers.py``. The server validates the payload (size, then schema), refuses
 guests when ``auth=True``, maps ``HubError`` to ``{ok: false, error: {code, message}}`` and counts everything.
@@ -24,17 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from app.principal import Principal
-from core.errors import UnavailableError
+from app.use_cases import UseCases
+from core.errors import ErrorTranslator
 
 if TYPE_CHECKING:
     from signaling.fanout import RoomFanout
 
-T = TypeVar("T")
 DEFAULT_MAX_BYTES = 4096
 
 
@@ -67,30 +66,18 @@ class Connection:
         return self.principal.user_id if self.principal else "g:" + self.sid
 
 
-class Services:
-    """Services the hub provides to handlers, looked up by type: ``ctx.need(GiftService)``."""
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """What handlers call, built once by ``hub`` in dependency order (no lookup by type, nothing wired late)."""
 
-    def __init__(self) -> None:
-        self._by_type: dict[type[Any], Any] = {}
-
-    def provide(self, kind: type[T], impl: T) -> None:
-        self._by_type[kind] = impl
-
-    def get(self, kind: type[T]) -> T | None:
-        impl: T | None = self._by_type.get(kind)
-        return impl
-
-    def need(self, kind: type[T]) -> T:
-        impl = self._by_type.get(kind)
-        if impl is None:
-            raise UnavailableError(f"{kind.__name__} is not available on this node")
-        return impl  # type: ignore[no-any-return]
+    use: UseCases
+    translate: ErrorTranslator  # infrastructure exceptions (database, Redis) → HubError, or None
 
 
 @dataclass(frozen=True, slots=True)
 class EventContext:
     conn: Connection
-    services: Services
+    deps: Deps
     fanout: RoomFanout
     server: Any  # the python-socketio AsyncServer this connection belongs to
     namespace: str
@@ -103,8 +90,9 @@ class EventContext:
     def principal(self) -> Principal | None:
         return self.conn.principal
 
-    def need(self, kind: type[T]) -> T:
-        return self.services.need(kind)
+    @property
+    def use(self) -> UseCases:
+        return self.deps.use
 
     async def enter(self, room: str) -> None:
         await self.server.enter_room(self.conn.sid, room, namespace=self.namespace)
@@ -118,7 +106,6 @@ class EventContext:
 
 
 Handler = Callable[[EventContext, Any], Awaitable[dict[str, Any] | None]]
-JoinExtra = Callable[[EventContext, Any], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +120,6 @@ class EventSpec:
 class EventRegistry:
     def __init__(self) -> None:
         self._specs: dict[str, EventSpec] = {}
-        self._join_extras: dict[str, JoinExtra] = {}
         self._disconnect_hooks: list[Callable[[EventContext], Awaitable[None]]] = []
 
     def handler(
@@ -152,15 +138,6 @@ class EventRegistry:
 
         return register
 
-    def join_extra(self, key: str) -> Callable[[JoinExtra], JoinExtra]:
-        """Add ``key`` to the ``stream:join`` ack: ``fn(ctx, stream)`` returns its value (e.g. the leaderboard)."""
-
-        def register(fn: JoinExtra) -> JoinExtra:
-            self._join_extras[key] = fn
-            return fn
-
-        return register
-
     def on_disconnect(self, fn: Callable[[EventContext], Awaitable[None]]) -> Callable[[EventContext], Awaitable[None]]:
         """Run ``fn(ctx)`` when a connection ends (after the rooms were left)."""
         self._disconnect_hooks.append(fn)
@@ -174,15 +151,10 @@ class EventRegistry:
         return sorted(self._specs)
 
     @property
-    def join_extras(self) -> dict[str, JoinExtra]:
-        return dict(self._join_extras)
-
-    @property
     def disconnect_hooks(self) -> list[Callable[[EventContext], Awaitable[None]]]:
         return list(self._disconnect_hooks)
 
 
 registry = EventRegistry()
 handler = registry.handler
-join_extra = registry.join_extra
 on_disconnect = registry.on_disconnect

@@ -1,6 +1,7 @@
-"""Socket.IO gift events: ``gift:send`` (ack: the new coin balance and the combo), and the leaderboard and goal in
-the ``stream:join`` ack. The room fan-out of ``gift:received`` / ``leaderboard:update`` / ``goal:progress`` is
-driven by the ``GiftSent`` fact (see ``hub/money_wiring.py``), so it happens once per gift whichever edge sent it."""
+"""Socket.IO gift events: ``gift:send`` (ack: the new coin balance and the combo); the leaderboard and goal in the
+``stream:join`` ack come from ``app.watching``. The room fan-out of ``gift:received`` / ``leaderboard:update`` /
+``goal:progress`` is driven by the ``GiftSent`` fact (see ``hub/money_wiring.py``), so it happens once per gift
+whichever edge sent it."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ from typing import Any
 
 from pydantic import Field
 
-from app.gifting import Gifting
-from core.errors import UnavailableError
 from core.ids import StreamId
-from gifts.service import GiftService
-from signaling.events import EventContext, Payload, handler, join_extra
+from signaling.events import EventContext, Payload, handler
 
 
 class GiftSend(Payload):
@@ -24,24 +22,7 @@ class GiftSend(Payload):
 
 @handler("gift:send", schema=GiftSend, auth=True)
 async def gift_send(ctx: EventContext, body: GiftSend) -> dict[str, Any]:
-    gifting = ctx.need(Gifting)
-    ack = await gifting.send(ctx.principal, StreamId(body.stream_id), body.gift_id, body.count, body.idempotency_key)
+    ack = await ctx.use.gifting.send(
+        ctx.principal, StreamId(body.stream_id), body.gift_id, body.count, body.idempotency_key
+    )
     return ack.to_dict()
-
-
-@join_extra("leaderboard")
-async def join_leaderboard(ctx: EventContext, stream: Any) -> Any:
-    gifts = ctx.services.get(GiftService)
-    if gifts is None:
-        return []
-    try:
-        return await gifts.live_leaderboard(str(stream.id))
-    except UnavailableError:  # the live board lives in Redis; joining a room must not depend on it
-        return None
-
-
-@join_extra("goal")
-async def join_goal(ctx: EventContext, stream: Any) -> Any:
-    gifts = ctx.services.get(GiftService)
-    goal = await gifts.goals.get(str(stream.id)) if gifts is not None else None
-    return goal.to_dict() if goal is not None else None

@@ -14,7 +14,6 @@ from typing import Any
 
 from pydantic import Field
 
-from app.streaming import GoingLive
 from core.errors import NotFoundError
 from core.ids import StreamId
 from signaling.events import EventContext, Payload, handler, on_disconnect
@@ -35,7 +34,7 @@ class RtcClose(Payload):
 
 @handler("rtc:publish", schema=RtcOffer, auth=True, max_bytes=SDP_MAX + 512)
 async def publish(ctx: EventContext, body: RtcOffer) -> dict[str, Any]:
-    published = await ctx.need(GoingLive).publish(ctx.principal, StreamId(body.stream_id), body.sdp)
+    published = await ctx.use.going_live.publish(ctx.principal, StreamId(body.stream_id), body.sdp)
     stream = published.stream
     ctx.conn.publishing[stream.id] = published.session_id
     ctx.conn.rtc_sessions[published.session_id] = stream.id
@@ -44,7 +43,7 @@ async def publish(ctx: EventContext, body: RtcOffer) -> dict[str, Any]:
 
 @handler("rtc:subscribe", schema=RtcOffer, max_bytes=SDP_MAX + 512)
 async def subscribe(ctx: EventContext, body: RtcOffer) -> dict[str, Any]:
-    session_id, answer = await ctx.need(GoingLive).watch(ctx.principal, StreamId(body.stream_id), body.sdp, ctx.sid)
+    session_id, answer = await ctx.use.going_live.watch(ctx.principal, StreamId(body.stream_id), body.sdp, ctx.sid)
     ctx.conn.rtc_sessions[session_id] = body.stream_id
     return {"session_id": session_id, "sdp": answer}
 
@@ -54,7 +53,7 @@ async def close(ctx: EventContext, body: RtcClose) -> None:
     stream_id = ctx.conn.rtc_sessions.pop(body.session_id, None)
     if stream_id is None:
         raise NotFoundError("no such session on this connection", code="session_not_found")
-    going_live = ctx.need(GoingLive)
+    going_live = ctx.use.going_live
     if ctx.conn.publishing.get(stream_id) == body.session_id:
         del ctx.conn.publishing[stream_id]
         await going_live.stop_publishing(body.session_id)  # hung up on purpose: the stream ends
@@ -64,9 +63,7 @@ async def close(ctx: EventContext, body: RtcClose) -> None:
 
 @on_disconnect
 async def sessions_left(ctx: EventContext) -> None:
-    going_live = ctx.services.get(GoingLive)
-    if going_live is None:
-        return
+    going_live = ctx.use.going_live
     for session_id, stream_id in list(ctx.conn.rtc_sessions.items()):
         with contextlib.suppress(Exception):
             if ctx.conn.publishing.get(stream_id) == session_id:

@@ -20,14 +20,13 @@ from typing import Any
 import socketio
 from pydantic import ValidationError
 
-from app.access import RoomAccess
 from app.accounts_admin import CHANGED_EVENT
 from app.principal import SOCKET_RECHECK_S, Identity
-from core.errors import ErrorTranslator, HubError, InvalidInputError, PayloadTooLargeError, UnauthenticatedError
+from core.errors import HubError, InvalidInputError, PayloadTooLargeError, UnauthenticatedError
 from core.events import EventBus, StreamEnded
 from core.ids import StreamId
 from signaling import handlers
-from signaling.events import Connection, EventContext, EventRegistry, Services, registry
+from signaling.events import Connection, Deps, EventContext, EventRegistry, registry
 from signaling.fanout import NAMESPACE, RoomFanout, ShardedManager
 from signaling.keys import USER_ROOM, moderators_room, user_room
 from signaling.metrics import SignalingMetrics
@@ -59,14 +58,14 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(
         self,
         identity: Identity,
-        services: Services,
+        deps: Deps,
         fanout: RoomFanout,
         metrics: SignalingMetrics,
         events: EventRegistry = registry,
     ) -> None:
         super().__init__(NAMESPACE)
         self._identity = identity
-        self._services = services
+        self._deps = deps
         self._fanout = fanout
         self._metrics = metrics
         self._events = events
@@ -77,7 +76,7 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         conn = self.connections.get(sid)
         if conn is None:
             return None
-        return EventContext(conn, self._services, self._fanout, self.server, NAMESPACE)
+        return EventContext(conn, self._deps, self._fanout, self.server, NAMESPACE)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event == "connect":
@@ -116,8 +115,7 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._metrics.events.labels(event, exc.code).inc()
             return error_ack(exc)
         except Exception as exc:
-            translate = self._services.get(ErrorTranslator)  # type: ignore[type-abstract]
-            translated = translate(exc) if translate is not None else None
+            translated = self._deps.translate(exc)
             if translated is not None:
                 log.warning("event %s failed: %s", event, type(exc).__name__)
                 self._metrics.events.labels(event, translated.code).inc()
@@ -159,9 +157,7 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _sync_moderator_rooms(self, conn: Connection) -> None:
         """In the moderators' room of each joined stream exactly while the policy says this person moderates it."""
-        access = self._services.get(RoomAccess)
-        if access is None:
-            return
+        access = self._deps.use.access
         for stream_id in list(conn.streams):
             room = moderators_room(stream_id)
             try:
@@ -338,7 +334,7 @@ class Signaling:
     def __init__(
         self,
         identity: Identity,
-        services: Services,
+        deps: Deps,
         fanout: RoomFanout,
         metrics: SignalingMetrics,
         *,
@@ -346,7 +342,7 @@ class Signaling:
         ping_interval_s: float = 25,
         ping_timeout_s: float = 20,
     ) -> None:
-        self.services = services
+        self.deps = deps
         self.fanout = fanout
         self.metrics = metrics
         self.namespaces: list[LiveNamespace] = []
@@ -378,7 +374,7 @@ class Signaling:
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
         )
-        ns = LiveNamespace(identity, self.services, self.fanout, self.metrics)
+        ns = LiveNamespace(identity, self.deps, self.fanout, self.metrics)
         sio.register_namespace(ns)
         self.namespaces.append(ns)
         return sio

@@ -4,8 +4,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import UnavailableError
-from signaling.events import EventContext, EventRegistry, Services, registry
+from signaling.events import EventContext, EventRegistry, registry
 
 
 def test_every_client_event_of_the_contract_has_a_handler() -> None:
@@ -38,16 +37,3 @@ def test_an_event_cannot_get_two_handlers() -> None:
         @reg.handler("x:y")
         async def second(ctx: EventContext, body: Any) -> None:
             return None
-
-
-def test_services_are_found_by_type_and_missing_ones_are_unavailable() -> None:
-    class Thing:
-        pass
-
-    services = Services()
-    assert services.get(Thing) is None
-    with pytest.raises(UnavailableError):
-        services.need(Thing)
-    thing = Thing()
-    services.provide(Thing, thing)
-    assert services.need(Thing) is thing
