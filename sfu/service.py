@@ -285,8 +285,9 @@ class SfuService:
             raise InvalidSdpError(
                 f"a session takes at most {MAX_TRICKLED_CANDIDATES} trickled candidates", code="too_many_candidates"
             )
+        added = await add_remote_candidates(session.pc, parsed, session.remote_ice)
         session.trickled += parsed.candidate_count
-        return await add_remote_candidates(session.pc, parsed, session.remote_ice)
+        return added
 
     async def drop_publisher(self, session_id: str) -> None:
         """Close a publisher's session as if its peer had dropped: the stream waits out the reconnect grace with its
