@@ -73,7 +73,8 @@ log = logging.getLogger(__name__)
 
 #: How often the watchdog checks timeouts and grace periods.
 WATCHDOG_INTERVAL_S = 0.25
-#: Closed sessions remembered for a late DELETE: at most this many, for at most this long.
+#: Closed sessions remembered for a late DELETE: at most this many per role (publishers apart, so that a flood of
+#: viewer sessions cannot push out the publisher whose stream waits out its grace), for at least this long.
 ENDED_SESSIONS_KEPT = 4096
 ENDED_SESSION_TTL_S = 600.0
 #: Candidates one session may trickle over its life (a browser gathers a few dozen at most).
@@ -89,7 +90,7 @@ class SfuService:
         self.settings = settings or SfuSettings()
         self._routers: dict[str, Router] = {}
         self._sessions: dict[str, Session] = {}
-        self._ended: OrderedDict[str, EndedSession] = OrderedDict()
+        self._ended: dict[str, OrderedDict[str, EndedSession]] = {PUBLISHER: OrderedDict(), VIEWER: OrderedDict()}
         self._consumer_sessions: dict[str, Session] = {}
         self._reserved: set[str] = set()
         self._dispatcher = EventDispatcher()
@@ -255,10 +256,10 @@ class SfuService:
             if closer is not None:
                 await closer
             return
-        ended = self._ended.get(session_id)
+        ended = self._ended_session(session_id)
         if ended is None or ended.deleted:
             raise SessionNotFoundError("no such session")
-        self._ended[session_id] = replace(ended, deleted=True)
+        self._ended[ended.role][session_id] = replace(ended, deleted=True)
         router = self._routers.get(ended.stream_id)
         if (
             ended.role == PUBLISHER
@@ -480,7 +481,7 @@ class SfuService:
         session = self._sessions.get(session_id)
         if session is not None:
             return session.stream_id
-        ended = self._ended.get(session_id)
+        ended = self._ended_session(session_id)
         if ended is None:
             raise SessionNotFoundError("no such session")
         return ended.stream_id
@@ -611,14 +612,18 @@ class SfuService:
         task.add_done_callback(self._closers.discard)
         return task
 
+    def _ended_session(self, session_id: str) -> EndedSession | None:
+        return self._ended[PUBLISHER].get(session_id) or self._ended[VIEWER].get(session_id)
+
     def _remember(self, ended: EndedSession) -> None:
-        self._ended[ended.session_id] = ended
-        cutoff = ended.ended_at - ENDED_SESSION_TTL_S
-        while self._ended:
-            oldest = next(iter(self._ended.values()))
-            if len(self._ended) <= ENDED_SESSIONS_KEPT and oldest.ended_at >= cutoff:
+        kept = self._ended[ended.role]
+        kept[ended.session_id] = ended
+        cutoff = ended.ended_at - max(ENDED_SESSION_TTL_S, 2 * self.settings.reconnect_grace_s)
+        while kept:
+            oldest = next(iter(kept.values()))
+            if len(kept) <= ENDED_SESSIONS_KEPT and oldest.ended_at >= cutoff:
                 break
-            self._ended.popitem(last=False)
+            kept.popitem(last=False)
 
     def _consumer_closed(self, consumer: Consumer, reason: str) -> None:
         router = self._routers.get(consumer.stream_id)

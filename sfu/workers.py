@@ -53,7 +53,7 @@ _CALLS = frozenset(
         "detach_relay",
     )
 )
-#: Closed sessions whose worker is remembered, so that a late DELETE still reaches it (the worker decides).
+#: Closed sessions whose worker is remembered (per role), so that a late DELETE still reaches it (the worker decides).
 ENDED_SESSIONS_KEPT = 4096
 
 
@@ -204,7 +204,7 @@ class SfuWorkerPool:
         self._workers: list[_Worker] = []
         self._sessions: dict[str, _Worker] = {}
         self._session_streams: dict[str, str] = {}
-        self._ended: OrderedDict[str, tuple[_Worker, str]] = OrderedDict()
+        self._ended: dict[str, OrderedDict[str, tuple[_Worker, str]]] = {}
         self._viewers: dict[str, _Worker] = {}
         #: Per stream: the workers fed by an internal relay from the stream's root worker, and those relays' ids.
         self._internal: dict[str, dict[_Worker, str]] = {}
@@ -296,7 +296,7 @@ class SfuWorkerPool:
     async def close_session(self, session_id: str) -> None:
         worker = self._sessions.get(session_id)
         if worker is None:
-            ended = self._ended.get(session_id)
+            ended = self._ended_session(session_id)
             if ended is None or not ended[0].alive:
                 raise SessionNotFoundError("no such session")
             worker = ended[0]
@@ -322,7 +322,7 @@ class SfuWorkerPool:
     def session_stream(self, session_id: str) -> str:
         stream = self._session_streams.get(session_id)
         if stream is None:
-            ended = self._ended.get(session_id)
+            ended = self._ended_session(session_id)
             if ended is None:
                 raise SessionNotFoundError("no such session")
             stream = ended[1]
@@ -380,6 +380,9 @@ class SfuWorkerPool:
     def _roots(self, worker: _Worker) -> int:
         """Streams whose root (publisher, or relay from another node) is on ``worker``."""
         return sum(1 for stream in worker.state if worker not in self._internal.get(stream, {}))
+
+    def _ended_session(self, session_id: str) -> tuple[_Worker, str] | None:
+        return next((kept[session_id] for kept in self._ended.values() if session_id in kept), None)
 
     def _worker_of(self, stream_id: str) -> _Worker | None:
         """The stream's root worker: the one holding its publisher (or its relay from another node), not one fed by
@@ -461,9 +464,10 @@ class SfuWorkerPool:
             if isinstance(event, SessionClosed):
                 self._sessions.pop(event.session_id, None)
                 self._session_streams.pop(event.session_id, None)
-                self._ended[event.session_id] = (worker, event.stream_id)
-                while len(self._ended) > ENDED_SESSIONS_KEPT:
-                    self._ended.popitem(last=False)
+                kept = self._ended.setdefault(event.role, OrderedDict())
+                kept[event.session_id] = (worker, event.stream_id)
+                while len(kept) > ENDED_SESSIONS_KEPT:
+                    kept.popitem(last=False)
                 if self._viewers.pop(event.session_id, None) is not None:
                     worker.viewers = max(0, worker.viewers - 1)
             elif isinstance(event, (RelayStarted, RelayStopped)) and event.relay_id in self._internal_ids:
