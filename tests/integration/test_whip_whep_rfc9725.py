@@ -80,10 +80,7 @@ async def live_stream(client: httpx.AsyncClient, hub: Hub, publisher: Publisher)
     assert r.status_code == 201, r.text
     await publisher.accept(r.text)
 
-    async def live() -> bool:
-        return (await hub.streams.get(StreamId(stream["id"]))).status.value == "live"
-
-    assert await until(live, timeout=10)
+    assert await until(lambda: _receiving(hub, stream["id"]), timeout=15), "no media reached the SFU"
     return stream, r.headers["location"]
 
 
@@ -292,11 +289,7 @@ async def test_late_delete_and_trickle_reach_the_sfu_in_worker_processes(db_name
             r2 = await client.patch(location, content=restart, headers={"Content-Type": FRAG, "If-Match": "*"})
             assert r2.status_code == 422 and r2.json()["code"] == "ice_restart_unsupported"
             await publisher.accept(r.text)
-
-            async def live() -> bool:
-                return (await hub.streams.get(StreamId(stream["id"]))).status.value == "live"
-
-            assert await until(live, timeout=15)
+            assert await until(lambda: _receiving(hub, stream["id"]), timeout=15), "no media reached the SFU"
             await publisher.close()
             assert await until(lambda: _no_publisher(hub, stream["id"]), timeout=10)
             assert (await client.delete(location)).status_code == 200
@@ -322,3 +315,12 @@ async def _viewers(hub: Hub, count: int) -> bool:
 
 async def _no_publisher(hub: Hub, stream_id: str) -> bool:
     return not hub.sfu.has_publisher(stream_id)
+
+
+async def _receiving(hub: Hub, stream_id: str) -> bool:
+    """The publisher's peer connection is up and its video reaches the SFU (the stream itself is live as soon as the
+    SFU accepted the offer, before any media)."""
+    for router in hub.sfu.stats()["routers"]:
+        if router["stream_id"] == stream_id:
+            return any(p["kind"] == "video" and p["packets"] > 10 for p in router["producers"])
+    return False
