@@ -48,7 +48,8 @@ def _parameters(ep: Endpoint, components: dict[str, Any]) -> list[dict[str, Any]
         for name in re.findall(r"{(\w+)}", ep.path)
     ]
     if ep.query is not None:
-        schema = ep.query.model_json_schema()
+        schema = ep.query.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))  # enums a query field names (StreamStatus, ...)
         required = set(schema.get("required", ()))
         for name, prop in schema.get("properties", {}).items():
             params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
@@ -82,6 +83,9 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
         op["security"] = [{}, {"bearer": []}]
     if ep.body is not None or ep.raw_body is not None:
         errors.setdefault(413, "the body is too large")
+    # Any operation can meet these two: a dependency that is down (retry later) and a server bug (with request_id).
+    errors.setdefault(500, "internal_error: a bug on the server; the body carries a request_id to report")
+    errors.setdefault(503, "unavailable: the database, Redis or another dependency cannot be reached; retry")
     for status, description in sorted(errors.items()):
         responses[str(status)] = {"description": description, "content": problem_ref}
     op["responses"] = responses

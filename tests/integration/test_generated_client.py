@@ -88,7 +88,7 @@ async def test_a_generated_client_registers_creates_a_stream_and_lists_it(hub: H
             assert isinstance(mine, models.MyStreamsPage)
             assert [s.id for s in mine.items] == [stream.id]
 
-            created = await list_api.asyncio(client=guest, status=models.ListStreamsStatusType0.CREATED)
+            created = await list_api.asyncio(client=guest, status=models.StreamStatus("created"))
             assert isinstance(created, models.StreamPage)
             assert stream.id in [s.id for s in created.items]
             assert created.items[0].stats.peak_viewers == 0

@@ -143,3 +143,26 @@ async def test_every_operation_answers_only_declared_statuses_with_declared_bodi
                 problems.append(f"{where} body does not match {model.__name__}: {exc}")
     assert len(seen) >= 35, sorted(seen)  # the walk must reach most handlers, or it proves little
     assert not problems, "\n".join(problems)
+
+
+async def test_every_reference_in_the_document_resolves(client: httpx.AsyncClient) -> None:
+    doc = (await client.get(f"{PREFIX}/openapi.json")).json()
+    refs: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(doc)
+    assert refs
+    schemas = doc["components"]["schemas"]
+    unresolved = sorted(
+        {r for r in refs if not r.startswith("#/components/schemas/") or r.split("/")[-1] not in schemas}
+    )
+    assert not unresolved, unresolved
