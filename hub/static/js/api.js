@@ -26,7 +26,7 @@ export function friendlyMessage(code, serverMessage = "", extra = {}) {
   if (code === "invalid_input" && serverMessage) code = "";
   const key = `err.${code}`;
   if (code && has(key)) {
-    const s = Math.max(1, Math.ceil(Number(extra.retry_after_s ?? extra.wait_s ?? 1)));
+    const s = Math.max(1, Math.ceil(Number(extra.retry_after_s ?? 1)));
     return t(key, { s, ...extra });
   }
   if (serverMessage) {

@@ -30,7 +30,7 @@ export async function buyCoinsDialog() {
   let packs;
   try {
     const data = await api("GET", "/wallet/coin-packs");
-    packs = Array.isArray(data) ? data : data?.items || data?.packs || [];
+    packs = data.items;
   } catch (err) {
     list.replaceChildren();
     error.textContent = errorText(err);
@@ -48,7 +48,7 @@ export async function buyCoinsDialog() {
             error.textContent = "";
             try {
               const res = await api("POST", "/wallet/topups", { pack_id: pack.id, method: "checkout" });
-              const url = res?.checkout_url || res?.url;
+              const url = res.checkout_url;
               if (!url) throw new Error("no checkout url");
               sessionStorage.setItem(RETURN_KEY, window.location.pathname);
               toast(t("coins.redirect"));

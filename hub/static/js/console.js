@@ -1,16 +1,16 @@
 // The moderator console /console: the rooms this person can moderate, live chat with delete / timeout / ban, room
 // settings (slow mode, followers-only, blocked terms, shield), the reports queue, the live mod log and the viewers.
 
-import { api, errorText, newId, session } from "./api.js";
+import { api, errorText, session } from "./api.js";
 import { formatNumber, formatTime, t } from "./i18n.js";
-import { call, connectLive } from "./live.js";
-import { ChatComposer, ChatView, bindChat, nicknameOf, userIdOf } from "./room.js";
+import { ChatComposer, ChatView, nicknameOf, userIdOf } from "./room.js";
+import { RoomSession, settingsNotes } from "./room-session.js";
 import { $, el, loginGate, showError, startPage, toast } from "./ui.js";
 
 startPage("console");
 
 const SLOW_CHOICES = [0, 3, 5, 10, 30, 60, 120];
-const state = { rooms: [], room: null, socket: null, settings: {}, reports: [], log: [], viewers: [], nicknames: new Map() };
+const state = { rooms: [], room: null, session: null, settings: {}, reports: [], log: [], viewers: [], nicknames: new Map() };
 let chat;
 let composer;
 
@@ -34,14 +34,13 @@ function boot() {
   $("#slow").replaceChildren(
     ...SLOW_CHOICES.map((s) => el("option", { value: String(s) }, s === 0 ? t("console.slow_off") : t("console.seconds", { n: s }))),
   );
-  const socket = connectLive({ onStatus: (status, message) => status === "error" && message && toast(message, "error") });
-  state.socket = socket;
-  socket.on("connect", () => state.room && openRoom(state.room, true));
-  bindChat(socket, chat, (m) => remember(m.user));
-  socket.on("viewers:count", (e) => showViewerCount(e.count ?? e.viewers ?? 0));
-  socket.on("room:settings", (s) => showSettings(s));
-  socket.on("mod:event", onModEvent);
-  socket.on("stream:ended", () => {
+  const live = new RoomSession({ chat, onMessage: (m) => remember(m.user) });
+  state.session = live;
+  live.onConnect(() => state.room && openRoom(state.room, true));
+  live.on("viewers:count", (e) => showViewerCount(e.count));
+  live.on("room:settings", (s) => showSettings(s));
+  live.on("mod:event", onModEvent);
+  live.on("stream:ended", () => {
     composer.setEnded();
     toast(t("player.ended"));
     loadRooms();
@@ -97,7 +96,6 @@ async function loadRooms() {
 
 async function openRoom(room, rejoin = false) {
   const previous = state.room;
-  if (previous && previous.id !== room.id) call(state.socket, "stream:leave", { stream_id: previous.id }).catch(() => {});
   if (!rejoin && previous?.id === room.id) return;
   state.room = room;
   for (const li of $("#rooms").children) li.classList.toggle("selected", li.dataset.streamId === room.id);
@@ -106,16 +104,13 @@ async function openRoom(room, rejoin = false) {
   state.log = [];
   renderReports();
   renderLog();
-  if (!state.socket.connected) return;
+  if (!state.session.connected) return;
   try {
-    const ack = await call(state.socket, "stream:join", { stream_id: room.id });
-    const role = ack.role || ack.your_role || "viewer";
-    $("#room-role").textContent = t("console.role", { role: t(`role.${role}`) });
-    const recent = ack.chat || ack.recent_chat || ack.messages || [];
-    for (const m of recent) remember(m.user);
-    chat.setMessages([...recent].sort((a, b) => String(a.at).localeCompare(String(b.at))));
-    showViewerCount(ack.viewers ?? ack.viewer_count ?? 0);
-    if (ack.settings) showSettings(ack.settings);
+    const ack = await state.session.join(room.id); // leaves the previous room
+    $("#room-role").textContent = t("console.role", { role: t(`role.${ack.role}`) });
+    for (const m of ack.recent_chat) remember(m.user);
+    showViewerCount(ack.viewers);
+    showSettings(ack.settings);
   } catch (err) {
     showError(err);
     return;
@@ -148,8 +143,8 @@ async function loadSettings() {
 function showSettings(s) {
   if (!s || (s.stream_id && s.stream_id !== state.room?.id)) return;
   state.settings = { ...state.settings, ...s };
-  const base = s.base || s;
-  const slow = Number(base.slow_s ?? s.slow_s ?? 0);
+  const base = s.base || s; // moderators' settings carry `base`: the rules without the shield's
+  const slow = Number(base.slow_s);
   const select = $("#slow");
   if (![...select.options].some((o) => o.value === String(slow))) select.append(el("option", { value: String(slow) }, t("console.seconds", { n: slow })));
   select.value = String(slow);
@@ -157,11 +152,7 @@ function showSettings(s) {
   $("#followers-only").checked = followers;
   $("#shield").checked = Boolean(s.shield);
   if (Array.isArray(s.blocked_terms)) renderTerms(s.blocked_terms);
-  const notes = [];
-  if (s.shield) notes.push(t("chat.shield"));
-  if (s.slow_s > 0) notes.push(t("chat.slow", { s: s.slow_s }));
-  if (s.followers_only) notes.push(t("chat.followers_only"));
-  composer.setNote(notes.join(" · "));
+  composer.setNote(settingsNotes(s));
 }
 
 function renderTerms(terms) {
@@ -190,7 +181,7 @@ $("#end-stream").addEventListener("click", () => window.confirm(t("studio.end_co
 async function roomAction(action, extra = {}) {
   if (!state.room) return false;
   try {
-    const ack = await call(state.socket, "mod:action", { stream_id: state.room.id, action, ...extra });
+    const ack = await state.session.moderate(action, extra);
     if (ack.settings) showSettings(ack.settings);
     toast(t("mod.done"), "ok", 2000);
     return true;
@@ -202,16 +193,8 @@ async function roomAction(action, extra = {}) {
 }
 
 async function moderateMessage(action, message, extra = {}) {
-  const target = userIdOf(message.user);
   try {
-    await call(state.socket, "mod:action", {
-      stream_id: state.room.id,
-      action,
-      target_user_id: target,
-      message_id: action === "delete" ? message.id : undefined,
-      ...extra,
-    });
-    if (action === "delete") chat.remove(message.id);
+    await state.session.moderateMessage(action, message, extra);
     toast(`${t(`mod.${action}`)}: ${nicknameOf(message.user)}`, "ok");
   } catch (err) {
     showError(err);
@@ -220,9 +203,7 @@ async function moderateMessage(action, message, extra = {}) {
 
 async function sendChat(text) {
   try {
-    const ack = await call(state.socket, "chat:send", { stream_id: state.room.id, text, client_id: newId() });
-    const message = ack.message || (ack.id ? ack : null);
-    if (message) chat.add(message);
+    await state.session.sendChat(text);
   } catch (err) {
     showError(err);
     throw err;
@@ -232,7 +213,7 @@ async function sendChat(text) {
 // ---- mod log, reports, viewers ----------------------------------------------------------------------------------------
 
 function describe(entry) {
-  const action = entry.action || entry.kind || entry.type || "other";
+  const action = entry.action;
   const actor = nameOf(entry.actor_id);
   const target = nameOf(entry.target_user_id, entry.message?.nickname);
   const key = `mod.ev.${action}`;
@@ -244,7 +225,7 @@ function describe(entry) {
 }
 
 function onModEvent(e) {
-  const item = e.entry || e.report || e;
+  const item = e.type === "action" ? e.entry : e.report;
   if (item.stream_id && item.stream_id !== state.room?.id) return;
   if (e.type === "report") {
     state.reports.unshift(item);
@@ -284,7 +265,7 @@ function renderLog() {
   if (!state.log.length) return list.replaceChildren(el("li", { class: "muted" }, t("console.no_modlog")));
   list.replaceChildren(
     ...state.log.slice(0, 100).map((entry) =>
-      el("li", { dataset: { action: entry.action || "" } }, el("span", { class: "when" }, formatTime(entry.at || entry.created_at)), describe(entry)),
+      el("li", { dataset: { action: entry.action || "" } }, el("span", { class: "when" }, formatTime(entry.at)), describe(entry)),
     ),
   );
 }

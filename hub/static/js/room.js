@@ -8,12 +8,12 @@ const MAX_CHAT = 200;
 
 export function nicknameOf(user) {
   if (!user) return "?";
-  return user.nickname || user.name || user.display_name || user.id || "?";
+  return user.nickname || "?";
 }
 
 export function userIdOf(user) {
   if (!user) return null;
-  return user.id || user.user_id || null;
+  return user.id;
 }
 
 /** The chat list. `moderation(action, message, extra)` adds delete / timeout / ban buttons to each message. */
@@ -159,18 +159,6 @@ export class ChatView {
   }
 }
 
-/** Chat events of the room: single messages, batches (under load the server sends several at once), deletions. */
-export function bindChat(socket, chat, onMessage = null) {
-  const add = (m) => {
-    onMessage?.(m);
-    chat.add(m);
-  };
-  socket.on("chat:message", (m) => add(m.message || m));
-  socket.on("chat:batch", (b) => (b.messages || []).forEach(add));
-  socket.on("chat:deleted", (e) => (e.user_id && !e.message_id ? chat.removeUser(e.user_id) : chat.remove(e.message_id || e.id)));
-  socket.on("chat:cleared", () => chat.clear());
-}
-
 /** The chat input: disabled with a reason for guests, restricted users and ended streams. */
 export class ChatComposer {
   constructor(form, { onSend, onGuest }) {
@@ -266,7 +254,7 @@ export function giftIcon(gift, className = "gift-img") {
 
 export function giftName(gift) {
   const names = gift?.names || {};
-  return names[lang] || names.en || gift?.name || gift?.title || gift?.id || "?";
+  return names[lang] || names.en || gift?.id || "?";
 }
 
 /** Gift animations over the video: one card per sender and gift, its combo counter bumping on each send. */
@@ -277,10 +265,10 @@ export class GiftEffects {
   }
 
   show(event) {
-    const gift = event.gift || {};
-    const sender = event.sender || event.user || {};
-    const count = Number(event.count || 1);
-    const combo = Number(event.combo || event.combo_count || count);
+    const gift = event.gift;
+    const sender = event.sender;
+    const count = Number(event.count);
+    const combo = Number(event.combo);
     const key = `${userIdOf(sender)}:${gift.id}`;
     let card = this.cards.get(key);
     if (!card) {
@@ -321,7 +309,7 @@ export class GiftEffects {
   }
 }
 
-/** The goal bar: `{title, current, target}` (coins or beans, as the server counts them). */
+/** The goal bar: the goal as documented (`{kind, target, progress, title, reached, ...}`), or null for none. */
 export class GoalBar {
   constructor(root) {
     this.root = root;
@@ -331,51 +319,39 @@ export class GoalBar {
     this.root.hidden = true;
   }
 
-  update(data) {
-    const goal = data?.goal ?? data;
+  update(goal) {
     if (!goal || !(Number(goal.target) > 0)) {
       this.root.hidden = true;
       return;
     }
-    const current = Number(goal.current ?? goal.progress ?? goal.value ?? 0);
+    const current = Number(goal.progress);
     const target = Number(goal.target);
     this.root.hidden = false;
-    this.label.textContent = goal.title || goal.label || t("goal.title");
+    this.label.textContent = goal.title || t("goal.title");
     this.numbers.textContent = t("goal.progress", { current: formatNumber(current), target: formatNumber(target) });
     this.fill.style.width = `${Math.min(100, (100 * current) / target)}%`;
     this.root.classList.toggle("goal-done", current >= target);
   }
 }
 
-function normalizeEntry(entry, index) {
-  const user = entry.user || entry.sender || {};
-  return {
-    rank: entry.rank || index + 1,
-    id: entry.user_id || user.id || entry.id,
-    nickname: entry.nickname || user.nickname || entry.user_id || "?",
-    score: Number(entry.score ?? entry.coins ?? entry.amount ?? entry.total ?? 0),
-  };
-}
-
-/** The top gifters list. */
+/** The top gifters list: entries `{rank, user_id, nickname, coins}` (the join's `leaderboard`, an update's `top`). */
 export class Leaderboard {
   constructor(list) {
     this.list = list;
     this.update([]);
   }
 
-  update(data) {
-    const items = Array.isArray(data) ? data : data?.top || data?.live || data?.items || data?.leaderboard || [];
-    if (!items.length) {
+  update(items) {
+    if (!items?.length) {
       this.list.replaceChildren(el("li", { class: "muted board-empty" }, t("board.empty")));
       return;
     }
     this.list.replaceChildren(
-      ...items.slice(0, 10).map(normalizeEntry).map((e) =>
-        el("li", { class: `board-row rank-${e.rank}`, dataset: { userId: e.id || "" } },
+      ...items.slice(0, 10).map((e) =>
+        el("li", { class: `board-row rank-${e.rank}`, dataset: { userId: e.user_id } },
           el("span", { class: "board-rank" }, String(e.rank)),
           el("span", { class: "board-nick" }, e.nickname),
-          el("span", { class: "board-score" }, tn("board.score", e.score)),
+          el("span", { class: "board-score" }, tn("board.score", Number(e.coins))),
         ),
       ),
     );

@@ -1,10 +1,10 @@
 // The broadcaster studio /studio: pick or create a stream, preview the camera (device choice), go live over WebRTC
 // (rtc:publish), end it, and watch the room: viewers, chat with moderation, gifts and beans, goal, top gifters, OBS.
 
-import { api, hubConfig, newId, nicknameFor, session } from "./api.js";
+import { api, hubConfig, nicknameFor, session } from "./api.js";
 import { formatNumber, t } from "./i18n.js";
-import { call, connectLive } from "./live.js";
-import { ChatComposer, ChatView, bindChat, GiftEffects, GoalBar, Leaderboard, nicknameOf, userIdOf } from "./room.js";
+import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, nicknameOf, userIdOf } from "./room.js";
+import { RoomSession } from "./room-session.js";
 import { listDevices, openCamera, publish } from "./rtc.js";
 import { $, copyText, el, loginGate, showError, startPage, toast } from "./ui.js";
 
@@ -310,46 +310,41 @@ function setupRoom() {
   board = new Leaderboard($("#board"));
   chat = new ChatView($("#chat"), { selfId: session.user?.id, moderation: moderate, promote });
   composer = new ChatComposer($("#chat-form"), { onSend: sendChat });
-  const socket = connectLive({ onStatus: (status, message) => status === "error" && message && toast(message, "error") });
-  state.socket = socket;
-  socket.on("connect", () => {
+  const room = new RoomSession({ chat });
+  state.room = room;
+  state.socket = room.socket; // rtc:publish goes over the same connection
+  room.onConnect(() => {
     joinRoom(null, true);
     if (state.live && state.republish) republish();
   });
   // the server keeps a dropped broadcaster's stream for a grace period: publish again as soon as we are back
-  socket.on("disconnect", () => {
+  room.onDisconnect(() => {
     if (state.live) state.republish = true;
   });
-  bindChat(socket, chat);
-  socket.on("viewers:count", (e) => {
-    const n = e.count ?? e.viewers ?? 0;
+  room.on("viewers:count", (e) => {
+    const n = e.count;
     setStat("viewers", n);
     const pill = $("#viewers-pill");
     pill.hidden = false;
     pill.textContent = t("player.viewers", { n: formatNumber(n) });
   });
-  socket.on("likes:update", (e) => setStat("likes", e.total ?? e.likes ?? e.count ?? 0));
-  socket.on("gift:received", onGift);
-  socket.on("leaderboard:update", (e) => board.update(e));
-  socket.on("goal:progress", (e) => goal.update(e));
-  socket.on("stream:ended", (e) => {
-    if (!e?.stream_id || e.stream_id === state.stream?.id) stopLive();
-  });
+  room.on("likes:update", (e) => setStat("likes", e.total));
+  room.on("gift:received", onGift);
+  room.on("leaderboard:update", (e) => board.update(e.top));
+  room.on("goal:progress", (e) => goal.update(e.goal));
+  room.on("stream:ended", () => stopLive());
 }
 
 async function joinRoom(previous, force = false) {
-  const socket = state.socket;
-  if (!socket?.connected || !state.stream) return;
-  if (previous && previous !== state.stream.id) call(socket, "stream:leave", { stream_id: previous }).catch(() => {});
+  const room = state.room;
+  if (!room?.connected || !state.stream) return;
   if (!force && previous === state.stream.id) return;
   try {
-    const ack = await call(socket, "stream:join", { stream_id: state.stream.id });
-    const recent = ack.chat || ack.recent_chat || ack.messages || [];
-    chat.setMessages([...recent].sort((a, b) => String(a.at).localeCompare(String(b.at))));
-    setStat("viewers", ack.viewers ?? ack.viewer_count ?? 0);
-    if (ack.likes != null) setStat("likes", ack.likes);
+    const ack = await room.join(state.stream.id); // leaves the previous room
+    setStat("viewers", ack.viewers);
+    setStat("likes", ack.likes);
     board.update(ack.leaderboard || []);
-    goal.update(ack.goal || null);
+    goal.update(ack.goal);
   } catch (err) {
     if (err.code !== "stream_not_live") showError(err);
   }
@@ -382,9 +377,7 @@ async function syncBeans() {
 
 async function sendChat(text) {
   try {
-    const ack = await call(state.socket, "chat:send", { stream_id: state.stream.id, text, client_id: newId() });
-    const message = ack.message || (ack.id ? ack : null);
-    if (message) chat.add(message);
+    await state.room.sendChat(text);
   } catch (err) {
     showError(err);
     throw err;
@@ -393,14 +386,7 @@ async function sendChat(text) {
 
 async function moderate(action, message, extra = {}) {
   try {
-    await call(state.socket, "mod:action", {
-      stream_id: state.stream.id,
-      action,
-      target_user_id: userIdOf(message.user),
-      message_id: action === "delete" ? message.id : undefined,
-      ...extra,
-    });
-    if (action === "delete") chat.remove(message.id);
+    await state.room.moderateMessage(action, message, extra);
     toast(`${t(`mod.${action}`)}: ${nicknameOf(message.user)}`, "ok");
   } catch (err) {
     showError(err);

@@ -1,11 +1,11 @@
 // The viewer page /watch/{stream_id}: player (rtc:subscribe), connection-quality hint, chat, likes, gifts,
 // coins, leaderboard and goal. Guests watch; chatting or gifting asks them to log in.
 
-import { api, errorText, newId, nicknameFor, session } from "./api.js";
+import { api, errorText, nicknameFor, session } from "./api.js";
 import { buyCoinsDialog } from "./coins.js";
 import { formatNumber, t, tn } from "./i18n.js";
-import { call, connectLive } from "./live.js";
-import { ChatComposer, ChatView, bindChat, GiftEffects, GoalBar, Leaderboard, giftIcon, giftName, userIdOf } from "./room.js";
+import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, giftIcon, giftName } from "./room.js";
+import { RoomSession, settingsNotes } from "./room-session.js";
 import { subscribe, watchQuality } from "./rtc.js";
 import { $, authDialog, el, showError, startPage, toast } from "./ui.js";
 
@@ -48,49 +48,42 @@ function setLikes(n) {
 
 // ---- socket ----------------------------------------------------------------------------------------------------
 
-const socket = connectLive({
-  onStatus: (status, message) => {
-    if (status === "error" && message) toast(message, "error");
-  },
-});
+const room = new RoomSession({ chat });
+const socket = room.socket;
 
-socket.on("connect", join);
-bindChat(socket, chat);
-socket.on("viewers:count", (e) => setViewers(e.count ?? e.viewers ?? 0));
-socket.on("likes:update", (e) => setLikes(e.total ?? e.likes ?? e.count ?? 0));
-socket.on("gift:received", (e) => {
+room.onConnect(join);
+room.on("viewers:count", (e) => setViewers(e.count));
+room.on("likes:update", (e) => setLikes(e.total));
+room.on("gift:received", (e) => {
   fx.show(e);
-  if (userIdOf(e.sender) === session.user?.id) refreshBalance();
+  if (e.sender.id === session.user?.id) refreshBalance();
 });
-socket.on("leaderboard:update", (e) => board.update(e));
-socket.on("goal:progress", (e) => goal.update(e));
-const here = (e) => !e?.stream_id || e.stream_id === streamId;
-socket.on("room:settings", (s) => here(s) && applySettings(s));
-socket.on("you:restricted", (r) => here(r) && composer.restrict(r));
+room.on("leaderboard:update", (e) => board.update(e.top));
+room.on("goal:progress", (e) => goal.update(e.goal));
+room.on("room:settings", applySettings);
+room.on("you:restricted", (r) => composer.restrict(r));
 // the server closes a connection's media sessions when the connection drops: subscribe again after it returns
-socket.on("disconnect", () => {
+room.onDisconnect(() => {
   state.stale = true;
 });
-socket.on("stream:ended", (e) => here(e) && streamEnded());
+room.on("stream:ended", () => streamEnded());
 
 async function join() {
   if (state.ended || state.missing) return;
   try {
-    const ack = await call(socket, "stream:join", { stream_id: streamId });
+    const ack = await room.join(streamId);
     state.joined = true;
-    const stream = ack.stream || state.stream;
-    if (stream) showStream(stream);
-    setViewers(ack.viewers ?? ack.viewer_count ?? ack.viewers_count ?? 0);
-    if (ack.likes != null) setLikes(ack.likes);
-    const recent = ack.chat || ack.recent_chat || ack.messages || [];
-    chat.setMessages([...recent].sort((a, b) => String(a.at).localeCompare(String(b.at))));
-    if (ack.leaderboard) board.update(ack.leaderboard);
-    if (ack.goal) goal.update(ack.goal);
-    if (ack.settings) applySettings(ack.settings);
-    composer.restrict(ack.restriction ?? null);
+    const stream = ack.stream;
+    showStream(stream);
+    setViewers(ack.viewers);
+    setLikes(ack.likes);
+    board.update(ack.leaderboard || []);
+    goal.update(ack.goal);
+    applySettings(ack.settings);
+    composer.restrict(ack.restriction);
     composer.setGuest(!session.loggedIn);
-    if (stream?.status === "ended") return streamEnded();
-    if (stream?.status === "live" || !stream) startPlayer();
+    if (stream.status === "ended") return streamEnded();
+    if (stream.status === "live") startPlayer();
     else waitForLive();
   } catch (err) {
     if (err.code === "stream_ended") return streamEnded();
@@ -124,11 +117,7 @@ function missing() {
 }
 
 function applySettings(s) {
-  const notes = [];
-  if (s.shield) notes.push(t("chat.shield"));
-  if (s.slow_s > 0) notes.push(t("chat.slow", { s: s.slow_s }));
-  if (s.followers_only) notes.push(t("chat.followers_only"));
-  composer.setNote(notes.join(" · "));
+  composer.setNote(settingsNotes(s));
 }
 
 function showStream(stream) {
@@ -220,9 +209,7 @@ function streamEnded() {
 
 async function sendChat(text) {
   try {
-    const ack = await call(socket, "chat:send", { stream_id: streamId, text, client_id: newId() });
-    const message = ack.message || (ack.id ? ack : null);
-    if (message) chat.add(message);
+    await room.sendChat(text);
     composer.setNote("");
   } catch (err) {
     if (err.code === "restricted") composer.restrict({ kind: err.extra?.kind, until: err.extra?.until ?? null });
@@ -249,7 +236,7 @@ $("#like").addEventListener("click", async (e) => {
     const count = pendingLikes;
     pendingLikes = 0;
     try {
-      await call(socket, "like:send", { stream_id: streamId, count });
+      await room.like(count);
     } catch (err) {
       showError(err);
     }
@@ -258,7 +245,7 @@ $("#like").addEventListener("click", async (e) => {
 
 async function reportMessage(message, reason) {
   try {
-    await call(socket, "report:send", { stream_id: streamId, message_id: message.id, reason });
+    await room.report({ messageId: message.id, reason });
     toast(t("mod.reported"), "ok");
   } catch (err) {
     showError(err);
@@ -268,7 +255,7 @@ async function reportMessage(message, reason) {
 $("#report-stream").addEventListener("click", async () => {
   if (!session.loggedIn) return authDialog({ reason: t("auth.needed_chat") });
   try {
-    await call(socket, "report:send", { stream_id: streamId, target_user_id: state.stream?.owner_id, reason: "reported from the viewer page" });
+    await room.report({ targetUserId: state.stream?.owner_id, reason: "reported from the viewer page" });
     toast(t("mod.reported"), "ok");
   } catch (err) {
     showError(err);
@@ -295,7 +282,7 @@ async function refreshBalance() {
   }
   try {
     const wallet = await api("GET", "/wallet");
-    return setBalance(Number(wallet.coins ?? wallet.balances?.coins ?? 0));
+    return setBalance(Number(wallet.coins));
   } catch (err) {
     if (err.status !== 401) showError(err);
     return false;
@@ -306,7 +293,7 @@ async function loadGifts() {
   const grid = $("#gift-grid");
   try {
     const data = await api("GET", "/gifts", undefined, { auth: false });
-    const gifts = Array.isArray(data) ? data : data?.items || data?.gifts || [];
+    const gifts = data.items;
     if (!gifts.length) {
       grid.replaceChildren(el("p", { class: "muted" }, t("gifts.empty")));
       return;
@@ -337,9 +324,8 @@ async function sendGift(gift, button) {
     return;
   }
   try {
-    const ack = await call(socket, "gift:send", { stream_id: streamId, gift_id: gift.id, count: 1, idempotency_key: newId() });
-    const coins = ack.balance ?? ack.coins ?? ack.wallet?.coins;
-    if (coins != null) setBalance(Number(coins));
+    const ack = await room.sendGift(gift.id, 1);
+    setBalance(Number(ack.balance));
     if (button && ack.combo > 1) showCombo(button, ack.combo);
   } catch (err) {
     showError(err);

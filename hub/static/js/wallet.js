@@ -40,7 +40,7 @@ async function loadHistory() {
       ...(items.length
         ? items.map((tx) => {
             const legs = (tx.legs || []).map((l) => `${l.amount > 0 ? "+" : ""}${formatNumber(l.amount)} ${t(`unit.${l.currency}`)}`);
-            return el("li", {}, el("span", { class: "when" }, formatTime(tx.created_at || tx.at)), t(`wallet.kind.${tx.kind}`), " ", el("b", {}, legs.join(", ")));
+            return el("li", {}, el("span", { class: "when" }, formatTime(tx.created_at)), t(`wallet.kind.${tx.kind}`), " ", el("b", {}, legs.join(", ")));
           })
         : [el("li", { class: "muted" }, t("wallet.empty"))]),
     );

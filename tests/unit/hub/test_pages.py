@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -72,3 +73,29 @@ def test_every_text_the_pages_ask_for_exists() -> None:
         wanted |= set(re.findall(r'(?:loginGate|showOverlay)\([^,]+?,?\s*"([a-z_]+\.[a-z0-9_.]+)"', source))
     assert len(wanted) > 100
     assert wanted - known == set(), "the pages use texts no dictionary has"
+
+
+JS = Path(__file__).resolve().parents[3] / "hub" / "static" / "js"
+ROOM_PAGES = ("studio.js", "viewer.js", "console.js")
+# `x.a ?? x.b`: guessing between two names of one field (the protocol names exactly one)
+FIELD_GUESS = re.compile(r"\b([A-Za-z_]\w*)\??\.(\w+)\s*\?\?\s*\1\??\.(\w+)")
+
+
+def test_the_room_pages_share_one_room_session_and_never_talk_to_the_room_themselves() -> None:
+    for page in ROOM_PAGES:
+        source = (JS / page).read_text()
+        assert 'from "./room-session.js"' in source, f"{page} does not use the shared room session"
+        for own in ("connectLive(", '"stream:join"', '"chat:send"', '"mod:action"', '"chat:message"'):
+            assert own not in source, f"{page} does {own} itself instead of through room-session.js"
+
+
+def test_no_page_guesses_between_field_names() -> None:
+    guesses = [
+        f"{path.name}:{n}: {m.group(0)}"
+        for path in sorted(JS.glob("*.js"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        for m in FIELD_GUESS.finditer(line)
+        if m.group(2) != m.group(3)
+    ]
+    assert not guesses, "read the field docs/protocol.md names:\n" + "\n".join(guesses)
+    assert FIELD_GUESS.search("setViewers(ack.viewers ?? ack.viewer_count ?? 0)")  # the check can fail
