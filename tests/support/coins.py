@@ -10,6 +10,7 @@ import httpx
 from hub.wiring import Hub
 from tests.conftest import TEST_WEBHOOK_SECRET
 from tests.support import stripe_events
+from wallet.models import TopUpStatus
 from wallet.verify import VerifyReport, verify_ledger
 
 
@@ -23,7 +24,7 @@ async def give_coins(http: httpx.AsyncClient, hub: Hub, user_id: str, coins: int
         "price_cents": 100,
         "currency": "usd",
         "method": "payment_intent",
-        "status": "open",
+        "status": TopUpStatus.OPEN.value,
         "payment_intent": "pi_" + topup_id,
         "reversed_coins": 0,
         "reversals": [],

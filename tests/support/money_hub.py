@@ -15,6 +15,7 @@ from tests.conftest import TEST_WEBHOOK_SECRET, make_settings
 from tests.support import stripe_events
 from tests.support.db import YieldingClient, configured_mongo_url, fresh_db_name, open_client
 from tests.support.money import CrashSwitch
+from wallet.models import TopUpStatus
 
 ADMIN = Principal(UserId("admin-" + "0" * 10), Role.ADMIN, "admin-session")
 
@@ -57,7 +58,7 @@ class MoneyHub:
             "price_cents": pack.price_cents,
             "currency": pack.currency,
             "method": "payment_intent",
-            "status": "open",
+            "status": TopUpStatus.OPEN.value,
             "payment_intent": "pi_" + topup_id,
             "reversed_coins": 0,
             "reversals": [],
