@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from accounts.models import Role
+from app.requests import GiftRequest
 from core.errors import UnavailableError
 from core.ids import StreamId
 from gifts.errors import GiftNotFoundError
@@ -57,10 +58,8 @@ class CatalogueQuery(Query):
     include_inactive: bool = False
 
 
-class SendGiftBody(Body):
-    gift_id: str = Field(max_length=40)
-    count: int = Field(default=1, ge=1, le=99)
-    idempotency_key: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+class SendGiftBody(GiftRequest):
+    """The same request as the ``gift:send`` socket event (``app.requests``)."""
 
 
 class GoalBody(Body):

@@ -7,13 +7,14 @@ from typing import Any
 
 from pydantic import Field
 
+from app.requests import ModerationRequest, ReportRequest
 from core.errors import UnavailableError
 from core.ids import StreamId, UserId
 from mobile_api.routing import Api, Body, Call, Query
 from mobile_api.schemas import ChatPage, LogEntryOut, LogPage, ModActionOut, RoomSettingsOut, ViewersOut
 from rooms.chat import ChatService
-from rooms.chat_models import ModAction, ReportStatus
-from rooms.moderation import ModerationService, ModRequest
+from rooms.chat_models import ReportStatus
+from rooms.moderation import ModerationService
 from rooms.presence import PresenceService
 
 api = Api()
@@ -33,20 +34,12 @@ class ReportsQuery(PageQuery):
     status: ReportStatus | None = ReportStatus.OPEN
 
 
-class ModActionBody(Body):
-    # The vocabulary is rooms'; non-strict so the JSON string converts to the enum.
-    action: ModAction = Field(strict=False)
-    target_user_id: str | None = Field(default=None, min_length=1, max_length=64)
-    message_id: str | None = Field(default=None, min_length=1, max_length=64)
-    duration_s: int | None = None
-    value: int | bool | str | dict[str, Any] | None = None
-    reason: str | None = Field(default=None, max_length=300)
+class ModActionBody(ModerationRequest):
+    """The same request as the ``mod:action`` socket event (``app.requests``)."""
 
 
-class ReportBody(Body):
-    message_id: str | None = Field(default=None, min_length=1, max_length=64)
-    target_user_id: str | None = Field(default=None, min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=300)
+class ReportBody(ReportRequest):
+    """The same request as the ``report:send`` socket event (``app.requests``)."""
 
 
 class ResolveBody(Body):
@@ -118,15 +111,7 @@ async def modlog(call: Call) -> dict[str, Any]:
     response=ModActionOut,
 )
 async def mod_action(call: Call) -> dict[str, Any]:
-    b = call.body_as(ModActionBody)
-    req = ModRequest(
-        action=ModAction(b.action),
-        target_user_id=UserId(b.target_user_id) if b.target_user_id else None,
-        message_id=b.message_id,
-        duration_s=b.duration_s,
-        value=b.value,
-        reason=b.reason or "",
-    )
+    req = call.body_as(ModActionBody).to_domain()
     return await call.ctx.use.moderating.act(call.principal, _sid(call), req)
 
 
@@ -164,7 +149,7 @@ async def send_report(call: Call) -> dict[str, Any]:
         _sid(call),
         reason=b.reason,
         message_id=b.message_id,
-        target_user_id=UserId(b.target_user_id) if b.target_user_id else None,
+        target_user_id=b.target,
     )
 
 

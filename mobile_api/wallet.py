@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from accounts.models import Role
+from app.requests import IdempotencyKey
 from core.errors import ForbiddenError, UnavailableError
 from core.ids import UserId
 from mobile_api.routing import Api, Body, Call, Query
@@ -45,7 +46,7 @@ class TopUpBody(Body):
 
 class CashoutBody(Body):
     beans: int = Field(ge=1, le=10**12)
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    idempotency_key: IdempotencyKey | None = None
 
 
 class CashoutListQuery(Query):
@@ -252,7 +253,7 @@ class AdjustmentBody(Body):
     currency: Literal["coins", "beans"]
     amount: int = Field(ge=-(10**12), le=10**12)
     reason: str = Field(min_length=3, max_length=200)
-    idempotency_key: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    idempotency_key: IdempotencyKey
 
 
 class FreezeBody(Body):

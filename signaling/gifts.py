@@ -9,15 +9,13 @@ from typing import Any
 
 from pydantic import Field
 
+from app.requests import GiftRequest
 from core.ids import StreamId
-from signaling.events import EventContext, Payload, handler
+from signaling.events import EventContext, handler
 
 
-class GiftSend(Payload):
+class GiftSend(GiftRequest):
     stream_id: str = Field(max_length=64)
-    gift_id: str = Field(max_length=40)
-    count: int = Field(default=1, ge=1, le=99)
-    idempotency_key: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
 @handler("gift:send", schema=GiftSend, auth=True)

@@ -7,10 +7,9 @@ from typing import Any
 
 from pydantic import Field
 
+from app.requests import ModerationRequest, ReportRequest
 from core.errors import ForbiddenError, InvalidInputError
-from core.ids import StreamId, UserId
-from rooms.chat_models import ModAction
-from rooms.moderation import ModRequest
+from core.ids import StreamId
 from signaling.events import EventContext, Payload, handler, on_disconnect
 from signaling.keys import moderators_room, stream_room
 
@@ -33,22 +32,12 @@ class LikeSend(Payload):
     count: int = Field(default=1, ge=1, le=100)
 
 
-class ModActionBody(Payload):
+class ModActionBody(ModerationRequest):
     stream_id: str = Id
-    # The vocabulary is rooms'; non-strict so the JSON string converts to the enum.
-    action: ModAction = Field(strict=False)
-    target_user_id: str | None = Field(default=None, min_length=1, max_length=64)
-    message_id: str | None = Field(default=None, min_length=1, max_length=64)
-    duration_s: int | None = None
-    value: int | bool | str | dict[str, Any] | None = None
-    reason: str | None = Field(default=None, max_length=300)
 
 
-class ReportSend(Payload):
+class ReportSend(ReportRequest):
     stream_id: str = Id
-    message_id: str | None = Field(default=None, min_length=1, max_length=64)
-    target_user_id: str | None = Field(default=None, min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=300)
 
 
 def _require_joined(ctx: EventContext, stream_id: str) -> None:
@@ -110,15 +99,7 @@ async def like_send(ctx: EventContext, body: LikeSend) -> None:
 
 @handler("mod:action", schema=ModActionBody, auth=True)
 async def mod_action(ctx: EventContext, body: ModActionBody) -> dict[str, Any]:
-    req = ModRequest(
-        action=ModAction(body.action),
-        target_user_id=UserId(body.target_user_id) if body.target_user_id else None,
-        message_id=body.message_id,
-        duration_s=body.duration_s,
-        value=body.value,
-        reason=body.reason or "",
-    )
-    return await ctx.use.moderating.act(ctx.principal, StreamId(body.stream_id), req)
+    return await ctx.use.moderating.act(ctx.principal, StreamId(body.stream_id), body.to_domain())
 
 
 @handler("report:send", schema=ReportSend, auth=True)
@@ -128,6 +109,6 @@ async def report_send(ctx: EventContext, body: ReportSend) -> dict[str, Any]:
         StreamId(body.stream_id),
         reason=body.reason,
         message_id=body.message_id,
-        target_user_id=UserId(body.target_user_id) if body.target_user_id else None,
+        target_user_id=body.target,
     )
     return {"report_id": report["id"]}
