@@ -4,62 +4,80 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from accounts.errors import InvalidCredentialsError, InvalidTokenError, TokenExpiredError, TokenReusedError
+from accounts.errors import (
+    DuplicateAccountError,
+    InvalidCredentialsError,
+    InvalidTokenError,
+    TokenExpiredError,
+    TokenReusedError,
+)
 from accounts.models import Principal, Role, TokenPair, User
-from accounts.passwords import MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, PasswordHasher
+from accounts.passwords import PasswordHasher, check_password
 from accounts.store import AccountStore
 from accounts.tokens import AccessTokenCodec, hash_refresh_token, new_refresh_token
 from core.clock import Clock, as_utc
 from core.errors import ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError
 from core.ids import UserId, new_id
 from core.ratelimit import Rate, RateLimiter
+from core.text import TextRule
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}$")
 _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# Separators people put in phone numbers: spaces of every kind, hyphens and dashes, dots, slashes, brackets.
+_PHONE_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212\u30fc().\[\]/]")
 NICKNAME_MAX = 30
 BIO_MAX = 300
+NICKNAME = TextRule("nickname", max_chars=NICKNAME_MAX, min_chars=2)
+BIO = TextRule("bio", max_chars=BIO_MAX, multiline=True)
 
 
 def normalize_email(email: str) -> str:
-    value = email.strip().lower()
+    value = unicodedata.normalize("NFKC", email).strip().lower()
     if not _EMAIL.match(value):
         raise InvalidInputError("email is not a valid address", field="email")
     return value
 
 
+def _ascii_digits(text: str) -> str:
+    """Any script's decimal digits (fullwidth, Arabic-Indic, ...) as ASCII ones; other characters unchanged."""
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
+
+
 def normalize_phone(phone: str) -> str:
-    """E.164: a plus sign and 7 to 15 digits; spaces, dashes and brackets are dropped."""
-    value = re.sub(r"[\s\-().]", "", phone)
+    """E.164: a plus sign and 7 to 15 digits. Spaces, dashes and brackets are dropped, a ``tel:`` prefix and an
+    international ``00`` prefix are understood, and digits of any script count as digits."""
+    value = _PHONE_SEPARATORS.sub("", _ascii_digits(unicodedata.normalize("NFKC", phone)))
+    if value[:4].lower() == "tel:":
+        value = value[4:]
+    if value.startswith("00"):
+        value = "+" + value[2:]
     if not _PHONE.match(value):
         raise InvalidInputError("phone must be in international format, like +14155550123", field="phone")
     return value
 
 
-def clean_text(value: str, *, field: str, max_len: int, min_len: int = 0) -> str:
-    """Trim, normalise (NFC) and refuse control characters."""
-    text = unicodedata.normalize("NFC", value).strip()
-    if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\u200d" for ch in text):
-        raise InvalidInputError(f"{field} contains control characters", field=field)
-    if not min_len <= len(text) <= max_len:
-        raise InvalidInputError(f"{field} must be {min_len} to {max_len} characters", field=field)
-    return text
-
-
-def check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise InvalidInputError(f"password must be at least {MIN_PASSWORD_CHARS} characters", field="password")
-    if len(password.encode()) > MAX_PASSWORD_BYTES:
-        raise InvalidInputError(f"password must be at most {MAX_PASSWORD_BYTES} bytes", field="password")
+def login_key(login: str) -> str:
+    """The name a login attempt is counted under: every spelling of one account's email or phone number gives the
+    same key (so twelve spellings of one number share one rate limit), whether or not the login is valid."""
+    value = unicodedata.normalize("NFKC", login).strip().casefold()
+    if "@" in value:
+        return "email:" + "".join(value.split())
+    digits = "".join(ch for ch in _ascii_digits(value) if ch.isdigit())
+    if digits:
+        return "phone:" + digits.removeprefix("00")
+    return "other:" + value
 
 
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
     per_login: Rate
     per_address: Rate
+    # Sign-ups per client address: each costs a full bcrypt hash and creates an account.
+    register_per_address: Rate = field(default_factory=lambda: Rate(burst=10, per_second=30 / 3600))
 
 
 class AccountService:
@@ -85,11 +103,20 @@ class AccountService:
 
     # Registration and login
     async def register(
-        self, *, email: str, password: str, nickname: str, phone: str | None = None
+        self, *, email: str, password: str, nickname: str, phone: str | None = None, address: str = ""
     ) -> tuple[User, TokenPair]:
+        """Create an account. Cheap checks first (input, the per-address limit, duplicates); the password is hashed
+        only for a sign-up that can succeed, in the hasher's bounded sign-up lane."""
         email = normalize_email(email)
-        nickname = clean_text(nickname, field="nickname", max_len=NICKNAME_MAX, min_len=2)
-        check_password(password)
+        nickname = NICKNAME.clean(nickname)
+        phone = normalize_phone(phone) if phone else None
+        check_password(password, context=(email, email.partition("@")[0], nickname))
+        wait = await self._limiter.hit(f"register-ip:{address}", self._limits.register_per_address)
+        if wait:
+            raise RateLimitedError("too many sign-ups from this address; try again later", retry_after_s=wait)
+        for name, value in (("email", email), ("phone", phone)):
+            if value and await self._store.find_by_login(value) is not None:
+                raise DuplicateAccountError(f"an account with this {name} already exists", field=name)
         doc: dict[str, Any] = {
             "_id": new_id(),
             "email": email,
@@ -99,25 +126,23 @@ class AccountService:
             "created_at": self._clock.now(),
         }
         if phone:
-            doc["phone"] = normalize_phone(phone)
-        await self._store.insert_user(doc)
+            doc["phone"] = phone
+        await self._store.insert_user(doc)  # still refuses a duplicate that raced past the check above
         user = User.from_doc(doc)
         return user, await self._start_session(user)
 
     async def login(self, *, login: str, password: str, address: str = "") -> tuple[User, TokenPair]:
-        key = login.strip().lower()
         for bucket, rate in (
-            (f"login:{key}", self._limits.per_login),
+            (f"login:{login_key(login)}", self._limits.per_login),
             (f"login-ip:{address}", self._limits.per_address),
         ):
             wait = await self._limiter.hit(bucket, rate)
             if wait:
                 raise RateLimitedError("too many login attempts; try again later", retry_after_s=wait)
-        if "@" not in key:
-            try:
-                key = normalize_phone(key)
-            except InvalidInputError:
-                raise InvalidCredentialsError("wrong login or password") from None
+        try:
+            key = normalize_email(login) if "@" in login else normalize_phone(login)
+        except InvalidInputError:
+            raise InvalidCredentialsError("wrong login or password") from None
         doc = await self._store.find_by_login(key)
         if not await self._hasher.verify(password, doc.get("password_hash") if doc else None) or doc is None:
             raise InvalidCredentialsError("wrong login or password")
@@ -208,9 +233,9 @@ class AccountService:
     ) -> User:
         changes: dict[str, Any] = {}
         if nickname is not None:
-            changes["nickname"] = clean_text(nickname, field="nickname", max_len=NICKNAME_MAX, min_len=2)
+            changes["nickname"] = NICKNAME.clean(nickname)
         if bio is not None:
-            changes["bio"] = clean_text(bio, field="bio", max_len=BIO_MAX)
+            changes["bio"] = BIO.clean(bio)
         if avatar_url is not None:
             if not avatar_url.startswith("https://") or len(avatar_url) > 500:
                 raise InvalidInputError("avatar_url must be an https URL of at most 500 characters", field="avatar_url")

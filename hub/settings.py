@@ -123,6 +123,10 @@ class Settings:
     bcrypt_rounds: int = 12
     login_burst: int = 5
     login_per_minute: int = 10
+    register_burst: int = 10
+    register_per_hour: int = 30
+    password_hash_workers: int = 1
+    password_verify_workers: int = 2
 
     admin_emails: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
@@ -262,6 +266,10 @@ class Settings:
             bcrypt_rounds=_int(env, "HUB_BCRYPT_ROUNDS", 12, minimum=4),
             login_burst=_int(env, "HUB_LOGIN_BURST", 5, minimum=1),
             login_per_minute=_int(env, "HUB_LOGIN_PER_MINUTE", 10, minimum=1),
+            register_burst=_int(env, "HUB_REGISTER_BURST", 10, minimum=1),
+            register_per_hour=_int(env, "HUB_REGISTER_PER_HOUR", 30, minimum=1),
+            password_hash_workers=_int(env, "HUB_PASSWORD_HASH_WORKERS", 1, minimum=1),
+            password_verify_workers=_int(env, "HUB_PASSWORD_VERIFY_WORKERS", 2, minimum=1),
             admin_emails=tuple(e.lower() for e in _list(env, "HUB_ADMIN_EMAILS")),
             cors_origins=_list(env, "HUB_CORS_ORIGINS"),
             max_body_bytes=_int(env, "HUB_MAX_BODY_BYTES", 1 << 20, minimum=1024),

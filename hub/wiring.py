@@ -74,15 +74,21 @@ class Hub:
         self.limiter = limiter
 
         self.account_store = AccountStore(self.db)
+        self.passwords = PasswordHasher(
+            settings.bcrypt_rounds,
+            hash_workers=settings.password_hash_workers,
+            verify_workers=settings.password_verify_workers,
+        )
         self.accounts = AccountService(
             self.account_store,
-            PasswordHasher(settings.bcrypt_rounds),
+            self.passwords,
             AccessTokenCodec(settings.jwt_secret, settings.access_token_ttl_s, settings.jwt_leeway_s),
             self.clock,
             limiter,
             LoginLimits(
                 per_login=Rate(settings.login_burst, settings.login_per_minute / 60),
                 per_address=Rate(settings.login_burst * 4, settings.login_per_minute * 4 / 60),
+                register_per_address=Rate(settings.register_burst, settings.register_per_hour / 3600),
             ),
             settings.refresh_token_ttl_s,
             admin_emails=frozenset(settings.admin_emails),
@@ -190,6 +196,7 @@ class Hub:
         await self.rooms.close()
         if self.redis_breaker is not None:
             await self.redis_breaker.close()
+        self.passwords.close()
         if self.redis is not None:
             await self.redis.aclose()
         if self._owns_mongo:

@@ -42,7 +42,7 @@ class RefreshBody(Body):
 async def register(call: Call) -> dict[str, Any]:
     b = call.body_as(RegisterBody)
     user, tokens = await call.ctx.accounts.register(
-        email=b.email, password=b.password, nickname=b.nickname, phone=b.phone
+        email=b.email, password=b.password, nickname=b.nickname, phone=b.phone, address=call.client_address
     )
     return {"user": user.private(), **tokens.to_dict()}
 
