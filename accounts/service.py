@@ -23,16 +23,14 @@ from core.clock import Clock, as_utc
 from core.errors import ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError
 from core.ids import UserId, new_id
 from core.ratelimit import Rate, RateLimiter
-from core.text import TextRule
+from core.text import BIO, NICKNAME
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}$")
 _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # Separators people put in phone numbers: spaces of every kind, hyphens and dashes, dots, slashes, brackets.
 _PHONE_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212\u30fc().\[\]/]")
-NICKNAME_MAX = 30
-BIO_MAX = 300
-NICKNAME = TextRule("nickname", max_chars=NICKNAME_MAX, min_chars=2)
-BIO = TextRule("bio", max_chars=BIO_MAX, multiline=True)
+NICKNAME_MAX = NICKNAME.max_chars
+BIO_MAX = BIO.max_chars
 
 
 def normalize_email(email: str) -> str:

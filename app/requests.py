@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.text_fields import Reason, ReportReason
 from core.ids import UserId
 from rooms.chat_models import ModAction
 from rooms.moderation import ModRequest
@@ -31,7 +32,7 @@ class ModerationRequest(Request):
     message_id: ObjectId | None = None
     duration_s: int | None = None
     value: int | bool | str | dict[str, Any] | None = None
-    reason: str | None = Field(default=None, max_length=300)
+    reason: Reason | None = None
 
     def to_domain(self) -> ModRequest:
         return ModRequest(
@@ -49,7 +50,7 @@ class ReportRequest(Request):
 
     message_id: ObjectId | None = None
     target_user_id: ObjectId | None = None
-    reason: str = Field(min_length=1, max_length=300)
+    reason: ReportReason
 
     @property
     def target(self) -> UserId | None:

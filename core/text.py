@@ -9,6 +9,7 @@ breaks). It is refused, with ``invalid_input`` naming the field, when it holds
   Indic shaping, LRM/RLM/ALM, emoji tag characters),
 - a grapheme cluster with more than ``MARKS_PER_GRAPHEME_MAX`` combining marks ("Zalgo" stacks) or more than
   ``CODE_POINTS_PER_GRAPHEME_MAX`` code points (one "character" that is a long ZWJ chain),
+- joiners or marks standing alone, attached to no character,
 - nothing visible (only spaces, joiners, marks, fillers),
 - fewer or more user-perceived characters than the field allows. Length is counted in extended grapheme clusters
   (UAX #29, via the ``grapheme`` module of the pinned ``graphemeu`` package): a family emoji or a Hangul syllable
@@ -52,6 +53,11 @@ def _is_invisible(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cf", "Mn", "Me", "Zs", "Zl", "Zp")
 
 
+def _is_attaching(ch: str) -> bool:
+    """Only makes sense attached to a character before it: joiners, combining marks, tag characters."""
+    return ch in "\u200c\u200d" or ord(ch) in _TAGS or unicodedata.category(ch) in ("Mn", "Me")
+
+
 @dataclass(frozen=True, slots=True)
 class TextRule:
     """How long one field may be, in user-perceived characters, and whether it keeps line breaks."""
@@ -65,10 +71,29 @@ class TextRule:
         if not 0 <= self.min_chars <= self.max_chars:
             raise ValueError("a text rule needs 0 <= min_chars <= max_chars")
 
+    @property
+    def max_code_points(self) -> int:
+        """The most code points a valid value can have: the edges' cheap length bound before the real check."""
+        return self.max_chars * CODE_POINTS_PER_GRAPHEME_MAX
+
     def clean(self, value: str) -> str:
         return clean_text(
             value, field=self.field, max_chars=self.max_chars, min_chars=self.min_chars, multiline=self.multiline
         )
+
+
+# Every user-written field, in one place. Lengths are in user-perceived characters.
+NICKNAME = TextRule("nickname", max_chars=30, min_chars=2)
+BIO = TextRule("bio", max_chars=300, multiline=True)
+STREAM_TITLE = TextRule("title", max_chars=140, min_chars=1)
+STREAM_CATEGORY = TextRule("category", max_chars=40, min_chars=1)
+STREAM_TAG = TextRule("tags", max_chars=25, min_chars=1)
+GOAL_TITLE = TextRule("title", max_chars=80)
+CHAT_TEXT = TextRule("text", max_chars=500, min_chars=1)
+REASON = TextRule("reason", max_chars=300)
+REPORT_REASON = TextRule("reason", max_chars=300, min_chars=1)
+RESOLUTION = TextRule("resolution", max_chars=300)
+GIFT_MESSAGE = TextRule("message", max_chars=100)
 
 
 def _refuse(field: str, why: str) -> InvalidInputError:
@@ -114,6 +139,8 @@ def clean_text(value: str, *, field: str, max_chars: int, min_chars: int = 0, mu
         count += 1
         if len(cluster) > CODE_POINTS_PER_GRAPHEME_MAX:
             raise _refuse(field, "contains a character built from too many code points")
+        if all(_is_attaching(ch) for ch in cluster):
+            raise _refuse(field, "contains invisible characters that belong to no character")
         marks = sum(1 for ch in cluster if ch in _ALLOWED_FORMAT or unicodedata.category(ch) in ("Mn", "Me"))
         if marks > MARKS_PER_GRAPHEME_MAX:
             raise _refuse(field, f"stacks more than {MARKS_PER_GRAPHEME_MAX} combining marks on one character")

@@ -7,6 +7,7 @@ from typing import Any
 from core.clock import Clock
 from core.errors import ForbiddenError, InvalidInputError
 from core.ids import new_id
+from core.text import GOAL_TITLE
 from gifts.models import Goal, GoalKind
 from gifts.store import GiftStore
 
@@ -32,7 +33,7 @@ class GoalService:
             "target": target,
             "progress": 0,
             "gift_id": gift_id if kind is GoalKind.GIFT else None,
-            "title": title.strip()[:80],
+            "title": GOAL_TITLE.clean(title),
             "set_by": actor_id,
             "set_at": self._clock.now(),
         }

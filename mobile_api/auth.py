@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
+from app.text_fields import Nickname
 from mobile_api.routing import Api, Body, Call
 from mobile_api.schemas import SessionOut, TokensOut
 
@@ -15,7 +16,7 @@ api = Api()
 class RegisterBody(Body):
     email: str = Field(max_length=254)
     password: str = Field(max_length=200)
-    nickname: str = Field(max_length=100)
+    nickname: Nickname
     phone: str | None = Field(default=None, max_length=32)
 
 

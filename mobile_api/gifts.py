@@ -8,6 +8,7 @@ from pydantic import Field
 
 from accounts.models import Role
 from app.requests import GiftRequest
+from app.text_fields import GoalTitle
 from core.errors import UnavailableError
 from core.ids import StreamId
 from gifts.errors import GiftNotFoundError
@@ -66,7 +67,7 @@ class GoalBody(Body):
     kind: Literal["beans", "gift"]
     target: int = Field(ge=1, le=10**9)
     gift_id: str | None = Field(default=None, max_length=40)
-    title: str = Field(default="", max_length=80)
+    title: GoalTitle = ""
 
 
 def _gifts(call: Call) -> GiftService:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from app.requests import ModerationRequest, ReportRequest
+from app.text_fields import Resolution
 from core.errors import UnavailableError
 from core.ids import StreamId, UserId
 from mobile_api.routing import Api, Body, Call, Query
@@ -43,7 +44,7 @@ class ReportBody(ReportRequest):
 
 
 class ResolveBody(Body):
-    resolution: str = Field(default="", max_length=300)
+    resolution: Resolution = ""
 
 
 def _chat(call: Call) -> ChatService:

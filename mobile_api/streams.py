@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
+from app.text_fields import StreamCategory, StreamTag, StreamTitle
 from core.ids import StreamId, UserId
 from mobile_api.routing import Api, Body, Call, Query
 from mobile_api.schemas import MyStreamsPage, StreamOut, StreamPage, StreamViewOut, StreamWithKeyOut
@@ -15,9 +16,9 @@ api = Api()
 
 
 class CreateStreamBody(Body):
-    title: str = Field(max_length=500)
-    category: str | None = Field(default=None, max_length=200)
-    tags: list[str] | None = Field(default=None, max_length=50)
+    title: StreamTitle
+    category: StreamCategory | None = None
+    tags: list[StreamTag] | None = Field(default=None, max_length=50)
 
 
 class ListQuery(Query):

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from accounts.models import Role
+from app.text_fields import Bio, Nickname, Reason
 from core.ids import UserId
 from mobile_api.routing import Api, Body, Call
 from mobile_api.schemas import AdminUserOut, MeOut, ProfileOut
@@ -21,12 +22,12 @@ class RoleBody(Body):
 
 class SuspensionBody(Body):
     suspended: bool
-    reason: str | None = Field(default=None, max_length=300)
+    reason: Reason | None = None
 
 
 class MePatch(Body):
-    nickname: str | None = Field(default=None, max_length=100)
-    bio: str | None = Field(default=None, max_length=1000)
+    nickname: Nickname | None = None
+    bio: Bio | None = None
     avatar_url: str | None = Field(default=None, max_length=1000)
     phone: str | None = Field(default=None, max_length=32)
 

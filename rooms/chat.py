@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from core.errors import ForbiddenError, InvalidInputError, RateLimitedError, Una
 from core.ids import StreamId, UserId, new_id
 from core.pagination import Page, clamp_limit, decode_time_cursor, encode_cursor
 from core.ratelimit import Rate, RateLimiter
+from core.text import CHAT_TEXT
 from rooms.access import badges, role_of_user
 from rooms.chat_models import ChatMessage, Restriction, RoomSettings
 from rooms.errors import StreamEndedError
@@ -26,7 +26,7 @@ from rooms.store_chat import ChatStore
 from rooms.streams import StreamService
 from rooms.terms import find_blocked
 
-TEXT_MAX = 500
+TEXT_MAX = CHAT_TEXT.max_chars
 ROOM_CACHE_S = 1.0
 ROOM_CACHE_MAX = 10_000
 _MENTION = re.compile(r"@(\w{2,32})", re.UNICODE)
@@ -69,14 +69,8 @@ class ChatLimits:
 
 
 def clean_chat_text(text: str) -> str:
-    text = text.strip()
-    if not text:
-        raise InvalidInputError("the message is empty", field="text")
-    if len(text) > TEXT_MAX:
-        raise InvalidInputError(f"a message has at most {TEXT_MAX} characters", field="text")
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
-        raise InvalidInputError("the message contains control characters", field="text")
-    return text
+    """The shared text policy (``core.text``): one line, 1 to 500 characters as people count them."""
+    return CHAT_TEXT.clean(text)
 
 
 class ChatService:

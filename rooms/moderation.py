@@ -19,6 +19,7 @@ from core.events import EventBus, UserRestricted
 from core.ids import StreamId, UserId, new_id
 from core.pagination import Page, clamp_limit
 from core.ratelimit import Rate, RateLimiter
+from core.text import REASON, RESOLUTION, TextRule
 from rooms.access import RANK, role_of_user, room_role
 from rooms.chat import ChatService, decode_page_cursor, page_cursor
 from rooms.chat_models import (
@@ -38,7 +39,7 @@ from rooms.streams import StreamService
 from rooms.terms import TERMS_MAX, normalize_term
 
 TIMEOUT_MIN_S, TIMEOUT_MAX_S = 1, 14 * 24 * 3600
-REASON_MAX = 300
+REASON_MAX = REASON.max_chars
 REPORT_RATE = Rate(burst=3, per_second=1 / 60)
 ACTION_RATE = Rate(burst=30, per_second=2.0)
 
@@ -53,11 +54,8 @@ class ModRequest:
     reason: str = ""
 
 
-def _reason(reason: str | None) -> str:
-    text = " ".join((reason or "").split())
-    if len(text) > REASON_MAX:
-        raise InvalidInputError(f"a reason has at most {REASON_MAX} characters", field="reason")
-    return text
+def _reason(reason: str | None, rule: TextRule = REASON) -> str:
+    return rule.clean(reason or "")
 
 
 class ModerationService:
@@ -368,7 +366,7 @@ class ModerationService:
         stream, _ = await self.require_moderator(stream_id, principal)
         assert principal is not None
         doc = await self._store.resolve_report(
-            stream.id, report_id, principal.user_id, self._clock.now(), _reason(resolution)
+            stream.id, report_id, principal.user_id, self._clock.now(), _reason(resolution, RESOLUTION)
         )
         if doc is None:
             raise NotFoundError("no such report", code="report_not_found")

@@ -15,24 +15,16 @@ from core.errors import ForbiddenError, InvalidInputError
 from core.events import EventBus, StreamEnded, StreamStarted
 from core.ids import StreamId, UserId, new_id
 from core.pagination import Page, clamp_limit, decode_time_cursor, encode_cursor
+from core.text import STREAM_CATEGORY, STREAM_TAG, STREAM_TITLE
 from rooms.errors import StreamEndedError, StreamNotFoundError
 from rooms.models import Stream, StreamStatus
 from rooms.store import StreamStore
 
-TITLE_MAX = 140
-CATEGORY_MAX = 40
-TAG_MAX = 25
+TITLE_MAX = STREAM_TITLE.max_chars
+CATEGORY_MAX = STREAM_CATEGORY.max_chars
+TAG_MAX = STREAM_TAG.max_chars
 TAGS_MAX = 10
 MODERATORS_MAX = 100
-
-
-def _clean(value: str, field: str, max_len: int, min_len: int = 1) -> str:
-    text = " ".join(value.split())
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise InvalidInputError(f"{field} contains control characters", field=field)
-    if not min_len <= len(text) <= max_len:
-        raise InvalidInputError(f"{field} must be {min_len} to {max_len} characters", field=field)
-    return text
 
 
 def new_stream_key() -> str:
@@ -64,9 +56,9 @@ class StreamService:
         doc: dict[str, Any] = {
             "_id": new_id(),
             "owner_id": owner_id,
-            "title": _clean(title, "title", TITLE_MAX),
-            "category": _clean(category, "category", CATEGORY_MAX) if category else None,
-            "tags": list(dict.fromkeys(_clean(t, "tags", TAG_MAX).lower() for t in tags)),
+            "title": STREAM_TITLE.clean(title),
+            "category": STREAM_CATEGORY.clean(category) if category else None,
+            "tags": list(dict.fromkeys(STREAM_TAG.clean(t).lower() for t in tags)),
             "status": StreamStatus.CREATED.value,
             "stream_key": new_stream_key(),
             "created_at": self._clock.now(),

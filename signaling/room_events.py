@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from app.requests import ModerationRequest, ReportRequest
+from app.text_fields import ChatText
 from core.errors import ForbiddenError, InvalidInputError
 from core.ids import StreamId
 from signaling.events import EventContext, Payload, handler, on_disconnect
@@ -23,7 +24,7 @@ class StreamRef(Payload):
 
 class ChatSend(Payload):
     stream_id: str = Id
-    text: str = Field(max_length=2000)
+    text: ChatText
     client_id: str | None = Field(default=None, max_length=64)
 
 

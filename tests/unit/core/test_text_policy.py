@@ -52,10 +52,12 @@ def test_a_nickname_of_emoji_sequences_fits_where_code_points_would_not() -> Non
         ("bom\ufeffhere", "invisible"),
         ("word\u2060joiner", "invisible"),
         ("soft\u00adhyphen", "invisible"),
-        ("\u200d\u200d\u200d\u200d", "nothing visible"),
+        ("\u200d\u200d\u200d\u200d", "invisible characters"),
+        ("\u200d\u200dname", "invisible characters"),  # joiners attached to nothing
         ("\u3164\u3164\u3164", "nothing visible"),  # Hangul filler
         ("\u2800\u2800", "nothing visible"),  # braille blank
-        ("\u200c \u200d", "nothing visible"),
+        ("\u200c \u200d", "invisible characters"),
+        ("\u200e\u200f", "nothing visible"),  # direction marks only
         ("Z" + "\u0336\u0337\u0338\u0300\u0301\u0302\u0303", "combining marks"),  # Zalgo stack of 7
         ("a" + "\u200d" * 9, "combining marks"),  # joiners stacked on one letter
         ("x\udc00y", "control"),  # lone surrogate

@@ -12,7 +12,8 @@ from rooms.chat_models import ChatMessage, RoomSettings, ShieldPreset
 def test_text_is_trimmed_and_limited() -> None:
     assert clean_chat_text("  hi there \n") == "hi there"
     assert clean_chat_text("é" * TEXT_MAX) == "é" * TEXT_MAX
-    for bad in ("", "   ", "x" * (TEXT_MAX + 1), "a\x00b", "a\nb", "bell\x07"):
+    assert clean_chat_text("a\nb") == "a b"  # one line: line breaks become spaces
+    for bad in ("", "   ", "x" * (TEXT_MAX + 1), "a\x00b", "bell\x07", "rlo\u202eevil", "\u200b\u200d"):
         with pytest.raises(InvalidInputError):
             clean_chat_text(bad)
 
