@@ -175,7 +175,8 @@ async def test_logins_stay_fast_while_sign_ups_flood(db_name: str, mongo_client:
                         },
                     )
                     outcomes[r.status_code] = outcomes.get(r.status_code, 0) + 1
-                    await asyncio.sleep(0.01)  # a refused sign-up returns without ever waiting; let others run
+                    if r.status_code != 201:  # a refused sign-up returns at once: wait a little, as a client would
+                        await asyncio.sleep(0.1)
 
             flood = [asyncio.create_task(sign_ups()) for _ in range(32)]
             latencies = []
@@ -185,9 +186,13 @@ async def test_logins_stay_fast_while_sign_ups_flood(db_name: str, mongo_client:
             finally:
                 stop.set()
                 await asyncio.gather(*flood)
-        # One bcrypt at cost 10 is ~60 ms of CPU. Sharing one executor with the sign-ups, a login queued behind
-        # every sign-up in flight (~10x its baseline here); in its own lane it takes about as long as alone.
-        assert max(latencies) < 3 * baseline + 0.3, (baseline, sorted(latencies))
+        # Sharing the default executor with the sign-ups, a login queued behind every sign-up in flight: 12-25x
+        # its time alone on this 2-core machine. In its own lane it only shares the CPU with the one sign-up
+        # thread (3-4x under heavy machine load, ~2x on an idle one).
+        print(f"login alone {baseline:.3f} s; during the flood {sorted(latencies)}; sign-ups {outcomes}")
+        latencies.sort()
+        assert latencies[len(latencies) // 2] < 6 * baseline + 0.5, (baseline, latencies)
+        assert latencies[-1] < 10 * baseline + 1.0, (baseline, latencies)
         assert outcomes.get(201, 0) > 0 and set(outcomes) <= {201, 503}, outcomes
     finally:
         await hub.close()
