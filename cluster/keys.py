@@ -8,6 +8,7 @@
 | ``cluster:epoch:{stream_id}`` | string | the last origin epoch handed out for the stream (INCR), kept a day |
 | ``cluster:viewers:{stream_id}`` | hash | node id -> that node's viewers of the stream (summed over live nodes) |
 | ``cluster:ended`` | channel | stream ids ended anywhere: every node drops its copy at once |
+| ``cluster:origins`` | channel | origin claims (stream id, node, epoch): relaying nodes re-pipe from the new origin |
 
 A node renews its lease, its load and the origins it holds every ``HUB_CLUSTER_HEARTBEAT_S``; a lease lasts
 ``HUB_CLUSTER_LEASE_S``. A node that stops heartbeating disappears from the registry when its lease runs out.
@@ -21,6 +22,7 @@ ORIGIN = "cluster:origin:"
 EPOCH = "cluster:epoch:"
 VIEWERS = "cluster:viewers:"
 ENDED_CHANNEL = "cluster:ended"
+ORIGINS_CHANNEL = "cluster:origins"
 
 EPOCH_TTL_S = 24 * 3600
 

@@ -51,8 +51,9 @@ class Placement(Protocol):
 
     def on_ended(self, listener: StreamListener) -> None: ...
 
-    def on_origin_lost(self, listener: StreamListener) -> None:
-        """``listener(stream_id)`` when another node claimed an origin this node held."""
+    def on_origin_moved(self, listener: StreamListener) -> None:
+        """``listener(stream_id)`` when another node claimed a stream's origin (this node may have held it, or be
+        relaying from the node that did)."""
 
 
 class LocalPlacement:
@@ -93,5 +94,5 @@ class LocalPlacement:
     def on_ended(self, listener: StreamListener) -> None:
         return None  # no other node can end a stream
 
-    def on_origin_lost(self, listener: StreamListener) -> None:
+    def on_origin_moved(self, listener: StreamListener) -> None:
         return None  # no other node can take an origin over

@@ -4,7 +4,7 @@
 Every ``heartbeat_s`` a node writes its load with a lease of ``lease_s`` and renews the origins it holds; a node that
 stops (crash, partition) vanishes from the registry when its lease runs out, and so do its origins. An origin claim
 always wins (the publisher reconnected here) and carries a new epoch; the node it was taken from learns it at its
-next renewal and its ``on_origin_lost`` listeners run. Redis being away never raises out of the heartbeat: the node
+next renewal and its ``on_origin_moved`` listeners run. Redis being away never raises out of the heartbeat: the node
 keeps serving what it has and re-registers when Redis is back.
 """
 
@@ -77,7 +77,7 @@ class RedisPlacement:
         self._held: dict[str, Origin] = {}
         self._reported: set[str] = set()  # streams whose viewer count this node has written
         self._ended_listeners: list[StreamListener] = []
-        self._lost_listeners: list[StreamListener] = []
+        self._moved_listeners: list[StreamListener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._subscribed = asyncio.Event()
@@ -105,8 +105,10 @@ class RedisPlacement:
         """Stop heartbeating without leaving the registry, as a node that crashed does (its leases run out)."""
         tasks, self._tasks = self._tasks, []
         self._stopping = True  # redis-py's get_message() can swallow a cancellation; the listener also checks this
-        for t in tasks:
-            t.cancel()
+        for t in tasks:  # cancel again until done: redis-py can swallow a cancellation inside a call
+            while not t.done():
+                t.cancel()
+                await asyncio.wait({t}, timeout=0.2)
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
@@ -129,11 +131,12 @@ class RedisPlacement:
     async def claim_origin(self, stream_id: str, worker: int | None = None) -> Origin:
         epoch = int(await self._redis.incr(keys.epoch(stream_id)))
         origin = Origin(stream_id, self.node_id, self._load().url, epoch, worker)
+        self._held[stream_id] = origin
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.expire(keys.epoch(stream_id), keys.EPOCH_TTL_S)
             pipe.set(keys.origin(stream_id), origin.to_json(), px=self.lease_ms)
+            pipe.publish(keys.ORIGINS_CHANNEL, origin.to_json())
             await pipe.execute()
-        self._held[stream_id] = origin
         return origin
 
     async def release_origin(self, stream_id: str) -> None:
@@ -211,7 +214,7 @@ class RedisPlacement:
             if int(renewed) == 0 and self._held.get(stream_id) is origin:
                 del self._held[stream_id]
                 log.info("another node took the origin of stream %s over", stream_id)
-                for listener in list(self._lost_listeners):
+                for listener in list(self._moved_listeners):
                     await self._call(listener, stream_id)
         self.heartbeats += 1
 
@@ -231,8 +234,8 @@ class RedisPlacement:
     def on_ended(self, listener: StreamListener) -> None:
         self._ended_listeners.append(listener)
 
-    def on_origin_lost(self, listener: StreamListener) -> None:
-        self._lost_listeners.append(listener)
+    def on_origin_moved(self, listener: StreamListener) -> None:
+        self._moved_listeners.append(listener)
 
     async def announce_ended(self, stream_id: str) -> None:
         self._held.pop(stream_id, None)
@@ -247,7 +250,7 @@ class RedisPlacement:
         while not self._stopping:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(keys.ENDED_CHANNEL)
+                await pubsub.subscribe(keys.ENDED_CHANNEL, keys.ORIGINS_CHANNEL)
                 self._subscribed.set()
                 backoff = 0.1
                 while not self._stopping:
@@ -256,12 +259,21 @@ class RedisPlacement:
                         continue
                     try:
                         data = json.loads(message["data"])
-                        stream_id, origin_node = str(data["stream_id"]), str(data["node_id"])
+                        stream_id, from_node = str(data["stream_id"]), str(data["node_id"])
+                        channel = message["channel"]
+                        channel = channel.decode() if isinstance(channel, bytes) else str(channel)
                     except (ValueError, KeyError, TypeError):
                         continue
-                    if origin_node == self.node_id:
+                    if from_node == self.node_id:
                         continue
-                    for listener in list(self._ended_listeners):
+                    if channel == keys.ORIGINS_CHANNEL:
+                        held = self._held.get(stream_id)
+                        if held is not None and held.epoch < int(data.get("epoch", 0)):
+                            del self._held[stream_id]
+                        listeners = self._moved_listeners
+                    else:
+                        listeners = self._ended_listeners
+                    for listener in list(listeners):
                         await self._call(listener, stream_id)
             except asyncio.CancelledError:
                 raise

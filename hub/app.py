@@ -61,7 +61,12 @@ def create_app(hub: Hub, *, own_hub: bool = True, freeze_gc: bool = False) -> An
             )
         )
     middleware.append(Middleware(ProblemGuard))
-    routes = [*api_routes(), Route("/metrics", hub.metrics.endpoint, methods=["GET"]), *page_routes(hub.settings)]
+    routes = [
+        *api_routes(),
+        *hub.cluster.routes(),
+        Route("/metrics", hub.metrics.endpoint, methods=["GET"]),
+        *page_routes(hub.settings),
+    ]
     handlers = {**EXCEPTION_HANDLERS, **UNREACHABLE_HANDLERS}
     http_app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
     http_app.state.api = hub.api

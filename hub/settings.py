@@ -60,6 +60,20 @@ def _list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> t
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _port_range(env: Mapping[str, str], name: str) -> tuple[int, int]:
+    """``LOW-HIGH`` (inclusive) or unset for ephemeral ports."""
+    raw = _str(env, name)
+    if raw is None:
+        return (0, 0)
+    try:
+        low, high = (int(part) for part in raw.split("-", 1))
+    except ValueError:
+        raise SettingsError(f"{name} must be LOW-HIGH, got {raw!r}") from None
+    if not 1 <= low <= high <= 65535:
+        raise SettingsError(f"{name} must be a range of ports within 1-65535, got {raw!r}")
+    return (low, high)
+
+
 def _json(env: Mapping[str, str], name: str, default: Any) -> Any:
     raw = _str(env, name)
     if raw is None:
@@ -157,6 +171,13 @@ class Settings:
     sfu_media_timeout_s: float = 6.0
     sfu_max_viewers_per_stream: int = 1000
     sfu_workers: int = 0
+    sfu_relay_address: str = "127.0.0.1"
+    sfu_relay_ports: tuple[int, int] = (0, 0)
+
+    cluster_secret: str = ""
+    cluster_heartbeat_s: float = 1.0
+    cluster_lease_s: float = 4.0
+    cluster_node_capacity: int = 5000
 
     chat_burst: int = 5
     chat_per_second: float = 1.0
@@ -176,6 +197,8 @@ class Settings:
                     ("HUB_STRIPE_SECRET_KEY", self.stripe_secret_key),
                     ("HUB_STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
                     ("HUB_MONGO_URL", self.mongo_url or ""),
+                    # Nodes sharing a Redis trust each other's pipe requests and relay keys through this secret.
+                    ("HUB_CLUSTER_SECRET", self.cluster_secret if self.redis_url else "unused"),
                 )
                 if not value
             ]
@@ -196,6 +219,10 @@ class Settings:
                 raise SettingsError("production mode refuses weak or mismatched settings: " + "; ".join(refused))
         if len(self.jwt_secret.encode()) < 32:
             raise SettingsError("HUB_JWT_SECRET must be at least 32 bytes")
+        if self.cluster_secret and len(self.cluster_secret.encode()) < 16:
+            raise SettingsError("HUB_CLUSTER_SECRET must be at least 16 bytes")
+        if not 0 < self.cluster_heartbeat_s < self.cluster_lease_s <= 60:
+            raise SettingsError("HUB_CLUSTER_HEARTBEAT_S must be above 0 and below HUB_CLUSTER_LEASE_S (at most 60)")
         for name, value in (
             ("HUB_REDIS_CALL_TIMEOUT_S", self.redis_call_timeout_s),
             ("HUB_REDIS_PROBE_INTERVAL_S", self.redis_probe_interval_s),
@@ -296,6 +323,12 @@ class Settings:
             sfu_media_timeout_s=_float(env, "HUB_SFU_MEDIA_TIMEOUT_S", 6.0),
             sfu_max_viewers_per_stream=_int(env, "HUB_SFU_MAX_VIEWERS_PER_STREAM", 1000, minimum=1),
             sfu_workers=_int(env, "HUB_SFU_WORKERS", 0, minimum=0),
+            sfu_relay_address=_str(env, "HUB_SFU_RELAY_ADDRESS", "127.0.0.1"),
+            sfu_relay_ports=_port_range(env, "HUB_SFU_RELAY_PORTS"),
+            cluster_secret=secret("HUB_CLUSTER_SECRET", secrets.token_urlsafe(32)),
+            cluster_heartbeat_s=_float(env, "HUB_CLUSTER_HEARTBEAT_S", 1.0),
+            cluster_lease_s=_float(env, "HUB_CLUSTER_LEASE_S", 4.0),
+            cluster_node_capacity=_int(env, "HUB_CLUSTER_NODE_CAPACITY", 5000, minimum=1),
             chat_burst=_int(env, "HUB_CHAT_BURST", 5, minimum=1),
             chat_per_second=_float(env, "HUB_CHAT_PER_SECOND", 1.0),
             viewers_interval_s=_float(env, "HUB_VIEWERS_INTERVAL_S", 2.0),

@@ -13,6 +13,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from cluster.media import ClusterMedia
+from hub.cluster_wiring import ClusterWiring
 from hub.settings import Settings
 from sfu import Sfu, SfuService, SfuSettings, SfuWorkerPool, residence
 
@@ -31,14 +33,20 @@ def sfu_settings(settings: Settings) -> SfuSettings:
         connect_timeout_s=settings.sfu_connect_timeout_s,
         media_timeout_s=settings.sfu_media_timeout_s,
         max_viewers_per_stream=settings.sfu_max_viewers_per_stream,
+        relay_secret=settings.cluster_secret,
+        relay_address=settings.sfu_relay_address,
+        relay_ports=settings.sfu_relay_ports,
     )
 
 
 class SfuWiring:
-    def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
+    def __init__(self, settings: Settings, registry: CollectorRegistry, cluster: ClusterWiring | None = None) -> None:
         config = sfu_settings(settings)
         # In-process by default; HUB_SFU_WORKERS > 0 forwards in that many worker processes (one per core).
-        self.sfu: Sfu = SfuWorkerPool(config, settings.sfu_workers) if settings.sfu_workers else SfuService(config)
+        local: Sfu = SfuWorkerPool(config, settings.sfu_workers) if settings.sfu_workers else SfuService(config)
+        # Any node serves any stream: the cluster plane wraps the node's own SFU (placement, relays from origins).
+        self.cluster_media: ClusterMedia | None = cluster.wrap(local) if cluster is not None else None
+        self.sfu: Sfu = self.cluster_media if self.cluster_media is not None else local
         registry.register(SfuCollector(self.sfu))
 
     async def close(self) -> None:

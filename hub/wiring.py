@@ -22,6 +22,7 @@ from core.clock import Clock, SystemClock
 from core.events import InProcessEventBus
 from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
 from hub.app_wiring import build_use_cases
+from hub.cluster_wiring import ClusterWiring
 from hub.metrics import HubMetrics
 from hub.money_wiring import MoneyWiring
 from hub.mongo_standin import StandInClient
@@ -96,7 +97,8 @@ class Hub:
         self.identity = Identity(self.accounts)
         self.stream_store = StreamStore(self.db)
         self.streams = StreamService(self.stream_store, self.clock, self.events)
-        self.sfu_wiring = SfuWiring(settings, self.metrics.registry)
+        self.cluster = ClusterWiring(settings, self.redis)
+        self.sfu_wiring = SfuWiring(settings, self.metrics.registry, self.cluster)
         self.sfu = self.sfu_wiring.sfu
 
         self.rooms = RoomsWiring(
@@ -139,6 +141,8 @@ class Hub:
             sfu=self.sfu,
             events=self.events,
             notifier=self.rooms.fanout,
+            # A publisher lost here may be back on another node: the placement registry knows.
+            presence_elsewhere=self.sfu_wiring.cluster_media,
         )
         self.signaling = self.rooms.serve(self.identity, self.use)
 
@@ -188,9 +192,11 @@ class Hub:
         await self.rooms.start()
         self.signaling.start()
         await self.money.start()
+        await self.cluster.start()
 
     async def close(self) -> None:
         await self.money.close()
+        await self.cluster.close()  # leave the registry first: no new viewers are sent here
         await self.sfu_wiring.close()
         await self.signaling.close()
         await self.rooms.close()

@@ -21,6 +21,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from cluster.errors import NodeFullError
 from core.errors import HubError, InvalidInputError, UnauthenticatedError, UnavailableError
 from core.ids import StreamId
 from mobile_api.routing import Api, Call, bearer_token, read_limited
@@ -259,6 +260,7 @@ async def whip_session_options(call: Call) -> Response:
     auth="none",
     raw_body=SDP,
     responses={
+        307: "This node is full: Location names the same endpoint on a node with room (RFC 9725 allows redirects)",
         400: "Malformed offer, or the viewer cannot receive the stream's codec",
         404: "The stream is not live",
         413: "The offer is too large",
@@ -275,6 +277,10 @@ async def whep_subscribe(call: Call) -> Response:
         )
     except (StreamNotFoundError, StreamEndedError):
         raise StreamNotLiveError("this stream is not live") from None
+    except NodeFullError as full:
+        # The offer is not consumed: a WHEP client repeats the POST at the Location (307 keeps method and body).
+        location = full.url.rstrip("/") + call.request.url.path
+        return Response(status_code=307, headers={"Location": location, "Access-Control-Expose-Headers": "Location"})
     return _created(call, sfu, session_id, answer)
 
 

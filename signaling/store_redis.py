@@ -40,6 +40,7 @@ class RedisRoomLink:
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: dict[str, str] = {}  # channel -> the latest (un)subscribe not yet sent
         self._pending_added = asyncio.Event()
+        self._closing = False
         self.connected = False
         self.reconnects = 0
         self.dropped = 0
@@ -59,9 +60,16 @@ class RedisRoomLink:
             ]
 
     async def close(self) -> None:
+        # redis-py's get_message(timeout=...) can swallow a cancellation that lands while it waits; the listener
+        # also stops on this flag, so close() never waits on it for long.
+        self._closing = True
         tasks, self._tasks = self._tasks, []
+        # A cancellation that lands inside a redis-py call can be swallowed there (the loop then waits on): cancel
+        # again until each task has really finished.
         for t in tasks:
-            t.cancel()
+            while not t.done():
+                t.cancel()
+                await asyncio.wait({t}, timeout=0.2)
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
@@ -110,7 +118,7 @@ class RedisRoomLink:
     async def _listen(self) -> None:
         backoff = 0.05
         outage = False
-        while True:
+        while not self._closing:
             ps = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 self._pubsub = ps
@@ -120,8 +128,8 @@ class RedisRoomLink:
                     log.warning("fan-out: Redis is back; resubscribed %d room channels", len(self._channels))
                     outage = False
                 backoff = 0.05
-                while True:
-                    msg = await ps.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                while not self._closing:
+                    msg = await ps.get_message(ignore_subscribe_messages=True, timeout=0.2)
                     if msg is None or msg.get("type") != "message":
                         continue
                     self.received += 1

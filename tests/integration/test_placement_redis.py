@@ -111,7 +111,7 @@ async def test_a_publisher_reconnecting_elsewhere_takes_the_origin_over_and_the_
         async def on_lost(stream_id: str) -> None:
             lost.append(stream_id)
 
-        pa.on_origin_lost(on_lost)
+        pa.on_origin_moved(on_lost)
         first = await pa.claim_origin("s1")
         second = await pb.claim_origin("s1")
         assert second.epoch > first.epoch

@@ -12,7 +12,7 @@ import httpx
 from hub.app import create_app
 from hub.wiring import Hub
 from tests.conftest import make_settings
-from tests.support.servers import serve_asgi
+from tests.support.servers import free_port, serve_asgi
 
 
 @dataclass
@@ -26,14 +26,28 @@ class Node:
 async def hub_nodes(
     count: int, db_name: str, mongo_client: Any, redis_url: str | None, **overrides: Any
 ) -> AsyncIterator[list[Node]]:
-    defaults = {"chat_burst": 50, "chat_per_second": 50.0, "viewers_interval_s": 0.2, "likes_interval_s": 0.1}
+    defaults = {
+        "chat_burst": 50,
+        "chat_per_second": 50.0,
+        "viewers_interval_s": 0.2,
+        "likes_interval_s": 0.1,
+        "cluster_secret": "test-cluster-secret-" + "c" * 16,  # one cluster: the same secret on every node
+    }
     overrides = defaults | overrides
     async with contextlib.AsyncExitStack() as stack:
         nodes = []
         for i in range(count):
-            settings = make_settings(db_name, redis_url=redis_url, node_id=f"node-{i}", **overrides)
+            port = free_port()  # known before start: each node advertises its own URL in the placement registry
+            settings = make_settings(
+                db_name,
+                redis_url=redis_url,
+                node_id=f"node-{i}",
+                port=port,
+                public_url=f"http://127.0.0.1:{port}",
+                **overrides,
+            )
             hub = Hub(settings, mongo_client=mongo_client)
-            url = await stack.enter_async_context(serve_asgi(create_app(hub)))
+            url = await stack.enter_async_context(serve_asgi(create_app(hub), port))
             http = await stack.enter_async_context(httpx.AsyncClient(base_url=url))
             nodes.append(Node(url, hub, http))
         yield nodes

@@ -9,7 +9,12 @@ def test_dev_mode_generates_missing_secrets_and_says_which() -> None:
     s = Settings.from_env({})
     assert s.mode == "dev"
     assert len(s.jwt_secret) >= 32
-    assert set(s.generated_secrets) == {"HUB_JWT_SECRET", "HUB_STRIPE_SECRET_KEY", "HUB_STRIPE_WEBHOOK_SECRET"}
+    assert set(s.generated_secrets) == {
+        "HUB_JWT_SECRET",
+        "HUB_STRIPE_SECRET_KEY",
+        "HUB_STRIPE_WEBHOOK_SECRET",
+        "HUB_CLUSTER_SECRET",
+    }
     assert s.embedded and s.mongo_url is None
 
 
@@ -38,6 +43,7 @@ def test_production_mode_with_everything_set() -> None:
         {
             **PRODUCTION,
             "HUB_REDIS_URL": "redis://r:6379/0",
+            "HUB_CLUSTER_SECRET": "c" * 32,
             "HUB_CORS_ORIGINS": "https://a.example, https://b.example",
             "HUB_PORT": "9000",
         }
@@ -131,3 +137,34 @@ def test_dev_mode_warns_about_a_live_stripe_key_and_weak_secrets_but_starts() ->
 
 def test_dev_mode_with_generated_secrets_has_nothing_to_warn_about() -> None:
     assert Settings.from_env({}).warnings == ()
+
+
+def test_nodes_sharing_a_redis_in_production_need_a_cluster_secret() -> None:
+    env = {**PRODUCTION, "HUB_REDIS_URL": "redis://redis:6379/0"}
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    assert "HUB_CLUSTER_SECRET" in info.value.message
+    s = Settings.from_env({**env, "HUB_CLUSTER_SECRET": "k" * 32})
+    assert s.cluster_secret == "k" * 32
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HUB_SFU_RELAY_PORTS", "40000"),
+        ("HUB_SFU_RELAY_PORTS", "50000-40000"),
+        ("HUB_SFU_RELAY_PORTS", "0-10"),
+        ("HUB_CLUSTER_HEARTBEAT_S", "5"),  # not below the lease
+        ("HUB_CLUSTER_SECRET", "short"),
+        ("HUB_CLUSTER_NODE_CAPACITY", "0"),
+    ],
+)
+def test_bad_cluster_settings_are_refused_with_their_name(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({name: value})
+    assert name in info.value.message
+
+
+def test_relay_ports_are_an_inclusive_range() -> None:
+    assert Settings.from_env({"HUB_SFU_RELAY_PORTS": "40000-40099"}).sfu_relay_ports == (40000, 40099)
+    assert Settings.from_env({}).sfu_relay_ports == (0, 0)

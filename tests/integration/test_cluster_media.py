@@ -1,0 +1,207 @@
+"""Any node serves any stream: three nodes and one Redis on loopback, real aiortc publisher and viewers.
+
+The publisher sends to node 1 (WHIP); viewers watch on nodes 2 and 3 (WHEP), each of which pulls one relayed copy
+from node 1 and fans it out; ending on node 3 stops media everywhere; a full node redirects; the internal pipe
+endpoint refuses unsigned callers; an edge node dying moves its viewers; a publisher reconnecting to node 3 keeps
+node 2's viewers going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from cluster.origin_client import pipe_path
+from cluster.signing import HEADER, RequestSigner
+from core.ids import StreamId
+from tests.support.api import auth, create_stream, register
+from tests.support.nodes import Node, hub_nodes
+from tests.support.sfu_peers import Publisher, Viewer
+
+SDP = {"Content-Type": "application/sdp"}
+FAST = {
+    "cluster_heartbeat_s": 0.2,
+    "cluster_lease_s": 1.5,
+    "sfu_gop_refresh_s": 60.0,  # keyframes only when asked: a late joiner's first frame must come from a cache
+    "sfu_reconnect_grace_s": 8.0,
+    "sfu_media_timeout_s": 2.0,
+}
+
+pytestmark = pytest.mark.slow
+
+
+async def until(predicate: Callable[[], Awaitable[bool]], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return bool(await predicate())
+
+
+def frames(viewer: Viewer) -> int:
+    return viewer.video.count if viewer.video is not None else 0
+
+
+async def decodes(viewer: Viewer, count: int = 15, timeout: float = 15) -> bool:
+    start = frames(viewer)
+
+    async def enough() -> bool:
+        return frames(viewer) >= start + count
+
+    return await until(enough, timeout)
+
+
+async def publish(node: Node, stream: dict[str, Any], publisher: Publisher) -> str:
+    r = await node.http.post(
+        f"/api/v1/whip/{stream['id']}",
+        content=await publisher.offer(),
+        headers={**SDP, "Authorization": f"Bearer {stream['stream_key']}"},
+    )
+    assert r.status_code == 201, r.text
+    await publisher.accept(r.text)
+    return str(r.headers["location"])
+
+
+async def watch(node: Node, stream_id: str, viewer: Viewer) -> httpx.Response:
+    r = await node.http.post(f"/api/v1/whep/{stream_id}", content=await viewer.offer(), headers=SDP)
+    if r.status_code == 201:
+        await viewer.accept(r.text)
+    return r
+
+
+async def live_on(node: Node, stream_id: str) -> bool:
+    return (await node.hub.streams.get(StreamId(stream_id))).status.value == "live"
+
+
+def origin_pipes(node: Node, stream_id: str) -> int:
+    return sum(len(r["pipes"]) for r in node.hub.sfu.stats()["routers"] if r["stream_id"] == stream_id)
+
+
+async def test_viewers_on_other_nodes_get_one_relayed_copy_per_node_and_an_end_on_any_node_stops_all(
+    db_name: str, mongo_client: Any, clean_redis: str
+) -> None:
+    async with hub_nodes(3, db_name, mongo_client, clean_redis, **FAST) as (n1, n2, n3):
+        owner = await register(n1.http, "Caster")
+        stream = await create_stream(n1.http, owner)
+        sid = stream["id"]
+        publisher = Publisher()
+        viewers = [Viewer() for _ in range(3)]
+        late = Viewer()
+        try:
+            await publish(n1, stream, publisher)
+            assert await until(lambda: live_on(n2, sid), 10)
+
+            for viewer, node in zip(viewers, (n2, n2, n3), strict=True):
+                r = await watch(node, sid, viewer)
+                assert r.status_code == 201, r.text
+            for viewer in viewers:
+                assert await decodes(viewer), "a viewer on an edge node decodes the publisher's video"
+
+            # One copy per edge node however many viewers it has: node 1 pipes to nodes 2 and 3 once each.
+            assert origin_pipes(n1, sid) == 2
+            assert n2.hub.sfu_wiring.cluster_media is not None
+            assert n2.hub.sfu_wiring.cluster_media.relays_attached == 1
+            assert n2.hub.sfu.stats()["viewers"] == 2 and n3.hub.sfu.stats()["viewers"] == 1
+
+            # A late joiner on node 3 decodes from node 3's cache: no keyframe request reaches the publisher.
+            asked = publisher.keyframe_requests
+            assert (await watch(n3, sid, late)).status_code == 201
+            assert await decodes(late, count=1)
+            assert publisher.keyframe_requests == asked
+            assert origin_pipes(n1, sid) == 2
+
+            # Viewer counts are cluster-wide (WHEP viewers included).
+            async def counted() -> bool:
+                return await n1.hub.cluster.placement.stream_viewers(sid) == 4
+
+            assert await until(counted, 5)
+
+            # Ending on node 3 (not the origin) stops media on every node within a second.
+            r = await n3.http.post(f"/api/v1/streams/{sid}/end", headers=auth(owner))
+            assert r.status_code == 200, r.text
+            started = time.monotonic()
+
+            async def gone_everywhere() -> bool:
+                return not any(n.hub.sfu.is_live(sid) for n in (n1, n2, n3))
+
+            assert await until(gone_everywhere, 3)
+            assert time.monotonic() - started < 1.5
+            await asyncio.sleep(0.5)
+            before = [frames(v) for v in viewers]
+            await asyncio.sleep(1.0)
+            assert [frames(v) for v in viewers] == before, "no media after the end"
+        finally:
+            for viewer in [*viewers, late]:
+                await viewer.close()
+            await publisher.close()
+
+
+async def test_a_full_node_redirects_whep_to_a_node_with_room_and_the_socket_path_names_it(
+    db_name: str, mongo_client: Any, clean_redis: str
+) -> None:
+    async with hub_nodes(2, db_name, mongo_client, clean_redis, cluster_node_capacity=1, **FAST) as (n1, n2):
+        owner = await register(n1.http, "Caster")
+        stream = await create_stream(n1.http, owner)
+        sid = stream["id"]
+        publisher, first, second = Publisher(), Viewer(), Viewer()
+        try:
+            await publish(n1, stream, publisher)
+            assert await until(lambda: live_on(n1, sid), 10)
+            assert (await watch(n1, sid, first)).status_code == 201  # node 1 is full now
+
+            async def n2_registered() -> bool:
+                return len(await n1.hub.cluster.placement.nodes()) == 2
+
+            assert await until(n2_registered, 5)
+            r = await n1.http.post(f"/api/v1/whep/{sid}", content=await second.offer(), headers=SDP)
+            assert r.status_code == 307
+            assert r.headers["location"] == f"{n2.url}/api/v1/whep/{sid}"
+            r = await n2.http.post(r.headers["location"], content=second.pc.localDescription.sdp, headers=SDP)
+            assert r.status_code == 201, r.text
+            await second.accept(r.text)
+            assert await decodes(second)
+
+            # Every node full: no redirect, a 503.
+            late = Viewer()
+            try:
+                r = await n1.http.post(f"/api/v1/whep/{sid}", content=await late.offer(), headers=SDP)
+                assert r.status_code == 503 and r.json()["code"] == "cluster_full"
+            finally:
+                await late.close()
+        finally:
+            for peer in (first, second, publisher):
+                await peer.close()
+
+
+async def test_the_internal_pipe_endpoint_serves_only_signed_requests_from_the_cluster(
+    db_name: str, mongo_client: Any, clean_redis: str
+) -> None:
+    async with hub_nodes(1, db_name, mongo_client, clean_redis, **FAST) as (n1,):
+        owner = await register(n1.http, "Caster")
+        stream = await create_stream(n1.http, owner)
+        publisher = Publisher()
+        try:
+            await publish(n1, stream, publisher)
+            assert await until(lambda: live_on(n1, stream["id"]), 10)
+            path = pipe_path(stream["id"])
+            assert (await n1.http.post(path, content=b"{}")).status_code == 401
+            stranger = RequestSigner("another-cluster-secret-xx", "node-x")
+            r = await n1.http.post(path, content=b"{}", headers={HEADER: stranger.sign("POST", path, b"{}")})
+            assert r.status_code == 401 and r.json()["code"] == "bad_cluster_signature"
+            member = RequestSigner(FAST_SECRET, "node-x")
+            r = await n1.http.post(path, content=b"{}", headers={HEADER: member.sign("POST", path, b"{}")})
+            assert r.status_code == 200 and isinstance(r.json()["offer"], str)
+            other = pipe_path("no-such-stream")
+            r = await n1.http.post(other, content=b"{}", headers={HEADER: member.sign("POST", other, b"{}")})
+            assert r.status_code == 404
+        finally:
+            await publisher.close()
+
+
+FAST_SECRET = "test-cluster-secret-" + "c" * 16
