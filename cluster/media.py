@@ -145,7 +145,9 @@ class ClusterMedia:
     async def subscribe(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]:
         await self._check_room(stream_id)
         if not self.local.is_live(stream_id):
-            await self._attach(stream_id)
+            with contextlib.suppress(StreamNotLiveError):
+                # Not live anywhere: the local SFU answers as on one node (a bad offer 400, else 404).
+                await self._attach(stream_id)
         session_id, answer = await self.local.subscribe(stream_id, offer_sdp, app_data)
         self._viewers[session_id] = stream_id
         return session_id, answer

@@ -44,6 +44,7 @@ class SfuWiring:
         config = sfu_settings(settings)
         # In-process by default; HUB_SFU_WORKERS > 0 forwards in that many worker processes (one per core).
         local: Sfu = SfuWorkerPool(config, settings.sfu_workers) if settings.sfu_workers else SfuService(config)
+        self.local_sfu = local  # this node's own SFU (``sfu`` below is what the rest of the hub calls)
         # Any node serves any stream: the cluster plane wraps the node's own SFU (placement, relays from origins).
         self.cluster_media: ClusterMedia | None = cluster.wrap(local) if cluster is not None else None
         self.sfu: Sfu = self.cluster_media if self.cluster_media is not None else local

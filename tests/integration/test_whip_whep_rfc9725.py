@@ -54,7 +54,7 @@ def fragment(ufrag: str, pwd: str, mid: str, candidates: list[str], *, end: bool
 
 def remote_candidates(hub: Hub, session_id: str) -> list[str]:
     """What the SFU's ICE agent holds for the session (in-process SFU only)."""
-    session = hub.sfu._sessions[session_id]  # type: ignore[attr-defined]
+    session = hub.sfu_wiring.local_sfu._sessions[session_id]  # type: ignore[attr-defined]
     ice = session.pc.getTransceivers()[0].receiver.transport.transport
     return [f"{c.ip}:{c.port}" for c in ice.getRemoteCandidates()]
 
