@@ -182,7 +182,7 @@ def decide(action: Action, who: Principal | None, room: Room | None = None) -> H
     if who is not None and who.suspended and req.rule is not Rule.ANYONE:
         return ForbiddenError("this account is suspended", code=req.suspended_code)
     if req.rule is Rule.ADMIN:
-        return None if who is not None and who.is_admin else ForbiddenError("only admins can do this")
+        return None if who is not None and who.is_admin else ForbiddenError("admins only")
     if req.rule in (Rule.ANYONE, Rule.SIGNED_IN) and action not in ROOM_ACTIONS:
         return None
     if room is None:

@@ -10,6 +10,7 @@ from app.chatting import Chatting
 from app.gifting import Gifting
 from app.lifecycle import StreamLifecycle
 from app.moderating import Moderating
+from app.money_admin import MoneyAdmin
 from app.principal import Identity
 from app.streaming import GoingLive
 from app.watching import Watching
@@ -26,3 +27,4 @@ class UseCases:
     moderating: Moderating
     gifting: Gifting
     accounts_admin: AccountsAdmin
+    money_admin: MoneyAdmin

@@ -9,6 +9,7 @@ from app.chatting import Chatting
 from app.gifting import Gifting
 from app.lifecycle import PublisherPresence, StreamLifecycle
 from app.moderating import Moderating
+from app.money_admin import MoneyAdmin
 from app.principal import Identity
 from app.streaming import GoingLive
 from app.use_cases import UseCases
@@ -21,6 +22,9 @@ from rooms.notify import RoomNotifier
 from rooms.presence import PresenceService
 from rooms.streams import StreamService
 from sfu import Sfu
+from wallet.audit import LedgerAudit
+from wallet.cashouts import CashoutService
+from wallet.service import WalletService
 
 
 def build_use_cases(
@@ -32,6 +36,9 @@ def build_use_cases(
     moderation: ModerationService,
     presence: PresenceService,
     gifts: GiftService,
+    wallet: WalletService,
+    cashouts: CashoutService,
+    audit: LedgerAudit,
     sfu: Sfu,
     events: EventBus,
     notifier: RoomNotifier,
@@ -49,4 +56,5 @@ def build_use_cases(
         moderating=Moderating(access, moderation, streams, accounts, notifier),
         gifting=Gifting(access, gifts),
         accounts_admin=AccountsAdmin(accounts, streams, lifecycle, notifier),
+        money_admin=MoneyAdmin(accounts, wallet, cashouts, audit),
     )

@@ -25,7 +25,6 @@ from mobile_api.schemas import (
     WalletOut,
 )
 from wallet.accounts import Currency
-from wallet.audit import LedgerAudit
 from wallet.cashouts import CashoutService
 from wallet.models import CashoutStatus
 from wallet.service import WalletService
@@ -78,11 +77,6 @@ def _cashouts(call: Call) -> CashoutService:
     if call.ctx.cashouts is None:
         raise UnavailableError("cash-outs are not available on this node")
     return call.ctx.cashouts
-
-
-def _admin(call: Call) -> None:
-    if call.user.role is not Role.ADMIN:
-        raise ForbiddenError("admins only")
 
 
 @api.route("GET", "/wallet", summary="My balances: coins, matured and held beans", tags=("wallet",), response=WalletOut)
@@ -178,9 +172,8 @@ async def my_cashouts(call: Call) -> dict[str, Any]:
     responses={403: "admins only"},
 )
 async def admin_cashouts(call: Call) -> dict[str, Any]:
-    _admin(call)
     q = call.query_as(CashoutListQuery)
-    items = await _cashouts(call).find(status=q.status, limit=q.limit or 50)
+    items = await call.ctx.use.money_admin.cashouts(call.principal, q.status, q.limit or 50)
     return {"items": [c.to_dict() for c in items], "next_cursor": None}
 
 
@@ -193,17 +186,13 @@ async def admin_cashouts(call: Call) -> dict[str, Any]:
     response=CashoutAuditOut,
 )
 async def admin_cashout(call: Call) -> dict[str, Any]:
-    _admin(call)
-    cashouts = _cashouts(call)
-    cashout = await cashouts.get(call.path["cashout_id"])
-    return {**cashout.to_dict(), "audit": await cashouts.audit_trail(cashout.id)}
+    cashout, audit = await call.ctx.use.money_admin.cashout(call.principal, call.path["cashout_id"])
+    return {**cashout.to_dict(), "audit": audit}
 
 
 async def _decide(call: Call, decision: str) -> dict[str, Any]:
     body = call.body_as(DecisionBody)
-    cashout = await _cashouts(call).decide(
-        call.user.user_id, call.user.role is Role.ADMIN, call.path["cashout_id"], decision, body.note
-    )
+    cashout = await call.ctx.use.money_admin.decide(call.principal, call.path["cashout_id"], decision, body.note)
     return cashout.to_dict()
 
 
@@ -244,7 +233,9 @@ async def reject_cashout(call: Call) -> dict[str, Any]:
 )
 async def set_identity(call: Call) -> dict[str, Any]:
     b = call.body_as(IdentityBody)
-    user = await call.ctx.accounts.set_identity_verified(call.user, UserId(call.path["user_id"]), b.verified)
+    user = await call.ctx.use.accounts_admin.set_identity_verified(
+        call.principal, UserId(call.path["user_id"]), b.verified
+    )
     return {"user_id": user.id, "identity_verified": user.identity_verified}
 
 
@@ -269,8 +260,7 @@ class FreezeBody(Body):
     response=BalancesOut,
 )
 async def admin_wallet(call: Call) -> dict[str, Any]:
-    _admin(call)
-    return (await _wallet(call).balances(call.path["user_id"])).to_dict()
+    return (await call.ctx.use.money_admin.wallet_of(call.principal, call.path["user_id"])).to_dict()
 
 
 @api.route(
@@ -284,11 +274,9 @@ async def admin_wallet(call: Call) -> dict[str, Any]:
     response=TransferOut,
 )
 async def create_adjustment(call: Call) -> dict[str, Any]:
-    _admin(call)
     b = call.body_as(AdjustmentBody)
-    await call.ctx.accounts.get_user(UserId(b.user_id))
-    transfer = await _wallet(call).adjust(
-        call.user.user_id, b.user_id, Currency(b.currency), b.amount, b.reason, b.idempotency_key
+    transfer = await call.ctx.use.money_admin.adjust(
+        call.principal, UserId(b.user_id), Currency(b.currency), b.amount, b.reason, b.idempotency_key
     )
     return transfer.public()
 
@@ -303,9 +291,8 @@ async def create_adjustment(call: Call) -> dict[str, Any]:
     response=BalancesOut,
 )
 async def set_wallet_freeze(call: Call) -> dict[str, Any]:
-    _admin(call)
-    user = await call.ctx.accounts.get_user(UserId(call.path["user_id"]))
-    balances = await _wallet(call).set_frozen(user.id, call.body_as(FreezeBody).frozen)
+    frozen = call.body_as(FreezeBody).frozen
+    balances = await call.ctx.use.money_admin.set_frozen(call.principal, UserId(call.path["user_id"]), frozen)
     return balances.to_dict()
 
 
@@ -325,12 +312,6 @@ class LedgerReportOut(BaseModel):
     )
 
 
-def _audit(call: Call) -> LedgerAudit:
-    if call.ctx.ledger_audit is None:
-        raise UnavailableError("the ledger is not available on this node")
-    return call.ctx.ledger_audit
-
-
 @api.route(
     "POST",
     "/admin/wallet/verify",
@@ -342,6 +323,5 @@ def _audit(call: Call) -> LedgerAudit:
     responses={403: "admins only", 503: "the outbox relay did not drain in time, or the database is unreachable"},
 )
 async def verify_wallet(call: Call) -> dict[str, Any]:
-    _admin(call)
-    report = await _audit(call).verify(reconcile=call.body_as(VerifyBody).reconcile)
+    report = await call.ctx.use.money_admin.verify(call.principal, reconcile=call.body_as(VerifyBody).reconcile)
     return report.to_dict()

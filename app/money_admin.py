@@ -1,0 +1,63 @@
+"""Wallet and cash-out administration (admins): review and decide cash-outs, read a user's wallet, adjust a balance
+with a new transfer, freeze coins, verify the ledger. Every method asks the policy first (``administer_money``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.service import AccountService
+from app.policy import Action, require
+from app.principal import Principal
+from core.ids import UserId
+from wallet.accounts import Currency
+from wallet.audit import LedgerAudit
+from wallet.cashouts import Cashout, CashoutService
+from wallet.models import CashoutStatus, Transfer
+from wallet.service import Balances, WalletService
+from wallet.verify import VerifyReport
+
+
+class MoneyAdmin:
+    def __init__(
+        self, accounts: AccountService, wallet: WalletService, cashouts: CashoutService, audit: LedgerAudit
+    ) -> None:
+        self._accounts = accounts
+        self._wallet = wallet
+        self._cashouts = cashouts
+        self._audit = audit
+
+    async def cashouts(self, who: Principal | None, status: CashoutStatus | str | None, limit: int) -> list[Cashout]:
+        require(Action.ADMINISTER_MONEY, who)
+        return await self._cashouts.find(status=status, limit=limit)
+
+    async def cashout(self, who: Principal | None, cashout_id: str) -> tuple[Cashout, list[dict[str, Any]]]:
+        """A cash-out and its audit trail."""
+        require(Action.ADMINISTER_MONEY, who)
+        cashout = await self._cashouts.get(cashout_id)
+        return cashout, await self._cashouts.audit_trail(cashout.id)
+
+    async def decide(self, who: Principal | None, cashout_id: str, decision: str, note: str | None) -> Cashout:
+        require(Action.ADMINISTER_MONEY, who)
+        assert who is not None
+        return await self._cashouts.decide(who.user_id, who.is_admin, cashout_id, decision, note)
+
+    async def wallet_of(self, who: Principal | None, user_id: str) -> Balances:
+        require(Action.ADMINISTER_MONEY, who)
+        return await self._wallet.balances(user_id)
+
+    async def adjust(
+        self, who: Principal | None, user_id: UserId, currency: Currency, amount: int, reason: str, key: str
+    ) -> Transfer:
+        require(Action.ADMINISTER_MONEY, who)
+        assert who is not None
+        await self._accounts.get_user(user_id)
+        return await self._wallet.adjust(who.user_id, user_id, currency, amount, reason, key)
+
+    async def set_frozen(self, who: Principal | None, user_id: UserId, frozen: bool) -> Balances:
+        require(Action.ADMINISTER_MONEY, who)
+        user = await self._accounts.get_user(user_id)
+        return await self._wallet.set_frozen(user.id, frozen)
+
+    async def verify(self, who: Principal | None, *, reconcile: bool) -> VerifyReport:
+        require(Action.ADMINISTER_MONEY, who)
+        return await self._audit.verify(reconcile=reconcile)
