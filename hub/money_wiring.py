@@ -68,7 +68,15 @@ class MoneyWiring:
             s.stripe_secret_key, s.stripe_webhook_secret, api_base=s.stripe_api_base, public_url=s.public_url
         )
         packs = [Pack(p.id, p.coins, p.price_cents, p.currency) for p in s.coin_packs]
-        self.topups = TopUpService(self.payment_store, self.wallet, gateway, packs, clock)
+        self.topups = TopUpService(
+            self.payment_store,
+            self.wallet,
+            gateway,
+            packs,
+            clock,
+            limiter=limiter,
+            rate=Rate(s.topup_burst, s.topup_per_hour / 3600),
+        )
         self.webhooks = StripeWebhooks(self.payment_store, self.topups, clock)
         self.cashouts = CashoutService(self.payment_store, self.wallet, clock, minimum_beans=s.cashout_min_beans)
         self.reconciler = Reconciler(

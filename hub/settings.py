@@ -152,6 +152,8 @@ class Settings:
     coin_packs: tuple[CoinPack, ...] = DEFAULT_COIN_PACKS
     bean_hold_s: float = 48 * 3600.0
     cashout_min_beans: int = 1000
+    topup_burst: int = 5
+    topup_per_hour: int = 20
     gift_burst: int = 20
     gift_per_second: float = 10.0
     gift_daily_cap_coins: int = 1_000_000
@@ -306,6 +308,8 @@ class Settings:
             coin_packs=packs,
             bean_hold_s=_float(env, "HUB_BEAN_HOLD_S", 48 * 3600.0),
             cashout_min_beans=_int(env, "HUB_CASHOUT_MIN_BEANS", 1000, minimum=1),
+            topup_burst=_int(env, "HUB_TOPUP_BURST", 5, minimum=1),
+            topup_per_hour=_int(env, "HUB_TOPUP_PER_HOUR", 20, minimum=1),
             gift_burst=_int(env, "HUB_GIFT_BURST", 20, minimum=1),
             gift_per_second=_float(env, "HUB_GIFT_PER_SECOND", 10.0),
             gift_daily_cap_coins=_int(env, "HUB_GIFT_DAILY_CAP_COINS", 1_000_000, minimum=1),

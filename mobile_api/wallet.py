@@ -113,7 +113,7 @@ async def list_coin_packs(call: Call) -> dict[str, Any]:
     tags=("wallet",),
     status=201,
     body=TopUpBody,
-    responses={422: "unknown pack", 503: "Stripe unreachable; nothing was charged"},
+    responses={422: "unknown pack", 429: "too many top-ups started", 503: "Stripe unreachable; nothing was charged"},
     response=TopUpCreatedOut,
 )
 async def create_topup(call: Call) -> dict[str, Any]:

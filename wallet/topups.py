@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.clock import Clock
-from core.errors import UnavailableError
+from core.errors import RateLimitedError, UnavailableError
 from core.ids import new_id
+from core.ratelimit import Rate, RateLimiter
 from wallet.accounts import COINS_STRIPE, Currency, user_coins
 from wallet.errors import TopUpNotFoundError, UnknownCoinPackError
 from wallet.models import Leg, TopUpStatus, Transfer, TransferKind, TransferSpec
@@ -36,10 +37,24 @@ class Pack:
         return {"id": self.id, "coins": self.coins, "price_cents": self.price_cents, "currency": self.currency}
 
 
+# Each top-up creates a Stripe PaymentIntent or Checkout Session: a few in a row is a person retrying, dozens is abuse.
+DEFAULT_TOPUP_RATE = Rate(burst=5, per_second=20 / 3600)
+
+
 class TopUpService:
     def __init__(
-        self, store: PaymentStore, wallet: WalletService, gateway: StripeGateway, packs: Sequence[Pack], clock: Clock
+        self,
+        store: PaymentStore,
+        wallet: WalletService,
+        gateway: StripeGateway,
+        packs: Sequence[Pack],
+        clock: Clock,
+        *,
+        limiter: RateLimiter | None = None,
+        rate: Rate = DEFAULT_TOPUP_RATE,
     ) -> None:
+        self._limiter = limiter
+        self._rate = rate
         self._store = store
         self._wallet = wallet
         self._gateway = gateway
@@ -57,6 +72,12 @@ class TopUpService:
         pack = self._packs.get(pack_id)
         if pack is None:
             raise UnknownCoinPackError(f"no coin pack {pack_id!r}", field="pack_id")
+        if self._limiter is not None:
+            wait = await self._limiter.hit(f"topup:{user_id}", self._rate)
+            if wait:
+                raise RateLimitedError(
+                    "too many top-ups started; finish or wait before starting another", retry_after_s=wait
+                )
         topup_id = new_id()
         now = self._clock.now()
         metadata = {"topup_id": topup_id, "user_id": user_id, "pack_id": pack.id}

@@ -232,3 +232,24 @@ async def test_refunds_reverse_unmatured_gifts_then_freeze_and_book_the_loss(
         board = (await http.get(f"/api/v1/streams/{stream['id']}/leaderboard")).json()["all_time"]
         assert board[0]["coins"] == 100  # the reversed gift no longer counts
     await mongo_client.drop_database(db_name)
+
+
+async def test_top_up_creation_is_limited_per_user_before_stripe_is_called(
+    db_name: str, mongo_client: Any, stripe_url: str
+) -> None:
+    """Each top-up creates a PaymentIntent at Stripe: a user gets HUB_TOPUP_BURST of them, then 429; others are not
+    affected, and a refused one leaves no top-up behind."""
+    hub = await _node(db_name, mongo_client, stripe_api_base=stripe_url, topup_burst=3, topup_per_hour=1)
+    async with serve_asgi(create_app(hub)) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+        buyer, other = await register(http, "Eager"), await register(http, "Calm")
+        body = {"pack_id": "coins_70", "method": "payment_intent"}
+        codes = [
+            (await http.post("/api/v1/wallet/topups", json=body, headers=auth(buyer))).status_code for _ in range(5)
+        ]
+        assert codes == [201, 201, 201, 429, 429]
+        r = await http.post("/api/v1/wallet/topups", json=body, headers=auth(buyer))
+        assert r.json()["code"] == "rate_limited" and int(r.headers["Retry-After"]) >= 1
+        assert await hub.db["wallet_topups"].count_documents({"user_id": buyer["user"]["id"]}) == 3
+        r = await http.post("/api/v1/wallet/topups", json=body, headers=auth(other))
+        assert r.status_code == 201, r.text
+    await mongo_client.drop_database(db_name)
