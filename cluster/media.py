@@ -29,6 +29,7 @@ from cluster.placement import Placement
 from sfu import (
     AlreadyPublishingError,
     PublisherStarted,
+    PublisherStopped,
     RelayStopped,
     SessionClosed,
     Sfu,
@@ -93,6 +94,8 @@ class ClusterMedia:
         self._cpu_mark = (time.monotonic(), time.process_time())
         self._cpu = 0.0
         self.relays_attached = 0
+        self._draining = False
+        self._handed_over: set[str] = set()  # streams whose end this stopping node leaves to the nodes relaying them
         sfu.add_listener(self._on_event)
         placement.on_ended(self._ended_elsewhere)
         placement.on_origin_moved(self.origin_moved)
@@ -187,6 +190,15 @@ class ClusterMedia:
     def stats(self) -> dict[str, Any]:
         return self.local.stats()
 
+    async def drain(self) -> None:
+        """This node is stopping. Streams it is the origin of and that other nodes relay are NOT ended by its
+        shutdown (as if it had died): their edges keep the viewers through the grace, re-pipe when the publisher
+        reconnects anywhere, and end the stream if it does not. Streams nobody relays end here as on one node."""
+        self._draining = True
+        for router in self.local.stats().get("routers", []):
+            if router.get("pipes") and router.get("publishing", True) is not False:
+                self._handed_over.add(str(router["stream_id"]))
+
     async def close(self) -> None:
         repipes, self._repipes = list(self._repipes.values()), {}
         for task in repipes:
@@ -252,6 +264,8 @@ class ClusterMedia:
                     if origin is not None and origin.node_id != self.node_id and origin != not_from:
                         await self._attach(stream_id, replace=True)
                         return
+                    if origin is not None and origin.node_id == self.node_id:
+                        return  # the publisher reconnected here
                 except (StreamNotLiveError, AlreadyPublishingError):
                     pass
                 except asyncio.CancelledError:
@@ -259,6 +273,10 @@ class ClusterMedia:
                 except Exception as exc:
                     log.info("re-pipe of stream %s not yet possible: %s", stream_id, type(exc).__name__)
                 await asyncio.sleep(0.2)
+            if not self.local.has_publisher(stream_id):
+                # The grace ran out with no origin anywhere: for the lifecycle here the publisher has stopped
+                # (it ends the stream unless the publisher is elsewhere after all).
+                await self._emit(PublisherStopped(stream_id, "", None, "origin_gone"))
         finally:
             if self._repipes.get(stream_id) is asyncio.current_task():
                 del self._repipes[stream_id]
@@ -302,6 +320,14 @@ class ClusterMedia:
             self._start_repipe(event.stream_id, not_from=self._relayed_from.get(event.stream_id))
         elif isinstance(event, PublisherStarted):
             self._stop_repipe(event.stream_id)
+        publisher_gone = isinstance(event, PublisherStopped) or (
+            isinstance(event, SessionClosed) and event.role != VIEWER
+        )
+        if publisher_gone and self._draining and event.stream_id in self._handed_over:
+            return  # left to the nodes relaying it (see ``drain``)
+        await self._emit(event)
+
+    async def _emit(self, event: SfuEvent) -> None:
         for listener in list(self._listeners):
             try:
                 await listener(event)

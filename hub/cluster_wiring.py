@@ -68,5 +68,7 @@ class ClusterWiring:
         await self.placement.start()
 
     async def close(self) -> None:
+        if self.media is not None:
+            await self.media.drain()
         await self.placement.close()
         await self.origins.close()

@@ -94,9 +94,7 @@ class RoomsWiring:
             ChatLimits(rate=Rate(s.chat_burst, s.chat_per_second)),
             notifier=self.fanout,
         )
-        self.moderation = ModerationService(
-            self.chat_store, self.chat, streams, accounts, limiter, clock, events
-        )
+        self.moderation = ModerationService(self.chat_store, self.chat, streams, accounts, limiter, clock, events)
         self.presence = PresenceService(
             live,
             streams,

@@ -204,4 +204,89 @@ async def test_the_internal_pipe_endpoint_serves_only_signed_requests_from_the_c
             await publisher.close()
 
 
+async def test_a_publisher_reconnecting_to_another_node_resumes_the_edge_viewers_without_renegotiating(
+    db_name: str, mongo_client: Any, clean_redis: str
+) -> None:
+    async with hub_nodes(3, db_name, mongo_client, clean_redis, **FAST) as (n1, n2, n3):
+        owner = await register(n1.http, "Caster")
+        stream = await create_stream(n1.http, owner)
+        sid = stream["id"]
+        first, second, viewer = Publisher(), Publisher(), Viewer()
+        try:
+            await publish(n1, stream, first)
+            assert await until(lambda: live_on(n2, sid), 10)
+            assert (await watch(n2, sid, viewer)).status_code == 201
+            assert await decodes(viewer)
+            await first.close()  # the broadcaster's connection drops (no DELETE): node 1 starts the grace
+            await publish(n3, stream, second)  # ... and the broadcaster comes back on node 3
+
+            assert await decodes(viewer, timeout=15), "node 2's viewer continues on the same connection"
+            origin = await n2.hub.cluster.placement.origin(sid)
+            assert origin is not None and origin.node_id == n3.hub.settings.node_id
+            # Node 1's grace runs out: the publisher is elsewhere, so the stream goes on.
+            await asyncio.sleep(FAST["sfu_reconnect_grace_s"] + 1)
+            assert await live_on(n1, sid)
+            assert await decodes(viewer, timeout=10)
+            assert viewer.pc.connectionState == "connected"
+        finally:
+            for peer in (viewer, first, second):
+                await peer.close()
+
+
+async def test_an_origin_node_going_away_keeps_edge_viewers_until_the_publisher_is_back_on_another_node(
+    db_name: str, mongo_client: Any, clean_redis: str
+) -> None:
+    async with hub_nodes(3, db_name, mongo_client, clean_redis, **FAST) as (n1, n2, n3):
+        owner = await register(n1.http, "Caster")
+        stream = await create_stream(n1.http, owner)
+        sid = stream["id"]
+        first, second, viewer = Publisher(), Publisher(), Viewer()
+        try:
+            await publish(n1, stream, first)
+            assert await until(lambda: live_on(n2, sid), 10)
+            assert (await watch(n2, sid, viewer)).status_code == 201
+            assert await decodes(viewer)
+            assert n1.stop is not None
+            await n1.stop()  # the origin node goes away
+            await asyncio.sleep(2)
+            assert await live_on(n2, sid), "the stream is not ended by its origin node going away"
+            assert viewer.pc.connectionState == "connected"
+            await publish(n3, stream, second)
+            assert await decodes(viewer, timeout=15), "node 2's viewer resumes from the new origin"
+        finally:
+            for peer in (viewer, first, second):
+                await peer.close()
+
+
+async def test_an_edge_node_dying_moves_its_viewers_to_another_node_within_five_seconds(
+    db_name: str, mongo_client: Any, clean_redis: str
+) -> None:
+    async with hub_nodes(3, db_name, mongo_client, clean_redis, **FAST) as (n1, n2, n3):
+        owner = await register(n1.http, "Caster")
+        stream = await create_stream(n1.http, owner)
+        sid = stream["id"]
+        publisher, viewer, moved = Publisher(), Viewer(), Viewer()
+        try:
+            await publish(n1, stream, publisher)
+            assert await until(lambda: live_on(n2, sid), 10)
+            assert (await watch(n2, sid, viewer)).status_code == 201
+            assert await decodes(viewer)
+            assert n2.stop is not None
+            await n2.stop()
+            started = time.monotonic()
+
+            async def n2_gone() -> bool:
+                nodes = await n1.hub.cluster.placement.nodes()
+                return n2.hub.settings.node_id not in {n.node_id for n in nodes}
+
+            assert await until(n2_gone, 3), "a node that left is gone from the registry"
+            # The viewer (as the pages do) watches again on a node the registry names.
+            assert (await watch(n3, sid, moved)).status_code == 201
+            assert await decodes(moved, count=1, timeout=5)
+            assert time.monotonic() - started < 5
+        finally:
+            for peer in (viewer, moved, publisher):
+                await peer.close()
+
+
 FAST_SECRET = "test-cluster-secret-" + "c" * 16

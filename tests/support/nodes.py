@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,8 @@ class Node:
     url: str
     hub: Hub
     http: httpx.AsyncClient
+    #: Stops this node alone (its server and hub), as a node that goes away; the others keep running.
+    stop: Callable[[], Awaitable[None]] | None = None
 
 
 @contextlib.asynccontextmanager
@@ -47,7 +49,9 @@ async def hub_nodes(
                 **overrides,
             )
             hub = Hub(settings, mongo_client=mongo_client)
-            url = await stack.enter_async_context(serve_asgi(create_app(hub), port))
-            http = await stack.enter_async_context(httpx.AsyncClient(base_url=url))
-            nodes.append(Node(url, hub, http))
+            own = contextlib.AsyncExitStack()
+            await stack.enter_async_context(own)
+            url = await own.enter_async_context(serve_asgi(create_app(hub), port))
+            http = await own.enter_async_context(httpx.AsyncClient(base_url=url))
+            nodes.append(Node(url, hub, http, own.aclose))
         yield nodes
