@@ -131,8 +131,7 @@ REQUIREMENTS: dict[Action, Requirement] = {
 ROOM_ACTIONS = frozenset(
     a
     for a, r in REQUIREMENTS.items()
-    if r.open_stream
-    or r.rule in (Rule.OWNER, Rule.OWNER_OR_ADMIN, Rule.PUBLISHER, Rule.PARTICIPANT, Rule.MODERATOR)
+    if r.open_stream or r.rule in (Rule.OWNER, Rule.OWNER_OR_ADMIN, Rule.PUBLISHER, Rule.PARTICIPANT, Rule.MODERATOR)
 )
 
 

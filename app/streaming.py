@@ -53,11 +53,16 @@ class GoingLive:
     async def stop_publishing(self, session_id: str) -> None:
         await self._lifecycle.stop_publishing(session_id)
 
-    async def watch(self, who: Principal | None, stream_id: StreamId, offer_sdp: str, client: str) -> tuple[str, str]:
-        """``rtc:subscribe`` and WHEP: (session id, answer SDP). Guests may watch; suspended accounts may not."""
+    async def watch(
+        self, who: Principal | None, stream_id: StreamId, offer_sdp: str, client: str, *, address: str = ""
+    ) -> tuple[str, str]:
+        """``rtc:subscribe`` and WHEP: (session id, answer SDP). Guests may watch; suspended accounts may not.
+        ``client`` (a socket id, or WHEP's address) and ``address`` each may have only a few viewer sessions still
+        connecting (``HUB_SFU_MAX_PENDING_PER_CLIENT``)."""
         stream = await self._access.authorize(Action.WATCH, stream_id, who)
         app_data = {"stream_id": stream.id, "user_id": who.user_id if who else None, "client": client}
-        return await self._sfu.subscribe(stream.id, offer_sdp, app_data)
+        keys = (f"client:{client}", f"address:{address}") if address and address != client else (f"client:{client}",)
+        return await self._sfu.subscribe(stream.id, offer_sdp, app_data, keys)
 
     async def stop_watching(self, session_id: str) -> None:
         await self._sfu.close_session(session_id)

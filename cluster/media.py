@@ -37,6 +37,7 @@ from sfu import (
     SfuSettings,
     SfuUnavailableError,
     StreamNotLiveError,
+    ViewerConnected,
 )
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,9 @@ class ClusterMedia:
         self.max_viewers_per_stream = max_viewers_per_stream
         self._clock = clock
         self._viewers: dict[str, str] = {}  # viewer session id -> stream id (WebRTC and WHEP alike)
+        # The connected ones: only they hold viewer slots (a session still connecting holds none; the SFU bounds
+        # those per client and closes them after its pending timeout).
+        self._connected: dict[str, str] = {}
         self._attaching: dict[str, asyncio.Lock] = {}
         self._relayed_from: dict[str, Origin] = {}  # stream id -> the origin this node's relay pipes from
         self._repipes: dict[str, asyncio.Task[None]] = {}
@@ -110,13 +114,13 @@ class ClusterMedia:
             self._cpu = max(0.0, (cpu - cpu_then) / (now - then))
             self._cpu_mark = (now, cpu)
         per_stream: dict[str, int] = {}
-        for stream_id in self._viewers.values():
+        for stream_id in self._connected.values():
             per_stream[stream_id] = per_stream.get(stream_id, 0) + 1
         stats = self.local.stats()
         return NodeLoad(
             self.node_id,
             self.url,
-            viewers=len(self._viewers),
+            viewers=len(self._connected),
             capacity=self.node_capacity,
             cpu=round(self._cpu, 3),
             streams=int(stats.get("streams", 0)),
@@ -145,13 +149,15 @@ class ClusterMedia:
         await self.placement.claim_origin(stream_id)
         return session_id, answer
 
-    async def subscribe(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]:
+    async def subscribe(
+        self, stream_id: str, offer_sdp: str, app_data: Any = None, pending_keys: tuple[str, ...] = ()
+    ) -> tuple[str, str]:
         await self._check_room(stream_id)
         if not self.local.is_live(stream_id):
             with contextlib.suppress(StreamNotLiveError):
                 # Not live anywhere: the local SFU answers as on one node (a bad offer 400, else 404).
                 await self._attach(stream_id)
-        session_id, answer = await self.local.subscribe(stream_id, offer_sdp, app_data)
+        session_id, answer = await self.local.subscribe(stream_id, offer_sdp, app_data, pending_keys)
         self._viewers[session_id] = stream_id
         return session_id, answer
 
@@ -160,6 +166,7 @@ class ClusterMedia:
             await self.local.close_session(session_id)
         finally:
             self._viewers.pop(session_id, None)
+            self._connected.pop(session_id, None)
 
     async def trickle(self, session_id: str, fragment: str) -> int:
         return await self.local.trickle(session_id, fragment)
@@ -211,7 +218,7 @@ class ClusterMedia:
     # -- viewers go where there is room --------------------------------------------------------------------------
 
     async def _check_room(self, stream_id: str) -> None:
-        if len(self._viewers) >= self.node_capacity:
+        if len(self._connected) >= self.node_capacity:
             elsewhere = least_loaded(await self.placement.nodes(), exclude=frozenset({self.node_id}))
             if elsewhere is None:
                 raise ClusterFullError("every node is at its viewer capacity")
@@ -316,6 +323,9 @@ class ClusterMedia:
     async def _on_event(self, event: SfuEvent) -> None:
         if isinstance(event, SessionClosed) and event.role == VIEWER:
             self._viewers.pop(event.session_id, None)
+            self._connected.pop(event.session_id, None)
+        elif isinstance(event, ViewerConnected) and event.session_id in self._viewers:
+            self._connected[event.session_id] = self._viewers[event.session_id]
         elif isinstance(event, RelayStopped) and _origin_may_come_back(event.reason):
             self._start_repipe(event.stream_id, not_from=self._relayed_from.get(event.stream_id))
         elif isinstance(event, PublisherStarted):

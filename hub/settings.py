@@ -172,6 +172,8 @@ class Settings:
     sfu_connect_timeout_s: float = 20.0
     sfu_media_timeout_s: float = 6.0
     sfu_max_viewers_per_stream: int = 1000
+    sfu_pending_timeout_s: float = 10.0
+    sfu_max_pending_per_client: int = 3
     sfu_workers: int = 0
     sfu_relay_address: str = "127.0.0.1"
     sfu_relay_ports: tuple[int, int] = (0, 0)
@@ -326,6 +328,8 @@ class Settings:
             sfu_connect_timeout_s=_float(env, "HUB_SFU_CONNECT_TIMEOUT_S", 20.0),
             sfu_media_timeout_s=_float(env, "HUB_SFU_MEDIA_TIMEOUT_S", 6.0),
             sfu_max_viewers_per_stream=_int(env, "HUB_SFU_MAX_VIEWERS_PER_STREAM", 1000, minimum=1),
+            sfu_pending_timeout_s=_float(env, "HUB_SFU_PENDING_TIMEOUT_S", 10.0),
+            sfu_max_pending_per_client=_int(env, "HUB_SFU_MAX_PENDING_PER_CLIENT", 3, minimum=1),
             sfu_workers=_int(env, "HUB_SFU_WORKERS", 0, minimum=0),
             sfu_relay_address=_str(env, "HUB_SFU_RELAY_ADDRESS", "127.0.0.1"),
             sfu_relay_ports=_port_range(env, "HUB_SFU_RELAY_PORTS"),

@@ -31,6 +31,8 @@ def sfu_settings(settings: Settings) -> SfuSettings:
         keyframe_cache_packets=settings.sfu_keyframe_cache_packets,
         nack_history_packets=settings.sfu_nack_history_packets,
         connect_timeout_s=settings.sfu_connect_timeout_s,
+        pending_timeout_s=settings.sfu_pending_timeout_s,
+        max_pending_per_client=settings.sfu_max_pending_per_client,
         media_timeout_s=settings.sfu_media_timeout_s,
         max_viewers_per_stream=settings.sfu_max_viewers_per_stream,
         relay_secret=settings.cluster_secret,

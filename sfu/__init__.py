@@ -16,6 +16,7 @@ from sfu.errors import (
     SessionNotFoundError,
     SfuUnavailableError,
     StreamNotLiveError,
+    TooManyPendingSessionsError,
 )
 from sfu.events import (
     ConsumerClosed,
@@ -27,6 +28,7 @@ from sfu.events import (
     SessionClosed,
     SfuEvent,
     StreamStatsSampled,
+    ViewerConnected,
 )
 from sfu.service import SfuService
 from sfu.settings import SfuSettings
@@ -53,4 +55,6 @@ __all__ = [
     "SfuWorkerPool",
     "StreamNotLiveError",
     "StreamStatsSampled",
+    "TooManyPendingSessionsError",
+    "ViewerConnected",
 ]

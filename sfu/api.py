@@ -23,7 +23,12 @@ class Sfu(Protocol):
 
     async def publish(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]: ...
 
-    async def subscribe(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]: ...
+    async def subscribe(
+        self, stream_id: str, offer_sdp: str, app_data: Any = None, pending_keys: tuple[str, ...] = ()
+    ) -> tuple[str, str]:
+        """``pending_keys``: opaque client keys (an address, a socket); each may have at most
+        ``max_pending_per_client`` viewer sessions still connecting."""
+        ...
 
     async def close_session(self, session_id: str) -> None: ...
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from core.errors import ConflictError, InvalidInputError, NotFoundError, PayloadTooLargeError, UnavailableError
+from typing import Any
+
+from core.errors import (
+    ConflictError,
+    HubError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnavailableError,
+)
 
 
 class InvalidSdpError(InvalidInputError):
@@ -32,6 +41,17 @@ class SfuUnavailableError(UnavailableError):
     """The SFU is closed or could not set up the peer connection (ICE gathering, DTLS)."""
 
     code = "sfu_unavailable"
+
+
+class TooManyPendingSessionsError(HubError):
+    """A client (an address, a socket) already has as many viewer sessions still connecting as it may have."""
+
+    code = "too_many_pending_sessions"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: float = 5.0, **extra: Any) -> None:
+        super().__init__(message, retry_after_s=round(retry_after_s, 3), **extra)
+        self.retry_after_s = retry_after_s
 
 
 class IceRestartUnsupportedError(InvalidInputError):

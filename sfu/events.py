@@ -54,6 +54,14 @@ class SessionClosed(SfuEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class ViewerConnected(SfuEvent):
+    """A viewer's peer connection completed ICE and DTLS: from now on it holds one of the stream's viewer slots."""
+
+    session_id: str
+    app_data: Any
+
+
+@dataclass(frozen=True, slots=True)
 class StreamStatsSampled(SfuEvent):
     """Every ``stats_interval_s``: the stream's producers (packets, bytes, bitrate, loss, NACKs, PLIs, cache) and
     its consumers' totals on this node. ``stats`` is a plain dict, the same shape as ``SfuService.stats()``."""

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -31,6 +31,7 @@ from sfu.errors import (
     SessionNotFoundError,
     SfuUnavailableError,
     StreamNotLiveError,
+    TooManyPendingSessionsError,
 )
 from sfu.events import (
     ConsumerClosed,
@@ -42,6 +43,7 @@ from sfu.events import (
     SessionClosed,
     SfuEvent,
     StreamStatsSampled,
+    ViewerConnected,
 )
 from sfu.peer import add_remote_candidates, apply_offer, create_peer, make_answer, remote_ice_credentials
 from sfu.pipe import (
@@ -93,6 +95,8 @@ class SfuService:
         self._ended: dict[str, OrderedDict[str, EndedSession]] = {PUBLISHER: OrderedDict(), VIEWER: OrderedDict()}
         self._consumer_sessions: dict[str, Session] = {}
         self._reserved: set[str] = set()
+        #: Viewer sessions still connecting (or still being answered) per client key.
+        self._pending: Counter[str] = Counter()
         self._dispatcher = EventDispatcher()
         self._watchdog: asyncio.Task[None] | None = None
         self._closers: set[asyncio.Task[None]] = set()
@@ -185,17 +189,32 @@ class SfuService:
         log.info("publisher session opened", extra={"stream": stream_id, "session": session.id})
         return session.id, answer
 
-    async def subscribe(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]:
-        """Accept a viewer's offer for a live stream. Returns (session id, answer SDP)."""
+    async def subscribe(
+        self, stream_id: str, offer_sdp: str, app_data: Any = None, pending_keys: tuple[str, ...] = ()
+    ) -> tuple[str, str]:
+        """Accept a viewer's offer for a live stream. Returns (session id, answer SDP).
+
+        A stream is full of *connected* viewers only: a viewer still connecting holds no slot, so sessions that never
+        complete ICE cannot lock real viewers out. Those are bounded instead: each of ``pending_keys`` (opaque client
+        keys: an address, a socket) may have ``max_pending_per_client`` of them, and they are closed after
+        ``pending_timeout_s``. A viewer that connects once the stream filled up is closed (``stream_full``)."""
         self._check_open()
         summary = self._parse(offer_sdp, publishing=False)
         router = self._routers.get(stream_id)
         if router is None or router.closed or "video" not in router.codecs:
             raise StreamNotLiveError("this stream is not live")
-        viewers = sum(1 for s in self._sessions.values() if s.stream_id == stream_id and s.role == VIEWER)
-        if viewers >= self.settings.max_viewers_per_stream:
+        if self._connected_viewers(stream_id) >= self.settings.max_viewers_per_stream:
             raise SfuUnavailableError("this stream has as many viewers as this node can take", code="stream_full")
+        keys = tuple(dict.fromkeys(pending_keys))
+        if any(self._pending[k] >= self.settings.max_pending_per_client for k in keys):
+            self.sessions_refused += 1
+            raise TooManyPendingSessionsError(
+                "you have other viewer sessions still connecting; finish or close them first",
+                retry_after_s=self.settings.pending_timeout_s,
+            )
         session = Session(new_id(), stream_id, VIEWER, app_data, create_peer(self.settings))
+        session.pending_keys = keys
+        self._pending.update(keys)
         consumers: list[Consumer] = []
         try:
             pc = session.pc
@@ -236,6 +255,7 @@ class SfuService:
             if router.closed:
                 raise StreamNotLiveError("the stream ended")
         except BaseException:
+            self._release_pending(session)
             await session.close_peer()
             raise
         session.consumers = consumers
@@ -563,8 +583,26 @@ class SfuService:
         if pc.connectionState == "connected":
             self._session_connected(session)
 
+    def _connected_viewers(self, stream_id: str) -> int:
+        return sum(1 for s in self._sessions.values() if s.stream_id == stream_id and s.role == VIEWER and s.connected)
+
+    def _release_pending(self, session: Session) -> None:
+        """The session no longer counts as connecting against its client keys."""
+        self._pending.subtract(session.pending_keys)
+        for key in session.pending_keys:
+            if self._pending[key] <= 0:
+                del self._pending[key]
+        session.pending_keys = ()
+
     def _session_connected(self, session: Session) -> None:
         if session.closed or session.connected:
+            return
+        self._release_pending(session)
+        if (
+            session.role == VIEWER
+            and self._connected_viewers(session.stream_id) >= self.settings.max_viewers_per_stream
+        ):
+            self._close_session(session, "stream_full", grace=False)
             return
         session.connected_at = time.monotonic()
         router = self._routers.get(session.stream_id)
@@ -584,6 +622,7 @@ class SfuService:
                 return
             consumer.set_link(send)
             router.consumer_ready(consumer)
+        self._emit(ViewerConnected(session.stream_id, session.id, session.app_data))
 
     def _send_failed(self, exc: BaseException) -> None:
         log.debug("relayed send failed: %s", type(exc).__name__)
@@ -591,6 +630,7 @@ class SfuService:
     def _close_session(self, session: Session, reason: str, *, grace: bool) -> asyncio.Task[None] | None:
         if not session.mark_closed(reason):
             return None
+        self._release_pending(session)
         self._sessions.pop(session.id, None)
         router = self._routers.get(session.stream_id)
         if session.role == PUBLISHER:
@@ -670,7 +710,8 @@ class SfuService:
                     for router in list(self._routers.values()):
                         self._emit(StreamStatsSampled(router.stream_id, self._stream_stats(router)))
                 for session in list(self._sessions.values()):
-                    if not session.connected and now - session.created_at > settings.connect_timeout_s:
+                    limit = settings.pending_timeout_s if session.role == VIEWER else settings.connect_timeout_s
+                    if not session.connected and now - session.created_at > limit:
                         self._close_session(session, "connect_timeout", grace=True)
                     elif session.role == PUBLISHER and session.connected_at is not None:
                         last = max(

@@ -39,6 +39,8 @@ class Session:
         self.remote_ice: tuple[str, str] = ("", "")
         #: Candidates the peer trickled so far (PATCH), bounded per session.
         self.trickled = 0
+        #: The client keys a viewer still connecting counts against (``SfuSettings.max_pending_per_client``).
+        self.pending_keys: tuple[str, ...] = ()
 
     @property
     def connected(self) -> bool:

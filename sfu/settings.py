@@ -27,13 +27,18 @@ class SfuSettings:
     keyframe_cache_packets: int = 2048
     #: Per-producer packet history that answers viewers' NACKs (RTX); 1024 packets ≈ 1.5 s at 6 Mbps.
     nack_history_packets: int = 1024
-    #: A peer that has not connected (ICE + DTLS) within this time is closed.
+    #: A publisher's peer that has not connected (ICE + DTLS) within this time is closed.
     connect_timeout_s: float = 20.0
+    #: A viewer's peer that has not connected within this time is closed. Viewers still connecting hold no slot of
+    #: ``max_viewers_per_stream``; they are bounded by this and by ``max_pending_per_client``.
+    pending_timeout_s: float = 10.0
+    #: Viewer sessions still connecting per client key (the edges pass an address and, for sockets, the socket).
+    max_pending_per_client: int = 3
     #: A publisher that sends no RTP for this long is treated as gone (the grace period starts).
     media_timeout_s: float = 6.0
     #: Offers larger than this are refused.
     max_sdp_bytes: int = 64 * 1024
-    #: Viewers per stream on this node.
+    #: Connected viewers per stream on this node.
     max_viewers_per_stream: int = 1000
     #: Interval of ``StreamStatsSampled`` events (0: none).
     stats_interval_s: float = 10.0
@@ -48,7 +53,15 @@ class SfuSettings:
     def __post_init__(self) -> None:
         if self.reconnect_grace_s < 0 or self.pli_interval_s < 0 or self.gop_refresh_s <= 0:
             raise ValueError("SFU intervals must be non-negative (gop refresh positive)")
-        for name in ("keyframe_cache_packets", "nack_history_packets", "max_sdp_bytes", "max_viewers_per_stream"):
+        if self.pending_timeout_s <= 0:
+            raise ValueError("pending_timeout_s must be positive")
+        for name in (
+            "keyframe_cache_packets",
+            "nack_history_packets",
+            "max_sdp_bytes",
+            "max_viewers_per_stream",
+            "max_pending_per_client",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
         if self.nack_history_packets & (self.nack_history_packets - 1):

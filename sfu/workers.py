@@ -241,7 +241,9 @@ class SfuWorkerPool:
         self._session_streams[session_id] = stream_id
         return session_id, answer
 
-    async def subscribe(self, stream_id: str, offer_sdp: str, app_data: Any = None) -> tuple[str, str]:
+    async def subscribe(
+        self, stream_id: str, offer_sdp: str, app_data: Any = None, pending_keys: tuple[str, ...] = ()
+    ) -> tuple[str, str]:
         """The viewer goes to the least-loaded worker; if that is not the stream's root worker, the root pipes one
         copy of the stream to it first (once: later viewers there share that copy)."""
         await self._start()
@@ -262,7 +264,8 @@ class SfuWorkerPool:
                     worker.viewers -= 1
                     worker = root
                     worker.viewers += 1
-            session_id, answer = await self._call(worker, "subscribe", stream_id, offer_sdp, app_data)
+            # Each worker bounds the viewers still connecting per client key on its own.
+            session_id, answer = await self._call(worker, "subscribe", stream_id, offer_sdp, app_data, pending_keys)
         except BaseException:
             worker.viewers = max(0, worker.viewers - 1)
             raise

@@ -56,6 +56,7 @@ class Connection:
     publishing: dict[str, str] = field(default_factory=dict)  # stream id -> session id
     session_checked_at: float = 0.0  # monotonic time the signed-in session was last confirmed
     signed_out: bool = False  # the session ended while connected; the next signed-in event is told why
+    address: str = ""  # the client's IP address as the server saw it
 
     @property
     def user_id(self) -> str | None:

@@ -20,4 +20,3 @@ def load() -> None:
     for name in MODULES:
         importlib.import_module(name)
     _loaded = True
-

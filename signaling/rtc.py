@@ -43,7 +43,9 @@ async def publish(ctx: EventContext, body: RtcOffer) -> dict[str, Any]:
 
 @handler("rtc:subscribe", schema=RtcOffer, max_bytes=SDP_MAX + 512)
 async def subscribe(ctx: EventContext, body: RtcOffer) -> dict[str, Any]:
-    session_id, answer = await ctx.use.going_live.watch(ctx.principal, StreamId(body.stream_id), body.sdp, ctx.sid)
+    session_id, answer = await ctx.use.going_live.watch(
+        ctx.principal, StreamId(body.stream_id), body.sdp, ctx.sid, address=ctx.conn.address
+    )
     ctx.conn.rtc_sessions[session_id] = body.stream_id
     return {"session_id": session_id, "sdp": answer}
 

@@ -186,6 +186,8 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         conn = Connection(sid, None)
+        client = (environ.get("asgi.scope") or {}).get("client")
+        conn.address = str(client[0]) if client else ""
         if token:
             try:
                 principal = await self._identity.from_token(str(token))
