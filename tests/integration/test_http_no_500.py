@@ -16,6 +16,7 @@ from hub.app import create_app
 from hub.wiring import Hub
 from tests.conftest import TEST_WEBHOOK_SECRET
 from tests.support.api import auth, create_stream, register
+from tests.support.sdp_offers import offer
 from tests.support.servers import serve_asgi
 from tests.support.stripe_events import event, sign
 
@@ -124,7 +125,18 @@ FMTP_WITHOUT_RTPMAP = (
 async def test_a_whep_offer_with_fmtp_for_an_unmapped_payload_type_is_a_400(client: httpx.AsyncClient) -> None:
     for stream_id in ("no-such-stream", "x" * 64):
         r = await client.post(f"/api/v1/whep/{stream_id}", content=FMTP_WITHOUT_RTPMAP, headers=SDP)
+        assert _assert_problem(r)["code"] in ("invalid_sdp", "stream_not_live")
+    # A live stream: the offer reaches the parser.
+    owner = await register(client, "Fmtp")
+    stream = await create_stream(client, owner)
+    key = {"Authorization": f"Bearer {stream['stream_key']}", **SDP}
+    published = await client.post(f"/api/v1/whip/{stream['id']}", content=offer("chromium", "sendonly"), headers=key)
+    assert published.status_code == 201, published.text
+    try:
+        r = await client.post(f"/api/v1/whep/{stream['id']}", content=FMTP_WITHOUT_RTPMAP, headers=SDP)
         assert _assert_problem(r, 400)["code"] == "invalid_sdp"
+    finally:
+        await client.delete(published.headers["location"])
 
 
 async def test_a_whip_offer_with_a_bogus_bundle_group_is_a_400(client: httpx.AsyncClient, hub: Hub) -> None:
