@@ -23,7 +23,7 @@ from sfu import (
     StreamStatsSampled,
 )
 from sfu.session import Session
-from tests.support.sfu_peers import Publisher, Viewer, drop_every
+from tests.support.sfu_peers import Publisher, Viewer, assert_keeping_up, drop_every, keeps_up
 
 pytestmark = pytest.mark.slow
 
@@ -110,10 +110,9 @@ async def test_every_viewer_decodes_at_the_publisher_rate_with_zero_codec_work(
     codec_work = count_codec_work(service)
     try:
         assert await until(lambda: all(v.video and v.video.count >= 60 for v in viewers), timeout=10)
-        await asyncio.sleep(2.0)
+        assert_keeping_up(await keeps_up(publisher, viewers))  # the publisher's rate, whatever the machine's load
         for viewer in viewers:
             assert viewer.video is not None and viewer.audio is not None
-            assert viewer.video.rate(2.0) >= 25, f"{codec}: {viewer.video.rate(2.0)} fps"
             assert viewer.video.sizes == {(320, 240)}
             assert viewer.audio.count > 50  # 20 ms Opus frames decoded
         assert codec_work["decoder_frames"] == 0
@@ -146,7 +145,7 @@ async def test_a_late_viewer_decodes_its_first_frame_from_the_cache_without_a_pl
         await asyncio.sleep(1.0)
         assert publisher.keyframe_requests == requests_before, "a PLI reached the publisher"
         assert first_frame_s < 1.0
-        assert late.video.rate(1.0) >= 20
+        assert_keeping_up(await keeps_up(publisher, [late]))
         producer = next(p for p in service.stats()["routers"][0]["producers"] if p["kind"] == "video")
         assert producer["cache_hits"] >= 1
         await late.close()
@@ -169,7 +168,7 @@ async def test_loss_toward_a_viewer_is_repaired_by_rtx_from_history(
         consumer = next(c for c in service.stats()["consumers"] if c["kind"] == "video")
         assert consumer["retransmits"] >= dropped() - 1
         assert consumer["nack_misses"] == 0
-        assert viewer.video is not None and viewer.video.rate(2.0) >= 25
+        assert_keeping_up(await keeps_up(publisher, [viewer]))
         assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
         assert publisher.retransmissions == 0  # answered by the SFU, not by the publisher
     finally:
@@ -191,7 +190,7 @@ async def test_upstream_loss_is_repaired_by_nack_and_forwarded_in_order(
         producer = next(p for p in service.stats()["routers"][0]["producers"] if p["kind"] == "video")
         assert producer["nacks_sent"] >= dropped() - 1
         assert publisher.retransmissions >= dropped() - 1
-        assert viewer.video is not None and viewer.video.rate(2.0) >= 25
+        assert_keeping_up(await keeps_up(publisher, [viewer]))
         assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
     finally:
         await viewer.close()
@@ -223,7 +222,8 @@ async def test_viewers_resume_without_renegotiating_when_the_publisher_reconnect
         for viewer, remote in zip(viewers, remote_before, strict=True):
             assert viewer.pc.connectionState == "connected"
             assert viewer.pc.remoteDescription.sdp == remote
-            assert viewer.video is not None and viewer.video.rate(1.0) >= 20
+        assert second is not None
+        assert_keeping_up(await keeps_up(second, viewers))
         started = recorder.of(PublisherStarted)
         assert [e.reconnected for e in started] == [False, True]
         assert recorder.of(PublisherStopped) == []
@@ -271,7 +271,8 @@ async def test_bad_offers_get_a_clear_4xx_and_the_sfu_keeps_serving(sfu: tuple[S
             await service.subscribe("live-7", h264_only)  # the stream is VP8; this viewer cannot receive it
         with pytest.raises(StreamNotLiveError):
             await service.subscribe("nobody-here", await Viewer().offer())
-        assert viewer.video is not None and await until(lambda: viewer.video.rate(1.0) >= 25, timeout=5)
+        assert viewer.video is not None and await until(lambda: viewer.video is not None and viewer.video.count > 5, 5)
+        assert_keeping_up(await keeps_up(publisher, [viewer]))  # and the SFU kept serving
     finally:
         await viewer.close()
         await publisher.close()

@@ -25,7 +25,7 @@ from sfu import (
 )
 from sfu.pipe import PipeOut, decode_offer, encode_offer
 from tests.integration.test_sfu_forwarding import count_codec_work, encoders_created
-from tests.support.sfu_peers import Publisher, Viewer
+from tests.support.sfu_peers import Publisher, Viewer, assert_keeping_up, keeps_up
 
 pytestmark = pytest.mark.slow
 
@@ -86,23 +86,6 @@ async def watch(service: SfuService, stream: str, audio: bool = True) -> Viewer:
     _, answer = await service.subscribe(stream, await viewer.offer())
     await viewer.accept(answer)
     return viewer
-
-
-async def keeps_up(publisher: Publisher, viewers: list[Viewer], seconds: float = 2.0) -> list[tuple[int, int]]:
-    """Frames the publisher produced and each viewer decoded over ``seconds``: viewers must keep up with the publisher
-    (on a loaded machine the publisher's own encoder may run below 30 fps; that is not the relay's doing)."""
-    track = publisher.video_track
-    produced = track._count  # type: ignore[attr-defined]
-    decoded = [v.video.count if v.video else 0 for v in viewers]
-    await asyncio.sleep(seconds)
-    produced = track._count - produced  # type: ignore[attr-defined]
-    return [(produced, (v.video.count if v.video else 0) - d) for v, d in zip(viewers, decoded, strict=True)]
-
-
-def assert_keeping_up(results: list[tuple[int, int]]) -> None:
-    for produced, decoded in results:
-        assert produced >= 10, f"the publisher produced only {produced} frames"
-        assert decoded >= 0.8 * produced - 3, f"a viewer decoded {decoded} of {produced} frames"
 
 
 def pipes(service: SfuService) -> list[PipeOut]:

@@ -11,8 +11,7 @@ import pytest
 
 from sfu import InvalidSdpError, PublisherStarted, SessionClosed, SfuEvent, SfuSettings, StreamNotLiveError
 from sfu.workers import SfuWorkerPool
-from tests.integration.test_sfu_relay import assert_keeping_up, keeps_up
-from tests.support.sfu_peers import Publisher, Viewer
+from tests.support.sfu_peers import Publisher, Viewer, assert_keeping_up, keeps_up
 
 pytestmark = pytest.mark.slow
 
