@@ -20,6 +20,7 @@ from cluster.origin_client import pipe_path
 from cluster.signing import HEADER, RequestSigner
 from core.ids import StreamId
 from tests.support.api import auth, create_stream, register
+from tests.support.live import live_clients
 from tests.support.nodes import Node, hub_nodes
 from tests.support.sfu_peers import Publisher, Viewer
 
@@ -159,6 +160,16 @@ async def test_a_full_node_redirects_whep_to_a_node_with_room_and_the_socket_pat
                 return len(await n1.hub.cluster.placement.nodes()) == 2
 
             assert await until(n2_registered, 5)
+            # The socket path: rtc:subscribe on the full node names the node to go to.
+            async with live_clients() as open_client:
+                guest = await open_client(n1.url)
+                probe = Viewer()
+                try:
+                    error = await guest.error("rtc:subscribe", {"stream_id": sid, "sdp": await probe.offer()})
+                finally:
+                    await probe.close()
+            assert error["code"] == "node_full" and error["url"] == n2.url
+
             r = await n1.http.post(f"/api/v1/whep/{sid}", content=await second.offer(), headers=SDP)
             assert r.status_code == 307
             assert r.headers["location"] == f"{n2.url}/api/v1/whep/{sid}"
