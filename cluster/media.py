@@ -47,6 +47,8 @@ FINAL_RELAY_REASONS = frozenset(
     {"stream_ended", "ended", "unpublished", "publisher_gone", "publisher_left", "detached", "publisher_here"}
 )
 VIEWER = "viewer"
+#: How long a viewer's request waits on the placement registry for a count before counting this node alone.
+REGISTRY_WAIT_S = 0.5
 
 
 def _origin_may_come_back(reason: str) -> bool:
@@ -225,7 +227,13 @@ class ClusterMedia:
             raise NodeFullError(
                 f"this node is full; watch on {elsewhere.node_id}", url=elsewhere.url, node_id=elsewhere.node_id
             )
-        if await self.placement.stream_viewers(stream_id) >= self.max_viewers_per_stream:
+        try:
+            viewers = await asyncio.wait_for(self.placement.stream_viewers(stream_id), REGISTRY_WAIT_S)
+        except Exception as exc:
+            # The registry is unreachable: count this node's viewers only (the SFU still caps them per node).
+            log.warning("cluster-wide viewer count unavailable (%s); counting this node only", type(exc).__name__)
+            viewers = sum(1 for s in self._viewers.values() if s == stream_id)
+        if viewers >= self.max_viewers_per_stream:
             raise SfuUnavailableError("this stream has as many viewers as it can take", code="stream_full")
 
     # -- relays ------------------------------------------------------------------------------------------------
