@@ -52,7 +52,11 @@ def add_wallet_commands(sub: Any) -> None:
         help="verify the ledger of the running node at this base URL (e.g. http://127.0.0.1:8080) instead of "
         "reading HUB_MONGO_URL; needs an admin's access token",
     )
-    verify.add_argument("--token", help=f"an admin's access token for --url (default: ${TOKEN_ENV})")
+    verify.add_argument(
+        "--token",
+        help=f"an admin's access token for --url (default: ${TOKEN_ENV}, which is better: other users of the machine "
+        "can read a command line)",
+    )
 
 
 def print_report(report: dict[str, Any], *, as_json: bool) -> int:
