@@ -94,7 +94,8 @@ class RedisBreaker:
             self._skipped.inc()
             raise RedisUnavailableError("Redis is unavailable; using this node's state", retry_after_s=1)
         try:
-            return await asyncio.wait_for(operation(), self.call_timeout_s)
+            async with asyncio.timeout(self.call_timeout_s):  # no extra task per call (unlike wait_for on 3.11)
+                return await operation()
         except OUTAGE as exc:
             timed_out = isinstance(exc, TimeoutError | RedisTimeoutError)
             self._failures.labels("timeout" if timed_out else "connection").inc()
