@@ -275,7 +275,12 @@ async def whep_subscribe(call: Call) -> Response:
         session_id, answer = await call.ctx.use.going_live.watch(
             call.principal, StreamId(call.path["stream_id"]), offer, call.client_address
         )
-    except (StreamNotFoundError, StreamEndedError):
+    except StreamNotFoundError:
+        # Nothing to authorize: the SFU still reads the offer first, so a malformed one is a 400 (invalid_sdp)
+        # whatever the stream id; a well-formed one finds no router (404 stream_not_live).
+        await sfu.subscribe(call.path["stream_id"], offer, {"client": call.client_address})
+        raise StreamNotLiveError("this stream is not live") from None
+    except StreamEndedError:
         raise StreamNotLiveError("this stream is not live") from None
     except NodeFullError as full:
         # The offer is not consumed: a WHEP client repeats the POST at the Location (307 keeps method and body).
