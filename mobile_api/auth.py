@@ -38,7 +38,11 @@ class RefreshBody(Body):
     auth="none",
     body=RegisterBody,
     response=SessionOut,
-    responses={409: "email or phone already used"},
+    responses={
+        409: "email or phone already used",
+        429: "too many sign-ups from this address",
+        503: "too many sign-ups being processed; try again shortly",
+    },
 )
 async def register(call: Call) -> dict[str, Any]:
     b = call.body_as(RegisterBody)
@@ -56,7 +60,11 @@ async def register(call: Call) -> dict[str, Any]:
     auth="none",
     body=LoginBody,
     response=SessionOut,
-    responses={401: "wrong login or password", 429: "too many attempts"},
+    responses={
+        401: "wrong login or password",
+        429: "too many attempts",
+        503: "too many logins being checked; try again shortly",
+    },
 )
 async def login(call: Call) -> dict[str, Any]:
     b = call.body_as(LoginBody)

@@ -265,6 +265,7 @@ async def whip_session_options(call: Call) -> Response:
         404: "The stream is not live",
         413: "The offer is too large",
         415: "The body is not application/sdp",
+        429: "This client already has viewer sessions still connecting (too_many_pending_sessions)",
         503: "This node cannot take more viewers for the stream",
     },
 )
