@@ -68,10 +68,16 @@ async def make_answer(pc: RTCPeerConnection, settings: SfuSettings) -> str:
 
 def remote_ice_credentials(pc: RTCPeerConnection) -> tuple[str, str]:
     """The remote ICE username fragment and password the peer connection runs with (from the applied offer)."""
-    description = pc.remoteDescription
-    if description is None:
-        return "", ""
-    for media in aiortc_sdp.SessionDescription.parse(description.sdp).media:
+    try:
+        # Both aiortc's serialiser (behind ``remoteDescription``) and its parser raise ValueError on an offer with
+        # e.g. a truncated connection address, which setRemoteDescription accepted.
+        description = pc.remoteDescription
+        if description is None:
+            return "", ""
+        parsed = aiortc_sdp.SessionDescription.parse(description.sdp)
+    except NEGOTIATION_ERRORS as exc:
+        raise InvalidSdpError(f"the offer cannot be read: {exc or type(exc).__name__}") from None
+    for media in parsed.media:
         if media.ice is not None and media.ice.usernameFragment:
             return media.ice.usernameFragment, media.ice.password or ""
     return "", ""
