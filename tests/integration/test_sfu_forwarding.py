@@ -324,7 +324,7 @@ async def test_viewer_keyframe_requests_reach_the_publisher_at_most_once_per_int
 
 
 async def test_a_peer_that_never_connects_is_closed_after_the_connect_timeout() -> None:
-    service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), connect_timeout_s=0.5))
+    service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), connect_timeout_s=0.5, pending_timeout_s=0.5))
     recorder = Recorder()
     service.add_listener(recorder)
     publisher = await publish(service, "live-10", audio=False)
