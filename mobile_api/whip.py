@@ -194,64 +194,6 @@ async def whip_publish(call: Call) -> Response:
 
 
 @api.route(
-    "DELETE",
-    "/whip/{stream_id}/{session_id}",
-    summary="WHIP: stop publishing (the stream ends at once, also after the peer closed its connection)",
-    tags=("media",),
-    auth="none",
-    responses={404: "No such session, or it was deleted before"},
-)
-async def whip_delete(call: Call) -> Response:
-    return await _delete(call)
-
-
-@api.route(
-    "PATCH",
-    "/whip/{stream_id}/{session_id}",
-    summary="WHIP: trickle ICE candidates (RFC 8840 SDP fragment); an ICE restart is refused with 422",
-    tags=("media",),
-    status=204,
-    auth="none",
-    raw_body=SDPFRAG,
-    responses={
-        400: "Malformed fragment, or a media section (a=mid) the session does not have",
-        404: "No such session",
-        412: "If-Match names another ICE session",
-        413: "The fragment is too large",
-        415: "The body is not application/trickle-ice-sdpfrag",
-        422: "The fragment asks for an ICE restart (new ICE credentials), which this server does not do",
-    },
-)
-async def whip_patch(call: Call) -> Response:
-    return await _patch(call)
-
-
-@api.route(
-    "OPTIONS",
-    "/whip/{stream_id}",
-    summary="WHIP: the methods the endpoint allows, and Accept-Post: application/sdp",
-    tags=("media",),
-    status=204,
-    auth="none",
-)
-async def whip_options(call: Call) -> Response:
-    return _options(ENDPOINT_METHODS, **{"Accept-Post": SDP})
-
-
-@api.route(
-    "OPTIONS",
-    "/whip/{stream_id}/{session_id}",
-    summary="WHIP: the methods a session allows, and Accept-Patch: application/trickle-ice-sdpfrag",
-    tags=("media",),
-    status=204,
-    auth="none",
-    responses={404: "No such session"},
-)
-async def whip_session_options(call: Call) -> Response:
-    return await _session_options(call)
-
-
-@api.route(
     "POST",
     "/whep/{stream_id}",
     summary="WHEP: watch a live stream; SDP offer in, answer out",
@@ -290,59 +232,76 @@ async def whep_subscribe(call: Call) -> Response:
     return _created(call, sfu, session_id, answer)
 
 
-@api.route(
-    "DELETE",
-    "/whep/{stream_id}/{session_id}",
-    summary="WHEP: stop watching",
-    tags=("media",),
-    auth="none",
-    responses={404: "No such session, or it was deleted before"},
+def _declare_session_routes(proto: str, name: str, on_delete: str) -> None:
+    """The routes WHIP and WHEP share, declared once per protocol: DELETE, PATCH and OPTIONS on a session, and
+    OPTIONS on the endpoint. Handler names stay ``{proto}_delete`` etc. (they are the OpenAPI operation ids)."""
+    endpoint, session = f"/{proto}/{{stream_id}}", f"/{proto}/{{stream_id}}/{{session_id}}"
+
+    async def delete(call: Call) -> Response:
+        return await _delete(call)
+
+    async def patch(call: Call) -> Response:
+        return await _patch(call)
+
+    async def options(call: Call) -> Response:
+        return _options(ENDPOINT_METHODS, **{"Accept-Post": SDP})
+
+    async def session_options(call: Call) -> Response:
+        return await _session_options(call)
+
+    for handler, suffix in (
+        (delete, "delete"),
+        (patch, "patch"),
+        (options, "options"),
+        (session_options, "session_options"),
+    ):
+        handler.__name__ = handler.__qualname__ = f"{proto}_{suffix}"
+
+    api.route(
+        "DELETE",
+        session,
+        summary=f"{name}: {on_delete}",
+        tags=("media",),
+        auth="none",
+        responses={404: "No such session, or it was deleted before"},
+    )(delete)
+    api.route(
+        "PATCH",
+        session,
+        summary=f"{name}: trickle ICE candidates (RFC 8840 SDP fragment); an ICE restart is refused with 422",
+        tags=("media",),
+        status=204,
+        auth="none",
+        raw_body=SDPFRAG,
+        responses={
+            400: "Malformed fragment, or a media section (a=mid) the session does not have",
+            404: "No such session",
+            412: "If-Match names another ICE session",
+            413: "The fragment is too large",
+            415: "The body is not application/trickle-ice-sdpfrag",
+            422: "The fragment asks for an ICE restart (new ICE credentials), which this server does not do",
+        },
+    )(patch)
+    api.route(
+        "OPTIONS",
+        endpoint,
+        summary=f"{name}: the methods the endpoint allows, and Accept-Post: application/sdp",
+        tags=("media",),
+        status=204,
+        auth="none",
+    )(options)
+    api.route(
+        "OPTIONS",
+        session,
+        summary=f"{name}: the methods a session allows, and Accept-Patch: application/trickle-ice-sdpfrag",
+        tags=("media",),
+        status=204,
+        auth="none",
+        responses={404: "No such session"},
+    )(session_options)
+
+
+_declare_session_routes(
+    "whip", "WHIP", "stop publishing (the stream ends at once, also after the peer closed its connection)"
 )
-async def whep_delete(call: Call) -> Response:
-    return await _delete(call)
-
-
-@api.route(
-    "PATCH",
-    "/whep/{stream_id}/{session_id}",
-    summary="WHEP: trickle ICE candidates (RFC 8840 SDP fragment); an ICE restart is refused with 422",
-    tags=("media",),
-    status=204,
-    auth="none",
-    raw_body=SDPFRAG,
-    responses={
-        400: "Malformed fragment, or a media section (a=mid) the session does not have",
-        404: "No such session",
-        412: "If-Match names another ICE session",
-        413: "The fragment is too large",
-        415: "The body is not application/trickle-ice-sdpfrag",
-        422: "The fragment asks for an ICE restart (new ICE credentials), which this server does not do",
-    },
-)
-async def whep_patch(call: Call) -> Response:
-    return await _patch(call)
-
-
-@api.route(
-    "OPTIONS",
-    "/whep/{stream_id}",
-    summary="WHEP: the methods the endpoint allows, and Accept-Post: application/sdp",
-    tags=("media",),
-    status=204,
-    auth="none",
-)
-async def whep_options(call: Call) -> Response:
-    return _options(ENDPOINT_METHODS, **{"Accept-Post": SDP})
-
-
-@api.route(
-    "OPTIONS",
-    "/whep/{stream_id}/{session_id}",
-    summary="WHEP: the methods a session allows, and Accept-Patch: application/trickle-ice-sdpfrag",
-    tags=("media",),
-    status=204,
-    auth="none",
-    responses={404: "No such session"},
-)
-async def whep_session_options(call: Call) -> Response:
-    return await _session_options(call)
+_declare_session_routes("whep", "WHEP", "stop watching")
