@@ -57,7 +57,17 @@ class Session:
     async def close_peer(self) -> None:
         for track in self.tracks:
             track.stop()
-        await self.pc.close()
+        try:
+            await self.pc.close()
+        except AttributeError:
+            # aiortc's close() expects every transceiver to have a transport; an offer refused half-way through
+            # setRemoteDescription leaves some without one (found by the SDP fuzz test over WHIP). Stop the
+            # transports that exist so no ICE socket outlives the session.
+            for transceiver in self.pc.getTransceivers():
+                dtls = transceiver.receiver.transport
+                if dtls is not None:
+                    await dtls.stop()
+                    await dtls.transport.stop()
 
     def stats(self) -> dict[str, Any]:
         return {
