@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import secrets
+import time
 from collections import OrderedDict
 from multiprocessing.connection import Connection
 from typing import Any
@@ -53,6 +54,9 @@ _CALLS = frozenset(
         "detach_relay",
     )
 )
+#: An internal relay feeding a worker whose last viewer of the stream left is torn down once that worker has had no
+#: viewer of the stream for this long (a viewer joining meanwhile keeps it), so that churn does not re-pipe each time.
+INTERNAL_RELAY_LINGER_S = 5.0
 #: Closed sessions whose worker is remembered (per role), so that a late DELETE still reaches it (the worker decides).
 ENDED_SESSIONS_KEPT = 4096
 
@@ -194,7 +198,7 @@ def _error(name: str, message: str, code: str | None) -> HubError:
 class SfuWorkerPool:
     """``SfuService``'s API, served by ``workers`` processes. Processes start on first use (an event loop runs)."""
 
-    def __init__(self, settings: SfuSettings, workers: int) -> None:
+    def __init__(self, settings: SfuSettings, workers: int, relay_linger_s: float = INTERNAL_RELAY_LINGER_S) -> None:
         if workers < 1:
             raise ValueError("a worker pool needs at least one worker")
         if not settings.relay_secret:  # the workers pipe to each other: one secret for all of them
@@ -209,6 +213,12 @@ class SfuWorkerPool:
         #: Per stream: the workers fed by an internal relay from the stream's root worker, and those relays' ids.
         self._internal: dict[str, dict[_Worker, str]] = {}
         self._internal_ids: set[str] = set()
+        #: Per (stream, worker): viewers placed there (counted from the choice on); when that drops to 0 on a worker fed
+        #: by an internal relay, since when (the relay is torn down ``relay_linger_s`` later), and the task doing it.
+        self._stream_viewers: dict[tuple[str, _Worker], int] = {}
+        self._idle_since: dict[tuple[str, _Worker], float] = {}
+        self._unpipers: dict[tuple[str, _Worker], asyncio.Task[None]] = {}
+        self._linger_s = relay_linger_s
         self._locks: dict[str, asyncio.Lock] = {}
         self._dispatcher = EventDispatcher()
         self._ids = itertools.count(1)
@@ -255,6 +265,7 @@ class SfuWorkerPool:
             key=lambda w: (w.viewers, stream_id not in w.state, w is not root, w.index),
         )
         worker.viewers += 1  # counted from the choice on, so that viewers joining together spread too
+        self._count_viewer(stream_id, worker, 1)
         try:
             if worker is not root:
                 try:
@@ -262,12 +273,15 @@ class SfuWorkerPool:
                 except HubError:
                     log.warning("could not pipe a stream to another worker; the viewer joins its root worker")
                     worker.viewers -= 1
+                    self._count_viewer(stream_id, worker, -1)
                     worker = root
                     worker.viewers += 1
+                    self._count_viewer(stream_id, worker, 1)
             # Each worker bounds the viewers still connecting per client key on its own.
             session_id, answer = await self._call(worker, "subscribe", stream_id, offer_sdp, app_data, pending_keys)
         except BaseException:
             worker.viewers = max(0, worker.viewers - 1)
+            self._count_viewer(stream_id, worker, -1)
             raise
         self._sessions[session_id] = worker
         self._session_streams[session_id] = stream_id
@@ -364,6 +378,8 @@ class SfuWorkerPool:
         if self._closed:
             return
         self._closed = True
+        for task in list(self._unpipers.values()):
+            task.cancel()
         for worker in self._workers:
             with contextlib.suppress(OSError, BrokenPipeError):
                 worker.conn.send(("close",))
@@ -406,6 +422,53 @@ class SfuWorkerPool:
                 self._internal_ids.discard(old)
             internal[worker] = relay_id
             self._internal_ids.add(relay_id)
+
+    def _count_viewer(self, stream_id: str, worker: _Worker, delta: int) -> None:
+        """Track the stream's viewers on ``worker``; the last one leaving a worker fed by an internal relay starts the
+        linger after which that relay is torn down."""
+        key = (stream_id, worker)
+        count = max(0, self._stream_viewers.get(key, 0) + delta)
+        if count:
+            self._stream_viewers[key] = count
+            self._idle_since.pop(key, None)
+            return
+        self._stream_viewers.pop(key, None)
+        if self._closed or worker not in self._internal.get(stream_id, {}):
+            return
+        self._idle_since[key] = time.monotonic()
+        if key not in self._unpipers:
+            self._unpipers[key] = asyncio.ensure_future(self._unpipe_when_idle(stream_id, worker))
+
+    async def _unpipe_when_idle(self, stream_id: str, worker: _Worker) -> None:
+        """End ``worker``'s relayed copy of the stream once it has had no viewer of it for ``relay_linger_s``: its
+        pipe says goodbye and the root worker closes its end (one viewer's worth of forwarding less there)."""
+        key = (stream_id, worker)
+        try:
+            while True:
+                since = self._idle_since.get(key)
+                if since is None:
+                    return  # a viewer came back
+                wait = since + self._linger_s - time.monotonic()
+                if wait <= 0:
+                    break
+                await asyncio.sleep(wait)
+            async with self._locks.setdefault(stream_id, asyncio.Lock()):  # not while a viewer is being piped here
+                if (
+                    self._idle_since.pop(key, None) is None
+                    or self._stream_viewers.get(key)
+                    or worker not in self._internal.get(stream_id, {})
+                    or not worker.alive
+                ):
+                    return
+                await self._call(worker, "end_stream", stream_id, "no_viewers")
+                # the worker's RelayStopped (internal: not re-emitted) may come before or after this reply
+                self._internal.get(stream_id, {}).pop(worker, None)
+            log.info("internal relay torn down", extra={"stream": stream_id, "worker": worker.index})
+        except HubError:
+            log.warning("could not tear down an idle internal relay", exc_info=True)
+        finally:
+            if self._unpipers.get(key) is asyncio.current_task():
+                del self._unpipers[key]
 
     async def _start(self) -> None:
         if self._closed:
@@ -473,6 +536,7 @@ class SfuWorkerPool:
                     kept.popitem(last=False)
                 if self._viewers.pop(event.session_id, None) is not None:
                     worker.viewers = max(0, worker.viewers - 1)
+                    self._count_viewer(event.stream_id, worker, -1)
             elif isinstance(event, (RelayStarted, RelayStopped)) and event.relay_id in self._internal_ids:
                 if isinstance(event, RelayStopped):  # a worker's internal relay is gone: a new viewer re-pipes
                     self._internal_ids.discard(event.relay_id)

@@ -186,3 +186,57 @@ async def test_a_relay_from_another_node_is_spread_over_the_workers_like_a_local
             await client.close()
         await pool.close()
         await origin.close()
+
+
+async def test_a_workers_internal_relay_is_torn_down_after_its_last_viewer_leaves_but_not_on_churn() -> None:
+    pool = SfuWorkerPool(SfuSettings(announced_ips=("127.0.0.1",), gop_refresh_s=60.0), workers=2, relay_linger_s=1.0)
+    publisher = Publisher(audio=False)
+    clients: list[Viewer] = []
+
+    async def join() -> tuple[str, Viewer]:
+        viewer = Viewer(audio=False)
+        session_id, answer = await pool.subscribe("idle", await viewer.offer())
+        await viewer.accept(answer)
+        clients.append(viewer)
+        return session_id, viewer
+
+    def pipes() -> list[str]:
+        root = [r for r in pool.stats()["routers"] if r["stream_id"] == "idle" and r["relay"] is None]
+        return [p["id"] for r in root for p in r["pipes"]]
+
+    def relayed_streams() -> int:
+        return sum(w["relayed_streams"] for w in pool.stats()["workers"])
+
+    try:
+        _, answer = await pool.publish("idle", await publisher.offer())
+        await publisher.accept(answer)
+        assert await until(lambda: pool.is_live("idle"), timeout=10)
+        stay_id, stay = await join()
+        far_id, far = await join()
+        root = pool._worker_of("idle")
+        assert pool._viewers[stay_id] is root and pool._viewers[far_id] is not root  # one viewer per worker
+        assert await until(lambda: far.video is not None and far.video.count >= 10, timeout=20)
+        assert await until(lambda: len(pipes()) == 1, timeout=3)
+        first_pipe = pipes()[0]
+        # churn: the other worker's viewer leaves and another joins there within the linger: the same pipe serves it
+        await pool.close_session(far_id)
+        again_id, again = await join()
+        assert pool._viewers[again_id] is not root
+        assert await until(lambda: again.video is not None and again.video.count >= 10, timeout=20)
+        await asyncio.sleep(1.5)  # past the linger
+        assert pipes() == [first_pipe] and relayed_streams() == 1
+        # its last viewer leaves: after the linger the worker's copy and the root's pipe are gone
+        await pool.close_session(again_id)
+        assert await until(lambda: pipes() == [] and relayed_streams() == 0, timeout=6)
+        assert not [k for k in pool._internal.get("idle", {})]
+        before = stay.video.count if stay.video else 0
+        assert await until(lambda: stay.video is not None and stay.video.count >= before + 10, timeout=10)
+        # a new viewer on the other worker is piped a fresh copy and decodes
+        late_id, late = await join()
+        assert pool._viewers[late_id] is not root
+        assert await until(lambda: late.video is not None and late.video.count >= 10, timeout=20)
+        assert await until(lambda: len(pipes()) == 1 and pipes() != [first_pipe], timeout=3)
+    finally:
+        for client in [*clients, publisher]:
+            await client.close()
+        await pool.close()
