@@ -13,11 +13,13 @@ single-document operation atomic with respect to other coroutines, as it is on a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import mongomock
 import mongomock.collection
 from mongomock.filtering import filter_applies
+from pymongo import UpdateMany, UpdateOne
 
 _scan_documents = mongomock.collection.Collection._iter_documents
 
@@ -86,6 +88,19 @@ class StandInCursor:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class StandInBulkResult:
+    """The fields of PyMongo's ``BulkWriteResult`` the stores read."""
+
+    matched_count: int
+    modified_count: int
+    upserted_ids: dict[int, Any]
+
+    @property
+    def upserted_count(self) -> int:
+        return len(self.upserted_ids)
+
+
 class StandInCollection:
     def __init__(self, collection: Any) -> None:
         self._c = collection
@@ -142,7 +157,20 @@ class StandInCollection:
         return self._c.delete_many(*args, **kwargs)
 
     async def bulk_write(self, requests: list[Any], **kwargs: Any) -> Any:
-        return self._c.bulk_write(requests, **kwargs)
+        """mongomock's own bulk_write does not take current PyMongo's operations; ``UpdateOne``/``UpdateMany``
+        (what the stores use) are run one after the other here, as one call (nothing else runs in between)."""
+        if not all(isinstance(r, UpdateOne | UpdateMany) for r in requests):
+            return self._c.bulk_write(requests, **kwargs)
+        matched = modified = 0
+        upserted: dict[int, Any] = {}
+        for i, r in enumerate(requests):
+            run = self._c.update_one if isinstance(r, UpdateOne) else self._c.update_many
+            result = run(r._filter, r._doc, upsert=bool(r._upsert))
+            matched += result.matched_count
+            modified += result.modified_count
+            if result.upserted_id is not None:
+                upserted[i] = result.upserted_id
+        return StandInBulkResult(matched, modified, upserted)
 
     # Indexes
     async def create_index(self, keys: Any, **kwargs: Any) -> str:

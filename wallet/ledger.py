@@ -3,9 +3,10 @@
 1. insert the transfer (``_id`` = a deterministic id; a duplicate insert means "already seen"),
 2. apply each debit leg with its guard (balance covers it, account not frozen, marker absent) and leave the
    transfer id as a marker on the account; a failed guard rejects the transfer and undoes what was applied,
-3. apply each credit leg the same way without the balance guard,
+3. apply the legs no guard can refuse (credits, debits of system accounts that may go negative) the same way, all in
+   one unordered bulk write (each update still single-document and marker-guarded),
 4. mark the transfer ``applied`` (with its result), publish its outbox event if it has one,
-5. remove the markers, mark it ``settled``.
+5. remove the markers (one multi-document update, each document on its own), mark it ``settled``.
 
 Only the holder of a transfer's lease drives it: the request that inserted it, or later the reconciler once the
 lease has run out. A step hook called between steps lets tests crash a transfer anywhere.
@@ -40,6 +41,11 @@ REJECTED = TransferState.REJECTED
 
 async def _no_hook(tid: str, step: str) -> None:
     return None
+
+
+def _guarded(leg: Leg) -> bool:
+    """A debit the balance must cover (system accounts that may go negative are never refused)."""
+    return leg.amount < 0 and not may_go_negative(leg.account)
 
 
 class Ledger:
@@ -154,13 +160,17 @@ class Ledger:
         state = doc["state"]
         if state == PENDING:
             balances: dict[str, int] = {}
-            for leg in sorted(legs, key=lambda g: g.amount >= 0):  # debits first
+            guarded = [leg for leg in legs if _guarded(leg)]
+            for leg in guarded:  # the debits whose guard may refuse the transfer, one at a time, first
                 outcome = await self._apply(tid, leg)
                 if isinstance(outcome, str):
                     await self._reject(tid, legs, outcome)
                     return await self._reload(tid)
-                if leg.amount < 0:
-                    balances[leg.account] = outcome
+                balances[leg.account] = outcome
+                await self._hook(tid, f"leg:{leg.account}")
+            unguarded = [leg for leg in legs if not _guarded(leg)]
+            await self._apply_unguarded(tid, unguarded)  # nothing can refuse these: one round trip for all
+            for leg in unguarded:
                 await self._hook(tid, f"leg:{leg.account}")
             result = {"balances": balances}
             now = self._clock.now()
@@ -179,8 +189,8 @@ class Ledger:
         if unpublished and (self._relay is None or not self._relay.submit(doc)):
             await self._publish(doc)
         if state == APPLIED:
+            await self._store.release_markers([leg.account for leg in legs], tid)  # one round trip for every leg
             for leg in legs:
-                await self._store.release_marker(leg.account, tid)
                 await self._hook(tid, f"release:{leg.account}")
             now = self._clock.now()
             if await self._store.mark_settled(tid, now):
@@ -195,9 +205,20 @@ class Ledger:
         assert doc is not None
         return Transfer.from_doc(doc)
 
+    async def _apply_unguarded(self, tid: str, legs: list[Leg]) -> None:
+        """Apply legs that no guard can refuse (credits, debits of accounts that may go negative) in one write; the
+        marker keeps each at most once. If one did not match (a missing account, or applied before a crash) the
+        legs go one by one, which sorts out both cases."""
+        if not legs:
+            return
+        if await self._store.apply_legs_unguarded([(leg.account, leg.amount) for leg in legs], tid) == len(legs):
+            return
+        for leg in legs:
+            await self._apply(tid, leg)
+
     async def _apply(self, tid: str, leg: Leg) -> int | str:
         """Apply one leg. Returns the balance after it, or an error code when its guard refuses it."""
-        guarded = leg.amount < 0 and not may_go_negative(leg.account)
+        guarded = _guarded(leg)
         for _ in range(3):
             after = await self._store.apply_leg(
                 leg.account,

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from wallet.models import APPLIED_STATES, HoldState, TransferKind, TransferState
@@ -250,8 +250,26 @@ class LedgerStore:
         )
         return bool(result.matched_count)
 
+    async def apply_legs_unguarded(self, legs: list[tuple[str, int]], tid: str) -> int:
+        """``apply_leg`` without guards for several accounts in one round trip (an unordered bulk write); returns how
+        many matched (an account that is missing or already carries the marker does not)."""
+        result = await self._accounts.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": account, "pending": {"$ne": tid}}, {"$inc": {"balance": amount}, "$push": {"pending": tid}}
+                )
+                for account, amount in legs
+            ],
+            ordered=False,
+        )
+        return int(result.matched_count)
+
     async def release_marker(self, account: str, tid: str) -> None:
         await self._accounts.update_one({"_id": account, "pending": tid}, {"$pull": {"pending": tid}})
+
+    async def release_markers(self, accounts: list[str], tid: str) -> None:
+        """``release_marker`` for several accounts in one round trip."""
+        await self._accounts.update_many({"_id": {"$in": accounts}, "pending": tid}, {"$pull": {"pending": tid}})
 
     async def add_lock(self, account: str, tid: str) -> dict[str, Any] | None:
         """Freeze the account under ``tid`` (idempotent); returns the account after."""

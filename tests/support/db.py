@@ -84,6 +84,7 @@ YIELDING_OPS = frozenset(
         "delete_one",
         "delete_many",
         "count_documents",
+        "bulk_write",
     }
 )
 
@@ -141,3 +142,57 @@ class YieldingClient:
 def yielding(database: Any, rnd: random.Random) -> Any:
     """``database`` (from either client) with every call yielding to the event loop 0–2 times first."""
     return _YieldingDatabase(database, rnd)
+
+
+COUNTED_OPS = YIELDING_OPS | {"find", "aggregate", "insert_many", "distinct", "estimated_document_count"}
+
+
+class _CountingCollection:
+    def __init__(self, collection: Any, name: str, log: list[tuple[str, str]]) -> None:
+        self._collection = collection
+        self._name = name
+        self._log = log
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._collection, name)
+        if name not in COUNTED_OPS:
+            return target
+
+        def op(*args: Any, **kwargs: Any) -> Any:
+            self._log.append((self._name, name))
+            return target(*args, **kwargs)  # a coroutine, or find()'s cursor
+
+        return op
+
+
+class _CountingDatabase:
+    def __init__(self, database: Any, log: list[tuple[str, str]]) -> None:
+        self._database = database
+        self._log = log
+
+    def __getitem__(self, name: str) -> _CountingCollection:
+        return _CountingCollection(self._database[name], name, self._log)
+
+    def get_collection(self, name: str) -> _CountingCollection:
+        return self[name]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._database, name)
+
+
+class CountingClient:
+    """Wraps a client (stand-in or real); every collection operation (one round trip on a real server) taken from
+    its databases is appended to ``ops`` as ``(collection, operation)``."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.ops: list[tuple[str, str]] = []
+
+    def __getitem__(self, name: str) -> _CountingDatabase:
+        return _CountingDatabase(self._client[name], self.ops)
+
+    def get_database(self, name: str) -> _CountingDatabase:
+        return self[name]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 
@@ -28,4 +28,19 @@ async def test_crud_cursor_and_guarded_updates(mongo_client: Any, db_name: str) 
     cursor = await col.aggregate([{"$group": {"_id": None, "total": {"$sum": "$balance"}}}])
     assert (await cursor.to_list(None))[0]["total"] == 7
     assert await col.count_documents({}) == 3
+    await mongo_client.drop_database(db_name)
+
+
+async def test_an_unordered_bulk_of_guarded_updates_reports_how_many_matched(mongo_client: Any, db_name: str) -> None:
+    col = mongo_client[db_name]["accounts"]
+    await col.insert_many([{"_id": "a", "balance": 0, "pending": []}, {"_id": "b", "balance": 0, "pending": ["t"]}])
+    ops = [
+        UpdateOne({"_id": k, "pending": {"$ne": "t"}}, {"$inc": {"balance": 5}, "$push": {"pending": "t"}})
+        for k in ("a", "b", "missing")
+    ]
+    result = await col.bulk_write(ops, ordered=False)
+    assert result.matched_count == 1  # "b" already carries the marker, "missing" does not exist
+    assert [d["balance"] async for d in col.find({}).sort("_id", 1)] == [5, 0]
+    await col.update_many({"_id": {"$in": ["a", "b"]}, "pending": "t"}, {"$pull": {"pending": "t"}})
+    assert [d["pending"] async for d in col.find({}).sort("_id", 1)] == [[], []]
     await mongo_client.drop_database(db_name)

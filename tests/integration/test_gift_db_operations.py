@@ -1,0 +1,69 @@
+"""How many database operations one gift costs (each is a round trip on a real MongoDB): counted with a wrapper
+around the client, so a change that adds operations to the gift path fails here. The ack path is what the sender
+waits for; the rest (live leaderboard, goal, stream stats, marking the outbox published) runs after the ack, in the
+outbox relay."""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from typing import Any
+
+from accounts.models import Principal, Role
+from core.ids import UserId
+from gifts.models import GoalKind
+from hub.wiring import Hub
+from tests.conftest import make_settings
+from tests.support.db import CountingClient
+from wallet.accounts import COINS_STRIPE, Currency, user_coins
+from wallet.models import Leg, TransferKind, TransferSpec
+from wallet.verify import verify_ledger
+
+#: Before the ledger batched its unguarded legs and marker releases: 18 on the ack path, 22 in all (with a goal).
+ACK_PATH_OPS = 12
+ALL_OPS = 16
+ADMIN = Principal(UserId("admin-" + "0" * 10), Role.ADMIN, "admin-session")
+
+
+async def _user(hub: Hub, nickname: str) -> str:
+    user, _ = await hub.accounts.register(
+        email=f"{nickname}-{secrets.token_hex(3)}@example.com", password="correct horse", nickname=nickname
+    )
+    return str(user.id)
+
+
+async def test_a_gift_costs_at_most_a_dozen_database_operations_before_its_ack(db_name: str, mongo_client: Any) -> None:
+    client = CountingClient(mongo_client)
+    hub = Hub(make_settings(db_name, gift_burst=1000, gift_per_second=1000.0), mongo_client=client)
+    await hub.start()
+    try:
+        owner = await _user(hub, "Owner")
+        fan = await _user(hub, "Fan")
+        await hub.accounts.set_identity_verified(ADMIN, UserId(owner), True)
+        stream = await hub.streams.create(UserId(owner), title="counted")
+        await hub.streams.go_live(stream.id)
+        await hub.money.goals.set(owner, owner, stream.id, GoalKind.BEANS, 10**6, None, "a goal")
+        await hub.money.ledger.execute(
+            TransferSpec(
+                "topup:counted",
+                TransferKind.TOPUP,
+                (Leg(COINS_STRIPE, Currency.COINS, -1000), Leg(user_coins(fan), Currency.COINS, 1000)),
+            )
+        )
+        for i in range(3):  # warm: accounts exist, the day's spend counter exists, caches are filled
+            await hub.gifts.send(fan, stream.id, "rose", 1, f"warm-{i}")
+        await hub.money.relay.drain()
+
+        client.ops.clear()
+        ack = await hub.gifts.send(fan, stream.id, "rose", 1, "counted")
+        on_ack_path = list(client.ops)
+        await hub.money.relay.drain()
+        everything = list(client.ops)
+
+        assert ack.balance == 1000 - 4 * ack.coins_spent
+        assert len(on_ack_path) <= ACK_PATH_OPS, Counter(on_ack_path)
+        assert len(everything) <= ALL_OPS, Counter(everything)
+        assert ("gifts_goals", "find_one_and_update") in everything[len(on_ack_path) :]  # the goal moved, after
+        assert (await verify_ledger(hub.money.ledger_store)).ok
+    finally:
+        await hub.close()
