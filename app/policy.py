@@ -55,6 +55,7 @@ class Action(enum.StrEnum):
     NAME_MODERATOR = "name_moderator"  # POST/DELETE /streams/{id}/moderators
     PUBLISH = "publish"  # rtc:publish, WHIP (the key stands for the owner)
     WATCH = "watch"  # rtc:subscribe, WHEP, stream:join
+    BROWSE_NODES = "browse_nodes"  # GET /cluster/nodes (where a viewer may watch)
     # Rooms
     CHAT = "chat"  # chat:send
     LIKE = "like"  # like:send
@@ -111,6 +112,7 @@ REQUIREMENTS: dict[Action, Requirement] = {
     Action.NAME_MODERATOR: Requirement(Rule.OWNER),
     Action.PUBLISH: Requirement(Rule.PUBLISHER, open_stream=True),
     Action.WATCH: Requirement(Rule.VIEWER, open_stream=True),
+    Action.BROWSE_NODES: Requirement(Rule.ANYONE),
     Action.CHAT: Requirement(Rule.PARTICIPANT, open_stream=True),
     Action.LIKE: Requirement(Rule.PARTICIPANT, open_stream=True),
     Action.REPORT: Requirement(Rule.PARTICIPANT),

@@ -11,6 +11,7 @@ from app.gifting import Gifting
 from app.lifecycle import StreamLifecycle
 from app.moderating import Moderating
 from app.money_admin import MoneyAdmin
+from app.nodes import Nodes
 from app.principal import Identity
 from app.streaming import GoingLive
 from app.watching import Watching
@@ -28,3 +29,4 @@ class UseCases:
     gifting: Gifting
     accounts_admin: AccountsAdmin
     money_admin: MoneyAdmin
+    nodes: Nodes

@@ -69,10 +69,16 @@ class Origin:
         return cls(**json.loads(raw))
 
 
+def preference(node: NodeLoad) -> tuple[bool, float, float, str]:
+    """Sort key: nodes with room first, then the least filled, the least busy CPU, and by id (every node orders
+    the same registry alike)."""
+    return (not node.has_room, node.fill, node.cpu, node.node_id)
+
+
 def least_loaded(nodes: list[NodeLoad], *, exclude: frozenset[str] = frozenset()) -> NodeLoad | None:
     """The node with room whose viewers fill the least of its capacity (then the least CPU, then by id, so every
     node makes the same choice from the same registry); None when every node is full."""
     candidates = [n for n in nodes if n.has_room and n.node_id not in exclude]
     if not candidates:
         return None
-    return min(candidates, key=lambda n: (n.fill, n.cpu, n.node_id))
+    return min(candidates, key=preference)

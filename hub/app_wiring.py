@@ -10,6 +10,7 @@ from app.gifting import Gifting
 from app.lifecycle import PublisherPresence, StreamLifecycle
 from app.moderating import Moderating
 from app.money_admin import MoneyAdmin
+from app.nodes import NodeDirectory, Nodes
 from app.principal import Identity
 from app.streaming import GoingLive
 from app.use_cases import UseCases
@@ -42,6 +43,7 @@ def build_use_cases(
     sfu: Sfu,
     events: EventBus,
     notifier: RoomNotifier,
+    nodes: NodeDirectory,
     presence_elsewhere: PublisherPresence | None = None,
 ) -> UseCases:
     access = RoomAccess(streams, chat)
@@ -57,4 +59,5 @@ def build_use_cases(
         gifting=Gifting(access, gifts),
         accounts_admin=AccountsAdmin(accounts, streams, lifecycle, notifier),
         money_admin=MoneyAdmin(accounts, wallet, cashouts, audit),
+        nodes=Nodes(nodes),
     )

@@ -144,6 +144,7 @@ class Hub:
             sfu=self.sfu,
             events=self.events,
             notifier=self.rooms.fanout,
+            nodes=self.cluster,  # the live nodes' addresses, from the placement registry
             # A publisher lost here may be back on another node: the placement registry knows.
             presence_elsewhere=self.sfu_wiring.cluster_media,
         )

@@ -187,6 +187,20 @@ class ViewersOut(Out):
     guests: int | None = Field(default=None, description="for the room's moderators only")
 
 
+# -- cluster -----------------------------------------------------------------------------------------------------
+
+
+class NodeOut(Out):
+    node_id: str
+    url: str = Field(description="The node's public base URL: connect the socket there and subscribe again")
+    has_room: bool = Field(description="Below its viewer capacity as of its last heartbeat")
+
+
+class NodeListOut(Out):
+    node_id: str = Field(description="The node that answered")
+    nodes: list[NodeOut] = Field(description="Every live node, this one included, best first")
+
+
 # -- gifts -------------------------------------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ service checks the key, the SFU does the media.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.responses import Response
 
@@ -95,9 +96,22 @@ def _link_header(servers: tuple[dict[str, Any], ...]) -> str | None:
     return ", ".join(links) or None
 
 
+def _session_url(call: Call, session_id: str) -> str:
+    """The session's URL for ``Location``. A request addressed to this node's public URL (``HUB_PUBLIC_URL``) gets
+    it absolute: that is how a 307 from a full node brings a client here, and clients that resolve a relative
+    ``Location`` against the URL they first POSTed to (medooze's and Eyevinn's) would send their PATCH and DELETE to
+    the node that redirected them. A request addressed by another name (a load balancer, a proxy) gets the path,
+    which resolves against that name."""
+    path = f"{call.request.url.path.rstrip('/')}/{session_id}"
+    public = urlsplit(call.ctx.public_url)
+    if public.netloc and public.netloc.lower() == call.request.url.netloc.lower():
+        return f"{public.scheme}://{public.netloc}{public.path.rstrip('/')}{path}"
+    return path
+
+
 def _created(call: Call, sfu: Sfu, session_id: str, answer: str) -> Response:
     headers = {
-        "Location": f"{call.request.url.path.rstrip('/')}/{session_id}",
+        "Location": _session_url(call, session_id),
         "ETag": _etag(session_id),
         "Accept-Patch": SDPFRAG,
     }

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from cluster.origin_client import pipe_path
 from cluster.signing import HEADER, RequestSigner
 from core.ids import StreamId
+from tests.integration.test_whip_whep_rfc9725 import FRAG, fragment, split_candidates
 from tests.support.api import auth, create_stream, register
 from tests.support.live import live_clients
 from tests.support.nodes import Node, hub_nodes
@@ -199,6 +201,81 @@ async def test_a_full_node_redirects_whep_to_a_node_with_room_and_the_socket_pat
         finally:
             for peer in (first, second, publisher):
                 await peer.close()
+
+
+async def test_after_a_307_the_session_url_reaches_the_node_that_holds_the_session(
+    db_name: str, mongo_client: Any, clean_redis: str
+) -> None:
+    """A WHEP client redirected from a full node trickles (PATCH) and hangs up (DELETE) on the node that answered
+    201, whether it resolves ``Location`` against the URL it was redirected to (httpx) or against the URL it first
+    POSTed to (medooze's whip-whep, Eyevinn's clients)."""
+    async with hub_nodes(2, db_name, mongo_client, clean_redis, cluster_node_capacity=1, **FAST) as (n1, n2):
+        owner = await register(n1.http, "Caster")
+        stream = await create_stream(n1.http, owner)
+        sid = stream["id"]
+        publisher, first = Publisher(), Viewer()
+        redirected = [Viewer(), Viewer()]
+        try:
+            await publish(n1, stream, publisher)
+            assert await until(lambda: live_on(n1, sid), 10)
+            assert (await watch(n1, sid, first)).status_code == 201
+            assert await decodes(first)  # node 1 is full now
+
+            async def n2_registered() -> bool:
+                return len(await n1.hub.cluster.placement.nodes()) == 2
+
+            assert await until(n2_registered, 5)
+            endpoint = f"{n1.url}/api/v1/whep/{sid}"
+            async with httpx.AsyncClient(follow_redirects=True) as client:
+                for viewer, resolve_against_first in zip(redirected, (False, True), strict=True):
+                    offer, candidates, mid, ufrag, pwd = split_candidates(await viewer.offer())
+                    r = await client.post(endpoint, content=offer, headers=SDP)
+                    assert r.status_code == 201, r.text
+                    assert [h.status_code for h in r.history] == [307]
+                    assert str(r.url).startswith(n2.url)
+                    location = r.headers["location"]
+                    assert location.startswith(f"{n2.url}/api/v1/whep/{sid}/"), location
+                    session_url = urljoin(endpoint if resolve_against_first else str(r.url), location)
+                    frag = {"Content-Type": FRAG}
+                    r = await client.patch(session_url, content=fragment(ufrag, pwd, mid, candidates), headers=frag)
+                    assert r.status_code == 204, r.text
+                    session_id = location.rsplit("/", 1)[1]
+                    assert n2.hub.sfu.session_stream(session_id) == sid
+                    assert (await client.delete(session_url)).status_code == 200
+                    assert (await client.delete(session_url)).status_code == 404
+        finally:
+            for peer in (first, *redirected, publisher):
+                await peer.close()
+
+
+async def test_every_node_lists_the_live_nodes_where_a_viewer_may_watch_and_a_stopped_node_drops_out(
+    db_name: str, mongo_client: Any, clean_redis: str
+) -> None:
+    async with hub_nodes(3, db_name, mongo_client, clean_redis, **FAST) as (n1, n2, n3):
+
+        async def listed(node: Node) -> dict[str, Any]:
+            r = await node.http.get("/api/v1/cluster/nodes")
+            assert r.status_code == 200, r.text
+            body: dict[str, Any] = r.json()
+            return body
+
+        async def all_three() -> bool:
+            return len((await listed(n3))["nodes"]) == 3
+
+        assert await until(all_three, 5)
+        body = await listed(n3)
+        assert body["node_id"] == n3.hub.settings.node_id
+        assert {(n["node_id"], n["url"]) for n in body["nodes"]} == {
+            (n.hub.settings.node_id, n.url) for n in (n1, n2, n3)
+        }
+        assert all(n["has_room"] for n in body["nodes"])
+        assert n2.stop is not None
+        await n2.stop()
+
+        async def n2_dropped() -> bool:
+            return n2.url not in {n["url"] for n in (await listed(n1))["nodes"]}
+
+        assert await until(n2_dropped, 3)
 
 
 async def test_the_internal_pipe_endpoint_serves_only_signed_requests_from_the_cluster(
