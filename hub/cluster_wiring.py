@@ -19,9 +19,9 @@ from cluster.media import ClusterMedia
 from cluster.models import NodeLoad, preference
 from cluster.origin_client import OriginClient
 from cluster.placement import LocalPlacement, Placement
+from cluster.settings import ClusterSettings
 from cluster.signing import RequestSigner
 from cluster.store_redis import RedisPlacement
-from hub.settings import Settings
 from sfu import Sfu
 
 log = logging.getLogger(__name__)
@@ -30,30 +30,39 @@ REGISTRY_WAIT_S = 1.0
 
 
 class ClusterWiring:
-    def __init__(self, settings: Settings, redis: Any) -> None:
-        self.settings = settings
-        self.node_id = settings.node_id
+    def __init__(
+        self,
+        settings: ClusterSettings,
+        *,
+        node_id: str,
+        public_url: str,
+        max_viewers_per_stream: int,
+        redis: Any,
+    ) -> None:
+        self.node_id = node_id
+        self._public_url = public_url
+        self._node_capacity = settings.node_capacity
+        self._max_viewers_per_stream = max_viewers_per_stream
         # Without a configured secret (settings built in code) relays and internal calls work within this process.
-        secret = settings.cluster_secret or secrets.token_urlsafe(32)
-        self.signer = RequestSigner(secret, settings.node_id)
+        secret = settings.secret or secrets.token_urlsafe(32)
+        self.signer = RequestSigner(secret, node_id)
         self.origins = OriginClient(self.signer)
         self.placement: Placement
         if redis is not None:
             self.placement = RedisPlacement(
                 redis,
-                settings.node_id,
+                node_id,
                 self._load,
-                heartbeat_s=settings.cluster_heartbeat_s,
-                lease_s=settings.cluster_lease_s,
+                heartbeat_s=settings.heartbeat_s,
+                lease_s=settings.lease_s,
             )
         else:
-            self.placement = LocalPlacement(settings.node_id, self._load)
+            self.placement = LocalPlacement(node_id, self._load)
         self.media: ClusterMedia | None = None
 
     def _load(self) -> NodeLoad:
         if self.media is None:
-            capacity = self.settings.cluster_node_capacity
-            return NodeLoad(self.settings.node_id, self.settings.public_url, capacity=capacity)
+            return NodeLoad(self.node_id, self._public_url, capacity=self._node_capacity)
         return self.media.load()
 
     async def live_nodes(self) -> list[PublicNode]:
@@ -71,10 +80,10 @@ class ClusterWiring:
             sfu,
             self.placement,
             self.origins,
-            node_id=self.settings.node_id,
-            url=self.settings.public_url,
-            node_capacity=self.settings.cluster_node_capacity,
-            max_viewers_per_stream=self.settings.sfu_max_viewers_per_stream,
+            node_id=self.node_id,
+            url=self._public_url,
+            node_capacity=self._node_capacity,
+            max_viewers_per_stream=self._max_viewers_per_stream,
         )
         return self.media
 

@@ -20,11 +20,11 @@ from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
 from hub.dependency_errors import translate_dependency_error
 from hub.redis_breaker import GuardedRateLimiter, RedisBreaker, guarded
 from hub.redis_ratelimit import RedisRateLimiter
-from hub.settings import Settings
 from rooms.chat import ChatLimits, ChatService
 from rooms.live_state import InProcessLiveState, LiveState, ResilientLiveState
 from rooms.moderation import ModerationService
 from rooms.presence import PresenceService, PresenceTiming
+from rooms.settings import RoomsSettings
 from rooms.store_chat import ChatStore
 from rooms.store_redis import RedisLiveState
 from rooms.streams import StreamService
@@ -43,8 +43,11 @@ class RoomsWiring:
 
     def __init__(
         self,
-        s: Settings,
+        settings: RoomsSettings,
         *,
+        node_id: str,
+        redis_url: str | None,
+        cors_origins: tuple[str, ...],
         db: Any,
         clock: Clock,
         events: EventBus,
@@ -54,7 +57,7 @@ class RoomsWiring:
         limiter: RateLimiter,
         redis_breaker: RedisBreaker | None,
     ) -> None:
-        self._settings = s
+        self._cors_origins = cors_origins
         self._events = events
         self._registry = registry
         live: LiveState = InProcessLiveState()
@@ -62,10 +65,10 @@ class RoomsWiring:
         # Rooms get their own Redis pool that waits for a free connection instead of failing: a thousand viewers
         # leaving at once must not exhaust the hub's pool (redis-py raises MaxConnectionsError past 100).
         self.redis: Any = None
-        if s.redis_url:
+        if redis_url:
             self.redis = aioredis.Redis(
                 connection_pool=aioredis.BlockingConnectionPool.from_url(
-                    s.redis_url,
+                    redis_url,
                     max_connections=64,
                     timeout=5,
                     socket_timeout=5,
@@ -82,7 +85,7 @@ class RoomsWiring:
             def link_factory(node_channel: str, on_message: Any) -> RedisRoomLink:
                 return RedisRoomLink(redis, node_channel, on_message)
 
-        self.fanout = RoomFanout(s.node_id, link_factory)
+        self.fanout = RoomFanout(node_id, link_factory)
         self.chat_store = ChatStore(db)
         self.chat = ChatService(
             self.chat_store,
@@ -91,7 +94,7 @@ class RoomsWiring:
             accounts,
             limiter,
             clock,
-            ChatLimits(rate=Rate(s.chat_burst, s.chat_per_second)),
+            ChatLimits(rate=Rate(settings.chat_burst, settings.chat_per_second)),
             notifier=self.fanout,
         )
         self.moderation = ModerationService(self.chat_store, self.chat, streams, accounts, limiter, clock, events)
@@ -100,10 +103,10 @@ class RoomsWiring:
             streams,
             limiter,
             clock,
-            PresenceTiming(viewers_interval_s=s.viewers_interval_s, likes_interval_s=s.likes_interval_s),
+            PresenceTiming(viewers_interval_s=settings.viewers_interval_s, likes_interval_s=settings.likes_interval_s),
             notifier=self.fanout,
         )
-        if s.redis_url and redis_breaker is not None:
+        if redis_url and redis_breaker is not None:
             # Viewers who joined while Redis was away were counted on this node only: write them back at once.
             redis_breaker.on_recover(self.presence.heartbeat)
         registry.register(FanoutCollector(self.fanout))
@@ -117,7 +120,7 @@ class RoomsWiring:
             Deps(use=use, translate=translate_dependency_error),
             self.fanout,
             SignalingMetrics(self._registry),
-            cors_origins=list(self._settings.cors_origins) or [],
+            cors_origins=list(self._cors_origins),
         )
         signaling.subscribe(self._events)
         return signaling

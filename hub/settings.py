@@ -1,19 +1,28 @@
-"""Settings: one frozen dataclass, read from the environment (prefix ``HUB_``) once at start-up.
+"""Settings: read from the environment (prefix ``HUB_``) once at start-up and composed from the packages' own.
 
-No other module reads ``os.environ``. In ``dev`` mode missing secrets are generated (and the log says so);
-in ``production`` mode the hub refuses to start without them.
+Each package that has tunables declares them in its own frozen dataclass (``rooms/settings.py``,
+``cluster/settings.py``, …) with its defaults written there, once. This module is the only one that reads the
+environment: the tables below name, for each package, which ``HUB_*`` variable sets which field and how its text is
+parsed and checked. A variable that is not set passes nothing, so the package's own default applies. In ``dev`` mode
+missing secrets are generated (and the log says so); in ``production`` mode the hub refuses to start without them.
+
+Adding a setting: a field with its default in the package's settings class, one ``Var`` line in that package's
+table here, one row in the README's settings table (``tests/unit/hub/test_settings_composition.py`` checks the three
+agree).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cluster.settings import ClusterSettings
 from core.errors import HubError
 from hub.secret_policy import Finding, check_secrets
+from rooms.settings import RoomsSettings
 
 
 class SettingsError(HubError):
@@ -22,49 +31,45 @@ class SettingsError(HubError):
 
 PRODUCTION_MIN_BCRYPT_ROUNDS = 10
 
-
-def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
-    value = env.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return value.strip()
+#: Parses one variable's (stripped, non-empty) text; raises ``SettingsError`` naming the variable.
+Parse = Callable[[str, str], Any]
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int | None = None) -> int:
-    raw = _str(env, name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
-    return value
+def _text(name: str, raw: str) -> str:
+    return raw
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = _str(env, name)
-    if raw is None:
-        return default
+def _integer(minimum: int | None = None) -> Parse:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        if minimum is not None and value < minimum:
+            raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _number(name: str, raw: str) -> float:
     try:
         return float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
 
 
-def _list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-    raw = _str(env, name)
-    if raw is None:
-        return default
+def _words(name: str, raw: str) -> tuple[str, ...]:
+    """A comma-separated list."""
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
-def _port_range(env: Mapping[str, str], name: str) -> tuple[int, int]:
-    """``LOW-HIGH`` (inclusive) or unset for ephemeral ports."""
-    raw = _str(env, name)
-    if raw is None:
-        return (0, 0)
+def _lowercase_words(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(word.lower() for word in _words(name, raw))
+
+
+def _port_range(name: str, raw: str) -> tuple[int, int]:
+    """``LOW-HIGH`` (inclusive); unset is the package's default (ephemeral ports)."""
     try:
         low, high = (int(part) for part in raw.split("-", 1))
     except ValueError:
@@ -74,23 +79,25 @@ def _port_range(env: Mapping[str, str], name: str) -> tuple[int, int]:
     return (low, high)
 
 
-def _json(env: Mapping[str, str], name: str, default: Any) -> Any:
-    raw = _str(env, name)
-    if raw is None:
-        return default
+def _json(name: str, raw: str) -> Any:
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise SettingsError(f"{name} is not valid JSON: {exc.msg}") from None
 
 
-def _share_bps(raw: Any) -> tuple[tuple[str, int], ...]:
+def _json_list(name: str, raw: str) -> tuple[Any, ...]:
+    return tuple(_json(name, raw))
+
+
+def _share_bps(name: str, raw: str) -> tuple[tuple[str, int], ...]:
     """HUB_GIFT_SHARE_BPS: the streamer's share of a gift's bean value per gift kind, in basis points (8000 = 80 %)."""
-    if not isinstance(raw, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10_000 for v in raw.values()
+    value = _json(name, raw)
+    if not isinstance(value, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10_000 for v in value.values()
     ):
-        raise SettingsError("HUB_GIFT_SHARE_BPS must be a JSON object of kind -> 0..10000")
-    return tuple((str(k), int(v)) for k, v in raw.items())
+        raise SettingsError(f"{name} must be a JSON object of kind -> 0..10000")
+    return tuple((str(k), int(v)) for k, v in value.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +122,114 @@ DEFAULT_COIN_PACKS: tuple[CoinPack, ...] = (
 )
 
 
+def _coin_packs(name: str, raw: str) -> tuple[CoinPack, ...]:
+    try:
+        return tuple(CoinPack(**p) for p in _json(name, raw))
+    except TypeError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """One environment variable: the field it sets and how its text is read. No default: that is the field's."""
+
+    env: str
+    field: str
+    parse: Parse = _text
+
+
+#: Secrets dev mode generates when they are not set (production refuses to start without them).
+GENERATED: Mapping[str, Callable[[], str]] = {
+    "HUB_JWT_SECRET": lambda: secrets.token_urlsafe(48),
+    "HUB_STRIPE_SECRET_KEY": lambda: "sk_test_dev_" + secrets.token_hex(12),
+    "HUB_STRIPE_WEBHOOK_SECRET": lambda: "whsec_dev_" + secrets.token_hex(16),
+    "HUB_CLUSTER_SECRET": lambda: secrets.token_urlsafe(32),
+}
+
+#: The hub's own settings (fields of :class:`Settings` itself).
+HUB_VARS: tuple[Var, ...] = (
+    Var("HUB_MODE", "mode"),
+    Var("HUB_HOST", "host"),
+    Var("HUB_PORT", "port", _integer(minimum=0)),
+    Var("HUB_PUBLIC_URL", "public_url"),
+    Var("HUB_NODE_ID", "node_id"),
+    Var("HUB_LOG_LEVEL", "log_level"),
+    Var("HUB_MONGO_URL", "mongo_url"),
+    Var("HUB_MONGO_DB", "mongo_db"),
+    Var("HUB_REDIS_URL", "redis_url"),
+    Var("HUB_REDIS_CALL_TIMEOUT_S", "redis_call_timeout_s", _number),
+    Var("HUB_REDIS_PROBE_INTERVAL_S", "redis_probe_interval_s", _number),
+    Var("HUB_CORS_ORIGINS", "cors_origins", _words),
+    Var("HUB_MAX_BODY_BYTES", "max_body_bytes", _integer(minimum=1024)),
+    Var("HUB_JWT_SECRET", "jwt_secret"),
+    Var("HUB_ACCESS_TOKEN_TTL_S", "access_token_ttl_s", _integer(minimum=10)),
+    Var("HUB_REFRESH_TOKEN_TTL_S", "refresh_token_ttl_s", _integer(minimum=60)),
+    Var("HUB_JWT_LEEWAY_S", "jwt_leeway_s", _integer(minimum=0)),
+    Var("HUB_BCRYPT_ROUNDS", "bcrypt_rounds", _integer(minimum=4)),
+    Var("HUB_LOGIN_BURST", "login_burst", _integer(minimum=1)),
+    Var("HUB_LOGIN_PER_MINUTE", "login_per_minute", _integer(minimum=1)),
+    Var("HUB_REGISTER_BURST", "register_burst", _integer(minimum=1)),
+    Var("HUB_REGISTER_PER_HOUR", "register_per_hour", _integer(minimum=1)),
+    Var("HUB_PASSWORD_HASH_WORKERS", "password_hash_workers", _integer(minimum=1)),
+    Var("HUB_PASSWORD_VERIFY_WORKERS", "password_verify_workers", _integer(minimum=1)),
+    Var("HUB_ADMIN_EMAILS", "admin_emails", _lowercase_words),
+    Var("HUB_STRIPE_SECRET_KEY", "stripe_secret_key"),
+    Var("HUB_STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret"),
+    Var("HUB_STRIPE_API_BASE", "stripe_api_base"),
+    Var("HUB_COIN_PACKS", "coin_packs", _coin_packs),
+    Var("HUB_BEAN_HOLD_S", "bean_hold_s", _number),
+    Var("HUB_CASHOUT_MIN_BEANS", "cashout_min_beans", _integer(minimum=1)),
+    Var("HUB_TOPUP_BURST", "topup_burst", _integer(minimum=1)),
+    Var("HUB_TOPUP_PER_HOUR", "topup_per_hour", _integer(minimum=1)),
+    Var("HUB_GIFT_BURST", "gift_burst", _integer(minimum=1)),
+    Var("HUB_GIFT_PER_SECOND", "gift_per_second", _number),
+    Var("HUB_GIFT_DAILY_CAP_COINS", "gift_daily_cap_coins", _integer(minimum=1)),
+    Var("HUB_GIFT_COMBO_WINDOW_S", "gift_combo_window_s", _number),
+    Var("HUB_GIFT_SHARE_BPS", "gift_share_bps", _share_bps),
+    Var("HUB_WALLET_LEASE_S", "wallet_lease_s", _number),
+    Var("HUB_WALLET_RECONCILE_INTERVAL_S", "wallet_reconcile_interval_s", _number),
+    Var("HUB_SFU_ANNOUNCED_IPS", "sfu_announced_ips", _words),
+    Var("HUB_ICE_SERVERS", "ice_servers", _json_list),
+    Var("HUB_SFU_RECONNECT_GRACE_S", "sfu_reconnect_grace_s", _number),
+    Var("HUB_SFU_PLI_INTERVAL_S", "sfu_pli_interval_s", _number),
+    Var("HUB_SFU_GOP_REFRESH_S", "sfu_gop_refresh_s", _number),
+    Var("HUB_SFU_KEYFRAME_CACHE_PACKETS", "sfu_keyframe_cache_packets", _integer(minimum=64)),
+    Var("HUB_SFU_NACK_HISTORY_PACKETS", "sfu_nack_history_packets", _integer(minimum=128)),
+    Var("HUB_SFU_CONNECT_TIMEOUT_S", "sfu_connect_timeout_s", _number),
+    Var("HUB_SFU_MEDIA_TIMEOUT_S", "sfu_media_timeout_s", _number),
+    Var("HUB_SFU_MAX_VIEWERS_PER_STREAM", "sfu_max_viewers_per_stream", _integer(minimum=1)),
+    Var("HUB_SFU_PENDING_TIMEOUT_S", "sfu_pending_timeout_s", _number),
+    Var("HUB_SFU_MAX_PENDING_PER_CLIENT", "sfu_max_pending_per_client", _integer(minimum=1)),
+    Var("HUB_SFU_WORKERS", "sfu_workers", _integer(minimum=0)),
+    Var("HUB_SFU_RELAY_ADDRESS", "sfu_relay_address"),
+    Var("HUB_SFU_RELAY_PORTS", "sfu_relay_ports", _port_range),
+)
+
+ROOMS_VARS: tuple[Var, ...] = (
+    Var("HUB_CHAT_BURST", "chat_burst", _integer(minimum=1)),
+    Var("HUB_CHAT_PER_SECOND", "chat_per_second", _number),
+    Var("HUB_VIEWERS_INTERVAL_S", "viewers_interval_s", _number),
+    Var("HUB_LIKES_INTERVAL_S", "likes_interval_s", _number),
+)
+
+CLUSTER_VARS: tuple[Var, ...] = (
+    Var("HUB_CLUSTER_SECRET", "secret"),
+    Var("HUB_CLUSTER_HEARTBEAT_S", "heartbeat_s", _number),
+    Var("HUB_CLUSTER_LEASE_S", "lease_s", _number),
+    Var("HUB_CLUSTER_NODE_CAPACITY", "node_capacity", _integer(minimum=1)),
+)
+
+#: Every package's table, by the name of its field in :class:`Settings` (``""``: the hub's own fields).
+TABLES: Mapping[str, tuple[Var, ...]] = {"": HUB_VARS, "rooms": ROOMS_VARS, "cluster": CLUSTER_VARS}
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     mode: str = "dev"
     host: str = "127.0.0.1"
     port: int = 8080
-    public_url: str = "http://127.0.0.1:8080"
+    #: Empty: ``http://HOST:PORT``.
+    public_url: str = ""
     node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(3))
     log_level: str = "INFO"
 
@@ -178,19 +287,14 @@ class Settings:
     sfu_relay_address: str = "127.0.0.1"
     sfu_relay_ports: tuple[int, int] = (0, 0)
 
-    cluster_secret: str = ""
-    cluster_heartbeat_s: float = 1.0
-    cluster_lease_s: float = 4.0
-    cluster_node_capacity: int = 5000
-
-    chat_burst: int = 5
-    chat_per_second: float = 1.0
-    viewers_interval_s: float = 2.0
-    likes_interval_s: float = 0.3
+    rooms: RoomsSettings = field(default_factory=RoomsSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
     generated_secrets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if not self.public_url:
+            object.__setattr__(self, "public_url", f"http://{self.host}:{self.port}")
         if self.mode not in ("dev", "production"):
             raise SettingsError(f"HUB_MODE must be 'dev' or 'production', got {self.mode!r}")
         if self.mode == "production":
@@ -202,7 +306,7 @@ class Settings:
                     ("HUB_STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
                     ("HUB_MONGO_URL", self.mongo_url or ""),
                     # Nodes sharing a Redis trust each other's pipe requests and relay keys through this secret.
-                    ("HUB_CLUSTER_SECRET", self.cluster_secret if self.redis_url else "unused"),
+                    ("HUB_CLUSTER_SECRET", self.cluster.secret if self.redis_url else "unused"),
                 )
                 if not value
             ]
@@ -223,9 +327,9 @@ class Settings:
                 raise SettingsError("production mode refuses weak or mismatched settings: " + "; ".join(refused))
         if len(self.jwt_secret.encode()) < 32:
             raise SettingsError("HUB_JWT_SECRET must be at least 32 bytes")
-        if self.cluster_secret and len(self.cluster_secret.encode()) < 16:
+        if self.cluster.secret and len(self.cluster.secret.encode()) < 16:
             raise SettingsError("HUB_CLUSTER_SECRET must be at least 16 bytes")
-        if not 0 < self.cluster_heartbeat_s < self.cluster_lease_s <= 60:
+        if not 0 < self.cluster.heartbeat_s < self.cluster.lease_s <= 60:
             raise SettingsError("HUB_CLUSTER_HEARTBEAT_S must be above 0 and below HUB_CLUSTER_LEASE_S (at most 60)")
         for name, value in (
             ("HUB_REDIS_CALL_TIMEOUT_S", self.redis_call_timeout_s),
@@ -256,97 +360,34 @@ class Settings:
         return self.redis_url is None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
-        mode = _str(env, "HUB_MODE", "dev") or "dev"
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Only what ``env`` sets is passed on; everything else is the package's (or the hub's) own default."""
+        mode = _read_one(env, "HUB_MODE") or "dev"
         generated: list[str] = []
 
-        def secret(name: str, make: str) -> str:
-            value = _str(env, name)
-            if value is not None:
-                return value
-            if mode == "production":
-                return ""
-            generated.append(name)
-            return make
+        def read(table: tuple[Var, ...]) -> dict[str, Any]:
+            values: dict[str, Any] = {}
+            for var in table:
+                raw = _read_one(env, var.env)
+                if raw is not None:
+                    values[var.field] = var.parse(var.env, raw)
+                elif var.env in GENERATED and mode != "production":
+                    generated.append(var.env)
+                    values[var.field] = GENERATED[var.env]()
+            return values
 
-        packs_raw = _json(env, "HUB_COIN_PACKS", None)
-        packs = DEFAULT_COIN_PACKS
-        if packs_raw is not None:
-            try:
-                packs = tuple(CoinPack(**p) for p in packs_raw)
-            except TypeError as exc:
-                raise SettingsError(f"HUB_COIN_PACKS: {exc}") from None
-        ice = _json(env, "HUB_ICE_SERVERS", None)
-        port = _int(env, "HUB_PORT", 8080, minimum=0)
-        host = _str(env, "HUB_HOST", "127.0.0.1") or "127.0.0.1"
-        values: dict[str, Any] = dict(
-            mode=mode,
-            host=host,
-            port=port,
-            public_url=_str(env, "HUB_PUBLIC_URL", f"http://{host}:{port}"),
-            log_level=_str(env, "HUB_LOG_LEVEL", "INFO"),
-            mongo_url=_str(env, "HUB_MONGO_URL"),
-            mongo_db=_str(env, "HUB_MONGO_DB", "livehub"),
-            redis_url=_str(env, "HUB_REDIS_URL"),
-            redis_call_timeout_s=_float(env, "HUB_REDIS_CALL_TIMEOUT_S", 0.5),
-            redis_probe_interval_s=_float(env, "HUB_REDIS_PROBE_INTERVAL_S", 1.0),
-            jwt_secret=secret("HUB_JWT_SECRET", secrets.token_urlsafe(48)),
-            access_token_ttl_s=_int(env, "HUB_ACCESS_TOKEN_TTL_S", 900, minimum=10),
-            refresh_token_ttl_s=_int(env, "HUB_REFRESH_TOKEN_TTL_S", 30 * 24 * 3600, minimum=60),
-            jwt_leeway_s=_int(env, "HUB_JWT_LEEWAY_S", 30, minimum=0),
-            bcrypt_rounds=_int(env, "HUB_BCRYPT_ROUNDS", 12, minimum=4),
-            login_burst=_int(env, "HUB_LOGIN_BURST", 5, minimum=1),
-            login_per_minute=_int(env, "HUB_LOGIN_PER_MINUTE", 10, minimum=1),
-            register_burst=_int(env, "HUB_REGISTER_BURST", 10, minimum=1),
-            register_per_hour=_int(env, "HUB_REGISTER_PER_HOUR", 30, minimum=1),
-            password_hash_workers=_int(env, "HUB_PASSWORD_HASH_WORKERS", 1, minimum=1),
-            password_verify_workers=_int(env, "HUB_PASSWORD_VERIFY_WORKERS", 2, minimum=1),
-            admin_emails=tuple(e.lower() for e in _list(env, "HUB_ADMIN_EMAILS")),
-            cors_origins=_list(env, "HUB_CORS_ORIGINS"),
-            max_body_bytes=_int(env, "HUB_MAX_BODY_BYTES", 1 << 20, minimum=1024),
-            stripe_secret_key=secret("HUB_STRIPE_SECRET_KEY", "sk_test_dev_" + secrets.token_hex(12)),
-            stripe_webhook_secret=secret("HUB_STRIPE_WEBHOOK_SECRET", "whsec_dev_" + secrets.token_hex(16)),
-            stripe_api_base=_str(env, "HUB_STRIPE_API_BASE"),
-            coin_packs=packs,
-            bean_hold_s=_float(env, "HUB_BEAN_HOLD_S", 48 * 3600.0),
-            cashout_min_beans=_int(env, "HUB_CASHOUT_MIN_BEANS", 1000, minimum=1),
-            topup_burst=_int(env, "HUB_TOPUP_BURST", 5, minimum=1),
-            topup_per_hour=_int(env, "HUB_TOPUP_PER_HOUR", 20, minimum=1),
-            gift_burst=_int(env, "HUB_GIFT_BURST", 20, minimum=1),
-            gift_per_second=_float(env, "HUB_GIFT_PER_SECOND", 10.0),
-            gift_daily_cap_coins=_int(env, "HUB_GIFT_DAILY_CAP_COINS", 1_000_000, minimum=1),
-            gift_combo_window_s=_float(env, "HUB_GIFT_COMBO_WINDOW_S", 3.0),
-            gift_share_bps=_share_bps(_json(env, "HUB_GIFT_SHARE_BPS", {"standard": 8000})),
-            wallet_lease_s=_float(env, "HUB_WALLET_LEASE_S", 15.0),
-            wallet_reconcile_interval_s=_float(env, "HUB_WALLET_RECONCILE_INTERVAL_S", 2.0),
-            sfu_announced_ips=_list(env, "HUB_SFU_ANNOUNCED_IPS"),
-            sfu_reconnect_grace_s=_float(env, "HUB_SFU_RECONNECT_GRACE_S", 15.0),
-            sfu_pli_interval_s=_float(env, "HUB_SFU_PLI_INTERVAL_S", 1.0),
-            sfu_gop_refresh_s=_float(env, "HUB_SFU_GOP_REFRESH_S", 4.0),
-            sfu_keyframe_cache_packets=_int(env, "HUB_SFU_KEYFRAME_CACHE_PACKETS", 2048, minimum=64),
-            sfu_nack_history_packets=_int(env, "HUB_SFU_NACK_HISTORY_PACKETS", 1024, minimum=128),
-            sfu_connect_timeout_s=_float(env, "HUB_SFU_CONNECT_TIMEOUT_S", 20.0),
-            sfu_media_timeout_s=_float(env, "HUB_SFU_MEDIA_TIMEOUT_S", 6.0),
-            sfu_max_viewers_per_stream=_int(env, "HUB_SFU_MAX_VIEWERS_PER_STREAM", 1000, minimum=1),
-            sfu_pending_timeout_s=_float(env, "HUB_SFU_PENDING_TIMEOUT_S", 10.0),
-            sfu_max_pending_per_client=_int(env, "HUB_SFU_MAX_PENDING_PER_CLIENT", 3, minimum=1),
-            sfu_workers=_int(env, "HUB_SFU_WORKERS", 0, minimum=0),
-            sfu_relay_address=_str(env, "HUB_SFU_RELAY_ADDRESS", "127.0.0.1"),
-            sfu_relay_ports=_port_range(env, "HUB_SFU_RELAY_PORTS"),
-            cluster_secret=secret("HUB_CLUSTER_SECRET", secrets.token_urlsafe(32)),
-            cluster_heartbeat_s=_float(env, "HUB_CLUSTER_HEARTBEAT_S", 1.0),
-            cluster_lease_s=_float(env, "HUB_CLUSTER_LEASE_S", 4.0),
-            cluster_node_capacity=_int(env, "HUB_CLUSTER_NODE_CAPACITY", 5000, minimum=1),
-            chat_burst=_int(env, "HUB_CHAT_BURST", 5, minimum=1),
-            chat_per_second=_float(env, "HUB_CHAT_PER_SECOND", 1.0),
-            viewers_interval_s=_float(env, "HUB_VIEWERS_INTERVAL_S", 2.0),
-            likes_interval_s=_float(env, "HUB_LIKES_INTERVAL_S", 0.3),
+        hub = read(HUB_VARS)
+        return cls(
+            **hub,
+            rooms=RoomsSettings(**read(ROOMS_VARS)),
+            cluster=ClusterSettings(**read(CLUSTER_VARS)),
+            generated_secrets=tuple(generated),
         )
-        node_id = _str(env, "HUB_NODE_ID")
-        if node_id is not None:
-            values["node_id"] = node_id
-        if ice is not None:
-            values["ice_servers"] = tuple(ice)
-        values.update(overrides)
-        values["generated_secrets"] = tuple(generated)
-        return cls(**values)
+
+
+def _read_one(env: Mapping[str, str], name: str) -> str | None:
+    """A variable's stripped text; unset and blank are the same."""
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()

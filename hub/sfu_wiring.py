@@ -35,7 +35,7 @@ def sfu_settings(settings: Settings) -> SfuSettings:
         max_pending_per_client=settings.sfu_max_pending_per_client,
         media_timeout_s=settings.sfu_media_timeout_s,
         max_viewers_per_stream=settings.sfu_max_viewers_per_stream,
-        relay_secret=settings.cluster_secret,
+        relay_secret=settings.cluster.secret,
         relay_address=settings.sfu_relay_address,
         relay_ports=settings.sfu_relay_ports,
     )

@@ -97,12 +97,21 @@ class Hub:
         self.identity = Identity(self.accounts)
         self.stream_store = StreamStore(self.db)
         self.streams = StreamService(self.stream_store, self.clock, self.events)
-        self.cluster = ClusterWiring(settings, self.redis)
+        self.cluster = ClusterWiring(
+            settings.cluster,
+            node_id=settings.node_id,
+            public_url=settings.public_url,
+            max_viewers_per_stream=settings.sfu_max_viewers_per_stream,
+            redis=self.redis,
+        )
         self.sfu_wiring = SfuWiring(settings, self.metrics.registry, self.cluster)
         self.sfu = self.sfu_wiring.sfu
 
         self.rooms = RoomsWiring(
-            settings,
+            settings.rooms,
+            node_id=settings.node_id,
+            redis_url=settings.redis_url,
+            cors_origins=settings.cors_origins,
             db=self.db,
             clock=self.clock,
             events=self.events,

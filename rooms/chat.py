@@ -22,6 +22,7 @@ from rooms.errors import StreamEndedError
 from rooms.live_state import RECENT_MAX, LiveState
 from rooms.models import Stream, StreamStatus
 from rooms.notify import NullNotifier, RoomNotifier
+from rooms.settings import DEFAULTS
 from rooms.store_chat import ChatStore
 from rooms.streams import StreamService
 from rooms.terms import find_blocked
@@ -65,7 +66,8 @@ class Speaker:
 
 @dataclass(frozen=True, slots=True)
 class ChatLimits:
-    rate: Rate = field(default_factory=lambda: Rate(burst=5, per_second=1.0))  # per user, every room together
+    # per user, every room together; the default is the settings' (rooms/settings.py)
+    rate: Rate = field(default_factory=lambda: Rate(burst=DEFAULTS.chat_burst, per_second=DEFAULTS.chat_per_second))
 
 
 def clean_chat_text(text: str) -> str:

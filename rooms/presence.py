@@ -21,6 +21,7 @@ from core.ids import StreamId
 from core.ratelimit import Rate, RateLimiter
 from rooms.live_state import LiveState
 from rooms.notify import NullNotifier, RoomNotifier
+from rooms.settings import DEFAULTS
 from rooms.streams import StreamService
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,8 @@ LIKES_PER_SEND_MAX = 100
 
 @dataclass(frozen=True, slots=True)
 class PresenceTiming:
-    viewers_interval_s: float = 2.0  # at most one viewers:count per member per interval
-    likes_interval_s: float = 0.3  # at most one likes:update per member per interval
+    viewers_interval_s: float = DEFAULTS.viewers_interval_s  # at most one viewers:count per member per interval
+    likes_interval_s: float = DEFAULTS.likes_interval_s  # at most one likes:update per member per interval
     heartbeat_s: float = 10.0
     expiry_s: float = 30.0  # a viewer not refreshed for this long (its node died) is no longer counted
 

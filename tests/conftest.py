@@ -6,6 +6,7 @@ Set ``HUB_TEST_MONGO_URL`` to run every store test against a real MongoDB instea
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -75,7 +76,26 @@ def make_settings(db_name: str, **overrides: Any) -> Settings:
         "HUB_SFU_ANNOUNCED_IPS": "127.0.0.1",
         "HUB_ICE_SERVERS": "[]",
     }
-    return Settings.from_env(env, **overrides)
+    return Settings.from_env(env | settings_env(**overrides))
+
+
+def settings_env(**overrides: Any) -> dict[str, str]:
+    """Overrides named like their variables (``chat_burst=3`` is ``HUB_CHAT_BURST=3``), as the environment would say
+    them: settings are built the one way production builds them (``None`` leaves a variable unset)."""
+    env: dict[str, str] = {}
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+            text = f"{value[0]}-{value[1]}"  # a port range
+        elif isinstance(value, tuple | list) and all(isinstance(v, str) for v in value):
+            text = ",".join(value)
+        elif isinstance(value, tuple | list | dict):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        env["HUB_" + name.upper()] = text
+    return env
 
 
 @pytest.fixture

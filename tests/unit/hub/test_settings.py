@@ -145,7 +145,7 @@ def test_nodes_sharing_a_redis_in_production_need_a_cluster_secret() -> None:
         Settings.from_env(env)
     assert "HUB_CLUSTER_SECRET" in info.value.message
     s = Settings.from_env({**env, "HUB_CLUSTER_SECRET": "k" * 32})
-    assert s.cluster_secret == "k" * 32
+    assert s.cluster.secret == "k" * 32
 
 
 @pytest.mark.parametrize(
