@@ -104,11 +104,3 @@ class Moderating:
     async def restrictions(self, who: Principal | None, stream_id: StreamId) -> list[dict[str, Any]]:
         await self._access.authorize(Action.READ_MODERATION, stream_id, who)
         return await self._moderation.restrictions(stream_id, who)
-
-    async def require_reader(self, who: Principal | None, stream_id: StreamId) -> None:
-        """Refuse unless ``who`` may read moderator-only details of the room (e.g. removed chat messages)."""
-        await self._access.authorize(Action.READ_MODERATION, stream_id, who)
-
-    async def may_read(self, who: Principal | None, stream_id: StreamId) -> bool:
-        """Whether ``who`` sees moderator-only details of the room (removed chat, the viewer list)."""
-        return await self._access.moderates(stream_id, who)

@@ -1,9 +1,14 @@
 """Going live, watching and ending, for both edges: publishing by stream key (WHIP) or by a signed-in owner
 (``rtc:publish``), watching (WHEP, ``rtc:subscribe``), going live, ending. The key stands for its owner: the owner's
 account is read fresh and goes through the same policy, so a suspended streamer's keys publish nothing. The
-lifecycle itself (live, grace, resumed, ended) is ``app.lifecycle.StreamLifecycle``."""
+lifecycle itself (live, grace, resumed, ended) is ``app.lifecycle.StreamLifecycle``.
+
+WHIP and WHEP sessions are addressed by URL after the POST (``DELETE``, ``PATCH``): the session URL is the
+capability, so those calls take the stream and session ids and check only that the session belongs to the stream."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from app.access import RoomAccess
 from app.lifecycle import Published, StreamLifecycle
@@ -11,9 +16,10 @@ from app.policy import Action, require
 from app.principal import Identity, Principal
 from core.errors import ForbiddenError, UnauthenticatedError
 from core.ids import StreamId
+from rooms.errors import StreamEndedError, StreamNotFoundError
 from rooms.models import Stream
 from rooms.streams import StreamService
-from sfu import Sfu
+from sfu import SessionNotFoundError, Sfu, StreamNotLiveError
 
 
 class GoingLive:
@@ -64,8 +70,45 @@ class GoingLive:
         keys = (f"client:{client}", f"address:{address}") if address and address != client else (f"client:{client}",)
         return await self._sfu.subscribe(stream.id, offer_sdp, app_data, keys)
 
+    async def watch_live(
+        self, who: Principal | None, stream_id: StreamId, offer_sdp: str, client: str
+    ) -> tuple[str, str]:
+        """WHEP: as ``watch``, except that a stream that does not exist or has ended is ``stream_not_live`` (404),
+        after the offer is read, so a malformed offer is ``invalid_sdp`` (400) whatever the stream id."""
+        try:
+            return await self.watch(who, stream_id, offer_sdp, client)
+        except StreamNotFoundError:
+            # Nothing to authorize: the SFU still reads the offer first and, well-formed, finds no router.
+            await self._sfu.subscribe(stream_id, offer_sdp, {"client": client})
+            raise StreamNotLiveError("this stream is not live") from None
+        except StreamEndedError:
+            raise StreamNotLiveError("this stream is not live") from None
+
     async def stop_watching(self, session_id: str) -> None:
         await self._sfu.close_session(session_id)
+
+    @property
+    def ice_servers(self) -> tuple[dict[str, Any], ...]:
+        """The STUN/TURN servers clients are told about (WHIP/WHEP ``Link`` headers)."""
+        return self._sfu.settings.ice_servers
+
+    def session_of(self, stream_id: StreamId, session_id: str) -> str:
+        """``session_id`` if that session (open, or closed not long ago) belongs to ``stream_id``; else
+        ``session_not_found``."""
+        try:
+            if self._sfu.session_stream(session_id) != stream_id:
+                raise SessionNotFoundError("no such session")
+        except SessionNotFoundError:
+            raise SessionNotFoundError("no such session") from None
+        return session_id
+
+    async def hang_up(self, stream_id: StreamId, session_id: str) -> None:
+        """WHIP/WHEP ``DELETE``: the session ends whatever its peer's state; a publisher's stream ends at once."""
+        await self._sfu.close_session(self.session_of(stream_id, session_id))
+
+    async def trickle(self, stream_id: StreamId, session_id: str, fragment: str) -> None:
+        """WHIP/WHEP ``PATCH``: the client's trickled ICE candidates (an RFC 8840 fragment) for the session."""
+        await self._sfu.trickle(self.session_of(stream_id, session_id), fragment)
 
     async def go_live(self, who: Principal | None, stream_id: StreamId) -> Stream:
         await self._access.authorize(Action.GO_LIVE, stream_id, who)

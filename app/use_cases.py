@@ -6,13 +6,21 @@ from dataclasses import dataclass
 
 from app.access import RoomAccess
 from app.accounts_admin import AccountsAdmin
+from app.catalogue import Catalogue
 from app.chatting import Chatting
+from app.directory import Directory
 from app.gifting import Gifting
+from app.goals import Goals
 from app.lifecycle import StreamLifecycle
 from app.moderating import Moderating
 from app.money_admin import MoneyAdmin
+from app.my_streams import MyStreams
+from app.my_wallet import MyWallet
 from app.nodes import Nodes
+from app.payments import Payments
 from app.principal import Identity
+from app.profiles import Profiles
+from app.signing_in import SigningIn
 from app.streaming import GoingLive
 from app.watching import Watching
 
@@ -20,13 +28,21 @@ from app.watching import Watching
 @dataclass(frozen=True, slots=True)
 class UseCases:
     identity: Identity
+    signing_in: SigningIn
+    profiles: Profiles
     access: RoomAccess
     lifecycle: StreamLifecycle
+    directory: Directory
+    my_streams: MyStreams
     going_live: GoingLive
     watching: Watching
     chatting: Chatting
     moderating: Moderating
     gifting: Gifting
+    catalogue: Catalogue
+    goals: Goals
+    my_wallet: MyWallet
+    payments: Payments
     accounts_admin: AccountsAdmin
     money_admin: MoneyAdmin
     nodes: Nodes

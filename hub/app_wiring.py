@@ -5,13 +5,21 @@ from __future__ import annotations
 from accounts.service import AccountService
 from app.access import RoomAccess
 from app.accounts_admin import AccountsAdmin
+from app.catalogue import Catalogue
 from app.chatting import Chatting
+from app.directory import Directory
 from app.gifting import Gifting
+from app.goals import Goals
 from app.lifecycle import PublisherPresence, StreamLifecycle
 from app.moderating import Moderating
 from app.money_admin import MoneyAdmin
+from app.my_streams import MyStreams
+from app.my_wallet import MyWallet
 from app.nodes import NodeDirectory, Nodes
+from app.payments import Payments
 from app.principal import Identity
+from app.profiles import Profiles
+from app.signing_in import SigningIn
 from app.streaming import GoingLive
 from app.use_cases import UseCases
 from app.watching import Watching
@@ -26,6 +34,8 @@ from sfu import Sfu
 from wallet.audit import LedgerAudit
 from wallet.cashouts import CashoutService
 from wallet.service import WalletService
+from wallet.topups import TopUpService
+from wallet.webhooks import StripeWebhooks
 
 
 def build_use_cases(
@@ -39,6 +49,8 @@ def build_use_cases(
     gifts: GiftService,
     wallet: WalletService,
     cashouts: CashoutService,
+    topups: TopUpService,
+    webhooks: StripeWebhooks,
     audit: LedgerAudit,
     sfu: Sfu,
     events: EventBus,
@@ -50,13 +62,21 @@ def build_use_cases(
     lifecycle = StreamLifecycle(streams, sfu, events, presence_elsewhere)
     return UseCases(
         identity=identity,
+        signing_in=SigningIn(accounts),
+        profiles=Profiles(accounts),
         access=access,
         lifecycle=lifecycle,
+        directory=Directory(streams, accounts),
+        my_streams=MyStreams(access, streams, accounts),
         going_live=GoingLive(access, streams, identity, lifecycle, sfu),
-        watching=Watching(access, chat, presence, gifts),
+        watching=Watching(access, chat, presence, gifts, accounts),
         chatting=Chatting(access, chat, presence),
         moderating=Moderating(access, moderation, streams, accounts, notifier),
         gifting=Gifting(access, gifts),
+        catalogue=Catalogue(gifts),
+        goals=Goals(access, gifts),
+        my_wallet=MyWallet(accounts, wallet, topups, cashouts),
+        payments=Payments(webhooks),
         accounts_admin=AccountsAdmin(accounts, streams, lifecycle, notifier),
         money_admin=MoneyAdmin(accounts, wallet, cashouts, audit),
         nodes=Nodes(nodes),

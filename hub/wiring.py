@@ -149,6 +149,8 @@ class Hub:
             gifts=self.gifts,
             wallet=self.money.wallet,
             cashouts=self.money.cashouts,
+            topups=self.money.topups,
+            webhooks=self.money.webhooks,
             audit=self.money.audit,
             sfu=self.sfu,
             events=self.events,
@@ -163,22 +165,10 @@ class Hub:
         if self.redis is not None:
             readiness["redis"] = self._ping_redis
         self.api = ApiContext(
-            accounts=self.accounts,
             use=self.use,
-            streams=self.streams,
             max_body_bytes=settings.max_body_bytes,
             public_url=settings.public_url,
             readiness=readiness,
-            sfu=self.sfu,
-            wallet=self.money.wallet,
-            topups=self.money.topups,
-            cashouts=self.money.cashouts,
-            stripe_webhooks=self.money.webhooks,
-            gifts=self.money.gifts,
-            chat=self.chat,
-            moderation=self.moderation,
-            presence=self.presence,
-            ledger_audit=self.money.audit,
         )
         self.sio: Any = None  # the Socket.IO server, set when the app is built
         self._started = False

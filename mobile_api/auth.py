@@ -46,10 +46,10 @@ class RefreshBody(Body):
 )
 async def register(call: Call) -> dict[str, Any]:
     b = call.body_as(RegisterBody)
-    user, tokens = await call.ctx.accounts.register(
+    session = await call.ctx.use.signing_in.register(
         email=b.email, password=b.password, nickname=b.nickname, phone=b.phone, address=call.client_address
     )
-    return {"user": user.private(), **tokens.to_dict()}
+    return session.to_dict()
 
 
 @api.route(
@@ -68,8 +68,8 @@ async def register(call: Call) -> dict[str, Any]:
 )
 async def login(call: Call) -> dict[str, Any]:
     b = call.body_as(LoginBody)
-    user, tokens = await call.ctx.accounts.login(login=b.login, password=b.password, address=call.client_address)
-    return {"user": user.private(), **tokens.to_dict()}
+    session = await call.ctx.use.signing_in.login(login=b.login, password=b.password, address=call.client_address)
+    return session.to_dict()
 
 
 @api.route(
@@ -83,10 +83,10 @@ async def login(call: Call) -> dict[str, Any]:
     responses={401: "invalid, expired or reused refresh token"},
 )
 async def refresh(call: Call) -> dict[str, Any]:
-    tokens = await call.ctx.accounts.refresh(call.body_as(RefreshBody).refresh_token)
+    tokens = await call.ctx.use.signing_in.refresh(call.body_as(RefreshBody).refresh_token)
     return tokens.to_dict()
 
 
 @api.route("POST", "/auth/logout", summary="Revoke this session", tags=("auth",), status=204)
 async def logout(call: Call) -> None:
-    await call.ctx.accounts.logout(call.user)
+    await call.ctx.use.signing_in.logout(call.principal)

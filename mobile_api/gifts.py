@@ -6,14 +6,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from accounts.models import Role
 from app.requests import GiftRequest
 from app.text_fields import GoalTitle
-from core.errors import UnavailableError
+from app.vocabulary import GoalKind
 from core.ids import StreamId
-from gifts.errors import GiftNotFoundError
-from gifts.models import GoalKind
-from gifts.service import GiftService
 from mobile_api.routing import Api, Body, Call, Query
 from mobile_api.schemas import GiftAckOut, GiftList, GiftOut, GoalOut, LeaderboardOut
 
@@ -70,12 +66,6 @@ class GoalBody(Body):
     title: GoalTitle = ""
 
 
-def _gifts(call: Call) -> GiftService:
-    if call.ctx.gifts is None:
-        raise UnavailableError("gifts are not available on this node")
-    return call.ctx.gifts
-
-
 @api.route(
     "GET",
     "/gifts",
@@ -87,8 +77,7 @@ def _gifts(call: Call) -> GiftService:
 )
 async def list_gifts(call: Call) -> dict[str, Any]:
     q = call.query_as(CatalogueQuery)
-    admin = call.principal is not None and call.principal.role is Role.ADMIN
-    gifts = await _gifts(call).catalogue.list(include_inactive=q.include_inactive and admin)
+    gifts = await call.ctx.use.catalogue.browse(call.principal, include_inactive=q.include_inactive)
     return {"items": [g.public() for g in gifts]}
 
 
@@ -105,7 +94,7 @@ async def list_gifts(call: Call) -> dict[str, Any]:
 async def create_gift(call: Call) -> dict[str, Any]:
     b = call.body_as(CreateGiftBody)
     fields = b.model_dump(exclude={"id"})
-    gift = await _gifts(call).catalogue.create(call.user.role is Role.ADMIN, b.id, fields)
+    gift = await call.ctx.use.catalogue.add(call.principal, b.id, fields)
     return gift.public()
 
 
@@ -121,9 +110,7 @@ async def create_gift(call: Call) -> dict[str, Any]:
 async def update_gift(call: Call) -> dict[str, Any]:
     b = call.body_as(UpdateGiftBody)
     changes = b.model_dump(exclude={"expected_version"}, exclude_none=True)
-    gift = await _gifts(call).catalogue.update(
-        call.user.role is Role.ADMIN, call.path["gift_id"], changes, b.expected_version
-    )
+    gift = await call.ctx.use.catalogue.change(call.principal, call.path["gift_id"], changes, b.expected_version)
     return gift.public()
 
 
@@ -159,13 +146,8 @@ async def send_gift(call: Call) -> dict[str, Any]:
     response=LeaderboardOut,
 )
 async def leaderboard(call: Call) -> dict[str, Any]:
-    stream = await call.ctx.streams.get(StreamId(call.path["stream_id"]))
-    gifts = _gifts(call)
-    return {
-        "stream_id": stream.id,
-        "live": await gifts.live_leaderboard(stream.id),
-        "all_time": await gifts.all_time_leaderboard(stream.owner_id),
-    }
+    boards = await call.ctx.use.watching.leaderboards(call.principal, StreamId(call.path["stream_id"]))
+    return boards.to_dict()
 
 
 @api.route(
@@ -179,12 +161,13 @@ async def leaderboard(call: Call) -> dict[str, Any]:
 )
 async def set_goal(call: Call) -> dict[str, Any]:
     b = call.body_as(GoalBody)
-    stream = await call.ctx.streams.get(StreamId(call.path["stream_id"]))
-    gifts = _gifts(call)
-    if b.gift_id:
-        await gifts.catalogue.get(b.gift_id)
-    goal = await gifts.goals.set(
-        call.user.user_id, stream.owner_id, stream.id, GoalKind(b.kind), b.target, b.gift_id, b.title
+    goal = await call.ctx.use.goals.set(
+        call.principal,
+        StreamId(call.path["stream_id"]),
+        kind=GoalKind(b.kind),
+        target=b.target,
+        gift_id=b.gift_id,
+        title=b.title,
     )
     return goal.to_dict()
 
@@ -199,10 +182,7 @@ async def set_goal(call: Call) -> dict[str, Any]:
     response=GoalOut,
 )
 async def get_goal(call: Call) -> dict[str, Any]:
-    stream_id = call.path["stream_id"]
-    goal = await _gifts(call).goals.get(stream_id)
-    if goal is None:
-        raise GiftNotFoundError("this stream has no goal", code="no_goal")
+    goal = await call.ctx.use.goals.get(call.principal, StreamId(call.path["stream_id"]))
     return goal.to_dict()
 
 
@@ -214,5 +194,4 @@ async def get_goal(call: Call) -> dict[str, Any]:
     responses={403: "not your stream", 404: "no such stream"},
 )
 async def clear_goal(call: Call) -> None:
-    stream = await call.ctx.streams.get(StreamId(call.path["stream_id"]))
-    await _gifts(call).goals.clear(call.user.user_id, stream.owner_id, stream.id)
+    await call.ctx.use.goals.clear(call.principal, StreamId(call.path["stream_id"]))

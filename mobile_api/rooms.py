@@ -9,14 +9,10 @@ from pydantic import Field
 
 from app.requests import ModerationRequest, ReportRequest
 from app.text_fields import Resolution
-from core.errors import UnavailableError
-from core.ids import StreamId, UserId
+from app.vocabulary import ReportStatus
+from core.ids import StreamId
 from mobile_api.routing import Api, Body, Call, Query
 from mobile_api.schemas import ChatPage, LogEntryOut, LogPage, ModActionOut, RoomSettingsOut, ViewersOut
-from rooms.chat import ChatService
-from rooms.chat_models import ReportStatus
-from rooms.moderation import ModerationService
-from rooms.presence import PresenceService
 
 api = Api()
 TAGS = ("rooms",)
@@ -47,24 +43,6 @@ class ResolveBody(Body):
     resolution: Resolution = ""
 
 
-def _chat(call: Call) -> ChatService:
-    if call.ctx.chat is None:
-        raise UnavailableError("chat is not available on this node")
-    return call.ctx.chat
-
-
-def _mod(call: Call) -> ModerationService:
-    if call.ctx.moderation is None:
-        raise UnavailableError("moderation is not available on this node")
-    return call.ctx.moderation
-
-
-def _presence(call: Call) -> PresenceService:
-    if call.ctx.presence is None:
-        raise UnavailableError("presence is not available on this node")
-    return call.ctx.presence
-
-
 def _sid(call: Call) -> StreamId:
     return StreamId(call.path["stream_id"])
 
@@ -81,9 +59,9 @@ def _sid(call: Call) -> StreamId:
 )
 async def chat_history(call: Call) -> dict[str, Any]:
     q = call.query_as(ChatQuery)
-    if q.include_removed:
-        await call.ctx.use.moderating.require_reader(call.principal, _sid(call))
-    page = await _chat(call).history(_sid(call), cursor=q.cursor, limit=q.limit, include_removed=q.include_removed)
+    page = await call.ctx.use.watching.chat_history(
+        call.principal, _sid(call), cursor=q.cursor, limit=q.limit, removed=q.include_removed
+    )
     return page.to_dict()
 
 
@@ -203,13 +181,4 @@ async def restrictions(call: Call) -> dict[str, Any]:
     response=ViewersOut,
 )
 async def viewers(call: Call) -> dict[str, Any]:
-    sid = _sid(call)
-    presence = _presence(call)
-    await call.ctx.streams.get(sid)
-    out: dict[str, Any] = {"count": await presence.count(sid), "likes": await presence.likes(sid)}
-    if await call.ctx.use.moderating.may_read(call.principal, sid):
-        keys = await presence.viewers(sid, 500)
-        users = await call.ctx.accounts.get_users([UserId(k) for k in keys if not k.startswith("g:")])
-        out["users"] = [u.public() for u in users.values()]
-        out["guests"] = sum(1 for k in keys if k.startswith("g:"))
-    return out
+    return (await call.ctx.use.watching.viewers(call.principal, _sid(call))).to_dict()

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rooms.models import StreamStatus
+from app.vocabulary import StreamStatus
 
 Role = Literal["viewer", "streamer", "moderator", "admin"]
 

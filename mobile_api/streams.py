@@ -7,10 +7,10 @@ from typing import Any
 from pydantic import Field
 
 from app.text_fields import StreamCategory, StreamTag, StreamTitle
+from app.vocabulary import StreamStatus
 from core.ids import StreamId, UserId
 from mobile_api.routing import Api, Body, Call, Query
 from mobile_api.schemas import MyStreamsPage, StreamOut, StreamPage, StreamViewOut, StreamWithKeyOut
-from rooms.models import Stream, StreamStatus
 
 api = Api()
 
@@ -36,10 +36,6 @@ class ModeratorBody(Body):
     user_id: str = Field(max_length=64)
 
 
-def _with_key(stream: Stream) -> dict[str, Any]:
-    return {**stream.to_public(), "stream_key": stream.stream_key}
-
-
 @api.route(
     "POST",
     "/streams",
@@ -51,9 +47,8 @@ def _with_key(stream: Stream) -> dict[str, Any]:
 )
 async def create_stream(call: Call) -> dict[str, Any]:
     b = call.body_as(CreateStreamBody)
-    stream = await call.ctx.streams.create(call.user.user_id, title=b.title, category=b.category, tags=b.tags)
-    await call.ctx.accounts.become_streamer(call.user.user_id)
-    return _with_key(stream)
+    created = await call.ctx.use.my_streams.create(call.principal, title=b.title, category=b.category, tags=b.tags)
+    return created.to_dict()
 
 
 @api.route(
@@ -67,8 +62,8 @@ async def create_stream(call: Call) -> dict[str, Any]:
 )
 async def list_streams(call: Call) -> dict[str, Any]:
     q = call.query_as(ListQuery)
-    page = await call.ctx.streams.directory(
-        status=StreamStatus(q.status) if q.status else None, cursor=q.cursor, limit=q.limit
+    page = await call.ctx.use.directory.browse(
+        call.principal, status=StreamStatus(q.status) if q.status else None, cursor=q.cursor, limit=q.limit
     )
     return page.to_dict()
 
@@ -83,15 +78,14 @@ async def list_streams(call: Call) -> dict[str, Any]:
 )
 async def following_streams(call: Call) -> dict[str, Any]:
     q = call.query_as(PageQuery)
-    owners = await call.ctx.accounts.followees(call.user.user_id)
-    page = await call.ctx.streams.directory(status=StreamStatus.LIVE, owners=owners, cursor=q.cursor, limit=q.limit)
+    page = await call.ctx.use.directory.following(call.principal, cursor=q.cursor, limit=q.limit)
     return page.to_dict()
 
 
 @api.route("GET", "/streams/mine", summary="My streams, with their keys", tags=("streams",), response=MyStreamsPage)
 async def my_streams(call: Call) -> dict[str, Any]:
-    streams = await call.ctx.streams.owned_by(call.user.user_id)
-    return {"items": [_with_key(s) for s in streams], "next_cursor": None}
+    streams = await call.ctx.use.my_streams.mine(call.principal)
+    return {"items": [s.to_dict() for s in streams], "next_cursor": None}
 
 
 @api.route(
@@ -102,16 +96,7 @@ async def my_streams(call: Call) -> dict[str, Any]:
     response=StreamPage,
 )
 async def moderated_streams(call: Call) -> dict[str, Any]:
-    me = call.user
-    rooms: dict[str, dict[str, Any]] = {}
-    for stream in [*await call.ctx.streams.owned_by(me.user_id), *await call.ctx.streams.moderated_by(me.user_id)]:
-        if stream.status is not StreamStatus.ENDED:
-            rooms.setdefault(stream.id, stream.to_public())
-    if me.is_staff:
-        live = await call.ctx.streams.directory(status=StreamStatus.LIVE, limit=100)
-        for item in live.items:
-            rooms.setdefault(item["id"], item)
-    return {"items": list(rooms.values()), "next_cursor": None}
+    return {"items": await call.ctx.use.directory.moderated(call.principal), "next_cursor": None}
 
 
 @api.route(
@@ -124,10 +109,8 @@ async def moderated_streams(call: Call) -> dict[str, Any]:
     response=StreamViewOut,
 )
 async def get_stream(call: Call) -> dict[str, Any]:
-    stream = await call.ctx.streams.get(StreamId(call.path["stream_id"]))
-    if call.principal is not None and call.principal.user_id == stream.owner_id:
-        return _with_key(stream)
-    return stream.to_public()
+    view = await call.ctx.use.directory.view(call.principal, StreamId(call.path["stream_id"]))
+    return view.to_dict()
 
 
 @api.route(
@@ -165,8 +148,8 @@ async def go_live(call: Call) -> dict[str, Any]:
     response=StreamWithKeyOut,
 )
 async def rotate_key(call: Call) -> dict[str, Any]:
-    stream = await call.ctx.streams.rotate_key(call.user.user_id, StreamId(call.path["stream_id"]))
-    return _with_key(stream)
+    rotated = await call.ctx.use.my_streams.rotate_key(call.principal, StreamId(call.path["stream_id"]))
+    return rotated.to_dict()
 
 
 @api.route(

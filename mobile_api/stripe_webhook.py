@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import UnavailableError
 from mobile_api.routing import Api, Call, read_limited
 from mobile_api.schemas import WebhookAckOut
 
@@ -23,8 +22,5 @@ api = Api()
     response=WebhookAckOut,
 )
 async def stripe_webhook(call: Call) -> dict[str, Any]:
-    webhooks = call.ctx.stripe_webhooks
-    if webhooks is None:
-        raise UnavailableError("payments are not available on this node")
     payload = await read_limited(call.request, call.ctx.max_body_bytes)
-    return await webhooks.handle(payload, call.request.headers.get("stripe-signature"))
+    return await call.ctx.use.payments.stripe_event(payload, call.request.headers.get("stripe-signature"))

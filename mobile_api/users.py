@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
-from accounts.models import Role
 from app.text_fields import Bio, Nickname, Reason
+from app.vocabulary import Role
 from core.ids import UserId
 from mobile_api.routing import Api, Body, Call
 from mobile_api.schemas import AdminUserOut, MeOut, ProfileOut
@@ -34,15 +34,14 @@ class MePatch(Body):
 
 @api.route("GET", "/me", summary="My account", tags=("users",), response=MeOut)
 async def get_me(call: Call) -> dict[str, Any]:
-    user = await call.ctx.accounts.get_user(call.user.user_id)
-    return user.private()
+    return (await call.ctx.use.profiles.me(call.principal)).private()
 
 
 @api.route("PATCH", "/me", summary="Change my profile", tags=("users",), body=MePatch, response=MeOut)
 async def patch_me(call: Call) -> dict[str, Any]:
     b = call.body_as(MePatch)
-    user = await call.ctx.accounts.update_me(
-        call.user.user_id, nickname=b.nickname, bio=b.bio, avatar_url=b.avatar_url, phone=b.phone
+    user = await call.ctx.use.profiles.update_me(
+        call.principal, nickname=b.nickname, bio=b.bio, avatar_url=b.avatar_url, phone=b.phone
     )
     return user.private()
 
@@ -57,7 +56,7 @@ async def patch_me(call: Call) -> dict[str, Any]:
     response=ProfileOut,
 )
 async def get_user(call: Call) -> dict[str, Any]:
-    return await call.ctx.accounts.profile(UserId(call.path["user_id"]))
+    return await call.ctx.use.profiles.profile(call.principal, UserId(call.path["user_id"]))
 
 
 @api.route(
@@ -69,12 +68,12 @@ async def get_user(call: Call) -> dict[str, Any]:
     responses={404: "no such user"},
 )
 async def follow(call: Call) -> None:
-    await call.ctx.accounts.follow(call.user.user_id, UserId(call.path["user_id"]))
+    await call.ctx.use.profiles.follow(call.principal, UserId(call.path["user_id"]))
 
 
 @api.route("DELETE", "/users/{user_id}/follow", summary="Unfollow a user", tags=("users",), status=204)
 async def unfollow(call: Call) -> None:
-    await call.ctx.accounts.unfollow(call.user.user_id, UserId(call.path["user_id"]))
+    await call.ctx.use.profiles.unfollow(call.principal, UserId(call.path["user_id"]))
 
 
 @api.route(

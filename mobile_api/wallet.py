@@ -6,9 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from accounts.models import Role
 from app.requests import IdempotencyKey
-from core.errors import ForbiddenError, UnavailableError
+from app.vocabulary import CashoutStatus, Currency
 from core.ids import UserId
 from mobile_api.routing import Api, Body, Call, Query
 from mobile_api.schemas import (
@@ -24,11 +23,6 @@ from mobile_api.schemas import (
     TransferPage,
     WalletOut,
 )
-from wallet.accounts import Currency
-from wallet.cashouts import CashoutService
-from wallet.models import CashoutStatus
-from wallet.service import WalletService
-from wallet.topups import TopUpService
 
 api = Api()
 
@@ -61,28 +55,9 @@ class IdentityBody(Body):
     verified: bool
 
 
-def _wallet(call: Call) -> WalletService:
-    if call.ctx.wallet is None:
-        raise UnavailableError("the wallet is not available on this node")
-    return call.ctx.wallet
-
-
-def _topups(call: Call) -> TopUpService:
-    if call.ctx.topups is None:
-        raise UnavailableError("top-ups are not available on this node")
-    return call.ctx.topups
-
-
-def _cashouts(call: Call) -> CashoutService:
-    if call.ctx.cashouts is None:
-        raise UnavailableError("cash-outs are not available on this node")
-    return call.ctx.cashouts
-
-
 @api.route("GET", "/wallet", summary="My balances: coins, matured and held beans", tags=("wallet",), response=WalletOut)
 async def get_wallet(call: Call) -> dict[str, Any]:
-    balances = await _wallet(call).balances(call.user.user_id)
-    return {**balances.to_dict(), "cashout_minimum_beans": _cashouts(call).minimum_beans}
+    return (await call.ctx.use.my_wallet.balances(call.principal)).to_dict()
 
 
 @api.route(
@@ -95,7 +70,7 @@ async def get_wallet(call: Call) -> dict[str, Any]:
 )
 async def list_transactions(call: Call) -> dict[str, Any]:
     q = call.query_as(PageQuery)
-    page = await _wallet(call).transactions(call.user.user_id, cursor=q.cursor, limit=q.limit)
+    page = await call.ctx.use.my_wallet.transactions(call.principal, cursor=q.cursor, limit=q.limit)
     return page.to_dict()
 
 
@@ -103,7 +78,7 @@ async def list_transactions(call: Call) -> dict[str, Any]:
     "GET", "/wallet/coin-packs", summary="The coin packs on sale", tags=("wallet",), auth="none", response=CoinPackList
 )
 async def list_coin_packs(call: Call) -> dict[str, Any]:
-    return {"items": [p.to_dict() for p in _topups(call).packs()]}
+    return {"items": [p.to_dict() for p in call.ctx.use.my_wallet.coin_packs(call.principal)]}
 
 
 @api.route(
@@ -118,7 +93,7 @@ async def list_coin_packs(call: Call) -> dict[str, Any]:
 )
 async def create_topup(call: Call) -> dict[str, Any]:
     b = call.body_as(TopUpBody)
-    return await _topups(call).create(call.user.user_id, b.pack_id, b.method)
+    return await call.ctx.use.my_wallet.start_topup(call.principal, b.pack_id, b.method)
 
 
 @api.route(
@@ -130,11 +105,7 @@ async def create_topup(call: Call) -> dict[str, Any]:
     response=TopUpOut,
 )
 async def get_topup(call: Call) -> dict[str, Any]:
-    doc = await _topups(call).get(call.path["topup_id"])
-    if doc["user_id"] != call.user.user_id and call.user.role is not Role.ADMIN:
-        raise ForbiddenError("not your top-up")
-    keys = ("pack_id", "coins", "price_cents", "currency", "method", "status", "reversed_coins")
-    return {"id": doc["_id"], **{k: doc.get(k) for k in keys}}
+    return await call.ctx.use.my_wallet.topup(call.principal, call.path["topup_id"])
 
 
 @api.route(
@@ -149,16 +120,13 @@ async def get_topup(call: Call) -> dict[str, Any]:
 )
 async def request_cashout(call: Call) -> dict[str, Any]:
     b = call.body_as(CashoutBody)
-    user = await call.ctx.accounts.get_user(call.user.user_id)
-    cashout = await _cashouts(call).request(
-        call.user.user_id, b.beans, identity_verified=user.identity_verified, key=b.idempotency_key
-    )
+    cashout = await call.ctx.use.my_wallet.request_cashout(call.principal, b.beans, b.idempotency_key)
     return cashout.to_dict()
 
 
 @api.route("GET", "/wallet/cashouts", summary="My cash-outs", tags=("wallet",), response=CashoutPage)
 async def my_cashouts(call: Call) -> dict[str, Any]:
-    items = await _cashouts(call).find(user_id=call.user.user_id)
+    items = await call.ctx.use.my_wallet.cashouts(call.principal)
     return {"items": [c.to_dict() for c in items], "next_cursor": None}
 
 

@@ -11,8 +11,9 @@
   preflights are answered by the app's CORS middleware (``HUB_CORS_ORIGINS``).
 
 The SFU's own answer carries all its candidates (aiortc gathers before answering; it never trickles). STUN/TURN
-servers go to the client in ``Link: rel="ice-server"`` headers (section 4.6). No business logic here: the stream
-service checks the key, the SFU does the media.
+servers go to the client in ``Link: rel="ice-server"`` headers (section 4.6). No business logic here: HTTP in and
+out around ``app.streaming.GoingLive`` (the same use case as ``rtc:publish`` / ``rtc:subscribe``), which checks the
+key and the policy and drives the SFU.
 """
 
 from __future__ import annotations
@@ -22,12 +23,10 @@ from urllib.parse import urlsplit
 
 from starlette.responses import Response
 
-from cluster.errors import NodeFullError
-from core.errors import HubError, InvalidInputError, UnauthenticatedError, UnavailableError
+from app.vocabulary import InvalidSdpError, NodeFullError
+from core.errors import HubError, InvalidInputError, UnauthenticatedError
 from core.ids import StreamId
 from mobile_api.routing import Api, Call, bearer_token, read_limited
-from rooms.errors import StreamEndedError, StreamNotFoundError
-from sfu import InvalidSdpError, SessionNotFoundError, Sfu, StreamNotLiveError
 
 api = Api()
 
@@ -55,13 +54,6 @@ class PreconditionFailedError(HubError):
 
     code = "precondition_failed"
     status = 412
-
-
-def _sfu(call: Call) -> Sfu:
-    sfu: Sfu | None = getattr(call.ctx, "sfu", None)
-    if sfu is None:
-        raise UnavailableError("media is not served by this node", code="sfu_unavailable")
-    return sfu
 
 
 def _content_type(call: Call) -> str:
@@ -109,32 +101,25 @@ def _session_url(call: Call, session_id: str) -> str:
     return path
 
 
-def _created(call: Call, sfu: Sfu, session_id: str, answer: str) -> Response:
+def _created(call: Call, session_id: str, answer: str) -> Response:
     headers = {
         "Location": _session_url(call, session_id),
         "ETag": _etag(session_id),
         "Accept-Patch": SDPFRAG,
     }
-    link = _link_header(sfu.settings.ice_servers)
+    link = _link_header(call.ctx.use.going_live.ice_servers)
     if link:
         headers["Link"] = link
     return Response(answer, status_code=201, media_type=SDP, headers=headers)
 
 
-def _session_of(call: Call, sfu: Sfu) -> str:
+def _session_of(call: Call) -> str:
     """The path's session id, if the session (open, or closed not long ago) belongs to the path's stream."""
-    session_id = call.path["session_id"]
-    try:
-        if sfu.session_stream(session_id) != call.path["stream_id"]:
-            raise SessionNotFoundError("no such session")
-    except SessionNotFoundError:
-        raise SessionNotFoundError("no such session") from None
-    return session_id
+    return call.ctx.use.going_live.session_of(StreamId(call.path["stream_id"]), call.path["session_id"])
 
 
 async def _delete(call: Call) -> Response:
-    sfu = _sfu(call)
-    await sfu.close_session(_session_of(call, sfu))
+    await call.ctx.use.going_live.hang_up(StreamId(call.path["stream_id"]), call.path["session_id"])
     return Response(status_code=200)
 
 
@@ -156,8 +141,7 @@ def _check_if_match(call: Call, session_id: str) -> None:
 
 
 async def _patch(call: Call) -> Response:
-    sfu = _sfu(call)
-    session_id = _session_of(call, sfu)
+    session_id = _session_of(call)
     if _content_type(call) != SDPFRAG:
         raise UnsupportedMediaTypeError(f"trickle ICE fragments must be sent as {SDPFRAG}")
     _check_if_match(call, session_id)
@@ -166,7 +150,7 @@ async def _patch(call: Call) -> Response:
         fragment = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidSdpError("the SDP fragment is not UTF-8") from None
-    await sfu.trickle(session_id, fragment)
+    await call.ctx.use.going_live.trickle(StreamId(call.path["stream_id"]), session_id, fragment)
     return Response(status_code=204, headers={"ETag": _etag(session_id)})
 
 
@@ -176,7 +160,7 @@ def _options(allow: str, **extra: str) -> Response:
 
 
 async def _session_options(call: Call) -> Response:
-    _session_of(call, _sfu(call))
+    _session_of(call)
     return _options(SESSION_METHODS, **{"Accept-Patch": SDPFRAG})
 
 
@@ -198,13 +182,12 @@ async def _session_options(call: Call) -> Response:
     },
 )
 async def whip_publish(call: Call) -> Response:
-    sfu = _sfu(call)
     key = bearer_token(call.request)
     if key is None:
         raise UnauthenticatedError("WHIP needs 'Authorization: Bearer <stream key>'", code="invalid_stream_key")
     offer = await _offer(call)
     published = await call.ctx.use.going_live.publish_with_key(StreamId(call.path["stream_id"]), key, offer)
-    return _created(call, sfu, published.session_id, published.answer_sdp)
+    return _created(call, published.session_id, published.answer_sdp)
 
 
 @api.route(
@@ -226,24 +209,16 @@ async def whip_publish(call: Call) -> Response:
     },
 )
 async def whep_subscribe(call: Call) -> Response:
-    sfu = _sfu(call)
     offer = await _offer(call)
     try:
-        session_id, answer = await call.ctx.use.going_live.watch(
+        session_id, answer = await call.ctx.use.going_live.watch_live(
             call.principal, StreamId(call.path["stream_id"]), offer, call.client_address
         )
-    except StreamNotFoundError:
-        # Nothing to authorize: the SFU still reads the offer first, so a malformed one is a 400 (invalid_sdp)
-        # whatever the stream id; a well-formed one finds no router (404 stream_not_live).
-        await sfu.subscribe(call.path["stream_id"], offer, {"client": call.client_address})
-        raise StreamNotLiveError("this stream is not live") from None
-    except StreamEndedError:
-        raise StreamNotLiveError("this stream is not live") from None
     except NodeFullError as full:
         # The offer is not consumed: a WHEP client repeats the POST at the Location (307 keeps method and body).
         location = full.url.rstrip("/") + call.request.url.path
         return Response(status_code=307, headers={"Location": location, "Access-Control-Expose-Headers": "Location"})
-    return _created(call, sfu, session_id, answer)
+    return _created(call, session_id, answer)
 
 
 def _declare_session_routes(proto: str, name: str, on_delete: str) -> None:

@@ -159,7 +159,7 @@ async def test_an_unexpected_failure_is_a_500_problem_with_a_request_id_and_the_
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(hub.api.streams, "directory", broken)
+    monkeypatch.setattr(hub.streams, "directory", broken)
     transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
     peers: set[Any] = set()
 

@@ -1,0 +1,70 @@
+"""Finding streams: the public directory (live by default), the live streams of people I follow, the rooms I can
+moderate, and one stream — with its secret key when the caller owns it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from accounts.service import AccountService
+from app.policy import Action, require
+from app.principal import Principal
+from core.ids import StreamId
+from core.pagination import Page
+from rooms.models import Stream, StreamStatus
+from rooms.streams import StreamService
+
+#: Staff see every live stream in their "rooms I can moderate" list, up to this many.
+STAFF_LIVE_MAX = 100
+
+
+@dataclass(frozen=True, slots=True)
+class StreamView:
+    """A stream as its caller may see it: the owner also sees the stream key."""
+
+    stream: Stream
+    with_key: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        public = self.stream.to_public()
+        return {**public, "stream_key": self.stream.stream_key} if self.with_key else public
+
+
+class Directory:
+    def __init__(self, streams: StreamService, accounts: AccountService) -> None:
+        self._streams = streams
+        self._accounts = accounts
+
+    async def browse(
+        self, who: Principal | None, *, status: StreamStatus | None, cursor: str | None, limit: int | None
+    ) -> Page:
+        """Streams by status (every status when None), newest first."""
+        require(Action.BROWSE_STREAMS, who)
+        return await self._streams.directory(status=status, cursor=cursor, limit=limit)
+
+    async def following(self, who: Principal | None, *, cursor: str | None, limit: int | None) -> Page:
+        """Live streams of the accounts the caller follows."""
+        require(Action.LIST_MY_STREAMS, who)
+        assert who is not None
+        owners = await self._accounts.followees(who.user_id)
+        return await self._streams.directory(status=StreamStatus.LIVE, owners=owners, cursor=cursor, limit=limit)
+
+    async def moderated(self, who: Principal | None) -> list[dict[str, Any]]:
+        """Rooms the caller can moderate: their own streams and their channels' streams that have not ended, and
+        for staff every live stream (public form, one entry per stream)."""
+        require(Action.LIST_MY_STREAMS, who)
+        assert who is not None
+        rooms: dict[str, dict[str, Any]] = {}
+        for stream in [*await self._streams.owned_by(who.user_id), *await self._streams.moderated_by(who.user_id)]:
+            if stream.status is not StreamStatus.ENDED:
+                rooms.setdefault(stream.id, stream.to_public())
+        if who.is_staff:
+            live = await self._streams.directory(status=StreamStatus.LIVE, limit=STAFF_LIVE_MAX)
+            for item in live.items:
+                rooms.setdefault(item["id"], item)
+        return list(rooms.values())
+
+    async def view(self, who: Principal | None, stream_id: StreamId) -> StreamView:
+        require(Action.BROWSE_STREAMS, who)
+        stream = await self._streams.get(stream_id)
+        return StreamView(stream, with_key=who is not None and who.user_id == stream.owner_id)
