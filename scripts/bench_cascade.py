@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import json
 import os
 import statistics
@@ -40,6 +42,7 @@ from benchlib import cpu_seconds  # noqa: E402
 
 KEY = bytes((0x10, 0x00, 0x9D, 0x01, 0x2A)) + bytes(1095)
 DELTA = bytes((0x10, 0x01)) + bytes(1098)
+CONTINUATION = bytes((0x00,)) + bytes(1099)
 SECRET = "bench-cascade"
 
 
@@ -151,17 +154,147 @@ async def run_hop(packets: int, edge_viewers: int, pace_ms: float, loss_packets:
 
     origin_us, origin_tap_us, edge_us, _, _, relayed_count = await measure_cpu()
 
-    # latency: paced packets, origin tap → edge tap
-    arrivals.clear()
-    pushed.clear()
-    sent_seqs = []
-    for _ in range(packets // 2):
-        sent_seqs.append(push(DELTA))
-        await asyncio.sleep(pace_ms / 1000)
-    await asyncio.sleep(0.3)
+    # latency, direct vs one hop in the same run: a probe viewer on the origin and one on the edge (both only drain
+    # their sockets). Per paced packet (keyed by its RTP timestamp): pushed into the origin's producer (t0), sent to
+    # the origin viewer (direct), sent into the pipe, read from the pipe's socket at the edge, ingested by the edge's
+    # producer, sent to the edge viewer (one hop). Between two packets a plain UDP datagram goes through a socket pair
+    # on the same loop (control: what any hop through this process costs at this load), and every pacing sleep's
+    # overshoot is the loop's scheduling delay.
+    probes = [Viewer(audio=False), Viewer(audio=False)]
+    await probes[0].accept((await origin.subscribe("hop", await probes[0].offer()))[1])
+    await probes[1].accept((await edge.subscribe("hop", await probes[1].offer()))[1])
+
+    def viewer_consumer(prod: Any) -> Any:
+        return next((c for c in prod._live if c._sender is not None), None)
+
+    joined_by = time.monotonic() + 30
+    while time.monotonic() < joined_by and (viewer_consumer(producer) is None or viewer_consumer(relayed) is None):
+        push(KEY)
+        await asyncio.sleep(0.3)
+    for probe in probes:
+        probe.pc.getTransceivers()[0].receiver.__dict__["_RTCRtpReceiver__jitter_buffer"] = _Drop()
     consumer = next(c for c in pipe_out.consumers.values() if c.kind == "video")
-    off = consumer._seq_off
-    latency = [(arrivals[(s + off) & 0xFFFF] - pushed[s]) * 1000 for s in sent_seqs if (s + off) & 0xFFFF in arrivals]
+    off = consumer._ts_off
+    stamps: dict[str, dict[int, float]] = {k: {} for k in ("direct", "pipe_sent", "edge_read", "edge_ingest", "hop")}
+
+    def stamp_forward(target: Any, name: str, shift: int) -> None:
+        forward = target.forward
+
+        def stamped_forward(packet: Any, abs_send_time: int, ntp: int) -> None:
+            forward(packet, abs_send_time, ntp)
+            stamps[name].setdefault((packet.ts - shift) & 0xFFFFFFFF, time.perf_counter())
+
+        target.forward = stamped_forward
+
+    stamp_forward(viewer_consumer(producer), "direct", 0)
+    stamp_forward(viewer_consumer(relayed), "hop", off)
+    real_sendto = pipe_out._sendto
+
+    def stamped_sendto(data: bytes, addr: Any) -> None:
+        real_sendto(data, addr)
+        if not 192 <= data[1] <= 223:
+            stamps["pipe_sent"].setdefault((int.from_bytes(data[4:8], "big") - off) & 0xFFFFFFFF, time.perf_counter())
+
+    pipe_out._sendto = stamped_sendto
+
+    def read_stamp(data: bytes, addr: Any) -> None:
+        if not 192 <= data[1] <= 223:
+            stamps["edge_read"].setdefault((int.from_bytes(data[4:8], "big") - off) & 0xFFFFFFFF, time.perf_counter())
+        timed_datagram(data, addr)
+
+    pipe_in._transport.get_protocol().on_datagram = read_stamp
+
+    def ingest_stamp(packet: Any) -> None:
+        stamps["edge_ingest"].setdefault((packet.timestamp - off) & 0xFFFFFFFF, time.perf_counter())
+        ingest(packet)
+
+    pipe_in._producers = {ssrc: _Stamp(ingest_stamp) for ssrc in pipe_in._producers}  # type: ignore[dict-item]
+    control_sent: dict[int, float] = {}
+    control_got: dict[int, float] = {}
+    loop = asyncio.get_running_loop()
+    control_rx, _ = await loop.create_datagram_endpoint(
+        lambda: _Datagrams(
+            lambda data, addr: control_got.setdefault(int.from_bytes(data[:4], "big"), time.perf_counter())
+        ),
+        local_addr=("127.0.0.1", 0),
+    )
+    control_tx, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, remote_addr=control_rx.get_extra_info("sockname")
+    )
+    overshoot: list[float] = []
+    pushed_ts: dict[int, float] = {}
+    gc_pauses: list[float] = []
+    gc_started = [0.0]
+
+    def gc_timer(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses.append((time.perf_counter() - gc_started[0]) * 1000)
+
+    gc.freeze()  # as the SFU's worker processes do: what exists now lives on, out of the collector's full passes
+    gc.callbacks.append(gc_timer)
+    cpu0, sched0, wall0 = time.process_time(), _run_queue_wait_s(), time.perf_counter()
+    for index in range(packets // 2):
+        push(DELTA)
+        pushed_ts[ts] = pushed[seq]
+        for half in (0, 1):
+            before = time.perf_counter()
+            await asyncio.sleep(pace_ms / 2000)
+            overshoot.append((time.perf_counter() - before) * 1000 - pace_ms / 2)
+            if half == 0:
+                control_sent[index] = time.perf_counter()
+                control_tx.sendto(index.to_bytes(4, "big") + DELTA[4:])
+    await asyncio.sleep(0.3)
+    cpu1, sched1, wall1 = time.process_time(), _run_queue_wait_s(), time.perf_counter()
+    gc.callbacks.remove(gc_timer)
+    control_tx.close()
+    control_rx.close()
+    pipe_in._transport.get_protocol().on_datagram = timed_datagram
+    pipe_in._producers = {ssrc: _Stamp(stamped) for ssrc in pipe_in._producers}  # type: ignore[dict-item]
+    pipe_out._sendto = real_sendto
+    for probe in probes:
+        await probe.close()
+
+    def span(a: str | None, b: str) -> list[float]:
+        start = pushed_ts if a is None else stamps[a]
+        return [(stamps[b][t] - start[t]) * 1000 for t in pushed_ts if t in start and t in stamps[b]]
+
+    direct = span(None, "direct")
+    one_hop = span(None, "hop")
+    added = [
+        (stamps["hop"][t] - stamps["direct"][t]) * 1000
+        for t in pushed_ts
+        if t in stamps["hop"] and t in stamps["direct"]
+    ]
+    control = [(control_got[i] - control_sent[i]) * 1000 for i in control_sent if i in control_got]
+    latency = span(None, "edge_ingest")
+
+    def pcts(values: list[float]) -> dict[str, float | None]:
+        return {
+            "p50": _r(_pct(values, 50), 3),
+            "p99": _r(_pct(values, 99), 3),
+            "max": _r(max(values) if values else None, 3),
+        }
+
+    latency_breakdown = {
+        "packets": len(pushed_ts),
+        "direct_ms": pcts(direct),
+        "one_hop_ms": pcts(one_hop),
+        "added_by_hop_ms": pcts(added),
+        "origin_tap_to_pipe_sendto_ms": pcts(span(None, "pipe_sent")),
+        "pipe_sendto_to_edge_read_ms": pcts(span("pipe_sent", "edge_read")),
+        "edge_read_to_ingest_ms": pcts(span("edge_read", "edge_ingest")),
+        "edge_ingest_to_viewer_sent_ms": pcts(span("edge_ingest", "hop")),
+        "control_plain_udp_same_loop_ms": pcts(control),
+        "loop_sleep_overshoot_ms": pcts(overshoot),
+        "gc_pauses": len(gc_pauses),
+        "gc_pause_max_ms": _r(max(gc_pauses) if gc_pauses else None, 3),
+        "process_cpu_share": _r((cpu1 - cpu0) / (wall1 - wall0), 3),
+        "run_queue_wait_share": _r((sched1 - sched0) / (wall1 - wall0), 3)
+        if sched0 is not None and sched1 is not None
+        else None,
+    }
 
     # recovery: one new packet in 50 dropped by the pipe on its way out
     seen: set[int] = set()
@@ -215,6 +348,7 @@ async def run_hop(packets: int, edge_viewers: int, pace_ms: float, loss_packets:
         "edge_viewers": edge_viewers,
         "edge_viewer_forward_us_per_packet": _r(viewer_us, 2),
         "latency_packets": len(latency),
+        "latency_breakdown": latency_breakdown,
         "latency_p50_ms": _r(_pct(latency, 50), 3),
         "latency_p99_ms": _r(_pct(latency, 99), 3),
         "latency_max_ms": _r(max(latency) if latency else None, 3),
@@ -233,6 +367,22 @@ async def run_hop(packets: int, edge_viewers: int, pace_ms: float, loss_packets:
     await edge.close()
     await origin.close()
     return result
+
+
+def _run_queue_wait_s(pid: int | None = None) -> float | None:
+    """Seconds a process's main thread has spent runnable but waiting for a CPU (``/proc/PID/schedstat``)."""
+    try:
+        return int(Path(f"/proc/{pid or 'self'}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, on_datagram: Any) -> None:
+        self.on_datagram = on_datagram
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.on_datagram(data, addr)
 
 
 class _Stamp:
@@ -362,6 +512,251 @@ def _worker_counts(pool: Any) -> list[dict[str, Any]]:
     return result
 
 
+# -- part 3: one stream's forwarding capacity at saturation, 1 worker vs 2 -------------------------------------------
+#
+# The load must not eat the cores it measures. The publisher is synthetic (one aiortc peer that negotiates VP8, then
+# sends ready-made 1100-byte RTP packets at --rate through its DTLS transport: no encoder), and the viewers are aiortc
+# peers that complete ICE and DTLS, receive media, and then attach a classic BPF filter to their ICE sockets that
+# keeps only STUN (first payload byte 0 or 1): the kernel drops every RTP/RTCP packet before it is queued, so a
+# viewer costs its process nothing per packet while consent freshness (RFC 7675, STUN every 5 s) keeps going. The
+# SFU still pays the whole send path (rewrite, SRTP, sendto) for each viewer.
+
+_STUN_ONLY = [(0x30, 0, 0, 8), (0x25, 1, 0, 1), (0x06, 0, 0, 0xFFFFFFFF), (0x06, 0, 0, 0)]  # ldb [8]; > 1 → drop
+
+
+def _stun_only(sock: Any) -> Any:
+    import ctypes
+    import socket
+    import struct
+
+    program = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *i) for i in _STUN_ONLY))
+    sock.setsockopt(socket.SOL_SOCKET, 26, struct.pack("HL", len(_STUN_ONLY), ctypes.addressof(program)))  # ATTACH
+    return program
+
+
+async def run_sat_publisher(port: int, rate: int, seconds: float) -> None:
+    import re
+
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+    from aiortc.mediastreams import MediaStreamTrack
+    from aiortc.rtp import RtpPacket
+
+    from sfu import aiortc_hooks as hooks
+
+    class Silent(MediaStreamTrack):
+        kind = "video"
+
+        async def recv(self) -> Any:
+            await asyncio.Event().wait()
+
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver(Silent(), direction="sendonly")
+    caps = [c for c in transceiver.sender.getCapabilities("video").codecs if c.mimeType == "video/VP8"]
+    transceiver.setCodecPreferences(caps)
+    with hooks.host_addresses(("127.0.0.1",)):
+        await pc.setLocalDescription(await pc.createOffer())
+    match = re.search(r"a=rtpmap:(\d+) VP8/90000", pc.localDescription.sdp)
+    assert match is not None
+    payload_type = int(match.group(1))
+    answer = await bench_sfu.request(port, {"op": "publish", "sdp": pc.localDescription.sdp})
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+    dtls = transceiver.sender.transport
+    ssrc = transceiver.sender._ssrc
+    deadline = time.monotonic() + 30
+    while pc.connectionState != "connected" and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    per_tick = max(1, rate // 100)  # one frame of per_tick packets every 10 ms, a keyframe every second
+    seq, ts, tick = 0, 0, 0
+    start = time.monotonic()
+    end = start + seconds
+    while time.monotonic() < end:
+        for index in range(per_tick):
+            packet = RtpPacket(payload_type=payload_type, sequence_number=seq, timestamp=ts, ssrc=ssrc)
+            packet.marker = int(index == per_tick - 1)
+            packet.payload = KEY if index == 0 and tick % 100 == 0 else (DELTA if index == 0 else CONTINUATION)
+            seq = (seq + 1) & 0xFFFF
+            try:
+                await dtls._send_rtp(packet.serialize())
+            except ConnectionError:
+                return
+        ts = (ts + 900) & 0xFFFFFFFF
+        tick += 1
+        wait = start + tick / 100 - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+    await pc.close()
+
+
+async def run_sat_viewers(port: int, count: int, seconds: float) -> None:
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    from sfu import aiortc_hooks as hooks
+
+    class Count:
+        def __init__(self) -> None:
+            self.packets = 0
+
+        def add(self, packet: Any) -> tuple[bool, None]:
+            self.packets += 1
+            return False, None
+
+    viewers: list[tuple[Any, Count]] = []
+
+    async def join() -> None:
+        pc = RTCPeerConnection()
+        transceiver = pc.addTransceiver("video", direction="recvonly")
+        tap = Count()
+        setattr(transceiver.receiver, hooks.RECEIVER_JITTER_BUFFER, tap)
+        transceiver.receiver.__dict__["_RTCRtpReceiver__remote_bitrate_estimator"] = None
+        with hooks.host_addresses(("127.0.0.1",)):
+            await pc.setLocalDescription(await pc.createOffer())
+        answer = await bench_sfu.request(port, {"op": "subscribe", "sdp": pc.localDescription.sdp})
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+        viewers.append((pc, tap))
+
+    for start in range(0, count, 5):
+        await asyncio.gather(*(join() for _ in range(min(5, count - start))))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(tap.packets for _, tap in viewers):
+        await asyncio.sleep(0.1)
+    filters = []
+    for pc, _ in viewers:  # from now on the kernel drops their media: only STUN reaches the process
+        ice = pc.getTransceivers()[0].receiver.transport.transport
+        for protocol in ice._connection._protocols:
+            sock = protocol.transport.get_extra_info("socket")
+            if sock is not None:
+                filters.append(_stun_only(sock))
+    print(json.dumps({"joined": len(viewers), "receiving": sum(bool(t.packets) for _, t in viewers)}), flush=True)
+    reader = asyncio.StreamReader()
+    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(reader.readline(), timeout=seconds)
+    for pc, _ in viewers:
+        await pc.close()
+
+
+def _spawn(*args: str) -> Any:
+    import subprocess
+
+    return subprocess.Popen(
+        [sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+
+
+async def run_saturated(workers: int, viewers: int, per_process: int, rate: int, window: float) -> dict[str, Any]:
+    """One stream at ``rate`` packets/s to ``viewers`` dark viewers, on a pool of ``workers``: what the workers
+    actually forward per second (to viewers; and into internal pipes) when the offered load exceeds what they can."""
+    from sfu import SfuSettings, SfuWorkerPool
+
+    pool = SfuWorkerPool(
+        SfuSettings(announced_ips=("127.0.0.1",), connect_timeout_s=60, media_timeout_s=30), workers=workers
+    )
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        message = json.loads(await reader.readline())
+        try:
+            call = pool.publish if message["op"] == "publish" else pool.subscribe
+            reply: dict[str, Any] = {"sdp": (await call("sat", message["sdp"]))[1]}
+        except Exception as exc:
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        writer.write(json.dumps(reply).encode() + b"\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, limit=1 << 22)
+    port = str(server.sockets[0].getsockname()[1])
+    budget = str(window + 240)  # every helper process ends by itself after this long
+    loop = asyncio.get_running_loop()
+    procs = [_spawn("--role", "sat-publisher", "--port", port, "--rate", str(rate), "--seconds", budget)]
+    try:
+        deadline = time.monotonic() + 60
+        while not pool.is_live("sat") and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        groups = [per_process] * (viewers // per_process) + ([viewers % per_process] if viewers % per_process else [])
+        viewer_procs = [
+            _spawn("--role", "sat-viewers", "--port", port, "--count", str(n), "--seconds", budget) for n in groups
+        ]
+        procs += viewer_procs
+        joined = []
+        for proc in viewer_procs:
+            assert proc.stdout is not None
+            joined.append(json.loads(await loop.run_in_executor(None, proc.stdout.readline)))
+        await asyncio.sleep(3.0)
+        pids = [w["pid"] for w in pool.stats()["workers"]]
+        helpers = [p.pid for p in procs]
+        before = _sat_counts(pool)
+        cpu_before = [cpu_seconds(pid) for pid in pids]
+        wait_before = [_run_queue_wait_s(pid) for pid in pids]
+        helper_before = [cpu_seconds(pid) for pid in helpers]
+        load_before = os.getloadavg()[0]
+        started = time.monotonic()
+        await asyncio.sleep(window)
+        wall = time.monotonic() - started
+        cpu_after = [cpu_seconds(pid) for pid in pids]
+        wait_after = [_run_queue_wait_s(pid) for pid in pids]
+        helper_after = [cpu_seconds(pid) for pid in helpers]
+        await asyncio.sleep(1.1)  # one more stats push covers the window's end
+        after = _sat_counts(pool)
+        placement = [w["viewers"] for w in pool.stats()["workers"]]
+    finally:
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                assert proc.stdin is not None
+                proc.stdin.write("quit\n")
+                proc.stdin.flush()
+        for proc in procs:
+            try:
+                await loop.run_in_executor(None, proc.wait, 20)
+            except Exception:
+                proc.kill()
+        server.close()
+        await pool.close()
+    per_worker = []
+    for index in range(len(pids)):
+        cpu = cpu_after[index] - cpu_before[index]
+        sent = after[index]["delivered"] - before[index]["delivered"]
+        per_worker.append(
+            {
+                "worker": index,
+                "viewers": placement[index],
+                "cpu_pct": round(cpu / wall * 100, 1),
+                # runnable but waiting for a CPU: cpu + waiting near 100 % means the worker always had work (saturated)
+                "run_queue_wait_pct": round(((wait_after[index] or 0) - (wait_before[index] or 0)) / wall * 100, 1),
+                "forwarded_pps": round(sent / wall),
+                "ingest_pps": round((after[index]["ingest"] - before[index]["ingest"]) / wall),
+                "piped_out_pps": round((after[index]["piped"] - before[index]["piped"]) / wall),
+                "pkt_per_cpu_s": round(sent / cpu) if cpu else None,
+            }
+        )
+    total = sum(w["forwarded_pps"] for w in per_worker)
+    return {
+        "part": "saturated",
+        "workers": workers,
+        "viewers": viewers,
+        "offered_pps": rate * viewers,
+        "receiving_before_dark": sum(j["receiving"] for j in joined),
+        "per_worker": per_worker,
+        "forwarded_pps": total,
+        "cpu_pct_all_workers": round((sum(cpu_after) - sum(cpu_before)) / wall * 100, 1),
+        "load_generator_cpu_pct": round((sum(helper_after) - sum(helper_before)) / wall * 100, 1),
+        "loadavg_start": load_before,
+        "loadavg_end": os.getloadavg()[0],
+    }
+
+
+def _sat_counts(pool: Any) -> list[dict[str, int]]:
+    """Per worker, cumulative (producer counters survive a viewer that leaves): packets its producers took in from the
+    publisher, sends to consumers (viewers and pipes), and sends into pipes."""
+    result = []
+    for worker in pool._workers:
+        routers = worker.stats.get("routers", [])
+        piped = sum(p.get("sent", 0) for r in routers for p in r.get("pipes", []))
+        forwarded = sum(p.get("forwarded", 0) for r in routers for p in r.get("producers", []))
+        ingest = sum(p.get("packets", 0) for r in routers for p in r.get("producers", []) if r.get("relay") is None)
+        result.append({"delivered": forwarded - piped, "ingest": ingest, "piped": piped})
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hop-packets", type=int, default=2000, help="packets per hop measurement (0: skip)")
@@ -371,8 +766,23 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=40, help="viewers of the one stream (0: skip part 2)")
     parser.add_argument("--per-process", type=int, default=20)
     parser.add_argument("--window", type=float, default=8.0)
+    parser.add_argument("--sat-viewers", type=int, default=0, help="dark viewers for part 3 (0: skip part 3)")
+    parser.add_argument("--sat-rate", type=int, default=2000, help="part 3: the stream's packets per second")
+    parser.add_argument("--sat-per-process", type=int, default=50)
+    parser.add_argument("--sat-order", default="1,2,1", help="part 3: worker counts, in order (one run)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--role", default="bench", choices=["bench", "sat-publisher", "sat-viewers"])
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--count", type=int)
+    parser.add_argument("--rate", type=int)
+    parser.add_argument("--seconds", type=float)
     args = parser.parse_args()
+    if args.role == "sat-publisher":
+        asyncio.run(run_sat_publisher(args.port, args.rate, args.seconds))
+        return
+    if args.role == "sat-viewers":
+        asyncio.run(run_sat_viewers(args.port, args.count, args.seconds))
+        return
     results: list[dict[str, Any]] = []
     if args.hop_packets:
         results.append(asyncio.run(run_hop(args.hop_packets, args.edge_viewers, args.pace_ms, args.loss_packets)))
@@ -390,6 +800,25 @@ def main() -> None:
                 "part": "summary",
                 "pkt_per_cpu_s_2_workers_vs_1": round(two["pkt_per_cpu_s"] / one["pkt_per_cpu_s"], 3),
                 "capacity_2_cores_vs_1_worker": round(2 * two["pkt_per_cpu_s"] / one["pkt_per_cpu_s"], 2),
+            }
+            results.append(summary)
+            print(json.dumps(summary), flush=True)
+    if args.sat_viewers:
+        runs = []
+        for workers in (int(n) for n in args.sat_order.split(",")):
+            runs.append(
+                asyncio.run(run_saturated(workers, args.sat_viewers, args.sat_per_process, args.sat_rate, args.window))
+            )
+            results.append(runs[-1])
+            print(json.dumps(runs[-1]), flush=True)
+        ones = [r["forwarded_pps"] for r in runs if r["workers"] == 1]
+        twos = [r["forwarded_pps"] for r in runs if r["workers"] == 2]
+        if ones and twos:
+            summary = {
+                "part": "saturated_summary",
+                "forwarded_pps_1_worker": ones,
+                "forwarded_pps_2_workers": twos,
+                "capacity_2_vs_1": round(statistics.mean(twos) / statistics.mean(ones), 3),
             }
             results.append(summary)
             print(json.dumps(summary), flush=True)
