@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import bcrypt
 
+from accounts.settings import DEFAULTS
 from core.errors import InvalidInputError, UnavailableError
 
 # bcrypt only looks at the first 72 bytes; refuse longer passwords rather than silently truncating.
@@ -68,8 +69,8 @@ class PasswordHasher:
         self,
         rounds: int,
         *,
-        hash_workers: int = 1,
-        verify_workers: int = 2,
+        hash_workers: int = DEFAULTS.password_hash_workers,
+        verify_workers: int = DEFAULTS.password_verify_workers,
         hash_queue: int = 16,
         verify_queue: int = 64,
     ) -> None:

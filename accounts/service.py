@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,12 +16,13 @@ from accounts.errors import (
 )
 from accounts.models import Principal, Role, TokenPair, User
 from accounts.passwords import PasswordHasher, check_password
+from accounts.settings import LoginLimits
 from accounts.store import AccountStore
 from accounts.tokens import AccessTokenCodec, hash_refresh_token, new_refresh_token
 from core.clock import Clock, as_utc
 from core.errors import ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError
 from core.ids import UserId, new_id
-from core.ratelimit import Rate, RateLimiter
+from core.ratelimit import RateLimiter
 from core.text import BIO, NICKNAME
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}$")
@@ -68,14 +68,6 @@ def login_key(login: str) -> str:
     if digits:
         return "phone:" + digits.removeprefix("00")
     return "other:" + value
-
-
-@dataclass(frozen=True, slots=True)
-class LoginLimits:
-    per_login: Rate
-    per_address: Rate
-    # Sign-ups per client address: each costs a full bcrypt hash and creates an account.
-    register_per_address: Rate = field(default_factory=lambda: Rate(burst=10, per_second=30 / 3600))
 
 
 class AccountService:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from accounts.settings import AccountsSettings
 from cluster.settings import ClusterSettings
 from core.errors import HubError
 from hub.secret_policy import Finding, check_secrets
@@ -161,18 +162,6 @@ HUB_VARS: tuple[Var, ...] = (
     Var("HUB_REDIS_PROBE_INTERVAL_S", "redis_probe_interval_s", _number),
     Var("HUB_CORS_ORIGINS", "cors_origins", _words),
     Var("HUB_MAX_BODY_BYTES", "max_body_bytes", _integer(minimum=1024)),
-    Var("HUB_JWT_SECRET", "jwt_secret"),
-    Var("HUB_ACCESS_TOKEN_TTL_S", "access_token_ttl_s", _integer(minimum=10)),
-    Var("HUB_REFRESH_TOKEN_TTL_S", "refresh_token_ttl_s", _integer(minimum=60)),
-    Var("HUB_JWT_LEEWAY_S", "jwt_leeway_s", _integer(minimum=0)),
-    Var("HUB_BCRYPT_ROUNDS", "bcrypt_rounds", _integer(minimum=4)),
-    Var("HUB_LOGIN_BURST", "login_burst", _integer(minimum=1)),
-    Var("HUB_LOGIN_PER_MINUTE", "login_per_minute", _integer(minimum=1)),
-    Var("HUB_REGISTER_BURST", "register_burst", _integer(minimum=1)),
-    Var("HUB_REGISTER_PER_HOUR", "register_per_hour", _integer(minimum=1)),
-    Var("HUB_PASSWORD_HASH_WORKERS", "password_hash_workers", _integer(minimum=1)),
-    Var("HUB_PASSWORD_VERIFY_WORKERS", "password_verify_workers", _integer(minimum=1)),
-    Var("HUB_ADMIN_EMAILS", "admin_emails", _lowercase_words),
     Var("HUB_STRIPE_SECRET_KEY", "stripe_secret_key"),
     Var("HUB_STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret"),
     Var("HUB_STRIPE_API_BASE", "stripe_api_base"),
@@ -205,6 +194,21 @@ HUB_VARS: tuple[Var, ...] = (
     Var("HUB_SFU_RELAY_PORTS", "sfu_relay_ports", _port_range),
 )
 
+ACCOUNTS_VARS: tuple[Var, ...] = (
+    Var("HUB_JWT_SECRET", "jwt_secret"),
+    Var("HUB_ACCESS_TOKEN_TTL_S", "access_token_ttl_s", _integer(minimum=10)),
+    Var("HUB_REFRESH_TOKEN_TTL_S", "refresh_token_ttl_s", _integer(minimum=60)),
+    Var("HUB_JWT_LEEWAY_S", "jwt_leeway_s", _integer(minimum=0)),
+    Var("HUB_BCRYPT_ROUNDS", "bcrypt_rounds", _integer(minimum=4)),
+    Var("HUB_LOGIN_BURST", "login_burst", _integer(minimum=1)),
+    Var("HUB_LOGIN_PER_MINUTE", "login_per_minute", _integer(minimum=1)),
+    Var("HUB_REGISTER_BURST", "register_burst", _integer(minimum=1)),
+    Var("HUB_REGISTER_PER_HOUR", "register_per_hour", _integer(minimum=1)),
+    Var("HUB_PASSWORD_HASH_WORKERS", "password_hash_workers", _integer(minimum=1)),
+    Var("HUB_PASSWORD_VERIFY_WORKERS", "password_verify_workers", _integer(minimum=1)),
+    Var("HUB_ADMIN_EMAILS", "admin_emails", _lowercase_words),
+)
+
 ROOMS_VARS: tuple[Var, ...] = (
     Var("HUB_CHAT_BURST", "chat_burst", _integer(minimum=1)),
     Var("HUB_CHAT_PER_SECOND", "chat_per_second", _number),
@@ -220,7 +224,12 @@ CLUSTER_VARS: tuple[Var, ...] = (
 )
 
 #: Every package's table, by the name of its field in :class:`Settings` (``""``: the hub's own fields).
-TABLES: Mapping[str, tuple[Var, ...]] = {"": HUB_VARS, "rooms": ROOMS_VARS, "cluster": CLUSTER_VARS}
+TABLES: Mapping[str, tuple[Var, ...]] = {
+    "": HUB_VARS,
+    "accounts": ACCOUNTS_VARS,
+    "rooms": ROOMS_VARS,
+    "cluster": CLUSTER_VARS,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,19 +248,6 @@ class Settings:
     redis_call_timeout_s: float = 0.5
     redis_probe_interval_s: float = 1.0
 
-    jwt_secret: str = ""
-    access_token_ttl_s: int = 900
-    refresh_token_ttl_s: int = 30 * 24 * 3600
-    jwt_leeway_s: int = 30
-    bcrypt_rounds: int = 12
-    login_burst: int = 5
-    login_per_minute: int = 10
-    register_burst: int = 10
-    register_per_hour: int = 30
-    password_hash_workers: int = 1
-    password_verify_workers: int = 2
-
-    admin_emails: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1 << 20
 
@@ -287,6 +283,7 @@ class Settings:
     sfu_relay_address: str = "127.0.0.1"
     sfu_relay_ports: tuple[int, int] = (0, 0)
 
+    accounts: AccountsSettings = field(default_factory=AccountsSettings)
     rooms: RoomsSettings = field(default_factory=RoomsSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
@@ -301,7 +298,7 @@ class Settings:
             missing = [
                 name
                 for name, value in (
-                    ("HUB_JWT_SECRET", self.jwt_secret),
+                    ("HUB_JWT_SECRET", self.accounts.jwt_secret),
                     ("HUB_STRIPE_SECRET_KEY", self.stripe_secret_key),
                     ("HUB_STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
                     ("HUB_MONGO_URL", self.mongo_url or ""),
@@ -318,14 +315,14 @@ class Settings:
                     "HUB_STRIPE_API_BASE is not https: in production card payments and the Stripe key would travel "
                     "in clear text (it exists for test doubles such as localstripe)"
                 )
-            if self.bcrypt_rounds < PRODUCTION_MIN_BCRYPT_ROUNDS:
+            if self.accounts.bcrypt_rounds < PRODUCTION_MIN_BCRYPT_ROUNDS:
                 refused.append(
-                    f"HUB_BCRYPT_ROUNDS is {self.bcrypt_rounds}: production needs at least "
+                    f"HUB_BCRYPT_ROUNDS is {self.accounts.bcrypt_rounds}: production needs at least "
                     f"{PRODUCTION_MIN_BCRYPT_ROUNDS} (a stolen password table would be cheap to crack)"
                 )
             if refused:
                 raise SettingsError("production mode refuses weak or mismatched settings: " + "; ".join(refused))
-        if len(self.jwt_secret.encode()) < 32:
+        if len(self.accounts.jwt_secret.encode()) < 32:
             raise SettingsError("HUB_JWT_SECRET must be at least 32 bytes")
         if self.cluster.secret and len(self.cluster.secret.encode()) < 16:
             raise SettingsError("HUB_CLUSTER_SECRET must be at least 16 bytes")
@@ -340,7 +337,7 @@ class Settings:
 
     def _secret_findings(self) -> list[Finding]:
         return check_secrets(
-            jwt_secret=self.jwt_secret,
+            jwt_secret=self.accounts.jwt_secret,
             stripe_secret_key=self.stripe_secret_key,
             stripe_webhook_secret=self.stripe_webhook_secret,
             production=self.mode == "production",
@@ -379,6 +376,7 @@ class Settings:
         hub = read(HUB_VARS)
         return cls(
             **hub,
+            accounts=AccountsSettings(**read(ACCOUNTS_VARS)),
             rooms=RoomsSettings(**read(ROOMS_VARS)),
             cluster=ClusterSettings(**read(CLUSTER_VARS)),
             generated_secrets=tuple(generated),

@@ -14,13 +14,13 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from accounts.passwords import PasswordHasher
-from accounts.service import AccountService, LoginLimits
+from accounts.service import AccountService
 from accounts.store import AccountStore
 from accounts.tokens import AccessTokenCodec
 from app.principal import Identity
 from core.clock import Clock, SystemClock
 from core.events import InProcessEventBus
-from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
+from core.ratelimit import InProcessRateLimiter, RateLimiter
 from hub.app_wiring import build_use_cases
 from hub.cluster_wiring import ClusterWiring
 from hub.metrics import HubMetrics
@@ -75,24 +75,21 @@ class Hub:
         self.limiter = limiter
 
         self.account_store = AccountStore(self.db)
+        accounts = settings.accounts
         self.passwords = PasswordHasher(
-            settings.bcrypt_rounds,
-            hash_workers=settings.password_hash_workers,
-            verify_workers=settings.password_verify_workers,
+            accounts.bcrypt_rounds,
+            hash_workers=accounts.password_hash_workers,
+            verify_workers=accounts.password_verify_workers,
         )
         self.accounts = AccountService(
             self.account_store,
             self.passwords,
-            AccessTokenCodec(settings.jwt_secret, settings.access_token_ttl_s, settings.jwt_leeway_s),
+            AccessTokenCodec(accounts.jwt_secret, accounts.access_token_ttl_s, accounts.jwt_leeway_s),
             self.clock,
             limiter,
-            LoginLimits(
-                per_login=Rate(settings.login_burst, settings.login_per_minute / 60),
-                per_address=Rate(settings.login_burst * 4, settings.login_per_minute * 4 / 60),
-                register_per_address=Rate(settings.register_burst, settings.register_per_hour / 3600),
-            ),
-            settings.refresh_token_ttl_s,
-            admin_emails=frozenset(settings.admin_emails),
+            accounts.login_limits(),
+            accounts.refresh_token_ttl_s,
+            admin_emails=frozenset(accounts.admin_emails),
         )
         self.identity = Identity(self.accounts)
         self.stream_store = StreamStore(self.db)

@@ -174,7 +174,10 @@ async def test_admin_emails_from_settings_become_admins(settings: object, mongo_
 
     from hub.app import create_app
 
-    hub = Hub(replace(settings, admin_emails=("boss@example.com",)), mongo_client=mongo_client)  # type: ignore[type-var]
+    hub = Hub(
+        replace(settings, accounts=replace(settings.accounts, admin_emails=("boss@example.com",))),
+        mongo_client=mongo_client,
+    )  # type: ignore[type-var]
     await hub.start()
     transport = httpx.ASGITransport(app=create_app(hub, own_hub=False))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
@@ -195,7 +198,10 @@ async def test_admin_only_endpoints_refuse_other_roles_and_admins_manage_account
 
     from hub.app import create_app
 
-    hub = Hub(replace(settings, admin_emails=("root@example.com",)), mongo_client=mongo_client)  # type: ignore[type-var]
+    hub = Hub(
+        replace(settings, accounts=replace(settings.accounts, admin_emails=("root@example.com",))),
+        mongo_client=mongo_client,
+    )  # type: ignore[type-var]
     await hub.start()
     transport = httpx.ASGITransport(app=create_app(hub, own_hub=False))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:

@@ -23,7 +23,10 @@ async def test_suspension_and_logout_turn_open_sockets_into_guests(
     settings: Settings, mongo_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(signaling.server, "SESSION_RECHECK_S", 0.0)
-    hub = Hub(replace(settings, admin_emails=("admin@example.com",)), mongo_client=mongo_client)
+    hub = Hub(
+        replace(settings, accounts=replace(settings.accounts, admin_emails=("admin@example.com",))),
+        mongo_client=mongo_client,
+    )
     async with serve_asgi(create_app(hub)) as base, httpx.AsyncClient(base_url=base) as http:
         admin = await register(http, "Admin", email="admin@example.com")
         owner = await register(http, "Owner")

@@ -8,7 +8,7 @@ from hub.settings import Settings, SettingsError
 def test_dev_mode_generates_missing_secrets_and_says_which() -> None:
     s = Settings.from_env({})
     assert s.mode == "dev"
-    assert len(s.jwt_secret) >= 32
+    assert len(s.accounts.jwt_secret) >= 32
     assert set(s.generated_secrets) == {
         "HUB_JWT_SECRET",
         "HUB_STRIPE_SECRET_KEY",

@@ -11,7 +11,8 @@ import pytest
 
 from accounts.models import Principal
 from accounts.passwords import PasswordHasher
-from accounts.service import AccountService, LoginLimits
+from accounts.service import AccountService
+from accounts.settings import LoginLimits
 from accounts.store import AccountStore
 from accounts.tokens import AccessTokenCodec
 from core.clock import ManualClock
