@@ -7,15 +7,22 @@ import { t } from "./i18n.js";
 
 const ACK_TIMEOUT_MS = 15000;
 
-export function connectLive({ onStatus } = {}) {
-  const socket = io("/live", {
+/**
+ * Connect to `/live` on this page's node, or on another node of the cluster (`url`: its public base URL). Another
+ * node is another origin: only the WebSocket transport goes there (long-polling would need CORS; the page's CSP
+ * allows `ws:`/`wss:` to any host and HTTP only to its own origin).
+ */
+export function connectLive({ onStatus, url = "" } = {}) {
+  const remote = Boolean(url);
+  const socket = io(remote ? `${url.replace(/\/+$/, "")}/live` : "/live", {
+    forceNew: remote,
     auth: (cb) => {
       currentToken().then(
         (token) => cb(token ? { token } : {}),
         () => cb({}),
       );
     },
-    transports: ["websocket", "polling"],
+    transports: remote ? ["websocket"] : ["websocket", "polling"],
     reconnectionDelayMax: 5000,
   });
   let refreshed = false;
@@ -76,7 +83,18 @@ export function connectLive({ onStatus } = {}) {
       onStatus?.("reconnecting");
     }
   });
+  retirers.set(socket, () => clearTimeout(bannerTimer));
   return socket;
+}
+
+const retirers = new WeakMap();
+
+/** Stop using a connection for good: no events, no reconnection attempts, no "reconnecting" banner from it. */
+export function retire(socket) {
+  retirers.get(socket)?.();
+  socket.off();
+  socket.io.reconnection(false);
+  socket.disconnect();
 }
 
 /** Emit with an ack; resolve the ack's fields, or throw an ApiError carrying a sentence for people. */

@@ -48,8 +48,9 @@ function setLikes(n) {
 
 // ---- socket ----------------------------------------------------------------------------------------------------
 
-const room = new RoomSession({ chat });
-const socket = room.socket;
+// Many nodes: when our node goes away the session moves to another live node and joins again (the page stays, and
+// so does the signed-in session); a full node's `node_full` names the node to watch on.
+const room = new RoomSession({ chat, failover: true });
 
 room.onConnect(join);
 room.on("viewers:count", (e) => setViewers(e.count));
@@ -138,9 +139,11 @@ async function startPlayer() {
   state.subscribing = true;
   state.stale = false;
   showOverlay("player.connecting");
+  let full = null;
   try {
     state.pc?.close();
-    const pc = await subscribe(socket, streamId, video);
+    state.pc = null;
+    const pc = await subscribe(room.socket, streamId, video);
     state.pc = pc;
     pc.addEventListener("connectionstatechange", () => {
       if (pc !== state.pc || state.ended) return;
@@ -153,10 +156,25 @@ async function startPlayer() {
     state.stopQuality = watchQuality(pc, showQuality);
   } catch (err) {
     if (err.code === "stream_ended") return streamEnded();
-    showOverlay("player.offline", t("err.media", { detail: errorText(err) }));
+    if (err.code === "node_full" && err.extra?.url && followsLeft()) full = err.extra;
+    else showOverlay("player.offline", t("err.media", { detail: errorText(err) }));
   } finally {
     state.subscribing = false;
   }
+  // This node has no room for another viewer: watch on the one it names (joining there subscribes again).
+  if (full && !(await room.moveTo(full.url, full.node_id ?? null))) {
+    showOverlay("player.offline", t("err.media", { detail: t("err.network") }));
+  }
+}
+
+// At most a few node_full moves a minute: nodes that keep sending us to each other are full, whatever they say.
+const follows = [];
+function followsLeft() {
+  const now = Date.now();
+  while (follows.length && now - follows[0] > 60000) follows.shift();
+  if (follows.length >= 3) return false;
+  follows.push(now);
+  return true;
 }
 
 video.addEventListener("playing", () => {
@@ -355,8 +373,8 @@ session.onChange((s) => {
   composer.setGuest(!s?.access_token);
   refreshBalance();
   // reconnect so the server knows who we are now (the player keeps playing over its own connection)
-  socket.disconnect();
-  socket.connect();
+  room.socket.disconnect();
+  room.socket.connect();
 });
 
 // ---- start --------------------------------------------------------------------------------------------------------
@@ -379,4 +397,10 @@ async function start() {
 start();
 loadGifts();
 refreshBalance();
-window.livehub = { state, socket };
+window.livehub = {
+  state,
+  room,
+  get socket() {
+    return room.socket;
+  },
+};
