@@ -7,9 +7,11 @@ request signer, the origin client, and :class:`cluster.media.ClusterMedia` aroun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.routing import Route
 
@@ -27,6 +29,14 @@ from sfu import Sfu
 log = logging.getLogger(__name__)
 #: How long the node list waits on the registry before answering with this node alone.
 REGISTRY_WAIT_S = 1.0
+#: The most node origins remembered (nodes come and go; one that ever was a node stays trusted for this process).
+MAX_NODE_ORIGINS = 1024
+
+
+def origin_of(url: str) -> str:
+    """The browser origin (scheme://host:port) of a node's public URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 class ClusterWiring:
@@ -38,6 +48,7 @@ class ClusterWiring:
         public_url: str,
         max_viewers_per_stream: int,
         redis: Any,
+        cors_origins: tuple[str, ...] = (),
     ) -> None:
         self.node_id = node_id
         self._public_url = public_url
@@ -59,6 +70,11 @@ class ClusterWiring:
         else:
             self.placement = LocalPlacement(node_id, self._load)
         self.media: ClusterMedia | None = None
+        self._cors = frozenset(o.rstrip("/").lower() for o in cors_origins)
+        self._heartbeat_s = settings.heartbeat_s
+        #: Origins of every node seen in the registry: a viewer page loaded from one may move its socket here.
+        self.node_origins: set[str] = {origin_of(public_url)}
+        self._learning: asyncio.Task[None] | None = None
 
     def _load(self) -> NodeLoad:
         if self.media is None:
@@ -73,7 +89,30 @@ class ClusterWiring:
         except Exception as exc:
             log.warning("node list unavailable (%s); answering with this node only", type(exc).__name__)
             nodes = [self._load()]
+        self._learn(nodes)
         return [PublicNode(n.node_id, n.url, n.has_room) for n in sorted(nodes, key=preference)]
+
+    def allows_origin(self, origin: str) -> bool:
+        """Socket.IO's origin check when ``HUB_CORS_ORIGINS`` is set: the configured origins and every node's."""
+        origin = (origin or "").rstrip("/").lower()
+        return origin in self._cors or origin in self.node_origins
+
+    def _learn(self, nodes: list[NodeLoad]) -> None:
+        for node in nodes:
+            if len(self.node_origins) >= MAX_NODE_ORIGINS:
+                return
+            self.node_origins.add(origin_of(node.url))
+
+    async def _learn_origins(self) -> None:
+        """Keep ``node_origins`` current (only needed while origins are checked, i.e. ``HUB_CORS_ORIGINS`` set)."""
+        while True:
+            try:
+                self._learn(await self.placement.nodes())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("could not read the node list: %s", type(exc).__name__)
+            await asyncio.sleep(max(self._heartbeat_s, 0.2))
 
     def wrap(self, sfu: Sfu) -> ClusterMedia:
         self.media = ClusterMedia(
@@ -93,8 +132,15 @@ class ClusterWiring:
 
     async def start(self) -> None:
         await self.placement.start()
+        if self._cors:
+            self._learning = asyncio.create_task(self._learn_origins(), name="cluster-node-origins")
 
     async def close(self) -> None:
+        if self._learning is not None:
+            self._learning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._learning
+            self._learning = None
         if self.media is not None:
             await self.media.drain()
         await self.placement.close()

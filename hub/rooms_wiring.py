@@ -6,6 +6,7 @@ Kept apart from ``hub/wiring.py`` so that file stays a readable list; ``Hub`` ca
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -32,7 +33,7 @@ from signaling.events import Deps
 from signaling.fanout import RoomFanout
 from signaling.keys import STREAM_ROOM
 from signaling.metrics import FanoutCollector, SignalingMetrics
-from signaling.server import Signaling
+from signaling.server import Origins, Signaling
 from signaling.store_redis import RedisRoomLink
 
 log = logging.getLogger(__name__)
@@ -113,14 +114,22 @@ class RoomsWiring:
         events.subscribe(TopGiftersChanged, self._top_gifters)
         self.fanout.on_room_event(self._room_changed, frozenset({"room:settings", "stream:ended"}))
 
-    def serve(self, identity: Identity, use: UseCases) -> Signaling:
-        """The Socket.IO edge over the use cases (built once they exist); ``Hub`` starts and stops it."""
+    def serve(
+        self, identity: Identity, use: UseCases, allowed_origin: Callable[[str], bool] | None = None
+    ) -> Signaling:
+        """The Socket.IO edge over the use cases (built once they exist); ``Hub`` starts and stops it.
+
+        With ``HUB_CORS_ORIGINS`` set, connections are checked against ``allowed_origin`` (the configured origins
+        and the cluster's nodes: a viewer page moves its socket to another node), else against the list."""
+        origins: Origins = list(self._cors_origins)
+        if origins and allowed_origin is not None:
+            origins = allowed_origin
         signaling = Signaling(
             identity,
             Deps(use=use, translate=translate_dependency_error),
             self.fanout,
             SignalingMetrics(self._registry),
-            cors_origins=list(self._cors_origins),
+            cors_origins=origins,
         )
         signaling.subscribe(self._events)
         return signaling

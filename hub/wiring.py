@@ -100,6 +100,7 @@ class Hub:
             public_url=settings.public_url,
             max_viewers_per_stream=settings.sfu_max_viewers_per_stream,
             redis=self.redis,
+            cors_origins=settings.cors_origins,  # sockets from every node's pages are let in too
         )
         self.sfu_wiring = SfuWiring(settings, self.metrics.registry, self.cluster)
         self.sfu = self.sfu_wiring.sfu
@@ -156,7 +157,7 @@ class Hub:
             # A publisher lost here may be back on another node: the placement registry knows.
             presence_elsewhere=self.sfu_wiring.cluster_media,
         )
-        self.signaling = self.rooms.serve(self.identity, self.use)
+        self.signaling = self.rooms.serve(self.identity, self.use, self.cluster.allows_origin)
 
         readiness: dict[str, Callable[[], Awaitable[Any]]] = {"database": self._ping_database}
         if self.redis is not None:

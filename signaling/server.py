@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import socketio
@@ -34,6 +35,8 @@ from signaling.metrics import SignalingMetrics
 log = logging.getLogger(__name__)
 
 MAX_PACKET_BYTES = 64 * 1024
+#: Which browser origins may open a connection: a list, "*", [] (no check), or a predicate on the Origin header.
+Origins = list[str] | str | Callable[[str], bool]
 SESSION_RECHECK_S = SOCKET_RECHECK_S
 #: A connection that sends this many frames that do not decode is closed (a client bug or an attack, not a blip).
 MALFORMED_FRAME_LIMIT = 3
@@ -340,7 +343,7 @@ class Signaling:
         fanout: RoomFanout,
         metrics: SignalingMetrics,
         *,
-        cors_origins: list[str] | str,
+        cors_origins: Origins,
         ping_interval_s: float = 25,
         ping_timeout_s: float = 20,
     ) -> None:
@@ -361,7 +364,7 @@ class Signaling:
     def _server(
         self,
         identity: Identity,
-        cors: list[str] | str,
+        cors: Origins,
         serializer: str,
         ping_interval: float,
         ping_timeout: float,

@@ -14,8 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urljoin
 
+import aiohttp
 import httpx
 import pytest
+import socketio
 
 from cluster.origin_client import pipe_path
 from cluster.signing import HEADER, RequestSigner
@@ -276,6 +278,38 @@ async def test_every_node_lists_the_live_nodes_where_a_viewer_may_watch_and_a_st
             return n2.url not in {n["url"] for n in (await listed(n1))["nodes"]}
 
         assert await until(n2_dropped, 3)
+
+
+async def test_with_cors_origins_set_a_node_takes_sockets_from_pages_of_every_node_and_the_listed_origins_only(
+    db_name: str, mongo_client: Any, clean_redis: str
+) -> None:
+    """A viewer page moves its socket to another node (another origin): the configured origins must not lock the
+    cluster's own pages out, nor let anyone else in."""
+    app_origin = "https://app.example"
+    async with hub_nodes(2, db_name, mongo_client, clean_redis, cors_origins=(app_origin,), **FAST) as (n1, n2):
+
+        async def connects(origin: str) -> bool:
+            async with aiohttp.ClientSession() as http:
+                return await connects_with(http, origin)
+
+        async def connects_with(http: aiohttp.ClientSession, origin: str) -> bool:
+            client = socketio.AsyncClient(reconnection=False, http_session=http)
+            try:
+                await client.connect(
+                    n2.url, namespaces=["/live"], transports=["websocket"], headers={"Origin": origin}, wait_timeout=5
+                )
+            except socketio.exceptions.ConnectionError:
+                return False
+            finally:
+                await client.shutdown()
+            return True
+
+        async def n1_known() -> bool:
+            return await connects(n1.url)
+
+        assert await until(n1_known, 5), "a page loaded from node 1 may move its socket to node 2"
+        assert await connects(app_origin)
+        assert not await connects("https://elsewhere.example")
 
 
 async def test_the_internal_pipe_endpoint_serves_only_signed_requests_from_the_cluster(
