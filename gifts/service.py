@@ -27,6 +27,7 @@ from gifts.errors import DailySpendCapError, SelfGiftError, StreamNotLiveError, 
 from gifts.goals import GoalService
 from gifts.live_state import LiveState
 from gifts.models import GiftAck, StreamRef
+from gifts.settings import DEFAULTS
 from gifts.store import GiftStore
 from wallet.accounts import (
     BEANS_ISSUER,
@@ -52,11 +53,12 @@ LEADERBOARD_SIZE = 10
 
 @dataclass(frozen=True, slots=True)
 class GiftPolicy:
-    rate: Rate = field(default_factory=lambda: Rate(20, 10.0))  # per sender
-    daily_cap_coins: int = 1_000_000
-    combo_window_s: float = 3.0
-    bean_hold_s: float = 48 * 3600.0
-    share_bps: Mapping[str, int] = field(default_factory=lambda: {"standard": 8000})
+    # The defaults are the settings' (gifts/settings.py).
+    rate: Rate = field(default_factory=lambda: Rate(DEFAULTS.burst, DEFAULTS.per_second))  # per sender
+    daily_cap_coins: int = DEFAULTS.daily_cap_coins
+    combo_window_s: float = DEFAULTS.combo_window_s
+    bean_hold_s: float = DEFAULTS.bean_hold_s
+    share_bps: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULTS.share_bps))
     default_share_bps: int = 8000
     max_count: int = 99
 

@@ -20,11 +20,11 @@ from gifts.goals import GoalService
 from gifts.live_state import InProcessLiveState, LiveState
 from gifts.models import StreamRef
 from gifts.service import GiftPolicy, GiftService
+from gifts.settings import GiftsSettings
 from gifts.store import GiftStore
 from gifts.store_redis import RedisLiveState
 from hub.money_fanout import Broadcaster, CoalescingEmitter
 from hub.redis_breaker import RedisBreaker, guarded
-from hub.settings import Settings
 from rooms.models import StreamStatus
 from rooms.streams import StreamService
 from wallet.audit import LedgerAudit
@@ -33,6 +33,7 @@ from wallet.ledger import Ledger
 from wallet.outbox import OutboxRelay
 from wallet.reconciler import Reconciler
 from wallet.service import WalletService
+from wallet.settings import WalletSettings
 from wallet.store import LedgerStore
 from wallet.store_payments import PaymentStore
 from wallet.stripe_gateway import StripeGateway
@@ -45,8 +46,11 @@ log = logging.getLogger(__name__)
 class MoneyWiring:
     def __init__(
         self,
-        s: Settings,
+        wallet_settings: WalletSettings,
+        gift_settings: GiftsSettings,
         *,
+        node_id: str,
+        public_url: str,
         db: Any,
         clock: Clock,
         events: EventBus,
@@ -60,14 +64,17 @@ class MoneyWiring:
         self._streams = streams
         self.ledger_store = LedgerStore(db)
         self.payment_store = PaymentStore(db)
-        self.ledger = Ledger(self.ledger_store, clock, node_id=s.node_id, lease_s=s.wallet_lease_s)
+        self.ledger = Ledger(self.ledger_store, clock, node_id=node_id, lease_s=wallet_settings.lease_s)
         self.relay = OutboxRelay(self.ledger)
         self.ledger.use_relay(self.relay)
         self.wallet = WalletService(self.ledger, clock)
         gateway = StripeGateway(
-            s.stripe_secret_key, s.stripe_webhook_secret, api_base=s.stripe_api_base, public_url=s.public_url
+            wallet_settings.stripe_secret_key,
+            wallet_settings.stripe_webhook_secret,
+            api_base=wallet_settings.stripe_api_base,
+            public_url=public_url,
         )
-        packs = [Pack(p.id, p.coins, p.price_cents, p.currency) for p in s.coin_packs]
+        packs = [Pack(p.id, p.coins, p.price_cents, p.currency) for p in wallet_settings.coin_packs]
         self.topups = TopUpService(
             self.payment_store,
             self.wallet,
@@ -75,12 +82,17 @@ class MoneyWiring:
             packs,
             clock,
             limiter=limiter,
-            rate=Rate(s.topup_burst, s.topup_per_hour / 3600),
+            rate=Rate(wallet_settings.topup_burst, wallet_settings.topup_per_hour / 3600),
         )
         self.webhooks = StripeWebhooks(self.payment_store, self.topups, clock)
-        self.cashouts = CashoutService(self.payment_store, self.wallet, clock, minimum_beans=s.cashout_min_beans)
+        self.cashouts = CashoutService(
+            self.payment_store, self.wallet, clock, minimum_beans=wallet_settings.cashout_min_beans
+        )
         self.reconciler = Reconciler(
-            self.ledger, clock, interval_s=s.wallet_reconcile_interval_s, also=(self.cashouts.finish_interrupted,)
+            self.ledger,
+            clock,
+            interval_s=wallet_settings.reconcile_interval_s,
+            also=(self.cashouts.finish_interrupted,),
         )
         self.audit = LedgerAudit(self.ledger_store, self.relay, self.reconciler)
 
@@ -104,11 +116,11 @@ class MoneyWiring:
             events=events,
             clock=clock,
             policy=GiftPolicy(
-                rate=Rate(s.gift_burst, s.gift_per_second),
-                daily_cap_coins=s.gift_daily_cap_coins,
-                combo_window_s=s.gift_combo_window_s,
-                bean_hold_s=s.bean_hold_s,
-                share_bps=dict(s.gift_share_bps),
+                rate=Rate(gift_settings.burst, gift_settings.per_second),
+                daily_cap_coins=gift_settings.daily_cap_coins,
+                combo_window_s=gift_settings.combo_window_s,
+                bean_hold_s=gift_settings.bean_hold_s,
+                share_bps=dict(gift_settings.share_bps),
             ),
         )
         self._emitter = CoalescingEmitter(broadcaster)

@@ -22,8 +22,10 @@ from typing import Any
 from accounts.settings import AccountsSettings
 from cluster.settings import ClusterSettings
 from core.errors import HubError
+from gifts.settings import GiftsSettings
 from hub.secret_policy import Finding, check_secrets
 from rooms.settings import RoomsSettings
+from wallet.settings import CoinPack, WalletSettings
 
 
 class SettingsError(HubError):
@@ -101,32 +103,10 @@ def _share_bps(name: str, raw: str) -> tuple[tuple[str, int], ...]:
     return tuple((str(k), int(v)) for k, v in value.items())
 
 
-@dataclass(frozen=True, slots=True)
-class CoinPack:
-    """A server-side price: the client names a pack, never a price or an amount of coins."""
-
-    id: str
-    coins: int
-    price_cents: int
-    currency: str = "usd"
-
-    def __post_init__(self) -> None:
-        if self.coins <= 0 or self.price_cents <= 0:
-            raise SettingsError(f"coin pack {self.id!r} needs positive coins and price")
-
-
-DEFAULT_COIN_PACKS: tuple[CoinPack, ...] = (
-    CoinPack("coins_70", 70, 99),
-    CoinPack("coins_350", 350, 499),
-    CoinPack("coins_1400", 1400, 1999),
-    CoinPack("coins_7000", 7000, 9999),
-)
-
-
 def _coin_packs(name: str, raw: str) -> tuple[CoinPack, ...]:
     try:
         return tuple(CoinPack(**p) for p in _json(name, raw))
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise SettingsError(f"{name}: {exc}") from None
 
 
@@ -162,21 +142,6 @@ HUB_VARS: tuple[Var, ...] = (
     Var("HUB_REDIS_PROBE_INTERVAL_S", "redis_probe_interval_s", _number),
     Var("HUB_CORS_ORIGINS", "cors_origins", _words),
     Var("HUB_MAX_BODY_BYTES", "max_body_bytes", _integer(minimum=1024)),
-    Var("HUB_STRIPE_SECRET_KEY", "stripe_secret_key"),
-    Var("HUB_STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret"),
-    Var("HUB_STRIPE_API_BASE", "stripe_api_base"),
-    Var("HUB_COIN_PACKS", "coin_packs", _coin_packs),
-    Var("HUB_BEAN_HOLD_S", "bean_hold_s", _number),
-    Var("HUB_CASHOUT_MIN_BEANS", "cashout_min_beans", _integer(minimum=1)),
-    Var("HUB_TOPUP_BURST", "topup_burst", _integer(minimum=1)),
-    Var("HUB_TOPUP_PER_HOUR", "topup_per_hour", _integer(minimum=1)),
-    Var("HUB_GIFT_BURST", "gift_burst", _integer(minimum=1)),
-    Var("HUB_GIFT_PER_SECOND", "gift_per_second", _number),
-    Var("HUB_GIFT_DAILY_CAP_COINS", "gift_daily_cap_coins", _integer(minimum=1)),
-    Var("HUB_GIFT_COMBO_WINDOW_S", "gift_combo_window_s", _number),
-    Var("HUB_GIFT_SHARE_BPS", "gift_share_bps", _share_bps),
-    Var("HUB_WALLET_LEASE_S", "wallet_lease_s", _number),
-    Var("HUB_WALLET_RECONCILE_INTERVAL_S", "wallet_reconcile_interval_s", _number),
     Var("HUB_SFU_ANNOUNCED_IPS", "sfu_announced_ips", _words),
     Var("HUB_ICE_SERVERS", "ice_servers", _json_list),
     Var("HUB_SFU_RECONNECT_GRACE_S", "sfu_reconnect_grace_s", _number),
@@ -209,6 +174,27 @@ ACCOUNTS_VARS: tuple[Var, ...] = (
     Var("HUB_ADMIN_EMAILS", "admin_emails", _lowercase_words),
 )
 
+WALLET_VARS: tuple[Var, ...] = (
+    Var("HUB_STRIPE_SECRET_KEY", "stripe_secret_key"),
+    Var("HUB_STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret"),
+    Var("HUB_STRIPE_API_BASE", "stripe_api_base"),
+    Var("HUB_COIN_PACKS", "coin_packs", _coin_packs),
+    Var("HUB_CASHOUT_MIN_BEANS", "cashout_min_beans", _integer(minimum=1)),
+    Var("HUB_TOPUP_BURST", "topup_burst", _integer(minimum=1)),
+    Var("HUB_TOPUP_PER_HOUR", "topup_per_hour", _integer(minimum=1)),
+    Var("HUB_WALLET_LEASE_S", "lease_s", _number),
+    Var("HUB_WALLET_RECONCILE_INTERVAL_S", "reconcile_interval_s", _number),
+)
+
+GIFTS_VARS: tuple[Var, ...] = (
+    Var("HUB_BEAN_HOLD_S", "bean_hold_s", _number),
+    Var("HUB_GIFT_BURST", "burst", _integer(minimum=1)),
+    Var("HUB_GIFT_PER_SECOND", "per_second", _number),
+    Var("HUB_GIFT_DAILY_CAP_COINS", "daily_cap_coins", _integer(minimum=1)),
+    Var("HUB_GIFT_COMBO_WINDOW_S", "combo_window_s", _number),
+    Var("HUB_GIFT_SHARE_BPS", "share_bps", _share_bps),
+)
+
 ROOMS_VARS: tuple[Var, ...] = (
     Var("HUB_CHAT_BURST", "chat_burst", _integer(minimum=1)),
     Var("HUB_CHAT_PER_SECOND", "chat_per_second", _number),
@@ -227,6 +213,8 @@ CLUSTER_VARS: tuple[Var, ...] = (
 TABLES: Mapping[str, tuple[Var, ...]] = {
     "": HUB_VARS,
     "accounts": ACCOUNTS_VARS,
+    "wallet": WALLET_VARS,
+    "gifts": GIFTS_VARS,
     "rooms": ROOMS_VARS,
     "cluster": CLUSTER_VARS,
 }
@@ -251,22 +239,6 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1 << 20
 
-    stripe_secret_key: str = ""
-    stripe_webhook_secret: str = ""
-    stripe_api_base: str | None = None
-    coin_packs: tuple[CoinPack, ...] = DEFAULT_COIN_PACKS
-    bean_hold_s: float = 48 * 3600.0
-    cashout_min_beans: int = 1000
-    topup_burst: int = 5
-    topup_per_hour: int = 20
-    gift_burst: int = 20
-    gift_per_second: float = 10.0
-    gift_daily_cap_coins: int = 1_000_000
-    gift_combo_window_s: float = 3.0
-    gift_share_bps: tuple[tuple[str, int], ...] = (("standard", 8000),)
-    wallet_lease_s: float = 15.0
-    wallet_reconcile_interval_s: float = 2.0
-
     sfu_announced_ips: tuple[str, ...] = ()
     ice_servers: tuple[dict[str, Any], ...] = ({"urls": "stun:stun.l.google.com:19302"},)
     sfu_reconnect_grace_s: float = 15.0
@@ -284,6 +256,8 @@ class Settings:
     sfu_relay_ports: tuple[int, int] = (0, 0)
 
     accounts: AccountsSettings = field(default_factory=AccountsSettings)
+    wallet: WalletSettings = field(default_factory=WalletSettings)
+    gifts: GiftsSettings = field(default_factory=GiftsSettings)
     rooms: RoomsSettings = field(default_factory=RoomsSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
@@ -299,8 +273,8 @@ class Settings:
                 name
                 for name, value in (
                     ("HUB_JWT_SECRET", self.accounts.jwt_secret),
-                    ("HUB_STRIPE_SECRET_KEY", self.stripe_secret_key),
-                    ("HUB_STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
+                    ("HUB_STRIPE_SECRET_KEY", self.wallet.stripe_secret_key),
+                    ("HUB_STRIPE_WEBHOOK_SECRET", self.wallet.stripe_webhook_secret),
                     ("HUB_MONGO_URL", self.mongo_url or ""),
                     # Nodes sharing a Redis trust each other's pipe requests and relay keys through this secret.
                     ("HUB_CLUSTER_SECRET", self.cluster.secret if self.redis_url else "unused"),
@@ -310,7 +284,7 @@ class Settings:
             if missing:
                 raise SettingsError("production mode needs these settings: " + ", ".join(missing))
             refused = [str(f) for f in self._secret_findings()]
-            if self.stripe_api_base is not None and not self.stripe_api_base.startswith("https://"):
+            if self.wallet.stripe_api_base is not None and not self.wallet.stripe_api_base.startswith("https://"):
                 refused.append(
                     "HUB_STRIPE_API_BASE is not https: in production card payments and the Stripe key would travel "
                     "in clear text (it exists for test doubles such as localstripe)"
@@ -338,8 +312,8 @@ class Settings:
     def _secret_findings(self) -> list[Finding]:
         return check_secrets(
             jwt_secret=self.accounts.jwt_secret,
-            stripe_secret_key=self.stripe_secret_key,
-            stripe_webhook_secret=self.stripe_webhook_secret,
+            stripe_secret_key=self.wallet.stripe_secret_key,
+            stripe_webhook_secret=self.wallet.stripe_webhook_secret,
             production=self.mode == "production",
         )
 
@@ -377,6 +351,8 @@ class Settings:
         return cls(
             **hub,
             accounts=AccountsSettings(**read(ACCOUNTS_VARS)),
+            wallet=WalletSettings(**read(WALLET_VARS)),
+            gifts=GiftsSettings(**read(GIFTS_VARS)),
             rooms=RoomsSettings(**read(ROOMS_VARS)),
             cluster=ClusterSettings(**read(CLUSTER_VARS)),
             generated_secrets=tuple(generated),

@@ -124,7 +124,10 @@ class Hub:
         self.presence = self.rooms.presence
         self.broadcaster = self.rooms.fanout  # RoomBroadcaster: await hub.broadcaster.emit(stream_id, event, payload)
         self.money = MoneyWiring(
-            settings,
+            settings.wallet,
+            settings.gifts,
+            node_id=settings.node_id,
+            public_url=settings.public_url,
             db=self.db,
             clock=self.clock,
             events=self.events,

@@ -26,6 +26,7 @@ from wallet.accounts import may_go_negative, owner_of
 from wallet.errors import TransferInProgressError
 from wallet.models import HoldState, Leg, Transfer, TransferKind, TransferSpec, TransferState
 from wallet.outbox import OutboxRelay
+from wallet.settings import DEFAULTS
 from wallet.store import DuplicateTransferError, LedgerStore
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class Ledger:
         clock: Clock,
         *,
         node_id: str = "node",
-        lease_s: float = 15.0,
+        lease_s: float = DEFAULTS.lease_s,
         replay_wait_s: float = 2.0,
     ) -> None:
         self._store = store

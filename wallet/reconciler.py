@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from core.clock import Clock
 from wallet import holds
 from wallet.ledger import Ledger
+from wallet.settings import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class Reconciler:
         ledger: Ledger,
         clock: Clock,
         *,
-        interval_s: float = 2.0,
+        interval_s: float = DEFAULTS.reconcile_interval_s,
         batch: int = 200,
         also: Sequence[Callable[[], Awaitable[int]]] = (),
     ) -> None:

@@ -20,6 +20,7 @@ from wallet.accounts import COINS_STRIPE, Currency, user_coins
 from wallet.errors import TopUpNotFoundError, UnknownCoinPackError
 from wallet.models import Leg, TopUpStatus, Transfer, TransferKind, TransferSpec
 from wallet.service import WalletService
+from wallet.settings import DEFAULTS
 from wallet.store_payments import PaymentStore
 from wallet.stripe_gateway import StripeGateway
 
@@ -38,7 +39,7 @@ class Pack:
 
 
 # Each top-up creates a Stripe PaymentIntent or Checkout Session: a few in a row is a person retrying, dozens is abuse.
-DEFAULT_TOPUP_RATE = Rate(burst=5, per_second=20 / 3600)
+DEFAULT_TOPUP_RATE = Rate(burst=DEFAULTS.topup_burst, per_second=DEFAULTS.topup_per_hour / 3600)
 
 
 class TopUpService:

@@ -164,7 +164,7 @@ async def run_scenario(base: str, api: httpx.AsyncClient, hub: Hub, fake_stripe:
         await alice_page.wait_for_url(f"{fake_stripe.base_url}/pay/*", timeout=15_000)
         assert "Pay $4.99" in await text(alice_page, "#pay")
         ((sid, session),) = fake_stripe.sessions.items()
-        body, signature = signed(fake_stripe.completed_event(sid), hub.settings.stripe_webhook_secret)
+        body, signature = signed(fake_stripe.completed_event(sid), hub.settings.wallet.stripe_webhook_secret)
         headers = {"Stripe-Signature": signature, "Content-Type": "application/json"}
         r = await api.post("/api/v1/stripe/webhook", content=body, headers=headers)
         assert r.status_code == 200, r.text

@@ -165,7 +165,7 @@ async def test_refusals_self_gifts_blocked_users_caps_rates_and_streams_not_live
 ) -> None:
     hub = Hub(settings_for(db_name, gift_daily_cap_coins=30), mongo_client=mongo_client)
     hub_settings_rate = settings_for(db_name)
-    assert hub_settings_rate.gift_burst == 1000
+    assert hub_settings_rate.gifts.burst == 1000
     async with serve_asgi(create_app(hub)) as url, httpx.AsyncClient(base_url=url, timeout=20) as http:
         owner = await register(http, "Owner")
         fan = await register(http, "Fan")

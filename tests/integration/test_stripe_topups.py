@@ -60,7 +60,7 @@ async def node(db_name: str, mongo_client: Any, stripe_url: str) -> AsyncIterato
 
 async def open_checkout_topup(hub: Hub, user_id: str) -> dict[str, Any]:
     """What POST /wallet/topups {method: checkout} records (localstripe cannot create Checkout Sessions)."""
-    pack = hub.settings.coin_packs[1]
+    pack = hub.settings.wallet.coin_packs[1]
     doc = {
         "_id": "t" + str(random.randrange(10**12)),
         "user_id": user_id,

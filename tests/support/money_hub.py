@@ -48,7 +48,7 @@ class MoneyHub:
 
     async def open_topup(self, user_id: str, pack_index: int = 0) -> dict[str, Any]:
         """A top-up as ``POST /wallet/topups`` leaves it once Stripe answered (here without calling Stripe)."""
-        pack = self.hub.settings.coin_packs[pack_index]
+        pack = self.hub.settings.wallet.coin_packs[pack_index]
         topup_id = secrets.token_hex(8)
         doc = {
             "_id": topup_id,

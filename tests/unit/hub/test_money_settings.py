@@ -11,9 +11,9 @@ BASE = {"HUB_JWT_SECRET": "s" * 40}
 
 def test_money_settings_have_the_documented_defaults() -> None:
     s = Settings.from_env(BASE)
-    assert s.bean_hold_s == 48 * 3600 and s.cashout_min_beans == 1000
-    assert dict(s.gift_share_bps) == {"standard": 8000}
-    assert (s.gift_burst, s.gift_per_second, s.gift_combo_window_s) == (20, 10.0, 3.0)
+    assert s.gifts.bean_hold_s == 48 * 3600 and s.wallet.cashout_min_beans == 1000
+    assert dict(s.gifts.share_bps) == {"standard": 8000}
+    assert (s.gifts.burst, s.gifts.per_second, s.gifts.combo_window_s) == (20, 10.0, 3.0)
 
 
 def test_money_settings_are_read_from_the_environment() -> None:
@@ -26,8 +26,8 @@ def test_money_settings_are_read_from_the_environment() -> None:
             "HUB_GIFT_DAILY_CAP_COINS": "250",
         }
     )
-    assert s.bean_hold_s == 3600 and s.cashout_min_beans == 5000 and s.gift_daily_cap_coins == 250
-    assert dict(s.gift_share_bps) == {"standard": 7000, "premium": 9000}
+    assert s.gifts.bean_hold_s == 3600 and s.wallet.cashout_min_beans == 5000 and s.gifts.daily_cap_coins == 250
+    assert dict(s.gifts.share_bps) == {"standard": 7000, "premium": 9000}
 
 
 @pytest.mark.parametrize("raw", ['{"standard": 12000}', '{"standard": 0.8}', "[8000]", '{"standard": true}'])
