@@ -58,7 +58,9 @@ def _r(value: float | None, digits: int = 1) -> float | None:
 # -- part 1: one hop, in one process ------------------------------------------------------------------------------
 
 
-async def run_hop(packets: int, edge_viewers: int, pace_ms: float, loss_packets: int) -> dict[str, Any]:
+async def run_hop(
+    packets: int, edge_viewers: int, pace_ms: float, loss_packets: int, origin_viewers: int = 0
+) -> dict[str, Any]:
     from aiortc.rtp import RtpPacket
 
     from sfu import SfuService, SfuSettings, aiortc_hooks
@@ -160,6 +162,13 @@ async def run_hop(packets: int, edge_viewers: int, pace_ms: float, loss_packets:
     # producer, sent to the edge viewer (one hop). Between two packets a plain UDP datagram goes through a socket pair
     # on the same loop (control: what any hop through this process costs at this load), and every pacing sleep's
     # overshoot is the loop's scheduling delay.
+    crowd = [Viewer(audio=False) for _ in range(origin_viewers)]  # the origin worker's own audience, kept dark
+    for index in range(0, len(crowd), 5):
+        group = crowd[index : index + 5]
+        offers = [await v.offer() for v in group]
+        answers = await asyncio.gather(*(origin.subscribe("hop", offer) for offer in offers))
+        for viewer, (_, answer) in zip(group, answers, strict=True):
+            await viewer.accept(answer)
     probes = [Viewer(audio=False), Viewer(audio=False)]
     await probes[0].accept((await origin.subscribe("hop", await probes[0].offer()))[1])
     await probes[1].accept((await edge.subscribe("hop", await probes[1].offer()))[1])
@@ -168,9 +177,20 @@ async def run_hop(packets: int, edge_viewers: int, pace_ms: float, loss_packets:
         return next((c for c in prod._live if c._sender is not None), None)
 
     joined_by = time.monotonic() + 30
-    while time.monotonic() < joined_by and (viewer_consumer(producer) is None or viewer_consumer(relayed) is None):
+    while time.monotonic() < joined_by and (
+        viewer_consumer(producer) is None
+        or viewer_consumer(relayed) is None
+        or sum(c._sender is not None for c in producer._live) < origin_viewers + 1
+    ):
         push(KEY)
         await asyncio.sleep(0.3)
+    dark = []
+    for viewer in crowd:
+        viewer.pc.getTransceivers()[0].receiver.__dict__["_RTCRtpReceiver__jitter_buffer"] = _Drop()
+        for protocol in viewer.pc.getTransceivers()[0].receiver.transport.transport._connection._protocols:
+            sock = protocol.transport.get_extra_info("socket")
+            if sock is not None:
+                dark.append(_stun_only(sock))
     for probe in probes:
         probe.pc.getTransceivers()[0].receiver.__dict__["_RTCRtpReceiver__jitter_buffer"] = _Drop()
     consumer = next(c for c in pipe_out.consumers.values() if c.kind == "video")
@@ -235,7 +255,15 @@ async def run_hop(packets: int, edge_viewers: int, pace_ms: float, loss_packets:
     gc.freeze()  # as the SFU's worker processes do: what exists now lives on, out of the collector's full passes
     gc.callbacks.append(gc_timer)
     cpu0, sched0, wall0 = time.process_time(), _run_queue_wait_s(), time.perf_counter()
+    pipe_last: set[int] = set()
     for index in range(packets // 2):
+        # A/B in the same run: even packets with the relay pipe first in the origin's fan-out (the SFU's order),
+        # odd ones with it after the origin's own viewers (the order before pipes went first)
+        pipes = [c for c in producer._live if c.is_pipe]
+        others = [c for c in producer._live if not c.is_pipe]
+        producer._live[:] = pipes + others if index % 2 == 0 else others + pipes
+        if index % 2:
+            pipe_last.add((ts + 3000) & 0xFFFFFFFF)
         push(DELTA)
         pushed_ts[ts] = pushed[seq]
         for half in (0, 1):
@@ -253,19 +281,24 @@ async def run_hop(packets: int, edge_viewers: int, pace_ms: float, loss_packets:
     pipe_in._transport.get_protocol().on_datagram = timed_datagram
     pipe_in._producers = {ssrc: _Stamp(stamped) for ssrc in pipe_in._producers}  # type: ignore[dict-item]
     pipe_out._sendto = real_sendto
-    for probe in probes:
+    producer._live[:] = [c for c in producer._live if c.is_pipe] + [c for c in producer._live if not c.is_pipe]
+    for probe in [*probes, *crowd]:
         await probe.close()
 
-    def span(a: str | None, b: str) -> list[float]:
+    def span(a: str | None, b: str, last: bool = False) -> list[float]:
         start = pushed_ts if a is None else stamps[a]
-        return [(stamps[b][t] - start[t]) * 1000 for t in pushed_ts if t in start and t in stamps[b]]
+        return [
+            (stamps[b][t] - start[t]) * 1000
+            for t in pushed_ts
+            if t in start and t in stamps[b] and (t in pipe_last) == last
+        ]
 
     direct = span(None, "direct")
     one_hop = span(None, "hop")
     added = [
         (stamps["hop"][t] - stamps["direct"][t]) * 1000
         for t in pushed_ts
-        if t in stamps["hop"] and t in stamps["direct"]
+        if t in stamps["hop"] and t in stamps["direct"] and t not in pipe_last
     ]
     control = [(control_got[i] - control_sent[i]) * 1000 for i in control_sent if i in control_got]
     latency = span(None, "edge_ingest")
@@ -278,7 +311,11 @@ async def run_hop(packets: int, edge_viewers: int, pace_ms: float, loss_packets:
         }
 
     latency_breakdown = {
-        "packets": len(pushed_ts),
+        "packets": len(pushed_ts) - len(pipe_last),
+        "origin_viewers": origin_viewers,
+        "pipe_last_packets": len(pipe_last),
+        "pipe_last_one_hop_ms": pcts(span(None, "hop", last=True)),
+        "pipe_last_origin_tap_to_pipe_sendto_ms": pcts(span(None, "pipe_sent", last=True)),
         "direct_ms": pcts(direct),
         "one_hop_ms": pcts(one_hop),
         "added_by_hop_ms": pcts(added),
@@ -761,6 +798,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hop-packets", type=int, default=2000, help="packets per hop measurement (0: skip)")
     parser.add_argument("--edge-viewers", type=int, default=10)
+    parser.add_argument("--origin-viewers", type=int, default=0, help="dark viewers at the origin (latency part)")
     parser.add_argument("--pace-ms", type=float, default=2.0)
     parser.add_argument("--loss-packets", type=int, default=1500)
     parser.add_argument("--viewers", type=int, default=40, help="viewers of the one stream (0: skip part 2)")
@@ -785,7 +823,11 @@ def main() -> None:
         return
     results: list[dict[str, Any]] = []
     if args.hop_packets:
-        results.append(asyncio.run(run_hop(args.hop_packets, args.edge_viewers, args.pace_ms, args.loss_packets)))
+        results.append(
+            asyncio.run(
+                run_hop(args.hop_packets, args.edge_viewers, args.pace_ms, args.loss_packets, args.origin_viewers)
+            )
+        )
         print(json.dumps(results[-1]), flush=True)
     if args.viewers:
         with tempfile.TemporaryDirectory() as tmp:

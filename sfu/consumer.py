@@ -74,6 +74,8 @@ class Consumer:
         self.first_packet_at: float | None = None
         self._on_close = on_close
         self._sender = sender
+        #: A relay pipe's consumer (no viewer behind it): served first in the producer's fan-out.
+        self.is_pipe = sender is None
         if sender is not None:
             self._sd = aiortc_hooks.sender_state(sender)
             self._ssrc: int = sender._ssrc

@@ -214,7 +214,7 @@ class Producer:
         lead = self._lead(packet)
         for consumer in waiting:
             consumer.start(packet, lead)
-            self._live.append(consumer)
+            self._go_live(consumer)
 
     def _remember_parameter_sets(self, packet: ForwardPacket) -> None:
         types = h264_nal_types(packet.payload)
@@ -251,7 +251,15 @@ class Producer:
         for packet in cache.packets:
             consumer.forward(packet, abs_send_time, ntp)
         consumer.cache_replays += 1
-        self._live.append(consumer)
+        self._go_live(consumer)
+
+    def _go_live(self, consumer: Consumer) -> None:
+        """Relay pipes go first in the fan-out: each packet leaves for the next worker or node before this one's own
+        viewers are served, so a hop's latency does not grow with the audience of the worker it starts from."""
+        if consumer.is_pipe:
+            self._live.insert(sum(1 for c in self._live if c.is_pipe), consumer)
+        else:
+            self._live.append(consumer)
 
     def remove_consumer(self, consumer: Consumer) -> None:
         if consumer in self._live:

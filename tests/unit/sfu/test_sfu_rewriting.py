@@ -198,3 +198,26 @@ async def test_h264_keyframes_that_carry_their_sps_are_replayed_as_they_are(rig:
     consumer, sent = rig.consumer()
     producer.add_consumer(consumer)
     assert [p.payload for p in sent] == [SPS, PPS]
+
+
+async def test_a_relay_pipe_gets_each_packet_before_the_workers_own_viewers(rig: Rig) -> None:
+    producer = rig.producer()
+    order: list[str] = []
+    viewers = []
+    for name in ("viewer-1", "viewer-2"):
+        viewer, _ = rig.consumer()
+        viewer.set_link(lambda data, name=name: order.append(name))
+        viewers.append(viewer)
+        producer.add_consumer(viewer)
+    producer.on_packet(rtp(1, 0, KEY, marker=1))
+    pipe = Consumer(
+        "pipe", "s", "video", None, EgressCodec("video/VP8", 90000, 96, None), (ExtensionIds(), None), None, print
+    )
+    pipe.set_link(lambda data: order.append("pipe"))
+    producer.add_consumer(pipe)  # joins last (from the cache) ...
+    late, _ = rig.consumer()
+    late.set_link(lambda data: order.append("viewer-3"))
+    producer.add_consumer(late)
+    order.clear()
+    producer.on_packet(rtp(2, 3000, DELTA, marker=1))
+    assert order == ["pipe", "viewer-1", "viewer-2", "viewer-3"]  # ... and is served first
