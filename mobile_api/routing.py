@@ -47,12 +47,6 @@ class Call:
     query: Any
     path: dict[str, str]
 
-    @property
-    def user(self) -> Principal:
-        if self.principal is None:
-            raise UnauthenticatedError("log in first")
-        return self.principal
-
     def body_as(self, model: type[M]) -> M:
         assert isinstance(self.body, model)
         return self.body

@@ -33,6 +33,12 @@ def test_both_edges_are_forbidden_every_domain_package() -> None:
     assert set(DOMAIN) | {"sfu", "cluster"} <= _forbidden("mobile_api-adapter")
 
 
+def test_of_the_cluster_the_application_layer_names_only_its_errors() -> None:
+    modules = {f"cluster.{path.stem}" for path in (ROOT / "cluster").glob("*.py")} - {"cluster.__init__"}
+    assert "cluster.media" in modules  # the glob finds them
+    assert modules - {"cluster.errors"} <= _forbidden("app-cluster"), sorted(modules - _forbidden("app-cluster"))
+
+
 def test_what_the_edges_take_from_the_domain_through_app_is_values_only() -> None:
     """``app.vocabulary`` re-exports enums, frozen dataclasses and errors: never a service an edge could call."""
     for name in app.vocabulary.__all__:
