@@ -3,8 +3,8 @@
 Every role is its own process: redis-server, two hub nodes (``node``: the real ``Hub`` + uvicorn, one core each at
 most), and the load generator (``load``: raw Engine.IO/Socket.IO WebSocket clients on aiohttp, so the client side
 stays cheap). Viewers join as guests (half on each node); a few authenticated senders (alternating nodes) send
-``M`` messages per second in total for a fixed window. Every viewer counts deliveries (a ``chat:batch`` counts each
-message in it); one viewer in twenty parses every message and records its delivery latency (send → receive, one
+``M`` messages per second in total for a fixed window. Every viewer counts deliveries (a ``room:batch`` counts each
+chat message in it); one viewer in twenty parses every message and records its delivery latency (send → receive, one
 clock, the load process). The nodes' CPU time over the window comes from ``/proc``; memory per idle connection is
 the nodes' RSS growth from before the viewers connect to after they all joined, divided by the viewers.
 
@@ -128,7 +128,7 @@ class Viewer:
 
 
 async def viewer_loop(ws: Any, v: Viewer) -> None:
-    batch_prefix = f'42{NS},["chat:batch"'
+    batch_prefix = f'42{NS},["room:batch"'
     one_prefix = f'42{NS},["chat:message"'
     async for msg in ws:
         data = msg.data
@@ -141,12 +141,15 @@ async def viewer_loop(ws: Any, v: Viewer) -> None:
             now = time.time()
             if v.latencies is not None:
                 payload = json.loads(data[len(NS) + 3 :])[1]
-                msgs = payload["messages"] if data.startswith(batch_prefix) else [payload]
+                if data.startswith(batch_prefix):
+                    msgs = [x["data"] for x in payload["events"] if x["event"] == "chat:message"]
+                else:
+                    msgs = [payload]
                 for m in msgs:
                     v.latencies.append(now - float(m["text"].split()[1]))
                 v.received += len(msgs)
             else:
-                v.received += data.count('"text"') if data.startswith(batch_prefix) else 1
+                v.received += data.count('"event":"chat:message"') if data.startswith(batch_prefix) else 1
 
 
 async def sender_loop(ws: Any, rate: float, until: float, counters: dict[str, int], acks: list[float]) -> None:

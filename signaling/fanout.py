@@ -6,9 +6,13 @@
   recipient's Engine.IO socket without creating a task per recipient.
 - ``RoomFanout`` subscribes the node to a room's Redis channel only while it has local members, publishes each
   emit there (msgpack) for the other nodes, and delivers what other nodes publish. With no Redis it is purely local.
-- Chat messages go through a per-room batcher on each node that keeps one batch in flight: while a batch is being
-  written, new messages gather; the next batch is one emit (``chat:message`` for one, ``chat:batch`` for several,
-  in order). Under load batches grow instead of writes multiplying.
+- Every event to a stream room (chat, gifts, likes, leaderboard, goal, viewers, moderation) goes through one
+  per-room ``RoomSequencer`` on each node that keeps one tick in flight: while a tick is being written, new events
+  gather; the next tick is ONE packet per viewer (the event itself when it is alone, else a ``room:batch`` carrying
+  everything since the last tick, in order). Under load ticks grow instead of writes multiplying. Within a tick the
+  state events (leaderboard, goal, likes, viewers) keep only their latest value and small repeated gifts (same sender,
+  same gift) merge into one effect with a count; a viewer whose socket is behind gets a reduced packet. The rules
+  are in ``docs/protocol.md`` ("Room events: one packet per tick").
 - ``RoomFanout`` is the ``rooms.notify.RoomNotifier`` and the ``RoomBroadcaster`` other packages use:
   ``await broadcaster.emit(stream_id, event, payload)`` reaches the room on every node.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -32,11 +36,28 @@ from signaling import keys
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/live"
-BATCHED_EVENTS = frozenset({"chat:message"})
-BATCH_EVENT = "chat:batch"
-BATCH_MAX = 200
+BATCH_EVENT = "room:batch"
 WRITTEN_WAIT_S = 0.25
 DELIVERY_CHUNK = 64
+#: A tick starts at most this often per local member (a 500-viewer room: every 50 ms under load; an idle room's next
+#: event goes at once), and at least every ``TICK_MAX_S``: the writes per second stay bounded as the room grows.
+TICK_S_PER_MEMBER = 0.0001
+TICK_MAX_S = 0.1
+#: At most this many events wait for the next tick; past it, chat messages and small gifts' effects are dropped
+#: (counted) — state events are replaced, control events and big gifts always kept.
+PENDING_MAX = 2000
+#: A viewer whose socket still has this many packets unwritten gets the reduced packet of a tick (no chat, small
+#: gifts, likes or viewer counts); at ``BEHIND_FAR`` only control events (stream end, moderation, settings).
+BEHIND = 16
+BEHIND_FAR = 64
+#: Events of which only the latest matters: within a tick a newer one replaces the older.
+LATEST_EVENTS = frozenset({"leaderboard:update", "goal:progress", "likes:update", "viewers:count"})
+#: Events a viewer that is behind can do without (the next full packet carries the current state).
+SKIPPABLE_EVENTS = frozenset({"chat:message", "likes:update", "viewers:count"})
+#: A gift is big (never merged, kept for a viewer that is behind) with a fullscreen effect or this many coins.
+BIG_GIFT_COINS = 100
+
+CONTROL, IMPORTANT, SKIPPABLE = 0, 1, 2
 
 
 class RoomLink(Protocol):
@@ -142,17 +163,35 @@ class ShardedManager(AsyncManager):  # type: ignore[misc]
             return
         await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)
 
-    async def deliver(self, namespace: str, room: str, event: str, data: Any, skip: list[str] | None = None) -> Any:
+    async def deliver(
+        self,
+        namespace: str,
+        room: str,
+        event: str,
+        data: Any,
+        skip: list[str] | None = None,
+        behind: tuple[tuple[int, tuple[str, Any] | None], ...] = (),
+    ) -> Any:
         """Queue one event on every local member's socket; returns the Engine.IO socket of the last recipient
-        that was keeping up (its queue was empty), for the batcher to pace on."""
+        that was keeping up (its queue was empty), for the sequencer to pace on.
+
+        ``behind``: ``(unwritten packets, (event, data) or None)`` from the most to the least behind: a socket with
+        at least that many packets still queued gets that packet instead (None: nothing this time)."""
         members = self.rooms.get(namespace, {}).get(room)
         if not members:
             return None
-        pkt = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, data])
-        encoded = pkt.encode()
-        eio_pkts = [
-            eio_packet.Packet(eio_packet.MESSAGE, p) for p in (encoded if isinstance(encoded, list) else [encoded])
-        ]
+        encoded: dict[int, list[Any]] = {}
+
+        def packets(choice: int, what: tuple[str, Any]) -> list[Any]:
+            if choice not in encoded:
+                pkt = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[what[0], what[1]])
+                raw = pkt.encode()
+                encoded[choice] = [
+                    eio_packet.Packet(eio_packet.MESSAGE, p) for p in (raw if isinstance(raw, list) else [raw])
+                ]
+            return encoded[choice]
+
+        full = (event, data)
         sockets = self.server.eio.sockets
         last = None
         for i, (sid, eio_sid) in enumerate(list(members.items()), 1):
@@ -162,10 +201,17 @@ class ShardedManager(AsyncManager):  # type: ignore[misc]
             if sock is None or sock.closed:
                 continue
             # A socket whose queue is already backed up (a slow reader) must not pace the room's batches.
-            idle = sock.queue.empty()
-            for p in eio_pkts:
-                sock.queue.put_nowait(p)  # what AsyncSocket.send does, minus a coroutine and a log call per recipient
-            if idle:
+            queued = sock.queue.qsize()
+            choice: int = -1
+            what: tuple[str, Any] | None = full
+            for n, (threshold, instead) in enumerate(behind):
+                if queued >= threshold:
+                    choice, what = n, instead
+                    break
+            if what is not None:
+                for p in packets(choice, what):
+                    sock.queue.put_nowait(p)  # what AsyncSocket.send does, minus a coroutine and a log call each
+            if queued == 0:
                 last = sock
             if i % DELIVERY_CHUNK == 0:
                 # Let this chunk's writers run before queueing the next: one loop iteration then holds a few
@@ -175,45 +221,133 @@ class ShardedManager(AsyncManager):  # type: ignore[misc]
         return last
 
 
-class RoomBatcher:
-    """Every event to one stream room on this node, in order, one delivery in flight; consecutive chat messages
-    that gathered meanwhile go out as one ``chat:batch``. (Other events keep their place: a ``chat:deleted``
-    never overtakes the message it deletes.)"""
+def _gift_key(data: Any) -> tuple[str, str] | None:
+    """(sender, gift) of a small gift's effect, which may merge with the same sender's same gift; None for a big one."""
+    try:
+        gift, effect = data["gift"], data.get("effect") or {}
+        if effect.get("fullscreen") or int(gift.get("coins", 0)) * int(data.get("count", 1)) >= BIG_GIFT_COINS:
+            return None
+        return str(data["sender"]["id"]), str(gift["id"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _merge_gift(into: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """One effect for two small gifts of one sender: counts add up, the latest combo and time win, every transfer
+    id is listed (``transfer_id`` is the latest: pages de-duplicate on it)."""
+    ids = list(into.get("transfer_ids") or [into.get("transfer_id")])
+    ids.extend(data.get("transfer_ids") or [data.get("transfer_id")])
+    merged: dict[str, Any] = dict(into)
+    for k in ("transfer_id", "combo", "at"):
+        if k in data:
+            merged[k] = data[k]
+    merged["count"] = int(into.get("count", 1)) + int(data.get("count", 1))
+    merged["merged"] = int(into.get("merged", 1)) + int(data.get("merged", 1))
+    merged["transfer_ids"] = ids
+    return merged
+
+
+def _priority(event: str, data: Any) -> int:
+    if event == "gift:received":
+        return IMPORTANT if _gift_key(data) is None else SKIPPABLE
+    if event in SKIPPABLE_EVENTS:
+        return SKIPPABLE
+    if event in LATEST_EVENTS:
+        return IMPORTANT
+    return CONTROL
+
+
+class RoomSequencer:
+    """Every event to one stream room on this node, in order, one tick in flight. Each tick is one packet per
+    viewer with everything that gathered since the last one (see the module's docstring for the merge rules)."""
 
     def __init__(self, fanout: RoomFanout, namespace: str, room: str) -> None:
         self._fanout = fanout
         self._namespace = namespace
         self._room = room
-        self._pending: deque[tuple[str, Any]] = deque()
+        self._stream_id = room[len(keys.STREAM_ROOM) :]
+        self._pending: list[list[Any] | None] = []  # [event, data, priority]; None where a newer one replaced it
+        self._latest: dict[str, int] = {}  # state event -> its slot this tick
+        self._gifts: dict[tuple[str, str], int] = {}  # (sender, gift) -> the slot of its small gift this tick
+        self._barrier = 0  # slots before this one are not merged into (a big gift or a control event came after)
         self._task: asyncio.Task[None] | None = None
+        self._next_at = 0.0
+        self.dropped = 0
 
     def add(self, event: str, data: Any) -> None:
-        self._pending.append((event, data))
+        priority = _priority(event, data)
+        if event in self._latest:
+            self._pending[self._latest.pop(event)] = None
+        elif event == "gift:received" and priority == SKIPPABLE:
+            key = _gift_key(data)
+            slot = self._gifts.get(key) if key is not None else None
+            if slot is not None and slot >= self._barrier and (entry := self._pending[slot]) is not None:
+                entry[1] = _merge_gift(entry[1], data)
+                return
+        if priority == SKIPPABLE and len(self._pending) >= PENDING_MAX:
+            self.dropped += 1  # the room cannot be written as fast as this comes (never money: the ledger has it)
+            self._fanout.dropped += 1
+            return
+        if event in LATEST_EVENTS:
+            self._latest[event] = len(self._pending)
+        elif event == "gift:received" and priority == SKIPPABLE:
+            key = _gift_key(data)
+            if key is not None:
+                self._gifts[key] = len(self._pending)
+        else:
+            self._barrier = len(self._pending) + 1
+        self._pending.append([event, data, priority])
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"room-{self._room}")
 
-    def _next(self) -> tuple[str, Any, bool]:
-        event, data = self._pending.popleft()
-        if event not in BATCHED_EVENTS:
-            return event, data, False
-        batch = [data]
-        while self._pending and len(batch) < BATCH_MAX and self._pending[0][0] in BATCHED_EVENTS:
-            batch.append(self._pending.popleft()[1])
-        if len(batch) == 1:
-            return event, data, True
-        return BATCH_EVENT, {"stream_id": self._room[len(keys.STREAM_ROOM) :], "messages": batch}, True
+    def _take(self) -> list[tuple[str, Any, int]]:
+        entries = [(e[0], e[1], e[2]) for e in self._pending if e is not None]
+        self._pending.clear()
+        self._latest.clear()
+        self._gifts.clear()
+        self._barrier = 0
+        return entries
+
+    def _packet(self, entries: list[tuple[str, Any, int]], *, skipped: int = 0) -> tuple[str, Any] | None:
+        if not entries:
+            return None
+        if len(entries) == 1 and not skipped:
+            return entries[0][0], entries[0][1]
+        body: dict[str, Any] = {
+            "stream_id": self._stream_id,
+            "events": [{"event": e, "data": d} for e, d, _ in entries],
+        }
+        if skipped:
+            body["skipped"] = skipped
+        return BATCH_EVENT, body
+
+    def _behind(self, entries: list[tuple[str, Any, int]]) -> tuple[tuple[int, tuple[str, Any] | None], ...]:
+        important = [e for e in entries if e[2] <= IMPORTANT]
+        control = [e for e in entries if e[2] == CONTROL]
+        return (
+            (BEHIND_FAR, self._packet(control, skipped=len(entries) - len(control))),
+            (BEHIND, self._packet(important, skipped=len(entries) - len(important))),
+        )
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self._pending:
-                event, data, chat = self._next()
-                lasts = await self._fanout.deliver_now(self._namespace, self._room, event, data, None)
-                if not chat:
+                wait = self._next_at - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)  # more gathers meanwhile
+                entries = self._take()
+                packet = self._packet(entries)
+                if packet is None:
                     continue
+                members = self._fanout.local_members(self._namespace, self._room)
+                self._next_at = loop.time() + min(TICK_MAX_S, members * TICK_S_PER_MEMBER)
+                behind = self._behind(entries) if any(e[2] != CONTROL for e in entries) else ()
+                lasts = await self._fanout.deliver_now(self._namespace, self._room, *packet, None, behind)
                 self._fanout.batches += 1
                 for sock in lasts:
-                    # "In flight": wait until the last recipient's writer has sent it, so the next batch
-                    # gathers everything that arrived while this one was being written.
+                    # "In flight": wait until the last recipient's writer has sent it, so the next tick gathers
+                    # everything that arrived while this one was being written.
                     with contextlib.suppress(TimeoutError, AttributeError):
                         await asyncio.wait_for(sock.queue.join(), WRITTEN_WAIT_S)
         finally:
@@ -221,7 +355,7 @@ class RoomBatcher:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        self._pending.clear()
+        self._take()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -235,11 +369,12 @@ class RoomFanout:
         self.namespace = namespace
         self._managers: list[ShardedManager] = []
         self._local: Counter[str] = Counter()
-        self._batchers: dict[str, RoomBatcher] = {}
+        self._batchers: dict[str, RoomSequencer] = {}
         self.link: RoomLink | None = (
             link_factory(keys.node_channel(node_id), self._on_remote) if link_factory is not None else None
         )
-        self.batches = 0
+        self.batches = 0  # ticks written
+        self.dropped = 0  # events no viewer got because a room's queue was full (chat, small gifts' effects)
         self.remote_received = 0
         self._room_listeners: list[Callable[[str, str], None]] = []
 
@@ -306,18 +441,33 @@ class RoomFanout:
         if skip is None and room.startswith(keys.STREAM_ROOM):
             batcher = self._batchers.get(room)
             if batcher is None:
-                batcher = self._batchers[room] = RoomBatcher(self, namespace, room)
+                batcher = self._batchers[room] = RoomSequencer(self, namespace, room)
             batcher.add(event, data)
             return
         await self.deliver_now(namespace, room, event, data, skip)
 
-    async def deliver_now(self, namespace: str, room: str, event: str, data: Any, skip: list[str] | None) -> list[Any]:
+    async def deliver_now(
+        self,
+        namespace: str,
+        room: str,
+        event: str,
+        data: Any,
+        skip: list[str] | None,
+        behind: tuple[tuple[int, tuple[str, Any] | None], ...] = (),
+    ) -> list[Any]:
         lasts = []
         for manager in self._managers:
-            last = await manager.deliver(namespace, room, event, data, skip)
+            last = await (
+                manager.deliver(namespace, room, event, data, skip, behind)
+                if behind
+                else manager.deliver(namespace, room, event, data, skip)
+            )
             if last is not None:
                 lasts.append(last)
         return lasts
+
+    def local_members(self, namespace: str, room: str) -> int:
+        return sum(m.local_size(namespace, room) for m in self._managers)
 
     async def _on_remote(self, raw: bytes) -> None:
         node, namespace, room, event, data = msgpack.unpackb(raw, raw=False)

@@ -46,6 +46,23 @@ try {
   const mpReceived = once(mp, "chat:message");
   await owner.timeout(5000).emitWithAck("chat:send", { stream_id: streamId, text: "to msgpack" });
   checks.msgpack_client = joinMp.ok === true && (await mpReceived).text === "to msgpack";
+
+  // One packet per tick: a gift's effect, the leaderboard and the goal leave together in one `room:batch`, whose
+  // entries are {event, data} (the same on the JSON and the msgpack endpoint).
+  const batchJson = once(owner, "room:batch");
+  const batchMp = once(mp, "room:batch");
+  const gift = await viewer
+    .timeout(5000)
+    .emitWithAck("gift:send", { stream_id: streamId, gift_id: "rose", idempotency_key: "js-gift-1" });
+  const [bj, bm] = await Promise.all([batchJson, batchMp]);
+  const giftEvents = ["gift:received", "leaderboard:update", "goal:progress"];
+  const order = (b) => b.events.map((x) => x.event).filter((e) => giftEvents.includes(e)).join(",");
+  const effect = (b) => b.events.find((x) => x.event === "gift:received").data;
+  checks.room_batch =
+    gift.ok === true && bj.stream_id === streamId && order(bj) === giftEvents.join(",") &&
+    effect(bj).transfer_id === gift.transfer_id;
+  checks.room_batch_msgpack =
+    order(bm) === order(bj) && effect(bm).transfer_id === gift.transfer_id && effect(bm).count === 1;
   mp.disconnect();
 
   const bad = await viewer.timeout(5000).emitWithAck("chat:send", { stream_id: streamId, text: 42 });

@@ -19,7 +19,10 @@ class LiveClient:
         self._changed = asyncio.Event()
 
         async def catch_all(event: str, *args: Any) -> None:
-            self.events.append((event, args[0] if len(args) == 1 else list(args)))
+            data = args[0] if len(args) == 1 else list(args)
+            self.events.append((event, data))
+            if event == "room:batch":  # one packet per tick: its events follow it here, in order, as if sent alone
+                self.events.extend((x["event"], x["data"]) for x in data["events"])
             self._changed.set()
 
         self.sio.on("*", catch_all, namespace=NS)
@@ -51,14 +54,8 @@ class LiveClient:
         return [d for e, d in self.events if e == event]
 
     def chat_texts(self) -> list[str]:
-        """Every chat message received, in order, whether sent alone or in a batch."""
-        out: list[str] = []
-        for e, d in self.events:
-            if e == "chat:message":
-                out.append(d["text"])
-            elif e == "chat:batch":
-                out.extend(m["text"] for m in d["messages"])
-        return out
+        """Every chat message received, in order, whether sent alone or in a ``room:batch``."""
+        return [d["text"] for e, d in self.events if e == "chat:message"]
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         deadline = asyncio.get_running_loop().time() + timeout

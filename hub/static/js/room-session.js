@@ -35,13 +35,20 @@ export class RoomSession {
     this.nodeUrl = ""; // "" = this page's node
     this.moving = null;
     this.socket = this.open("");
+    // One packet per tick: a `room:batch` carries the room's events in order; each is handled as if it came alone
+    // (docs/protocol.md, "Room events: one packet per tick").
+    this.listen("room:batch", (batch) => {
+      if (!this.here(batch)) return;
+      for (const { event, data } of batch.events) {
+        for (const listener of this.socket.listeners(event)) listener(data);
+      }
+    });
     if (chat) {
       const add = (m) => {
         onMessage?.(m);
         chat.add(m);
       };
       this.on("chat:message", add);
-      this.on("chat:batch", (b) => b.messages.forEach(add));
       this.on("chat:deleted", (e) => chat.remove(e.message_id));
       this.on("chat:cleared", () => chat.clear());
     }

@@ -13,9 +13,29 @@ from signaling.fanout import RoomFanout
 class RecordingManager:
     def __init__(self) -> None:
         self.delivered: list[tuple[str, str, Any]] = []
+        self.behind: list[tuple[tuple[int, Any], ...]] = []
 
-    async def deliver(self, namespace: str, room: str, event: str, data: Any, skip: list[str] | None = None) -> Any:
+    def local_size(self, namespace: str, room: str) -> int:
+        return 3
+
+    def unpacked(self) -> list[tuple[str, Any]]:
+        """Every event delivered, a ``room:batch`` opened into its parts, in order."""
+        out: list[tuple[str, Any]] = []
+        for _, e, d in self.delivered:
+            out.extend([(x["event"], x["data"]) for x in d["events"]] if e == "room:batch" else [(e, d)])
+        return out
+
+    async def deliver(
+        self,
+        namespace: str,
+        room: str,
+        event: str,
+        data: Any,
+        skip: list[str] | None = None,
+        behind: tuple[tuple[int, Any], ...] = (),
+    ) -> Any:
         self.delivered.append((room, event, data))
+        self.behind.append(behind)
         await asyncio.sleep(0.01)  # writing takes a while: more messages gather meanwhile
         return None
 
@@ -69,7 +89,7 @@ async def test_a_node_subscribes_to_a_room_only_while_it_has_local_members() -> 
     assert len(links[0].published) == 1
 
 
-async def test_chat_is_batched_in_order_while_a_batch_is_in_flight() -> None:
+async def test_chat_is_sent_in_order_in_room_batches_while_a_tick_is_in_flight() -> None:
     links: list[RecordingLink] = []
     fanout, manager = fanout_with(links)
     await fanout.room_opened("s:1")
@@ -78,13 +98,13 @@ async def test_chat_is_batched_in_order_while_a_batch_is_in_flight() -> None:
         if i % 10 == 0:
             await asyncio.sleep(0.002)
     for _ in range(100):
-        got = [m for _, e, d in manager.delivered for m in (d["messages"] if e == "chat:batch" else [d])]
+        got = [d for e, d in manager.unpacked() if e == "chat:message"]
         if len(got) == 50:
             break
         await asyncio.sleep(0.01)
     assert [m["text"] for m in got] == [str(i) for i in range(50)]
     assert len(manager.delivered) < 50  # batched
-    assert {e for _, e, _ in manager.delivered} <= {"chat:message", "chat:batch"}
+    assert {e for _, e, _ in manager.delivered} <= {"chat:message", "room:batch"}
     await fanout.close()
 
 
@@ -100,7 +120,7 @@ async def test_messages_from_other_nodes_are_delivered_and_our_own_echo_is_ignor
     assert fanout.remote_received == 1
 
 
-async def test_other_room_events_keep_their_place_between_chat_batches() -> None:
+async def test_other_room_events_keep_their_place_among_chat_messages() -> None:
     links: list[RecordingLink] = []
     fanout, manager = fanout_with(links)
     await fanout.room_opened("s:1")
@@ -109,12 +129,103 @@ async def test_other_room_events_keep_their_place_between_chat_batches() -> None
     await fanout.emit("1", "chat:deleted", {"message_id": "a"})
     await fanout.chat("1", {"text": "c"})
     for _ in range(100):
-        if len(manager.delivered) == 3:
+        if len(manager.unpacked()) == 4:
             break
         await asyncio.sleep(0.01)
     assert [(e, d) for _, e, d in manager.delivered] == [
-        ("chat:batch", {"stream_id": "1", "messages": [{"text": "a"}, {"text": "b"}]}),
-        ("chat:deleted", {"message_id": "a"}),
-        ("chat:message", {"text": "c"}),
+        (
+            "room:batch",
+            {
+                "stream_id": "1",
+                "events": [
+                    {"event": "chat:message", "data": {"text": "a"}},
+                    {"event": "chat:message", "data": {"text": "b"}},
+                    {"event": "chat:deleted", "data": {"message_id": "a"}},
+                    {"event": "chat:message", "data": {"text": "c"}},
+                ],
+            },
+        ),
     ]
     await fanout.close()
+
+
+def gift(sender: str, gift_id: str, tid: str, *, coins: int = 1, count: int = 1, fullscreen: bool = False) -> Any:
+    return {
+        "stream_id": "1",
+        "transfer_id": tid,
+        "sender": {"id": sender},
+        "gift": {"id": gift_id, "coins": coins},
+        "count": count,
+        "combo": count,
+        "effect": {"fullscreen": fullscreen},
+    }
+
+
+async def delivered_after(fanout: RoomFanout, manager: RecordingManager, n: int) -> list[tuple[str, Any]]:
+    for _ in range(200):
+        if len(manager.unpacked()) >= n:
+            break
+        await asyncio.sleep(0.005)
+    await fanout.close()
+    return manager.unpacked()
+
+
+async def test_small_repeated_gifts_merge_into_one_effect_with_every_transfer_and_big_ones_keep_their_place() -> None:
+    fanout, manager = fanout_with([])
+    await fanout.room_opened("s:1")
+    await fanout.emit("1", "gift:received", gift("ann", "rose", "t1"))
+    await fanout.emit("1", "gift:received", gift("bob", "rose", "t2"))
+    await fanout.emit("1", "gift:received", gift("ann", "rose", "t3", count=2))
+    await fanout.emit("1", "gift:received", gift("ann", "lion", "t4", coins=5000, fullscreen=True))
+    await fanout.emit("1", "gift:received", gift("ann", "lion", "t5", coins=5000, fullscreen=True))
+    await fanout.emit("1", "gift:received", gift("ann", "rose", "t6"))  # after a big gift: not merged before it
+    got = await delivered_after(fanout, manager, 5)
+    assert [(e, d["transfer_id"], d["count"], d.get("transfer_ids")) for e, d in got] == [
+        ("gift:received", "t3", 3, ["t1", "t3"]),
+        ("gift:received", "t2", 1, None),
+        ("gift:received", "t4", 1, None),
+        ("gift:received", "t5", 1, None),
+        ("gift:received", "t6", 1, None),
+    ]
+    assert got[0][1]["merged"] == 2 and got[0][1]["combo"] == 2
+    assert len(manager.delivered) == 1  # one tick: one packet
+
+
+async def test_within_a_tick_only_the_latest_leaderboard_and_goal_are_sent_after_the_gifts_they_count() -> None:
+    fanout, manager = fanout_with([])
+    await fanout.room_opened("s:1")
+    for i in range(3):
+        await fanout.emit("1", "gift:received", gift(f"u{i}", "rose", f"t{i}"))
+        await fanout.emit("1", "leaderboard:update", {"stream_id": "1", "top": [i]})
+        await fanout.emit("1", "goal:progress", {"stream_id": "1", "goal": {"progress": i}})
+    got = await delivered_after(fanout, manager, 5)
+    assert [e for e, _ in got] == ["gift:received"] * 3 + ["leaderboard:update", "goal:progress"]
+    assert got[3][1]["top"] == [2] and got[4][1]["goal"] == {"progress": 2}
+
+
+async def test_a_viewer_that_is_behind_gets_a_reduced_packet_and_a_far_behind_one_only_control_events() -> None:
+    fanout, manager = fanout_with([])
+    await fanout.room_opened("s:1")
+    await fanout.chat("1", {"text": "hi"})
+    await fanout.emit("1", "gift:received", gift("ann", "rose", "t1"))
+    await fanout.emit("1", "gift:received", gift("bob", "lion", "t2", coins=5000, fullscreen=True))
+    await fanout.emit("1", "leaderboard:update", {"stream_id": "1", "top": []})
+    await fanout.emit("1", "chat:deleted", {"stream_id": "1", "message_id": "m"})
+    await delivered_after(fanout, manager, 5)
+    (far, far_packet), (near, near_packet) = manager.behind[0]
+    assert (far, near) == (64, 16)
+    assert [x["event"] for x in near_packet[1]["events"]] == ["gift:received", "leaderboard:update", "chat:deleted"]
+    assert near_packet[1]["skipped"] == 2
+    assert far_packet[1]["events"] == [{"event": "chat:deleted", "data": {"stream_id": "1", "message_id": "m"}}]
+    assert far_packet[1]["skipped"] == 4
+
+
+async def test_a_room_that_cannot_be_written_fast_enough_drops_chat_beyond_its_bound_but_keeps_control_events() -> None:
+    fanout, manager = fanout_with([])
+    await fanout.room_opened("s:1")
+    for i in range(2100):
+        await fanout.chat("1", {"text": str(i)})
+    await fanout.emit("1", "chat:cleared", {"stream_id": "1"})
+    got = await delivered_after(fanout, manager, 2001)
+    assert len(got) == 2001 and got[-1][0] == "chat:cleared"
+    assert fanout.dropped == 100
