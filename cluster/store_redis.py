@@ -132,11 +132,12 @@ class RedisPlacement:
         epoch = int(await self._redis.incr(keys.epoch(stream_id)))
         origin = Origin(stream_id, self.node_id, self._load().url, epoch, worker)
         self._held[stream_id] = origin
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=True) as pipe:  # one slot: the keys share the stream's tag
             pipe.expire(keys.epoch(stream_id), keys.EPOCH_TTL_S)
             pipe.set(keys.origin(stream_id), origin.to_json(), px=self.lease_ms)
-            pipe.publish(keys.ORIGINS_CHANNEL, origin.to_json())
             await pipe.execute()
+        # Not in the transaction: a cluster refuses PUBLISH in a pipeline (it is not a key command).
+        await self._redis.publish(keys.ORIGINS_CHANNEL, origin.to_json())
         return origin
 
     async def release_origin(self, stream_id: str) -> None:
@@ -165,7 +166,10 @@ class RedisPlacement:
         ]
         if not ids:
             return [self._load()]
-        raws = await self._redis.mget([keys.node(i) for i in ids])
+        async with self._redis.pipeline(transaction=False) as pipe:  # not MGET: on a cluster the keys span slots
+            for i in ids:
+                pipe.get(keys.node(i))
+            raws = await pipe.execute()
         out: list[NodeLoad] = []
         for node_id, raw in zip(ids, raws, strict=True):
             if node_id == self.node_id:
@@ -239,8 +243,8 @@ class RedisPlacement:
 
     async def announce_ended(self, stream_id: str) -> None:
         self._held.pop(stream_id, None)
+        await self._redis.publish(keys.ENDED_CHANNEL, json.dumps({"stream_id": stream_id, "node_id": self.node_id}))
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.publish(keys.ENDED_CHANNEL, json.dumps({"stream_id": stream_id, "node_id": self.node_id}))
             pipe.delete(keys.origin(stream_id))
             pipe.delete(keys.viewers(stream_id))
             await pipe.execute()

@@ -41,8 +41,8 @@ class RedisLiveState:
         self._combo = redis.register_script(_COMBO)
 
     async def combo(self, stream_id: str, sender_id: str, gift_id: str, count: int, window_s: float, tid: str) -> int:
-        key = f"{keys.COMBO}{stream_id}:{sender_id}:{gift_id}"
-        marker = keys.COMBO_SEEN + tid
+        key = keys.combo(stream_id, sender_id, gift_id)
+        marker = keys.combo_seen(stream_id, tid)
         try:
             return int(await self._combo(keys=[key, marker], args=[count, max(1, int(window_s * 1000))]))
         except (RedisError, OSError) as exc:
@@ -51,7 +51,7 @@ class RedisLiveState:
     async def add_score(self, stream_id: str, user_id: str, coins: int, tid: str) -> bool:
         try:
             added = await self._add(
-                keys=[keys.LEADERBOARD_SEEN + tid, keys.LEADERBOARD + stream_id],
+                keys=[keys.leaderboard_seen(stream_id, tid), keys.leaderboard(stream_id)],
                 args=[coins, user_id, SEEN_TTL_S, LEADERBOARD_TTL_S],
             )
         except (RedisError, OSError) as exc:
@@ -60,7 +60,7 @@ class RedisLiveState:
 
     async def top(self, stream_id: str, n: int) -> list[tuple[str, int]]:
         try:
-            rows = await self._redis.zrevrange(keys.LEADERBOARD + stream_id, 0, n - 1, withscores=True)
+            rows = await self._redis.zrevrange(keys.leaderboard(stream_id), 0, n - 1, withscores=True)
         except (RedisError, OSError) as exc:
             raise UnavailableError("live gift state is unavailable") from exc
         out: list[tuple[str, int]] = []

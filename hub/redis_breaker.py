@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from redis.exceptions import ClusterDownError, SlotNotCoveredError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -34,7 +35,15 @@ T = TypeVar("T")
 
 # What says "Redis is not answering" (not "Redis answered no"): our deadline, the client's own socket timeout,
 # a refused or reset connection.
-OUTAGE: tuple[type[BaseException], ...] = (TimeoutError, RedisTimeoutError, RedisConnectionError, OSError)
+# On a Redis Cluster also: the cluster says it is down, or a slot has no reachable master.
+OUTAGE: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    RedisTimeoutError,
+    RedisConnectionError,
+    OSError,
+    ClusterDownError,
+    SlotNotCoveredError,
+)
 
 
 class RedisUnavailableError(UnavailableError):

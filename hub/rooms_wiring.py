@@ -9,7 +9,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import redis.asyncio as aioredis
 from prometheus_client.registry import CollectorRegistry
 
 from accounts.service import AccountService
@@ -20,6 +19,7 @@ from core.events import EventBus, TopGiftersChanged
 from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
 from hub.dependency_errors import translate_dependency_error
 from hub.redis_breaker import GuardedRateLimiter, RedisBreaker, guarded
+from hub.redis_client import connect, node_client
 from hub.redis_ratelimit import RedisRateLimiter
 from rooms.chat import ChatLimits, ChatService
 from rooms.live_state import InProcessLiveState, LiveState, ResilientLiveState
@@ -34,7 +34,7 @@ from signaling.fanout import RoomFanout
 from signaling.keys import STREAM_ROOM
 from signaling.metrics import FanoutCollector, SignalingMetrics
 from signaling.server import Origins, Signaling
-from signaling.store_redis import RedisRoomLink
+from signaling.store_redis import RedisRoomLink, ShardedRoomLink
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class RoomsWiring:
         *,
         node_id: str,
         redis_url: str | None,
+        redis_cluster: bool = False,
         cors_origins: tuple[str, ...],
         db: Any,
         clock: Clock,
@@ -67,23 +68,16 @@ class RoomsWiring:
         # leaving at once must not exhaust the hub's pool (redis-py raises MaxConnectionsError past 100).
         self.redis: Any = None
         if redis_url:
-            self.redis = aioredis.Redis(
-                connection_pool=aioredis.BlockingConnectionPool.from_url(
-                    redis_url,
-                    max_connections=64,
-                    timeout=5,
-                    socket_timeout=5,
-                    socket_connect_timeout=2,
-                    health_check_interval=10,
-                )
-            )
+            self.redis = connect(redis_url, cluster=redis_cluster, pooled_wait=True)
             redis = self.redis
             assert redis_breaker is not None  # the hub builds one whenever Redis is configured
             breaker = redis_breaker  # short deadlines, then this node's own state while Redis does not answer
             live = ResilientLiveState(guarded(RedisLiveState(redis), breaker))
             limiter = GuardedRateLimiter(RedisRateLimiter(redis), InProcessRateLimiter(clock), breaker)
 
-            def link_factory(node_channel: str, on_message: Any) -> RedisRoomLink:
+            def link_factory(node_channel: str, on_message: Any) -> RedisRoomLink | ShardedRoomLink:
+                if redis_cluster:  # shard channels, each on the master owning the room's slot
+                    return ShardedRoomLink(redis, node_channel, on_message, node_client)
                 return RedisRoomLink(redis, node_channel, on_message)
 
         self.fanout = RoomFanout(node_id, link_factory)

@@ -62,6 +62,14 @@ def _number(name: str, raw: str) -> float:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _flag(name: str, raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be 1 or 0, got {raw!r}")
+
+
 def _words(name: str, raw: str) -> tuple[str, ...]:
     """A comma-separated list."""
     return tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -138,6 +146,7 @@ HUB_VARS: tuple[Var, ...] = (
     Var("HUB_MONGO_URL", "mongo_url"),
     Var("HUB_MONGO_DB", "mongo_db"),
     Var("HUB_REDIS_URL", "redis_url"),
+    Var("HUB_REDIS_CLUSTER", "redis_cluster", _flag),
     Var("HUB_REDIS_CALL_TIMEOUT_S", "redis_call_timeout_s", _number),
     Var("HUB_REDIS_PROBE_INTERVAL_S", "redis_probe_interval_s", _number),
     Var("HUB_CORS_ORIGINS", "cors_origins", _words),
@@ -233,6 +242,8 @@ class Settings:
     mongo_url: str | None = None
     mongo_db: str = "livehub"
     redis_url: str | None = None
+    #: The URLs are seeds of a Redis Cluster (set by HUB_REDIS_CLUSTER=1, or by several comma-separated URLs).
+    redis_cluster: bool = False
     redis_call_timeout_s: float = 0.5
     redis_probe_interval_s: float = 1.0
 
@@ -266,6 +277,10 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://{self.host}:{self.port}")
+        if self.redis_url and "," in self.redis_url:
+            object.__setattr__(self, "redis_cluster", True)  # several servers: the seeds of one Redis Cluster
+        if self.redis_cluster and not self.redis_url:
+            raise SettingsError("HUB_REDIS_CLUSTER=1 needs HUB_REDIS_URL (one or more of the cluster's masters)")
         if self.mode not in ("dev", "production"):
             raise SettingsError(f"HUB_MODE must be 'dev' or 'production', got {self.mode!r}")
         if self.mode == "production":

@@ -56,13 +56,14 @@ class Hub:
         self.redis_breaker: RedisBreaker | None = None
         limiter: RateLimiter
         if settings.redis_url:
-            import redis.asyncio as aioredis
+            from hub.redis_client import connect
 
-            self.redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, health_check_interval=10)
+            # One Redis, or a Redis Cluster (HUB_REDIS_CLUSTER).
+            self.redis = connect(settings.redis_url, cluster=settings.redis_cluster)
             # Hot-path calls (limits, presence, live state) go through one breaker per node: a hung Redis costs one
             # short deadline, then per-node fallbacks until a background probe hears Redis again.
             self.redis_breaker = RedisBreaker(
-                self.redis.ping,
+                self._ping_all,
                 call_timeout_s=settings.redis_call_timeout_s,
                 probe_interval_s=settings.redis_probe_interval_s,
                 registry=self.metrics.registry,
@@ -109,6 +110,7 @@ class Hub:
             settings.rooms,
             node_id=settings.node_id,
             redis_url=settings.redis_url,
+            redis_cluster=settings.redis_cluster,
             cors_origins=settings.cors_origins,
             db=self.db,
             clock=self.clock,
@@ -177,9 +179,15 @@ class Hub:
     async def _ping_database(self) -> None:
         await self.db.command("ping")
 
+    async def _ping_all(self) -> Any:
+        """PING one Redis, or every master of a cluster (its default PING asks one node)."""
+        if self.settings.redis_cluster:
+            return await self.redis.ping(target_nodes="primaries")
+        return await self.redis.ping()
+
     async def _ping_redis(self) -> None:
         assert self.redis_breaker is not None
-        await self.redis_breaker.call(self.redis.ping)
+        await self.redis_breaker.call(self._ping_all)
 
     async def start(self) -> None:
         if self._started:

@@ -3,10 +3,14 @@ receives and decodes traffic of rooms it has members in.
 
 | channel | carries |
 |---|---|
-| ``sio:r:s:{stream_id}`` | events to everyone in a stream's room |
-| ``sio:r:m:{stream_id}`` | events to the room's moderators (``mod:event``) |
-| ``sio:r:u:{user_id}`` | events to every connection of one user (``you:restricted``) |
-| ``sio:n:{node_id}`` | this node's own channel (keeps the subscriber connection open; node-to-node calls) |
+| ``sio:r:s:{<stream_id>}`` | events to everyone in a stream's room |
+| ``sio:r:m:{<stream_id>}`` | events to the room's moderators (``mod:event``) |
+| ``sio:r:u:{<user_id>}`` | events to every connection of one user (``you:restricted``) |
+| ``sio:n:{<node_id>}`` | this node's own channel (keeps the subscriber connection open; node-to-node calls) |
+
+The id in braces is the Redis Cluster hash tag: on a cluster these are *shard channels* (``SPUBLISH`` /
+``SSUBSCRIBE``), each served by the master that owns its slot, the same master as the room's keys
+(``rooms/keys.py``). Rooms spread over the masters; no master carries every room's traffic.
 
 Messages are msgpack arrays ``[origin_node_id, namespace, room, event, data]``.
 """
@@ -24,11 +28,12 @@ SHARED_ROOM_PREFIXES = (STREAM_ROOM, MODERATORS_ROOM, USER_ROOM)
 
 
 def room_channel(room: str) -> str:
-    return ROOM_CHANNEL + room
+    """``s:abc`` -> ``sio:r:s:{abc}``: the room's prefix, then its id as the hash tag."""
+    return ROOM_CHANNEL + room[:2] + "{" + room[2:] + "}"
 
 
 def node_channel(node_id: str) -> str:
-    return NODE_CHANNEL + node_id
+    return NODE_CHANNEL + "{" + node_id + "}"
 
 
 def stream_room(stream_id: str) -> str:

@@ -18,6 +18,7 @@ from hub.app import create_app
 from hub.settings import Settings
 from hub.wiring import Hub
 from tests.support.db import configured_mongo_url, fresh_db_name, open_client
+from tests.support.redis_cluster import LocalRedisCluster, SharedRedis, redis_cluster
 from tests.support.servers import redis_server
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
@@ -37,6 +38,32 @@ def clean_redis(redis_url: str) -> str:
     client.flushall()
     client.close()
     return redis_url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_server() -> Iterator[LocalRedisCluster]:
+    """A real three-master Redis Cluster for the session (made with ``redis-cli --cluster create``)."""
+    with redis_cluster(3) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def clean_redis_cluster(redis_cluster_server: LocalRedisCluster) -> LocalRedisCluster:
+    """The session's Redis Cluster, every master up and emptied for this test."""
+    for i, master in enumerate(redis_cluster_server.masters):
+        if master.proc is None:
+            redis_cluster_server.start_master(i)
+    redis_cluster_server.flushall()
+    return redis_cluster_server
+
+
+@pytest.fixture(params=["single", "cluster"])
+def any_redis(request: pytest.FixtureRequest) -> SharedRedis:
+    """Run the test on one Redis and again on a three-master Redis Cluster (each emptied for it)."""
+    if request.param == "single":
+        return SharedRedis(request.getfixturevalue("clean_redis"), cluster=False)
+    cluster: LocalRedisCluster = request.getfixturevalue("clean_redis_cluster")
+    return SharedRedis(cluster.url, cluster=True)
 
 
 @pytest.fixture

@@ -1,19 +1,24 @@
-"""Two hub nodes sharing one real Redis and one database: chat, moderation and presence cross nodes."""
+"""Two hub nodes sharing one real Redis and one database: chat, moderation and presence cross nodes.
+
+Every test runs twice: on one ``redis-server``, and on a three-master Redis Cluster (shard channels, hash tags).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from signaling.keys import room_channel, stream_room
 from tests.support.api import create_stream, register
 from tests.support.live import live_clients
 from tests.support.nodes import hub_nodes
+from tests.support.redis_cluster import SharedRedis
 
 
 async def test_chat_written_on_one_node_reaches_viewers_on_the_other_in_order(
-    clean_redis: str, db_name: str, mongo_client: Any
+    any_redis: SharedRedis, db_name: str, mongo_client: Any
 ) -> None:
-    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+    async with hub_nodes(2, db_name, mongo_client, any_redis) as (n1, n2), live_clients() as open_client:
         owner = await register(n1.http, "Owner")
         viewer = await register(n2.http, "Viewer")
         stream = await create_stream(n1.http, owner)
@@ -33,13 +38,13 @@ async def test_chat_written_on_one_node_reaches_viewers_on_the_other_in_order(
         assert [m["text"] for m in join["recent_chat"]] == [*texts, "back"]
         # A node only subscribes to rooms it has members in.
         assert n2.hub.broadcaster.link is not None
-        assert "sio:r:s:" + stream["id"] in n2.hub.broadcaster.link.channels  # type: ignore[attr-defined]
+        assert room_channel(stream_room(stream["id"])) in n2.hub.broadcaster.link.channels  # type: ignore[attr-defined]
 
 
 async def test_a_ban_on_one_node_holds_on_the_other_and_survives_reconnect(
-    clean_redis: str, db_name: str, mongo_client: Any
+    any_redis: SharedRedis, db_name: str, mongo_client: Any
 ) -> None:
-    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+    async with hub_nodes(2, db_name, mongo_client, any_redis) as (n1, n2), live_clients() as open_client:
         owner = await register(n1.http, "Owner")
         troll = await register(n2.http, "Troll")
         stream = await create_stream(n1.http, owner)
@@ -61,8 +66,8 @@ async def test_a_ban_on_one_node_holds_on_the_other_and_survives_reconnect(
         assert (await t2.error("chat:send", {"stream_id": stream["id"], "text": "again"}))["code"] == "restricted"
 
 
-async def test_viewers_are_counted_once_across_nodes(clean_redis: str, db_name: str, mongo_client: Any) -> None:
-    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+async def test_viewers_are_counted_once_across_nodes(any_redis: SharedRedis, db_name: str, mongo_client: Any) -> None:
+    async with hub_nodes(2, db_name, mongo_client, any_redis) as (n1, n2), live_clients() as open_client:
         owner = await register(n1.http, "Owner")
         viewer = await register(n1.http, "Viewer")
         stream = await create_stream(n1.http, owner)
@@ -80,9 +85,9 @@ async def test_viewers_are_counted_once_across_nodes(clean_redis: str, db_name: 
 
 
 async def test_moderators_on_another_node_get_mod_events_and_reports(
-    clean_redis: str, db_name: str, mongo_client: Any
+    any_redis: SharedRedis, db_name: str, mongo_client: Any
 ) -> None:
-    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+    async with hub_nodes(2, db_name, mongo_client, any_redis) as (n1, n2), live_clients() as open_client:
         owner = await register(n1.http, "Owner")
         mod = await register(n1.http, "Mod")
         viewer = await register(n1.http, "Viewer")
@@ -114,8 +119,8 @@ async def test_moderators_on_another_node_get_mod_events_and_reports(
         assert not v.received("mod:event")  # viewers never see moderation events
 
 
-async def test_likes_from_both_nodes_add_up_everywhere(clean_redis: str, db_name: str, mongo_client: Any) -> None:
-    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+async def test_likes_from_both_nodes_add_up_everywhere(any_redis: SharedRedis, db_name: str, mongo_client: Any) -> None:
+    async with hub_nodes(2, db_name, mongo_client, any_redis) as (n1, n2), live_clients() as open_client:
         owner = await register(n1.http, "Owner")
         fan = await register(n1.http, "Fan")
         stream = await create_stream(n1.http, owner)
@@ -136,9 +141,9 @@ async def test_likes_from_both_nodes_add_up_everywhere(clean_redis: str, db_name
 
 
 async def test_settings_and_the_end_of_a_stream_apply_at_once_on_the_other_node(
-    clean_redis: str, db_name: str, mongo_client: Any
+    any_redis: SharedRedis, db_name: str, mongo_client: Any
 ) -> None:
-    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+    async with hub_nodes(2, db_name, mongo_client, any_redis) as (n1, n2), live_clients() as open_client:
         owner = await register(n1.http, "Owner")
         viewer = await register(n2.http, "Viewer")
         stream = await create_stream(n1.http, owner)
@@ -157,12 +162,12 @@ async def test_settings_and_the_end_of_a_stream_apply_at_once_on_the_other_node(
 
 
 async def test_a_node_unsubscribes_when_its_last_member_of_a_room_leaves(
-    clean_redis: str, db_name: str, mongo_client: Any
+    any_redis: SharedRedis, db_name: str, mongo_client: Any
 ) -> None:
-    async with hub_nodes(2, db_name, mongo_client, clean_redis) as (n1, n2), live_clients() as open_client:
+    async with hub_nodes(2, db_name, mongo_client, any_redis) as (n1, n2), live_clients() as open_client:
         owner = await register(n1.http, "Owner")
         stream = await create_stream(n1.http, owner)
-        channel = "sio:r:s:" + stream["id"]
+        channel = room_channel(stream_room(stream["id"]))
         guests = [await open_client(n2.url) for _ in range(3)]
         for g in guests:
             await g.ok("stream:join", {"stream_id": stream["id"]})

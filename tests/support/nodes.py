@@ -12,6 +12,7 @@ import httpx
 from hub.app import create_app
 from hub.wiring import Hub
 from tests.conftest import make_settings
+from tests.support.redis_cluster import SharedRedis
 from tests.support.servers import free_port, serve_asgi
 
 
@@ -26,8 +27,12 @@ class Node:
 
 @contextlib.asynccontextmanager
 async def hub_nodes(
-    count: int, db_name: str, mongo_client: Any, redis_url: str | None, **overrides: Any
+    count: int, db_name: str, mongo_client: Any, redis_url: str | SharedRedis | None, **overrides: Any
 ) -> AsyncIterator[list[Node]]:
+    """``redis_url``: one Redis's URL, or a ``SharedRedis`` (one Redis or a Redis Cluster)."""
+    if isinstance(redis_url, SharedRedis):
+        overrides = {"redis_cluster": redis_url.cluster} | overrides
+        redis_url = redis_url.url
     defaults = {
         "chat_burst": 50,
         "chat_per_second": 50.0,

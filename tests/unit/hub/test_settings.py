@@ -168,3 +168,32 @@ def test_bad_cluster_settings_are_refused_with_their_name(name: str, value: str)
 def test_relay_ports_are_an_inclusive_range() -> None:
     assert Settings.from_env({"HUB_SFU_RELAY_PORTS": "40000-40099"}).sfu_relay_ports == (40000, 40099)
     assert Settings.from_env({}).sfu_relay_ports == (0, 0)
+
+
+def test_several_redis_urls_mean_a_redis_cluster_seeded_with_each() -> None:
+    from hub.redis_client import cluster_nodes
+
+    urls = "redis://127.0.0.1:7000, redis://127.0.0.1:7001,redis://10.0.0.3"
+    s = Settings.from_env({"HUB_REDIS_URL": urls})
+    assert s.redis_cluster is True
+    assert [(n.host, n.port) for n in cluster_nodes(s.redis_url or "")] == [
+        ("127.0.0.1", 7000),
+        ("127.0.0.1", 7001),
+        ("10.0.0.3", 6379),
+    ]
+    one = Settings.from_env({"HUB_REDIS_URL": "redis://127.0.0.1:7000", "HUB_REDIS_CLUSTER": "1"})
+    assert one.redis_cluster is True
+    assert Settings.from_env({"HUB_REDIS_URL": "redis://127.0.0.1:6379/0"}).redis_cluster is False
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"HUB_REDIS_CLUSTER": "1"}, "HUB_REDIS_CLUSTER"),
+        ({"HUB_REDIS_URL": "redis://a:1", "HUB_REDIS_CLUSTER": "maybe"}, "HUB_REDIS_CLUSTER"),
+    ],
+)
+def test_contradictory_redis_cluster_settings_are_refused(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    assert named in info.value.message
