@@ -7,6 +7,7 @@ in-process state; with no ``HUB_MONGO_URL`` the stores run on the in-process Mon
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -199,12 +200,24 @@ class Hub:
             log.warning("no HUB_MONGO_URL: using the in-process MongoDB stand-in; data is lost when the hub stops")
         if self.redis is None:
             log.info("no HUB_REDIS_URL: single node, in-process state")
+        if self.settings.redis_cluster:
+            await self._learn_slot_maps()
         await self.account_store.create_indexes()
         await self.stream_store.create_indexes()
         await self.rooms.start()
         self.signaling.start()
         await self.money.start()
         await self.cluster.start()
+
+    async def _learn_slot_maps(self) -> None:
+        """A cluster client's first command reads the slot map and the command table (hundreds of ms on a busy
+        machine): do it now, not inside a hot-path call's breaker deadline. Redis may be away at start: the first
+        call that needs it tries again."""
+        for client in (self.redis, self.rooms.redis):
+            try:
+                await asyncio.wait_for(client.initialize(), 10)
+            except Exception as exc:
+                log.warning("Redis Cluster not reachable at start (%s); nodes keep trying", type(exc).__name__)
 
     async def close(self) -> None:
         await self.money.close()
