@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.dependency_errors import EXCEPTION_HANDLERS as UNREACHABLE_HANDLERS
 from hub.metrics import MetricsMiddleware
@@ -18,6 +19,42 @@ from hub.pages import page_routes
 from hub.wiring import Hub
 from mobile_api.app import EXCEPTION_HANDLERS, api_routes
 from mobile_api.problems import ProblemGuard
+
+
+class MediaCors:
+    """CORS for browsers on the origins in ``HUB_CORS_ORIGINS``, and for WHEP also for the origin ``null``.
+
+    A full node answers a WHEP POST with 307 to another node. A browser that follows a redirect from one origin to
+    another on behalf of a page of a third origin sends the redirected request (and its preflight) with
+    ``Origin: null`` (the Fetch standard's "tainted origin"), so a WHEP player on a listed origin could never reach
+    the node it was sent to. WHEP needs no credentials (every stream is public to watch) and its session URLs are the
+    capability, so accepting ``null`` there exposes nothing; every other path keeps the list.
+    """
+
+    WHEP = "/api/v1/whep/"
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        allow_origins: list[str],
+        allow_methods: list[str],
+        allow_headers: list[str],
+        expose_headers: list[str],
+    ) -> None:
+        self._listed, self._whep = (
+            CORSMiddleware(
+                app,
+                allow_origins=origins,
+                allow_methods=allow_methods,
+                allow_headers=allow_headers,
+                expose_headers=expose_headers,
+            )
+            for origins in (allow_origins, [*allow_origins, "null"])
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        whep = scope["type"] == "http" and str(scope.get("path", "")).startswith(self.WHEP)
+        await (self._whep if whep else self._listed)(scope, receive, send)
 
 
 def create_app(hub: Hub, *, own_hub: bool = True, freeze_gc: bool = False) -> Any:
@@ -43,7 +80,7 @@ def create_app(hub: Hub, *, own_hub: bool = True, freeze_gc: bool = False) -> An
     if hub.settings.cors_origins:
         middleware.append(
             Middleware(
-                CORSMiddleware,
+                MediaCors,
                 allow_origins=list(hub.settings.cors_origins),
                 # WHIP/WHEP clients (RFC 9725) send OPTIONS, PATCH with If-Match, DELETE, and read Location, Link,
                 # ETag and Accept-Patch. ETag as a request header: Eyevinn's whip-web-client sends it on PATCH.
