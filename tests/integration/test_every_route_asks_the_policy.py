@@ -1,0 +1,143 @@
+"""Every HTTP operation is authorized the way the policy table says: each request reaches ``app/policy.py`` with the
+action ``EDGE_ACTIONS`` (tests/unit/app/test_policy.py) maps the operation to. The table's mapping test checks only
+that every operation is named; this one checks that the name is true, so an edge handler that calls a domain service
+without a use case (no policy asked) or a use case that asks for another action fails here."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+import app.access
+import app.policy
+from app.policy import Action
+from hub.app import create_app
+from hub.wiring import Hub
+from tests.conftest import make_settings
+from tests.support.api import auth, create_stream, register
+from tests.unit.app.test_policy import EDGE_ACTIONS
+
+ADMIN_EMAIL = "admin-routes@example.com"
+GARBAGE_SDP = "v=0\r\nthis is not an offer\r\n"
+
+
+@pytest.fixture
+async def admin_client(db_name: str, mongo_client: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A hub (stand-in database, no Redis) whose ``ADMIN_EMAIL`` account is an admin, and a client of its API."""
+    hub = Hub(make_settings(db_name, admin_emails=(ADMIN_EMAIL,)), mongo_client=mongo_client)
+    await hub.start()
+    transport = httpx.ASGITransport(app=create_app(hub, own_hub=False), client=("127.0.0.1", 50001))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+    finally:
+        await hub.close()
+
+
+def _bodies(other: str) -> dict[str, Any]:
+    """A well-formed body for each operation that takes one (what happens after the policy does not matter here)."""
+    return {
+        "POST /auth/register": {
+            "email": f"new-{secrets.token_hex(4)}@example.com",
+            "password": "correct horse",
+            "nickname": "newcomer",
+        },
+        "POST /auth/login": {"login": ADMIN_EMAIL, "password": "correct horse"},
+        "PATCH /me": {},
+        "POST /admin/users/{user_id}/role": {"role": "viewer"},
+        "POST /admin/users/{user_id}/suspension": {"suspended": False},
+        "POST /admin/users/{user_id}/identity": {"verified": True},
+        "POST /streams": {"title": "another"},
+        "POST /streams/{stream_id}/moderators": {"user_id": other},
+        "DELETE /streams/{stream_id}/moderators": {"user_id": other},
+        "POST /streams/{stream_id}/mod-actions": {"action": "slow", "value": 5},
+        "POST /streams/{stream_id}/reports": {"reason": "spam in chat"},
+        "POST /streams/{stream_id}/reports/{report_id}/resolve": {},
+        "POST /admin/gifts": {
+            "id": "route_gift",
+            "names": {"en": "Route", "ru": "Route"},
+            "coins": 1,
+            "beans": 0,
+            "effect": {"animation": "pop", "duration_ms": 1000},
+        },
+        "PATCH /admin/gifts/{gift_id}": {},
+        "POST /streams/{stream_id}/gifts": {"gift_id": "rose", "idempotency_key": "route-1"},
+        "PUT /streams/{stream_id}/goal": {"kind": "beans", "target": 10},
+        "POST /wallet/topups": {"pack_id": "no-such-pack"},
+        "POST /wallet/cashouts": {"beans": 1},
+        "POST /admin/cashouts/{cashout_id}/approve": {},
+        "POST /admin/cashouts/{cashout_id}/reject": {},
+        "POST /admin/wallet/adjustments": {
+            "user_id": other,
+            "currency": "coins",
+            "amount": 1,
+            "reason": "route check",
+            "idempotency_key": "route-adj",
+        },
+        "POST /admin/users/{user_id}/wallet-freeze": {"frozen": False},
+        "POST /admin/wallet/verify": {},
+    }
+
+
+async def test_every_http_operation_asks_the_policy_for_its_action(
+    admin_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = admin_client
+    admin = await register(client, "admin", email=ADMIN_EMAIL)
+    other = str((await register(client, "other"))["user"]["id"])
+    stream = await create_stream(client, admin, "routes")
+    values = {
+        "stream_id": stream["id"],
+        "user_id": other,
+        "gift_id": "route_gift",
+        "topup_id": "no-such-topup",
+        "cashout_id": "no-such-cashout",
+        "report_id": "no-such-report",
+        "session_id": "no-such-session",
+    }
+
+    asked: list[Action] = []
+    decide = app.policy.decide
+
+    def recording(action: Action, who: Any, room: Any = None) -> Any:
+        asked.append(action)
+        return decide(action, who, room)
+
+    monkeypatch.setattr(app.policy, "decide", recording)  # every require() and RoomAccess.authorize
+    monkeypatch.setattr(app.access, "decide", recording)  # RoomAccess.moderates
+
+    bodies = _bodies(other)
+    http_ops = {op: action for op, action in EDGE_ACTIONS.items() if " /" in op and action is not None}
+    # Ending the stream and signing out change what later requests find: they go last.
+    last = ("POST /streams/{stream_id}/end", "POST /auth/logout")
+    order = [op for op in http_ops if op not in last] + list(last)
+    wrong = {}
+    for op in order:
+        method, template = op.split(" ", 1)
+        path = "/api/v1" + template.format(**values)
+        headers = auth(admin)
+        content: str | None = None
+        if op == "POST /auth/refresh":
+            fresh = await register(client, "refresher")
+            body: Any = {"refresh_token": fresh["refresh_token"]}
+        elif op == "POST /auth/logout":
+            headers = auth(await register(client, "leaver"))
+            body = None
+        else:
+            body = bodies.get(op)
+        if template.startswith(("/whip/", "/whep/")):
+            content, body = GARBAGE_SDP, None
+            headers = {"Content-Type": "application/sdp"}
+            if template.startswith("/whip/"):
+                mine = (await client.get(f"/api/v1/streams/{stream['id']}", headers=auth(admin))).json()
+                headers["Authorization"] = f"Bearer {mine['stream_key']}"  # the key rotates above
+        asked.clear()
+        r = await client.request(method, path, json=body, content=content, headers=headers)
+        assert r.status_code < 500, (op, r.status_code, r.text)
+        if http_ops[op] not in asked:
+            wrong[op] = (http_ops[op].value, [a.value for a in asked], r.status_code)
+    assert wrong == {}
