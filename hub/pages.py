@@ -39,7 +39,7 @@ def _template(name: str) -> str:
 
 def client_config(settings: Settings) -> dict[str, object]:
     """What the pages need to know from the server's settings; never a secret."""
-    return {"ice_servers": list(settings.ice_servers), "public_url": settings.public_url}
+    return {"ice_servers": list(settings.sfu.ice_servers), "public_url": settings.public_url}
 
 
 def render_page(name: str, settings: Settings) -> str:

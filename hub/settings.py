@@ -17,7 +17,7 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from accounts.settings import AccountsSettings
 from cluster.settings import ClusterSettings
@@ -25,6 +25,7 @@ from core.errors import HubError
 from gifts.settings import GiftsSettings
 from hub.secret_policy import Finding, check_secrets
 from rooms.settings import RoomsSettings
+from sfu.settings import SfuSettings
 from wallet.settings import CoinPack, WalletSettings
 
 
@@ -33,6 +34,7 @@ class SettingsError(HubError):
 
 
 PRODUCTION_MIN_BCRYPT_ROUNDS = 10
+_T = TypeVar("_T")
 
 #: Parses one variable's (stripped, non-empty) text; raises ``SettingsError`` naming the variable.
 Parse = Callable[[str, str], Any]
@@ -151,21 +153,6 @@ HUB_VARS: tuple[Var, ...] = (
     Var("HUB_REDIS_PROBE_INTERVAL_S", "redis_probe_interval_s", _number),
     Var("HUB_CORS_ORIGINS", "cors_origins", _words),
     Var("HUB_MAX_BODY_BYTES", "max_body_bytes", _integer(minimum=1024)),
-    Var("HUB_SFU_ANNOUNCED_IPS", "sfu_announced_ips", _words),
-    Var("HUB_ICE_SERVERS", "ice_servers", _json_list),
-    Var("HUB_SFU_RECONNECT_GRACE_S", "sfu_reconnect_grace_s", _number),
-    Var("HUB_SFU_PLI_INTERVAL_S", "sfu_pli_interval_s", _number),
-    Var("HUB_SFU_GOP_REFRESH_S", "sfu_gop_refresh_s", _number),
-    Var("HUB_SFU_KEYFRAME_CACHE_PACKETS", "sfu_keyframe_cache_packets", _integer(minimum=64)),
-    Var("HUB_SFU_NACK_HISTORY_PACKETS", "sfu_nack_history_packets", _integer(minimum=128)),
-    Var("HUB_SFU_CONNECT_TIMEOUT_S", "sfu_connect_timeout_s", _number),
-    Var("HUB_SFU_MEDIA_TIMEOUT_S", "sfu_media_timeout_s", _number),
-    Var("HUB_SFU_MAX_VIEWERS_PER_STREAM", "sfu_max_viewers_per_stream", _integer(minimum=1)),
-    Var("HUB_SFU_PENDING_TIMEOUT_S", "sfu_pending_timeout_s", _number),
-    Var("HUB_SFU_MAX_PENDING_PER_CLIENT", "sfu_max_pending_per_client", _integer(minimum=1)),
-    Var("HUB_SFU_WORKERS", "sfu_workers", _integer(minimum=0)),
-    Var("HUB_SFU_RELAY_ADDRESS", "sfu_relay_address"),
-    Var("HUB_SFU_RELAY_PORTS", "sfu_relay_ports", _port_range),
 )
 
 ACCOUNTS_VARS: tuple[Var, ...] = (
@@ -204,6 +191,24 @@ GIFTS_VARS: tuple[Var, ...] = (
     Var("HUB_GIFT_SHARE_BPS", "share_bps", _share_bps),
 )
 
+SFU_VARS: tuple[Var, ...] = (
+    Var("HUB_SFU_ANNOUNCED_IPS", "announced_ips", _words),
+    Var("HUB_ICE_SERVERS", "ice_servers", _json_list),
+    Var("HUB_SFU_RECONNECT_GRACE_S", "reconnect_grace_s", _number),
+    Var("HUB_SFU_PLI_INTERVAL_S", "pli_interval_s", _number),
+    Var("HUB_SFU_GOP_REFRESH_S", "gop_refresh_s", _number),
+    Var("HUB_SFU_KEYFRAME_CACHE_PACKETS", "keyframe_cache_packets", _integer(minimum=64)),
+    Var("HUB_SFU_NACK_HISTORY_PACKETS", "nack_history_packets", _integer(minimum=128)),
+    Var("HUB_SFU_CONNECT_TIMEOUT_S", "connect_timeout_s", _number),
+    Var("HUB_SFU_MEDIA_TIMEOUT_S", "media_timeout_s", _number),
+    Var("HUB_SFU_MAX_VIEWERS_PER_STREAM", "max_viewers_per_stream", _integer(minimum=1)),
+    Var("HUB_SFU_PENDING_TIMEOUT_S", "pending_timeout_s", _number),
+    Var("HUB_SFU_MAX_PENDING_PER_CLIENT", "max_pending_per_client", _integer(minimum=1)),
+    Var("HUB_SFU_WORKERS", "workers", _integer(minimum=0)),
+    Var("HUB_SFU_RELAY_ADDRESS", "relay_address"),
+    Var("HUB_SFU_RELAY_PORTS", "relay_ports", _port_range),
+)
+
 ROOMS_VARS: tuple[Var, ...] = (
     Var("HUB_CHAT_BURST", "chat_burst", _integer(minimum=1)),
     Var("HUB_CHAT_PER_SECOND", "chat_per_second", _number),
@@ -224,8 +229,15 @@ TABLES: Mapping[str, tuple[Var, ...]] = {
     "accounts": ACCOUNTS_VARS,
     "wallet": WALLET_VARS,
     "gifts": GIFTS_VARS,
+    "sfu": SFU_VARS,
     "rooms": ROOMS_VARS,
     "cluster": CLUSTER_VARS,
+}
+
+#: Fields a package takes from another package's setting: one variable, one default (the source's).
+SHARED: Mapping[tuple[str, str], tuple[str, str]] = {
+    # Relay pipes between nodes are signed and keyed with the cluster secret.
+    ("sfu", "relay_secret"): ("cluster", "secret"),
 }
 
 
@@ -250,25 +262,10 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1 << 20
 
-    sfu_announced_ips: tuple[str, ...] = ()
-    ice_servers: tuple[dict[str, Any], ...] = ({"urls": "stun:stun.l.google.com:19302"},)
-    sfu_reconnect_grace_s: float = 15.0
-    sfu_pli_interval_s: float = 1.0
-    sfu_gop_refresh_s: float = 4.0
-    sfu_keyframe_cache_packets: int = 2048
-    sfu_nack_history_packets: int = 1024
-    sfu_connect_timeout_s: float = 20.0
-    sfu_media_timeout_s: float = 6.0
-    sfu_max_viewers_per_stream: int = 1000
-    sfu_pending_timeout_s: float = 10.0
-    sfu_max_pending_per_client: int = 3
-    sfu_workers: int = 0
-    sfu_relay_address: str = "127.0.0.1"
-    sfu_relay_ports: tuple[int, int] = (0, 0)
-
     accounts: AccountsSettings = field(default_factory=AccountsSettings)
     wallet: WalletSettings = field(default_factory=WalletSettings)
     gifts: GiftsSettings = field(default_factory=GiftsSettings)
+    sfu: SfuSettings = field(default_factory=SfuSettings)
     rooms: RoomsSettings = field(default_factory=RoomsSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
@@ -362,14 +359,25 @@ class Settings:
                     values[var.field] = GENERATED[var.env]()
             return values
 
-        hub = read(HUB_VARS)
+        values = {package: read(table) for package, table in TABLES.items()}
+        for (package, name), (source, source_name) in SHARED.items():
+            if source_name in values[source]:
+                values[package][name] = values[source][source_name]
+
+        def build(package: str, make: Callable[..., _T]) -> _T:
+            try:
+                return make(**values[package])
+            except ValueError as exc:  # a package's own check (e.g. SfuSettings: a power of two)
+                raise SettingsError(f"bad {package} settings: {exc}") from None
+
         return cls(
-            **hub,
-            accounts=AccountsSettings(**read(ACCOUNTS_VARS)),
-            wallet=WalletSettings(**read(WALLET_VARS)),
-            gifts=GiftsSettings(**read(GIFTS_VARS)),
-            rooms=RoomsSettings(**read(ROOMS_VARS)),
-            cluster=ClusterSettings(**read(CLUSTER_VARS)),
+            **values[""],
+            accounts=build("accounts", AccountsSettings),
+            wallet=build("wallet", WalletSettings),
+            gifts=build("gifts", GiftsSettings),
+            sfu=build("sfu", SfuSettings),
+            rooms=build("rooms", RoomsSettings),
+            cluster=build("cluster", ClusterSettings),
             generated_secrets=tuple(generated),
         )
 

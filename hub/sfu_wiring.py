@@ -1,4 +1,4 @@
-"""Wiring for the SFU: its settings from the hub's and its Prometheus metrics.
+"""Wiring for the SFU: the in-process service or the worker pool, and its Prometheus metrics.
 
 Kept apart from ``hub/wiring.py`` (like ``rooms_wiring``); ``Hub`` builds ``SfuWiring`` once. The stream lifecycle
 the SFU's events drive is the application layer's (``app/lifecycle.py``).
@@ -15,37 +15,17 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from cluster.media import ClusterMedia
 from hub.cluster_wiring import ClusterWiring
-from hub.settings import Settings
 from sfu import Sfu, SfuService, SfuSettings, SfuWorkerPool, residence
 
 log = logging.getLogger(__name__)
 
 
-def sfu_settings(settings: Settings) -> SfuSettings:
-    return SfuSettings(
-        announced_ips=settings.sfu_announced_ips,
-        ice_servers=settings.ice_servers,
-        reconnect_grace_s=settings.sfu_reconnect_grace_s,
-        pli_interval_s=settings.sfu_pli_interval_s,
-        gop_refresh_s=settings.sfu_gop_refresh_s,
-        keyframe_cache_packets=settings.sfu_keyframe_cache_packets,
-        nack_history_packets=settings.sfu_nack_history_packets,
-        connect_timeout_s=settings.sfu_connect_timeout_s,
-        pending_timeout_s=settings.sfu_pending_timeout_s,
-        max_pending_per_client=settings.sfu_max_pending_per_client,
-        media_timeout_s=settings.sfu_media_timeout_s,
-        max_viewers_per_stream=settings.sfu_max_viewers_per_stream,
-        relay_secret=settings.cluster.secret,
-        relay_address=settings.sfu_relay_address,
-        relay_ports=settings.sfu_relay_ports,
-    )
-
-
 class SfuWiring:
-    def __init__(self, settings: Settings, registry: CollectorRegistry, cluster: ClusterWiring | None = None) -> None:
-        config = sfu_settings(settings)
+    def __init__(
+        self, settings: SfuSettings, registry: CollectorRegistry, cluster: ClusterWiring | None = None
+    ) -> None:
         # In-process by default; HUB_SFU_WORKERS > 0 forwards in that many worker processes (one per core).
-        local: Sfu = SfuWorkerPool(config, settings.sfu_workers) if settings.sfu_workers else SfuService(config)
+        local: Sfu = SfuWorkerPool(settings, settings.workers) if settings.workers else SfuService(settings)
         self.local_sfu = local  # this node's own SFU (``sfu`` below is what the rest of the hub calls)
         # Any node serves any stream: the cluster plane wraps the node's own SFU (placement, relays from origins).
         self.cluster_media: ClusterMedia | None = cluster.wrap(local) if cluster is not None else None

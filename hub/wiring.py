@@ -100,11 +100,11 @@ class Hub:
             settings.cluster,
             node_id=settings.node_id,
             public_url=settings.public_url,
-            max_viewers_per_stream=settings.sfu_max_viewers_per_stream,
+            max_viewers_per_stream=settings.sfu.max_viewers_per_stream,
             redis=self.redis,
             cors_origins=settings.cors_origins,  # sockets from every node's pages are let in too
         )
-        self.sfu_wiring = SfuWiring(settings, self.metrics.registry, self.cluster)
+        self.sfu_wiring = SfuWiring(settings.sfu, self.metrics.registry, self.cluster)
         self.sfu = self.sfu_wiring.sfu
 
         self.rooms = RoomsWiring(

@@ -13,7 +13,7 @@ class SfuSettings:
     announced_ips: tuple[str, ...] = ()
     #: STUN/TURN servers, in the W3C ``RTCIceServer`` shape. Handed to clients (WHIP/WHEP ``Link`` headers);
     #: the SFU itself uses them only if ``use_ice_servers`` is true (an unreachable STUN server delays every answer).
-    ice_servers: tuple[dict[str, Any], ...] = ()
+    ice_servers: tuple[dict[str, Any], ...] = ({"urls": "stun:stun.l.google.com:19302"},)
     use_ice_servers: bool = False
     #: How long viewers are kept after the publisher left, waiting for it to publish again.
     reconnect_grace_s: float = 15.0
@@ -49,6 +49,8 @@ class SfuSettings:
     relay_address: str = "127.0.0.1"
     #: UDP ports of origin pipe sockets, inclusive; ``(0, 0)``: any free port.
     relay_ports: tuple[int, int] = (0, 0)
+    #: ``0``: the SFU forwards in the hub's process; ``N``: in N worker processes, each stream in one of them.
+    workers: int = 0
 
     def __post_init__(self) -> None:
         if self.reconnect_grace_s < 0 or self.pli_interval_s < 0 or self.gop_refresh_s <= 0:
@@ -74,6 +76,8 @@ class SfuSettings:
         for entry in self.announced_ips:
             if not entry or entry.count("=") > 1:
                 raise ValueError(f"bad announced address {entry!r}")
+        if self.workers < 0:
+            raise ValueError("workers must not be negative")
 
     @property
     def bind_addresses(self) -> tuple[str, ...]:

@@ -131,7 +131,7 @@ async def test_a_guest_socket_cannot_hold_viewer_slots_with_sessions_that_never_
 
             assert await until(watching, 15)
             # The never-connecting sessions are closed after HUB_SFU_PENDING_TIMEOUT_S, and free their client.
-            await asyncio.sleep(live.hub.settings.sfu_pending_timeout_s + 1.5)
+            await asyncio.sleep(live.hub.settings.sfu.pending_timeout_s + 1.5)
             ack = await guest.call("rtc:subscribe", {"stream_id": sid, "sdp": await idle[5].offer()})
             assert ack["ok"] is True, ack
     finally:

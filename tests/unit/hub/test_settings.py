@@ -166,8 +166,8 @@ def test_bad_cluster_settings_are_refused_with_their_name(name: str, value: str)
 
 
 def test_relay_ports_are_an_inclusive_range() -> None:
-    assert Settings.from_env({"HUB_SFU_RELAY_PORTS": "40000-40099"}).sfu_relay_ports == (40000, 40099)
-    assert Settings.from_env({}).sfu_relay_ports == (0, 0)
+    assert Settings.from_env({"HUB_SFU_RELAY_PORTS": "40000-40099"}).sfu.relay_ports == (40000, 40099)
+    assert Settings.from_env({}).sfu.relay_ports == (0, 0)
 
 
 def test_several_redis_urls_mean_a_redis_cluster_seeded_with_each() -> None:
@@ -197,3 +197,9 @@ def test_contradictory_redis_cluster_settings_are_refused(env: dict[str, str], n
     with pytest.raises(SettingsError) as info:
         Settings.from_env(env)
     assert named in info.value.message
+
+
+def test_a_value_a_package_refuses_is_a_settings_error_at_start_up() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"HUB_SFU_NACK_HISTORY_PACKETS": "1000"})  # not a power of two (SfuSettings checks)
+    assert "sfu" in info.value.message and "power of two" in info.value.message

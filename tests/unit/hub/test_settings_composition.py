@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hub.settings import GENERATED, HUB_VARS, TABLES, Settings, Var
+from hub.settings import GENERATED, HUB_VARS, SHARED, TABLES, Settings, Var
 
 ROOT = Path(__file__).resolve().parents[3]
 #: Read by a command rather than by the server (``hub wallet verify --url``): in the table, not in the settings.
@@ -48,9 +48,19 @@ def test_every_package_setting_is_a_frozen_field_with_its_default_in_the_package
 @pytest.mark.parametrize("package", PACKAGES)
 def test_an_empty_environment_gives_each_package_exactly_its_own_defaults(package: str) -> None:
     composed = getattr(Settings.from_env({}), package)
-    # dev mode generates missing secrets: everything else is the class's default, untouched by hub/settings.py
-    generated = {var.field: default_of(type(composed), var.field) for var in TABLES[package] if var.env in GENERATED}
-    assert dataclasses.replace(composed, **generated) == package_class(package)()
+    # dev mode generates missing secrets (and a package may share another's, e.g. the SFU's relay secret is the
+    # cluster secret): everything else is the class's default, untouched by hub/settings.py
+    generated = {var.field for var in TABLES[package] if var.env in GENERATED}
+    shared = {name for (target, name) in SHARED if target == package}
+    cls = type(composed)
+    reset = {name: default_of(cls, name) for name in generated | shared}
+    assert dataclasses.replace(composed, **reset) == package_class(package)()
+
+
+def test_a_shared_setting_is_its_source_s_value() -> None:
+    s = Settings.from_env({"HUB_CLUSTER_SECRET": "k" * 32})
+    for (package, name), (source, source_name) in SHARED.items():
+        assert getattr(getattr(s, package), name) == getattr(getattr(s, source), source_name)
 
 
 def test_an_empty_environment_gives_the_hub_its_own_defaults() -> None:
