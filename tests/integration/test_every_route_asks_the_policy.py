@@ -1,7 +1,8 @@
-"""Every HTTP operation is authorized the way the policy table says: each request reaches ``app/policy.py`` with the
-action ``EDGE_ACTIONS`` (tests/unit/app/test_policy.py) maps the operation to. The table's mapping test checks only
-that every operation is named; this one checks that the name is true, so an edge handler that calls a domain service
-without a use case (no policy asked) or a use case that asks for another action fails here."""
+"""Every HTTP operation and socket event is authorized the way the policy table says: each request reaches
+``app/policy.py`` with the action ``EDGE_ACTIONS`` (tests/unit/app/test_policy.py) maps it to. The table's mapping
+test checks only that every operation and event is named; these check that the name is true, so an edge handler that
+calls a domain service without a use case (no policy asked), or a use case that asks for another action, fails
+here."""
 
 from __future__ import annotations
 
@@ -19,10 +20,26 @@ from hub.app import create_app
 from hub.wiring import Hub
 from tests.conftest import make_settings
 from tests.support.api import auth, create_stream, register
+from tests.support.live import live_clients
+from tests.support.servers import serve_asgi
 from tests.unit.app.test_policy import EDGE_ACTIONS
 
 ADMIN_EMAIL = "admin-routes@example.com"
 GARBAGE_SDP = "v=0\r\nthis is not an offer\r\n"
+
+
+def _record_policy(monkeypatch: pytest.MonkeyPatch) -> list[Action]:
+    """The actions the policy is asked about from now on."""
+    asked: list[Action] = []
+    decide = app.policy.decide
+
+    def recording(action: Action, who: Any, room: Any = None) -> Any:
+        asked.append(action)
+        return decide(action, who, room)
+
+    monkeypatch.setattr(app.policy, "decide", recording)  # every require() and RoomAccess.authorize
+    monkeypatch.setattr(app.access, "decide", recording)  # RoomAccess.moderates
+    return asked
 
 
 @pytest.fixture
@@ -100,15 +117,7 @@ async def test_every_http_operation_asks_the_policy_for_its_action(
         "session_id": "no-such-session",
     }
 
-    asked: list[Action] = []
-    decide = app.policy.decide
-
-    def recording(action: Action, who: Any, room: Any = None) -> Any:
-        asked.append(action)
-        return decide(action, who, room)
-
-    monkeypatch.setattr(app.policy, "decide", recording)  # every require() and RoomAccess.authorize
-    monkeypatch.setattr(app.access, "decide", recording)  # RoomAccess.moderates
+    asked = _record_policy(monkeypatch)
 
     bodies = _bodies(other)
     http_ops = {op: action for op, action in EDGE_ACTIONS.items() if " /" in op and action is not None}
@@ -141,3 +150,38 @@ async def test_every_http_operation_asks_the_policy_for_its_action(
         if http_ops[op] not in asked:
             wrong[op] = (http_ops[op].value, [a.value for a in asked], r.status_code)
     assert wrong == {}
+
+
+async def test_every_socket_event_asks_the_policy_for_its_action(
+    db_name: str, mongo_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = Hub(make_settings(db_name), mongo_client=mongo_client)
+    async with (
+        serve_asgi(create_app(hub)) as url,
+        httpx.AsyncClient(base_url=url, timeout=20) as http,
+        live_clients() as open_client,
+    ):
+        owner = await register(http, "owner")
+        stream_id = (await create_stream(http, owner, "events"))["id"]
+        client = await open_client(url, owner["access_token"])
+        payloads: dict[str, Any] = {
+            "stream:join": {"stream_id": stream_id},
+            "chat:send": {"stream_id": stream_id, "text": "hello"},
+            "like:send": {"stream_id": stream_id},
+            "mod:action": {"stream_id": stream_id, "action": "slow", "value": 5},
+            "report:send": {"stream_id": stream_id, "reason": "spam in chat"},
+            "gift:send": {"stream_id": stream_id, "gift_id": "rose", "idempotency_key": "event-1"},
+            "rtc:publish": {"stream_id": stream_id, "sdp": GARBAGE_SDP},
+            "rtc:subscribe": {"stream_id": stream_id, "sdp": GARBAGE_SDP},
+        }
+        events = {e: a for e, a in EDGE_ACTIONS.items() if " /" not in e and a is not None}
+        assert set(events) == set(payloads)
+        asked = _record_policy(monkeypatch)
+        wrong = {}
+        for event, payload in payloads.items():  # stream:join first: the room events need a joined room
+            asked.clear()
+            ack = await client.call(event, payload)
+            assert ack["ok"] or ack["error"]["code"] != "internal", (event, ack)
+            if events[event] not in asked:
+                wrong[event] = (events[event].value, [a.value for a in asked], ack)
+        assert wrong == {}
