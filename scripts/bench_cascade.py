@@ -27,6 +27,7 @@ import gc
 import json
 import os
 import statistics
+import struct
 import sys
 import tempfile
 import time
@@ -576,7 +577,6 @@ async def run_sat_publisher(port: int, rate: int, seconds: float) -> None:
 
     from aiortc import RTCPeerConnection, RTCSessionDescription
     from aiortc.mediastreams import MediaStreamTrack
-    from aiortc.rtp import RtpPacket
 
     from sfu import aiortc_hooks as hooks
 
@@ -604,16 +604,16 @@ async def run_sat_publisher(port: int, rate: int, seconds: float) -> None:
         await asyncio.sleep(0.05)
     per_tick = max(1, rate // 100)  # one frame of per_tick packets every 10 ms, a keyframe every second
     seq, ts, tick = 0, 0, 0
+    header = struct.Struct("!BBHII").pack
     start = time.monotonic()
     end = start + seconds
     while time.monotonic() < end:
         for index in range(per_tick):
-            packet = RtpPacket(payload_type=payload_type, sequence_number=seq, timestamp=ts, ssrc=ssrc)
-            packet.marker = int(index == per_tick - 1)
-            packet.payload = KEY if index == 0 and tick % 100 == 0 else (DELTA if index == 0 else CONTINUATION)
+            marker = 0x80 if index == per_tick - 1 else 0
+            payload = KEY if index == 0 and tick % 100 == 0 else (DELTA if index == 0 else CONTINUATION)
             seq = (seq + 1) & 0xFFFF
             try:
-                await dtls._send_rtp(packet.serialize())
+                await dtls._send_rtp(header(0x80, marker | payload_type, seq, ts, ssrc) + payload)
             except ConnectionError:
                 return
         ts = (ts + 900) & 0xFFFFFFFF
@@ -676,15 +676,32 @@ def _spawn(*args: str) -> Any:
     import subprocess
 
     return subprocess.Popen(
-        [sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+        [sys.executable, __file__, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        start_new_session=True,  # its own scheduling group: the load generator does not take the workers' share
     )
+
+
+def _worker_in_own_session(conn: Any, settings: Any) -> None:
+    """An SFU worker process in a session of its own. Linux's autogroup scheduling shares CPU between sessions
+    first, so workers left in the benchmark's session would split one share between them however many cores there
+    are; each in its own session, N workers compete for the cores as N processes (as on a machine of their own)."""
+    from sfu import workers
+
+    os.setsid()
+    workers.worker_main(conn, settings)
 
 
 async def run_saturated(workers: int, viewers: int, per_process: int, rate: int, window: float) -> dict[str, Any]:
     """One stream at ``rate`` packets/s to ``viewers`` dark viewers, on a pool of ``workers``: what the workers
     actually forward per second (to viewers; and into internal pipes) when the offered load exceeds what they can."""
     from sfu import SfuSettings, SfuWorkerPool
+    from sfu import workers as workers_module
 
+    workers_module.worker_main = _worker_in_own_session  # type: ignore[assignment]
     pool = SfuWorkerPool(
         SfuSettings(announced_ips=("127.0.0.1",), connect_timeout_s=60, media_timeout_s=30), workers=workers
     )
