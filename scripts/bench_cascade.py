@@ -738,19 +738,14 @@ async def run_saturated(workers: int, viewers: int, per_process: int, rate: int,
         await asyncio.sleep(3.0)
         pids = [w["pid"] for w in pool.stats()["workers"]]
         helpers = [p.pid for p in procs]
-        before = _sat_counts(pool)
-        cpu_before = [cpu_seconds(pid) for pid in pids]
-        wait_before = [_run_queue_wait_s(pid) for pid in pids]
         helper_before = [cpu_seconds(pid) for pid in helpers]
         load_before = os.getloadavg()[0]
         started = time.monotonic()
+        before = await _fresh_counts(pool)
         await asyncio.sleep(window)
+        after = await _fresh_counts(pool)
         wall = time.monotonic() - started
-        cpu_after = [cpu_seconds(pid) for pid in pids]
-        wait_after = [_run_queue_wait_s(pid) for pid in pids]
         helper_after = [cpu_seconds(pid) for pid in helpers]
-        await asyncio.sleep(1.1)  # one more stats push covers the window's end
-        after = _sat_counts(pool)
         placement = [w["viewers"] for w in pool.stats()["workers"]]
     finally:
         for proc in procs:
@@ -767,19 +762,25 @@ async def run_saturated(workers: int, viewers: int, per_process: int, rate: int,
         await pool.close()
     per_worker = []
     for index in range(len(pids)):
-        cpu = cpu_after[index] - cpu_before[index]
+        # each worker over its own interval: between two of its stats pushes (a starved worker pushes late)
+        span = after[index]["at"] - before[index]["at"]
+        cpu = after[index]["cpu"] - before[index]["cpu"]
         sent = after[index]["delivered"] - before[index]["delivered"]
         per_worker.append(
             {
                 "worker": index,
                 "viewers": placement[index],
-                "cpu_pct": round(cpu / wall * 100, 1),
+                "seconds": round(span, 2),
+                "cpu_pct": round(cpu / span * 100, 1),
                 # runnable but waiting for a CPU: cpu + waiting near 100 % means the worker always had work (saturated)
-                "run_queue_wait_pct": round(((wait_after[index] or 0) - (wait_before[index] or 0)) / wall * 100, 1),
-                "forwarded_pps": round(sent / wall),
-                "ingest_pps": round((after[index]["ingest"] - before[index]["ingest"]) / wall),
-                "piped_out_pps": round((after[index]["piped"] - before[index]["piped"]) / wall),
+                "run_queue_wait_pct": round((after[index]["wait"] - before[index]["wait"]) / span * 100, 1),
+                "forwarded_pps": round(sent / span),
+                "ingest_pps": round((after[index]["ingest"] - before[index]["ingest"]) / span),
+                "piped_out_pps": round((after[index]["piped"] - before[index]["piped"]) / span),
                 "pkt_per_cpu_s": round(sent / cpu) if cpu else None,
+                "relayed_in_pps": round((after[index]["relay_in"] - before[index]["relay_in"]) / span),
+                "relay_unrepaired": after[index]["relay_lost"] - before[index]["relay_lost"],
+                "pipes_same": after[index]["pipes"] == before[index]["pipes"],
             }
         )
     total = sum(w["forwarded_pps"] for w in per_worker)
@@ -791,24 +792,43 @@ async def run_saturated(workers: int, viewers: int, per_process: int, rate: int,
         "receiving_before_dark": sum(j["receiving"] for j in joined),
         "per_worker": per_worker,
         "forwarded_pps": total,
-        "cpu_pct_all_workers": round((sum(cpu_after) - sum(cpu_before)) / wall * 100, 1),
+        "cpu_pct_all_workers": round(sum(w["cpu_pct"] for w in per_worker), 1),
         "load_generator_cpu_pct": round((sum(helper_after) - sum(helper_before)) / wall * 100, 1),
         "loadavg_start": load_before,
         "loadavg_end": os.getloadavg()[0],
     }
 
 
-def _sat_counts(pool: Any) -> list[dict[str, int]]:
-    """Per worker, cumulative (producer counters survive a viewer that leaves): packets its producers took in from the
-    publisher, sends to consumers (viewers and pipes), and sends into pipes."""
-    result = []
-    for worker in pool._workers:
-        routers = worker.stats.get("routers", [])
-        piped = sum(p.get("sent", 0) for r in routers for p in r.get("pipes", []))
-        forwarded = sum(p.get("forwarded", 0) for r in routers for p in r.get("producers", []))
-        ingest = sum(p.get("packets", 0) for r in routers for p in r.get("producers", []) if r.get("relay") is None)
-        result.append({"delivered": forwarded - piped, "ingest": ingest, "piped": piped})
-    return result
+async def _fresh_counts(pool: Any) -> list[dict[str, Any]]:
+    """Waits for every worker's next stats push; per worker, when it arrived, its CPU seconds and run-queue wait then,
+    and its cumulative counters (producer counters survive a viewer that leaves): packets its producers took in from
+    the publisher, sends to viewers, sends into pipes."""
+    workers = pool._workers
+    seen = [w.stats for w in workers]
+    got: list[dict[str, Any] | None] = [None] * len(workers)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(g is None for g in got):
+        for index, worker in enumerate(workers):
+            if got[index] is None and worker.stats is not seen[index]:
+                routers = worker.stats.get("routers", [])
+                piped = sum(p.get("sent", 0) for r in routers for p in r.get("pipes", []))
+                forwarded = sum(p.get("forwarded", 0) for r in routers for p in r.get("producers", []))
+                got[index] = {
+                    "at": time.monotonic(),
+                    "cpu": cpu_seconds(worker.pid),
+                    "wait": _run_queue_wait_s(worker.pid) or 0.0,
+                    "delivered": forwarded - piped,
+                    "ingest": sum(
+                        p.get("packets", 0) for r in routers for p in r.get("producers", []) if r.get("relay") is None
+                    ),
+                    "piped": piped,
+                    "pipes": sorted(p["id"] for r in routers for p in r.get("pipes", [])),  # type: ignore[dict-item]
+                    "relay_in": sum((r.get("relay") or {}).get("received", 0) for r in routers),
+                    "relay_lost": sum((r.get("relay") or {}).get("unrepaired", 0) for r in routers),
+                }
+        await asyncio.sleep(0.002)
+    assert all(g is not None for g in got), "a worker stopped pushing its stats"
+    return [g for g in got if g is not None]
 
 
 def main() -> None:
