@@ -108,5 +108,4 @@ def create_app(hub: Hub, *, own_hub: bool = True, freeze_gc: bool = False) -> An
     http_app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
     http_app.state.api = hub.api
     http_app.state.hub = hub
-    hub.sio = hub.signaling.server
     return hub.signaling.asgi_app(http_app)

@@ -16,10 +16,13 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from hub.wiring import Hub
 
 EXIT_CLEAN = 0
 EXIT_DIFFERENCES = 1
@@ -72,7 +75,7 @@ def print_report(report: dict[str, Any], *, as_json: bool) -> int:
     return EXIT_CLEAN if report["ok"] else EXIT_DIFFERENCES
 
 
-async def verify_command(hub: Any, *, reconcile: bool = False, as_json: bool = False) -> int:
+async def verify_command(hub: Hub, *, reconcile: bool = False, as_json: bool = False) -> int:
     """Verify the ledger ``hub`` serves (this process's database). Exit status: 0 clean, 1 differences found."""
     report = await hub.money.audit.verify(reconcile=reconcile)
     return print_report(report.to_dict(), as_json=as_json)

@@ -24,6 +24,7 @@ from cluster.settings import ClusterSettings
 from core.errors import HubError
 from gifts.settings import GiftsSettings
 from hub.secret_policy import Finding, check_secrets
+from mobile_api.settings import ApiSettings
 from rooms.settings import RoomsSettings
 from sfu.settings import SfuSettings
 from wallet.settings import CoinPack, WalletSettings
@@ -152,7 +153,6 @@ HUB_VARS: tuple[Var, ...] = (
     Var("HUB_REDIS_CALL_TIMEOUT_S", "redis_call_timeout_s", _number),
     Var("HUB_REDIS_PROBE_INTERVAL_S", "redis_probe_interval_s", _number),
     Var("HUB_CORS_ORIGINS", "cors_origins", _words),
-    Var("HUB_MAX_BODY_BYTES", "max_body_bytes", _integer(minimum=1024)),
 )
 
 ACCOUNTS_VARS: tuple[Var, ...] = (
@@ -223,6 +223,8 @@ CLUSTER_VARS: tuple[Var, ...] = (
     Var("HUB_CLUSTER_NODE_CAPACITY", "node_capacity", _integer(minimum=1)),
 )
 
+MOBILE_API_VARS: tuple[Var, ...] = (Var("HUB_MAX_BODY_BYTES", "max_body_bytes", _integer(minimum=1024)),)
+
 #: Every package's table, by the name of its field in :class:`Settings` (``""``: the hub's own fields).
 TABLES: Mapping[str, tuple[Var, ...]] = {
     "": HUB_VARS,
@@ -232,6 +234,7 @@ TABLES: Mapping[str, tuple[Var, ...]] = {
     "sfu": SFU_VARS,
     "rooms": ROOMS_VARS,
     "cluster": CLUSTER_VARS,
+    "mobile_api": MOBILE_API_VARS,
 }
 
 #: Fields a package takes from another package's setting: one variable, one default (the source's).
@@ -260,7 +263,6 @@ class Settings:
     redis_probe_interval_s: float = 1.0
 
     cors_origins: tuple[str, ...] = ()
-    max_body_bytes: int = 1 << 20
 
     accounts: AccountsSettings = field(default_factory=AccountsSettings)
     wallet: WalletSettings = field(default_factory=WalletSettings)
@@ -268,6 +270,7 @@ class Settings:
     sfu: SfuSettings = field(default_factory=SfuSettings)
     rooms: RoomsSettings = field(default_factory=RoomsSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    mobile_api: ApiSettings = field(default_factory=ApiSettings)
 
     generated_secrets: tuple[str, ...] = ()
 
@@ -378,6 +381,7 @@ class Settings:
             sfu=build("sfu", SfuSettings),
             rooms=build("rooms", RoomsSettings),
             cluster=build("cluster", ClusterSettings),
+            mobile_api=build("mobile_api", ApiSettings),
             generated_secrets=tuple(generated),
         )
 

@@ -170,11 +170,10 @@ class Hub:
             readiness["redis"] = self._ping_redis
         self.api = ApiContext(
             use=self.use,
-            max_body_bytes=settings.max_body_bytes,
+            settings=settings.mobile_api,
             public_url=settings.public_url,
             readiness=readiness,
         )
-        self.sio: Any = None  # the Socket.IO server, set when the app is built
         self._started = False
 
     async def _ping_database(self) -> None:

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.use_cases import UseCases
+from mobile_api.settings import ApiSettings
 
 
 @dataclass(slots=True)
 class ApiContext:
     use: UseCases  # the application layer: handlers call these
-    max_body_bytes: int
+    settings: ApiSettings
     public_url: str
     # name -> async check that raises when the dependency is unreachable
     readiness: dict[str, Callable[[], Awaitable[Any]]] = field(default_factory=dict)

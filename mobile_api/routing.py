@@ -208,7 +208,7 @@ def _dispatcher(methods: dict[str, Endpoint]) -> Callable[[Request], Awaitable[R
                 raise UnauthenticatedError("log in first: this needs an access token")
         body: Any = None
         if ep.body is not None:
-            raw = await _read_json(request, ctx.max_body_bytes)
+            raw = await _read_json(request, ctx.settings.max_body_bytes)
             try:
                 body = ep.body.model_validate(raw)
             except ValidationError as exc:

@@ -22,5 +22,5 @@ api = Api()
     response=WebhookAckOut,
 )
 async def stripe_webhook(call: Call) -> dict[str, Any]:
-    payload = await read_limited(call.request, call.ctx.max_body_bytes)
+    payload = await read_limited(call.request, call.ctx.settings.max_body_bytes)
     return await call.ctx.use.payments.stripe_event(payload, call.request.headers.get("stripe-signature"))

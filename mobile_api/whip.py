@@ -63,7 +63,7 @@ def _content_type(call: Call) -> str:
 async def _offer(call: Call) -> str:
     if _content_type(call) != SDP:
         raise UnsupportedMediaTypeError("the offer must be sent as application/sdp")
-    raw = await read_limited(call.request, min(MAX_OFFER_BYTES, call.ctx.max_body_bytes))
+    raw = await read_limited(call.request, min(MAX_OFFER_BYTES, call.ctx.settings.max_body_bytes))
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -145,7 +145,7 @@ async def _patch(call: Call) -> Response:
     if _content_type(call) != SDPFRAG:
         raise UnsupportedMediaTypeError(f"trickle ICE fragments must be sent as {SDPFRAG}")
     _check_if_match(call, session_id)
-    raw = await read_limited(call.request, min(MAX_FRAGMENT_BYTES, call.ctx.max_body_bytes))
+    raw = await read_limited(call.request, min(MAX_FRAGMENT_BYTES, call.ctx.settings.max_body_bytes))
     try:
         fragment = raw.decode("utf-8")
     except UnicodeDecodeError:

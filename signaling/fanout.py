@@ -65,6 +65,12 @@ class RoomLink(Protocol):
 
     connected: bool
 
+    @property
+    def reconnects(self) -> int: ...  # subscriber losses (a metric)
+
+    @property
+    def dropped(self) -> int: ...  # messages not published while Redis was away (a metric)
+
     def start(self) -> None: ...
 
     async def close(self) -> None: ...

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:
+    from signaling.fanout import RoomFanout
 
 
 class SignalingMetrics:
@@ -33,7 +36,7 @@ class SignalingMetrics:
 class FanoutCollector:
     """Exposes the fan-out's own counters (read at scrape time, nothing on the hot path)."""
 
-    def __init__(self, fanout: Any) -> None:
+    def __init__(self, fanout: RoomFanout) -> None:
         self._fanout = fanout
 
     def collect(self) -> Iterator[Metric]:

@@ -176,7 +176,9 @@ async def test_a_node_unsubscribes_when_its_last_member_of_a_room_leaves(
         await guests[0].ok("stream:leave", {"stream_id": stream["id"]})
         await guests[1].close()
         assert channel in link.channels  # type: ignore[attr-defined]
-        assert n2.hub.sio.manager.get_rooms(guests[2].sio.get_sid("/live"), "/live")[1:] == ["s:" + stream["id"]]
+        assert n2.hub.signaling.server.manager.get_rooms(guests[2].sio.get_sid("/live"), "/live")[1:] == [
+            "s:" + stream["id"]
+        ]
         await guests[2].close()
         await guests[2].wait_for(lambda: channel not in link.channels, timeout=5)  # type: ignore[attr-defined]
         assert n2.hub.broadcaster.local_rooms == frozenset()
