@@ -1,16 +1,18 @@
 """Gift benchmark: the service layer in-process, then end to end over Socket.IO against one hub node.
 
 - ``service``: ``GiftService.send`` called directly (ledger on the in-process MongoDB stand-in), sequentially and
-  with many sends in flight: the cost of the money path alone.
+  with many sends in flight: the cost of the money path alone; first the database operations of one gift are
+  counted (``tests/support/db.py`` ``CountingClient``): before its ack, and in all once the outbox relay is done.
 - ``e2e`` runs (every role its own process: one hub node = the real ``Hub`` + uvicorn, embedded, no Redis; the load
   generator on raw Engine.IO WebSocket clients): (1) throughput: S senders each keep K ``gift:send`` in flight for a
   fixed window with no viewers → acks/s and ack latency (send → ack); (2) fan-out: V viewers in the room (one in
-  fifty parses every frame for latency, the rest count ``gift:received`` in the raw bytes), gifts at a fixed rate →
-  delivery ratio and time from send until ``gift:received`` arrives at the viewers (p50/p99), plus ack latency
-  under that load. The room also has a goal, so every gift fans out ``gift:received``, ``leaderboard:update`` and
-  ``goal:progress``.
+  fifty parses every frame for latency, the rest count the bench's transfer ids in the raw bytes), gifts at a fixed
+  rate → delivery ratio and time from send until the gift's effect arrives at the viewers (p50/p99; alone as
+  ``gift:received`` or inside a ``room:batch``; a merged effect counts every gift in it, each with its own send
+  time), plus ack latency under that load. The room also has a goal, so every gift fans out ``gift:received``,
+  ``leaderboard:update`` and ``goal:progress``.
 
-    .venv/bin/python scripts/bench_gifts.py --viewers 500 --window 10
+    .venv/bin/python scripts/bench_gifts.py --viewers 500 --window 10 --service-gifts 2000
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ from benchlib import (  # noqa: E402
 
 JWT_SECRET = "bench-secret-" + "g" * 40
 STREAM_ID = "bench-stream"
-MARK = b'"gift:received"'  # what a raw viewer counts: one per delivered effect
+# What a raw viewer counts: every transfer id of a bench gift in what it received (a merged effect lists all of its
+# gifts in ``transfer_ids`` and its latest once more as ``transfer_id``: one ``"merged":`` per merged effect is
+# subtracted).
+MARK = b'"gift:bench-sender-'
+MINUS = b'"merged":'
 OWNER_ID = "bench-owner"
 ENV = {
     "HUB_JWT_SECRET": JWT_SECRET,
@@ -91,12 +97,27 @@ async def run_service(senders: int, gifts: int, inflight: int) -> dict[str, Any]
     from hub.mongo_standin import StandInClient
     from hub.settings import Settings
     from hub.wiring import Hub
+    from tests.support.db import CountingClient
 
-    hub = Hub(Settings.from_env({**ENV, "HUB_MONGO_DB": "bench"}), mongo_client=StandInClient())
+    client = CountingClient(StandInClient())
+    hub = Hub(Settings.from_env({**ENV, "HUB_MONGO_DB": "bench"}), mongo_client=client)
     await hub.start()
     await seed(hub, senders)
     result: dict[str, Any] = {"senders": senders, "gifts": gifts}
     try:
+        # Database operations per gift (each a round trip on a real server), one gift at a time: before its ack,
+        # and in all once the outbox relay has done the rest (live leaderboard, goal, stats, published).
+        # Every sender gifts once first: a sender's first gift of the day also creates its daily spend counter.
+        ack_ops: list[int] = []
+        all_ops: list[int] = []
+        for n in range(2 * senders):
+            await hub.money.relay.drain()
+            client.ops.clear()
+            await hub.gifts.send(sender_id(n % senders), STREAM_ID, "rose", 1, f"ops-{n}")
+            ack_ops.append(len(client.ops))
+            await hub.money.relay.drain()
+            all_ops.append(len(client.ops))
+        result["db_ops_ack_path"], result["db_ops_per_gift"] = max(ack_ops[senders:]), max(all_ops[senders:])
         lat: list[float] = []
         t0 = time.perf_counter()
         for n in range(gifts // 4):
@@ -162,16 +183,21 @@ async def run_node(port: int, senders: int, reconcile_interval_s: float) -> None
 
 
 async def probe_loop(ws: Any, latencies: list[float]) -> None:
-    prefix = f'42{NS},["gift:received"'
+    """Send → effect on this screen, for every gift (each gift of a merged effect counts, with its own send time)."""
+    one = f'42{NS},["gift:received"'
+    batch = f'42{NS},["room:batch"'
     async for msg in ws:
         data = msg.data
         if data == "2":
             await ws.send_str("3")
-        elif isinstance(data, str) and data.startswith(prefix):
+        elif isinstance(data, str) and (data.startswith(one) or data.startswith(batch)):
             now = time.time()
             payload = json.loads(data[len(NS) + 3 :])[1]
-            sent_at = float(payload["transfer_id"].rsplit("-", 1)[1])
-            latencies.append(now - sent_at)
+            effects = [payload] if data.startswith(one) else [x["data"] for x in payload["events"]]
+            for effect in effects:
+                for tid in effect.get("transfer_ids") or [effect.get("transfer_id")]:
+                    if isinstance(tid, str) and tid.startswith("gift:bench-sender-"):
+                        latencies.append(now - float(tid.rsplit("-", 1)[1]))
 
 
 async def sender_loop(
@@ -248,7 +274,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
 
         async def open_raw() -> RawViewer:
             async with sem:
-                return await open_raw_viewer(args.base, STREAM_ID, MARK)
+                return await open_raw_viewer(args.base, STREAM_ID, MARK, MINUS)
 
         probes = await asyncio.gather(*(open_probe() for _ in range(n_probes)))
         raws = await asyncio.gather(*(open_raw() for _ in range(args.viewers - n_probes)))
@@ -358,7 +384,7 @@ def main() -> None:
         p.add_argument("--senders", type=int, default=20)
         p.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--viewers", type=int, default=500)
-    parser.add_argument("--fanout-rate", type=float, default=20.0, help="gifts per second in the fan-out run")
+    parser.add_argument("--fanout-rate", type=float, default=200.0, help="gifts per second in the fan-out run")
     parser.add_argument("--inflight", type=int, default=8, help="sends in flight per sender in the throughput run")
     parser.add_argument("--service-gifts", type=int, default=4000)
     parser.add_argument("--timeout", type=float, default=240.0)

@@ -39,12 +39,22 @@ class RawViewer(asyncio.Protocol):
     """Joins ``stream_id`` as a guest, then counts ``marker`` in the raw bytes (server frames are unmasked) and
     answers pings."""
 
-    def __init__(self, host: str, port: int, stream_id: str, marker: bytes, joined: asyncio.Future[None]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        stream_id: str,
+        marker: bytes,
+        joined: asyncio.Future[None],
+        minus: bytes | None = None,
+    ) -> None:
         self.host, self.port, self.stream_id, self.marker, self.joined = host, port, stream_id, marker, joined
+        self.minus = minus  # counted and subtracted (e.g. a merged gift names its latest transfer twice)
         self.transport: Any = None
         self.state = "handshake"
         self.buf = b""
         self.tail = b""
+        self.minus_tail = b""
         self.received = 0
 
     def connection_made(self, transport: Any) -> None:
@@ -77,18 +87,22 @@ class RawViewer(asyncio.Protocol):
         if PING in chunk:
             self.transport.write(ws_frame("3"))
         self.tail = chunk[-(len(self.marker) - 1) :]
+        if self.minus is not None:
+            chunk = self.minus_tail + data
+            self.received -= chunk.count(self.minus)
+            self.minus_tail = chunk[-(len(self.minus) - 1) :]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.joined.done():
             self.joined.set_exception(ConnectionError(f"closed before joining: {exc}"))
 
 
-async def open_raw_viewer(base: str, stream_id: str, marker: bytes) -> RawViewer:
+async def open_raw_viewer(base: str, stream_id: str, marker: bytes, minus: bytes | None = None) -> RawViewer:
     host, port = base.removeprefix("http://").split(":")
     loop = asyncio.get_running_loop()
     joined: asyncio.Future[None] = loop.create_future()
     _, proto = await loop.create_connection(
-        lambda: RawViewer(host, int(port), stream_id, marker, joined), host, int(port)
+        lambda: RawViewer(host, int(port), stream_id, marker, joined, minus), host, int(port)
     )
     await asyncio.wait_for(joined, 30)
     return proto

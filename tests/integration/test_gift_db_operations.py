@@ -19,7 +19,7 @@ from wallet.accounts import COINS_STRIPE, Currency, user_coins
 from wallet.models import Leg, TransferKind, TransferSpec
 from wallet.verify import verify_ledger
 
-#: Before the ledger batched its unguarded legs and marker releases: 18 on the ack path, 22 in all (with a goal).
+#: Before the ledger batched its unguarded legs and marker releases: 18 on the ack path, 23 in all (with a goal).
 ACK_PATH_OPS = 12
 ALL_OPS = 16
 ADMIN = Principal(UserId("admin-" + "0" * 10), Role.ADMIN, "admin-session")

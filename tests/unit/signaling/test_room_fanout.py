@@ -229,3 +229,38 @@ async def test_a_room_that_cannot_be_written_fast_enough_drops_chat_beyond_its_b
     got = await delivered_after(fanout, manager, 2001)
     assert len(got) == 2001 and got[-1][0] == "chat:cleared"
     assert fanout.dropped == 100
+
+
+class FakeSocket:
+    def __init__(self, unwritten: int) -> None:
+        self.closed = False
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        for _ in range(unwritten):
+            self.queue.put_nowait("old")
+
+    def got(self) -> list[str]:
+        return [p.data for p in list(self.queue._queue) if p != "old"]  # type: ignore[attr-defined]
+
+
+async def test_each_socket_gets_the_full_reduced_or_control_packet_by_how_far_behind_its_writer_is() -> None:
+    import socketio
+
+    from signaling.fanout import ShardedManager
+
+    fanout = RoomFanout("node-a")
+    manager = ShardedManager(fanout)
+    server = socketio.AsyncServer(async_mode="asgi", client_manager=manager)
+    sockets = {"e1": FakeSocket(0), "e2": FakeSocket(16), "e3": FakeSocket(64), "e4": FakeSocket(3)}
+    server.eio.sockets = sockets
+    for n, eio_sid in enumerate(sockets):
+        manager.basic_enter_room(f"s{n}", "/live", "s:1", eio_sid=eio_sid)
+    last = await manager.deliver(
+        "/live", "s:1", "room:batch", {"n": "full"}, None, ((64, None), (16, ("room:batch", {"n": "reduced"})))
+    )
+    assert [s.got() for s in sockets.values()] == [
+        ['2/live,["room:batch",{"n":"full"}]'],
+        ['2/live,["room:batch",{"n":"reduced"}]'],
+        [],  # far behind and the tick had no control event
+        ['2/live,["room:batch",{"n":"full"}]'],  # a little behind: everything still
+    ]
+    assert last is sockets["e1"]  # only a socket that was keeping up paces the room
