@@ -15,3 +15,6 @@ class ClusterSettings:
     lease_s: float = 4.0
     #: Connected viewer sessions on this node before new viewers are sent to the least-loaded node.
     node_capacity: int = 5000
+
+
+DEFAULTS = ClusterSettings()

@@ -20,6 +20,7 @@ from typing import Any
 from cluster import keys
 from cluster.models import NodeLoad, Origin
 from cluster.placement import LoadSource, StreamListener
+from cluster.settings import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ class RedisPlacement:
         node_id: str,
         load: LoadSource,
         *,
-        heartbeat_s: float = 1.0,
-        lease_s: float = 3.0,
+        heartbeat_s: float = DEFAULTS.heartbeat_s,
+        lease_s: float = DEFAULTS.lease_s,
         backoff_max_s: float = 2.0,
     ) -> None:
         if not 0 < heartbeat_s < lease_s:
