@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from core.errors import HubError
 from hub.logging_setup import configure_logging
 from hub.money_cli import add_wallet_commands, run_wallet
-from hub.settings import Settings
+from hub.settings import Settings, hub_default
 
 log = logging.getLogger("hub")
 
@@ -87,13 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hub", description="Live-streaming interaction hub")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the hub (HTTP API, Socket.IO, SFU) on one port")
-    serve.add_argument("--host", help="interface to bind (default HUB_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default HUB_PORT or 8080)")
+    host, port = hub_default("host"), hub_default("port")
+    serve.add_argument("--host", help=f"interface to bind (default HUB_HOST or {host})")
+    serve.add_argument("--port", type=int, help=f"port (default HUB_PORT or {port})")
     cluster = sub.add_parser(
         "cluster", help="N nodes on 127.0.0.1 ports P, P+1, ... with a Redis of their own and one shared database"
     )
     cluster.add_argument("--nodes", type=int, default=2, help="how many nodes (default 2)")
-    cluster.add_argument("--port", type=int, default=8080, help="the first node's port (default 8080)")
+    cluster.add_argument("--port", type=int, default=port, help=f"the first node's port (default {port})")
     add_wallet_commands(sub)
     args = parser.parse_args(argv)
 

@@ -28,6 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.errors import UnavailableError
 from core.ratelimit import Rate, RateLimiter
+from hub.settings import hub_default
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ class RedisBreaker:
         self,
         ping: Callable[[], Awaitable[Any]],
         *,
-        call_timeout_s: float = 0.5,
-        probe_interval_s: float = 1.0,
+        call_timeout_s: float = hub_default("redis_call_timeout_s"),
+        probe_interval_s: float = hub_default("redis_probe_interval_s"),
         registry: CollectorRegistry | None = None,
     ) -> None:
         self._ping = ping

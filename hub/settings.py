@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from typing import Any, TypeVar
 
 from accounts.settings import AccountsSettings
@@ -384,6 +384,13 @@ class Settings:
             mobile_api=build("mobile_api", ApiSettings),
             generated_secrets=tuple(generated),
         )
+
+
+def hub_default(name: str) -> Any:
+    """The default of one of the hub's own fields, for the hub's own classes (so it is written once, above)."""
+    f = Settings.__dataclass_fields__[name]
+    assert f.default is not MISSING, f"{name} has a computed default"
+    return f.default
 
 
 def _read_one(env: Mapping[str, str], name: str) -> str | None:
