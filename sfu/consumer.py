@@ -35,6 +35,11 @@ _PC = aiortc_hooks.SENDER_PACKET_COUNT
 _OC = aiortc_hooks.SENDER_OCTET_COUNT
 _NTP = aiortc_hooks.SENDER_NTP_TIMESTAMP
 _RTPTS = aiortc_hooks.SENDER_RTP_TIMESTAMP
+#: How far (in packets) the reference for "older than this viewer's start" trails the newest packet forwarded: moved
+#: up to ``_REFERENCE_LAG`` behind it whenever it falls more than ``_REFERENCE_MAX_LAG`` behind (packets that old are
+#: long out of every history, so nothing that could still be repaired is refused).
+_REFERENCE_LAG = 0x2000
+_REFERENCE_MAX_LAG = 0x6000
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +189,14 @@ class Consumer:
 
     def forward(self, packet: ForwardPacket, abs_send_time: int, ntp: int) -> None:
         seq = packet.seq
-        if (seq - self._start_in) & 0xFFFF >= 0x8000:
-            return  # older than this viewer's first packet
+        ahead = (seq - self._start_in) & 0xFFFF
+        if ahead >= 0x8000:
+            return  # older than this viewer's first packet (or than the reference, which trails the newest)
+        if ahead > _REFERENCE_MAX_LAG:
+            # Keep the reference within half the sequence space of the newest packet, or once the numbers have
+            # moved 32,768 past it (3.6 minutes of a 150 packets/s video) every packet would look older than it.
+            self._start_in = (seq - _REFERENCE_LAG) & 0xFFFF
+            self._epoch_out_start = (self._start_in + self._seq_off) & 0xFFFF
         b0, tail = self._profile.tail(packet, abs_send_time)  # type: ignore[union-attr]
         ts = (packet.ts + self._ts_off) & 0xFFFFFFFF
         try:

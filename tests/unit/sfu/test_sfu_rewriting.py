@@ -221,3 +221,17 @@ async def test_a_relay_pipe_gets_each_packet_before_the_workers_own_viewers(rig:
     order.clear()
     producer.on_packet(rtp(2, 3000, DELTA, marker=1))
     assert order == ["pipe", "viewer-1", "viewer-2", "viewer-3"]  # ... and is served first
+
+
+async def test_a_viewer_keeps_getting_packets_and_repairs_past_half_the_sequence_space(rig: Rig) -> None:
+    producer = rig.producer()
+    consumer, sent = rig.consumer(rtx=None)
+    producer.add_consumer(consumer)
+    producer.on_packet(rtp(1000, 0, KEY, marker=1))
+    for n in range(1, 70_000):  # 7.8 minutes of a 150 packets/s stream: the sequence numbers wrap once
+        producer.on_packet(rtp(1000 + n, 3000 * n, DELTA, marker=1))
+    assert len(sent) == 70_000  # every packet reached the viewer, none was taken for "older than its first"
+    last = sent[-1].sequence_number
+    sent.clear()
+    consumer.retransmit((last - 5) & 0xFFFF)  # and a NACK for a recent packet is still answered
+    assert [p.sequence_number for p in sent] == [(last - 5) & 0xFFFF]
