@@ -800,7 +800,8 @@ async def run_saturated(workers: int, viewers: int, per_process: int, rate: int,
 
 
 async def _fresh_counts(pool: Any) -> list[dict[str, Any]]:
-    """Waits for every worker's next stats push; per worker, when it arrived, its CPU seconds and run-queue wait then,
+    """Waits for every worker's next stats push; per worker, when the worker made it and its CPU seconds then (both
+    from the report itself), the run-queue wait when it arrived,
     and its cumulative counters (producer counters survive a viewer that leaves): packets its producers took in from
     the publisher, sends to viewers, sends into pipes."""
     workers = pool._workers
@@ -814,8 +815,8 @@ async def _fresh_counts(pool: Any) -> list[dict[str, Any]]:
                 piped = sum(p.get("sent", 0) for r in routers for p in r.get("pipes", []))
                 forwarded = sum(p.get("forwarded", 0) for r in routers for p in r.get("producers", []))
                 got[index] = {
-                    "at": time.monotonic(),
-                    "cpu": cpu_seconds(worker.pid),
+                    "at": worker.stats.get("pushed_at", time.monotonic()),
+                    "cpu": worker.stats.get("cpu_s", cpu_seconds(worker.pid)),
                     "wait": _run_queue_wait_s(worker.pid) or 0.0,
                     "delivered": forwarded - piped,
                     "ingest": sum(

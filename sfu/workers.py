@@ -143,9 +143,14 @@ async def _serve(conn: Connection, settings: SfuSettings) -> None:
     async def push_stats() -> None:
         while True:
             await asyncio.sleep(STATS_INTERVAL_S)
-            send(
-                ("stats", {**_compact(service.stats()), "codec_objects": aiortc_hooks.codec_objects()}, _state(service))
-            )
+            report = {
+                **_compact(service.stats()),
+                "codec_objects": aiortc_hooks.codec_objects(),
+                # when the report was made and the worker's CPU seconds then (a busy worker's reports arrive late)
+                "pushed_at": time.monotonic(),
+                "cpu_s": time.process_time(),
+            }
+            send(("stats", report, _state(service)))
 
     service.add_listener(forward)
     loop.add_reader(conn.fileno(), readable)
