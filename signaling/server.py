@@ -30,6 +30,7 @@ from signaling import handlers
 from signaling.events import Connection, Deps, EventContext, EventRegistry, registry
 from signaling.fanout import NAMESPACE, RoomFanout, ShardedManager
 from signaling.keys import USER_ROOM, moderators_room, user_room
+from signaling.lean_socket import LeanEngineServer
 from signaling.metrics import SignalingMetrics
 
 log = logging.getLogger(__name__)
@@ -264,6 +265,9 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.malformed = malformed
 
+    def _engineio_server_class(self) -> type[LeanEngineServer]:
+        return LeanEngineServer  # the same protocol, less memory per idle connection (signaling/lean_socket.py)
+
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:
             await super()._handle_eio_message(eio_sid, data)
@@ -319,8 +323,11 @@ class DualSocketIOApp(socketio.ASGIApp):  # type: ignore[misc]
             client = scope.get("client") or ("?", 0)
             connection = f"ws{self._connections}@{client[0]}"
             receive = _guard_websocket(receive, send, self._malformed, connection)
-            try:
-                await self._route(scope, receive, send)
+            try:  # not through _route: one coroutine frame less held by every open connection
+                if scope["path"].startswith("/socket.io-msgpack/"):
+                    await self._msgpack(scope, receive, send)
+                else:
+                    await super().__call__(scope, receive, send)
             finally:
                 self._malformed.forget(connection)
             return
