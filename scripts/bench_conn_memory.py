@@ -132,7 +132,7 @@ async def node(args: argparse.Namespace) -> dict[str, Any]:
         "connect_s": round(connect_s, 1),
         "loadavg_1m": round(os.getloadavg()[0], 2),
         "rss_kb_per_connection": round((rss1 - rss0) / n / 1024, 1),
-        "sockets": len(hub.sio.eio.sockets),
+        "sockets": len(hub.signaling.server.eio.sockets),
     }
     tasks_after = task_names()
     result["tasks_per_connection"] = {
