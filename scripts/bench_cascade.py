@@ -6,7 +6,11 @@ synthetic 1100-byte VP8 packets pushed through the producer's tap:
 - CPU per relayed packet (thread CPU time): at the origin the pipe consumer's forward (rewrite, SRTP protect,
   ``sendto``), at the edge the pipe's receive path (SRTP unprotect, parse, NACK bookkeeping, the relayed producer's
   ingest). Against them, in the same run: one viewer's forward at the edge (``--edge-viewers`` aiortc viewers).
-- Added latency: packets paced every ``--pace-ms``, time from the origin's tap to the edge producer's tap.
+- Latency, direct vs one hop in the same run: a probe viewer on the origin and one on the edge; packets paced every
+  ``--pace-ms`` are stamped at each stage (origin tap, sent to the origin viewer, pipe ``sendto``, edge socket read,
+  edge ingest, sent to the edge viewer); beside them a plain-UDP control through the same loop, the pacing sleeps'
+  overshoot, GC pauses and the process's CPU and run-queue-wait shares. ``--origin-viewers N`` adds N dark viewers
+  at the origin and alternates packets with the pipe first / last in the origin's fan-out.
 - Recovery: the pipe drops one new packet in 50 on its way out (test hook, before SRTP); the time from the lost
   packet's first push to its repaired arrival at the edge.
 
@@ -15,7 +19,13 @@ viewers in viewer processes (``bench_sfu.py --role viewers``), served by ``SfuWo
 2 (viewers spread by least load; the root worker pipes one copy to the other). Per worker: CPU from /proc over the
 window and the packets delivered to viewers; packets per CPU-second gives the forwarding capacity of a core.
 
-    .venv/bin/python scripts/bench_cascade.py --hop-packets 2000 --viewers 40 --window 8
+Part 3, **saturated** (``--sat-viewers N``): one synthetic stream at ``--sat-rate`` packets/s to N dark viewers (ICE
+and DTLS done, then a BPF filter on their sockets keeps only STUN: the kernel drops the media, consent freshness
+goes on), on 1, 2, 1 workers (``--sat-order``), each worker and the load generator in a session of its own; per
+worker, between two of its own stats reports: packets forwarded, taken in, piped, CPU, run-queue wait.
+
+    .venv/bin/python scripts/bench_cascade.py --hop-packets 2000 --edge-viewers 10 --loss-packets 1500 --viewers 0
+    .venv/bin/python scripts/bench_cascade.py --hop-packets 0 --viewers 0 --sat-viewers 40 --sat-rate 2000 --window 8
 """
 
 from __future__ import annotations
