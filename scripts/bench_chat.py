@@ -12,6 +12,7 @@ The hub stores in the in-process MongoDB stand-in (one per node process), so bot
 stream and sender accounts; messages are stored by the node that receives them.
 
     .venv/bin/python scripts/bench_chat.py --clients 500,2000,5000 --rate 20 --window 10
+    .venv/bin/python scripts/bench_chat.py --clients 2000 --redis-cluster 3   # on a three-master Redis Cluster
 """
 
 from __future__ import annotations
@@ -324,7 +325,18 @@ def start_node(i: int, redis_url: str, senders: int, ws: str) -> tuple[str, subp
 def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
     for n in [int(x) for x in args.clients.split(",")]:
-        redis_url, redis_proc, workdir = start_redis()
+        cluster: Any = None
+        if args.redis_cluster:
+            # A Redis Cluster of that many masters (redis-cli --cluster create), the nodes seeded with every master.
+            from tests.support.redis_cluster import LocalRedisCluster
+
+            cluster = LocalRedisCluster()
+            cluster.start(args.redis_cluster)
+            redis_url, redis_proc, workdir = cluster.url, None, None
+            redis_pids = [m.proc.pid for m in cluster.masters if m.proc is not None]
+        else:
+            redis_url, redis_proc, workdir = start_redis()
+            redis_pids = [redis_proc.pid]
         nodes = [start_node(i, redis_url, args.senders, args.ws) for i in range(2)]
         try:
             cmd = [
@@ -344,14 +356,15 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "--senders",
                 str(args.senders),
             ]
-            redis_cpu0 = cpu_seconds(redis_proc.pid)
+            redis_cpu0 = sum(cpu_seconds(p) for p in redis_pids)
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
             if out.returncode != 0:
                 print(out.stderr[-3000:], file=sys.stderr)
                 results.append({"clients": n, "error": out.stderr.strip().splitlines()[-1:]})
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            r["redis_cpu_s"] = round(cpu_seconds(redis_proc.pid) - redis_cpu0, 2)
+            r["redis_cpu_s"] = round(sum(cpu_seconds(p) for p in redis_pids) - redis_cpu0, 2)
+            r["redis"] = f"cluster of {args.redis_cluster} masters" if args.redis_cluster else "one redis-server"
             results.append(r)
             print(json.dumps(r), flush=True)
         except subprocess.TimeoutExpired:
@@ -364,9 +377,13 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
                     p.wait(10)
                 except subprocess.TimeoutExpired:
                     p.kill()
-            redis_proc.terminate()
-            redis_proc.wait(5)
-            shutil.rmtree(workdir, ignore_errors=True)
+            if cluster is not None:
+                cluster.stop()
+            if redis_proc is not None:
+                redis_proc.terminate()
+                redis_proc.wait(5)
+            if workdir is not None:
+                shutil.rmtree(workdir, ignore_errors=True)
     return results
 
 
@@ -407,6 +424,9 @@ def main() -> None:
     parser.add_argument("--clients", default="500,2000,5000", help="viewer counts, one run each")
     parser.add_argument("--timeout", type=float, default=240.0, help="bound on one run, seconds")
     parser.add_argument("--ws", default="websockets-sansio", help="uvicorn's WebSocket implementation for the nodes")
+    parser.add_argument(
+        "--redis-cluster", type=int, default=0, help="N: the nodes share a Redis Cluster of N masters (0: one Redis)"
+    )
     load.add_argument("--clients", type=int, required=True)
     load.add_argument("--connect-timeout", type=float, default=120.0)
     load.add_argument("--drain", type=float, default=15.0)
