@@ -102,6 +102,7 @@ class ClusterMedia:
         self.relays_attached = 0
         self._draining = False
         self._handed_over: set[str] = set()  # streams whose end this stopping node leaves to the nodes relaying them
+        self._moved_away: set[str] = set()  # streams another node claimed the origin of (their publisher moved)
         sfu.add_listener(self._on_event)
         placement.on_ended(self._ended_elsewhere)
         placement.on_origin_moved(self.origin_moved)
@@ -148,6 +149,7 @@ class ClusterMedia:
         session_id, answer = await self.local.publish(stream_id, offer_sdp, app_data)
         self._stop_repipe(stream_id)
         self._relayed_from.pop(stream_id, None)
+        self._moved_away.discard(stream_id)
         await self.placement.claim_origin(stream_id)
         return session_id, answer
 
@@ -202,11 +204,20 @@ class ClusterMedia:
     async def drain(self) -> None:
         """This node is stopping. Streams it is the origin of and that other nodes relay are NOT ended by its
         shutdown (as if it had died): their edges keep the viewers through the grace, re-pipe when the publisher
-        reconnects anywhere, and end the stream if it does not. Streams nobody relays end here as on one node."""
+        reconnects anywhere, and end the stream if it does not. Nor are streams whose publisher already came back
+        on another node (the registry names it, or told us so). Streams nobody relays end here as on one node."""
         self._draining = True
         for router in self.local.stats().get("routers", []):
-            if router.get("pipes") and router.get("publishing", True) is not False:
-                self._handed_over.add(str(router["stream_id"]))
+            stream_id = str(router["stream_id"])
+            live_here = router.get("publishing", True) is not False or bool(router.get("in_grace"))
+            if router.get("pipes") and live_here:
+                # (A socket publisher is already in its grace here: stopping closed its connection first.)
+                self._handed_over.add(stream_id)
+            elif await self.publisher_elsewhere(stream_id):
+                # The publisher already came back on another node (a studio whose socket this stopping node closed
+                # moves and publishes again at once); that node's relay from here is gone, but the stream is not.
+                self._handed_over.add(stream_id)
+        self._handed_over |= self._moved_away
 
     async def close(self) -> None:
         repipes, self._repipes = list(self._repipes.values()), {}
@@ -315,6 +326,7 @@ class ClusterMedia:
     async def origin_moved(self, stream_id: str) -> None:
         """Another node claimed the stream's origin (its publisher reconnected there): if this node has a copy,
         pull it from the new origin now rather than when the old pipe falls silent."""
+        self._moved_away.add(stream_id)
         if self.local.is_live(stream_id) and not self.local.has_publisher(stream_id):
             self._start_repipe(stream_id, not_from=self._relayed_from.get(stream_id))
 
@@ -322,6 +334,7 @@ class ClusterMedia:
         await self._end_here(stream_id, "stream_ended")
 
     async def _end_here(self, stream_id: str, reason: str) -> None:
+        self._moved_away.discard(stream_id)
         self._stop_repipe(stream_id)
         self._relayed_from.pop(stream_id, None)
         with contextlib.suppress(Exception):
@@ -341,8 +354,13 @@ class ClusterMedia:
         publisher_gone = isinstance(event, PublisherStopped) or (
             isinstance(event, SessionClosed) and event.role != VIEWER
         )
-        if publisher_gone and self._draining and event.stream_id in self._handed_over:
-            return  # left to the nodes relaying it (see ``drain``)
+        if (
+            publisher_gone
+            and self._draining
+            and (event.stream_id in self._handed_over or event.stream_id in self._moved_away)
+        ):
+            log.info("stopping: stream %s is left to the other nodes", event.stream_id)
+            return  # left to the nodes relaying it or now publishing it (see ``drain``)
         await self._emit(event)
 
     async def _emit(self, event: SfuEvent) -> None:

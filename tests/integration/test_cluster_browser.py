@@ -81,6 +81,16 @@ async def wait_page(page: Any, check: Any, timeout: float, what: str) -> dict[st
     raise AssertionError(f"timed out waiting for {what}: {state}")
 
 
+async def page_true(page: Any, expression: str, timeout: float) -> None:
+    """Wait until ``expression`` is true in the page (evaluated from outside: the pages' CSP forbids eval)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await page.evaluate(expression):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {expression}")
+
+
 def viewers_on(node: Any) -> int:
     return int(node.hub.sfu.stats()["viewers"])
 
@@ -178,3 +188,61 @@ async def test_a_viewer_page_on_a_full_node_follows_node_full_to_the_node_it_nam
         finally:
             for peer in (first, publisher):
                 await peer.close()
+
+
+async def test_a_studio_whose_node_dies_publishes_again_on_another_node_and_edge_viewers_continue_on_their_connection(
+    db_name: str, mongo_client: Any, clean_redis: str
+) -> None:
+    async with hub_nodes(3, db_name, mongo_client, clean_redis, **FAST) as (n1, n2, n3):
+        star = await register(n2.http, "Star")
+
+        async def all_registered() -> bool:
+            return len(await n2.hub.cluster.placement.nodes()) == 3
+
+        assert await until(all_registered, 5)
+        viewer = Viewer()
+        try:
+            async with e2e_chromium() as browser:
+                studio = await new_page(browser)
+                log = PageLog(studio, ignore=("WebSocket", "net::ERR_CONNECTION_REFUSED"))
+                await studio.goto(f"{n2.url}/")
+                stored = {k: star[k] for k in ("access_token", "refresh_token", "user")}
+                await studio.evaluate("(s) => localStorage.setItem('livehub.session', JSON.stringify(s))", stored)
+                await studio.goto(f"{n2.url}/studio")
+                await studio.fill("#new-title", "Across nodes")
+                await studio.click("#new-stream button[type=submit]")
+                await studio.wait_for_selector("#go-live:enabled")
+                sid = (await studio.get_attribute("#open-viewer", "href") or "").rsplit("/", 1)[-1]
+                await studio.click("#go-live")
+                await studio.wait_for_selector("#status[data-state=live]")
+                assert await until(lambda: live_on(n3, sid), 10)
+                await page_true(studio, "window.livehub.state.room.nodes.length === 3", 10)
+
+                # An aiortc viewer on node 3 watches the stream relayed from node 2, where the studio publishes.
+                r = await n3.http.post(f"/api/v1/whep/{sid}", content=await viewer.offer(), headers=SDP)
+                assert r.status_code == 201, r.text
+                await viewer.accept(r.text)
+                assert await decodes(viewer)
+
+                started = time.monotonic()
+                stop = n2.stop
+                assert stop is not None
+
+                async def stop_node_2() -> None:
+                    await stop()
+
+                stopping = asyncio.create_task(stop_node_2())
+                await page_true(studio, "window.livehub.state.publishes === 2", 15)
+                assert await decodes(viewer, count=15, timeout=15), "node 3's viewer gets the republished video"
+                resumed_in = time.monotonic() - started
+                await stopping
+                print(
+                    f"\nstudio's node died -> node 3's viewer decodes the republished stream after {resumed_in:.2f} s"
+                )
+                assert viewer.pc.connectionState == "connected", "the viewer kept its connection (no renegotiation)"
+                origin = await n3.hub.cluster.placement.origin(sid)
+                assert origin is not None and origin.node_id in (n1.hub.settings.node_id, n3.hub.settings.node_id)
+                assert await live_on(n3, sid)
+                assert not log.errors, log.errors
+        finally:
+            await viewer.close()

@@ -391,6 +391,39 @@ async def test_an_origin_node_going_away_keeps_edge_viewers_until_the_publisher_
                 await peer.close()
 
 
+async def test_a_socket_publishers_node_stopping_does_not_end_a_stream_other_nodes_relay(
+    db_name: str, mongo_client: Any, clean_redis: str
+) -> None:
+    """A stopping node closes its sockets before it drains, so a socket publisher (the studio) is already in its
+    grace when the node decides what to leave to the nodes relaying the stream: the stream must not end there (the
+    studio publishes again on another node within the grace)."""
+    async with hub_nodes(3, db_name, mongo_client, clean_redis, **FAST) as (n1, n2, n3):
+        owner = await register(n1.http, "Caster")
+        stream = await create_stream(n1.http, owner)
+        sid = stream["id"]
+        first, second, viewer = Publisher(), Publisher(), Viewer()
+        try:
+            async with live_clients() as open_client:
+                studio = await open_client(n1.url, owner["access_token"])
+                ack = await studio.ok("rtc:publish", {"stream_id": sid, "sdp": await first.offer()})
+                await first.accept(ack["sdp"])
+                assert await until(lambda: live_on(n2, sid), 10)
+                assert (await watch(n2, sid, viewer)).status_code == 201
+                assert await decodes(viewer)
+                assert n1.stop is not None
+                await n1.stop()
+                await asyncio.sleep(0.5)
+                assert await live_on(n2, sid), "the stopping node ended a stream node 2 relays"
+                moved = await open_client(n3.url, owner["access_token"])
+                ack = await moved.ok("rtc:publish", {"stream_id": sid, "sdp": await second.offer()})
+                await second.accept(ack["sdp"])
+                assert await decodes(viewer, timeout=15), "node 2's viewer continues on the same connection"
+                assert await live_on(n3, sid)
+        finally:
+            for peer in (viewer, first, second):
+                await peer.close()
+
+
 async def test_an_edge_node_dying_moves_its_viewers_to_another_node_within_five_seconds(
     db_name: str, mongo_client: Any, clean_redis: str
 ) -> None:

@@ -310,9 +310,12 @@ function setupRoom() {
   board = new Leaderboard($("#board"));
   chat = new ChatView($("#chat"), { selfId: session.user?.id, moderation: moderate, promote });
   composer = new ChatComposer($("#chat-form"), { onSend: sendChat });
-  const room = new RoomSession({ chat });
+  // Many nodes: if our node goes away the session moves to another live node; publishing again there within the
+  // grace keeps the stream (and every node's viewers) going.
+  const room = new RoomSession({ chat, failover: true });
   state.room = room;
-  state.socket = room.socket; // rtc:publish goes over the same connection
+  // rtc:publish goes over the same connection, whichever node it is on now
+  Object.defineProperty(state, "socket", { get: () => room.socket, configurable: true });
   room.onConnect(() => {
     joinRoom(null, true);
     if (state.live && state.republish) republish();
