@@ -58,8 +58,17 @@ export class RoomSession {
     return this.socket.connected;
   }
 
-  open(url) {
+  open(url, nodeId = null) {
     const socket = connectLive({ onStatus: this.onStatus, url });
+    // First of its connect handlers: from now on the session speaks over this connection (the page's own
+    // handlers, e.g. joining again, then find it in `this.socket`). Until then calls go nowhere new.
+    socket.on("connect", () => {
+      this.socket = socket;
+      if (url) {
+        this.nodeUrl = url;
+        this.nodeId = nodeId;
+      }
+    });
     for (const [event, handler] of this.handlers) socket.on(event, handler);
     socket.on("disconnect", (reason) => {
       // "io client disconnect": we closed it ourselves; "io server disconnect": the server sent us away on purpose
@@ -91,8 +100,7 @@ export class RoomSession {
    */
   async moveTo(url, nodeId = null, timeoutMs = 2500) {
     const previous = this.socket;
-    const next = this.open(url);
-    this.socket = next;
+    const next = this.open(url, nodeId);
     const connected = await new Promise((resolve) => {
       const timer = setTimeout(() => finish(false), timeoutMs);
       const onConnect = () => finish(true);
@@ -110,12 +118,9 @@ export class RoomSession {
     });
     if (connected) {
       if (previous !== next) retire(previous);
-      this.nodeUrl = url;
-      this.nodeId = nodeId;
       return true;
     }
     retire(next);
-    this.socket = previous;
     return false;
   }
 
@@ -127,8 +132,10 @@ export class RoomSession {
     if (this.moving) return this.moving;
     const others = this.nodes.filter((n) => n.node_id !== this.nodeId);
     if (!others.length) return Promise.resolve(false);
+    // The lost connection stops retrying by itself: coming back behind our back would race the move.
+    retire(this.socket);
     this.moving = (async () => {
-      const deadline = Date.now() + 60000;
+      const deadline = Date.now() + 600000;
       for (let round = 0; Date.now() < deadline; round++) {
         const here = this.nodes.filter((n) => n.node_id === this.nodeId);
         for (const node of [...others, ...here]) {

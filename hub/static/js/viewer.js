@@ -136,6 +136,11 @@ function showStream(stream) {
 async function startPlayer() {
   const healthy = state.pc && !state.stale && ["connected", "connecting", "new"].includes(state.pc.connectionState);
   if (state.subscribing || healthy) return;
+  if (!room.connected) {
+    // no connection (e.g. moving to another node): subscribing waits for the join that follows the connect
+    state.stale = true;
+    return;
+  }
   state.subscribing = true;
   state.stale = false;
   showOverlay("player.connecting");
