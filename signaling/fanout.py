@@ -290,7 +290,7 @@ class RoomSequencer:
             if slot is not None and slot >= self._barrier and (entry := self._pending[slot]) is not None:
                 entry[1] = _merge_gift(entry[1], data)
                 return
-        if priority == SKIPPABLE and len(self._pending) >= PENDING_MAX:
+        if priority == SKIPPABLE and event not in LATEST_EVENTS and len(self._pending) >= PENDING_MAX:
             self.dropped += 1  # the room cannot be written as fast as this comes (never money: the ledger has it)
             self._fanout.dropped += 1
             return

@@ -225,9 +225,10 @@ async def test_a_room_that_cannot_be_written_fast_enough_drops_chat_beyond_its_b
     await fanout.room_opened("s:1")
     for i in range(2100):
         await fanout.chat("1", {"text": str(i)})
+    await fanout.emit("1", "likes:update", {"stream_id": "1", "total": 7})  # state: replaced, never dropped
     await fanout.emit("1", "chat:cleared", {"stream_id": "1"})
-    got = await delivered_after(fanout, manager, 2001)
-    assert len(got) == 2001 and got[-1][0] == "chat:cleared"
+    got = await delivered_after(fanout, manager, 2002)
+    assert len(got) == 2002 and [e for e, _ in got[-2:]] == ["likes:update", "chat:cleared"]
     assert fanout.dropped == 100
 
 
