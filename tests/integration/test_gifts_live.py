@@ -97,6 +97,51 @@ async def test_a_gift_reaches_every_screen_with_its_effect_combo_leaderboard_and
     assert (await verify_at_rest(hub)).ok
 
 
+async def test_a_gift_storm_reaches_every_screen_with_every_gift_once_merged_or_not(node: Any) -> None:
+    """Many gifts at once (one room:batch per tick, small repeated ones merged): every screen accounts for every acked
+    transfer exactly once and for the sum of their counts; a big gift keeps its own effect."""
+    url, http, hub = node
+    owner = await register(http, "Owner")
+    fans = [await register(http, f"Fan{i}") for i in range(2)]
+    stream = await live_stream(http, owner)
+    for fan in fans:
+        await give_coins(http, hub, fan["user"]["id"], 2000)
+    async with live_clients() as open_client:
+        senders = [await open_client(url, fan["access_token"]) for fan in fans]
+        screens = [await open_client(url), await open_client(url, serializer="msgpack", path="socket.io-msgpack")]
+        for c in (*senders, *screens):
+            await c.ok("stream:join", {"stream_id": stream["id"]})
+        sends = [("rose", 1)] * 30 + [("sports_car", 1)]  # the sports car is 1,000 coins and fullscreen: big
+        acks = await asyncio.gather(
+            *(
+                senders[i % 2].call(
+                    "gift:send",
+                    {"stream_id": stream["id"], "gift_id": gift, "count": n, "idempotency_key": f"storm-{i}"},
+                    timeout=30,
+                )
+                for i, (gift, n) in enumerate(sends)
+            )
+        )
+        assert all(a["ok"] for a in acks), acks
+        sent = {a["transfer_id"] for a in acks}
+
+        def effects(screen: Any) -> list[dict[str, Any]]:
+            return screen.received("gift:received")  # type: ignore[no-any-return]
+
+        def seen(screen: Any) -> list[str]:
+            return [t for e in effects(screen) for t in (e.get("transfer_ids") or [e["transfer_id"]])]
+
+        for screen in screens:
+            await screen.wait_for(lambda s=screen: set(seen(s)) >= sent, timeout=20)
+            assert sorted(seen(screen)) == sorted(sent)  # each once
+            assert sum(e["count"] for e in effects(screen)) == len(sends)
+            big = [e for e in effects(screen) if e["gift"]["id"] == "sports_car"]
+            assert len(big) == 1 and "merged" not in big[0] and big[0]["effect"]["fullscreen"] is True
+            for e in effects(screen):
+                assert e.get("merged", 1) == len(e.get("transfer_ids") or [e["transfer_id"]])
+    assert (await verify_at_rest(hub)).ok
+
+
 async def test_100_concurrent_sends_from_a_sender_who_can_afford_10_succeed_exactly_10_times(node: Any) -> None:
     url, http, hub = node
     owner = await register(http, "Owner")
