@@ -44,7 +44,14 @@ class FanoutCollector:
         yield GaugeMetricFamily(
             "hub_fanout_local_rooms", "Shared rooms with members on this node", value=len(f.local_rooms)
         )
-        yield CounterMetricFamily("hub_fanout_chat_batches", "Chat batches written on this node", value=f.batches)
+        yield CounterMetricFamily(
+            "hub_fanout_chat_batches", "Room ticks written on this node (one packet per viewer each)", value=f.batches
+        )
+        yield CounterMetricFamily(
+            "hub_fanout_room_overflow",
+            "Chat messages and small gifts' effects dropped because a room's queue was full (never money)",
+            value=f.dropped,
+        )
         yield CounterMetricFamily(
             "hub_fanout_remote_received", "Room events received from other nodes", value=f.remote_received
         )

@@ -8,6 +8,7 @@ from typing import Any
 import msgpack
 
 from signaling.fanout import RoomFanout
+from signaling.metrics import FanoutCollector
 
 
 class RecordingManager:
@@ -47,6 +48,8 @@ class RecordingLink:
         self.subscribed: list[str] = []
         self.published: list[tuple[str, bytes]] = []
         self.connected = True
+        self.reconnects = 0
+        self.dropped = 0
 
     def start(self) -> None:
         pass
@@ -230,6 +233,8 @@ async def test_a_room_that_cannot_be_written_fast_enough_drops_chat_beyond_its_b
     got = await delivered_after(fanout, manager, 2002)
     assert len(got) == 2002 and [e for e, _ in got[-2:]] == ["likes:update", "chat:cleared"]
     assert fanout.dropped == 100
+    scraped = {m.name: m.samples[0].value for m in FanoutCollector(fanout).collect()}
+    assert scraped["hub_fanout_room_overflow"] == 100  # what an operator sees
 
 
 class FakeSocket:
