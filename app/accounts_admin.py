@@ -9,6 +9,7 @@ from accounts.service import AccountService
 from app.lifecycle import StreamLifecycle
 from app.policy import Action, require
 from app.principal import Principal
+from core.errors import InvalidInputError
 from core.ids import UserId
 from rooms.models import StreamStatus
 from rooms.notify import RoomNotifier
@@ -30,7 +31,7 @@ class AccountsAdmin:
     async def set_role(self, who: Principal | None, user_id: UserId, role: Role) -> User:
         require(Action.SET_ROLE, who)
         assert who is not None
-        user = await self._accounts.set_role(who, user_id, role)
+        user = await self._accounts.set_role(user_id, role)
         await self._notifier.to_user(user_id, CHANGED_EVENT, {"reason": "role", "role": user.role.value})
         return user
 
@@ -39,7 +40,9 @@ class AccountsAdmin:
         live streams at once; publishing by key, WHIP or socket is refused while it lasts."""
         require(Action.SET_SUSPENSION, who)
         assert who is not None
-        user = await self._accounts.set_suspended(who, user_id, suspended)
+        if who.user_id == user_id and suspended:
+            raise InvalidInputError("admins cannot suspend themselves")
+        user = await self._accounts.set_suspended(user_id, suspended)
         if suspended:
             for stream in await self._streams.owned_by(user_id):
                 if stream.status is StreamStatus.LIVE:
@@ -50,4 +53,4 @@ class AccountsAdmin:
     async def set_identity_verified(self, who: Principal | None, user_id: UserId, verified: bool) -> User:
         require(Action.SET_IDENTITY, who)
         assert who is not None
-        return await self._accounts.set_identity_verified(who, user_id, verified)
+        return await self._accounts.set_identity_verified(user_id, verified)

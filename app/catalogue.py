@@ -26,7 +26,7 @@ class Catalogue:
         kind, active."""
         require(Action.EDIT_CATALOGUE, who)
         assert who is not None
-        return await self._catalogue.create(who.is_admin, gift_id, fields)
+        return await self._catalogue.create(gift_id, fields)
 
     async def change(
         self, who: Principal | None, gift_id: str, changes: dict[str, Any], expected_version: int | None
@@ -34,4 +34,4 @@ class Catalogue:
         """A new version of a gift with ``changes``; refused if the gift moved past ``expected_version``."""
         require(Action.EDIT_CATALOGUE, who)
         assert who is not None
-        return await self._catalogue.update(who.is_admin, gift_id, changes, expected_version)
+        return await self._catalogue.update(gift_id, changes, expected_version)

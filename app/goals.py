@@ -32,7 +32,7 @@ class Goals:
         assert who is not None
         if gift_id:
             await self._gifts.catalogue.get(gift_id)
-        return await self._gifts.goals.set(who.user_id, stream.owner_id, stream.id, kind, target, gift_id, title)
+        return await self._gifts.goals.set(who.user_id, stream.id, kind, target, gift_id, title)
 
     async def get(self, who: Principal | None, stream_id: StreamId) -> Goal:
         """The goal and its progress (``no_goal`` when there is none)."""
@@ -45,4 +45,4 @@ class Goals:
     async def clear(self, who: Principal | None, stream_id: StreamId) -> None:
         stream = await self._access.authorize(Action.SET_GOAL, stream_id, who)
         assert who is not None
-        await self._gifts.goals.clear(who.user_id, stream.owner_id, stream.id)
+        await self._gifts.goals.clear(stream.id)

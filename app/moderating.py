@@ -47,14 +47,14 @@ class Moderating:
         await self._access.authorize(Action.NAME_MODERATOR, stream_id, who)
         assert who is not None
         await self._accounts.get_user(user_id)
-        stream = await self._streams.add_moderator(who.user_id, stream_id, user_id)
+        stream = await self._streams.add_moderator(stream_id, user_id)
         await self._changed(user_id, stream)
         return stream
 
     async def remove_moderator(self, who: Principal | None, stream_id: StreamId, user_id: UserId) -> Stream:
         await self._access.authorize(Action.NAME_MODERATOR, stream_id, who)
         assert who is not None
-        stream = await self._streams.remove_moderator(who.user_id, stream_id, user_id)
+        stream = await self._streams.remove_moderator(stream_id, user_id)
         await self._changed(user_id, stream)
         return stream
 

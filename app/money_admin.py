@@ -39,7 +39,7 @@ class MoneyAdmin:
     async def decide(self, who: Principal | None, cashout_id: str, decision: str, note: str | None) -> Cashout:
         require(Action.ADMINISTER_MONEY, who)
         assert who is not None
-        return await self._cashouts.decide(who.user_id, who.is_admin, cashout_id, decision, note)
+        return await self._cashouts.decide(who.user_id, cashout_id, decision, note)
 
     async def wallet_of(self, who: Principal | None, user_id: str) -> Balances:
         require(Action.ADMINISTER_MONEY, who)

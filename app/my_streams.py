@@ -36,4 +36,4 @@ class MyStreams:
         """A new stream key; the old one publishes nothing from now on."""
         await self._access.authorize(Action.READ_STREAM_KEY, stream_id, who)
         assert who is not None
-        return StreamView(await self._streams.rotate_key(who.user_id, stream_id), with_key=True)
+        return StreamView(await self._streams.rotate_key(stream_id), with_key=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.clock import Clock
-from core.errors import ForbiddenError, InvalidInputError
+from core.errors import InvalidInputError
 from core.ids import new_id
 from core.text import GOAL_TITLE
 from gifts.models import Goal, GoalKind
@@ -18,10 +18,9 @@ class GoalService:
         self._clock = clock
 
     async def set(
-        self, actor_id: str, owner_id: str, stream_id: str, kind: GoalKind, target: int, gift_id: str | None, title: str
+        self, set_by: str, stream_id: str, kind: GoalKind, target: int, gift_id: str | None, title: str
     ) -> Goal:
-        if actor_id != owner_id:
-            raise ForbiddenError("only the streamer sets the stream's goal")
+        """Replace the stream's goal (who may: ``app.policy``'s ``set_goal``, the streamer); ``set_by`` is recorded."""
         if isinstance(target, bool) or not isinstance(target, int) or not 1 <= target <= 10**9:
             raise InvalidInputError("target must be between 1 and 1,000,000,000", field="target")
         if kind is GoalKind.GIFT and not gift_id:
@@ -34,7 +33,7 @@ class GoalService:
             "progress": 0,
             "gift_id": gift_id if kind is GoalKind.GIFT else None,
             "title": GOAL_TITLE.clean(title),
-            "set_by": actor_id,
+            "set_by": set_by,
             "set_at": self._clock.now(),
         }
         await self._store.set_goal(doc)
@@ -44,9 +43,7 @@ class GoalService:
         doc = await self._store.get_goal(stream_id)
         return Goal.from_doc(doc) if doc else None
 
-    async def clear(self, actor_id: str, owner_id: str, stream_id: str) -> None:
-        if actor_id != owner_id:
-            raise ForbiddenError("only the streamer sets the stream's goal")
+    async def clear(self, stream_id: str) -> None:
         await self._store.clear_goal(stream_id)
 
     async def count(self, stream_id: str, gift_id: str, beans: int, count: int, tid: str) -> Goal | None:

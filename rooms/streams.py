@@ -74,16 +74,8 @@ class StreamService:
             raise StreamNotFoundError("no such stream")
         return await self._one(doc)
 
-    async def owned(
-        self, actor: UserId, stream_id: StreamId, *, allow_staff: bool = False, staff: bool = False
-    ) -> Stream:
-        stream = await self.get(stream_id)
-        if stream.owner_id != actor and not (allow_staff and staff):
-            raise ForbiddenError("only the stream's owner can do this")
-        return stream
-
-    async def rotate_key(self, actor: UserId, stream_id: StreamId) -> Stream:
-        await self.owned(actor, stream_id)
+    async def rotate_key(self, stream_id: StreamId) -> Stream:
+        """A new stream key (who may is ``app.policy``'s ``read_stream_key``: the owner)."""
         doc = await self._store.set_stream_key(stream_id, new_stream_key())
         if doc is None:
             raise StreamNotFoundError("no such stream")
@@ -125,19 +117,16 @@ class StreamService:
         await self._events.publish(StreamEnded(stream.id, stream.owner_id, now, reason))
         return stream
 
-    async def end_by(self, actor: UserId, stream_id: StreamId, *, staff: bool) -> Stream:
-        await self.owned(actor, stream_id, allow_staff=True, staff=staff)
-        return await self.end(stream_id, reason="ended_by_owner" if not staff else "ended_by_staff")
-
     async def record_stats(
         self, stream_id: StreamId, *, peak_viewers: int | None = None, inc: dict[str, int] | None = None
     ) -> None:
         """Raise the peak viewer count and add to counters (likes, gift totals)."""
         await self._store.record_stats(stream_id, peak_viewers=peak_viewers, inc=inc)
 
-    async def add_moderator(self, actor: UserId, stream_id: StreamId, user_id: UserId) -> Stream:
-        """Name ``user_id`` a moderator of the channel of ``stream_id``'s owner (every stream of theirs)."""
-        stream = await self.owned(actor, stream_id)
+    async def add_moderator(self, stream_id: StreamId, user_id: UserId) -> Stream:
+        """Name ``user_id`` a moderator of the channel of ``stream_id``'s owner (every stream of theirs). Who may is
+        ``app.policy``'s ``name_moderator`` (the owner)."""
+        stream = await self.get(stream_id)
         if user_id == stream.owner_id:
             raise InvalidInputError("the owner is already in charge of the room", field="user_id")
         if len(stream.moderators) >= MODERATORS_MAX and user_id not in stream.moderators:
@@ -145,8 +134,8 @@ class StreamService:
         await self._store.add_channel_moderator(stream.owner_id, user_id, self._clock.now())
         return await self.get(stream_id)
 
-    async def remove_moderator(self, actor: UserId, stream_id: StreamId, user_id: UserId) -> Stream:
-        stream = await self.owned(actor, stream_id)
+    async def remove_moderator(self, stream_id: StreamId, user_id: UserId) -> Stream:
+        stream = await self.get(stream_id)
         await self._store.remove_channel_moderator(stream.owner_id, user_id)
         return await self.get(stream_id)
 

@@ -78,7 +78,7 @@ async def seed(hub: Any, senders: int) -> None:
     from wallet.models import Leg, TransferKind, TransferSpec
 
     await seed_accounts_and_live_stream(hub, STREAM_ID, OWNER_ID, [sender_id(i) for i in range(senders)])
-    await hub.money.goals.set(OWNER_ID, OWNER_ID, STREAM_ID, GoalKind.BEANS, 10**9, None, "bench goal")
+    await hub.money.goals.set(OWNER_ID, STREAM_ID, GoalKind.BEANS, 10**9, None, "bench goal")
     for i in range(senders):
         coins = 10**8
         await hub.money.ledger.execute(

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.clock import Clock, as_utc
-from core.errors import ForbiddenError, InvalidInputError
+from core.errors import InvalidInputError
 from core.ids import new_id
 from wallet.accounts import BEANS_PAYOUTS, Currency, user_beans, user_beans_cashout
 from wallet.errors import (
@@ -158,11 +158,9 @@ class CashoutService:
         docs = await self._store.list_cashouts(user_id=user_id, status=wanted, limit=limit)
         return [Cashout.from_doc(d) for d in docs]
 
-    async def decide(
-        self, actor_id: str, is_admin: bool, cashout_id: str, decision: str, note: str | None = None
-    ) -> Cashout:
-        if not is_admin:
-            raise ForbiddenError("only admins can decide cash-outs")
+    async def decide(self, actor_id: str, cashout_id: str, decision: str, note: str | None = None) -> Cashout:
+        """Approve or reject a pending cash-out (who may is ``app.policy``'s ``administer_money``); ``actor_id`` is
+        recorded as the decider."""
         if decision not in DECISIONS:
             raise InvalidInputError("decision must be approve or reject", field="decision")
         working, final = DECISIONS[decision]

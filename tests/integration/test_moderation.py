@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from accounts.models import Principal, Role
+from accounts.models import Role
 from core.ids import UserId
 from hub.app import create_app
 from hub.wiring import Hub
@@ -63,8 +63,7 @@ async def room(db_name: str, mongo_client: Any) -> AsyncIterator[Room]:
                 f"/api/v1/streams/{r.sid}/moderators", json={"user_id": r.uid(name)}, headers=auth(r.people["owner"])
             )
             assert resp.status_code == 200
-        admin = Principal(UserId(r.uid("admin")), Role.ADMIN, "test")
-        await hub.accounts.set_role(admin, UserId(r.uid("staff")), Role.MODERATOR)
+        await hub.accounts.set_role(UserId(r.uid("staff")), Role.MODERATOR)
         for name, session in r.people.items():
             if name == "staff":  # a fresh token carries the new role
                 login = await http.post(

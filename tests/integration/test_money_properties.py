@@ -138,7 +138,7 @@ class Scenario:
             self.cashouts.append(c.id)
         elif kind == "decide" and self.cashouts:
             cid = self.cashouts[step[1] % len(self.cashouts)]
-            await m.hub.money.cashouts.decide(ADMIN.user_id, True, cid, "approve" if step[2] else "reject")
+            await m.hub.money.cashouts.decide(ADMIN.user_id, cid, "approve" if step[2] else "reject")
 
     async def settle_everything(self) -> None:
         """Crashed processes stay dead; Stripe and clients retry; the reconciler runs."""

@@ -13,8 +13,8 @@ import pytest
 
 from app.policy import Action, Room, decide
 from app.principal import Principal
-from app.vocabulary import GoalKind
-from core.errors import HubError
+from app.vocabulary import GoalKind, Role
+from core.errors import ForbiddenError, HubError, InvalidInputError
 from core.ids import StreamId, UserId
 from hub.wiring import Hub
 from tests.support.api import create_stream, register
@@ -59,6 +59,36 @@ CALLS: list[tuple[str, Action, UseCall]] = [
         Action.READ_MODERATION,
         lambda h, who, s: h.use.watching.chat_history(who, s, cursor=None, limit=None, removed=True),
     ),
+    (
+        "moderating.name_moderator",
+        Action.NAME_MODERATOR,
+        lambda h, who, s: h.use.moderating.name_moderator(who, s, UserId("someone")),
+    ),
+    (
+        "moderating.remove_moderator",
+        Action.NAME_MODERATOR,
+        lambda h, who, s: h.use.moderating.remove_moderator(who, s, UserId("someone")),
+    ),
+    (
+        "accounts_admin.set_role",
+        Action.SET_ROLE,
+        lambda h, who, s: h.use.accounts_admin.set_role(who, UserId("someone"), Role.ADMIN),
+    ),
+    (
+        "accounts_admin.set_suspension",
+        Action.SET_SUSPENSION,
+        lambda h, who, s: h.use.accounts_admin.set_suspension(who, UserId("someone"), True),
+    ),
+    (
+        "accounts_admin.set_identity_verified",
+        Action.SET_IDENTITY,
+        lambda h, who, s: h.use.accounts_admin.set_identity_verified(who, UserId("someone"), True),
+    ),
+    (
+        "money_admin.decide",
+        Action.ADMINISTER_MONEY,
+        lambda h, who, s: h.use.money_admin.decide(who, "some-cashout", "approve", None),
+    ),
     ("profiles.me", Action.MANAGE_SELF, lambda h, who, s: h.use.profiles.me(who)),
     (
         "profiles.update_me",
@@ -94,3 +124,39 @@ async def test_a_use_case_refuses_whom_the_policy_refuses(
         refused += 1
     assert refused >= 2, name  # every call refuses at least the guest and the suspended account
     assert (await hub.streams.get(stream_id), await hub.streams.owned_by(viewer.user_id)) == before
+
+
+async def test_only_the_streamer_sets_or_clears_a_goal_not_a_fan_a_channel_moderator_staff_or_an_admin(
+    hub: Hub, client: httpx.AsyncClient
+) -> None:
+    owner_tokens = await register(client, "owner")
+    stream_id = StreamId((await create_stream(client, owner_tokens))["id"])
+    owner = await hub.use.identity.user(UserId(owner_tokens["user"]["id"]))
+    fan = await hub.use.identity.user(UserId((await register(client, "fan"))["user"]["id"]))
+    await hub.use.moderating.name_moderator(owner, stream_id, fan.user_id)
+    others = {
+        "fan": await hub.use.identity.user(UserId((await register(client, "other"))["user"]["id"])),
+        "channel moderator": await hub.use.identity.user(fan.user_id),
+        "staff": replace(fan, role=Role.MODERATOR),
+        "admin": replace(fan, role=Role.ADMIN),
+    }
+    for name, who in others.items():
+        with pytest.raises(ForbiddenError):
+            await hub.use.goals.set(who, stream_id, kind=GoalKind.BEANS, target=100, gift_id=None, title="")
+        assert await hub.money.goals.get(stream_id) is None, name
+    goal = await hub.use.goals.set(owner, stream_id, kind=GoalKind.BEANS, target=100, gift_id=None, title="mic")
+    assert goal.target == 100
+    for name, who in others.items():
+        with pytest.raises(ForbiddenError):
+            await hub.use.goals.clear(who, stream_id)
+        assert await hub.money.goals.get(stream_id) is not None, name
+    await hub.use.goals.clear(owner, stream_id)
+    assert await hub.money.goals.get(stream_id) is None
+
+
+async def test_an_admin_cannot_suspend_themself_and_nothing_changes(hub: Hub, client: httpx.AsyncClient) -> None:
+    me = await hub.use.identity.user(UserId((await register(client, "admin"))["user"]["id"]))
+    admin = replace(me, role=Role.ADMIN)
+    with pytest.raises(InvalidInputError, match="cannot suspend themselves"):
+        await hub.use.accounts_admin.set_suspension(admin, admin.user_id, True)
+    assert not (await hub.accounts.get_user(admin.user_id)).suspended

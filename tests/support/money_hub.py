@@ -35,7 +35,7 @@ class MoneyHub:
             email=f"{nickname}-{secrets.token_hex(3)}@example.com", password="correct horse", nickname=nickname
         )
         if verified:
-            await self.hub.accounts.set_identity_verified(ADMIN, user.id, True)
+            await self.hub.accounts.set_identity_verified(user.id, True)
         return str(user.id)
 
     async def add_streamer(self, nickname: str) -> str:
