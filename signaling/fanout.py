@@ -300,7 +300,7 @@ class RoomSequencer:
             key = _gift_key(data)
             if key is not None:
                 self._gifts[key] = len(self._pending)
-        else:
+        elif priority != SKIPPABLE:  # a big gift or a control event: nothing later merges into a gift before it
             self._barrier = len(self._pending) + 1
         self._pending.append([event, data, priority])
         if self._task is None:
