@@ -41,6 +41,7 @@ class Moderating:
         """One moderation action (``mod:action`` and ``POST /streams/{id}/mod-actions``)."""
         action = Action.END_STREAM if req.action is ModAction.END_STREAM else Action.MODERATE
         await self._access.authorize(action, stream_id, who)
+        assert who is not None
         return await self._moderation.act(stream_id, who, req)
 
     async def name_moderator(self, who: Principal | None, stream_id: StreamId, user_id: UserId) -> Stream:
@@ -75,6 +76,7 @@ class Moderating:
         target_user_id: UserId | None,
     ) -> dict[str, Any]:
         await self._access.authorize(Action.REPORT, stream_id, who)
+        assert who is not None
         return await self._moderation.report(
             stream_id, who, reason=reason, message_id=message_id, target_user_id=target_user_id
         )
@@ -83,24 +85,25 @@ class Moderating:
         self, who: Principal | None, stream_id: StreamId, *, cursor: str | None, limit: int | None
     ) -> Page:
         await self._access.authorize(Action.READ_MODERATION, stream_id, who)
-        return await self._moderation.modlog(stream_id, who, cursor=cursor, limit=limit)
+        return await self._moderation.modlog(stream_id, cursor=cursor, limit=limit)
 
     async def reports(
         self, who: Principal | None, stream_id: StreamId, *, status: str | None, cursor: str | None, limit: int | None
     ) -> Page:
         await self._access.authorize(Action.READ_MODERATION, stream_id, who)
-        return await self._moderation.reports(stream_id, who, status=status, cursor=cursor, limit=limit)
+        return await self._moderation.reports(stream_id, status=status, cursor=cursor, limit=limit)
 
     async def resolve_report(
         self, who: Principal | None, stream_id: StreamId, report_id: str, resolution: str
     ) -> dict[str, Any]:
         await self._access.authorize(Action.RESOLVE_REPORT, stream_id, who)
-        return await self._moderation.resolve_report(stream_id, who, report_id, resolution)
+        assert who is not None
+        return await self._moderation.resolve_report(stream_id, who.user_id, report_id, resolution)
 
     async def room_settings(self, who: Principal | None, stream_id: StreamId) -> dict[str, Any]:
         await self._access.authorize(Action.READ_MODERATION, stream_id, who)
-        return await self._moderation.room_settings(stream_id, who)
+        return await self._moderation.room_settings(stream_id)
 
     async def restrictions(self, who: Principal | None, stream_id: StreamId) -> list[dict[str, Any]]:
         await self._access.authorize(Action.READ_MODERATION, stream_id, who)
-        return await self._moderation.restrictions(stream_id, who)
+        return await self._moderation.restrictions(stream_id)

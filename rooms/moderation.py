@@ -1,6 +1,8 @@
 """Moderation, modelled on Twitch: who may do what to whom, the actions, the append-only log, reports.
 
-Every action checks the actor's role in the room on the server, applies the change, appends a log entry,
+Who may moderate at all (and end a stream) is ``app.policy``'s to decide; the use case asks it before calling here.
+What stays here is whom an action may touch: nobody acts on themself or on someone of equal or higher rank in the
+room (``target_protected``). Each action applies the change, appends a log entry,
 tells the moderators (``mod:event``), the room (``chat:deleted``, ``chat:cleared``, ``room:settings``)
 and the target (``you:restricted``) on every node.
 """
@@ -14,7 +16,7 @@ from typing import Any
 from accounts.models import Principal
 from accounts.service import AccountService
 from core.clock import Clock, as_utc
-from core.errors import ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError, UnauthenticatedError
+from core.errors import ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError
 from core.events import EventBus, UserRestricted
 from core.ids import StreamId, UserId, new_id
 from core.pagination import Page, clamp_limit
@@ -81,18 +83,10 @@ class ModerationService:
     def _notify(self) -> Any:
         return self._chat.notifier
 
-    async def require_moderator(self, stream_id: StreamId, principal: Principal | None) -> tuple[Stream, RoomRole]:
-        if principal is None:
-            raise UnauthenticatedError("log in first")
+    async def act(self, stream_id: StreamId, actor: Principal, req: ModRequest) -> dict[str, Any]:
+        """One action by ``actor`` (allowed by the policy: ``moderate``, or ``end_stream`` for ending)."""
         stream = await self._streams.get(stream_id)
-        role = room_role(stream, principal)
-        if not role.can_moderate:
-            raise ForbiddenError("only the room's moderators can do this")
-        return stream, role
-
-    async def act(self, stream_id: StreamId, actor: Principal | None, req: ModRequest) -> dict[str, Any]:
-        stream, role = await self.require_moderator(stream_id, actor)
-        assert actor is not None
+        role = room_role(stream, actor)  # the actor's rank, against the target's
         wait = await self._limiter.hit(f"mod:{actor.user_id}", ACTION_RATE)
         if wait:
             raise RateLimitedError("too many moderation actions", retry_after_s=wait)
@@ -111,8 +105,6 @@ class ModerationService:
             await self._chat.rebuild_recent(stream.id)
             await self._notify.to_room(stream.id, "chat:cleared", {"stream_id": stream.id})
         elif a is ModAction.END_STREAM:
-            if role not in (RoomRole.ADMIN, RoomRole.OWNER):
-                raise ForbiddenError("only the owner or an admin can end the stream")
             reason_code = "ended_by_owner" if role is RoomRole.OWNER else "ended_by_staff"
             ended = await self._streams.end(stream.id, reason=reason_code)
             self._chat.forget_room(stream.id)
@@ -269,20 +261,16 @@ class ModerationService:
         return log_entry_to_dict(doc)
 
     # Reading
-    async def modlog(
-        self, stream_id: StreamId, principal: Principal | None, *, cursor: str | None, limit: int | None
-    ) -> Page:
-        await self.require_moderator(stream_id, principal)
+    async def modlog(self, stream_id: StreamId, *, cursor: str | None, limit: int | None) -> Page:
         n = clamp_limit(limit, default=50)
         docs = await self._store.page_log(stream_id, decode_page_cursor(cursor), n + 1)
         return Page([log_entry_to_dict(d) for d in docs[:n]], page_cursor(docs, n))
 
-    async def room_settings(self, stream_id: StreamId, principal: Principal | None) -> dict[str, Any]:
-        await self.require_moderator(stream_id, principal)
+    async def room_settings(self, stream_id: StreamId) -> dict[str, Any]:
         return (await self._chat.settings(stream_id)).to_moderator()
 
-    async def restrictions(self, stream_id: StreamId, principal: Principal | None) -> list[dict[str, Any]]:
-        stream, _ = await self.require_moderator(stream_id, principal)
+    async def restrictions(self, stream_id: StreamId) -> list[dict[str, Any]]:
+        stream = await self._streams.get(stream_id)
         now = self._clock.now()
         out = []
         for doc in await self._store.list_restrictions(stream.owner_id, 500):
@@ -297,14 +285,12 @@ class ModerationService:
     async def report(
         self,
         stream_id: StreamId,
-        reporter: Principal | None,
+        reporter: Principal,
         *,
         reason: str,
         message_id: str | None = None,
         target_user_id: UserId | None = None,
     ) -> dict[str, Any]:
-        if reporter is None:
-            raise UnauthenticatedError("log in to report")
         text = _reason(reason)
         if not text:
             raise InvalidInputError("say why you report this", field="reason")
@@ -343,13 +329,11 @@ class ModerationService:
     async def reports(
         self,
         stream_id: StreamId,
-        principal: Principal | None,
         *,
         status: ReportStatus | str | None,
         cursor: str | None,
         limit: int | None,
     ) -> Page:
-        await self.require_moderator(stream_id, principal)
         wanted = None
         if status is not None:
             try:
@@ -361,12 +345,11 @@ class ModerationService:
         return Page([log_entry_to_dict(d) for d in docs[:n]], page_cursor(docs, n))
 
     async def resolve_report(
-        self, stream_id: StreamId, principal: Principal | None, report_id: str, resolution: str
+        self, stream_id: StreamId, resolver: UserId, report_id: str, resolution: str
     ) -> dict[str, Any]:
-        stream, _ = await self.require_moderator(stream_id, principal)
-        assert principal is not None
+        stream = await self._streams.get(stream_id)
         doc = await self._store.resolve_report(
-            stream.id, report_id, principal.user_id, self._clock.now(), _reason(resolution, RESOLUTION)
+            stream.id, report_id, resolver, self._clock.now(), _reason(resolution, RESOLUTION)
         )
         if doc is None:
             raise NotFoundError("no such report", code="report_not_found")

@@ -17,6 +17,8 @@ from app.vocabulary import GoalKind, Role
 from core.errors import ForbiddenError, HubError, InvalidInputError
 from core.ids import StreamId, UserId
 from hub.wiring import Hub
+from rooms.chat_models import ModAction
+from rooms.moderation import ModRequest
 from tests.support.api import create_stream, register
 
 UseCall = Callable[[Hub, Principal | None, StreamId], Awaitable[Any]]
@@ -69,6 +71,40 @@ CALLS: list[tuple[str, Action, UseCall]] = [
         Action.NAME_MODERATOR,
         lambda h, who, s: h.use.moderating.remove_moderator(who, s, UserId("someone")),
     ),
+    (
+        "moderating.act (clear)",
+        Action.MODERATE,
+        lambda h, who, s: h.use.moderating.act(who, s, ModRequest(ModAction.CLEAR)),
+    ),
+    (
+        "moderating.act (end_stream)",
+        Action.END_STREAM,
+        lambda h, who, s: h.use.moderating.act(who, s, ModRequest(ModAction.END_STREAM)),
+    ),
+    (
+        "moderating.report",
+        Action.REPORT,
+        lambda h, who, s: h.use.moderating.report(
+            who, s, reason="spam", message_id=None, target_user_id=UserId("someone")
+        ),
+    ),
+    (
+        "moderating.modlog",
+        Action.READ_MODERATION,
+        lambda h, who, s: h.use.moderating.modlog(who, s, cursor=None, limit=None),
+    ),
+    (
+        "moderating.reports",
+        Action.READ_MODERATION,
+        lambda h, who, s: h.use.moderating.reports(who, s, status=None, cursor=None, limit=None),
+    ),
+    (
+        "moderating.resolve_report",
+        Action.RESOLVE_REPORT,
+        lambda h, who, s: h.use.moderating.resolve_report(who, s, "some-report", "done"),
+    ),
+    ("moderating.room_settings", Action.READ_MODERATION, lambda h, who, s: h.use.moderating.room_settings(who, s)),
+    ("moderating.restrictions", Action.READ_MODERATION, lambda h, who, s: h.use.moderating.restrictions(who, s)),
     (
         "accounts_admin.set_role",
         Action.SET_ROLE,
