@@ -57,6 +57,11 @@ _CALLS = frozenset(
 #: An internal relay feeding a worker whose last viewer of the stream left is torn down once that worker has had no
 #: viewer of the stream for this long (a viewer joining meanwhile keeps it), so that churn does not re-pipe each time.
 INTERNAL_RELAY_LINGER_S = 5.0
+#: What taking in a publisher's media costs a worker, in viewers: an aiortc publisher's receive path (DTLS/SRTP, RTP
+#: parse, jitter and NACK bookkeeping) is ~200 µs per packet where one viewer's forward is ~33 µs (docs/BENCHMARKS.md,
+#: Relay: "Saturated"). Placement counts it, and one viewer per internal pipe a worker feeds (~37 µs per packet), so a
+#: stream's root worker takes fewer viewers than the workers it pipes to and both run out of CPU together.
+INGEST_COST_VIEWERS = 6
 #: Closed sessions whose worker is remembered (per role), so that a late DELETE still reaches it (the worker decides).
 ENDED_SESSIONS_KEPT = 4096
 
@@ -203,7 +208,13 @@ def _error(name: str, message: str, code: str | None) -> HubError:
 class SfuWorkerPool:
     """``SfuService``'s API, served by ``workers`` processes. Processes start on first use (an event loop runs)."""
 
-    def __init__(self, settings: SfuSettings, workers: int, relay_linger_s: float = INTERNAL_RELAY_LINGER_S) -> None:
+    def __init__(
+        self,
+        settings: SfuSettings,
+        workers: int,
+        relay_linger_s: float = INTERNAL_RELAY_LINGER_S,
+        ingest_cost_viewers: int = INGEST_COST_VIEWERS,
+    ) -> None:
         if workers < 1:
             raise ValueError("a worker pool needs at least one worker")
         if not settings.relay_secret:  # the workers pipe to each other: one secret for all of them
@@ -224,6 +235,7 @@ class SfuWorkerPool:
         self._idle_since: dict[tuple[str, _Worker], float] = {}
         self._unpipers: dict[tuple[str, _Worker], asyncio.Task[None]] = {}
         self._linger_s = relay_linger_s
+        self._ingest_cost = ingest_cost_viewers
         self._locks: dict[str, asyncio.Lock] = {}
         self._dispatcher = EventDispatcher()
         self._ids = itertools.count(1)
@@ -267,7 +279,7 @@ class SfuWorkerPool:
             raise StreamNotLiveError("this stream is not live")
         worker = min(
             (w for w in self._workers if w.alive),
-            key=lambda w: (w.viewers, stream_id not in w.state, w is not root, w.index),
+            key=lambda w: (self._load(w), stream_id not in w.state, w is not root, w.index),
         )
         worker.viewers += 1  # counted from the choice on, so that viewers joining together spread too
         self._count_viewer(stream_id, worker, 1)
@@ -373,6 +385,7 @@ class SfuWorkerPool:
                     "streams": self._roots(w),
                     "relayed_streams": len(w.state) - self._roots(w),
                     "viewers": w.viewers,
+                    "load": self._load(w),
                     "codec_objects": w.stats.get("codec_objects"),
                 }
                 for w in self._workers
@@ -400,6 +413,14 @@ class SfuWorkerPool:
         await self._dispatcher.close()
 
     # -- internals -------------------------------------------------------------------------------------------
+
+    def _load(self, worker: _Worker) -> int:
+        """The worker's forwarding work in viewers: its viewers, ``ingest_cost_viewers`` per publisher it takes in, one
+        per internal pipe it feeds (relays in from other nodes cost about a viewer each: a pipe receive)."""
+        publishers = sum(1 for _, has_publisher, _ in worker.state.values() if has_publisher)
+        relays_in = sum(1 for _, _, has_relay in worker.state.values() if has_relay)
+        pipes_out = sum(len(self._internal.get(s, {})) for s in worker.state if worker not in self._internal.get(s, {}))
+        return worker.viewers + self._ingest_cost * publishers + relays_in + pipes_out
 
     def _roots(self, worker: _Worker) -> int:
         """Streams whose root (publisher, or relay from another node) is on ``worker``."""

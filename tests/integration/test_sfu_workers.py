@@ -101,7 +101,11 @@ async def test_a_dead_worker_fails_its_calls_cleanly_and_new_streams_go_to_the_o
 
 
 async def test_one_streams_viewers_spread_over_both_workers_each_fed_exactly_one_copy() -> None:
-    pool = SfuWorkerPool(SfuSettings(announced_ips=("127.0.0.1",), gop_refresh_s=60.0), workers=2)
+    # ingest_cost_viewers=0: four viewers split 2 + 2 (with the publisher's cost counted they would all go to the
+    # worker without it; tests/unit/sfu/test_worker_placement.py covers that arithmetic)
+    pool = SfuWorkerPool(
+        SfuSettings(announced_ips=("127.0.0.1",), gop_refresh_s=60.0), workers=2, ingest_cost_viewers=0
+    )
     events: list[SfuEvent] = []
 
     async def record(event: SfuEvent) -> None:
@@ -189,7 +193,13 @@ async def test_a_relay_from_another_node_is_spread_over_the_workers_like_a_local
 
 
 async def test_a_workers_internal_relay_is_torn_down_after_its_last_viewer_leaves_but_not_on_churn() -> None:
-    pool = SfuWorkerPool(SfuSettings(announced_ips=("127.0.0.1",), gop_refresh_s=60.0), workers=2, relay_linger_s=1.0)
+    # ingest_cost_viewers=0: the first viewer stays on the root worker, the second goes to the other one
+    pool = SfuWorkerPool(
+        SfuSettings(announced_ips=("127.0.0.1",), gop_refresh_s=60.0),
+        workers=2,
+        relay_linger_s=1.0,
+        ingest_cost_viewers=0,
+    )
     publisher = Publisher(audio=False)
     clients: list[Viewer] = []
 
