@@ -233,7 +233,29 @@ class _Shard:
                 backoff = min(backoff * 2, self._backoff_max_s)
 
 
-class RedisRoomLink:
+class _CountingLink:
+    """What both links report from their shared ``_Counters`` (metrics, tests)."""
+
+    _counters: _Counters
+
+    @property
+    def reconnects(self) -> int:
+        return self._counters.reconnects
+
+    @property
+    def dropped(self) -> int:
+        return self._counters.dropped
+
+    @property
+    def received(self) -> int:
+        return self._counters.received
+
+    @property
+    def published(self) -> int:
+        return self._counters.published
+
+
+class RedisRoomLink(_CountingLink):
     """The fan-out over one Redis: classic pub/sub, one subscriber connection, one batching publisher."""
 
     def __init__(
@@ -260,22 +282,6 @@ class RedisRoomLink:
     def connected(self) -> bool:
         return self._shard.connected
 
-    @property
-    def reconnects(self) -> int:
-        return self._counters.reconnects
-
-    @property
-    def dropped(self) -> int:
-        return self._counters.dropped
-
-    @property
-    def received(self) -> int:
-        return self._counters.received
-
-    @property
-    def published(self) -> int:
-        return self._counters.published
-
     def start(self) -> None:
         self._shard.start()
 
@@ -293,7 +299,7 @@ class RedisRoomLink:
         self._shard.publish(channel, data)
 
 
-class ShardedRoomLink:
+class ShardedRoomLink(_CountingLink):
     """The fan-out over a Redis Cluster: shard channels, one ``_Shard`` per master that owns a channel in use.
 
     ``cluster`` is a ``redis.asyncio.cluster.RedisCluster``; the link reads its slot map to place each channel and
@@ -340,22 +346,6 @@ class ShardedRoomLink:
     @property
     def connected(self) -> bool:
         return self._initialized and all(s.connected for s in self._shards.values())
-
-    @property
-    def reconnects(self) -> int:
-        return self._counters.reconnects
-
-    @property
-    def dropped(self) -> int:
-        return self._counters.dropped
-
-    @property
-    def received(self) -> int:
-        return self._counters.received
-
-    @property
-    def published(self) -> int:
-        return self._counters.published
 
     def start(self) -> None:
         if self._started:
