@@ -7,8 +7,9 @@ from app.access import RoomAccess
 from app.policy import Action
 from app.principal import Principal
 from core.ids import StreamId
-from gifts.models import GiftAck
+from gifts.models import GiftAck, StreamRef
 from gifts.service import GiftService
+from rooms.models import StreamStatus
 
 
 class Gifting:
@@ -19,6 +20,7 @@ class Gifting:
     async def send(
         self, who: Principal | None, stream_id: StreamId, gift_id: str, count: int, idempotency_key: str
     ) -> GiftAck:
-        await self._access.authorize(Action.SEND_GIFT, stream_id, who)
+        stream = await self._access.authorize(Action.SEND_GIFT, stream_id, who)
         assert who is not None
-        return await self._gifts.send(who.user_id, stream_id, gift_id, count, idempotency_key)
+        ref = StreamRef(stream.id, stream.owner_id, stream.status is StreamStatus.LIVE)
+        return await self._gifts.send(who.user_id, stream_id, gift_id, count, idempotency_key, stream=ref)

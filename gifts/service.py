@@ -18,7 +18,7 @@ from typing import Any
 
 from accounts.service import AccountService
 from core.clock import Clock
-from core.errors import InvalidInputError, RateLimitedError, UnavailableError
+from core.errors import HubError, InvalidInputError, RateLimitedError, UnavailableError
 from core.events import EventBus, GiftSent, TopGiftersChanged
 from core.ids import UserId, new_id
 from core.ratelimit import Rate, RateLimiter
@@ -101,16 +101,41 @@ class GiftService:
     def policy(self) -> GiftPolicy:
         return self._policy
 
-    async def send(self, sender_id: str, stream_id: str, gift_id: str, count: int, key: str) -> GiftAck:
+    async def send(
+        self, sender_id: str, stream_id: str, gift_id: str, count: int, key: str, *, stream: StreamRef | None = None
+    ) -> GiftAck:
+        """Send a gift once per (sender, ``key``). ``stream``: the stream as the caller has just read it (the use
+        case read it to authorize), so it is not read twice; without it the service reads it."""
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= self._policy.max_count:
             raise InvalidInputError(f"count must be between 1 and {self._policy.max_count}", field="count")
         if not _KEY.match(key):
             raise InvalidInputError("idempotency_key must be 1-64 of A-Z a-z 0-9 _ . : -", field="idempotency_key")
         tid = f"gift:{sender_id}:{key}"
-        existing = await self._wallet.ledger.get(tid)
-        if existing is not None:
+        try:
+            prepared = await self._prepare(tid, sender_id, stream_id, gift_id, count, key, stream)
+        except HubError:
+            # A check refused it: if this key was used before (a retry after the stream ended, the rate limit, the
+            # daily cap...), the sender gets the first send's ack. Looked up only here, so a new gift does not pay
+            # a read for the rare retry (a retry that passes the checks meets its transfer at the insert).
+            existing = await self._wallet.ledger.get(tid)
+            if existing is None:
+                raise
             return await self._replay(existing, tid, stream_id, gift_id, count)
-        stream = await self._streams(stream_id)
+        spec, day_key, coins = prepared
+        transfer = await self._wallet.execute(spec)
+        if transfer.refs.get("_attempt") != spec.refs["_attempt"]:  # the key was used before: its transfer answers
+            await self._store.refund_spend(day_key, coins)  # (its coins were counted when it was sent)
+            return await self._replay(transfer, tid, stream_id, gift_id, count)
+        if transfer.state is TransferState.REJECTED:
+            await self._store.refund_spend(day_key, coins)  # nothing spent
+        return self._ack(transfer)
+
+    async def _prepare(
+        self, tid: str, sender_id: str, stream_id: str, gift_id: str, count: int, key: str, stream: StreamRef | None
+    ) -> tuple[TransferSpec, str, int]:
+        """The checks (each may refuse the gift), the day's spend counted, the combo: the transfer to execute."""
+        if stream is None or stream.id != stream_id:
+            stream = await self._streams(stream_id)
         if not stream.live:
             raise StreamNotLiveError("this stream is not live")
         if stream.owner_id == sender_id:
@@ -180,12 +205,8 @@ class GiftService:
             "_key": key,
             "_attempt": attempt,  # tells this request's insert from a concurrent replay's
         }
-        transfer = await self._wallet.execute(
-            TransferSpec(tid, TransferKind.GIFT, tuple(legs), refs=refs, outbox=True, hold=hold)
-        )
-        if transfer.state is TransferState.REJECTED or transfer.refs.get("_attempt") != attempt:
-            await self._store.refund_spend(day_key, coins)  # nothing spent, or a concurrent replay spent it
-        return self._ack(transfer)
+        spec = TransferSpec(tid, TransferKind.GIFT, tuple(legs), refs=refs, outbox=True, hold=hold)
+        return spec, day_key, coins
 
     async def _replay(self, existing: Transfer, tid: str, stream_id: str, gift_id: str, count: int) -> GiftAck:
         refs = existing.refs

@@ -12,12 +12,17 @@ single-document operation atomic with respect to other coroutines, as it is on a
 
 from __future__ import annotations
 
+import copy
+import types
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import mongomock
 import mongomock.collection
+from bson import ObjectId
 from mongomock.filtering import filter_applies
 from pymongo import UpdateMany, UpdateOne
 
@@ -48,6 +53,31 @@ def _iter_documents(self: Any, filter: Any) -> Any:
 
 
 mongomock.collection.Collection._iter_documents = _iter_documents  # type: ignore[method-assign]
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, datetime, ObjectId})
+
+
+def _copy_document(value: Any, memo: Any = None) -> Any:
+    """A deep copy of a stored document. mongomock snapshots the whole document before every update (to detect a
+    change and roll back) with ``copy.deepcopy``, whose memo and dispatch cost several times the copy itself; stored
+    documents are plain dicts, lists and immutable scalars without shared parts, so those are copied directly and
+    anything else still goes through ``copy.deepcopy``. Same result, a fraction of the CPU."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy_document(v) for k, v in value.items()}
+    if kind is OrderedDict:  # how mongomock stores documents
+        return OrderedDict((k, _copy_document(v)) for k, v in value.items())
+    if kind is list:
+        return [_copy_document(v) for v in value]
+    if kind in _IMMUTABLE:
+        return value
+    return copy.deepcopy(value, memo)
+
+
+# mongomock.collection reaches ``copy.deepcopy``/``copy.copy`` through its module global ``copy``.
+mongomock.collection.copy = types.SimpleNamespace(  # type: ignore[attr-defined]
+    deepcopy=_copy_document, copy=copy.copy
+)
 
 
 class StandInCursor:

@@ -267,6 +267,32 @@ async def test_sending_too_fast_is_rate_limited(db_name: str, mongo_client: Any)
     await mongo_client.drop_database(db_name)
 
 
+async def test_a_retry_refused_by_the_rate_limit_still_gets_the_first_sends_ack(
+    db_name: str, mongo_client: Any
+) -> None:
+    """A new key costs no replay lookup any more; a retry of a key that was used is answered when a check refuses it."""
+    hub = Hub(make_settings(db_name, gift_burst=1, gift_per_second=0.01), mongo_client=mongo_client)
+    async with serve_asgi(create_app(hub)) as url, httpx.AsyncClient(base_url=url, timeout=20) as http:
+        owner = await register(http, "Owner")
+        fan = await register(http, "Fan")
+        stream = await live_stream(http, owner)
+        await give_coins(http, hub, fan["user"]["id"], 50)
+        replies = []
+        for key in ("same", "same", "other"):
+            r = await http.post(
+                f"/api/v1/streams/{stream['id']}/gifts",
+                json={"gift_id": "rose", "idempotency_key": key},
+                headers=auth(fan),
+            )
+            replies.append((r.status_code, r.json()))
+        (first, ack), (again, replay), (third, refused) = replies
+        assert (first, again, third) == (200, 200, 429), replies
+        assert replay == ack
+        assert refused["code"] == "rate_limited"
+        assert await coins_of(http, fan) == 49
+    await mongo_client.drop_database(db_name)
+
+
 async def test_admins_version_the_catalogue_and_a_sent_gift_keeps_the_version_it_used(node: Any) -> None:
     _, http, hub = node
     admin = await register(http, "Boss", email=ADMIN_EMAIL)

@@ -1,7 +1,10 @@
-"""The stand-in presents the async API shapes the stores rely on (these tests also pass on a real MongoDB)."""
+"""The stand-in presents the async API shapes the stores rely on (these tests also pass on a real MongoDB), and its
+own deep copy of stored documents (cheaper than ``copy.deepcopy``) keeps what mongomock uses the copy for: reads
+are copies, unchanged updates are not counted, a refused update rolls back."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -44,3 +47,41 @@ async def test_an_unordered_bulk_of_guarded_updates_reports_how_many_matched(mon
     await col.update_many({"_id": {"$in": ["a", "b"]}, "pending": "t"}, {"$pull": {"pending": "t"}})
     assert [d["pending"] async for d in col.find({}).sort("_id", 1)] == [[], []]
     await mongo_client.drop_database(db_name)
+
+
+async def test_an_update_changes_the_stored_document_and_not_what_was_read_before(
+    mongo_client: Any, db_name: str
+) -> None:
+    coll = mongo_client[db_name]["accounts"]
+    await coll.insert_one(
+        {"_id": "a", "balance": 5, "pending": ["t1"], "meta": {"at": datetime(2026, 1, 1, tzinfo=UTC)}}
+    )
+    before = await coll.find_one({"_id": "a"})
+    result = await coll.update_one({"_id": "a"}, {"$inc": {"balance": 2}, "$push": {"pending": "t2"}})
+    after = await coll.find_one({"_id": "a"})
+    assert (result.matched_count, result.modified_count) == (1, 1)
+    assert before is not None and after is not None
+    assert (before["balance"], before["pending"]) == (5, ["t1"])
+    assert (after["balance"], after["pending"]) == (7, ["t1", "t2"])
+    assert after["meta"]["at"] == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def test_an_update_that_changes_nothing_is_not_counted_as_a_modification(mongo_client: Any, db_name: str) -> None:
+    coll = mongo_client[db_name]["accounts"]
+    await coll.insert_one({"_id": "a", "pending": ["t1"], "nested": {"list": [{"x": 1}]}})
+    same = await coll.update_one({"_id": "a"}, {"$set": {"nested.list": [{"x": 1}]}})
+    changed = await coll.update_one({"_id": "a"}, {"$set": {"nested.list": [{"x": 2}]}})
+    assert (same.matched_count, same.modified_count) == (1, 0)
+    assert (changed.matched_count, changed.modified_count) == (1, 1)
+
+
+async def test_an_update_that_breaks_a_unique_index_leaves_the_document_as_it_was(
+    mongo_client: Any, db_name: str
+) -> None:
+    coll = mongo_client[db_name]["users"]
+    await coll.create_index("email", unique=True)
+    await coll.insert_one({"_id": "a", "email": "a@example.com", "tags": ["x"]})
+    await coll.insert_one({"_id": "b", "email": "b@example.com", "tags": ["y"]})
+    with pytest.raises(DuplicateKeyError):
+        await coll.update_one({"_id": "b"}, {"$set": {"email": "a@example.com"}, "$push": {"tags": "z"}})
+    assert await coll.find_one({"_id": "b"}) == {"_id": "b", "email": "b@example.com", "tags": ["y"]}
