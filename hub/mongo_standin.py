@@ -75,7 +75,7 @@ def _copy_document(value: Any, memo: Any = None) -> Any:
 
 
 # mongomock.collection reaches ``copy.deepcopy``/``copy.copy`` through its module global ``copy``.
-mongomock.collection.copy = types.SimpleNamespace(  # type: ignore[assignment]
+mongomock.collection.copy = types.SimpleNamespace(  # type: ignore[assignment,attr-defined]
     deepcopy=_copy_document, copy=copy.copy
 )
 
