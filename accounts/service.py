@@ -280,5 +280,9 @@ class AccountService:
         doc = await self._store.get_follow(follower, followee)
         return as_utc(doc["at"]) if doc else None
 
+    async def followers_after(self, followee: UserId, after: UserId | None, limit: int) -> list[UserId]:
+        """A page of ``followee``'s followers in id order, after ``after`` (a cursor that survives restarts)."""
+        return [UserId(u) for u in await self._store.followers_after(followee, after, limit)]
+
     async def followees(self, follower: UserId) -> list[UserId]:
         return [UserId(u) for u in await self._store.followees(follower)]

@@ -32,6 +32,8 @@ class AccountStore:
         await self._refresh.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl")
         await self._follows.create_index([("follower", ASCENDING), ("at", DESCENDING)], name="by_follower")
         await self._follows.create_index([("followee", ASCENDING), ("at", DESCENDING)], name="by_followee")
+        # Walking a streamer's followers in id order, a page at a time (the go-live fan-out's cursor).
+        await self._follows.create_index([("followee", ASCENDING), ("follower", ASCENDING)], name="followers_walk")
 
     # Users
     async def _duplicate(self, exc: DuplicateKeyError, doc: dict[str, Any]) -> DuplicateAccountError:
@@ -147,6 +149,14 @@ class AccountStore:
     async def followees(self, follower: str, limit: int = 5000) -> list[str]:
         docs = await self._follows.find({"follower": follower}, {"followee": 1}).limit(limit).to_list(None)
         return [d["followee"] for d in docs]
+
+    async def followers_after(self, followee: str, after: str | None, limit: int) -> list[str]:
+        """``followee``'s followers in id order, the first ``limit`` after ``after`` (from the start when None)."""
+        q: dict[str, Any] = {"followee": followee}
+        if after is not None:
+            q["follower"] = {"$gt": after}
+        cursor = self._follows.find(q, {"follower": 1}).sort([("follower", ASCENDING)]).limit(limit)
+        return [d["follower"] for d in await cursor.to_list(None)]
 
     async def count_followers(self, user_id: str) -> int:
         return int(await self._follows.count_documents({"followee": user_id}))

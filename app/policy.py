@@ -73,6 +73,8 @@ class Action(enum.StrEnum):
     BROWSE_COIN_PACKS = "browse_coin_packs"  # GET /wallet/coin-packs
     USE_WALLET = "use_wallet"  # GET /wallet, transactions, top-ups, cash-out requests
     ADMINISTER_MONEY = "administer_money"  # /admin/cashouts*, /admin/users/{id}/wallet*, /admin/wallet/adjustments
+    # Notifications
+    USE_NOTIFICATIONS = "use_notifications"  # /notifications*, mutes, push key and subscriptions
 
 
 class Rule(enum.Enum):
@@ -128,6 +130,7 @@ REQUIREMENTS: dict[Action, Requirement] = {
     Action.BROWSE_COIN_PACKS: Requirement(Rule.ANYONE),
     Action.USE_WALLET: Requirement(Rule.SIGNED_IN),
     Action.ADMINISTER_MONEY: Requirement(Rule.ADMIN),
+    Action.USE_NOTIFICATIONS: Requirement(Rule.SIGNED_IN),
 }
 
 ROOM_ACTIONS = frozenset(

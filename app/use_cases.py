@@ -17,6 +17,7 @@ from app.money_admin import MoneyAdmin
 from app.my_streams import MyStreams
 from app.my_wallet import MyWallet
 from app.nodes import Nodes
+from app.notifying import Notifying
 from app.payments import Payments
 from app.principal import Identity
 from app.profiles import Profiles
@@ -46,3 +47,4 @@ class UseCases:
     accounts_admin: AccountsAdmin
     money_admin: MoneyAdmin
     nodes: Nodes
+    notifying: Notifying

@@ -27,6 +27,7 @@ class StreamStarted(Event):
     stream_id: str
     owner_id: str
     at: datetime
+    title: str = ""
 
 
 @dataclass(frozen=True, slots=True)

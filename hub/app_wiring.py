@@ -16,6 +16,7 @@ from app.money_admin import MoneyAdmin
 from app.my_streams import MyStreams
 from app.my_wallet import MyWallet
 from app.nodes import NodeDirectory, Nodes
+from app.notifying import Notifying
 from app.payments import Payments
 from app.principal import Identity
 from app.profiles import Profiles
@@ -25,6 +26,7 @@ from app.use_cases import UseCases
 from app.watching import Watching
 from core.events import EventBus
 from gifts.service import GiftService
+from notifications.service import NotificationService
 from rooms.chat import ChatService
 from rooms.moderation import ModerationService
 from rooms.notify import RoomNotifier
@@ -56,6 +58,7 @@ def build_use_cases(
     events: EventBus,
     notifier: RoomNotifier,
     nodes: NodeDirectory,
+    notifications: NotificationService,
     presence_elsewhere: PublisherPresence | None = None,
 ) -> UseCases:
     access = RoomAccess(streams, chat)
@@ -80,4 +83,5 @@ def build_use_cases(
         accounts_admin=AccountsAdmin(accounts, streams, lifecycle, notifier),
         money_admin=MoneyAdmin(accounts, wallet, cashouts, audit),
         nodes=Nodes(nodes),
+        notifying=Notifying(notifications),
     )

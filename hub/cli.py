@@ -15,6 +15,7 @@ from core.errors import HubError
 from hub.logging_setup import configure_logging
 from hub.money_cli import add_wallet_commands, run_wallet
 from hub.settings import Settings, hub_default
+from notifications.push import generate_vapid_private_key
 
 log = logging.getLogger("hub")
 
@@ -96,7 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cluster.add_argument("--nodes", type=int, default=2, help="how many nodes (default 2)")
     cluster.add_argument("--port", type=int, default=port, help=f"the first node's port (default {port})")
     add_wallet_commands(sub)
+    sub.add_parser("vapid-key", help="print a new Web Push (VAPID) private key for HUB_VAPID_PRIVATE_KEY")
     args = parser.parse_args(argv)
+    if args.command == "vapid-key":
+        print(generate_vapid_private_key())
+        return 0
 
     env = dict(os.environ)
     if getattr(args, "host", None):

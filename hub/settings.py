@@ -25,6 +25,8 @@ from core.errors import HubError
 from gifts.settings import GiftsSettings
 from hub.secret_policy import Finding, check_secrets
 from mobile_api.settings import ApiSettings
+from notifications.push import generate_vapid_private_key, vapid_key_problem
+from notifications.settings import NotificationsSettings
 from rooms.settings import RoomsSettings
 from sfu.settings import SfuSettings
 from wallet.settings import CoinPack, WalletSettings
@@ -136,6 +138,8 @@ GENERATED: Mapping[str, Callable[[], str]] = {
     "HUB_STRIPE_SECRET_KEY": lambda: "sk_test_dev_" + secrets.token_hex(12),
     "HUB_STRIPE_WEBHOOK_SECRET": lambda: "whsec_dev_" + secrets.token_hex(16),
     "HUB_CLUSTER_SECRET": lambda: secrets.token_urlsafe(32),
+    # A new key per run: browsers' push subscriptions made with another run's key are refused by their services.
+    "HUB_VAPID_PRIVATE_KEY": generate_vapid_private_key,
 }
 
 #: The hub's own settings (fields of :class:`Settings` itself).
@@ -225,6 +229,19 @@ CLUSTER_VARS: tuple[Var, ...] = (
 
 MOBILE_API_VARS: tuple[Var, ...] = (Var("HUB_MAX_BODY_BYTES", "max_body_bytes", _integer(minimum=1024)),)
 
+NOTIFICATIONS_VARS: tuple[Var, ...] = (
+    Var("HUB_VAPID_PRIVATE_KEY", "vapid_private_key"),
+    Var("HUB_VAPID_SUBJECT", "vapid_subject"),
+    Var("HUB_NOTIFY_BATCH", "batch_size", _integer(minimum=1)),
+    Var("HUB_NOTIFY_LEASE_S", "lease_s", _number),
+    Var("HUB_NOTIFY_POLL_S", "poll_s", _number),
+    Var("HUB_NOTIFY_RETENTION_DAYS", "retention_days", _integer(minimum=1)),
+    Var("HUB_PUSH_CONCURRENCY", "push_concurrency", _integer(minimum=1)),
+    Var("HUB_PUSH_TTL_S", "push_ttl_s", _integer(minimum=0)),
+    Var("HUB_PUSH_SERVICE_HOSTS", "push_service_hosts", _lowercase_words),
+    Var("HUB_PUSH_ALLOW_LOOPBACK", "push_allow_loopback", _flag),
+)
+
 #: Every package's table, by the name of its field in :class:`Settings` (``""``: the hub's own fields).
 TABLES: Mapping[str, tuple[Var, ...]] = {
     "": HUB_VARS,
@@ -235,6 +252,7 @@ TABLES: Mapping[str, tuple[Var, ...]] = {
     "rooms": ROOMS_VARS,
     "cluster": CLUSTER_VARS,
     "mobile_api": MOBILE_API_VARS,
+    "notifications": NOTIFICATIONS_VARS,
 }
 
 #: Fields a package takes from another package's setting: one variable, one default (the source's).
@@ -271,6 +289,7 @@ class Settings:
     rooms: RoomsSettings = field(default_factory=RoomsSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     mobile_api: ApiSettings = field(default_factory=ApiSettings)
+    notifications: NotificationsSettings = field(default_factory=NotificationsSettings)
 
     generated_secrets: tuple[str, ...] = ()
 
@@ -293,6 +312,7 @@ class Settings:
                     ("HUB_MONGO_URL", self.mongo_url or ""),
                     # Nodes sharing a Redis trust each other's pipe requests and relay keys through this secret.
                     ("HUB_CLUSTER_SECRET", self.cluster.secret if self.redis_url else "unused"),
+                    ("HUB_VAPID_PRIVATE_KEY", self.notifications.vapid_private_key),
                 )
                 if not value
             ]
@@ -303,6 +323,11 @@ class Settings:
                 refused.append(
                     "HUB_STRIPE_API_BASE is not https: in production card payments and the Stripe key would travel "
                     "in clear text (it exists for test doubles such as localstripe)"
+                )
+            if self.notifications.push_allow_loopback:
+                refused.append(
+                    "HUB_PUSH_ALLOW_LOOPBACK is on: push subscriptions could make the server POST to its own "
+                    "loopback services (it exists for tests' local push service)"
                 )
             if self.accounts.bcrypt_rounds < PRODUCTION_MIN_BCRYPT_ROUNDS:
                 refused.append(
@@ -325,12 +350,17 @@ class Settings:
                 raise SettingsError(f"{name} must be more than 0 and at most 60 seconds, got {value}")
 
     def _secret_findings(self) -> list[Finding]:
-        return check_secrets(
+        findings = check_secrets(
             jwt_secret=self.accounts.jwt_secret,
             stripe_secret_key=self.wallet.stripe_secret_key,
             stripe_webhook_secret=self.wallet.stripe_webhook_secret,
             production=self.mode == "production",
         )
+        vapid = self.notifications.vapid_private_key
+        problem = vapid_key_problem(vapid) if vapid else None
+        if problem is not None:
+            findings.append(Finding("HUB_VAPID_PRIVATE_KEY", problem))
+        return findings
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -382,6 +412,7 @@ class Settings:
             rooms=build("rooms", RoomsSettings),
             cluster=build("cluster", ClusterSettings),
             mobile_api=build("mobile_api", ApiSettings),
+            notifications=build("notifications", NotificationsSettings),
             generated_secrets=tuple(generated),
         )
 

@@ -20,7 +20,7 @@ from accounts.store import AccountStore
 from accounts.tokens import AccessTokenCodec
 from app.principal import Identity
 from core.clock import Clock, SystemClock
-from core.events import InProcessEventBus
+from core.events import InProcessEventBus, StreamStarted
 from core.ratelimit import InProcessRateLimiter, RateLimiter
 from hub.app_wiring import build_use_cases
 from hub.cluster_wiring import ClusterWiring
@@ -33,6 +33,10 @@ from hub.rooms_wiring import RoomsWiring
 from hub.settings import Settings
 from hub.sfu_wiring import SfuWiring
 from mobile_api.context import ApiContext
+from notifications.fanout import GoLiveFanout
+from notifications.push import WebPushSender
+from notifications.service import NotificationService
+from notifications.store import NotificationStore
 from rooms.store import StreamStore
 from rooms.streams import StreamService
 
@@ -143,6 +147,32 @@ class Hub:
         )
         self.wallet = self.money.wallet
         self.gifts = self.money.gifts
+        self.notification_store = NotificationStore(self.db)
+        notify = settings.notifications
+        self.notifications = NotificationService(self.notification_store, self.accounts, self.clock, notify)
+        self.pusher = (
+            WebPushSender(
+                notify.vapid_private_key,
+                notify.vapid_subject,
+                ttl_s=notify.push_ttl_s,
+                timeout_s=notify.push_timeout_s,
+                concurrency=notify.push_concurrency,
+            )
+            if notify.vapid_private_key
+            else None
+        )
+        # Go-live notifications: StreamStarted (once per stream, on the node that marked it live) enqueues one job;
+        # each node's worker fans jobs out to followers, in-app over the socket fan-out and by Web Push.
+        self.golive_fanout = GoLiveFanout(
+            self.notification_store,
+            self.accounts,
+            self.rooms.fanout,
+            self.clock,
+            notify,
+            owner=settings.node_id,
+            pusher=self.pusher,
+        )
+        self.events.subscribe(StreamStarted, self.golive_fanout.stream_started)
         self.use = build_use_cases(
             identity=self.identity,
             accounts=self.accounts,
@@ -160,6 +190,7 @@ class Hub:
             events=self.events,
             notifier=self.rooms.fanout,
             nodes=self.cluster,  # the live nodes' addresses, from the placement registry
+            notifications=self.notifications,
             # A publisher lost here may be back on another node: the placement registry knows.
             presence_elsewhere=self.sfu_wiring.cluster_media,
         )
@@ -206,6 +237,8 @@ class Hub:
         await self.rooms.start()
         self.signaling.start()
         await self.money.start()
+        await self.notification_store.create_indexes(self.settings.notifications.retention_days * 86400)
+        self.golive_fanout.start()
         await self.cluster.start()
 
     async def _learn_slot_maps(self) -> None:
@@ -219,6 +252,9 @@ class Hub:
                 log.warning("Redis Cluster not reachable at start (%s); nodes keep trying", type(exc).__name__)
 
     async def close(self) -> None:
+        await self.golive_fanout.close()  # hands an unfinished fan-out job back for another node
+        if self.pusher is not None:
+            await self.pusher.close()
         await self.money.close()
         await self.cluster.close()  # leave the registry first: no new viewers are sent here
         await self.sfu_wiring.close()

@@ -100,7 +100,7 @@ class StreamService:
                 raise StreamEndedError("this stream has ended; create a new one")
             return stream
         stream = await self._one(doc)
-        await self._events.publish(StreamStarted(stream.id, stream.owner_id, now))
+        await self._events.publish(StreamStarted(stream.id, stream.owner_id, now, stream.title))
         return stream
 
     async def end(self, stream_id: StreamId, *, reason: str = "ended") -> Stream:

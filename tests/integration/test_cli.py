@@ -81,6 +81,7 @@ def test_production_mode_with_weak_secrets_exits_naming_each_and_why() -> None:
             HUB_STRIPE_SECRET_KEY="sk_test_51NcXyZAbCdEfGhIjKlMnOpQrStUvWxYz01234",
             HUB_STRIPE_WEBHOOK_SECRET="x",
             HUB_MONGO_URL="mongodb://127.0.0.1:1",
+            HUB_VAPID_PRIVATE_KEY="A" * 42 + "E",
         ),
         capture_output=True,
         text=True,
@@ -88,6 +89,7 @@ def test_production_mode_with_weak_secrets_exits_naming_each_and_why() -> None:
     )
     assert r.returncode == 2
     assert "HUB_JWT_SECRET is too predictable" in r.stderr
+    assert "HUB_VAPID_PRIVATE_KEY is too predictable" in r.stderr
     assert "HUB_STRIPE_SECRET_KEY is a test-mode key (sk_test_" in r.stderr
     assert "HUB_STRIPE_WEBHOOK_SECRET is not a Stripe webhook signing secret" in r.stderr
     assert "live hub listening" not in r.stdout

@@ -97,6 +97,12 @@ def _bodies(other: str) -> dict[str, Any]:
         },
         "POST /admin/users/{user_id}/wallet-freeze": {"frozen": False},
         "POST /admin/wallet/verify": {},
+        "POST /notifications/read": {},
+        "POST /notifications/push/subscriptions": {
+            "endpoint": "https://fcm.googleapis.com/fcm/send/route",
+            "keys": {"p256dh": "BAAA", "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
+        },
+        "DELETE /notifications/push/subscriptions": {"endpoint": "https://fcm.googleapis.com/fcm/send/route"},
     }
 
 

@@ -88,6 +88,7 @@ TABLE: dict[Action, tuple[str, str]] = {
     Action.BROWSE_COIN_PACKS: (ALL_OK, ALL_OK),
     Action.USE_WALLET: (SIGNED_IN, SIGNED_IN),
     Action.ADMINISTER_MONEY: (ADMIN_ONLY, ADMIN_ONLY),
+    Action.USE_NOTIFICATIONS: (SIGNED_IN, SIGNED_IN),
 }
 CODES = {
     "ok": None,
@@ -180,6 +181,14 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "OPTIONS /whep/{stream_id}": None,
     "OPTIONS /whep/{stream_id}/{session_id}": None,
     "POST /stripe/webhook": None,  # signed by Stripe, no caller
+    "GET /notifications": Action.USE_NOTIFICATIONS,
+    "POST /notifications/read": Action.USE_NOTIFICATIONS,
+    "GET /notifications/mutes": Action.USE_NOTIFICATIONS,
+    "PUT /notifications/mutes/{user_id}": Action.USE_NOTIFICATIONS,
+    "DELETE /notifications/mutes/{user_id}": Action.USE_NOTIFICATIONS,
+    "GET /notifications/push/key": Action.USE_NOTIFICATIONS,
+    "POST /notifications/push/subscriptions": Action.USE_NOTIFICATIONS,
+    "DELETE /notifications/push/subscriptions": Action.USE_NOTIFICATIONS,
 }
 
 

@@ -14,6 +14,7 @@ def test_dev_mode_generates_missing_secrets_and_says_which() -> None:
         "HUB_STRIPE_SECRET_KEY",
         "HUB_STRIPE_WEBHOOK_SECRET",
         "HUB_CLUSTER_SECRET",
+        "HUB_VAPID_PRIVATE_KEY",
     }
     assert s.embedded and s.mongo_url is None
 
@@ -21,7 +22,13 @@ def test_dev_mode_generates_missing_secrets_and_says_which() -> None:
 def test_production_mode_refuses_to_start_without_secrets() -> None:
     with pytest.raises(SettingsError) as info:
         Settings.from_env({"HUB_MODE": "production"})
-    for name in ("HUB_JWT_SECRET", "HUB_STRIPE_SECRET_KEY", "HUB_STRIPE_WEBHOOK_SECRET", "HUB_MONGO_URL"):
+    for name in (
+        "HUB_JWT_SECRET",
+        "HUB_STRIPE_SECRET_KEY",
+        "HUB_STRIPE_WEBHOOK_SECRET",
+        "HUB_MONGO_URL",
+        "HUB_VAPID_PRIVATE_KEY",
+    ):
         assert name in info.value.message
 
 
@@ -35,6 +42,7 @@ PRODUCTION = {
     "HUB_STRIPE_SECRET_KEY": LIVE_KEY,
     "HUB_STRIPE_WEBHOOK_SECRET": WEBHOOK,
     "HUB_MONGO_URL": "mongodb://db:27017",
+    "HUB_VAPID_PRIVATE_KEY": "LWLlkWfz0C00_UxfO2ETEcZoPa7Qu95o3hm0bW9Iykk",
 }
 
 
@@ -88,6 +96,12 @@ def test_bad_settings_are_refused_with_a_clear_message(env: dict[str, str]) -> N
         ("HUB_STRIPE_SECRET_KEY", "hunter2-hunter2-hunter2", "not a Stripe secret key"),
         ("HUB_BCRYPT_ROUNDS", "4", "at least 10"),
         ("HUB_STRIPE_API_BASE", "http://127.0.0.1:8420", "not https"),
+        ("HUB_VAPID_PRIVATE_KEY", "A" * 43, "not a P-256 private key"),
+        ("HUB_VAPID_PRIVATE_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE", "too predictable"),
+        ("HUB_VAPID_PRIVATE_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB8", "too predictable"),
+        ("HUB_VAPID_PRIVATE_KEY", "not a key", "raw 32-byte P-256 private key"),
+        ("HUB_VAPID_PRIVATE_KEY", "LWLlkWfz0C00_UxfO2ETEcZoPa7Qu95o", "is 24 bytes"),
+        ("HUB_PUSH_ALLOW_LOOPBACK", "1", "HUB_PUSH_ALLOW_LOOPBACK is on"),
     ],
 )
 def test_production_mode_refuses_a_weak_or_mismatched_secret_naming_it_and_why(
