@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from cluster.errors import ClusterFullError, NodeFullError
 from cluster.models import NodeLoad, Origin, least_loaded
 from cluster.placement import Placement
+from core.tasks import cancel_and_wait
 from sfu import (
     AlreadyPublishingError,
     PublisherStarted,
@@ -221,11 +222,7 @@ class ClusterMedia:
 
     async def close(self) -> None:
         repipes, self._repipes = list(self._repipes.values()), {}
-        for task in repipes:
-            task.cancel()
-        for task in repipes:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*repipes)
         await self.local.close()
 
     # -- viewers go where there is room --------------------------------------------------------------------------

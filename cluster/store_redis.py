@@ -21,6 +21,7 @@ from cluster import keys
 from cluster.models import NodeLoad, Origin
 from cluster.placement import LoadSource, StreamListener
 from cluster.settings import DEFAULTS
+from core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +107,7 @@ class RedisPlacement:
         """Stop heartbeating without leaving the registry, as a node that crashed does (its leases run out)."""
         tasks, self._tasks = self._tasks, []
         self._stopping = True  # redis-py's get_message() can swallow a cancellation; the listener also checks this
-        for t in tasks:  # cancel again until done: redis-py can swallow a cancellation inside a call
-            while not t.done():
-                t.cancel()
-                await asyncio.wait({t}, timeout=0.2)
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_and_wait(*tasks)  # cancels again until done: redis-py can swallow a cancellation inside a call
 
     async def close(self) -> None:
         await self.abandon()

@@ -7,7 +7,6 @@ request signer, the origin client, and :class:`cluster.media.ClusterMedia` aroun
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from typing import Any
@@ -24,6 +23,7 @@ from cluster.placement import LocalPlacement, Placement
 from cluster.settings import ClusterSettings
 from cluster.signing import RequestSigner
 from cluster.store_redis import RedisPlacement
+from core.tasks import cancel_and_wait
 from sfu import Sfu
 
 log = logging.getLogger(__name__)
@@ -136,11 +136,8 @@ class ClusterWiring:
             self._learning = asyncio.create_task(self._learn_origins(), name="cluster-node-origins")
 
     async def close(self) -> None:
-        if self._learning is not None:
-            self._learning.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._learning
-            self._learning = None
+        learning, self._learning = self._learning, None
+        await cancel_and_wait(learning)
         if self.media is not None:
             await self.media.drain()
         await self.placement.close()

@@ -6,10 +6,11 @@ room-wide writes per gift into about one."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any, Protocol
+
+from core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,5 @@ class CoalescingEmitter:
 
     async def close(self) -> None:
         tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*tasks)
         self._pending.clear()

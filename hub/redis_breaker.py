@@ -15,7 +15,6 @@ Errors Redis *answers* with (a script error, a wrong type) are not outages: they
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.errors import UnavailableError
 from core.ratelimit import Rate, RateLimiter
+from core.tasks import cancel_and_wait
 from hub.settings import hub_default
 
 log = logging.getLogger(__name__)
@@ -151,10 +151,7 @@ class RedisBreaker:
     async def close(self) -> None:
         self._closed = True
         task, self._probe = self._probe, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
 
 class GuardedRateLimiter:

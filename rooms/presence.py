@@ -19,6 +19,7 @@ from core.clock import Clock
 from core.errors import InvalidInputError, RateLimitedError, UnauthenticatedError, UnavailableError
 from core.ids import StreamId
 from core.ratelimit import Rate, RateLimiter
+from core.tasks import cancel_and_wait
 from rooms.live_state import LiveState
 from rooms.notify import NullNotifier, RoomNotifier
 from rooms.settings import DEFAULTS
@@ -134,11 +135,7 @@ class PresenceService:
 
     async def close(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_and_wait(*tasks)
         with contextlib.suppress(Exception):
             await self.flush_likes()
 

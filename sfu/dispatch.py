@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from core.tasks import cancel_and_wait
 from sfu.events import SfuEvent
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,4 @@ class EventDispatcher:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), timeout=drain_timeout_s)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)

@@ -7,7 +7,6 @@ task of the service's own, in order, so that a slow listener never stalls media.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -20,6 +19,7 @@ from aiortc.codecs import get_capabilities
 from aiortc.utils import random32
 
 from core.ids import new_id
+from core.tasks import cancel_and_wait
 from sfu import aiortc_hooks
 from sfu.consumer import Consumer, EgressCodec
 from sfu.dispatch import EventDispatcher, Listener
@@ -517,10 +517,7 @@ class SfuService:
             router.close("shutdown")
         if self._closers:
             await asyncio.wait(set(self._closers), timeout=5)
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
+        await cancel_and_wait(self._watchdog)
         await self._dispatcher.close()
 
     def stats(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 from socketio.async_manager import AsyncManager
 
+from core.tasks import cancel_and_wait
 from signaling import keys
 
 log = logging.getLogger(__name__)
@@ -362,10 +363,7 @@ class RoomSequencer:
     async def close(self) -> None:
         task, self._task = self._task, None
         self._take()
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
 
 class RoomFanout:

@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 PUBLISH_BATCH = 256
@@ -98,13 +100,7 @@ class _Shard:
         tasks, self._tasks = self._tasks, []
         # A cancellation that lands inside a redis-py call can be swallowed there (the loop then waits on): cancel
         # again until each task has really finished.
-        for t in tasks:
-            while not t.done():
-                t.cancel()
-                await asyncio.wait({t}, timeout=0.2)
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_and_wait(*tasks)
         if self._owns_client:
             with contextlib.suppress(Exception):
                 await self._redis.aclose()
@@ -357,12 +353,7 @@ class ShardedRoomLink(_CountingLink):
     async def close(self) -> None:
         self._started = False
         task, self._refresher = self._refresher, None
-        if task is not None:
-            while not task.done():
-                task.cancel()
-                await asyncio.wait({task}, timeout=0.2)
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         shards, self._shards = list(self._shards.values()), {}
         for shard in shards:
             await shard.close()

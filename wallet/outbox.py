@@ -8,9 +8,10 @@ false), so every event is published at least once; consumers de-duplicate by tra
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any, Protocol
+
+from core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,7 @@ class OutboxRelay:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     def submit(self, doc: dict[str, Any]) -> bool:
         """Queue ``doc`` for publishing; False when the relay is not running or is full (publish inline then)."""

@@ -8,12 +8,12 @@ for ``hub wallet verify --reconcile``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from core.clock import Clock
+from core.tasks import cancel_and_wait
 from wallet import holds
 from wallet.ledger import Ledger
 from wallet.settings import DEFAULTS
@@ -54,10 +54,7 @@ class Reconciler:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _loop(self) -> None:
         while True:
