@@ -39,6 +39,22 @@ class StreamEnded(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class GiftApplied(Event):
+    """A gift's transfer was just applied on this node: its effect can go to the room now, before the outbox relay's
+    projections (``GiftSent`` follows with the leaderboard and goal, at least once; its room effect is the fallback
+    when this one was never told, e.g. after a crash). ``extra`` carries ``sender``, ``gift`` and ``effect``."""
+
+    transfer_id: str
+    stream_id: str
+    sender_id: str
+    gift_id: str
+    count: int
+    combo: int
+    at: datetime
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class GiftSent(Event):
     """Published only after the gift's ledger transfer is applied."""
 

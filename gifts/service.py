@@ -19,14 +19,14 @@ from typing import Any
 from accounts.service import AccountService
 from core.clock import Clock
 from core.errors import HubError, InvalidInputError, RateLimitedError, UnavailableError
-from core.events import EventBus, GiftSent, TopGiftersChanged
+from core.events import EventBus, GiftApplied, GiftSent, TopGiftersChanged
 from core.ids import UserId, new_id
 from core.ratelimit import Rate, RateLimiter
 from gifts.catalogue import GiftCatalogue
 from gifts.errors import DailySpendCapError, SelfGiftError, StreamNotLiveError, UserBlockedError
 from gifts.goals import GoalService
 from gifts.live_state import LiveState
-from gifts.models import GiftAck, StreamRef
+from gifts.models import Gift, GiftAck, StreamRef
 from gifts.settings import DEFAULTS
 from gifts.store import GiftStore
 from wallet.accounts import (
@@ -96,6 +96,7 @@ class GiftService:
         self._top_cache: dict[str, tuple[str, ...]] = {}
         self._nicknames: dict[str, tuple[str | None, float]] = {}  # user id -> (nickname, valid until, monotonic)
         wallet.ledger.register_publisher(TransferKind.GIFT, self._publish)
+        wallet.ledger.register_applied_listener(TransferKind.GIFT, self._applied)
 
     @property
     def policy(self) -> GiftPolicy:
@@ -228,6 +229,34 @@ class GiftService:
             transfer.id, refs["gift_id"], int(refs["count"]), int(refs["combo"]), int(refs["coins"]), balance
         )
 
+    async def _gift_of(self, refs: Mapping[str, Any]) -> Gift:
+        """The catalogue entry the gift was sent as (its version), from the cache when it is current."""
+        gift = await self.catalogue.get(refs["gift_id"], cached=True)
+        if gift.version != refs["gift_version"]:
+            gift = await self.catalogue.version(refs["gift_id"], int(refs["gift_version"]))
+        return gift
+
+    async def _applied(self, transfer: Transfer) -> None:
+        """Right after this node applied a gift (before its ack): the effect, for the room at once."""
+        refs = transfer.refs
+        gift = await self._gift_of(refs)
+        await self._events.publish(
+            GiftApplied(
+                transfer_id=transfer.id,
+                stream_id=refs["stream_id"],
+                sender_id=refs["sender_id"],
+                gift_id=refs["gift_id"],
+                count=int(refs["count"]),
+                combo=int(refs["combo"]),
+                at=transfer.created_at,
+                extra={
+                    "sender": {"id": refs["sender_id"], "nickname": refs.get("sender_nickname")},
+                    "gift": gift.public(),
+                    "effect": gift.effect.to_dict(),
+                },
+            )
+        )
+
     async def _publish(self, transfer: Transfer) -> None:
         """The outbox relay for gift transfers: projections first (each idempotent), then the facts."""
         refs = transfer.refs
@@ -240,9 +269,7 @@ class GiftService:
             # The live board is a projection (the all-time board comes from the ledger): the effect must not wait.
             log.warning("live leaderboard unavailable; publishing gift %s without it", transfer.id)
         goal = await self.goals.count(stream_id, refs["gift_id"], int(refs["beans"]), int(refs["count"]), transfer.id)
-        gift = await self.catalogue.get(refs["gift_id"], cached=True)
-        if gift.version != refs["gift_version"]:
-            gift = await self.catalogue.version(refs["gift_id"], int(refs["gift_version"]))
+        gift = await self._gift_of(refs)
         extra: dict[str, Any] = {
             "sender": {"id": sender_id, "nickname": refs.get("sender_nickname")},
             "gift": gift.public(),

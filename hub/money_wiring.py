@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from accounts.service import AccountService
 from core.clock import Clock
-from core.events import EventBus, GiftSent
+from core.events import EventBus, GiftApplied, GiftSent
 from core.ids import StreamId
 from core.ratelimit import Rate, RateLimiter
 from gifts.catalogue import GiftCatalogue
@@ -41,6 +42,10 @@ from wallet.topups import Pack, TopUpService
 from wallet.webhooks import StripeWebhooks
 
 log = logging.getLogger(__name__)
+
+#: How many transfer ids whose effect went out this node remembers (so the outbox relay's ``GiftSent`` does not send
+#: it again). A gift's relay runs within moments of its apply; this covers minutes of a gift storm.
+EFFECTS_REMEMBERED = 100_000
 
 
 class MoneyWiring:
@@ -124,20 +129,26 @@ class MoneyWiring:
             ),
         )
         self._emitter = CoalescingEmitter(broadcaster)
+        self._effects_sent: OrderedDict[str, None] = OrderedDict()
+        events.subscribe(GiftApplied, self._on_gift_applied)
         events.subscribe(GiftSent, self._on_gift_sent)
 
     async def _stream_ref(self, stream_id: str) -> StreamRef:
         stream = await self._streams.get(StreamId(stream_id))
         return StreamRef(stream.id, stream.owner_id, stream.status is StreamStatus.LIVE)
 
-    async def _on_gift_sent(self, event: GiftSent) -> None:
-        """Stream stats, then the room: the effect on every screen, the live leaderboard and the goal."""
-        await self._streams.record_stats(
-            StreamId(event.stream_id), inc={"gifts_coins": event.coins, "gifts_beans": event.beans}
-        )
-        room = self._emitter
+    async def _emit_effect(self, event: GiftApplied | GiftSent) -> None:
+        """``gift:received`` once per transfer from this node: right after the apply (``GiftApplied``), or from the
+        outbox relay's ``GiftSent`` when this node was never told of the apply (a crash in between, another node's
+        reconciler). A crash after the emit but before the relay marked the transfer published can repeat it from
+        another node: clients tell effects apart by ``transfer_id`` (docs/protocol.md)."""
+        if event.transfer_id in self._effects_sent:
+            return
+        self._effects_sent[event.transfer_id] = None
+        if len(self._effects_sent) > EFFECTS_REMEMBERED:
+            self._effects_sent.popitem(last=False)
         extra = event.extra
-        await room.emit_now(
+        await self._emitter.emit_now(
             event.stream_id,
             "gift:received",
             {
@@ -151,6 +162,19 @@ class MoneyWiring:
                 "at": event.at.isoformat(),
             },
         )
+
+    async def _on_gift_applied(self, event: GiftApplied) -> None:
+        await self._emit_effect(event)
+
+    async def _on_gift_sent(self, event: GiftSent) -> None:
+        """Stream stats, then the room: the effect (unless it went out at the apply), the live leaderboard and the
+        goal."""
+        await self._streams.record_stats(
+            StreamId(event.stream_id), inc={"gifts_coins": event.coins, "gifts_beans": event.beans}
+        )
+        room = self._emitter
+        extra = event.extra
+        await self._emit_effect(event)
         if "leaderboard" in extra:
             await room.emit_latest(
                 event.stream_id, "leaderboard:update", {"stream_id": event.stream_id, "top": extra["leaderboard"]}

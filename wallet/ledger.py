@@ -5,7 +5,8 @@
    transfer id as a marker on the account; a failed guard rejects the transfer and undoes what was applied,
 3. apply the legs no guard can refuse (credits, debits of system accounts that may go negative) the same way, all in
    one unordered bulk write (each update still single-document and marker-guarded),
-4. mark the transfer ``applied`` (with its result), publish its outbox event if it has one,
+4. mark the transfer ``applied`` (with its result), tell the kind's applied listener (at once, on the node that
+   applied it: a gift's effect goes out here), publish its outbox event if it has one (the relay, after the ack),
 5. remove the markers (one multi-document update, each document on its own), mark it ``settled``.
 
 Only the holder of a transfer's lease drives it: the request that inserted it, or later the reconciler once the
@@ -66,6 +67,7 @@ class Ledger:
         self._replay_wait_s = replay_wait_s
         self._hook: StepHook = _no_hook
         self._publishers: dict[TransferKind, Publisher] = {}
+        self._applied_listeners: dict[TransferKind, Publisher] = {}
         self._relay: OutboxRelay | None = None
 
     @property
@@ -86,6 +88,12 @@ class Ledger:
     def register_publisher(self, kind: TransferKind, publisher: Publisher) -> None:
         """``publisher`` turns an applied transfer of ``kind`` with an outbox into an event (at least once)."""
         self._publishers[kind] = publisher
+
+    def register_applied_listener(self, kind: TransferKind, listener: Publisher) -> None:
+        """``listener`` hears of each transfer of ``kind`` right after this node applied it, before the outbox relay
+        runs (at most once per apply; never after a crash between applying and telling it: the outbox event,
+        published at least once, is the fallback). A failing listener is logged and changes nothing."""
+        self._applied_listeners[kind] = listener
 
     async def get(self, tid: str) -> Transfer | None:
         doc = await self._store.get_transfer(tid)
@@ -186,6 +194,7 @@ class Ledger:
                 doc = current
             state = APPLIED
             await self._hook(tid, "applied")
+            await self._tell_applied(doc)
         unpublished = state in (APPLIED, SETTLED) and doc.get("outbox") and not doc.get("published")
         if unpublished and (self._relay is None or not self._relay.submit(doc)):
             await self._publish(doc)
@@ -252,6 +261,17 @@ class Ledger:
             await self._store.undo_leg(leg.account, tid, leg.amount)
             await self._hook(tid, f"undo:{leg.account}")
         await self._store.mark_undone(tid)
+
+    async def _tell_applied(self, doc: dict[str, Any]) -> None:
+        listener = self._applied_listeners.get(TransferKind(doc["kind"]))
+        if listener is None:
+            return
+        try:
+            await listener(Transfer.from_doc(doc))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the applied listener of transfer %s failed; its outbox event still follows", doc["_id"])
 
     async def _publish(self, doc: dict[str, Any]) -> None:
         transfer = Transfer.from_doc(doc)

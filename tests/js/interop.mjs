@@ -47,22 +47,39 @@ try {
   await owner.timeout(5000).emitWithAck("chat:send", { stream_id: streamId, text: "to msgpack" });
   checks.msgpack_client = joinMp.ok === true && (await mpReceived).text === "to msgpack";
 
-  // One packet per tick: a gift's effect, the leaderboard and the goal leave together in one `room:batch`, whose
-  // entries are {event, data} (the same on the JSON and the msgpack endpoint).
-  const batchJson = once(owner, "room:batch");
-  const batchMp = once(mp, "room:batch");
+  // One packet per tick: a gift's effect goes out as soon as its transfer is applied (alone it is a plain
+  // `gift:received`); the leaderboard and the goal follow together in one `room:batch`, whose entries are
+  // {event, data} (the same on the JSON and the msgpack endpoint).
+  const giftEvents = ["gift:received", "leaderboard:update", "goal:progress"];
+  const collect = (socket) => {
+    const seen = { events: [], batches: 0 };
+    socket.onAny((event, data) => {
+      if (event === "room:batch") {
+        seen.batches += 1;
+        for (const x of data.events) if (giftEvents.includes(x.event)) seen.events.push([x.event, x.data]);
+      } else if (giftEvents.includes(event)) {
+        seen.events.push([event, data]);
+      }
+    });
+    return seen;
+  };
+  const seenJson = collect(owner);
+  const seenMp = collect(mp);
   const gift = await viewer
     .timeout(5000)
     .emitWithAck("gift:send", { stream_id: streamId, gift_id: "rose", idempotency_key: "js-gift-1" });
-  const [bj, bm] = await Promise.all([batchJson, batchMp]);
-  const giftEvents = ["gift:received", "leaderboard:update", "goal:progress"];
-  const order = (b) => b.events.map((x) => x.event).filter((e) => giftEvents.includes(e)).join(",");
-  const effect = (b) => b.events.find((x) => x.event === "gift:received").data;
+  const complete = (seen) => seen.events.some(([e]) => e === "goal:progress");
+  for (let i = 0; i < 100 && !(complete(seenJson) && complete(seenMp)); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const order = (seen) => seen.events.map(([e]) => e).join(",");
+  const effect = (seen) => (seen.events.find(([e]) => e === "gift:received") ?? [null, {}])[1];
   checks.room_batch =
-    gift.ok === true && bj.stream_id === streamId && order(bj) === giftEvents.join(",") &&
-    effect(bj).transfer_id === gift.transfer_id;
+    gift.ok === true && order(seenJson) === giftEvents.join(",") && seenJson.batches >= 1 &&
+    effect(seenJson).transfer_id === gift.transfer_id && effect(seenJson).stream_id === streamId;
   checks.room_batch_msgpack =
-    order(bm) === order(bj) && effect(bm).transfer_id === gift.transfer_id && effect(bm).count === 1;
+    order(seenMp) === order(seenJson) && seenMp.batches >= 1 && effect(seenMp).transfer_id === gift.transfer_id &&
+    effect(seenMp).count === 1;
   mp.disconnect();
 
   const bad = await viewer.timeout(5000).emitWithAck("chat:send", { stream_id: streamId, text: 42 });
