@@ -60,23 +60,41 @@ class GoingLive:
         await self._lifecycle.stop_publishing(session_id)
 
     async def watch(
-        self, who: Principal | None, stream_id: StreamId, offer_sdp: str, client: str, *, address: str = ""
+        self,
+        who: Principal | None,
+        stream_id: StreamId,
+        offer_sdp: str,
+        client: str,
+        *,
+        address: str = "",
+        layer: str = "auto",
     ) -> tuple[str, str]:
         """``rtc:subscribe`` and WHEP: (session id, answer SDP). Guests may watch; suspended accounts may not.
         ``client`` (a socket id, or WHEP's address) and ``address`` each may have only a few viewer sessions still
-        connecting (``HUB_SFU_MAX_PENDING_PER_CLIENT``)."""
+        connecting (``HUB_SFU_MAX_PENDING_PER_CLIENT``). ``layer``: the simulcast preference to start with
+        (auto/high/medium/low; the edge has checked it)."""
         stream = await self._access.authorize(Action.WATCH, stream_id, who)
         app_data = {"stream_id": stream.id, "user_id": who.user_id if who else None, "client": client}
         keys = (f"client:{client}", f"address:{address}") if address and address != client else (f"client:{client}",)
-        return await self._sfu.subscribe(stream.id, offer_sdp, app_data, keys)
+        session_id, answer = await self._sfu.subscribe(stream.id, offer_sdp, app_data, keys)
+        if layer != "auto":
+            await self._sfu.set_layer(session_id, layer)
+        return session_id, answer
+
+    async def choose_layer(
+        self, stream_id: StreamId, session_id: str, layer: str, screen: tuple[int, int] | None = None
+    ) -> str | None:
+        """A viewer's simulcast choice (WHEP ``POST .../layer``, ``rtc:layer``): the session must belong to the
+        stream. Returns the rid of the layer it will get (None for a single-layer stream)."""
+        return await self._sfu.set_layer(self.session_of(stream_id, session_id), layer, screen)
 
     async def watch_live(
-        self, who: Principal | None, stream_id: StreamId, offer_sdp: str, client: str
+        self, who: Principal | None, stream_id: StreamId, offer_sdp: str, client: str, *, layer: str = "auto"
     ) -> tuple[str, str]:
         """WHEP: as ``watch``, except that a stream that does not exist or has ended is ``stream_not_live`` (404),
         after the offer is read, so a malformed offer is ``invalid_sdp`` (400) whatever the stream id."""
         try:
-            return await self.watch(who, stream_id, offer_sdp, client)
+            return await self.watch(who, stream_id, offer_sdp, client, layer=layer)
         except StreamNotFoundError:
             # Nothing to authorize: the SFU still reads the offer first and, well-formed, finds no router.
             await self._sfu.subscribe(stream_id, offer_sdp, {"client": client})

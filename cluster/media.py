@@ -176,6 +176,9 @@ class ClusterMedia:
     async def trickle(self, session_id: str, fragment: str) -> int:
         return await self.local.trickle(session_id, fragment)
 
+    async def set_layer(self, session_id: str, preference: str, screen: tuple[int, int] | None = None) -> str | None:
+        return await self.local.set_layer(session_id, preference, screen)
+
     async def drop_publisher(self, session_id: str) -> None:
         await self.local.drop_publisher(session_id)
 

@@ -51,21 +51,35 @@ class SfuCollector(Collector):
         ):
             yield GaugeMetricFamily(name, help_text, value=value)
         labels = ["stream", "kind"]
+        # A simulcast publisher has one video producer per layer: ``layer`` is its rid ("" for a single stream).
+        layer_labels = ["stream", "kind", "layer"]
         producer_counters = {
-            key: CounterMetricFamily(f"hub_sfu_producer_{key}", f"Publisher track: {key}", labels=labels)
+            key: CounterMetricFamily(f"hub_sfu_producer_{key}", f"Publisher track: {key}", labels=layer_labels)
             for key in ("packets", "bytes", "packets_lost", "nacks_sent", "plis_sent", "keyframes", "cache_hits")
         }
         producer_gauges = {
-            key: GaugeMetricFamily(f"hub_sfu_producer_{key}", f"Publisher track: {key}", labels=labels)
-            for key in ("bitrate_bps", "consumers", "cache_packets")
+            key: GaugeMetricFamily(f"hub_sfu_producer_{key}", f"Publisher track: {key}", labels=layer_labels)
+            for key in ("bitrate_bps", "consumers", "cache_packets", "width", "height")
         }
+        switches = CounterMetricFamily(
+            "hub_sfu_layer_switches", "Viewers moved onto this simulcast layer", labels=["stream", "layer"]
+        )
+        layers = GaugeMetricFamily(
+            "hub_sfu_layers", "Simulcast layers the publisher sends (1: no simulcast)", labels=["stream"]
+        )
         for router in stats["routers"]:
+            video = 0
             for producer in router["producers"]:
-                values = [router["stream_id"], producer["kind"]]
+                rid = producer.get("rid") or ""
+                values = [router["stream_id"], producer["kind"], rid]
                 for key, counter in producer_counters.items():
                     counter.add_metric(values, producer[key])
                 for key, gauge in producer_gauges.items():
                     gauge.add_metric(values, producer[key])
+                if producer["kind"] == "video":
+                    video += 1
+                    switches.add_metric([router["stream_id"], rid], producer["switches_in"])
+            layers.add_metric([router["stream_id"]], video)
         consumer_counters = {
             key: CounterMetricFamily(f"hub_sfu_consumer_{key}", f"Viewer tracks' {key}, summed", labels=labels)
             for key in ("packets", "bytes", "nacks", "retransmits", "plis", "packets_lost")
@@ -86,6 +100,8 @@ class SfuCollector(Collector):
             loss.add_metric([stream, kind], acc["loss"])
         yield from producer_counters.values()
         yield from producer_gauges.values()
+        yield switches
+        yield layers
         yield from consumer_counters.values()
         yield rtt
         yield loss

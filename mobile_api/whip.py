@@ -18,15 +18,17 @@ key and the policy and drives the SFU.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from pydantic import Field
 from starlette.responses import Response
 
 from app.vocabulary import InvalidSdpError, NodeFullError
 from core.errors import HubError, InvalidInputError, UnauthenticatedError
 from core.ids import StreamId
-from mobile_api.routing import Api, Call, bearer_token, read_limited
+from mobile_api.routing import Api, Body, Call, Query, bearer_token, read_limited
+from mobile_api.schemas import Out
 
 api = Api()
 
@@ -42,6 +44,27 @@ SESSION_METHODS = "OPTIONS, PATCH, DELETE"
 #: Sent on OPTIONS responses as well: some WHIP clients (Eyevinn's whip-web-client) decide whether to trickle by
 #: looking for PATCH in this header of the endpoint's OPTIONS response.
 CORS_METHODS = "OPTIONS, POST, PATCH, DELETE"
+
+
+Layer = Literal["auto", "high", "medium", "low"]
+
+
+class WhepQuery(Query):
+    #: The simulcast layer to start with (docs/protocol.md, "Simulcast").
+    layer: Layer = "auto"
+
+
+class LayerBody(Body):
+    layer: Layer
+    #: The player's size in pixels, for ``auto`` (both or neither).
+    width: int | None = Field(default=None, ge=1, le=16384)
+    height: int | None = Field(default=None, ge=1, le=16384)
+
+
+class LayerChosen(Out):
+    layer: Layer
+    #: The rid of the layer the viewer gets from its next keyframe on; null for a stream sent in one layer.
+    rid: str | None
 
 
 class UnsupportedMediaTypeError(InvalidInputError):
@@ -198,6 +221,7 @@ async def whip_publish(call: Call) -> Response:
     status=201,
     auth="none",
     raw_body=SDP,
+    query=WhepQuery,
     responses={
         307: "This node is full: Location names the same endpoint on a node with room (RFC 9725 allows redirects)",
         400: "Malformed offer, or the viewer cannot receive the stream's codec",
@@ -212,13 +236,36 @@ async def whep_subscribe(call: Call) -> Response:
     offer = await _offer(call)
     try:
         session_id, answer = await call.ctx.use.going_live.watch_live(
-            call.principal, StreamId(call.path["stream_id"]), offer, call.client_address
+            call.principal,
+            StreamId(call.path["stream_id"]),
+            offer,
+            call.client_address,
+            layer=call.query_as(WhepQuery).layer,
         )
     except NodeFullError as full:
         # The offer is not consumed: a WHEP client repeats the POST at the Location (307 keeps method and body).
         location = full.url.rstrip("/") + call.request.url.path
         return Response(status_code=307, headers={"Location": location, "Access-Control-Expose-Headers": "Location"})
     return _created(call, session_id, answer)
+
+
+@api.route(
+    "POST",
+    "/whep/{stream_id}/{session_id}/layer",
+    summary="WHEP: choose the simulcast layer (auto, high, medium, low; auto may say the player's size)",
+    tags=("media",),
+    auth="none",
+    body=LayerBody,
+    response=LayerChosen,
+    responses={404: "No such session"},
+)
+async def whep_layer(call: Call) -> dict[str, Any]:
+    body = call.body_as(LayerBody)
+    screen = (body.width, body.height) if body.width is not None and body.height is not None else None
+    chosen = await call.ctx.use.going_live.choose_layer(
+        StreamId(call.path["stream_id"]), call.path["session_id"], body.layer, screen
+    )
+    return {"layer": body.layer, "rid": chosen}
 
 
 def _declare_session_routes(proto: str, name: str, on_delete: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sfu.api import Sfu
 from sfu.errors import (
     AlreadyPublishingError,
+    InvalidLayerPreferenceError,
     InvalidRelayOfferError,
     InvalidSdpError,
     SdpTooLargeError,
@@ -37,6 +38,7 @@ from sfu.workers import SfuWorkerPool
 __all__ = [
     "AlreadyPublishingError",
     "ConsumerClosed",
+    "InvalidLayerPreferenceError",
     "InvalidRelayOfferError",
     "InvalidSdpError",
     "ProducerClosed",

@@ -11,6 +11,13 @@ routes the viewer's NACKs to ``_retransmit`` and PLI/FIR to ``_send_keyframe``; 
 The sender's SR counters are kept current so its sender reports stay truthful. Packets go out through the
 sender's DTLS transport's SRTP session and the nominated ICE pair's socket, synchronously.
 
+Simulcast (several SSRCs on one receiver, told apart by rid; see ``sfu/simulcast.py``): aiortc negotiates only the
+header extensions of its module-wide list, so the rid extensions are added to one transceiver's negotiated list
+between the offer and the answer; its single NACK generator would see the layers' interleaved sequence numbers as
+gaps, so it is replaced by one generator per SSRC; RTX of a layer arrives on an SSRC no ``a=ssrc`` line announced,
+so the mapping RTX SSRC → layer SSRC is written into the receiver's table once a packet's RepairedRtpStreamId names
+the layer.
+
 Host candidates: aioice skips 127.0.0.1 when it lists local addresses; ``host_addresses`` overrides the list
 for the peer connections created in a context (a ``ContextVar``), leaving every other caller untouched.
 """
@@ -26,7 +33,14 @@ from typing import Any
 import aioice.ice
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
-from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
+from aiortc import (
+    RTCDtlsTransport,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+)
+from aiortc.rtcrtpreceiver import NackGenerator
 from aiortc.rtp import RtpPacket
 
 RECEIVER_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
@@ -34,6 +48,10 @@ RECEIVER_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
 RECEIVER_SEND_NACK = "_send_rtcp_nack"
 RECEIVER_SEND_PLI = "_send_rtcp_pli"
 RECEIVER_HANDLE_RTCP = "_handle_rtcp_packet"
+RECEIVER_HANDLE_RTP = "_handle_rtp_packet"
+RECEIVER_NACK_GENERATOR = "_RTCRtpReceiver__nack_generator"
+RECEIVER_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
+TRANSCEIVER_HEADER_EXTENSIONS = "_headerExtensions"
 SENDER_RETRANSMIT = "_retransmit"
 SENDER_SEND_KEYFRAME = "_send_keyframe"
 SENDER_HANDLE_RTCP = "_handle_rtcp_packet"
@@ -136,19 +154,91 @@ def count_receiver_nacks(receiver: RTCRtpReceiver, on_nack: Callable[[int], None
     setattr(receiver, RECEIVER_SEND_NACK, send_nack)
 
 
+def route_receiver_nacks(receiver: RTCRtpReceiver, on_nack: Callable[[int, int], None]) -> None:
+    """Call ``on_nack(media_ssrc, number_of_lost_packets)`` whenever the receiver NACKs upstream (simulcast: the
+    SSRC says which layer)."""
+    original = getattr(receiver, RECEIVER_SEND_NACK)
+
+    async def send_nack(media_ssrc: int, lost: list[int]) -> None:
+        on_nack(media_ssrc, len(lost))
+        await original(media_ssrc, lost)
+
+    setattr(receiver, RECEIVER_SEND_NACK, send_nack)
+
+
+class PerSsrcNackGenerator:
+    """Stands in for the receiver's one ``NackGenerator``: one per SSRC, so that the interleaved sequence numbers of
+    simulcast layers are not taken for gaps. ``missing`` is the set of the SSRC last added (the receiver reads it
+    right after ``add``, for that packet's SSRC)."""
+
+    __slots__ = ("_generators", "missing")
+
+    def __init__(self) -> None:
+        self._generators: dict[int, NackGenerator] = {}
+        self.missing: set[int] = set()
+
+    def add(self, packet: RtpPacket) -> bool:
+        generator = self._generators.get(packet.ssrc)
+        if generator is None:
+            if len(self._generators) >= 16:  # bounded: a publisher cycling SSRCs cannot grow this
+                self._generators.clear()
+            generator = self._generators[packet.ssrc] = NackGenerator()
+        missed = generator.add(packet)
+        self.missing = generator.missing
+        return missed
+
+
+def nack_per_ssrc(receiver: RTCRtpReceiver) -> None:
+    """Give a video receiver one NACK generator per SSRC (simulcast)."""
+    if getattr(receiver, RECEIVER_NACK_GENERATOR, None) is None:
+        raise RuntimeError("aiortc RTCRtpReceiver has no NACK generator: the SFU's simulcast hook moved")
+    setattr(receiver, RECEIVER_NACK_GENERATOR, PerSsrcNackGenerator())
+
+
+def map_rtx(receiver: RTCRtpReceiver, rtx_ssrc: int, media_ssrc: int) -> None:
+    """Unwrap RTX arriving on ``rtx_ssrc`` as retransmissions of ``media_ssrc`` (RFC 4588 section 4)."""
+    table: dict[int, int] = getattr(receiver, RECEIVER_RTX_SSRC)
+    table[rtx_ssrc] = media_ssrc
+
+
+def rtx_mapped(receiver: RTCRtpReceiver, rtx_ssrc: int) -> bool:
+    return rtx_ssrc in getattr(receiver, RECEIVER_RTX_SSRC)
+
+
+def watch_receiver_packets(receiver: RTCRtpReceiver, before: Callable[[RtpPacket], None]) -> None:
+    """Call ``before(packet)`` on every packet the receiver is handed, before RTX unwrapping (the RepairedRtpStreamId
+    of an RTX packet is only visible there)."""
+    original = getattr(receiver, RECEIVER_HANDLE_RTP)
+
+    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        before(packet)
+        await original(packet, arrival_time_ms=arrival_time_ms)
+
+    setattr(receiver, RECEIVER_HANDLE_RTP, handle)
+
+
+def negotiate_header_extension(transceiver: RTCRtpTransceiver, uri: str, extension_id: int) -> None:
+    """Add ``uri`` with the offer's ``extension_id`` to what this transceiver negotiated: call it after
+    ``setRemoteDescription`` and before ``createAnswer``; the answer then lists it and the transport parses it."""
+    negotiated: list[RTCRtpHeaderExtensionParameters] = getattr(transceiver, TRANSCEIVER_HEADER_EXTENSIONS)
+    if not any(ext.uri == uri for ext in negotiated):
+        negotiated.append(RTCRtpHeaderExtensionParameters(id=extension_id, uri=uri))
+
+
 def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> Coroutine[Any, Any, None]:
     """A PLI (RFC 4585 section 6.3.1) from the receiver to the publisher."""
     result: Coroutine[Any, Any, None] = getattr(receiver, RECEIVER_SEND_PLI)(media_ssrc)
     return result
 
 
-def receiver_loss(receiver: RTCRtpReceiver) -> tuple[int, int]:
-    """(packets lost, jitter) summed over the receiver's remote streams, as its receiver reports state them."""
+def receiver_loss(receiver: RTCRtpReceiver, ssrc: int | None = None) -> tuple[int, int]:
+    """(packets lost, jitter) summed over the receiver's remote streams (or of the one ``ssrc``), as its receiver
+    reports state them."""
     streams: dict[int, Any] = getattr(receiver, RECEIVER_REMOTE_STREAMS)
     lost = 0
     jitter = 0
-    for stream in streams.values():
-        if stream.max_seq is not None:
+    for stream_ssrc, stream in streams.items():
+        if stream.max_seq is not None and (ssrc is None or stream_ssrc == ssrc):
             lost += max(0, stream.packets_lost)
             jitter = max(jitter, stream.jitter)
     return lost, jitter

@@ -23,6 +23,8 @@ from aiortc.utils import random16, random32
 from sfu import aiortc_hooks
 from sfu.egress import EgressProfile
 from sfu.packet import ForwardPacket
+from sfu.rewriter import Resume, rebase
+from sfu.selector import AUTO, Screen
 
 if TYPE_CHECKING:
     from sfu.producer import Producer
@@ -102,8 +104,18 @@ class Consumer:
         self._epoch_out_start = 0
         self._seq_off = 0
         self._ts_off = 0
-        #: (last outgoing seq, last outgoing timestamp, when) of the previous epoch, for rebasing.
-        self._resume: tuple[int, int, float] | None = None
+        #: Where the previous epoch's outgoing stream stopped, for rebasing.
+        self._resume: Resume | None = None
+        # Simulcast: what the viewer asked for (``sfu/selector.py``) and the layer it waits to switch to.
+        self.preference = AUTO
+        self.screen: Screen | None = None
+        #: A per-viewer bandwidth estimate in bits per second, once an estimator provides one.
+        self.estimate_bps: int | None = None
+        #: The layer producer this consumer waits to switch to (at its next keyframe), if any.
+        self.pending: Producer | None = None
+        #: Video paused because no layer fits (audio goes on).
+        self.paused = False
+        self.switches = 0
         # Stats not kept by the sender itself.
         self.nacks_received = 0
         self.retransmits = 0
@@ -131,6 +143,11 @@ class Consumer:
     def producer(self) -> Producer | None:
         return self._producer
 
+    @property
+    def started(self) -> bool:
+        """Packets flow (an epoch began at a keyframe of the current producer)."""
+        return self._started
+
     def set_link(self, send: aiortc_hooks.SendTo) -> None:
         self._send = send
 
@@ -144,37 +161,38 @@ class Consumer:
         """The producer is gone: remember where the stream stopped, so the next producer continues from there."""
         producer = self._producer
         if producer is not None and self._started:
-            self._resume = (
+            self._resume = Resume(
                 (producer.max_seq + self._seq_off) & 0xFFFF,
                 (producer.max_ts + self._ts_off) & 0xFFFFFFFF,
-                time.monotonic(),
+                producer.last_packet_at if producer.last_packet_at is not None else time.monotonic(),
             )
         self._producer = None
         self._started = False
 
     def start(self, packet: ForwardPacket, lead: tuple[ForwardPacket, ...] = ()) -> None:
-        """Begin an epoch at ``packet`` (a keyframe start for video): choose the offsets. ``lead`` packets (H.264
-        parameter sets the keyframe lacks) are sent first, in sequence numbers reserved just before it."""
-        if self._resume is None:
-            # Random initial values, as RFC 3550 section 5.1 asks; the sequence number in the lower half to
-            # avoid an early wrap (aiortc does the same).
-            out_seq = random16() % 32768
-            out_ts = random32()
-        else:
-            last_seq, last_ts, when = self._resume
-            out_seq = (last_seq + 1) & 0xFFFF
-            gap = max(1, int((time.monotonic() - when) * self.codec.clock_rate))
-            out_ts = (last_ts + gap) & 0xFFFFFFFF
-        first_out = (out_seq + len(lead)) & 0xFFFF
-        self._seq_off = (first_out - packet.seq) & 0xFFFF
-        self._ts_off = (out_ts - packet.ts) & 0xFFFFFFFF
+        """Begin an epoch at ``packet`` (a keyframe start for video): choose the offsets (``sfu/rewriter.py``).
+        ``lead`` packets (H.264 parameter sets the keyframe lacks) are sent first, in sequence numbers reserved just
+        before it."""
+        epoch = rebase(
+            packet.seq,
+            packet.ts,
+            packet.received_at,
+            self._resume,
+            self.codec.clock_rate,
+            len(lead),
+            # Random initial values, as RFC 3550 section 5.1 asks; the sequence number in the lower half to avoid
+            # an early wrap (aiortc does the same).
+            (random16() % 32768, random32()),
+        )
+        self._seq_off = epoch.seq_offset
+        self._ts_off = epoch.ts_offset
         self._start_in = packet.seq
-        self._epoch_out_start = first_out  # NACKs for the lead packets are not answered (not in the mapping)
+        self._epoch_out_start = epoch.first_out_seq  # NACKs for the lead packets are not answered (not mapped)
         self._started = True
         if self.first_packet_at is None:
             self.first_packet_at = time.monotonic()
         for index, extra in enumerate(lead):
-            self._send_extra(extra, (out_seq + index) & 0xFFFF, out_ts)
+            self._send_extra(extra, (epoch.lead_out_seq + index) & 0xFFFF, epoch.out_ts)
 
     def _send_extra(self, packet: ForwardPacket, out_seq: int, out_ts: int) -> None:
         if self._profile is None or self._send is None:
@@ -274,6 +292,9 @@ class Consumer:
         producer = self._producer
         if producer is not None:
             producer.remove_consumer(self)
+        if self.pending is not None:
+            self.pending.remove_consumer(self)
+            self.pending = None
         self._producer = None
         self._send = None
         self._on_close(self, reason)
@@ -298,4 +319,8 @@ class Consumer:
             "cache_replays": self.cache_replays,
             "send_errors": self.send_errors,
             "first_packet_s": None if self.first_packet_at is None else self.first_packet_at - self.created_at,
+            "layer": self._producer.rid if self._producer is not None and self._started else None,
+            "preference": self.preference,
+            "switches": self.switches,
+            "paused": self.paused,
         }

@@ -21,6 +21,12 @@ class InvalidSdpError(InvalidInputError):
     status = 400
 
 
+class InvalidSimulcastError(InvalidSdpError):
+    """A malformed ``a=rid`` or ``a=simulcast`` line (RFC 8851, RFC 8853), or one that contradicts another."""
+
+    code = "invalid_simulcast"
+
+
 class SdpTooLargeError(PayloadTooLargeError):
     code = "sdp_too_large"
 
@@ -66,4 +72,11 @@ class InvalidRelayOfferError(InvalidInputError):
     """A relay offer that is forged (another cluster secret), expired, malformed or for another stream."""
 
     code = "invalid_relay_offer"
+    status = 400
+
+
+class InvalidLayerPreferenceError(InvalidInputError):
+    """A simulcast layer preference other than auto/high/medium/low, or a screen size that is not one."""
+
+    code = "invalid_layer_preference"
     status = 400

@@ -41,6 +41,43 @@ def vp8_is_keyframe_start(payload: bytes) -> bool:
     return not payload[pos] & 0x01
 
 
+def _vp8_payload_start(payload: bytes) -> int | None:
+    """Offset of the VP8 payload header after the RTP payload descriptor (RFC 7741 section 4.2), None if short."""
+    size = len(payload)
+    if size < 1:
+        return None
+    first = payload[0]
+    pos = 1
+    if first & 0x80:
+        if size < 2:
+            return None
+        ext = payload[1]
+        pos = 2
+        if ext & 0x80:
+            if pos >= size:
+                return None
+            pos += 2 if payload[pos] & 0x80 else 1
+        if ext & 0x40:
+            pos += 1
+        if ext & 0x30:
+            pos += 1
+    return pos if pos < size else None
+
+
+def vp8_keyframe_size(payload: bytes) -> tuple[int, int] | None:
+    """(width, height) of a VP8 key frame from its first packet: RFC 6386 section 9.1, the 3-octet frame tag, the
+    start code 9d 01 2a, then 14-bit width and height (little-endian, 2 scaling bits above each). None if this is
+    not the first packet of a key frame."""
+    if not vp8_is_keyframe_start(payload):
+        return None
+    pos = _vp8_payload_start(payload)
+    if pos is None or len(payload) < pos + 10 or payload[pos + 3 : pos + 6] != b"\x9d\x01\x2a":
+        return None
+    width = (payload[pos + 6] | payload[pos + 7] << 8) & 0x3FFF
+    height = (payload[pos + 8] | payload[pos + 9] << 8) & 0x3FFF
+    return (width, height) if width and height else None
+
+
 def h264_is_keyframe(payload: bytes) -> bool:
     """True if this packet carries an IDR slice or SPS (single NAL, STAP-A, or the first FU-A fragment)."""
     size = len(payload)

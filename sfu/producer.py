@@ -19,9 +19,10 @@ from aiortc.rtp import RtpPacket
 
 from sfu import aiortc_hooks
 from sfu.egress import ProfileTable, abs_send_time_now, ntp_now
-from sfu.keyframe import H264_PPS, H264_SPS, h264_nal_types, keyframe_detector
+from sfu.keyframe import H264_PPS, H264_SPS, h264_nal_types, keyframe_detector, vp8_keyframe_size
 from sfu.packet import ForwardPacket, KeyframeCache, PacketHistory
 from sfu.residence import RESIDENCE
+from sfu.selector import LayerInfo
 from sfu.settings import SfuSettings
 
 if TYPE_CHECKING:
@@ -32,6 +33,12 @@ log = logging.getLogger(__name__)
 _thread_time = time.thread_time
 #: NAL unit types of packets that may carry H.264 parameter sets: SPS, PPS, STAP-A.
 _PARAMETER_SET_CARRIERS = frozenset((H264_SPS, H264_PPS, 24))
+
+#: A layer switch waits for the current layer's frame to end at most this long after that layer's last packet.
+FRAME_WAIT_S = 0.2
+
+#: A layer with no packet for this long is not offered to viewers (the publisher paused it, or lost bandwidth).
+LAYER_SILENCE_S = 1.0
 
 #: One packet in this many has its residence time (tap in → each viewer's send) measured.
 RESIDENCE_SAMPLE_EVERY = 16
@@ -78,8 +85,12 @@ class Producer:
         settings: SfuSettings,
         profiles: ProfileTable,
         on_close: Callable[[Producer, str], None],
+        *,
+        rid: str | None = None,
     ) -> None:
+        """``rid``: the simulcast layer this producer carries (RFC 8851), None for a single-stream track."""
         self.id = producer_id
+        self.rid = rid
         self.stream_id = stream_id
         self.kind = kind
         self.codec = codec
@@ -88,6 +99,16 @@ class Producer:
         self.cache = KeyframeCache(settings.keyframe_cache_packets)
         self._detector = keyframe_detector(codec.mimeType)
         self._h264 = codec.mimeType.lower() == "video/h264"
+        self._vp8 = codec.mimeType.lower() == "video/vp8"
+        #: Picture size from the latest keyframe (VP8 only; 0 while unknown).
+        self.width = 0
+        self.height = 0
+        #: The last in-order packet did not end a frame (no marker): a layer switch away from here waits for it.
+        self.frame_open = False
+        #: Consumers of another layer waiting for this producer's next keyframe to switch to it.
+        self._switch_in: list[Consumer] = []
+        #: Consumers fed here that switch to another layer (whose keyframe started) once the current frame ends.
+        self._handoff: list[tuple[Consumer, Producer]] = []
         #: The latest H.264 packets carrying SPS and PPS, for keyframes that come without them.
         self._parameter_sets: dict[int, ForwardPacket] = {}
         self._settings = settings
@@ -120,6 +141,7 @@ class Producer:
         self.cache_hits = 0
         self.cache_misses = 0
         self.cache_drops = 0
+        self.switches_in = 0
         self._rate_mark = (self.created_at, 0)
         self._bitrate = 0.0
         self._upstream.feed(self)
@@ -140,6 +162,7 @@ class Producer:
         if in_order:
             self.max_seq = packet.seq
             self.max_ts = packet.ts
+            self.frame_open = not packet.marker
         self.last_packet_at = now
 
         if detector is not None:
@@ -150,8 +173,14 @@ class Producer:
             if in_order and cache.is_new_keyframe(packet):
                 cache.start(packet, now)
                 self.keyframes += 1
+                if self._vp8:
+                    size = vp8_keyframe_size(packet.payload)
+                    if size is not None:
+                        self.width, self.height = size
                 if self._waiting:
                     self._start_waiting(packet)
+                if self._switch_in:
+                    self._switch_arrived(packet)
             elif not cache.add(packet):
                 self.cache_drops += 1
                 self._refresh(now, "cache_overflow")
@@ -161,28 +190,28 @@ class Producer:
             self._start_waiting(packet)
 
         live = self._live
-        if not live:
-            return
-        cpu = _thread_time()
-        abs_send_time = abs_send_time_now()
-        ntp = ntp_now()
-        self._sample += 1
-        if self._sample >= RESIDENCE_SAMPLE_EVERY:
-            self._sample = 0
-            self._fan_out_sampled(packet, abs_send_time, ntp)
+        if live:
+            cpu = _thread_time()
+            abs_send_time = abs_send_time_now()
+            ntp = ntp_now()
+            self._sample += 1
+            if self._sample >= RESIDENCE_SAMPLE_EVERY:
+                self._sample = 0
+                self._fan_out_sampled(packet, abs_send_time, ntp)
+            else:
+                failed: list[Consumer] | None = None
+                for consumer in live:
+                    try:
+                        consumer.forward(packet, abs_send_time, ntp)
+                    except Exception:
+                        failed = failed or []
+                        failed.append(consumer)
+                self.forwarded += len(live)
+                if failed:
+                    self._drop(failed)
             self.fanout_s += _thread_time() - cpu
-            return
-        failed: list[Consumer] | None = None
-        for consumer in live:
-            try:
-                consumer.forward(packet, abs_send_time, ntp)
-            except Exception:
-                failed = failed or []
-                failed.append(consumer)
-        self.forwarded += len(live)
-        self.fanout_s += _thread_time() - cpu
-        if failed:
-            self._drop(failed)
+        if self._handoff and packet.marker and in_order:
+            self._hand_off()
 
     def _fan_out_sampled(self, packet: ForwardPacket, abs_send_time: int, ntp: int) -> None:
         clock = time.perf_counter
@@ -266,6 +295,97 @@ class Producer:
             self._live.remove(consumer)
         if consumer in self._waiting:
             self._waiting.remove(consumer)
+        if consumer in self._switch_in:
+            self._switch_in.remove(consumer)
+        if self._handoff:
+            self._handoff = [(c, t) for c, t in self._handoff if c is not consumer]
+
+    # -- simulcast layer switching ---------------------------------------------------------------------------
+
+    def switch_in(self, consumer: Consumer) -> None:
+        """Move ``consumer`` (fed by another layer, or paused) to this layer at this layer's next keyframe, which is
+        asked for (throttled). Until then it keeps what it had, so the viewer never waits on a blank."""
+        if consumer not in self._switch_in:
+            self._switch_in.append(consumer)
+        consumer.pending = self
+        self.request_keyframe("layer_switch")
+
+    def remove_handoff(self, consumer: Consumer) -> None:
+        self._handoff = [(c, t) for c, t in self._handoff if c is not consumer]
+
+    def layer_info(self, now: float) -> LayerInfo:
+        """This layer for the selector: available once a keyframe was seen and while packets keep arriving."""
+        available = (
+            not self.closed
+            and self.keyframes > 0
+            and self.last_packet_at is not None
+            and now - self.last_packet_at < LAYER_SILENCE_S
+        )
+        return LayerInfo(self.rid or "", self.width, self.height, round(self.bitrate(now)), available)
+
+    def bitrate(self, now: float) -> float:
+        """Bits per second over the last second or so (re-measured at most once a second)."""
+        mark_time, mark_bytes = self._rate_mark
+        if now - mark_time >= 1.0:
+            self._bitrate = (self.bytes - mark_bytes) * 8 / (now - mark_time)
+            self._rate_mark = (now, self.bytes)
+        return self._bitrate
+
+    def _switch_arrived(self, keyframe: ForwardPacket) -> None:
+        """A keyframe of this layer started: each waiting consumer switches now if its current layer is between
+        frames (or silent), else when that layer's current frame ends (its decoder never gets half a picture)."""
+        waiting = self._switch_in
+        self._switch_in = []
+        now = keyframe.received_at
+        for consumer in waiting:
+            source = consumer.producer
+            if source is self:
+                consumer.pending = None
+                continue
+            if (
+                source is None
+                or not consumer.started
+                or not source.frame_open
+                or source.last_packet_at is None
+                or now - source.last_packet_at > FRAME_WAIT_S
+            ):
+                self._switch(consumer, source, (keyframe,))
+            else:
+                source._handoff.append((consumer, self))
+
+    def _hand_off(self) -> None:
+        """The current frame ended: consumers switching to another layer move now, replaying that layer's packets
+        since its keyframe (a fraction of a frame: the keyframe started moments ago)."""
+        handoff = self._handoff
+        self._handoff = []
+        for consumer, target in handoff:
+            if consumer.producer is not self or consumer.pending is not target:
+                continue
+            cached = target.cache.packets
+            if target.closed or not cached or not cached[0].keyframe:
+                target.switch_in(consumer)  # that keyframe is gone (the cache restarted or overflowed): next one
+                continue
+            target._switch(consumer, self, tuple(cached))
+
+    def _switch(self, consumer: Consumer, source: Producer | None, packets: tuple[ForwardPacket, ...]) -> None:
+        """Move ``consumer`` from ``source`` to this producer, starting at ``packets[0]`` (a keyframe start), its
+        outgoing numbering continued (``sfu/rewriter.py``); the rest of ``packets`` are sent at once."""
+        if source is not None:
+            source.remove_consumer(consumer)
+        consumer.detach()
+        consumer.pending = None
+        consumer.paused = False
+        consumer.attach(self, self._profiles.get(*consumer.profile_key))
+        first = packets[0]
+        consumer.start(first, self._lead(first))
+        if len(packets) > 1:
+            abs_send_time = abs_send_time_now()
+            ntp = ntp_now()
+            for packet in packets:
+                consumer.forward(packet, abs_send_time, ntp)
+        consumer.switches += 1
+        self.switches_in += 1
+        self._go_live(consumer)
 
     @property
     def consumer_count(self) -> int:
@@ -320,14 +440,15 @@ class Producer:
 
     def stats(self) -> dict[str, Any]:
         now = time.monotonic()
-        mark_time, mark_bytes = self._rate_mark
-        if now - mark_time >= 1.0:
-            self._bitrate = (self.bytes - mark_bytes) * 8 / (now - mark_time)
-            self._rate_mark = (now, self.bytes)
+        self.bitrate(now)
         lost, jitter = self._upstream.loss()
         return {
             "id": self.id,
             "kind": self.kind,
+            "rid": self.rid,
+            "width": self.width,
+            "height": self.height,
+            "switches_in": self.switches_in,
             "mime_type": self.codec.mimeType,
             "packets": self.packets,
             "bytes": self.bytes,

@@ -17,6 +17,7 @@ from aiortc import RTCRtpCodecParameters
 from sfu.consumer import Consumer
 from sfu.egress import ProfileTable
 from sfu.producer import Producer
+from sfu.selector import LayerInfo, order_layers, select_layer
 
 if TYPE_CHECKING:
     from sfu.pipe import PipeOut, Relay
@@ -28,7 +29,10 @@ class Router:
     def __init__(self, stream_id: str, on_close: Callable[[Router, str], None]) -> None:
         self.stream_id = stream_id
         self.closed = False
+        #: The current producer of each kind (simulcast video: the first layer offered; all of them are in ``layers``).
         self.producers: dict[str, Producer] = {}
+        #: Simulcast: the video producers, one per layer, lowest first (one entry for a single-stream publisher).
+        self.layers: list[Producer] = []
         self.consumers: dict[str, Consumer] = {}
         #: The codec of each kind the stream carries; viewers negotiate exactly these.
         self.codecs: dict[str, RTCRtpCodecParameters] = {}
@@ -62,7 +66,10 @@ class Router:
         self.grace_until = None
         self.publishes += 1
         stranded: list[Consumer] = []
+        self.layers = [p for p in producers if p.kind == "video"]
         for producer in producers:
+            if self.producers.get(producer.kind) in producers:
+                continue  # another layer of this kind was installed already
             previous = self.codecs.get(producer.kind)
             self.producers[producer.kind] = producer
             self.codecs[producer.kind] = producer.codec
@@ -72,14 +79,90 @@ class Router:
                 if previous is not None and not _same_codec(previous, producer.codec):
                     stranded.append(consumer)
                 elif consumer.connected:
-                    producer.add_consumer(consumer)
+                    self._feed(consumer)
         return stranded
+
+    def _feed(self, consumer: Consumer) -> None:
+        if consumer.kind == "video" and len(self.layers) > 1:
+            self.place(consumer)
+            return
+        producer = self.producers.get(consumer.kind)
+        if producer is not None:
+            producer.add_consumer(consumer)
+
+    # -- simulcast -------------------------------------------------------------------------------------------
+
+    def layer_infos(self, now: float | None = None) -> tuple[LayerInfo, ...]:
+        """The layers as the selector sees them, lowest first; also re-orders ``layers`` the same way."""
+        now = time.monotonic() if now is None else now
+        infos = {id(p): p.layer_info(now) for p in self.layers}
+        ordered = order_layers(list(infos.values()))
+        rank = {info.rid: index for index, info in enumerate(ordered)}
+        self.layers.sort(key=lambda p: rank[p.rid or ""])
+        return tuple(ordered)
+
+    def place(self, consumer: Consumer, infos: tuple[LayerInfo, ...] | None = None) -> None:
+        """Put a video consumer on the layer ``select_layer`` picks for it: join it there (cache replay or next
+        keyframe) if it is not fed yet, else switch at that layer's next keyframe; no layer fits: pause its video."""
+        if consumer.closed or not consumer.connected or not self.layers:
+            return
+        infos = self.layer_infos() if infos is None else infos
+        rid = select_layer(consumer.preference, consumer.screen, consumer.estimate_bps, infos)
+        target = next((p for p in self.layers if p.rid == rid), None) if rid is not None else None
+        current = consumer.producer
+        if target is None:
+            if rid is None and any(info.available for info in infos):  # nothing fits: audio only
+                self._pause(consumer)
+            return
+        if target is current:
+            if consumer.pending is not None:
+                consumer.pending.remove_consumer(consumer)
+                consumer.pending = None
+            return
+        if current is None or not consumer.started:
+            if current is not None:
+                current.remove_consumer(consumer)
+            if consumer.pending is not None and consumer.pending is not target:
+                consumer.pending.remove_consumer(consumer)
+                consumer.pending = None
+            consumer.paused = False
+            target.add_consumer(consumer)
+            return
+        if consumer.pending is not None and consumer.pending is not target:
+            consumer.pending.remove_consumer(consumer)
+            if current is not None:
+                current.remove_handoff(consumer)
+        target.switch_in(consumer)
+
+    def _pause(self, consumer: Consumer) -> None:
+        if consumer.pending is not None:
+            consumer.pending.remove_consumer(consumer)
+            consumer.pending = None
+        producer = consumer.producer
+        if producer is not None:
+            producer.remove_consumer(consumer)
+            consumer.detach()
+        consumer.paused = True
+
+    def replace_layers(self) -> None:
+        """Re-decide every video consumer's layer (layers came or went, sizes became known): called periodically."""
+        if len(self.layers) < 2:
+            return
+        infos = self.layer_infos()
+        for consumer in list(self.consumers.values()):
+            if consumer.kind == "video":
+                self.place(consumer, infos)
+
+    def all_producers(self) -> list[Producer]:
+        """Every producer: each kind's, and every simulcast layer."""
+        return list(dict.fromkeys([*self.producers.values(), *self.layers]))
 
     def publisher_left(self, grace_s: float) -> None:
         """The publisher's session ended: detach viewers and wait ``grace_s`` for it to come back."""
-        for producer in list(self.producers.values()):
+        for producer in self.all_producers():
             producer.close("publisher_left")
         self.producers.clear()
+        self.layers = []
         self.publisher_session_id = None
         self.grace_until = time.monotonic() + grace_s
 
@@ -88,9 +171,8 @@ class Router:
 
     def consumer_ready(self, consumer: Consumer) -> None:
         """The viewer's transport is up: feed it from the current producer, if any (else on the next publish)."""
-        producer = self.producers.get(consumer.kind)
-        if producer is not None and not consumer.closed:
-            producer.add_consumer(consumer)
+        if consumer.kind in self.producers and not consumer.closed:
+            self._feed(consumer)
 
     def remove_consumer(self, consumer: Consumer) -> None:
         self.consumers.pop(consumer.id, None)
@@ -99,9 +181,10 @@ class Router:
         if self.closed:
             return
         self.closed = True
-        for producer in list(self.producers.values()):
+        for producer in self.all_producers():
             producer.close(reason)
         self.producers.clear()
+        self.layers = []
         for consumer in list(self.consumers.values()):
             consumer.close(reason)
         self.consumers.clear()
@@ -113,7 +196,7 @@ class Router:
             "publishing": self.has_publisher,
             "in_grace": self.grace_until is not None,
             "publishes": self.publishes,
-            "producers": [p.stats() for p in self.producers.values()],
+            "producers": [p.stats() for p in self.all_producers()],
             "consumers": len(self.consumers),
             "relay": self.relay.stats() if self.relay is not None else None,
             "pipes": [pipe.stats() for pipe in self.pipes.values()],

@@ -26,6 +26,7 @@ from sfu.dispatch import EventDispatcher, Listener
 from sfu.egress import ExtensionIds
 from sfu.errors import (
     AlreadyPublishingError,
+    InvalidLayerPreferenceError,
     InvalidRelayOfferError,
     InvalidSdpError,
     SessionNotFoundError,
@@ -45,6 +46,7 @@ from sfu.events import (
     StreamStatsSampled,
     ViewerConnected,
 )
+from sfu.layers import LayerDemux
 from sfu.peer import add_remote_candidates, apply_offer, create_peer, make_answer, remote_ice_credentials
 from sfu.pipe import (
     AUDIO_LEVEL_ID,
@@ -65,8 +67,10 @@ from sfu.producer import Producer, percentile
 from sfu.residence import RESIDENCE
 from sfu.router import Router
 from sfu.sdp import codec_preferences, negotiated_media, parse_offer
+from sfu.selector import HIGH, PREFERENCES, Screen
 from sfu.session import PUBLISHER, VIEWER, EndedSession, Session
 from sfu.settings import SfuSettings
+from sfu.simulcast import URI_REPAIRED_RTP_STREAM_ID, URI_RTP_STREAM_ID, answer_simulcast, read_simulcast
 from sfu.tracks import ForwardedTrack
 from sfu.trickle import parse_fragment
 
@@ -130,6 +134,7 @@ class SfuService:
         """Accept a publisher's offer (video required; Opus audio optional). Returns (session id, answer SDP)."""
         self._check_open()
         summary = self._parse(offer_sdp, publishing=True)
+        simulcast = read_simulcast(offer_sdp)
         router = self._routers.get(stream_id)
         if (router is not None and router.has_publisher and router.relay is None) or stream_id in self._reserved:
             self.sessions_refused += 1
@@ -146,7 +151,18 @@ class SfuService:
                 transceivers["audio"].setCodecPreferences(opus)
             await apply_offer(pc, offer_sdp)
             session.remote_ice = remote_ice_credentials(pc)
+            layered = simulcast.get(transceivers["video"].mid or "")
+            if layered is not None:
+                aiortc_hooks.negotiate_header_extension(
+                    transceivers["video"], URI_RTP_STREAM_ID, layered.rid_extension_id
+                )
+                if layered.repaired_extension_id is not None:
+                    aiortc_hooks.negotiate_header_extension(
+                        transceivers["video"], URI_REPAIRED_RTP_STREAM_ID, layered.repaired_extension_id
+                    )
             answer = await make_answer(pc, self.settings)
+            if layered is not None:
+                answer = answer_simulcast(answer, {layered.mid: layered})
             negotiated = negotiated_media(pc.localDescription.sdp)
             if "video" not in negotiated:
                 raise InvalidSdpError("no video codec could be negotiated")
@@ -154,10 +170,27 @@ class SfuService:
             router = self._routers.get(stream_id)
             if router is None or router.closed:
                 router = Router(stream_id, self._router_closed)
-            producers = []
+            producers: list[Producer] = []
             for kind, transceiver in transceivers.items():
                 media = negotiated.get(kind)
                 if media is None:
+                    continue
+                if kind == "video" and layered is not None:
+                    demux = LayerDemux(transceiver.receiver, layered.rids)
+                    producers.extend(
+                        Producer(
+                            new_id(),
+                            stream_id,
+                            kind,
+                            media.codec,
+                            demux.upstream(rid),
+                            self.settings,
+                            router.profiles[kind],
+                            self._producer_closed,
+                            rid=rid,
+                        )
+                        for rid in layered.rids
+                    )
                     continue
                 producers.append(
                     Producer(
@@ -266,6 +299,34 @@ class SfuService:
         self.sessions_opened[VIEWER] += 1
         return session.id, answer
 
+    async def set_layer(self, session_id: str, preference: str, screen: tuple[int, int] | None = None) -> str | None:
+        """A viewer's simulcast choice: ``auto``, ``high``, ``medium`` or ``low`` (``sfu/selector.py``), and for
+        ``auto`` optionally its video element's size in pixels. Applies at the chosen layer's next keyframe (asked
+        for at once); returns the rid of that layer (None: the stream has one layer, or none is available now).
+        Unknown session: ``SessionNotFoundError``; a bad preference or size: ``InvalidLayerPreferenceError``, and
+        nothing changes."""
+        if preference not in PREFERENCES:
+            raise InvalidLayerPreferenceError(f"the layer preference must be one of {', '.join(PREFERENCES)}")
+        try:
+            size = Screen(*screen) if screen is not None else None
+        except (TypeError, ValueError):
+            raise InvalidLayerPreferenceError("the screen size must be two numbers of pixels, 1 to 16384") from None
+        session = self._sessions.get(session_id)
+        if session is None or session.role != VIEWER:
+            raise SessionNotFoundError("no such viewer session")
+        chosen: str | None = None
+        for consumer in session.consumers:
+            if consumer.kind != "video":
+                continue
+            consumer.preference = preference
+            consumer.screen = size
+            router = self._routers.get(session.stream_id)
+            if router is not None and len(router.layers) > 1:
+                router.place(consumer)
+                target = consumer.pending or consumer.producer
+                chosen = target.rid if target is not None else None
+        return chosen
+
     async def close_session(self, session_id: str) -> None:
         """End a session on purpose (WHIP/WHEP DELETE), whatever its peer's state. A publisher's stream ends at once,
         without grace: also when the peer already closed its connection and the stream is waiting out the reconnect
@@ -361,6 +422,8 @@ class SfuService:
                     ssrc=ssrc,
                 )
             )
+            if kind == "video":
+                consumers[-1].preference = HIGH  # one layer crosses the pipe: the top one the publisher sends
             tracks.append(PipeTrack.of(kind, ssrc, codec))
         pipe = PipeOut(
             pipe_id,
@@ -718,6 +781,7 @@ class SfuService:
                         if now - last > settings.media_timeout_s:
                             self._close_session(session, "media_timeout", grace=True)
                 for router in list(self._routers.values()):
+                    router.replace_layers()
                     relay = router.relay
                     if relay is not None:
                         heard = relay.pipe.last_packet_at

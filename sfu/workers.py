@@ -47,6 +47,7 @@ _CALLS = frozenset(
         "subscribe",
         "close_session",
         "trickle",
+        "set_layer",
         "drop_publisher",
         "end_stream",
         "open_origin_pipe",
@@ -342,6 +343,13 @@ class SfuWorkerPool:
             raise SessionNotFoundError("no such session")
         added: int = await self._call(worker, "trickle", session_id, fragment)
         return added
+
+    async def set_layer(self, session_id: str, preference: str, screen: tuple[int, int] | None = None) -> str | None:
+        worker = self._sessions.get(session_id)
+        if worker is None:
+            raise SessionNotFoundError("no such session")
+        chosen: str | None = await self._call(worker, "set_layer", session_id, preference, screen)
+        return chosen
 
     async def drop_publisher(self, session_id: str) -> None:
         worker = self._sessions.get(session_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -30,6 +30,13 @@ class RtcOffer(Payload):
 
 class RtcClose(Payload):
     session_id: str = Field(min_length=1, max_length=64)
+
+
+class RtcLayer(Payload):
+    session_id: str = Field(min_length=1, max_length=64)
+    layer: Literal["auto", "high", "medium", "low"]
+    width: int | None = Field(default=None, ge=1, le=16384)
+    height: int | None = Field(default=None, ge=1, le=16384)
 
 
 @handler("rtc:publish", schema=RtcOffer, auth=True, max_bytes=SDP_MAX + 512)
@@ -61,6 +68,17 @@ async def close(ctx: EventContext, body: RtcClose) -> None:
         await going_live.stop_publishing(body.session_id)  # hung up on purpose: the stream ends
     else:
         await going_live.stop_watching(body.session_id)
+
+
+@handler("rtc:layer", schema=RtcLayer)
+async def layer(ctx: EventContext, body: RtcLayer) -> dict[str, Any]:
+    """A viewer's simulcast choice for one of this connection's viewer sessions (docs/protocol.md, "Simulcast")."""
+    stream_id = ctx.conn.rtc_sessions.get(body.session_id)
+    if stream_id is None or ctx.conn.publishing.get(stream_id) == body.session_id:
+        raise NotFoundError("no such viewer session on this connection", code="session_not_found")
+    screen = (body.width, body.height) if body.width is not None and body.height is not None else None
+    rid = await ctx.use.going_live.choose_layer(StreamId(stream_id), body.session_id, body.layer, screen)
+    return {"layer": body.layer, "rid": rid}
 
 
 @on_disconnect

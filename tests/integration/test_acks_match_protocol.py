@@ -193,6 +193,7 @@ async def test_every_ack_and_push_the_pages_read_carries_the_documented_fields(d
                 {"stream_id": sid, "action": "timeout", "target_user_id": troll["user"]["id"], "duration_s": 60},
             )
             await ok(o, "mod:action", {"stream_id": sid, "action": "clear"})
+            await ok(f, "rtc:layer", {"session_id": sub["session_id"], "layer": "low"})
             await ok(f, "rtc:close", {"session_id": sub["session_id"]})
 
             for event in (

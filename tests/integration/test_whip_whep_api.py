@@ -75,7 +75,7 @@ async def test_whip_publish_and_whep_watch_drive_the_stream_lifecycle(client: ht
 
         assert await until(decoding, timeout=10)
         metrics = (await client.get("/metrics")).text
-        assert f'hub_sfu_producer_packets_total{{kind="video",stream="{stream["id"]}"}}' in metrics
+        assert f'hub_sfu_producer_packets_total{{kind="video",layer="",stream="{stream["id"]}"}}' in metrics
         assert "hub_sfu_viewers 1.0" in metrics
 
         assert (await client.delete(viewer_location)).status_code == 200

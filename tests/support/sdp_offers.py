@@ -344,3 +344,21 @@ def mutated_offers(directions: tuple[str, ...] = ("sendonly", "recvonly", "sendr
         return draw(st.sampled_from(["\r\n", "\n"])).join(lines)
 
     return build()
+
+
+def chromium_simulcast(rids: tuple[str, ...] = ("l", "m", "h"), simulcast: str | None = None) -> str:
+    """Chromium's publisher offer as it looks with three ``sendEncodings`` carrying rids: an ``a=rid:<rid> send``
+    line per layer and ``a=simulcast:send l;m;h`` in the video section, and no ``a=ssrc`` line for the video.
+    ``simulcast`` replaces the value of the ``a=simulcast`` line."""
+    out: list[str] = []
+    video = False
+    for line in offer("chromium", "sendonly").split("\r\n"):
+        if line.startswith("m="):
+            video = line.startswith("m=video")
+        if video and line.startswith(("a=ssrc:", "a=ssrc-group:")):
+            continue
+        out.append(line)
+        if video and line == "a=rtcp-rsize":
+            out.extend(f"a=rid:{rid} send" for rid in rids)
+            out.append("a=simulcast:" + (simulcast if simulcast is not None else "send " + ";".join(rids)))
+    return "\r\n".join(out)

@@ -45,13 +45,16 @@ async function post(url, sdp, headers) {
   if (r.status !== 201) throw new Error(`POST ${url}: ${r.status} ${body}`);
   return {answer: body, location: r.headers.get('Location')};
 }
-window.publish = async (url, key, codec) => {
-  const video = {width: 640, height: 480, frameRate: 30};
+// simulcast: the sendEncodings of the video (rid, scaleResolutionDownBy, maxBitrate), or nothing for one stream.
+window.publish = async (url, key, codec, simulcast) => {
+  const video = simulcast ? {width: 1280, height: 720, frameRate: 30} : {width: 640, height: 480, frameRate: 30};
   const media = await navigator.mediaDevices.getUserMedia({video, audio: true});
   const pc = new RTCPeerConnection();
   window.pc = pc;
   for (const track of media.getTracks()) {
-    const transceiver = pc.addTransceiver(track, {direction: 'sendonly'});
+    const init = {direction: 'sendonly'};
+    if (simulcast && track.kind === 'video') init.sendEncodings = simulcast;
+    const transceiver = pc.addTransceiver(track, init);
     if (track.kind === 'video') {
       const caps = RTCRtpSender.getCapabilities('video').codecs;
       const h264 = codec.toLowerCase() === 'video/h264';
@@ -99,6 +102,17 @@ window.outbound = async () => {
     }
   }
   return null;
+};
+window.layers = async () => {
+  const report = await window.pc.getStats();
+  const out = [];
+  for (const r of report.values()) {
+    if (r.type === 'outbound-rtp' && r.kind === 'video') {
+      out.push({rid: r.rid || null, width: r.frameWidth || 0, height: r.frameHeight || 0, framesSent: r.framesSent || 0,
+        limitation: r.qualityLimitationReason || null, active: r.active});
+    }
+  }
+  return out;
 };
 """
 

@@ -57,6 +57,7 @@ class FrameCounter:
         self.track = track
         self.times: list[float] = []
         self.sizes: set[tuple[int, int]] = set()
+        self.last_size = (0, 0)
         self.started = time.monotonic()
         self.task = asyncio.ensure_future(self._run())
 
@@ -66,7 +67,8 @@ class FrameCounter:
                 frame = await self.track.recv()
                 self.times.append(time.monotonic())
                 if isinstance(frame, VideoFrame):
-                    self.sizes.add((frame.width, frame.height))
+                    self.last_size = (frame.width, frame.height)
+                    self.sizes.add(self.last_size)
         except (MediaStreamError, asyncio.CancelledError):
             pass
 

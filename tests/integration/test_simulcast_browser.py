@@ -1,0 +1,155 @@
+"""Simulcast end to end: headless Chromium publishes three layers over WHIP (rid + scaleResolutionDownBy); aiortc
+viewers over WHEP ask for layers and decode what they get; a viewer moved between layers sees one continuous RTP
+stream (no sequence gap, no decoder error) and the SFU does no codec work."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from typing import Any
+
+import httpx
+import pytest
+from aiortc.rtp import RtpPacket
+
+from hub.app import create_app
+from hub.wiring import Hub
+from sfu import aiortc_hooks
+from tests.support.api import create_stream, register
+from tests.support.servers import serve_asgi
+from tests.support.sfu_browser import chromium, open_page
+from tests.support.sfu_peers import Viewer
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SDP = {"Content-Type": "application/sdp"}
+#: The three layers the studio page sends, with bit rates low enough that Chromium keeps all three on while its
+#: estimate of the uplink to aiortc is still at its start (~300 kbit/s; the bandwidth feedback is another task).
+ENCODINGS = [
+    {"rid": "l", "scaleResolutionDownBy": 4, "maxBitrate": 60_000},
+    {"rid": "m", "scaleResolutionDownBy": 2, "maxBitrate": 100_000},
+    {"rid": "h", "scaleResolutionDownBy": 1, "maxBitrate": 150_000},
+]
+
+
+async def until(check: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.2)
+    return bool(await check())
+
+
+def video_layers(hub: Hub, stream_id: str) -> list[dict[str, Any]]:
+    for router in hub.sfu.stats()["routers"]:
+        if router["stream_id"] == stream_id:
+            return [p for p in router["producers"] if p["kind"] == "video"]
+    return []
+
+
+class SeqLog:
+    """Every video RTP packet a viewer receives (before its jitter buffer), in arrival order."""
+
+    def __init__(self, viewer: Viewer) -> None:
+        receiver = next(t for t in viewer.pc.getTransceivers() if t.kind == "video").receiver
+        self.packets: list[tuple[int, int, int]] = []
+        self.plis = 0
+        original = receiver._handle_rtp_packet
+        original_pli = getattr(receiver, aiortc_hooks.RECEIVER_SEND_PLI)
+
+        async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+            self.packets.append((packet.ssrc, packet.sequence_number, packet.timestamp))
+            await original(packet, arrival_time_ms=arrival_time_ms)
+
+        async def pli(media_ssrc: int) -> None:
+            self.plis += 1
+            await original_pli(media_ssrc)
+
+        receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+        setattr(receiver, aiortc_hooks.RECEIVER_SEND_PLI, pli)
+
+    def gaps(self, ssrc: int, since: int = 0) -> list[tuple[int, int]]:
+        seqs = [seq for s, seq, _ in self.packets[since:] if s == ssrc]
+        return [(a, b) for a, b in itertools.pairwise(seqs) if (b - a) & 0xFFFF != 1]
+
+
+async def test_chromium_publishes_three_layers_and_viewers_get_the_layer_they_ask_for(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="aiortc.rtcrtpreceiver")
+    aiortc_hooks.count_codec_objects()
+    codecs_before = aiortc_hooks.codec_objects()
+    app = create_app(hub, own_hub=False)
+    async with serve_asgi(app) as base, httpx.AsyncClient(base_url=base) as client:
+        owner = await register(client, "Layered")
+        stream = await create_stream(client, owner, "Three layers")
+        whip = f"{base}/api/v1/whip/{stream['id']}"
+        whep = f"{base}/api/v1/whep/{stream['id']}"
+        low, high = Viewer(), Viewer()
+        try:
+            async with chromium() as browser:
+                publisher = await open_page(browser, base)
+                await publisher.evaluate(
+                    "([u, k, e]) => window.publish(u, k, 'video/VP8', e)", [whip, stream["stream_key"], ENCODINGS]
+                )
+
+                async def two_layers_live() -> bool:
+                    live = [p for p in video_layers(hub, stream["id"]) if p["keyframes"] and p["width"]]
+                    return len({p["width"] for p in live}) >= 3
+
+                assert await until(two_layers_live, 30), (video_layers(hub, stream["id"]), await _sent(publisher))
+                assert {p["rid"] for p in video_layers(hub, stream["id"])} == {"l", "m", "h"}
+
+                sessions = {}
+                for viewer, layer in ((low, "low"), (high, "high")):
+                    r = await client.post(f"{whep}?layer={layer}", content=await viewer.offer(), headers=SDP)
+                    assert r.status_code == 201, r.text
+                    await viewer.accept(r.text)
+                    sessions[layer] = r.headers["Location"]
+
+                async def both_decode() -> bool:
+                    return all(v.video is not None and v.video.count >= 20 for v in (low, high))
+
+                assert await until(both_decode, 30), hub.sfu.stats()["consumers"]
+                assert low.video is not None and high.video is not None
+                low_size = _latest(low)
+                high_size = _latest(high)
+                print("low viewer", low_size, "high viewer", high_size, "publisher", await _sent(publisher))
+                assert low_size[0] < high_size[0], (low_size, high_size)
+
+                # Move the low viewer up: its RTP stream goes on without a gap, and it decodes bigger frames.
+                log = SeqLog(low)
+                await asyncio.sleep(0.5)
+                mark = len(log.packets)
+                r = await client.post(f"{sessions['low']}/layer", json={"layer": "high"})
+                assert r.status_code == 200, r.text
+
+                async def low_grew() -> bool:
+                    return _latest(low)[0] > low_size[0]
+
+                assert await until(low_grew, 15), (_latest(low), hub.sfu.stats()["consumers"])
+                await asyncio.sleep(1.0)
+                ssrcs = {s for s, _, _ in log.packets}
+                assert len(ssrcs) == 1, "the viewer saw another SSRC"
+                assert log.gaps(ssrcs.pop(), since=0) == [], "a sequence gap across the switch"
+                assert len(log.packets) > mark
+                switched = [c for c in hub.sfu.stats()["consumers"] if c["kind"] == "video" and c["switches"]]
+                assert switched, hub.sfu.stats()["consumers"]
+                assert log.plis == 0, "the viewer's decoder asked for a keyframe (a decode error or a gap)"
+        finally:
+            await low.close()
+            await high.close()
+    assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
+    assert aiortc_hooks.codec_objects() - codecs_before <= 4  # the two aiortc viewers' own decoders only
+
+
+def _latest(viewer: Viewer) -> tuple[int, int]:
+    assert viewer.video is not None
+    return viewer.video.last_size
+
+
+async def _sent(page: Any) -> Any:
+    return await page.evaluate("window.layers()")

@@ -1,0 +1,177 @@
+"""Simulcast layers inside the SFU, with real aiortc receivers and senders (not connected): the demultiplexer binds
+SSRCs by rid, and a consumer moves between layer producers at keyframes, between frames, with one continuous
+outgoing stream."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
+
+from sfu import aiortc_hooks
+from sfu.consumer import Consumer, EgressCodec
+from sfu.egress import ExtensionIds, ProfileTable
+from sfu.layers import LayerDemux
+from sfu.producer import Producer
+from sfu.router import Router
+from sfu.settings import SfuSettings
+
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+
+
+def key(width: int) -> bytes:
+    """The first packet of a VP8 key frame of ``width`` x ``width * 9 / 16`` (RFC 6386 section 9.1 header)."""
+    height = width * 9 // 16
+    return bytes((0x10, 0x00, 0x00, 0x00, 0x9D, 0x01, 0x2A, width & 0xFF, width >> 8, height & 0xFF, height >> 8))
+
+
+DELTA = bytes((0x10, 0x01, 0x00))
+CONT = bytes((0x00, 0x00, 0x00))
+
+
+def rtp(ssrc: int, seq: int, ts: int, payload: bytes, marker: int = 0, rid: str | None = None) -> RtpPacket:
+    packet = RtpPacket(payload_type=96, sequence_number=seq & 0xFFFF, timestamp=ts & 0xFFFFFFFF, ssrc=ssrc)
+    packet.payload = payload
+    packet.marker = marker
+    packet.extensions.rtp_stream_id = rid
+    return packet
+
+
+def _ignore(producer: Producer, reason: str) -> None:
+    pass
+
+
+class Rig:
+    def __init__(self, pc: RTCPeerConnection) -> None:
+        self.pc = pc
+        self.profiles = ProfileTable()
+        self.settings = SfuSettings(gop_refresh_s=60.0, pli_interval_s=0.0)
+
+    def layers(self, rids: tuple[str, ...]) -> tuple[LayerDemux, list[Producer]]:
+        receiver = self.pc.addTransceiver("video", direction="recvonly").receiver
+        demux = LayerDemux(receiver, rids)
+        producers = [
+            Producer(
+                f"p{r}", "s", "video", VP8, demux.upstream(r), self.settings, self.profiles, lambda p, r: None, rid=r
+            )
+            for r in rids
+        ]
+        return demux, producers
+
+    def consumer(self) -> tuple[Consumer, list[RtpPacket]]:
+        sender = self.pc.addTransceiver("video", direction="sendonly").sender
+        consumer = Consumer(
+            "c",
+            "s",
+            "video",
+            sender,
+            EgressCodec("video/VP8", 90000, 97, None),
+            (ExtensionIds(), None),
+            None,
+            lambda c, r: None,
+        )
+        sent: list[RtpPacket] = []
+        consumer.set_link(lambda data: sent.append(RtpPacket.parse(data)))
+        return consumer, sent
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    pc = RTCPeerConnection()
+    yield Rig(pc)
+    await pc.close()
+
+
+def assert_gapless(sent: list[RtpPacket]) -> None:
+    seqs = [p.sequence_number for p in sent]
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs)), seqs
+    stamps = [p.timestamp for p in sent]
+    assert all((b - a) & 0xFFFFFFFF < 0x80000000 for a, b in itertools.pairwise(stamps)), stamps
+    assert len({p.ssrc for p in sent}) == 1
+
+
+async def test_the_demultiplexer_binds_each_ssrc_to_the_layer_its_rid_names(rig: Rig) -> None:
+    demux, (low, high) = rig.layers(("l", "h"))
+    demux.on_packet(rtp(111, 1, 0, key(320), 1, rid="l"))
+    demux.on_packet(rtp(222, 900, 0, key(1280), 1, rid="h"))
+    demux.on_packet(rtp(111, 2, 3000, DELTA, 1))  # no rid any more: the SSRC is bound
+    demux.on_packet(rtp(333, 5, 0, DELTA, 1))  # never named by a rid: dropped
+    demux.on_packet(rtp(444, 5, 0, DELTA, 1, rid="x"))  # a rid that was not offered: dropped
+    assert (low.packets, high.packets, demux.unbound) == (2, 1, 2)
+    assert (low.media_ssrc, high.media_ssrc) == (111, 222)
+    assert (low.width, low.height, high.width, high.height) == (320, 180, 1280, 720)
+    # an RTX packet naming layer h by RepairedRtpStreamId (RFC 8852 section 3.2) is unwrapped as RTX of SSRC 222
+    repair = rtp(555, 1, 0, b"\x03\x84" + DELTA)
+    repair.extensions.repaired_rtp_stream_id = "h"
+    demux._before_unwrap(repair)
+    assert aiortc_hooks.rtx_mapped(demux.receiver, 555)
+
+
+async def test_a_switch_waits_for_the_end_of_the_current_frame_and_keeps_one_gapless_stream(rig: Rig) -> None:
+    _demux, (low, high) = rig.layers(("l", "h"))
+    consumer, sent = rig.consumer()
+    low.on_packet(rtp(1, 100, 9000, key(320), 1))
+    low.add_consumer(consumer)  # joins from the low layer's cache
+    low.on_packet(rtp(1, 101, 12000, DELTA, 0))  # a frame begins on the low layer...
+    high.switch_in(consumer)
+    high.on_packet(rtp(2, 7000, 500, key(1280), 0))  # ...when the high layer's keyframe starts: not yet
+    assert consumer.producer is low and consumer.pending is high
+    high.on_packet(rtp(2, 7001, 500, CONT, 1))
+    low.on_packet(rtp(1, 102, 12000, CONT, 1))  # the low frame ends: now
+    assert consumer.producer is high and consumer.pending is None and consumer.switches == 1
+    high.on_packet(rtp(2, 7002, 3500, DELTA, 1))
+    low.on_packet(rtp(1, 103, 15000, DELTA, 1))  # not for this viewer any more
+    assert_gapless(sent)
+    assert [p.marker for p in sent] == [1, 0, 1, 0, 1, 1]
+    assert sent[3].payload == key(1280)
+
+
+async def test_a_switch_between_frames_happens_at_the_keyframe(rig: Rig) -> None:
+    _demux, (low, high) = rig.layers(("l", "h"))
+    consumer, sent = rig.consumer()
+    high.on_packet(rtp(2, 50, 0, key(1280), 1))
+    high.add_consumer(consumer)
+    low.on_packet(rtp(1, 9, 0, key(320), 1))
+    low.switch_in(consumer)
+    low.on_packet(rtp(1, 10, 3000, DELTA, 1))
+    assert consumer.producer is high  # a delta frame cannot start a layer
+    low.on_packet(rtp(1, 11, 6000, key(320), 1))
+    high.on_packet(rtp(2, 51, 3000, DELTA, 1))
+    assert consumer.producer is low
+    assert_gapless(sent)
+    assert [p.payload for p in sent] == [key(1280), key(320)]
+
+
+async def test_the_router_places_viewers_by_preference_and_pauses_none(rig: Rig) -> None:
+    router = Router("s", lambda r, reason: None)
+    _demux, producers = rig.layers(("h", "l", "m"))
+    router.set_publisher("pub", None, producers)
+    widths = {"l": 320, "m": 640, "h": 1280}
+    for index, producer in enumerate(producers):
+        producer.on_packet(rtp(10 + index, 1, 0, key(widths[producer.rid or ""]), 1))
+    assert [p.rid for p in router.layers] != ["l", "m", "h"]
+    router.layer_infos()
+    assert [p.rid for p in router.layers] == ["l", "m", "h"]
+    consumer, sent = rig.consumer()
+    consumer.preference = "low"
+    router.add_consumer(consumer)
+    router.consumer_ready(consumer)
+    assert consumer.producer is router.layers[0] and consumer.started
+    consumer.preference = "high"
+    router.place(consumer)
+    assert consumer.pending is router.layers[2]
+    router.layers[2].on_packet(rtp(12, 2, 3000, key(1280), 1))
+    assert consumer.producer is router.layers[2] and consumer.switches == 1
+    for producer in router.layers:
+        producer._bitrate = 100_000.0  # as if measured over the last second
+    consumer.estimate_bps = 50_000  # nothing fits: video pauses (audio would go on)
+    router.replace_layers()
+    assert consumer.paused and consumer.producer is None
+    consumer.estimate_bps = None
+    router.replace_layers()
+    router.layers[2].on_packet(rtp(12, 3, 6000, key(1280), 1))
+    assert consumer.producer is router.layers[2] and not consumer.paused
+    assert_gapless(sent)
