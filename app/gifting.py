@@ -18,9 +18,18 @@ class Gifting:
         self._gifts = gifts
 
     async def send(
-        self, who: Principal | None, stream_id: StreamId, gift_id: str, count: int, idempotency_key: str
+        self,
+        who: Principal | None,
+        stream_id: StreamId,
+        gift_id: str,
+        count: int,
+        idempotency_key: str,
+        message: str | None = None,
     ) -> GiftAck:
+        """``message``: optional, shown highlighted with the gift (text policy and the room's blocked terms)."""
         stream = await self._access.authorize(Action.SEND_GIFT, stream_id, who)
         assert who is not None
         ref = StreamRef(stream.id, stream.owner_id, stream.status is StreamStatus.LIVE)
-        return await self._gifts.send(who.user_id, stream_id, gift_id, count, idempotency_key, stream=ref)
+        return await self._gifts.send(
+            who.user_id, stream_id, gift_id, count, idempotency_key, message or "", stream=ref
+        )

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.text_fields import Reason, ReportReason
+from app.text_fields import GiftMessage, Reason, ReportReason
 from core.ids import UserId
 from rooms.chat_models import ModAction
 from rooms.moderation import ModRequest
@@ -63,3 +63,5 @@ class GiftRequest(Request):
     gift_id: str = Field(max_length=40)
     count: int = Field(default=1, ge=1, le=99)
     idempotency_key: IdempotencyKey
+    #: Shown with the gift in chat and on the overlays; part of the transfer (a replay must repeat it).
+    message: GiftMessage | None = None

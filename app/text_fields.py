@@ -15,6 +15,7 @@ from core.errors import InvalidInputError
 from core.text import (
     BIO,
     CHAT_TEXT,
+    GIFT_MESSAGE,
     GOAL_TITLE,
     NICKNAME,
     REASON,
@@ -57,3 +58,4 @@ ChatText = Annotated[str, limits(CHAT_TEXT), policy(CHAT_TEXT)]
 Reason = Annotated[str, limits(REASON), policy(REASON)]
 ReportReason = Annotated[str, limits(REPORT_REASON), policy(REPORT_REASON)]
 Resolution = Annotated[str, limits(RESOLUTION), policy(RESOLUTION)]
+GiftMessage = Annotated[str, limits(GIFT_MESSAGE), policy(GIFT_MESSAGE)]

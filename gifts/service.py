@@ -22,6 +22,7 @@ from core.errors import HubError, InvalidInputError, RateLimitedError, Unavailab
 from core.events import EventBus, GiftApplied, GiftSent, TopGiftersChanged
 from core.ids import UserId, new_id
 from core.ratelimit import Rate, RateLimiter
+from core.text import GIFT_MESSAGE
 from gifts.catalogue import GiftCatalogue
 from gifts.errors import DailySpendCapError, SelfGiftError, StreamNotLiveError, UserBlockedError
 from gifts.goals import GoalService
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 StreamLookup = Callable[[str], Awaitable[StreamRef]]
+#: Checks a gift's message against the room's rules (blocked terms) before the gift moves money; raises to refuse.
+MessageScreen = Callable[[str, str], Awaitable[None]]  # (stream_id, message)
 TOP_BADGES = 3
 NICKNAME_TTL_S = 60.0
 LEADERBOARD_SIZE = 10
@@ -81,6 +84,7 @@ class GiftService:
         events: EventBus,
         clock: Clock,
         policy: GiftPolicy,
+        screen: MessageScreen | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.goals = goals
@@ -93,6 +97,7 @@ class GiftService:
         self._events = events
         self._clock = clock
         self._policy = policy
+        self._screen = screen
         self._top_cache: dict[str, tuple[str, ...]] = {}
         self._nicknames: dict[str, tuple[str | None, float]] = {}  # user id -> (nickname, valid until, monotonic)
         wallet.ledger.register_publisher(TransferKind.GIFT, self._publish)
@@ -103,17 +108,28 @@ class GiftService:
         return self._policy
 
     async def send(
-        self, sender_id: str, stream_id: str, gift_id: str, count: int, key: str, *, stream: StreamRef | None = None
+        self,
+        sender_id: str,
+        stream_id: str,
+        gift_id: str,
+        count: int,
+        key: str,
+        message: str = "",
+        *,
+        stream: StreamRef | None = None,
     ) -> GiftAck:
         """Send a gift once per (sender, ``key``). ``stream``: the stream as the caller has just read it (the use
-        case read it to authorize), so it is not read twice; without it the service reads it."""
+        case read it to authorize), so it is not read twice; without it the service reads it. ``message``: an
+        optional short text shown with the gift (the text policy's ``GIFT_MESSAGE`` rule and the room's blocked
+        terms apply); it is part of the transfer, so a replay must carry the same one."""
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= self._policy.max_count:
             raise InvalidInputError(f"count must be between 1 and {self._policy.max_count}", field="count")
         if not _KEY.match(key):
             raise InvalidInputError("idempotency_key must be 1-64 of A-Z a-z 0-9 _ . : -", field="idempotency_key")
+        message = GIFT_MESSAGE.clean(message) if message else ""
         tid = f"gift:{sender_id}:{key}"
         try:
-            prepared = await self._prepare(tid, sender_id, stream_id, gift_id, count, key, stream)
+            prepared = await self._prepare(tid, sender_id, stream_id, gift_id, count, key, message, stream)
         except HubError:
             # A check refused it: if this key was used before (a retry after the stream ended, the rate limit, the
             # daily cap...), the sender gets the first send's ack. Looked up only here, so a new gift does not pay
@@ -121,18 +137,26 @@ class GiftService:
             existing = await self._wallet.ledger.get(tid)
             if existing is None:
                 raise
-            return await self._replay(existing, tid, stream_id, gift_id, count)
+            return await self._replay(existing, tid, stream_id, gift_id, count, message)
         spec, day_key, coins = prepared
         transfer = await self._wallet.execute(spec)
         if transfer.refs.get("_attempt") != spec.refs["_attempt"]:  # the key was used before: its transfer answers
             await self._store.refund_spend(day_key, coins)  # (its coins were counted when it was sent)
-            return await self._replay(transfer, tid, stream_id, gift_id, count)
+            return await self._replay(transfer, tid, stream_id, gift_id, count, message)
         if transfer.state is TransferState.REJECTED:
             await self._store.refund_spend(day_key, coins)  # nothing spent
         return self._ack(transfer)
 
     async def _prepare(
-        self, tid: str, sender_id: str, stream_id: str, gift_id: str, count: int, key: str, stream: StreamRef | None
+        self,
+        tid: str,
+        sender_id: str,
+        stream_id: str,
+        gift_id: str,
+        count: int,
+        key: str,
+        message: str,
+        stream: StreamRef | None,
     ) -> tuple[TransferSpec, str, int]:
         """The checks (each may refuse the gift), the day's spend counted, the combo: the transfer to execute."""
         if stream is None or stream.id != stream_id:
@@ -147,6 +171,8 @@ class GiftService:
             raise UserBlockedError("your account cannot send gifts")
         if streamer is None or streamer.suspended:
             raise UserBlockedError("this streamer cannot receive gifts")
+        if message and self._screen is not None:
+            await self._screen(stream_id, message)  # a new gift only: a replay's message was screened when sent
         wait = await self._limiter.hit(f"gift:{sender_id}", self._policy.rate)
         if wait:
             raise RateLimitedError("you are sending gifts too fast", retry_after_s=wait)
@@ -204,14 +230,18 @@ class GiftService:
             "share_bps": bps,
             "combo": combo,
             "_key": key,
+            **({"message": message} if message else {}),
             "_attempt": attempt,  # tells this request's insert from a concurrent replay's
         }
         spec = TransferSpec(tid, TransferKind.GIFT, tuple(legs), refs=refs, outbox=True, hold=hold)
         return spec, day_key, coins
 
-    async def _replay(self, existing: Transfer, tid: str, stream_id: str, gift_id: str, count: int) -> GiftAck:
+    async def _replay(
+        self, existing: Transfer, tid: str, stream_id: str, gift_id: str, count: int, message: str
+    ) -> GiftAck:
         refs = existing.refs
-        if (refs.get("stream_id"), refs.get("gift_id"), refs.get("count")) != (stream_id, gift_id, count):
+        sent = (refs.get("stream_id"), refs.get("gift_id"), refs.get("count"), refs.get("message", ""))
+        if sent != (stream_id, gift_id, count, message):
             raise InvalidInputError("this idempotency key was used for a different gift", code="idempotency_key_reused")
         if existing.state is TransferState.PENDING:
             existing = await self._wallet.execute(TransferSpec(tid, existing.kind, existing.legs, refs=existing.refs))
@@ -253,6 +283,7 @@ class GiftService:
                     "sender": {"id": refs["sender_id"], "nickname": refs.get("sender_nickname")},
                     "gift": gift.public(),
                     "effect": gift.effect.to_dict(),
+                    **({"message": refs["message"]} if refs.get("message") else {}),
                 },
             )
         )
@@ -276,6 +307,8 @@ class GiftService:
             "effect": gift.effect.to_dict(),
             "goal": goal.to_dict() if goal else None,
         }
+        if refs.get("message"):
+            extra["message"] = refs["message"]
         if top is not None:
             extra["leaderboard"] = top
         await self._events.publish(

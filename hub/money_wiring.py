@@ -20,7 +20,7 @@ from gifts.catalogue import GiftCatalogue
 from gifts.goals import GoalService
 from gifts.live_state import InProcessLiveState, LiveState
 from gifts.models import StreamRef
-from gifts.service import GiftPolicy, GiftService
+from gifts.service import GiftPolicy, GiftService, MessageScreen
 from gifts.settings import GiftsSettings
 from gifts.store import GiftStore
 from gifts.store_redis import RedisLiveState
@@ -65,6 +65,7 @@ class MoneyWiring:
         redis: Any,
         redis_breaker: RedisBreaker | None,
         broadcaster: Broadcaster,
+        message_screen: MessageScreen | None = None,
     ) -> None:
         self._streams = streams
         self.ledger_store = LedgerStore(db)
@@ -127,6 +128,7 @@ class MoneyWiring:
                 bean_hold_s=gift_settings.bean_hold_s,
                 share_bps=dict(gift_settings.share_bps),
             ),
+            screen=message_screen,
         )
         self._emitter = CoalescingEmitter(broadcaster)
         self._effects_sent: OrderedDict[str, None] = OrderedDict()
@@ -148,20 +150,19 @@ class MoneyWiring:
         if len(self._effects_sent) > EFFECTS_REMEMBERED:
             self._effects_sent.popitem(last=False)
         extra = event.extra
-        await self._emitter.emit_now(
-            event.stream_id,
-            "gift:received",
-            {
-                "stream_id": event.stream_id,
-                "transfer_id": event.transfer_id,
-                "sender": extra.get("sender", {"id": event.sender_id}),
-                "gift": extra.get("gift", {"id": event.gift_id}),
-                "count": event.count,
-                "combo": event.combo,
-                "effect": extra.get("effect"),
-                "at": event.at.isoformat(),
-            },
-        )
+        payload: dict[str, Any] = {
+            "stream_id": event.stream_id,
+            "transfer_id": event.transfer_id,
+            "sender": extra.get("sender", {"id": event.sender_id}),
+            "gift": extra.get("gift", {"id": event.gift_id}),
+            "count": event.count,
+            "combo": event.combo,
+            "effect": extra.get("effect"),
+            "at": event.at.isoformat(),
+        }
+        if extra.get("message"):
+            payload["message"] = extra["message"]  # a paid message: drawn highlighted, never merged with other gifts
+        await self._emitter.emit_now(event.stream_id, "gift:received", payload)
 
     async def _on_gift_applied(self, event: GiftApplied) -> None:
         await self._emit_effect(event)

@@ -144,6 +144,7 @@ class Hub:
             redis=self.redis,
             redis_breaker=self.redis_breaker,
             broadcaster=self.broadcaster,
+            message_screen=self.chat.screen_gift_message,
         )
         self.wallet = self.money.wallet
         self.gifts = self.money.gifts

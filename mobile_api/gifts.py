@@ -131,7 +131,7 @@ async def update_gift(call: Call) -> dict[str, Any]:
 async def send_gift(call: Call) -> dict[str, Any]:
     b = call.body_as(SendGiftBody)
     ack = await call.ctx.use.gifting.send(
-        call.principal, StreamId(call.path["stream_id"]), b.gift_id, b.count, b.idempotency_key
+        call.principal, StreamId(call.path["stream_id"]), b.gift_id, b.count, b.idempotency_key, b.message
     )
     return ack.to_dict()
 

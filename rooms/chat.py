@@ -116,6 +116,13 @@ class ChatService:
         self._room_cache[stream_id] = (now + ROOM_CACHE_S, stream, settings)
         return stream, settings
 
+    async def screen_gift_message(self, stream_id: str, text: str) -> None:
+        """A gift's message follows the room's blocked terms like chat does (``blocked_term``), for everyone: it is
+        drawn on the stream's overlays, which moderators cannot take back."""
+        settings = await self.settings(stream_id)
+        if find_blocked(text, settings.effective().blocked_terms) is not None:
+            raise BlockedTermError("the gift message contains a blocked term", field="message")
+
     def forget_room(self, stream_id: str) -> None:
         self._room_cache.pop(stream_id, None)
 

@@ -232,6 +232,8 @@ def _gift_key(data: Any) -> tuple[str, str] | None:
     """(sender, gift) of a small gift's effect, which may merge with the same sender's same gift; None for a big one."""
     try:
         gift, effect = data["gift"], data.get("effect") or {}
+        if data.get("message"):
+            return None  # a gift with a message is drawn with it: never merged, kept for a viewer that is behind
         if effect.get("fullscreen") or int(gift.get("coins", 0)) * int(data.get("count", 1)) >= BIG_GIFT_COINS:
             return None
         return str(data["sender"]["id"]), str(gift["id"])

@@ -21,6 +21,6 @@ class GiftSend(GiftRequest):
 @handler("gift:send", schema=GiftSend, auth=True)
 async def gift_send(ctx: EventContext, body: GiftSend) -> dict[str, Any]:
     ack = await ctx.use.gifting.send(
-        ctx.principal, StreamId(body.stream_id), body.gift_id, body.count, body.idempotency_key
+        ctx.principal, StreamId(body.stream_id), body.gift_id, body.count, body.idempotency_key, body.message
     )
     return ack.to_dict()

@@ -63,4 +63,4 @@ async def test_official_js_client_joins_chats_likes_gets_room_batches_and_error_
             raise
     result = json.loads(out.decode().strip().splitlines()[-1])
     assert result["ok"], (result, err.decode()[-2000:])
-    assert all(result["checks"].values()) and len(result["checks"]) == 13
+    assert all(result["checks"].values()) and len(result["checks"]) == 14

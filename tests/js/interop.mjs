@@ -80,6 +80,25 @@ try {
   checks.room_batch_msgpack =
     order(seenMp) === order(seenJson) && seenMp.batches >= 1 && effect(seenMp).transfer_id === gift.transfer_id &&
     effect(seenMp).count === 1;
+
+  // A gift with a message: the message rides on `gift:received` to JSON and msgpack clients alike (never merged).
+  const giftEffect = (socket) =>
+    new Promise((resolve) => {
+      const seen = (data) => {
+        if (data.message !== undefined) resolve(data);
+      };
+      socket.on("gift:received", seen);
+      socket.on("room:batch", (b) => b.events.filter((x) => x.event === "gift:received").forEach((x) => seen(x.data)));
+    });
+  const msgJson = giftEffect(owner);
+  const msgMp = giftEffect(mp);
+  const text = "gg \u{1F389} привет";
+  const withMsg = await viewer
+    .timeout(5000)
+    .emitWithAck("gift:send", { stream_id: streamId, gift_id: "rose", idempotency_key: "js-gift-2", message: text });
+  const [mj, mm] = await Promise.all([msgJson, msgMp]);
+  checks.gift_message =
+    withMsg.ok === true && mj.message === text && mm.message === text && mm.transfer_id === withMsg.transfer_id;
   mp.disconnect();
 
   const bad = await viewer.timeout(5000).emitWithAck("chat:send", { stream_id: streamId, text: 42 });

@@ -40,6 +40,7 @@ function boot() {
   live.on("viewers:count", (e) => showViewerCount(e.count));
   live.on("room:settings", (s) => showSettings(s));
   live.on("mod:event", onModEvent);
+  live.on("gift:received", (e) => chat.addGift(e)); // paid messages, highlighted
   live.on("stream:ended", () => {
     composer.setEnded();
     toast(t("player.ended"));

@@ -208,8 +208,10 @@ export class RoomSession {
   }
 
   /** Resolves `{transfer_id, gift_id, count, combo, coins_spent, balance}`. */
-  sendGift(giftId, count = 1) {
-    return call(this.socket, "gift:send", { stream_id: this.streamId, gift_id: giftId, count, idempotency_key: newId() });
+  sendGift(giftId, count = 1, message = "") {
+    const payload = { stream_id: this.streamId, gift_id: giftId, count, idempotency_key: newId() };
+    if (message) payload.message = message;
+    return call(this.socket, "gift:send", payload);
   }
 
   /** A moderation action on a chat message's author (`delete` removes the message itself). */

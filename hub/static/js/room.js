@@ -65,6 +65,31 @@ export class ChatView {
     if (scroll) this.scroll(atBottom);
   }
 
+  /** A gift that carries a message: a highlighted row (paid messages stand out); de-duplicated by transfer id. */
+  addGift(event) {
+    if (!event || !event.message) return;
+    const id = `gift:${event.transfer_id}`;
+    if (this.ids.has(id)) return;
+    this.ids.add(id);
+    this.empty.remove();
+    const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 60;
+    this.list.append(
+      el("li", { class: "chat-msg chat-gift", dataset: { id, userId: userIdOf(event.sender) || "" } },
+        el("span", { class: "chat-time muted" }, formatTime(event.at)),
+        el("span", { class: "chat-gift-icon" }, giftIcon(event.gift, "gift-img")),
+        el("b", { class: "chat-nick" }, nicknameOf(event.sender)),
+        el("span", { class: "chat-gift-name muted" }, t("gifts.sent", { gift: giftName(event.gift) })),
+        el("span", { class: "chat-text" }, event.message),
+      ),
+    );
+    while (this.list.children.length > MAX_CHAT) {
+      const first = this.list.firstElementChild;
+      this.ids.delete(first.dataset.id);
+      first.remove();
+    }
+    this.scroll(atBottom);
+  }
+
   modButtons(message) {
     const user = message.user || {};
     const act = (action, extra = {}) => (e) => {
@@ -282,8 +307,16 @@ export class GiftEffects {
         comboEl,
       );
       this.layer.append(node);
-      card = { node, comboEl, timer: null };
+      card = { node, comboEl, timer: null, messageEl: null };
       this.cards.set(key, card);
+    }
+    if (event.message) {
+      if (!card.messageEl) {
+        card.messageEl = el("span", { class: "gift-message" });
+        card.node.querySelector(".gift-text").append(card.messageEl);
+      }
+      card.messageEl.textContent = event.message;
+      card.node.classList.add("gift-card-message");
     }
     card.comboEl.textContent = t("gifts.combo", { n: formatNumber(combo) });
     card.node.classList.remove("bump");

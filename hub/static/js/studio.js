@@ -355,6 +355,7 @@ async function joinRoom(previous, force = false) {
 
 function onGift(e) {
   fx.show(e);
+  chat.addGift(e);
   // the beans this gift earned (after the platform's share) when the event says so; the wallet confirms either way
   if (e.beans != null) {
     state.beans += Number(e.beans);

@@ -57,6 +57,7 @@ room.on("viewers:count", (e) => setViewers(e.count));
 room.on("likes:update", (e) => setLikes(e.total));
 room.on("gift:received", (e) => {
   fx.show(e);
+  chat.addGift(e);
   if (e.sender.id === session.user?.id) refreshBalance();
 });
 room.on("leaderboard:update", (e) => board.update(e.top));
@@ -347,7 +348,9 @@ async function sendGift(gift, button) {
     return;
   }
   try {
-    const ack = await room.sendGift(gift.id, 1);
+    const input = $("#gift-message");
+    const ack = await room.sendGift(gift.id, 1, input.value.trim());
+    input.value = "";
     setBalance(Number(ack.balance));
     if (button && ack.combo > 1) showCombo(button, ack.combo);
   } catch (err) {

@@ -74,6 +74,7 @@ export default {
   "gifts.sent_by": "{name} sent {gift}",
   "gifts.sent": "sent {gift}",
   "gifts.combo": "×{n}",
+  "gifts.message_placeholder": "Add a message to your gift (optional)",
   "gifts.guest": "Log in to send gifts",
   "gifts.empty": "No gifts in the catalogue",
 

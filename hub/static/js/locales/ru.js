@@ -77,6 +77,7 @@ export default {
   "gifts.price.other": "{n} монеты",
   "gifts.sent_by": "{name} дарит «{gift}»",
   "gifts.sent": "дарит «{gift}»",
+  "gifts.message_placeholder": "Сообщение к подарку (необязательно)",
   "gifts.combo": "×{n}",
   "gifts.guest": "Войдите, чтобы дарить подарки",
   "gifts.empty": "Каталог подарков пуст",
