@@ -62,5 +62,5 @@ async def test_official_js_client_joins_chats_likes_gets_room_batches_and_error_
             await proc.wait()
             raise
     result = json.loads(out.decode().strip().splitlines()[-1])
-    assert result["ok"], (result, err.decode()[-2000:])
+    assert result["ok"], (repr(result), err.decode()[-2000:])
     assert all(result["checks"].values()) and len(result["checks"]) == 14
