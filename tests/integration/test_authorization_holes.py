@@ -4,7 +4,7 @@ stream or their removal, and restrictions that stopped chat only. Each test fail
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,6 +19,7 @@ from tests.support.coins import give_coins
 from tests.support.live import LiveClient, live_clients
 from tests.support.servers import serve_asgi
 from tests.support.sfu_peers import Publisher
+from tests.support.waiting import until
 
 ADMIN_EMAIL = "admin@example.com"
 SDP = {"Content-Type": "application/sdp"}
@@ -65,15 +66,6 @@ async def node(db_name: str, mongo_client: Any) -> AsyncIterator[Node]:
     await mongo_client.drop_database(db_name)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 3.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.05)
-    return await check()
-
-
 async def refused(client: LiveClient, event: str, body: Any, code: str) -> bool:
     ack = await client.call(event, body)
     return ack["ok"] is False and ack["error"]["code"] == code
@@ -104,7 +96,7 @@ async def test_a_demoted_global_moderator_loses_staff_on_an_open_socket_at_once(
     reporter_socket = await node.socket(reporter, sid)
     assert (await node.post(root, f"/admin/users/{staff['user']['id']}/role", {"role": "viewer"})).status_code == 200
     slow_off = {"stream_id": sid, "action": "slow", "value": 0}
-    assert await eventually(lambda: refused(staff_socket, "mod:action", slow_off, "forbidden"))
+    assert await until(lambda: refused(staff_socket, "mod:action", slow_off, "forbidden"), 3.0)
     assert staff_socket.received("you:changed") == [{"reason": "role", "role": "viewer"}]
     ban = {"stream_id": sid, "action": "ban", "target_user_id": viewer["user"]["id"]}
     assert (await staff_socket.error("mod:action", ban))["code"] == "forbidden"
@@ -177,7 +169,7 @@ async def test_a_removed_moderator_loses_every_power_and_mod_event_at_once(node:
     )
     assert r.status_code == 200
     clear = {"stream_id": sid, "action": "clear"}
-    assert await eventually(lambda: refused(mod_socket, "mod:action", clear, "forbidden"))
+    assert await until(lambda: refused(mod_socket, "mod:action", clear, "forbidden"), 3.0)
     before = len(mod_socket.received("mod:event"))
     await reporter_socket.ok("report:send", {**report, "reason": "more spam"})
     await asyncio.sleep(0.5)

@@ -12,11 +12,12 @@ import pytest
 
 from tests.e2e.browser import PageLog, new_page
 from tests.e2e.browser import chromium as e2e_chromium
-from tests.integration.test_cluster_media import FAST, SDP, decodes, live_on, publish, until
+from tests.integration.test_cluster_media import FAST, SDP, decodes, live_on, publish
 from tests.support.api import create_stream, register
 from tests.support.nodes import hub_nodes
 from tests.support.sfu_browser import chromium, inbound, open_page
 from tests.support.sfu_peers import Publisher, Viewer
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

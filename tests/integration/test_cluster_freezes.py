@@ -14,7 +14,6 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -23,6 +22,7 @@ from core.ids import StreamId
 from tests.support.api import create_stream, register
 from tests.support.nodes import Node, hub_nodes
 from tests.support.sfu_peers import Publisher, Viewer
+from tests.support.waiting import until
 
 SDP = {"Content-Type": "application/sdp"}
 GOP_S = 4.0
@@ -35,15 +35,6 @@ SETTINGS = {
 }
 
 pytestmark = pytest.mark.slow
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(await predicate())
 
 
 def times(viewer: Viewer) -> list[float]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urljoin
 
@@ -27,6 +26,7 @@ from tests.support.api import auth, create_stream, register
 from tests.support.live import live_clients
 from tests.support.nodes import Node, hub_nodes
 from tests.support.sfu_peers import Publisher, Viewer
+from tests.support.waiting import until
 
 SDP = {"Content-Type": "application/sdp"}
 FAST = {
@@ -38,15 +38,6 @@ FAST = {
 }
 
 pytestmark = pytest.mark.slow
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(await predicate())
 
 
 def frames(viewer: Viewer) -> int:

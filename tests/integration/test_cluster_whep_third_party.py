@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_cluster_media import FAST, SDP, decodes, live_on, publish, until
+from tests.integration.test_cluster_media import FAST, SDP, decodes, live_on, publish
 from tests.integration.test_whip_whep_third_party import MODULES, _eventually, _pages, _patched, _statuses
 from tests.support.api import create_stream, register
 from tests.support.nodes import hub_nodes
 from tests.support.servers import free_port, serve_asgi
 from tests.support.sfu_browser import chromium
 from tests.support.sfu_peers import Publisher, Viewer
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

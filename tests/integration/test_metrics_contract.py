@@ -3,12 +3,9 @@ label values come from closed sets: invented methods and paths add no series."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 import subprocess
-import time
-from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +15,7 @@ from tests.support.api import auth, create_stream, register
 from tests.support.live import LiveClient
 from tests.support.servers import serve_asgi
 from tests.support.sfu_peers import Publisher, Viewer
+from tests.support.waiting import until
 
 SDP = {"Content-Type": "application/sdp"}
 
@@ -51,15 +49,6 @@ def _promtool(text: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([binary, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
 
 
-async def _until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(await predicate())
-
-
 @pytest.mark.slow
 async def test_a_busy_hubs_metrics_pass_promtool(hub: Hub) -> None:
     from hub.app import create_app
@@ -83,7 +72,7 @@ async def test_a_busy_hubs_metrics_pass_promtool(hub: Hub) -> None:
             async def decoding() -> bool:
                 return viewer.video is not None and viewer.video.count >= 15
 
-            assert await _until(decoding, timeout=15)
+            assert await until(decoding, timeout=15)
             await live.connect(base, owner["access_token"])
             await live.call("stream:join", {"stream_id": stream["id"]})
             await live.call("chat:send", {"stream_id": stream["id"], "text": "hello"})

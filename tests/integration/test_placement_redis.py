@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from cluster.models import NodeLoad, least_loaded
 from cluster.store_redis import RedisPlacement
+from tests.support.waiting import until
 
 HEARTBEAT_S = 0.2
 LEASE_S = 1.5
@@ -58,13 +59,6 @@ async def placements(redis_client: Any, *loads: FakeLoad) -> AsyncIterator[list[
             await node.close()
 
 
-async def until(condition: Callable[[], Any], timeout_s: float = 6.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
 async def test_nodes_find_each_other_and_see_each_others_load_after_a_heartbeat(redis_client: Any) -> None:
     a, b = FakeLoad("a"), FakeLoad("b")
     async with placements(redis_client, a, b) as (pa, pb):
@@ -74,7 +68,7 @@ async def test_nodes_find_each_other_and_see_each_others_load_after_a_heartbeat(
         async def a_sees_b_busy() -> bool:
             return any(n.node_id == "b" and n.viewers == 7 for n in await pa.nodes())
 
-        await until(a_sees_b_busy)
+        assert await until(a_sees_b_busy, 6.0)
         assert pb.heartbeats >= 1
 
 
@@ -90,7 +84,7 @@ async def test_a_dead_nodes_lease_runs_out_with_the_origins_it_held(redis_client
         async def b_gone() -> bool:
             return {n.node_id for n in await pa.nodes()} == {"a"} and await pa.origin("s1") is None
 
-        await until(b_gone)
+        assert await until(b_gone, 6.0)
         assert time.monotonic() - started < LEASE_S + 2.0
 
 
@@ -119,7 +113,7 @@ async def test_a_publisher_reconnecting_elsewhere_takes_the_origin_over_and_the_
         async def a_was_told() -> bool:
             return lost == ["s1"]
 
-        await until(a_was_told)
+        assert await until(a_was_told, 6.0)
         assert not pa.holds("s1")
         origin = await pa.origin("s1")
         assert origin is not None and origin.node_id == "b"
@@ -143,7 +137,7 @@ async def test_an_end_announced_on_one_node_reaches_every_other_within_a_second(
         async def all_heard() -> bool:
             return heard["a"] == ["s1"] and heard["b"] == ["s1"]
 
-        await until(all_heard, timeout_s=1.0)
+        assert await until(all_heard, 1.0)
         assert time.monotonic() - started < 1.0
         assert heard["c"] == []  # the announcing node ends its own copy itself
         assert await pb.origin("s1") is None
@@ -161,7 +155,7 @@ async def test_viewer_counts_add_up_over_live_nodes_only(redis_client: Any) -> N
         async def c_not_counted() -> bool:
             return await pa.stream_viewers("s1") == 8
 
-        await until(c_not_counted)
+        assert await until(c_not_counted, 6.0)
 
 
 async def test_the_least_loaded_node_with_room_is_chosen_from_the_registry(redis_client: Any) -> None:
@@ -177,7 +171,7 @@ async def test_the_least_loaded_node_with_room_is_chosen_from_the_registry(redis
             choice = least_loaded(await pa.nodes())
             return choice is not None and choice.node_id == "b"
 
-        await until(b_chosen)
+        assert await until(b_chosen, 6.0)
 
 
 async def test_a_node_that_leaves_cleanly_is_gone_at_once(redis_client: Any) -> None:

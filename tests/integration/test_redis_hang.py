@@ -23,6 +23,7 @@ from tests.support.api import auth, create_stream, register
 from tests.support.live import live_clients
 from tests.support.nodes import Node, hub_nodes
 from tests.support.servers import redis_server
+from tests.support.waiting import until
 
 T = TypeVar("T")
 QUICK_S = 2.0  # generous (busy CI machines): the deadline is HUB_REDIS_CALL_TIMEOUT_S, 0.5 s; a hung call took 5 s
@@ -38,13 +39,6 @@ async def breaker_open(node: Node) -> float:
     text = (await node.http.get("/metrics")).text
     line = next(ln for ln in text.splitlines() if ln.startswith("hub_redis_breaker_open "))
     return float(line.split()[1])
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_hung_redis_costs_one_short_deadline_then_nodes_fall_back_and_resume_when_it_answers(
@@ -66,7 +60,7 @@ async def test_a_hung_redis_costs_one_short_deadline_then_nodes_fall_back_and_re
             await b.ok("stream:join", {"stream_id": sid})
             await a.ok("chat:send", {"stream_id": sid, "text": "before"})
             await b.wait_for(lambda: "before" in b.chat_texts())
-            await until(lambda: _both_closed(n1, n2))  # (a starved event loop can miss a deadline: that trips too)
+            assert await until(lambda: _both_closed(n1, n2), 10.0), "the breakers did not close"
 
             os.kill(proc.pid, signal.SIGSTOP)
             try:
@@ -89,7 +83,7 @@ async def test_a_hung_redis_costs_one_short_deadline_then_nodes_fall_back_and_re
             finally:
                 os.kill(proc.pid, signal.SIGCONT)
 
-            await until(lambda: _both_closed(n1, n2))
+            assert await until(lambda: _both_closed(n1, n2), 10.0), "the breakers did not close"
             # Shared again: the guest who joined on node 2 during the pause is counted on node 1 too ...
             await a.wait_event("viewers:count", where=lambda d: d["count"] == 3)
             # ... chat crosses nodes, and the rate limit is the shared one in Redis again.
@@ -152,7 +146,7 @@ async def test_a_node_with_a_hung_redis_reports_unready_at_once_and_still_opens_
                 assert r.status_code == 200 and took < QUICK_S
             finally:
                 os.kill(proc.pid, signal.SIGCONT)
-            await until(lambda: _ready(n1.http))
+            assert await until(lambda: _ready(n1.http), 10.0), "the node did not become ready"
 
 
 async def _ready(http: httpx.AsyncClient) -> bool:

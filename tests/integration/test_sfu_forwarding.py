@@ -24,6 +24,7 @@ from sfu import (
 )
 from sfu.session import Session
 from tests.support.sfu_peers import Publisher, Viewer, assert_keeping_up, drop_every, keeps_up
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -60,15 +61,6 @@ async def watch(service: SfuService, stream: str) -> Viewer:
     _, answer = await service.subscribe(stream, await viewer.offer(), {"who": "viewer"})
     await viewer.accept(answer)
     return viewer
-
-
-async def until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(predicate())
 
 
 def sessions(service: SfuService) -> list[Session]:

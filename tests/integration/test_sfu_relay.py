@@ -26,6 +26,7 @@ from sfu import (
 from sfu.pipe import PipeOut, decode_offer, encode_offer
 from tests.integration.test_sfu_forwarding import count_codec_work, encoders_created
 from tests.support.sfu_peers import Publisher, Viewer, assert_keeping_up, keeps_up
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -52,15 +53,6 @@ class Recorder:
 
     def of(self, kind: type[SfuEvent]) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]
-
-
-async def until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(predicate())
 
 
 @pytest.fixture

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
-from typing import Any
 
 import pytest
 
 from sfu import InvalidSdpError, PublisherStarted, SessionClosed, SfuEvent, SfuSettings, StreamNotLiveError
 from sfu.workers import SfuWorkerPool
 from tests.support.sfu_peers import Publisher, Viewer, assert_keeping_up, keeps_up
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.slow
-
-
-async def until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(predicate())
 
 
 async def test_streams_are_forwarded_by_worker_processes_behind_the_same_api() -> None:

@@ -20,20 +20,12 @@ from tests.support.api import auth, create_stream, register
 from tests.support.live import live_clients
 from tests.support.servers import serve_asgi
 from tests.support.sfu_peers import Publisher, Viewer
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.slow
 
 GRACE_S = 1.5
 SDP = {"Content-Type": "application/sdp"}
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.05)
-    return await check()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ stream. They are capped per client address and per socket, and closed after HUB_
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,19 +18,11 @@ from tests.support.api import create_stream, register
 from tests.support.live import live_clients
 from tests.support.servers import serve_asgi
 from tests.support.sfu_peers import Publisher, Viewer
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.slow
 
 SDP = {"Content-Type": "application/sdp"}
-
-
-async def until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(await predicate())
 
 
 class Live:

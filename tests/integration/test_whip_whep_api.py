@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -13,19 +11,11 @@ from core.ids import StreamId
 from hub.wiring import Hub
 from tests.support.api import create_stream, register
 from tests.support.sfu_peers import Publisher, Viewer
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.slow
 
 SDP = {"Content-Type": "application/sdp"}
-
-
-async def until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(await predicate())
 
 
 async def test_whip_publish_and_whep_watch_drive_the_stream_lifecycle(client: httpx.AsyncClient, hub: Hub) -> None:

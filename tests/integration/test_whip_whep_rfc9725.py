@@ -3,8 +3,6 @@ fragments, If-Match), ICE restart refused with 422, and DELETE that ends a sessi
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,21 +15,13 @@ from hub.wiring import Hub
 from tests.conftest import make_settings
 from tests.support.api import create_stream, register
 from tests.support.sfu_peers import Publisher, Viewer
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.slow
 
 SDP = {"Content-Type": "application/sdp"}
 FRAG = "application/trickle-ice-sdpfrag"
 ORIGIN = "http://player.example:8080"
-
-
-async def until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(await predicate())
 
 
 def split_candidates(sdp: str) -> tuple[str, list[str], str, str, str]:
