@@ -36,11 +36,39 @@ async function negotiate(socket, pc, event, streamId) {
   return ack;
 }
 
+// Simulcast: three encodings of the camera, lowest first (RFC 8853 via sendEncodings with rids). The SFU gives each
+// viewer the one it asks for (Auto/High/Medium/Low on the viewer page) and switches at keyframes.
+const LAYERS = [
+  { rid: "l", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: "m", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: "h", scaleResolutionDownBy: 1, maxBitrate: 2_500_000 },
+];
+
+/** The sendEncodings for a camera track: the layers whose picture stays at least 90 pixels high, if two or more. */
+export function simulcastEncodings(track) {
+  const height = track.getSettings?.().height || 0;
+  const layers = LAYERS.filter((layer) => height / layer.scaleResolutionDownBy >= 90);
+  return layers.length >= 2 ? layers : null;
+}
+
+function addVideo(pc, track, mediaStream) {
+  const sendEncodings = simulcastEncodings(track);
+  if (sendEncodings) {
+    try {
+      return pc.addTransceiver(track, { direction: "sendonly", streams: [mediaStream], sendEncodings });
+    } catch {
+      // a browser without simulcast for this track: one encoding, below
+    }
+  }
+  return pc.addTransceiver(track, { direction: "sendonly", streams: [mediaStream] });
+}
+
 /** Publish a camera/microphone MediaStream; resolves the peer connection once the answer is applied. */
 export async function publish(socket, streamId, mediaStream) {
   const pc = new RTCPeerConnection({ iceServers: iceServers() });
   for (const track of mediaStream.getTracks()) {
-    pc.addTransceiver(track, { direction: "sendonly", streams: [mediaStream] });
+    if (track.kind === "video") addVideo(pc, track, mediaStream);
+    else pc.addTransceiver(track, { direction: "sendonly", streams: [mediaStream] });
   }
   try {
     await negotiate(socket, pc, "rtc:publish", streamId);
@@ -63,12 +91,25 @@ export async function subscribe(socket, streamId, video) {
     video.play().catch(() => {});
   });
   try {
-    await negotiate(socket, pc, "rtc:subscribe", streamId);
+    const ack = await negotiate(socket, pc, "rtc:subscribe", streamId);
+    pc.hubSessionId = ack.session_id;
   } catch (err) {
     pc.close();
     throw err;
   }
   return pc;
+}
+
+/** The simulcast layer this viewer wants: "auto" (with the player's size in device pixels), "high", "medium" or
+ * "low". Resolves the ack {layer, rid}. */
+export function chooseLayer(socket, pc, layer, video) {
+  const payload = { session_id: pc.hubSessionId, layer };
+  if (layer === "auto" && video && video.clientWidth && video.clientHeight) {
+    const scale = window.devicePixelRatio || 1;
+    payload.width = Math.min(16384, Math.max(1, Math.round(video.clientWidth * scale)));
+    payload.height = Math.min(16384, Math.max(1, Math.round(video.clientHeight * scale)));
+  }
+  return call(socket, "rtc:layer", payload, 10000);
 }
 
 /** Every ~2 s, report {fps, loss (percent), rtt (ms), framesDecoded, level: good|fair|poor}; returns a stop function. */
@@ -122,8 +163,8 @@ export async function openCamera({ cameraId, microphoneId } = {}) {
   return navigator.mediaDevices.getUserMedia({
     video: {
       ...(cameraId ? { deviceId: { exact: cameraId } } : {}),
-      width: { ideal: 640 },
-      height: { ideal: 480 },
+      width: { ideal: 1280 },
+      height: { ideal: 720 },
       frameRate: { ideal: 30 },
     },
     audio: microphoneId ? { deviceId: { exact: microphoneId } } : true,

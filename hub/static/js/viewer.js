@@ -6,7 +6,7 @@ import { buyCoinsDialog } from "./coins.js";
 import { formatNumber, t, tn } from "./i18n.js";
 import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, giftIcon, giftName } from "./room.js";
 import { RoomSession, settingsNotes } from "./room-session.js";
-import { subscribe, watchQuality } from "./rtc.js";
+import { chooseLayer, subscribe, watchQuality } from "./rtc.js";
 import { $, authDialog, el, showError, startPage, toast } from "./ui.js";
 
 startPage("live");
@@ -15,7 +15,9 @@ const streamId = decodeURIComponent(window.location.pathname.split("/").filter(B
 const video = $("#player");
 const overlay = $("#overlay");
 const quality = $("#quality");
-const state = { stream: null, pc: null, stopQuality: null, ended: false, joined: false, balance: null, subscribing: false };
+const state = {
+  stream: null, pc: null, stopQuality: null, ended: false, joined: false, balance: null, subscribing: false, layer: "auto",
+};
 
 const chat = new ChatView($("#chat"), { selfId: session.user?.id, report: reportMessage });
 const fx = new GiftEffects($("#fx"));
@@ -160,6 +162,7 @@ async function startPlayer() {
     });
     state.stopQuality?.();
     state.stopQuality = watchQuality(pc, showQuality);
+    applyLayer();
   } catch (err) {
     if (err.code === "stream_ended") return streamEnded();
     if (err.code === "node_full" && err.extra?.url && followsLeft()) full = err.extra;
@@ -171,6 +174,20 @@ async function startPlayer() {
   if (full && !(await room.moveTo(full.url, full.node_id ?? null))) {
     showOverlay("player.offline", t("err.media", { detail: t("err.network") }));
   }
+}
+
+// Simulcast: Auto (the smallest layer that covers the player), High, Medium or Low; kept across resubscribes.
+const layerSelect = $("#layer");
+layerSelect.addEventListener("change", () => {
+  state.layer = layerSelect.value;
+  applyLayer();
+});
+function applyLayer() {
+  const pc = state.pc;
+  if (!pc || !pc.hubSessionId) return;
+  layerSelect.hidden = false;
+  layerSelect.value = state.layer;
+  chooseLayer(room.socket, pc, state.layer, video).catch(() => {}); // a stream of one layer ignores it
 }
 
 // At most a few node_full moves a minute: nodes that keep sending us to each other are full, whatever they say.
@@ -224,6 +241,7 @@ function streamEnded() {
   video.srcObject = null;
   $("#live-pill").hidden = true;
   quality.hidden = true;
+  layerSelect.hidden = true;
   showOverlay("player.ended", t("player.ended_sub"), { back: true });
   composer.setEnded();
   for (const b of document.querySelectorAll(".gift-btn, #like")) b.disabled = true;
