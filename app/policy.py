@@ -69,6 +69,9 @@ class Action(enum.StrEnum):
     SEND_GIFT = "send_gift"  # gift:send, POST /streams/{id}/gifts
     SET_GOAL = "set_goal"  # PUT/DELETE /streams/{id}/goal
     EDIT_CATALOGUE = "edit_catalogue"  # POST/PATCH /admin/gifts
+    # Overlays (OBS browser sources)
+    MANAGE_OVERLAYS = "manage_overlays"  # GET /streams/{id}/overlays, POST .../overlays/rotate, .../test-alert
+    WATCH_OVERLAY = "watch_overlay"  # overlay:join (the overlay key is the authority, as a WHIP session URL is)
     # Wallet
     BROWSE_COIN_PACKS = "browse_coin_packs"  # GET /wallet/coin-packs
     USE_WALLET = "use_wallet"  # GET /wallet, transactions, top-ups, cash-out requests
@@ -127,6 +130,8 @@ REQUIREMENTS: dict[Action, Requirement] = {
     Action.SEND_GIFT: Requirement(Rule.PARTICIPANT, suspended_code="user_blocked"),
     Action.SET_GOAL: Requirement(Rule.OWNER),
     Action.EDIT_CATALOGUE: Requirement(Rule.ADMIN),
+    Action.MANAGE_OVERLAYS: Requirement(Rule.OWNER),
+    Action.WATCH_OVERLAY: Requirement(Rule.ANYONE),
     Action.BROWSE_COIN_PACKS: Requirement(Rule.ANYONE),
     Action.USE_WALLET: Requirement(Rule.SIGNED_IN),
     Action.ADMINISTER_MONEY: Requirement(Rule.ADMIN),

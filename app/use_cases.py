@@ -18,6 +18,7 @@ from app.my_streams import MyStreams
 from app.my_wallet import MyWallet
 from app.nodes import Nodes
 from app.notifying import Notifying
+from app.overlays import Overlays
 from app.payments import Payments
 from app.principal import Identity
 from app.profiles import Profiles
@@ -48,3 +49,4 @@ class UseCases:
     money_admin: MoneyAdmin
     nodes: Nodes
     notifying: Notifying
+    overlays: Overlays

@@ -14,6 +14,7 @@ from gifts.models import GoalKind as GoalKind
 from rooms.chat_models import ReportStatus as ReportStatus
 from rooms.models import Stream as Stream
 from rooms.models import StreamStatus as StreamStatus
+from rooms.overlays import OverlayBinding as OverlayBinding
 from sfu.errors import InvalidSdpError as InvalidSdpError
 from wallet.accounts import Currency as Currency
 from wallet.models import CashoutStatus as CashoutStatus
@@ -24,6 +25,7 @@ __all__ = [
     "GoalKind",
     "InvalidSdpError",
     "NodeFullError",
+    "OverlayBinding",
     "ReportStatus",
     "Role",
     "Stream",

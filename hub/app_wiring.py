@@ -17,6 +17,7 @@ from app.my_streams import MyStreams
 from app.my_wallet import MyWallet
 from app.nodes import NodeDirectory, Nodes
 from app.notifying import Notifying
+from app.overlays import Overlays
 from app.payments import Payments
 from app.principal import Identity
 from app.profiles import Profiles
@@ -24,12 +25,14 @@ from app.signing_in import SigningIn
 from app.streaming import GoingLive
 from app.use_cases import UseCases
 from app.watching import Watching
+from core.clock import Clock
 from core.events import EventBus
 from gifts.service import GiftService
 from notifications.service import NotificationService
 from rooms.chat import ChatService
 from rooms.moderation import ModerationService
 from rooms.notify import RoomNotifier
+from rooms.overlays import OverlayKeys
 from rooms.presence import PresenceService
 from rooms.streams import StreamService
 from sfu import Sfu
@@ -59,6 +62,8 @@ def build_use_cases(
     notifier: RoomNotifier,
     nodes: NodeDirectory,
     notifications: NotificationService,
+    overlay_keys: OverlayKeys,
+    clock: Clock,
     presence_elsewhere: PublisherPresence | None = None,
 ) -> UseCases:
     access = RoomAccess(streams, chat)
@@ -84,4 +89,5 @@ def build_use_cases(
         money_admin=MoneyAdmin(accounts, wallet, cashouts, audit),
         nodes=Nodes(nodes),
         notifying=Notifying(notifications),
+        overlays=Overlays(access, overlay_keys, chat, gifts, notifier, clock),
     )

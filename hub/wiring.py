@@ -37,7 +37,9 @@ from notifications.fanout import GoLiveFanout
 from notifications.push import WebPushSender
 from notifications.service import NotificationService
 from notifications.store import NotificationStore
+from rooms.overlays import OverlayKeys
 from rooms.store import StreamStore
+from rooms.store_overlays import OverlayKeyStore
 from rooms.streams import StreamService
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ class Hub:
         )
         self.identity = Identity(self.accounts)
         self.stream_store = StreamStore(self.db)
+        self.overlay_store = OverlayKeyStore(self.db)
         self.streams = StreamService(self.stream_store, self.clock, self.events)
         self.cluster = ClusterWiring(
             settings.cluster,
@@ -192,6 +195,8 @@ class Hub:
             notifier=self.rooms.fanout,
             nodes=self.cluster,  # the live nodes' addresses, from the placement registry
             notifications=self.notifications,
+            overlay_keys=OverlayKeys(self.overlay_store, self.clock),
+            clock=self.clock,
             # A publisher lost here may be back on another node: the placement registry knows.
             presence_elsewhere=self.sfu_wiring.cluster_media,
         )
@@ -235,6 +240,7 @@ class Hub:
             await self._learn_slot_maps()
         await self.account_store.create_indexes()
         await self.stream_store.create_indexes()
+        await self.overlay_store.create_indexes()
         await self.rooms.start()
         self.signaling.start()
         await self.money.start()

@@ -6,7 +6,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from mobile_api import auth, gifts, nodes, notifications, rooms, streams, stripe_webhook, users, wallet, whip
+from mobile_api import (
+    auth,
+    gifts,
+    nodes,
+    notifications,
+    overlays,
+    rooms,
+    streams,
+    stripe_webhook,
+    users,
+    wallet,
+    whip,
+)
 from mobile_api.health import healthz, readyz
 from mobile_api.openapi import build_openapi
 from mobile_api.problems import EXCEPTION_HANDLERS
@@ -18,7 +30,8 @@ __all__ = ["EXCEPTION_HANDLERS", "PREFIX", "api_routes", "build_api"]
 
 def build_api() -> Api:
     api = Api()
-    for module in (auth, users, streams, rooms, whip, nodes, wallet, gifts, notifications, stripe_webhook):
+    modules = (auth, users, streams, rooms, whip, nodes, wallet, gifts, overlays, notifications, stripe_webhook)
+    for module in modules:
         api.include(module.api)
     return api
 

@@ -260,6 +260,26 @@ class GoalOut(Out):
     reached: bool
 
 
+# -- overlays ----------------------------------------------------------------------------------------------------
+
+
+class OverlayOut(Out):
+    kind: Literal["alerts", "goal", "chat", "top"]
+    path: str = Field(description="the page with the key in its fragment; prefix the hub's origin for OBS")
+    width: int
+    height: int
+
+
+class OverlayLinksOut(Out):
+    stream_id: str
+    key: str = Field(description="the overlay key: read-only access to this stream's room; rotate it if it leaks")
+    overlays: list[OverlayOut]
+
+
+class TestAlertOut(Out):
+    alert: dict[str, Any] = Field(description="the gift:received payload sent to the overlays (test: true)")
+
+
 # -- wallet ------------------------------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from app.principal import Principal
 from app.use_cases import UseCases
+from app.vocabulary import OverlayBinding
 from core.errors import ErrorTranslator
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Connection:
     session_checked_at: float = 0.0  # monotonic time the signed-in session was last confirmed
     signed_out: bool = False  # the session ended while connected; the next signed-in event is told why
     address: str = ""  # the client's IP address as the server saw it
+    overlay: OverlayBinding | None = None  # an OBS overlay: read-only, bound to one stream by its overlay key
 
     @property
     def user_id(self) -> str | None:

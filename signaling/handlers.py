@@ -8,6 +8,7 @@ MODULES = (
     "signaling.room_events",
     "signaling.rtc",
     "signaling.gifts",
+    "signaling.overlays",
 )
 
 _loaded = False

@@ -22,8 +22,9 @@ import socketio
 from pydantic import ValidationError
 
 from app.accounts_admin import CHANGED_EVENT
+from app.overlays import OVERLAY_CHANGED, overlay_audience
 from app.principal import SOCKET_RECHECK_S, Identity
-from core.errors import HubError, InvalidInputError, PayloadTooLargeError, UnauthenticatedError
+from core.errors import ForbiddenError, HubError, InvalidInputError, PayloadTooLargeError, UnauthenticatedError
 from core.events import EventBus, StreamEnded
 from core.ids import StreamId
 from signaling import handlers
@@ -45,6 +46,8 @@ MALFORMED_FRAME_LIMIT = 3
 MALFORMED_LOG_EVERY_S = 10.0
 #: Engine.IO packet types a client may send as text (open..noop); anything else is malformed.
 _EIO_TYPES = frozenset("0123456")
+#: The only events an overlay connection (``auth: {overlay}``) may send: it reads its stream's room, nothing else.
+OVERLAY_EVENTS = frozenset({"overlay:join"})
 handlers.load()
 
 
@@ -99,6 +102,8 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             size = len(json.dumps(payload, separators=(",", ":"), default=str))
             if size > spec.max_bytes:
                 raise PayloadTooLargeError(f"{event} payloads are at most {spec.max_bytes} bytes")
+            if ctx.conn.overlay is not None and event not in OVERLAY_EVENTS:
+                raise ForbiddenError("an overlay connection only reads its stream", code="overlay_read_only")
             if spec.auth and ctx.principal is None:
                 if ctx.conn.signed_out:
                     ctx.conn.signed_out = False
@@ -187,11 +192,42 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except Exception:
             log.exception("could not re-read a connection's principal")
 
+    def overlays_changed(self, stream_id: str) -> None:
+        """A stream's overlay key changed: each of its overlay connections here checks its own key again."""
+        for conn in list(self.connections.values()):
+            if conn.overlay is not None and conn.overlay.stream_id == stream_id:
+                task = asyncio.get_running_loop().create_task(self._recheck_overlay(conn))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+
+    async def _recheck_overlay(self, conn: Connection) -> None:
+        assert conn.overlay is not None
+        try:
+            await self._deps.use.overlays.connect(conn.overlay.key)
+            return
+        except HubError as exc:
+            error = exc
+        except Exception:
+            log.exception("could not re-check an overlay key")
+            return
+        await self.emit("overlay:revoked", {"code": error.code, "message": error.message}, to=conn.sid)
+        await self.disconnect(conn.sid)
+
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
+        overlay_key = auth.get("overlay") if isinstance(auth, dict) else None
         conn = Connection(sid, None)
         client = (environ.get("asgi.scope") or {}).get("client")
         conn.address = str(client[0]) if client else ""
+        if overlay_key is not None:
+            try:
+                conn.overlay = await self._deps.use.overlays.connect(overlay_key)
+            except HubError as exc:
+                self._metrics.refused.labels(exc.code).inc()
+                raise socketio.exceptions.ConnectionRefusedError(
+                    exc.message, {"code": exc.code, "message": exc.message}
+                ) from None
+            token = None  # an overlay is nobody: never a person's session as well
         if token:
             try:
                 principal = await self._identity.from_token(str(token))
@@ -212,6 +248,8 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._metrics.connections.inc()
         if conn.principal is not None:
             await self.server.enter_room(sid, user_room(conn.principal.user_id), namespace=NAMESPACE)
+        if conn.overlay is not None:  # test alerts and key changes reach a stream's overlays there
+            await self.server.enter_room(sid, user_room(overlay_audience(conn.overlay.stream_id)), namespace=NAMESPACE)
 
     async def _disconnect(self, sid: str) -> None:
         ctx = self.context(sid)
@@ -361,9 +399,14 @@ class Signaling:
         self.malformed = MalformedFrames(metrics)
         self.server = self._server(identity, cors_origins, "default", ping_interval_s, ping_timeout_s)
         self.msgpack_server = self._server(identity, cors_origins, "msgpack", ping_interval_s, ping_timeout_s)
-        fanout.on_room_event(self._room_event, frozenset({CHANGED_EVENT}))
+        fanout.on_room_event(self._room_event, frozenset({CHANGED_EVENT, OVERLAY_CHANGED}))
 
     def _room_event(self, room: str, event: str) -> None:
+        if event == OVERLAY_CHANGED:
+            audience = room[len(USER_ROOM) :]
+            for ns in self.namespaces:
+                ns.overlays_changed(audience.removeprefix(overlay_audience("")))
+            return
         if room.startswith(USER_ROOM):
             for ns in self.namespaces:
                 ns.account_changed(room[len(USER_ROOM) :])

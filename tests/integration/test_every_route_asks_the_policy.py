@@ -84,6 +84,7 @@ def _bodies(other: str) -> dict[str, Any]:
         "PATCH /admin/gifts/{gift_id}": {},
         "POST /streams/{stream_id}/gifts": {"gift_id": "rose", "idempotency_key": "route-1"},
         "PUT /streams/{stream_id}/goal": {"kind": "beans", "target": 10},
+        "POST /streams/{stream_id}/overlays/test-alert": {},
         "POST /wallet/topups": {"pack_id": "no-such-pack"},
         "POST /wallet/cashouts": {"beans": 1},
         "POST /admin/cashouts/{cashout_id}/approve": {},
@@ -179,6 +180,7 @@ async def test_every_socket_event_asks_the_policy_for_its_action(
             "gift:send": {"stream_id": stream_id, "gift_id": "rose", "idempotency_key": "event-1"},
             "rtc:publish": {"stream_id": stream_id, "sdp": GARBAGE_SDP},
             "rtc:subscribe": {"stream_id": stream_id, "sdp": GARBAGE_SDP},
+            "overlay:join": {},
         }
         events = {e: a for e, a in EDGE_ACTIONS.items() if " /" not in e and a is not None}
         assert set(events) == set(payloads)

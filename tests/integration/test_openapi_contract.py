@@ -41,6 +41,7 @@ BODIES: dict[str, Any] = {
     "update_gift": {"coins": 6},
     "send_gift": {"gift_id": "{gift_id}", "count": 1, "idempotency_key": "k{n}"},
     "set_goal": {"kind": "beans", "target": 100, "title": "Goal"},
+    "send_test_alert": {},
     "create_topup": {"pack_id": "nope"},
     "request_cashout": {"beans": 1},
     "approve_cashout": {},

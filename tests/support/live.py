@@ -27,11 +27,14 @@ class LiveClient:
 
         self.sio.on("*", catch_all, namespace=NS)
 
-    async def connect(self, base_url: str, token: str | None = None, path: str = "socket.io") -> None:
+    async def connect(
+        self, base_url: str, token: str | None = None, path: str = "socket.io", auth: dict[str, Any] | None = None
+    ) -> None:
+        """``auth`` replaces the token's ``{token}`` (e.g. an OBS overlay's ``{overlay: key}``)."""
         await self.sio.connect(
             base_url,
             namespaces=[NS],
-            auth={"token": token} if token else None,
+            auth=auth if auth is not None else ({"token": token} if token else None),
             transports=["websocket"],
             socketio_path=path,
             wait_timeout=5,
@@ -90,10 +93,14 @@ async def live_clients() -> AsyncIterator[Callable[..., Any]]:
     made: list[LiveClient] = []
 
     async def open_client(
-        base_url: str, token: str | None = None, path: str = "socket.io", serializer: str = "default"
+        base_url: str,
+        token: str | None = None,
+        path: str = "socket.io",
+        serializer: str = "default",
+        auth: dict[str, Any] | None = None,
     ) -> LiveClient:
         c = LiveClient(serializer)
-        await c.connect(base_url, token, path)
+        await c.connect(base_url, token, path, auth)
         made.append(c)
         return c
 
