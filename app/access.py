@@ -21,16 +21,31 @@ class RoomAccess:
 
     async def room(self, stream_id: StreamId, who: Principal | None, *, standing: bool = True) -> tuple[Stream, Room]:
         stream = await self._streams.get(stream_id)
+        if not standing:
+            return stream, Room.of(stream)
+        return stream, await self._standing(stream, who)
+
+    async def _standing(self, stream: Stream, who: Principal | None) -> Room:
         restriction = None
-        if standing and who is not None and who.user_id != stream.owner_id:
+        if who is not None and who.user_id != stream.owner_id:
             r = await self._chat.restriction(stream, who.user_id)
             if r is not None:
                 restriction = Standing(r.kind, r.until)
-        return stream, Room.of(stream, restriction)
+        return Room.of(stream, restriction)
 
     async def authorize(self, action: Action, stream_id: StreamId, who: Principal | None) -> Stream:
-        """The stream, if ``who`` may do ``action`` in it; else the policy's error is raised."""
-        stream, room = await self.room(stream_id, who, standing=REQUIREMENTS[action].rule in _RESTRICTABLE)
+        """The stream, if ``who`` may do ``action`` in it; else the policy's error is raised. For a participant's
+        action (chat, like, report, gift) the channel's moderators matter only to a restricted caller (a moderator's
+        own timeout does not stop them), so they are read only then; the stream returned then has none."""
+        rule = REQUIREMENTS[action].rule
+        if rule is Rule.PARTICIPANT:
+            stream = await self._streams.get(stream_id, moderators=False)
+            room = await self._standing(stream, who)
+            if room.restriction is not None:
+                stream, room = await self.room(stream_id, who)
+            require(action, who, room)
+            return stream
+        stream, room = await self.room(stream_id, who, standing=rule in _RESTRICTABLE)
         require(action, who, room)
         return stream
 

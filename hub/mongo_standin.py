@@ -22,6 +22,7 @@ from typing import Any
 
 import mongomock
 import mongomock.collection
+import mongomock.helpers
 from bson import ObjectId
 from mongomock.filtering import filter_applies
 from pymongo import UpdateMany, UpdateOne
@@ -47,7 +48,13 @@ def _iter_documents(self: Any, filter: Any) -> Any:
         ):
             keys = list(dict.fromkeys(key["$in"]))
         if keys is not None:
-            found = [self._store[k] for k in keys if k in self._store]
+            store = self._store
+            if store._ttl_indexes:  # what ``store[k]`` does first (expired documents go)
+                store._remove_expired_documents()
+            # Point lookups in the dict itself: mongomock's reader lock guards iterating while another thread
+            # writes; a single ``dict`` lookup is atomic under the GIL and costs a fraction of the lock.
+            docs = store._documents
+            found = [docs[k] for k in keys if k in docs]
             return iter([d for d in found if filter_applies(filter, d)])  # type: ignore[no-untyped-call]
     return _scan_documents(self, filter)  # type: ignore[no-untyped-call]
 
@@ -78,6 +85,57 @@ def _copy_document(value: Any, memo: Any = None) -> Any:
 mongomock.collection.copy = types.SimpleNamespace(  # type: ignore[assignment,attr-defined]
     deepcopy=_copy_document, copy=copy.copy
 )
+
+# mongomock walks every document it writes, every filter and update (``patch_datetime_awareness_in_document``:
+# datetimes to naive UTC milliseconds) and every document it returns (``_copy_field``, then
+# ``make_datetime_timezone_aware_in_document``) with ``isinstance`` chains and generators. The same walks with exact
+# type checks for plain dicts, lists and immutable scalars; anything else (an OrderedDict, a datetime, a Timestamp,
+# subclasses) still goes to mongomock's own function, so every result is what mongomock returns.
+_patch_awareness = mongomock.helpers.patch_datetime_awareness_in_document
+_make_aware = mongomock.helpers.make_datetime_timezone_aware_in_document
+_copy_field = mongomock.collection._copy_field
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
+
+
+def _patch_awareness_fast(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {k: _patch_awareness_fast(v) for k, v in value.items()}
+    if kind is list:
+        return [_patch_awareness_fast(v) for v in value]
+    if kind in _SCALARS:
+        return value
+    return _patch_awareness(value)  # type: ignore[no-untyped-call]
+
+
+def _make_aware_fast(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {k: _make_aware_fast(v) for k, v in value.items()}
+    if kind is list:
+        return [_make_aware_fast(v) for v in value]
+    if kind in _SCALARS:
+        return value
+    return _make_aware(value)  # type: ignore[no-untyped-call]
+
+
+def _copy_field_fast(value: Any, container: Any) -> Any:
+    kind = type(value)
+    if kind is dict or kind is OrderedDict:
+        new = container()
+        for k, v in value.items():
+            new[k] = _copy_field_fast(v, container)
+        return new
+    if kind is list:
+        return [_copy_field_fast(v, container) for v in value]
+    if kind in _IMMUTABLE:
+        return value
+    return _copy_field(value, container)  # type: ignore[no-untyped-call]
+
+
+mongomock.helpers.patch_datetime_awareness_in_document = _patch_awareness_fast
+mongomock.helpers.make_datetime_timezone_aware_in_document = _make_aware_fast
+mongomock.collection._copy_field = _copy_field_fast
 
 
 class StandInCursor:

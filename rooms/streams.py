@@ -68,11 +68,13 @@ class StreamService:
         await self._store.insert(doc)
         return await self._one(doc)
 
-    async def get(self, stream_id: StreamId) -> Stream:
+    async def get(self, stream_id: StreamId, *, moderators: bool = True) -> Stream:
+        """The stream with its channel's moderators; with ``moderators=False`` without them (``moderators`` is
+        empty: one read less, for callers that do not look at them)."""
         doc = await self._store.get(stream_id)
         if doc is None:
             raise StreamNotFoundError("no such stream")
-        return await self._one(doc)
+        return await self._one(doc) if moderators else Stream.from_doc(doc)
 
     async def rotate_key(self, stream_id: StreamId) -> Stream:
         """A new stream key (who may is ``app.policy``'s ``read_stream_key``: the owner)."""

@@ -196,3 +196,25 @@ async def test_an_admin_cannot_suspend_themself_and_nothing_changes(hub: Hub, cl
     with pytest.raises(InvalidInputError, match="cannot suspend themselves"):
         await hub.use.accounts_admin.set_suspension(admin, admin.user_id, True)
     assert not (await hub.accounts.get_user(admin.user_id)).suspended
+
+
+async def test_a_timed_out_fan_may_not_like_but_a_timed_out_channel_moderator_still_may(
+    hub: Hub, client: httpx.AsyncClient
+) -> None:
+    """Participants' actions read the channel's moderators only for a restricted caller; the answer is the policy's."""
+    owner_tokens = await register(client, "owner")
+    stream_id = StreamId((await create_stream(client, owner_tokens))["id"])
+    owner = await hub.use.identity.user(UserId(owner_tokens["user"]["id"]))
+    await hub.use.going_live.go_live(owner, stream_id)
+    fan = await hub.use.identity.user(UserId((await register(client, "fan"))["user"]["id"]))
+    mod = await hub.use.identity.user(UserId((await register(client, "mod"))["user"]["id"]))
+    await hub.use.moderating.name_moderator(owner, stream_id, mod.user_id)
+    for who in (fan, mod):
+        await hub.use.chatting.like(who, stream_id, 1)  # both may, unrestricted
+        await hub.use.moderating.act(
+            owner, stream_id, ModRequest(ModAction.TIMEOUT, target_user_id=who.user_id, duration_s=600)
+        )
+    with pytest.raises(HubError) as refused:
+        await hub.use.chatting.like(fan, stream_id, 1)
+    assert refused.value.code == "restricted"
+    await hub.use.chatting.like(mod, stream_id, 1)  # a moderator's own timeout does not stop them

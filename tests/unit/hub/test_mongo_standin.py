@@ -4,7 +4,7 @@ are copies, unchanged updates are not counted, a refused update rolls back."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -85,3 +85,22 @@ async def test_an_update_that_breaks_a_unique_index_leaves_the_document_as_it_wa
     with pytest.raises(DuplicateKeyError):
         await coll.update_one({"_id": "b"}, {"$set": {"email": "a@example.com"}, "$push": {"tags": "z"}})
     assert await coll.find_one({"_id": "b"}) == {"_id": "b", "email": "b@example.com", "tags": ["y"]}
+
+
+async def test_datetimes_anywhere_in_a_document_come_back_in_utc_to_the_millisecond(
+    mongo_client: Any, db_name: str
+) -> None:
+    coll = mongo_client[db_name]["times"]
+    at = datetime(2026, 11, 30, 6, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    in_utc = datetime(2026, 11, 30, 4, 0, 0, 123000, tzinfo=UTC)
+    await coll.insert_one({"_id": "a", "at": at, "list": [at, {"at": at}], "nested": {"deep": [[at]]}})
+    await coll.update_one({"_id": "a"}, {"$set": {"later": at}, "$push": {"list": at}})
+    doc = await coll.find_one({"_id": "a", "at": {"$lte": at}})
+    assert doc == {
+        "_id": "a",
+        "at": in_utc,
+        "list": [in_utc, {"at": in_utc}, in_utc],
+        "nested": {"deep": [[in_utc]]},
+        "later": in_utc,
+    }
+    assert doc["at"].utcoffset() == timedelta(0)
