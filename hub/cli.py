@@ -25,6 +25,7 @@ def _serve(settings: Settings) -> int:
     import uvicorn
 
     from hub.app import create_app
+    from hub.serve_options import WEBSOCKET_OPTIONS
     from hub.wiring import Hub
 
     for warning in settings.warnings:
@@ -34,16 +35,8 @@ def _serve(settings: Settings) -> int:
     print(
         f"live hub listening on http://{settings.host}:{settings.port}/ (public URL {settings.public_url})", flush=True
     )
-    # Engine.IO runs its own heartbeats; uvicorn's WebSocket pings would only add a task and a timer per connection.
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        lifespan="on",
-        ws_ping_interval=None,
-        ws_ping_timeout=None,
-    )
+    level = settings.log_level.lower()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=level, lifespan="on", **WEBSOCKET_OPTIONS)
     return 0
 
 

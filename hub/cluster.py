@@ -33,6 +33,7 @@ from core.errors import HubError
 from hub.app import create_app
 from hub.mongo_standin import StandInClient
 from hub.redis_process import RedisProcess
+from hub.serve_options import WEBSOCKET_OPTIONS
 from hub.settings import Settings
 from hub.wiring import Hub
 
@@ -118,8 +119,7 @@ class LocalCluster:
             port=settings.port,
             log_level=settings.log_level.lower(),
             lifespan="on",
-            ws_ping_interval=None,
-            ws_ping_timeout=None,
+            **WEBSOCKET_OPTIONS,
         )
         server = _NodeServer(config)
         task = asyncio.create_task(server.serve(), name=f"cluster-node-{i + 1}")

@@ -53,6 +53,17 @@ TEXT = b'"text":'  # what a raw viewer counts: one per delivered chat message
 OWNER_ID = "bench-owner"
 
 
+async def room_ticks(session: Any, bases: list[str]) -> int:
+    """Room ticks written by the nodes so far (``hub_fanout_chat_batches``: one packet per local viewer each)."""
+    total = 0
+    for base in bases:
+        async with session.get(f"{base}/metrics") as resp:
+            for line in (await resp.text()).splitlines():
+                if line.startswith("hub_fanout_chat_batches_total "):
+                    total += int(float(line.split()[1]))
+    return total
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -73,6 +84,7 @@ async def run_node(port: int, node_id: str, redis_url: str, senders: int, ws: st
     import uvicorn
 
     from hub.app import create_app
+    from hub.serve_options import WEBSOCKET_OPTIONS
     from hub.settings import Settings
     from hub.wiring import Hub
 
@@ -87,10 +99,9 @@ async def run_node(port: int, node_id: str, redis_url: str, senders: int, ws: st
         "HUB_LOG_LEVEL": "WARNING",
     }
     hub = Hub(Settings.from_env(env))
-    # Engine.IO pings every client already; uvicorn's own WebSocket keepalive would add a task per connection.
-    config = uvicorn.Config(
-        create_app(hub), host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws=ws, ws_ping_interval=None
-    )
+    # `hub serve`'s WebSocket settings (hub/serve_options.py), with the implementation chosen on the command line.
+    options = {**WEBSOCKET_OPTIONS, "ws": ws}
+    config = uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -102,18 +113,21 @@ async def run_node(port: int, node_id: str, redis_url: str, senders: int, ws: st
     gc.freeze()  # MEASURED.md: full collections walking every connection's objects dominate at thousands of members
     print("ready", flush=True)
     profile_path = os.environ.get("BENCH_PROFILE_DIR")
-    if not profile_path:
-        await task
-        return
-    import cProfile
+    if profile_path:
+        # CPU time (not wall time: the cores are shared) over the sending window only: the load process sends
+        # SIGUSR1 when the senders start and SIGUSR2 once deliveries stopped.
+        import cProfile
 
-    profiler = cProfile.Profile()
-    profiler.enable()
-    try:
-        await task
-    finally:
-        profiler.disable()
-        profiler.dump_stats(os.path.join(profile_path, f"{node_id}.prof"))
+        profiler = cProfile.Profile(time.process_time)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, profiler.enable)
+
+        def dump() -> None:
+            profiler.disable()
+            profiler.dump_stats(os.path.join(profile_path, f"{node_id}.prof"))
+
+        loop.add_signal_handler(signal.SIGUSR2, dump)
+    await task
 
 
 # ---------------------------------------------------------------------------------------------------- load
@@ -234,13 +248,18 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         viewers: list[Any] = [*probes, *raws]
         result["connect_s"] = round(time.monotonic() - t0, 1)
         tasks = [asyncio.create_task(viewer_loop(ws, v)) for ws, v in zip(sockets, probes, strict=True)]
-        load_cpu0 = time.process_time()
         await asyncio.sleep(2.0)  # idle: let the nodes settle before measuring memory
         rss_after = sum(rss_bytes(p) for p in pids)
         result["kb_per_idle_connection"] = round((rss_after - rss_before) / args.clients / 1024, 1)
         senders = [await eio_connect(session, bases[i % len(bases)], tokens[i], STREAM_ID) for i in range(args.senders)]
         counters = {"sent": 0, "acks": 0, "errors": 0}
+        ticks0 = await room_ticks(session, bases)
+        profiling = bool(os.environ.get("BENCH_PROFILE_DIR"))
+        if profiling:
+            for p in pids:
+                os.kill(p, signal.SIGUSR1)
         cpu0 = [cpu_seconds(p) for p in pids]
+        load_cpu0 = time.process_time()
         t_start = time.monotonic()
         until = t_start + args.window
         ack_times: list[float] = []
@@ -257,10 +276,18 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(0.2)
         elapsed = time.monotonic() - t_start
         cpu = sum(cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True))
+        load_cpu = time.process_time() - load_cpu0
+        if profiling:
+            for p in pids:
+                os.kill(p, signal.SIGUSR2)
         delivered = sum(v.received for v in viewers)
+        # Both nodes tick on their own; each tick is one packet to each of its half of the viewers.
+        result["ticks_per_node_per_s"] = round((await room_ticks(session, bases) - ticks0) / 2 / elapsed, 1)
         expected = counters["sent"] * args.clients
         lat = sorted(x for v in probes if v.latencies for x in v.latencies)
-        result["load_cpu_pct"] = round(100 * (time.process_time() - load_cpu0) / elapsed, 1)
+        result["load_cpu_pct"] = round(100 * load_cpu / elapsed, 1)  # of one core, over the window and the drain
+        result["load_cpu_s"] = round(load_cpu, 2)
+        result["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
         result.update(
             sent=counters["sent"],
             send_errors=counters["errors"],
@@ -271,6 +298,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             node_cpu_s=round(cpu, 2),
             node_cpu_pct_of_window=round(100 * cpu / elapsed, 1),
             deliveries_per_cpu_s=round(delivered / cpu) if cpu else 0,
+            node_cpu_us_per_delivery=round(1e6 * cpu / delivered, 2) if delivered else None,
             p50_ms=round(1000 * statistics.median(lat), 1) if lat else None,
             p99_ms=round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1) if lat else None,
             max_ms=round(1000 * lat[-1], 1) if lat else None,
@@ -323,6 +351,9 @@ def start_node(i: int, redis_url: str, senders: int, ws: str) -> tuple[str, subp
 
 
 def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from hub.serve_options import WEBSOCKET_OPTIONS
+
+    ws = args.ws or WEBSOCKET_OPTIONS["ws"]
     results = []
     for n in [int(x) for x in args.clients.split(",")]:
         cluster: Any = None
@@ -337,7 +368,7 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
         else:
             redis_url, redis_proc, workdir = start_redis()
             redis_pids = [redis_proc.pid]
-        nodes = [start_node(i, redis_url, args.senders, args.ws) for i in range(2)]
+        nodes = [start_node(i, redis_url, args.senders, ws) for i in range(2)]
         try:
             cmd = [
                 sys.executable,
@@ -364,6 +395,7 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
             r["redis_cpu_s"] = round(sum(cpu_seconds(p) for p in redis_pids) - redis_cpu0, 2)
+            r["ws"] = ws
             r["redis"] = f"cluster of {args.redis_cluster} masters" if args.redis_cluster else "one redis-server"
             results.append(r)
             print(json.dumps(r), flush=True)
@@ -389,18 +421,20 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def table(results: list[dict[str, Any]]) -> str:
     head = (
-        "| viewers | msgs/s | delivered | deliveries/s | node CPU (2 nodes) | deliveries per CPU-second"
-        " | p50 | p99 | max | KB per idle connection |\n|---|---|---|---|---|---|---|---|---|---|"
+        "| viewers | msgs/s | load avg start/end | delivered | nodes' CPU (of 2 cores) | node CPU-µs per delivery"
+        " | load generator CPU (of 1 core) | p50 | p99 | max | ack p50 / p99 | KB per idle connection |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     rows = [head]
     for r in results:
         if "error" in r:
-            rows.append(f"| {r['clients']} | — | error: {r['error']} | | | | | | | |")
+            rows.append(f"| {r['clients']} | — | | error: {r['error']} | | | | | | | | |")
             continue
         rows.append(
-            f"| {r['clients']:,} | {r['rate']} | {r['delivered_pct']} % | {r['deliveries_per_s']:,} |"
-            f" {r['node_cpu_pct_of_window']} % | {r['deliveries_per_cpu_s']:,} | {r['p50_ms']} ms | {r['p99_ms']} ms"
-            f" | {r['max_ms']} ms | {r['kb_per_idle_connection']} |"
+            f"| {r['clients']:,} | {r['rate']:g} | {r['loadavg_1m_at_start']} / {r['loadavg_1m_at_end']}"
+            f" | {r['delivered_pct']} % ({r['delivered']:,}) | {r['node_cpu_pct_of_window'] / 2:.0f} %"
+            f" | {r['node_cpu_us_per_delivery']} | {r['load_cpu_pct']:.0f} % | {r['p50_ms']} ms | {r['p99_ms']} ms"
+            f" | {r['max_ms']} ms | {r['ack_p50_ms']} / {r['ack_p99_ms']} ms | {r['kb_per_idle_connection']} |"
         )
     return "\n".join(rows)
 
@@ -413,7 +447,7 @@ def main() -> None:
     node.add_argument("--node-id", required=True)
     node.add_argument("--redis", required=True)
     node.add_argument("--senders", type=int, default=10)
-    node.add_argument("--ws", default="websockets-sansio")
+    node.add_argument("--ws", required=True)
     load = sub.add_parser("load")
     load.add_argument("--bases", required=True)
     load.add_argument("--pids", required=True)
@@ -423,7 +457,7 @@ def main() -> None:
         p.add_argument("--senders", type=int, default=10)
     parser.add_argument("--clients", default="500,2000,5000", help="viewer counts, one run each")
     parser.add_argument("--timeout", type=float, default=240.0, help="bound on one run, seconds")
-    parser.add_argument("--ws", default="websockets-sansio", help="uvicorn's WebSocket implementation for the nodes")
+    parser.add_argument("--ws", default=None, help="uvicorn's WebSocket implementation (default: hub serve's)")
     parser.add_argument(
         "--redis-cluster", type=int, default=0, help="N: the nodes share a Redis Cluster of N masters (0: one Redis)"
     )

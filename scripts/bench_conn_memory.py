@@ -1,6 +1,6 @@
 """Memory per idle Socket.IO connection on one hub node, and where it goes.
 
-One node (the real ``Hub`` under uvicorn, websockets-sansio, no uvicorn keepalive pings, ``gc.freeze()`` after
+One node (the real ``Hub`` under uvicorn with ``hub serve``'s WebSocket settings, ``gc.freeze()`` after
 start-up, as ``bench_chat.py`` runs it) in this process; a child process opens N raw Engine.IO/Socket.IO WebSocket
 viewers (guests) that join one live room and then stay idle. Reported: the node's RSS growth per connection (from
 before the viewers connect to 2 s after the last joined), the traced Python allocations per connection
@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchlib import free_port, open_raw_viewer, seed_accounts_and_live_stream  # noqa: E402
+
+from hub.serve_options import WEBSOCKET_OPTIONS  # noqa: E402
 
 STREAM_ID = "bench-stream"
 OWNER_ID = "bench-owner"
@@ -90,8 +92,7 @@ async def node(args: argparse.Namespace) -> dict[str, Any]:
         port=port,
         log_level="warning",
         lifespan="on",
-        ws=args.ws,
-        ws_ping_interval=None,
+        **{**WEBSOCKET_OPTIONS, "ws": args.ws},
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
@@ -183,7 +184,9 @@ def main() -> None:
     parser.add_argument("--no-trace", dest="trace", action="store_false")
     parser.add_argument("--frames", type=int, default=1)
     parser.add_argument("--stock", action="store_true", help="python-engineio's AsyncSocket and asyncio.Queue")
-    parser.add_argument("--ws", default="websockets-sansio", help="uvicorn's WebSocket implementation")
+    parser.add_argument(
+        "--ws", default=WEBSOCKET_OPTIONS["ws"], help="uvicorn's WebSocket implementation (default: hub serve's)"
+    )
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
     if args.role == "load":

@@ -33,6 +33,7 @@ from socketio.async_manager import AsyncManager
 
 from core.tasks import cancel_and_wait
 from signaling import keys
+from signaling.lean_socket import ws_frame
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class ShardedManager(AsyncManager):  # type: ignore[misc]
         super().__init__()
         self._fanout = fanout
         self._joined: dict[tuple[str, str], set[Any]] = {}  # (namespace, sid) -> rooms besides its own
+        self.written_direct = 0  # room packets written straight to a socket's wire (it was idle)
+        self.queued = 0  # room packets queued on a socket instead (it was busy, behind, or not a plain WebSocket)
 
     def set_server(self, server: Any) -> None:
         super().set_server(server)
@@ -187,15 +190,15 @@ class ShardedManager(AsyncManager):  # type: ignore[misc]
         members = self.rooms.get(namespace, {}).get(room)
         if not members:
             return None
-        encoded: dict[int, list[Any]] = {}
+        encoded: dict[int, tuple[list[Any], list[bytes]]] = {}
 
-        def packets(choice: int, what: tuple[str, Any]) -> list[Any]:
+        def packets(choice: int, what: tuple[str, Any]) -> tuple[list[Any], list[bytes]]:
+            """The Engine.IO packets of one choice, and the same as WebSocket frames, encoded once for everyone."""
             if choice not in encoded:
                 pkt = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[what[0], what[1]])
                 raw = pkt.encode()
-                encoded[choice] = [
-                    eio_packet.Packet(eio_packet.MESSAGE, p) for p in (raw if isinstance(raw, list) else [raw])
-                ]
+                eio = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in (raw if isinstance(raw, list) else [raw])]
+                encoded[choice] = eio, [ws_frame(p.encode()) for p in eio]
             return encoded[choice]
 
         full = (event, data)
@@ -216,8 +219,15 @@ class ShardedManager(AsyncManager):  # type: ignore[misc]
                     choice, what = n, instead
                     break
             if what is not None:
-                for p in packets(choice, what):
-                    sock.queue.put_nowait(p)  # what AsyncSocket.send does, minus a coroutine and a log call each
+                eio, frames = packets(choice, what)
+                # Straight to the wire when the socket is idle (signaling/lean_socket.py), else through its queue.
+                write_now = getattr(sock, "write_now", None)
+                if write_now is not None and write_now(frames):
+                    self.written_direct += 1
+                else:
+                    self.queued += 1
+                    for p in eio:
+                        sock.queue.put_nowait(p)  # what AsyncSocket.send does, minus a coroutine and a log call each
             if queued == 0:
                 last = sock
             if i % DELIVERY_CHUNK == 0:
@@ -471,6 +481,16 @@ class RoomFanout:
             if last is not None:
                 lasts.append(last)
         return lasts
+
+    @property
+    def written_direct(self) -> int:
+        """Room packets written straight to an idle socket's wire (a metric)."""
+        return sum(m.written_direct for m in self._managers)
+
+    @property
+    def queued(self) -> int:
+        """Room packets queued on a socket that was busy or behind (a metric)."""
+        return sum(m.queued for m in self._managers)
 
     def local_members(self, namespace: str, room: str) -> int:
         return sum(m.local_size(namespace, room) for m in self._managers)

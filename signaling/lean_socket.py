@@ -18,11 +18,21 @@ and the request's ``wsgi.input`` reader, an instance of a class that the ASGI dr
   POSTs bring their own).
 
 Two tasks per connection remain: the ASGI handler (reading) and the writer.
+
+Writing straight to the wire (``LeanSocket.write_now``): the room fan-out sends one packet to thousands of sockets
+per tick. Through Engine.IO each recipient costs a queue put, a wake-up and a step of its writer task, the packet's
+encoding and uvicorn's ASGI send (a frame object, its serialisation). When the socket is idle — nothing queued, its
+writer not in the middle of a send, uvicorn's transport not paused and its buffer empty, no close sent, no
+per-message compression negotiated — the fan-out instead writes a WebSocket frame built once for every recipient
+straight to uvicorn's transport (the same bytes uvicorn would write: a server frame is never masked). Anything else
+(a socket that is behind, polling, a socket on another ASGI server) goes through the queue as before, so the order of
+a socket's packets is kept: a direct write only happens when nothing is waiting ahead of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from typing import Any
 
@@ -111,11 +121,59 @@ class LeanQueue:
         await waiter
 
 
+def ws_frame(payload: str | bytes) -> bytes:
+    """One unfragmented, unmasked (server-to-client) WebSocket frame holding ``payload`` (RFC 6455 5.2): a text
+    frame for a ``str``, a binary frame for ``bytes``."""
+    if isinstance(payload, str):
+        opcode, data = 0x81, payload.encode()
+    else:
+        opcode, data = 0x82, payload
+    n = len(data)
+    if n < 126:
+        return bytes((opcode, n)) + data
+    if n < 65536:
+        return struct.pack("!BBH", opcode, 126, n) + data
+    return struct.pack("!BBQ", opcode, 127, n) + data
+
+
+#: uvicorn's WebSocket protocols whose state ``write_now`` knows how to read (websockets-sansio, wsproto).
+_WIRE_PROTOCOLS = ("WebSocketsSansIOProtocol", "WSProtocol")
+
+
+def _wire_of(ws: Any) -> Any:
+    """The uvicorn WebSocket protocol behind python-engineio's ASGI ``WebSocket`` wrapper, when frames may be written
+    to its transport directly: a known implementation and no per-message compression (its frames depend on each
+    connection's compressor). None otherwise."""
+    proto = getattr(getattr(ws, "asgi_send", None), "__self__", None)
+    if type(proto).__name__ not in _WIRE_PROTOCOLS or getattr(proto, "transport", None) is None:
+        return None
+    if getattr(getattr(proto, "config", None), "ws_per_message_deflate", True):
+        for name, value in (getattr(proto, "scope", None) or {}).get("headers", ()):
+            if name.lower() == b"sec-websocket-extensions" and b"permessage-deflate" in value.lower():
+                return None  # offered, so probably negotiated: uvicorn compresses every frame
+    return proto
+
+
 class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     """``AsyncSocket`` with the waits done in place and the ping on a timer (see the module's docstring)."""
 
     last_ping: float | None
     connected: bool
+    _wire: Any = None  # the uvicorn protocol frames may be written to (set while the WebSocket is open)
+    _writing = False  # the writer task is between taking packets from the queue and having written them
+
+    def write_now(self, frames: list[bytes]) -> bool:
+        """Write these WebSocket frames to the client now if nothing would be overtaken (see the module's
+        docstring); False: nothing was written, queue the packets instead."""
+        wire = self._wire
+        if wire is None or self._writing or self.queue.qsize() or self.closed or wire.close_sent:
+            return False
+        transport = wire.transport
+        if transport.is_closing() or transport.get_write_buffer_size() or not wire.writable.is_set():
+            return False
+        for frame in frames:
+            transport.write(frame)
+        return True
 
     async def poll(self) -> list[Any]:
         """Wait for packets to send to the client (as ``AsyncSocket.poll``, without a task around the wait)."""
@@ -224,14 +282,19 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 packets = await self._next_packets()
                 if not packets:
                     break  # the end marker: the connection is closing
+                self._writing = True
                 try:
                     for p in packets:
                         await ws.send(p.encode())
                 except Exception:
                     break
+                finally:
+                    self._writing = False
+            self._wire = None
             await ws.close()
 
         writer_task = asyncio.ensure_future(writer())
+        self._wire = _wire_of(ws)
         self.server.logger.info("%s: Upgrade to websocket successful", self.sid)
         while True:
             try:
@@ -252,6 +315,7 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             except Exception:
                 self.server.logger.exception("Unknown receive error")
 
+        self._wire = None
         await self.queue.put(None)  # the writer ends
         await asyncio.wait([writer_task])
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)

@@ -47,6 +47,14 @@ class FanoutCollector:
         yield CounterMetricFamily(
             "hub_fanout_chat_batches", "Room ticks written on this node (one packet per viewer each)", value=f.batches
         )
+        packets = CounterMetricFamily(
+            "hub_fanout_packets",
+            "Room packets to sockets: written straight to an idle socket's wire, or queued behind what it still sends",
+            labels=["path"],
+        )
+        packets.add_metric(["direct"], f.written_direct)
+        packets.add_metric(["queued"], f.queued)
+        yield packets
         yield CounterMetricFamily(
             "hub_fanout_room_overflow",
             "Chat messages and small gifts' effects dropped because a room's queue was full (never money)",

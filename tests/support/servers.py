@@ -14,6 +14,8 @@ from typing import Any
 
 import uvicorn
 
+from hub.serve_options import WEBSOCKET_OPTIONS
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -70,10 +72,12 @@ def redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
 
 
 @contextlib.asynccontextmanager
-async def serve_asgi(app: Any, port: int | None = None) -> AsyncIterator[str]:
-    """Run ``app`` under uvicorn on 127.0.0.1 inside the current event loop; yield its base URL."""
+async def serve_asgi(app: Any, port: int | None = None, **uvicorn_options: Any) -> AsyncIterator[str]:
+    """Run ``app`` under uvicorn on 127.0.0.1 inside the current event loop; yield its base URL. ``uvicorn_options``
+    change ``hub serve``'s WebSocket settings (no per-message compression, no uvicorn pings), which tests get."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    options = {**WEBSOCKET_OPTIONS, **uvicorn_options}
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 10

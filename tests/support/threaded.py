@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from hub.app import create_app
+from hub.serve_options import WEBSOCKET_OPTIONS
 from hub.settings import Settings
 from hub.wiring import Hub
 from tests.support.servers import free_port
@@ -26,7 +27,9 @@ def hub_in_thread(settings: Settings) -> Iterator[str]:
     def run() -> None:
         async def main() -> None:
             hub = Hub(settings)
-            config = uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+            config = uvicorn.Config(
+                create_app(hub), host="127.0.0.1", port=port, log_level="warning", lifespan="on", **WEBSOCKET_OPTIONS
+            )
             server = uvicorn.Server(config)
             holder["server"] = server
             await server.serve()
