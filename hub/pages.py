@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from app.overlays import OVERLAY_KINDS
 from hub.settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -59,11 +60,20 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
 
         return endpoint
 
+    overlay = page("overlay.html")
+
+    async def overlay_page(request: Request) -> Response:
+        """An OBS browser source (alerts, goal, chat, top): one page, its widget chosen by the path."""
+        if request.path_params["kind"] not in OVERLAY_KINDS:
+            return Response("no such overlay", status_code=404, media_type="text/plain")
+        return await overlay(request)
+
     return [
         Route("/", page("index.html"), methods=["GET"], name="directory"),
         Route("/watch/{stream_id}", page("watch.html"), methods=["GET"], name="watch"),
         Route("/studio", page("studio.html"), methods=["GET"], name="studio"),
         Route("/console", page("console.html"), methods=["GET"], name="console"),
         Route("/wallet", page("wallet.html"), methods=["GET"], name="wallet"),
+        Route("/overlay/{kind:str}", overlay_page, methods=["GET"], name="overlay"),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]

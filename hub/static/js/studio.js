@@ -105,7 +105,10 @@ function selectStream(stream) {
   $("#end").hidden = ended || stream.status !== "live";
   renderStreams();
   renderModerators();
-  if (previous !== stream.id) joinRoom(previous);
+  if (previous !== stream.id) {
+    joinRoom(previous);
+    loadOverlays();
+  }
 }
 
 // ---- moderators ---------------------------------------------------------------------------------------------------
@@ -422,6 +425,57 @@ $("#show-key").addEventListener("click", (e) => {
   const hidden = input.type === "password";
   input.type = hidden ? "text" : "password";
   e.currentTarget.textContent = t(hidden ? "studio.hide" : "studio.show");
+});
+
+// ---- OBS overlays (browser sources) ----------------------------------------------------------------------------------
+
+function showOverlays(links) {
+  const box = $("#overlay-links");
+  box.replaceChildren(
+    ...links.overlays.map((o) => {
+      const url = `${window.location.origin}${o.path}`;
+      const input = el("input", { readonly: true, value: url, dataset: { kind: o.kind }, "aria-label": t(`studio.overlay_${o.kind}`) });
+      return el("div", { class: "overlay-link" },
+        el("label", { class: "field" }, el("span", {}, t(`studio.overlay_${o.kind}`))),
+        el("div", { class: "copy-row" }, input,
+          el("button", { class: "btn btn-sm", type: "button", dataset: { copy: o.kind }, onclick: (e) => copyText(input.value, e.currentTarget) }, t("studio.copy")),
+        ),
+      );
+    }),
+  );
+  $("#overlays").hidden = false;
+}
+
+async function loadOverlays() {
+  const stream = state.stream;
+  $("#overlays").hidden = true;
+  if (!stream || stream.status === "ended") return;
+  try {
+    const links = await api("GET", `/streams/${encodeURIComponent(stream.id)}/overlays`);
+    if (state.stream?.id === stream.id) showOverlays(links);
+  } catch (err) {
+    showError(err);
+  }
+}
+
+$("#test-alert").addEventListener("click", async () => {
+  if (!state.stream) return;
+  try {
+    await api("POST", `/streams/${encodeURIComponent(state.stream.id)}/overlays/test-alert`, {});
+    toast(t("studio.test_alert_sent"), "ok");
+  } catch (err) {
+    showError(err);
+  }
+});
+
+$("#rotate-overlays").addEventListener("click", async () => {
+  if (!state.stream || !window.confirm(t("studio.rotate_confirm"))) return;
+  try {
+    showOverlays(await api("POST", `/streams/${encodeURIComponent(state.stream.id)}/overlays/rotate`));
+    toast(t("studio.rotated"), "ok");
+  } catch (err) {
+    showError(err);
+  }
 });
 
 window.livehub = { state, config: hubConfig() };
