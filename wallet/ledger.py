@@ -7,7 +7,8 @@
    one unordered bulk write (each update still single-document and marker-guarded),
 4. mark the transfer ``applied`` (with its result), tell the kind's applied listener (at once, on the node that
    applied it: a gift's effect goes out here), publish its outbox event if it has one (the relay, after the ack),
-5. remove the markers (one multi-document update, each document on its own), mark it ``settled``.
+5. remove the markers (one multi-document update, each document on its own), mark it ``settled`` (for a request's
+   own new transfer with an outbox the relay does 4's publishing and 5 after the request has its answer).
 
 Only the holder of a transfer's lease drives it: the request that inserted it, or later the reconciler once the
 lease has run out. A step hook called between steps lets tests crash a transfer anywhere.
@@ -132,7 +133,7 @@ class Ledger:
         except DuplicateTransferError:
             return await self._existing(spec.id)
         await self._hook(spec.id, "inserted")
-        return await self.drive(doc)
+        return await self.drive(doc, settle_later=True)
 
     async def _existing(self, tid: str) -> Transfer:
         deadline = time.monotonic() + self._replay_wait_s  # real time: a replay waits for real work
@@ -162,8 +163,12 @@ class Ledger:
             owner=self._node,
         )
 
-    async def drive(self, doc: dict[str, Any]) -> Transfer:
-        """Move a transfer whose lease we hold forward to its final state, from wherever it stopped."""
+    async def drive(self, doc: dict[str, Any], *, settle_later: bool = False) -> Transfer:
+        """Move a transfer whose lease we hold forward to its final state, from wherever it stopped. With
+        ``settle_later`` (a request applying its own new transfer) an applied transfer with an outbox is handed to
+        the relay, which publishes it and then releases its markers and settles it: the caller gets it ``applied``
+        (its result is final), two round trips sooner; a crash before the relay got to it leaves it applied with its
+        markers, which the reconciler finishes like any other."""
         tid: str = doc["_id"]
         legs = [Leg.from_doc(leg) for leg in doc["legs"]]
         state = doc["state"]
@@ -196,19 +201,32 @@ class Ledger:
             await self._hook(tid, "applied")
             await self._tell_applied(doc)
         unpublished = state in (APPLIED, SETTLED) and doc.get("outbox") and not doc.get("published")
+        relay = self._relay
+        if settle_later and state == APPLIED and unpublished and relay is not None and relay.submit(doc, settle=True):
+            return Transfer.from_doc(doc)
         if unpublished and (self._relay is None or not self._relay.submit(doc)):
             await self._publish(doc)
         if state == APPLIED:
-            await self._store.release_markers([leg.account for leg in legs], tid)  # one round trip for every leg
-            for leg in legs:
-                await self._hook(tid, f"release:{leg.account}")
-            now = self._clock.now()
-            if await self._store.mark_settled(tid, now):
-                await self._hook(tid, "settled")
-                return Transfer.from_doc({**doc, "state": SETTLED.value, "updated_at": now})
+            settled = await self.settle(doc)
+            if settled is not None:
+                return settled
         elif state == REJECTED and not doc.get("clean"):
             await self._undo(tid, legs)
         return await self._reload(tid)
+
+    async def settle(self, doc: dict[str, Any]) -> Transfer | None:
+        """An applied transfer's last steps: release its markers (one round trip for every leg), then ``settled``.
+        Returns it settled, or None when it was not applied any more (somebody else settled it)."""
+        tid: str = doc["_id"]
+        accounts = [leg["account"] for leg in doc["legs"]]
+        await self._store.release_markers(accounts, tid)
+        for account in accounts:
+            await self._hook(tid, f"release:{account}")
+        now = self._clock.now()
+        if await self._store.mark_settled(tid, now):
+            await self._hook(tid, "settled")
+            return Transfer.from_doc({**doc, "state": SETTLED.value, "updated_at": now})
+        return None
 
     async def _reload(self, tid: str) -> Transfer:
         doc = await self._store.get_transfer(tid)

@@ -1,4 +1,5 @@
-"""The outbox relay: publishes applied transfers' events off the request path, then flips ``published``.
+"""The outbox relay: publishes applied transfers' events off the request path, then flips ``published``; for a
+request's own new transfer it then also releases the markers and settles it (``Ledger.settle``), after the ack.
 
 The ledger hands it each applied transfer that has an outbox; the sender's ack does not wait for the fan-out.
 If the process dies before the relay got to a transfer, the reconciler republishes it (``published`` is still
@@ -19,11 +20,13 @@ log = logging.getLogger(__name__)
 class Publishes(Protocol):
     async def publish_outbox(self, doc: dict[str, Any]) -> None: ...
 
+    async def settle(self, doc: dict[str, Any]) -> Any: ...
+
 
 class OutboxRelay:
     def __init__(self, ledger: Publishes, *, max_queue: int = 10_000) -> None:
         self._ledger = ledger
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(max_queue)
+        self._queue: asyncio.Queue[tuple[dict[str, Any], bool]] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -38,12 +41,13 @@ class OutboxRelay:
         task, self._task = self._task, None
         await cancel_and_wait(task)
 
-    def submit(self, doc: dict[str, Any]) -> bool:
-        """Queue ``doc`` for publishing; False when the relay is not running or is full (publish inline then)."""
+    def submit(self, doc: dict[str, Any], *, settle: bool = False) -> bool:
+        """Queue ``doc`` for publishing (and, with ``settle``, for its last ledger steps after that); False when the
+        relay is not running or is full (the caller does it inline then)."""
         if self._task is None:
             return False
         try:
-            self._queue.put_nowait(doc)
+            self._queue.put_nowait((doc, settle))
         except asyncio.QueueFull:
             return False
         return True
@@ -55,12 +59,14 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while True:
-            doc = await self._queue.get()
+            doc, settle = await self._queue.get()
             try:
                 await self._ledger.publish_outbox(doc)
+                if settle:
+                    await self._ledger.settle(doc)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the reconciler republishes what failed here
-                log.exception("outbox relay: publishing %s failed", doc.get("_id"))
+            except Exception:  # the reconciler finishes what failed here
+                log.exception("outbox relay: publishing or settling %s failed", doc.get("_id"))
             finally:
                 self._queue.task_done()

@@ -20,13 +20,14 @@ from wallet.models import Leg, TransferKind, TransferSpec
 from wallet.verify import verify_ledger
 
 #: Before the ledger batched its unguarded legs and marker releases: 18 on the ack path, 23 in all (with a goal);
-#: 11 / 16 before a new key stopped costing a replay lookup.
-ACK_PATH_OPS = 10
+#: 11 / 16 before a new key stopped costing a replay lookup; 10 before the outbox relay took over releasing the
+#: markers and settling (after the ack).
+ACK_PATH_OPS = 8
 ALL_OPS = 16
 #: Through the use case (what both edges call): the room's facts for the policy (the stream and the sender's
 #: restriction; the channel's moderators only for a restricted sender) are read once and the stream is handed on,
-#: not read again (14 before).
-USE_CASE_ACK_PATH_OPS = 10
+#: not read again (14 before; 10 before the relay took over releasing the markers and settling).
+USE_CASE_ACK_PATH_OPS = 8
 
 
 async def _user(hub: Hub, nickname: str) -> str:

@@ -16,7 +16,7 @@ from hub.app import create_app
 from hub.wiring import Hub
 from tests.conftest import make_settings
 from tests.support.api import auth, create_stream, register
-from tests.support.coins import give_coins
+from tests.support.coins import give_coins, verify_at_rest
 from tests.support.live import live_clients
 from tests.support.money import SimulatedCrash
 from tests.support.servers import serve_asgi
@@ -112,3 +112,35 @@ async def test_after_a_crash_between_the_apply_and_the_effect_the_relay_shows_th
         await asyncio.sleep(0.3)  # a second effect, if any were sent, would be here by now (one room tick)
         assert len(shown(crashed)) == 1
         assert len(shown(normal.transfer_id)) == 1
+
+
+async def test_a_gift_acked_before_its_relay_failed_is_settled_and_published_by_the_reconciler(node: Any) -> None:
+    """The ack waits for the transfer to be applied, not settled: the relay publishes, releases the markers and
+    settles after it. When publishing fails there, the reconciler publishes it later; the ledger verifies."""
+    _url, http, hub = node
+    owner = await register(http, "Owner")
+    fan = await register(http, "Fan")
+    stream = await live_stream(http, owner)
+    await give_coins(http, hub, fan["user"]["id"], 100)
+    real = hub.money.ledger._publishers[TransferKind.GIFT]
+    failed: list[str] = []
+
+    async def failing_relay(transfer: Transfer) -> None:
+        failed.append(transfer.id)
+        hub.money.ledger.register_publisher(TransferKind.GIFT, real)  # the next attempt (the reconciler's) works
+        raise RuntimeError("the relay died here")
+
+    hub.money.ledger.register_publisher(TransferKind.GIFT, failing_relay)
+    ack = await hub.gifts.send(fan["user"]["id"], stream["id"], "rose", 1, "relay-fails")
+    assert ack.balance == 99
+    await hub.money.relay.drain()
+    assert failed == [ack.transfer_id]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        doc = await hub.money.ledger_store.get_transfer(ack.transfer_id)
+        if doc is not None and doc["state"] == TransferState.SETTLED and doc["published"]:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"the reconciler did not finish it: {doc}")
+    assert (await verify_at_rest(hub)).ok
