@@ -200,6 +200,11 @@ class AccountService:
             raise NotFoundError("no such user")
         return User.from_doc(doc)
 
+    async def search_users(self, text: str, limit: int = 50) -> list[User]:
+        """Users whose nickname or email starts with ``text`` (any case) or whose id it is, newest first."""
+        text = " ".join(text.split())[:100]
+        return [User.from_doc(d) for d in await self._store.search_users(text, max(1, min(limit, 100)))]
+
     async def get_users(self, user_ids: list[UserId]) -> dict[UserId, User]:
         docs = await self._store.get_users(list(dict.fromkeys(user_ids)))
         return {UserId(d["_id"]): User.from_doc(d) for d in docs}

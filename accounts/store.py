@@ -5,6 +5,7 @@ Collections owned here: ``users``, ``auth_sessions``, ``refresh_tokens``, ``foll
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +61,18 @@ class AccountStore:
 
     async def get_users(self, user_ids: list[str]) -> list[dict[str, Any]]:
         docs: list[dict[str, Any]] = await self._users.find({"_id": {"$in": user_ids}}).to_list(None)
+        return docs
+
+    async def search_users(self, text: str, limit: int) -> list[dict[str, Any]]:
+        """Users whose nickname or email starts with ``text`` (any case), or whose id is ``text``; newest first.
+        No text: the newest users."""
+        q: dict[str, Any] = {}
+        if text:
+            prefix = {"$regex": "^" + re.escape(text), "$options": "i"}
+            q = {"$or": [{"_id": text}, {"nickname": prefix}, {"email": prefix}]}
+        docs: list[dict[str, Any]] = (
+            await self._users.find(q).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit).to_list(None)
+        )
         return docs
 
     async def find_by_login(self, login: str) -> dict[str, Any] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from accounts.audit import AdminAction, AdminAudit
 from app.policy import Action, require
 from app.principal import Principal
 from gifts.models import Gift
@@ -12,8 +13,9 @@ from gifts.service import GiftService
 
 
 class Catalogue:
-    def __init__(self, gifts: GiftService) -> None:
+    def __init__(self, gifts: GiftService, audit: AdminAudit) -> None:
         self._catalogue = gifts.catalogue
+        self._audit = audit
 
     async def browse(self, who: Principal | None, *, include_inactive: bool = False) -> list[Gift]:
         """The gifts on sale; withdrawn ones too when an admin asks (``include_inactive``; ignored for others)."""
@@ -26,7 +28,11 @@ class Catalogue:
         kind, active."""
         require(Action.EDIT_CATALOGUE, who)
         assert who is not None
-        return await self._catalogue.create(gift_id, fields)
+        gift = await self._catalogue.create(gift_id, fields)
+        await self._audit.record(
+            who.user_id, who.nickname, AdminAction.CATALOGUE, "gift", gift.id, "", change="added", version=gift.version
+        )
+        return gift
 
     async def change(
         self, who: Principal | None, gift_id: str, changes: dict[str, Any], expected_version: int | None
@@ -34,4 +40,16 @@ class Catalogue:
         """A new version of a gift with ``changes``; refused if the gift moved past ``expected_version``."""
         require(Action.EDIT_CATALOGUE, who)
         assert who is not None
-        return await self._catalogue.update(gift_id, changes, expected_version)
+        gift = await self._catalogue.update(gift_id, changes, expected_version)
+        await self._audit.record(
+            who.user_id,
+            who.nickname,
+            AdminAction.CATALOGUE,
+            "gift",
+            gift.id,
+            "",
+            change="changed",
+            fields=sorted(changes),
+            version=gift.version,
+        )
+        return gift

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from accounts.audit import AdminAction, AdminAudit
 from accounts.service import AccountService
 from app.policy import Action, require
 from app.principal import Principal
@@ -19,8 +20,14 @@ from wallet.verify import VerifyReport
 
 class MoneyAdmin:
     def __init__(
-        self, accounts: AccountService, wallet: WalletService, cashouts: CashoutService, audit: LedgerAudit
+        self,
+        accounts: AccountService,
+        wallet: WalletService,
+        cashouts: CashoutService,
+        audit: LedgerAudit,
+        admin_audit: AdminAudit,
     ) -> None:
+        self._admin_audit = admin_audit
         self._accounts = accounts
         self._wallet = wallet
         self._cashouts = cashouts
@@ -39,7 +46,19 @@ class MoneyAdmin:
     async def decide(self, who: Principal | None, cashout_id: str, decision: str, note: str | None) -> Cashout:
         require(Action.ADMINISTER_MONEY, who)
         assert who is not None
-        return await self._cashouts.decide(who.user_id, cashout_id, decision, note)
+        cashout = await self._cashouts.decide(who.user_id, cashout_id, decision, note)
+        await self._admin_audit.record(
+            who.user_id,
+            who.nickname,
+            AdminAction.CASHOUT,
+            "cashout",
+            cashout.id,
+            note or "",
+            decision=decision,
+            user_id=cashout.user_id,
+            beans=cashout.beans,
+        )
+        return cashout
 
     async def wallet_of(self, who: Principal | None, user_id: str) -> Balances:
         require(Action.ADMINISTER_MONEY, who)
@@ -51,12 +70,29 @@ class MoneyAdmin:
         require(Action.ADMINISTER_MONEY, who)
         assert who is not None
         await self._accounts.get_user(user_id)
-        return await self._wallet.adjust(who.user_id, user_id, currency, amount, reason, key)
+        transfer = await self._wallet.adjust(who.user_id, user_id, currency, amount, reason, key)
+        await self._admin_audit.record(
+            who.user_id,
+            who.nickname,
+            AdminAction.ADJUSTMENT,
+            "user",
+            user_id,
+            reason,
+            currency=str(currency),
+            amount=amount,
+            transfer_id=transfer.id,
+        )
+        return transfer
 
-    async def set_frozen(self, who: Principal | None, user_id: UserId, frozen: bool) -> Balances:
+    async def set_frozen(self, who: Principal | None, user_id: UserId, frozen: bool, reason: str = "") -> Balances:
         require(Action.ADMINISTER_MONEY, who)
+        assert who is not None
         user = await self._accounts.get_user(user_id)
-        return await self._wallet.set_frozen(user.id, frozen)
+        balances = await self._wallet.set_frozen(user.id, frozen)
+        await self._admin_audit.record(
+            who.user_id, who.nickname, AdminAction.FREEZE, "user", user.id, reason, frozen=frozen
+        )
+        return balances
 
     async def verify(self, who: Principal | None, *, reconcile: bool) -> VerifyReport:
         require(Action.ADMINISTER_MONEY, who)

@@ -72,6 +72,9 @@ class Action(enum.StrEnum):
     # Overlays (OBS browser sources)
     MANAGE_OVERLAYS = "manage_overlays"  # GET /streams/{id}/overlays, POST .../overlays/rotate, .../test-alert
     WATCH_OVERLAY = "watch_overlay"  # overlay:join (the overlay key is the authority, as a WHIP session URL is)
+    # The admin console
+    ADMINISTER_PLATFORM = "administer_platform"  # GET /admin/users*, /admin/reports*, /admin/audit
+    TAKE_DOWN_STREAM = "take_down_stream"  # POST /admin/streams/{id}/takedown
     # Wallet
     BROWSE_COIN_PACKS = "browse_coin_packs"  # GET /wallet/coin-packs
     USE_WALLET = "use_wallet"  # GET /wallet, transactions, top-ups, cash-out requests
@@ -132,6 +135,8 @@ REQUIREMENTS: dict[Action, Requirement] = {
     Action.EDIT_CATALOGUE: Requirement(Rule.ADMIN),
     Action.MANAGE_OVERLAYS: Requirement(Rule.OWNER),
     Action.WATCH_OVERLAY: Requirement(Rule.ANYONE),
+    Action.ADMINISTER_PLATFORM: Requirement(Rule.ADMIN),
+    Action.TAKE_DOWN_STREAM: Requirement(Rule.ADMIN),
     Action.BROWSE_COIN_PACKS: Requirement(Rule.ANYONE),
     Action.USE_WALLET: Requirement(Rule.SIGNED_IN),
     Action.ADMINISTER_MONEY: Requirement(Rule.ADMIN),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from app.access import RoomAccess
 from app.accounts_admin import AccountsAdmin
+from app.admin_console import AdminConsole
 from app.catalogue import Catalogue
 from app.chatting import Chatting
 from app.directory import Directory
@@ -50,3 +51,4 @@ class UseCases:
     nodes: Nodes
     notifying: Notifying
     overlays: Overlays
+    admin_console: AdminConsole

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from accounts.audit import AdminAudit
 from accounts.service import AccountService
 from app.access import RoomAccess
 from app.accounts_admin import AccountsAdmin
+from app.admin_console import AdminConsole
 from app.catalogue import Catalogue
 from app.chatting import Chatting
 from app.directory import Directory
@@ -63,6 +65,7 @@ def build_use_cases(
     nodes: NodeDirectory,
     notifications: NotificationService,
     overlay_keys: OverlayKeys,
+    admin_audit: AdminAudit,
     clock: Clock,
     presence_elsewhere: PublisherPresence | None = None,
 ) -> UseCases:
@@ -81,13 +84,14 @@ def build_use_cases(
         chatting=Chatting(access, chat, presence),
         moderating=Moderating(access, moderation, streams, accounts, notifier),
         gifting=Gifting(access, gifts),
-        catalogue=Catalogue(gifts),
+        catalogue=Catalogue(gifts, admin_audit),
         goals=Goals(access, gifts),
         my_wallet=MyWallet(accounts, wallet, topups, cashouts),
         payments=Payments(webhooks),
-        accounts_admin=AccountsAdmin(accounts, streams, lifecycle, notifier),
-        money_admin=MoneyAdmin(accounts, wallet, cashouts, audit),
+        accounts_admin=AccountsAdmin(accounts, streams, lifecycle, notifier, admin_audit),
+        money_admin=MoneyAdmin(accounts, wallet, cashouts, audit, admin_audit),
         nodes=Nodes(nodes),
         notifying=Notifying(notifications),
         overlays=Overlays(access, overlay_keys, chat, gifts, notifier, clock),
+        admin_console=AdminConsole(access, accounts, moderation, lifecycle, admin_audit),
     )

@@ -14,9 +14,11 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from accounts.audit import AdminAudit
 from accounts.passwords import PasswordHasher
 from accounts.service import AccountService
 from accounts.store import AccountStore
+from accounts.store_audit import AdminAuditStore
 from accounts.tokens import AccessTokenCodec
 from app.principal import Identity
 from core.clock import Clock, SystemClock
@@ -102,6 +104,7 @@ class Hub:
         self.identity = Identity(self.accounts)
         self.stream_store = StreamStore(self.db)
         self.overlay_store = OverlayKeyStore(self.db)
+        self.admin_audit_store = AdminAuditStore(self.db)
         self.streams = StreamService(self.stream_store, self.clock, self.events)
         self.cluster = ClusterWiring(
             settings.cluster,
@@ -196,6 +199,7 @@ class Hub:
             nodes=self.cluster,  # the live nodes' addresses, from the placement registry
             notifications=self.notifications,
             overlay_keys=OverlayKeys(self.overlay_store, self.clock),
+            admin_audit=AdminAudit(self.admin_audit_store, self.clock),
             clock=self.clock,
             # A publisher lost here may be back on another node: the placement registry knows.
             presence_elsewhere=self.sfu_wiring.cluster_media,
@@ -241,6 +245,7 @@ class Hub:
         await self.account_store.create_indexes()
         await self.stream_store.create_indexes()
         await self.overlay_store.create_indexes()
+        await self.admin_audit_store.create_indexes()
         await self.rooms.start()
         self.signaling.start()
         await self.money.start()

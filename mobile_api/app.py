@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from mobile_api import (
+    admin,
     auth,
     gifts,
     nodes,
@@ -30,7 +31,7 @@ __all__ = ["EXCEPTION_HANDLERS", "PREFIX", "api_routes", "build_api"]
 
 def build_api() -> Api:
     api = Api()
-    modules = (auth, users, streams, rooms, whip, nodes, wallet, gifts, overlays, notifications, stripe_webhook)
+    modules = (auth, users, streams, rooms, whip, nodes, wallet, gifts, overlays, admin, notifications, stripe_webhook)
     for module in modules:
         api.include(module.api)
     return api

@@ -57,6 +57,37 @@ class AdminUserOut(MeOut):
     suspended: bool
 
 
+class AdminUserList(Out):
+    items: list[AdminUserOut]
+
+
+class AuditActorOut(Out):
+    id: str
+    nickname: str
+
+
+class AuditTargetOut(Out):
+    kind: Literal["user", "stream", "cashout", "gift", "report"]
+    id: str
+
+
+class AdminAuditEntryOut(Out):
+    id: str
+    at: datetime
+    actor: AuditActorOut
+    action: Literal[
+        "role", "suspension", "identity", "freeze", "adjustment", "cashout", "catalogue", "report", "takedown"
+    ]
+    target: AuditTargetOut
+    reason: str
+    details: dict[str, Any]
+
+
+class AuditPage(Out):
+    items: list[AdminAuditEntryOut]
+    next_cursor: str | None
+
+
 class TokensOut(Out):
     access_token: str
     refresh_token: str

@@ -18,6 +18,7 @@ api = Api()
 class RoleBody(Body):
     # Non-strict so the JSON string converts to the enum.
     role: Role = Field(strict=False)
+    reason: Reason | None = None
 
 
 class SuspensionBody(Body):
@@ -86,8 +87,9 @@ async def unfollow(call: Call) -> None:
     response=MeOut,
 )
 async def set_role(call: Call) -> dict[str, Any]:
+    b = call.body_as(RoleBody)
     user = await call.ctx.use.accounts_admin.set_role(
-        call.principal, UserId(call.path["user_id"]), call.body_as(RoleBody).role
+        call.principal, UserId(call.path["user_id"]), b.role, b.reason or ""
     )
     return user.private()
 
@@ -103,5 +105,7 @@ async def set_role(call: Call) -> dict[str, Any]:
 )
 async def set_suspension(call: Call) -> dict[str, Any]:
     b = call.body_as(SuspensionBody)
-    user = await call.ctx.use.accounts_admin.set_suspension(call.principal, UserId(call.path["user_id"]), b.suspended)
+    user = await call.ctx.use.accounts_admin.set_suspension(
+        call.principal, UserId(call.path["user_id"]), b.suspended, b.reason or ""
+    )
     return {**user.private(), "suspended": user.suspended}

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.requests import IdempotencyKey
+from app.text_fields import Reason
 from app.vocabulary import CashoutStatus, Currency
 from core.ids import UserId
 from mobile_api.routing import Api, Body, Call, Query
@@ -53,6 +54,7 @@ class DecisionBody(Body):
 
 class IdentityBody(Body):
     verified: bool
+    reason: Reason | None = None
 
 
 @api.route("GET", "/wallet", summary="My balances: coins, matured and held beans", tags=("wallet",), response=WalletOut)
@@ -202,7 +204,7 @@ async def reject_cashout(call: Call) -> dict[str, Any]:
 async def set_identity(call: Call) -> dict[str, Any]:
     b = call.body_as(IdentityBody)
     user = await call.ctx.use.accounts_admin.set_identity_verified(
-        call.principal, UserId(call.path["user_id"]), b.verified
+        call.principal, UserId(call.path["user_id"]), b.verified, b.reason or ""
     )
     return {"user_id": user.id, "identity_verified": user.identity_verified}
 
@@ -217,6 +219,7 @@ class AdjustmentBody(Body):
 
 class FreezeBody(Body):
     frozen: bool
+    reason: Reason | None = None
 
 
 @api.route(
@@ -259,8 +262,10 @@ async def create_adjustment(call: Call) -> dict[str, Any]:
     response=BalancesOut,
 )
 async def set_wallet_freeze(call: Call) -> dict[str, Any]:
-    frozen = call.body_as(FreezeBody).frozen
-    balances = await call.ctx.use.money_admin.set_frozen(call.principal, UserId(call.path["user_id"]), frozen)
+    b = call.body_as(FreezeBody)
+    balances = await call.ctx.use.money_admin.set_frozen(
+        call.principal, UserId(call.path["user_id"]), b.frozen, b.reason or ""
+    )
     return balances.to_dict()
 
 

@@ -328,7 +328,7 @@ class ModerationService:
 
     async def reports(
         self,
-        stream_id: StreamId,
+        stream_id: StreamId | None,
         *,
         status: ReportStatus | str | None,
         cursor: str | None,
@@ -343,6 +343,13 @@ class ModerationService:
         n = clamp_limit(limit, default=50)
         docs = await self._store.page_reports(stream_id, wanted, decode_page_cursor(cursor), n + 1)
         return Page([log_entry_to_dict(d) for d in docs[:n]], page_cursor(docs, n))
+
+    async def report_stream(self, report_id: str) -> StreamId:
+        """The stream a report was made in (``report_not_found``)."""
+        doc = await self._store.get_report(report_id)
+        if doc is None:
+            raise NotFoundError("no such report", code="report_not_found")
+        return StreamId(doc["stream_id"])
 
     async def resolve_report(
         self, stream_id: StreamId, resolver: UserId, report_id: str, resolution: str

@@ -37,6 +37,9 @@ class ChatStore:
         await self._reports.create_index(
             [("stream_id", ASCENDING), ("status", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="queue"
         )
+        await self._reports.create_index(
+            [("status", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="platform_queue"
+        )
 
     # Messages
     async def insert_message(self, doc: dict[str, Any]) -> None:
@@ -132,10 +135,15 @@ class ChatStore:
     async def insert_report(self, doc: dict[str, Any]) -> None:
         await self._reports.insert_one(doc)
 
+    async def get_report(self, report_id: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self._reports.find_one({"_id": report_id})
+        return doc
+
     async def page_reports(
-        self, stream_id: str, status: ReportStatus | None, after: tuple[datetime, str] | None, limit: int
+        self, stream_id: str | None, status: ReportStatus | None, after: tuple[datetime, str] | None, limit: int
     ) -> list[dict[str, Any]]:
-        q: dict[str, Any] = {"stream_id": stream_id}
+        """A stream's reports, or every stream's (``stream_id`` None: the platform's queue), newest first."""
+        q: dict[str, Any] = {} if stream_id is None else {"stream_id": stream_id}
         if status is not None:
             q["status"] = status.value
         if after is not None:

@@ -85,6 +85,8 @@ def _bodies(other: str) -> dict[str, Any]:
         "POST /streams/{stream_id}/gifts": {"gift_id": "rose", "idempotency_key": "route-1"},
         "PUT /streams/{stream_id}/goal": {"kind": "beans", "target": 10},
         "POST /streams/{stream_id}/overlays/test-alert": {},
+        "POST /admin/reports/{report_id}/resolve": {},
+        "POST /admin/streams/{stream_id}/takedown": {"reason": "route check"},
         "POST /wallet/topups": {"pack_id": "no-such-pack"},
         "POST /wallet/cashouts": {"beans": 1},
         "POST /admin/cashouts/{cashout_id}/approve": {},
@@ -129,7 +131,7 @@ async def test_every_http_operation_asks_the_policy_for_its_action(
     bodies = _bodies(other)
     http_ops = {op: action for op, action in EDGE_ACTIONS.items() if " /" in op and action is not None}
     # Ending the stream and signing out change what later requests find: they go last.
-    last = ("POST /streams/{stream_id}/end", "POST /auth/logout")
+    last = ("POST /streams/{stream_id}/end", "POST /admin/streams/{stream_id}/takedown", "POST /auth/logout")
     order = [op for op in http_ops if op not in last] + list(last)
     wrong = {}
     for op in order:

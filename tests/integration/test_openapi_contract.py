@@ -42,6 +42,8 @@ BODIES: dict[str, Any] = {
     "send_gift": {"gift_id": "{gift_id}", "count": 1, "idempotency_key": "k{n}"},
     "set_goal": {"kind": "beans", "target": 100, "title": "Goal"},
     "send_test_alert": {},
+    "admin_resolve_report": {},
+    "take_down_stream": {"reason": "contract test"},
     "create_topup": {"pack_id": "nope"},
     "request_cashout": {"beans": 1},
     "approve_cashout": {},
@@ -74,7 +76,7 @@ def _fill(value: Any, names: dict[str, str]) -> Any:
 
 def _order(item: tuple[str, str, dict[str, Any]]) -> tuple[int, str]:
     path, method, _ = item
-    last = method == "delete" or path.endswith(("/end", "/suspension", "/role", "/key", "/logout"))
+    last = method == "delete" or path.endswith(("/end", "/takedown", "/suspension", "/role", "/key", "/logout"))
     return (2 if last else 1 if method != "get" else 0, path)
 
 
