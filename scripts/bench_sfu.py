@@ -337,10 +337,40 @@ async def run_viewers(port: int, count: int, sequential: bool = False) -> None:
 # -- in isolation -----------------------------------------------------------------------------------------------
 
 
-async def run_micro(viewers: int, rounds: int = 5, packets: int = 300) -> dict[str, Any]:
+def _simulcast_offer(offer: str, rids: tuple[str, ...]) -> str:
+    """An aiortc publisher's offer, its video section made to announce ``rids`` as simulcast (RFC 8851/8853/8852).
+    aiortc still sends its own single stream, which the SFU drops (no rid names it); the benchmark pushes the layers'
+    packets into the tap itself."""
+    out: list[str] = []
+    video = False
+    for line in offer.split("\r\n"):
+        out.append(line)
+        if line.startswith("m="):
+            video = line.startswith("m=video")
+        elif video and line.startswith("a=mid:"):
+            out.append("a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id")
+            out.extend(f"a=rid:{rid} send" for rid in rids)
+            out.append("a=simulcast:send " + ";".join(rids))
+    return "\r\n".join(out)
+
+
+def _vp8_key(width: int) -> bytes:
+    """The first packet of a VP8 key frame, width x 9/16 width (RFC 6386 section 9.1 header)."""
+    height = width * 9 // 16
+    return bytes((0x10, 0, 0, 0, 0x9D, 1, 0x2A, width & 255, width >> 8, height & 255, height >> 8))
+
+
+#: Simulcast micro benchmark: the layers, lowest first, as (rid, width, packets per 10 ingress packets).
+MICRO_LAYERS = (("l", 320, 1), ("m", 640, 3), ("h", 1280, 6))
+
+
+async def run_micro(viewers: int, rounds: int = 5, packets: int = 300, simulcast: bool = False) -> dict[str, Any]:
     """The forwarding path alone: one process, ``viewers`` connected aiortc viewers (taps, no decoding), and
     ``packets`` synthetic 1100-byte VP8 packets pushed through the producer's tap per round. Thread CPU time from
-    the tap to the last viewer's ``sendto``, divided by the packets forwarded."""
+    the tap to the last viewer's ``sendto``, divided by the packets forwarded (and by the packets taken in).
+
+    ``simulcast``: the publisher announces three layers; the packets go through the layer demultiplexer, 10/30/60 %
+    to layers l/m/h, and the viewers ask for low, medium and high in turn (a third on each layer)."""
     from aiortc.rtp import RtpPacket
 
     from sfu import SfuService, SfuSettings
@@ -348,15 +378,45 @@ async def run_micro(viewers: int, rounds: int = 5, packets: int = 300) -> dict[s
 
     service = SfuService(SfuSettings(announced_ips=("127.0.0.1",)))
     publisher = Publisher(audio=False)
-    await publisher.accept((await service.publish("micro", await publisher.offer()))[1])
+    offer = await publisher.offer()
+    rids = tuple(rid for rid, _, _ in MICRO_LAYERS)
+    await publisher.accept((await service.publish("micro", _simulcast_offer(offer, rids) if simulcast else offer))[1])
+    router = service._routers["micro"]
+    seq = {rid: 1000 * index for index, rid in enumerate(rids)}
+    ts = 90000
+    if simulcast:
+        tap = router.layers[0]._upstream._demux.on_packet  # type: ignore[attr-defined]
+        for index, (rid, width, _) in enumerate(MICRO_LAYERS):  # a keyframe per layer, binding its SSRC by rid
+            packet = RtpPacket(payload_type=97, sequence_number=seq[rid], timestamp=ts, ssrc=7000 + index)
+            packet.payload = _vp8_key(width)
+            packet.marker = 1
+            packet.extensions.rtp_stream_id = rid
+            tap(packet)
+        router.layer_infos()
     clients = []
-    for _ in range(viewers):
+    for index in range(viewers):
         viewer = Viewer(audio=False)
-        await viewer.accept((await service.subscribe("micro", await viewer.offer()))[1])
+        session_id, answer = await service.subscribe("micro", await viewer.offer())
+        if simulcast:
+            await service.set_layer(session_id, ("low", "medium", "high")[index % 3])
+        await viewer.accept(answer)
         clients.append(viewer)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not all(v.video and v.video.count > 2 for v in clients):
-        await asyncio.sleep(0.1)
+    if simulcast:  # keep every layer alive (a keyframe each) until the watchdog has placed every viewer
+        consumers = [c for c in router.consumers.values() if c.kind == "video"]
+        while time.monotonic() < deadline and not (len(consumers) == viewers and all(c.started for c in consumers)):
+            ts += 3000
+            for index, (rid, width, _) in enumerate(MICRO_LAYERS):
+                seq[rid] = (seq[rid] + 1) & 0xFFFF
+                packet = RtpPacket(payload_type=97, sequence_number=seq[rid], timestamp=ts, ssrc=7000 + index)
+                packet.payload = _vp8_key(width)
+                packet.marker = 1
+                tap(packet)
+            await asyncio.sleep(0.1)
+            consumers = [c for c in router.consumers.values() if c.kind == "video"]
+    else:
+        while time.monotonic() < deadline and not all(v.video and v.video.count > 2 for v in clients):
+            await asyncio.sleep(0.1)
 
     class Drop:
         def add(self, packet: Any) -> tuple[bool, None]:
@@ -364,25 +424,40 @@ async def run_micro(viewers: int, rounds: int = 5, packets: int = 300) -> dict[s
 
     for viewer in clients:  # from here on the viewers only drain their sockets
         viewer.pc.getTransceivers()[0].receiver.__dict__["_RTCRtpReceiver__jitter_buffer"] = Drop()
-    producer = next(p for r in service._routers.values() for p in r.producers.values() if p.kind == "video")
     payload = bytes((0x10, 0x01)) + bytes(1100)
-    seq, ts = producer.max_seq, producer.max_ts
-    costs = []
+    if simulcast:
+        schedule = [(7000 + i, rid) for i, (rid, _, share) in enumerate(MICRO_LAYERS) for _ in range(share)]
+        producers = list(router.layers)
+    else:
+        producer = next(p for p in router.producers.values() if p.kind == "video")
+        tap = producer.on_packet
+        schedule = [(producer.media_ssrc or 0, "single")]
+        seq["single"], ts = producer.max_seq, producer.max_ts
+        producers = [producer]
+    costs, ingress_costs = [], []
     for _ in range(rounds):
-        cpu, forwarded = time.thread_time(), producer.forwarded
+        cpu, forwarded = time.thread_time(), sum(p.forwarded for p in producers)
         for index in range(packets):  # synchronous: the live publisher's packets do not interleave
-            seq = (seq + 1) & 0xFFFF
-            packet = RtpPacket(payload_type=97, sequence_number=seq, timestamp=(ts + index * 3000) & 0xFFFFFFFF)
-            packet.ssrc = producer.media_ssrc or 0
+            ssrc, rid = schedule[index % len(schedule)]
+            seq[rid] = (seq[rid] + 1) & 0xFFFF
+            packet = RtpPacket(payload_type=97, sequence_number=seq[rid], timestamp=(ts + index * 3000) & 0xFFFFFFFF)
+            packet.ssrc = ssrc
             packet.payload = payload
-            producer.on_packet(packet)
-        costs.append((time.thread_time() - cpu) / (producer.forwarded - forwarded) * 1e6)
+            tap(packet)
+        spent = time.thread_time() - cpu
+        costs.append(spent / (sum(p.forwarded for p in producers) - forwarded) * 1e6)
+        ingress_costs.append(spent / packets * 1e6)
         await asyncio.sleep(0.3)
     for viewer in clients:
         await viewer.close()
     await publisher.close()
     await service.close()
-    return {"mode": "micro", "viewers": viewers, "us_per_forwarded_packet": round(statistics.median(costs), 2)}
+    return {
+        "mode": "micro-simulcast" if simulcast else "micro",
+        "viewers": viewers,
+        "us_per_forwarded_packet": round(statistics.median(costs), 2),
+        "us_per_ingress_packet": round(statistics.median(ingress_costs), 2),
+    }
 
 
 # -- orchestration ---------------------------------------------------------------------------------------------
@@ -527,6 +602,9 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=20, help="late joiners, one at a time, after each window")
     parser.add_argument("--sequential", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--micro", default="", help="comma list of N: the forwarding path alone, in one process")
+    parser.add_argument(
+        "--micro-simulcast", default="", help="comma list of N: as --micro, three simulcast layers, N/3 viewers each"
+    )
     parser.add_argument("--port", type=int)
     parser.add_argument("--port-file", type=Path)
     parser.add_argument("--count", type=int)
@@ -544,6 +622,9 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     for n in [int(x) for x in args.micro.split(",") if x]:
         results.append(asyncio.run(run_micro(n)))
+        print(json.dumps(results[-1]), flush=True)
+    for n in [int(x) for x in args.micro_simulcast.split(",") if x]:
+        results.append(asyncio.run(run_micro(n, simulcast=True)))
         print(json.dumps(results[-1]), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "source.json"

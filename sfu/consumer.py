@@ -113,6 +113,8 @@ class Consumer:
         self.estimate_bps: int | None = None
         #: The layer producer this consumer waits to switch to (at its next keyframe), if any.
         self.pending: Producer | None = None
+        #: A relay pipe's consumer of one simulcast layer: always fed by the layer with this rid, never placed.
+        self.pinned: str | None = None
         #: Video paused because no layer fits (audio goes on).
         self.paused = False
         self.switches = 0

@@ -81,7 +81,8 @@ _RTCP_PSFB = 206
 
 @dataclass(frozen=True, slots=True)
 class PipeTrack:
-    """One relayed track: its SSRC on the pipe and the codec the origin's publisher negotiated."""
+    """One relayed track: its SSRC on the pipe and the codec the origin's publisher negotiated; for a simulcast
+    publisher, one video track per layer, named by its rid."""
 
     kind: str
     ssrc: int
@@ -90,6 +91,7 @@ class PipeTrack:
     channels: int | None
     payload_type: int
     parameters: tuple[tuple[str, str], ...]
+    rid: str | None = None
 
     def codec(self) -> RTCRtpCodecParameters:
         params: dict[str, str | int | None] = dict(self.parameters)
@@ -102,10 +104,10 @@ class PipeTrack:
         )
 
     @classmethod
-    def of(cls, kind: str, ssrc: int, codec: RTCRtpCodecParameters) -> PipeTrack:
+    def of(cls, kind: str, ssrc: int, codec: RTCRtpCodecParameters, rid: str | None = None) -> PipeTrack:
         assert codec.payloadType is not None
         params = tuple(sorted((str(k), str(v)) for k, v in codec.parameters.items()))
-        return cls(kind, ssrc, codec.mimeType, codec.clockRate, codec.channels, codec.payloadType, params)
+        return cls(kind, ssrc, codec.mimeType, codec.clockRate, codec.channels, codec.payloadType, params, rid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +144,8 @@ def encode_offer(offer: PipeOffer, secret: str) -> str:
         "n": offer.nonce,
         "e": offer.expires_at,
         "t": [
-            [t.kind, t.ssrc, t.mime_type, t.clock_rate, t.channels, t.payload_type, t.parameters] for t in offer.tracks
+            [t.kind, t.ssrc, t.mime_type, t.clock_rate, t.channels, t.payload_type, t.parameters, t.rid]
+            for t in offer.tracks
         ],
     }
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
@@ -164,10 +167,7 @@ def decode_offer(token: str, secret: str, now: float | None = None) -> PipeOffer
         raise InvalidRelayOfferError("the relay offer's signature does not match this cluster's secret")
     try:
         body = json.loads(_unb64(parts[1]))
-        tracks = tuple(
-            PipeTrack(str(k), int(ssrc), str(m), int(c), None if ch is None else int(ch), int(pt), tuple(map(tuple, p)))
-            for k, ssrc, m, c, ch, pt, p in body["t"]
-        )
+        tracks = tuple(_track(*entry) for entry in body["t"])
         offer = PipeOffer(
             str(body["s"]), str(body["p"]), str(body["h"]), int(body["o"]), str(body["n"]), float(body["e"]), tracks
         )
@@ -178,6 +178,23 @@ def decode_offer(token: str, secret: str, now: float | None = None) -> PipeOffer
     if not offer.tracks or not all(t.kind in ("audio", "video") for t in offer.tracks):
         raise InvalidRelayOfferError("the relay offer carries no usable track")
     return offer
+
+
+def _track(
+    kind: Any, ssrc: Any, mime: Any, rate: Any, channels: Any, pt: Any, params: Any, rid: Any = None
+) -> PipeTrack:
+    if rid is not None and (not isinstance(rid, str) or not 1 <= len(rid) <= 16):
+        raise ValueError("bad rid")
+    return PipeTrack(
+        str(kind),
+        int(ssrc),
+        str(mime),
+        int(rate),
+        None if channels is None else int(channels),
+        int(pt),
+        tuple(map(tuple, params)),
+        rid,
+    )
 
 
 def new_nonce() -> str:

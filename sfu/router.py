@@ -83,6 +83,11 @@ class Router:
         return stranded
 
     def _feed(self, consumer: Consumer) -> None:
+        if consumer.kind == "video" and consumer.pinned is not None:
+            layer = next((p for p in self.layers if p.rid == consumer.pinned), None)
+            if layer is not None:  # a publisher that came back without this rid leaves that pipe track silent
+                layer.add_consumer(consumer)
+            return
         if consumer.kind == "video" and len(self.layers) > 1:
             self.place(consumer)
             return
@@ -104,7 +109,7 @@ class Router:
     def place(self, consumer: Consumer, infos: tuple[LayerInfo, ...] | None = None) -> None:
         """Put a video consumer on the layer ``select_layer`` picks for it: join it there (cache replay or next
         keyframe) if it is not fed yet, else switch at that layer's next keyframe; no layer fits: pause its video."""
-        if consumer.closed or not consumer.connected or not self.layers:
+        if consumer.closed or not consumer.connected or not self.layers or consumer.pinned is not None:
             return
         infos = self.layer_infos() if infos is None else infos
         rid = select_layer(consumer.preference, consumer.screen, consumer.estimate_bps, infos)

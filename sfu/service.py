@@ -406,11 +406,16 @@ class SfuService:
         consumers: list[Consumer] = []
         tracks: list[PipeTrack] = []
         for kind, codec in router.codecs.items():
-            ssrc = random32()
-            assert codec.payloadType is not None  # negotiated with the publisher
-            ids = ExtensionIds(audio_level=AUDIO_LEVEL_ID) if kind == "audio" else ExtensionIds()
-            consumers.append(
-                Consumer(
+            # A simulcast stream sends every layer across (one track each, named by its rid): the far side's viewers
+            # pick their own layer there. One consumer per track, pinned to its layer.
+            rids: list[str | None] = (
+                [p.rid for p in router.layers] if kind == "video" and len(router.layers) > 1 else [None]
+            )
+            for rid in rids:
+                ssrc = random32()
+                assert codec.payloadType is not None  # negotiated with the publisher
+                ids = ExtensionIds(audio_level=AUDIO_LEVEL_ID) if kind == "audio" else ExtensionIds()
+                consumer = Consumer(
                     new_id(),
                     stream_id,
                     kind,
@@ -421,10 +426,11 @@ class SfuService:
                     self._pipe_consumer_closed,
                     ssrc=ssrc,
                 )
-            )
-            if kind == "video":
-                consumers[-1].preference = HIGH  # one layer crosses the pipe: the top one the publisher sends
-            tracks.append(PipeTrack.of(kind, ssrc, codec))
+                consumer.pinned = rid
+                if kind == "video":
+                    consumer.preference = HIGH
+                consumers.append(consumer)
+                tracks.append(PipeTrack.of(kind, ssrc, codec, rid))
         pipe = PipeOut(
             pipe_id,
             stream_id,
@@ -486,6 +492,7 @@ class SfuService:
                 self.settings,
                 router.profiles[track.kind],
                 self._producer_closed,
+                rid=track.rid,
             )
             for track in parsed.tracks
         ]

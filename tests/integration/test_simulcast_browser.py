@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from typing import Any
 
 import httpx
@@ -16,11 +15,12 @@ from aiortc.rtp import RtpPacket
 
 from hub.app import create_app
 from hub.wiring import Hub
-from sfu import aiortc_hooks
+from sfu import SfuService, SfuSettings, aiortc_hooks
 from tests.support.api import create_stream, register
 from tests.support.servers import serve_asgi
 from tests.support.sfu_browser import chromium, open_page
 from tests.support.sfu_peers import Viewer
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,15 +32,6 @@ ENCODINGS = [
     {"rid": "m", "scaleResolutionDownBy": 2, "maxBitrate": 100_000},
     {"rid": "h", "scaleResolutionDownBy": 1, "maxBitrate": 150_000},
 ]
-
-
-async def until(check: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.2)
-    return bool(await check())
 
 
 def video_layers(hub: Hub, stream_id: str) -> list[dict[str, Any]]:
@@ -88,7 +79,7 @@ async def test_chromium_publishes_three_layers_and_viewers_get_the_layer_they_as
         stream = await create_stream(client, owner, "Three layers")
         whip = f"{base}/api/v1/whip/{stream['id']}"
         whep = f"{base}/api/v1/whep/{stream['id']}"
-        low, high = Viewer(), Viewer()
+        low, high, far = Viewer(), Viewer(), Viewer()
         try:
             async with chromium() as browser:
                 publisher = await open_page(browser, base)
@@ -139,11 +130,36 @@ async def test_chromium_publishes_three_layers_and_viewers_get_the_layer_they_as
                 switched = [c for c in hub.sfu.stats()["consumers"] if c["kind"] == "video" and c["switches"]]
                 assert switched, hub.sfu.stats()["consumers"]
                 assert log.plis == 0, "the viewer's decoder asked for a keyframe (a decode error or a gap)"
+
+                # A relay pipe to another SFU (another node or worker) carries every layer: a viewer there gets the
+                # top one by default and the bottom one when it asks.
+                edge = SfuService(SfuSettings(announced_ips=("127.0.0.1",), relay_secret=hub.sfu.settings.relay_secret))
+                try:
+                    await edge.attach_relay(stream["id"], await hub.sfu.open_origin_pipe(stream["id"]))
+                    far_session, answer = await edge.subscribe(stream["id"], await far.offer())
+                    await far.accept(answer)
+                    assert await until(lambda: far.video is not None and far.video.count >= 20, 20)
+                    assert await until(lambda: _latest(far) == high_size, 10), (_latest(far), _brief(edge))
+                    relayed = edge.stats()["routers"][0]["producers"]
+                    assert sorted(p["rid"] or "" for p in relayed if p["kind"] == "video") == ["h", "l", "m"]
+                    await edge.set_layer(far_session, "low")
+                    assert await until(lambda: _latest(far) == low_size, 10), _latest(far)
+                finally:
+                    await far.close()
+                    await edge.close()
         finally:
             await low.close()
             await high.close()
     assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
-    assert aiortc_hooks.codec_objects() - codecs_before <= 4  # the two aiortc viewers' own decoders only
+    assert aiortc_hooks.codec_objects() - codecs_before <= 6  # the three aiortc viewers' own decoders only
+
+
+def _brief(sfu: SfuService) -> Any:
+    stats = sfu.stats()
+    keys = ("rid", "width", "height", "bitrate_bps", "keyframes", "packets", "plis_sent", "consumers")
+    producers = [{k: p[k] for k in keys} for r in stats["routers"] for p in r["producers"] if p["kind"] == "video"]
+    viewers = [{k: c[k] for k in ("layer", "preference", "switches", "plis")} for c in stats["consumers"]]
+    return producers, viewers
 
 
 def _latest(viewer: Viewer) -> tuple[int, int]:
