@@ -8,7 +8,8 @@
 4. mark the transfer ``applied`` (with its result), tell the kind's applied listener (at once, on the node that
    applied it: a gift's effect goes out here), publish its outbox event if it has one (the relay, after the ack),
 5. remove the markers (one multi-document update, each document on its own), mark it ``settled`` (for a request's
-   own new transfer with an outbox the relay does 4's publishing and 5 after the request has its answer).
+   own new transfer with an outbox the relay does 4's publishing and 5 after the request has its answer, for all the
+   transfers queued meanwhile at once: their markers off in one update, settled and published in one more).
 
 Only the holder of a transfer's lease drives it: the request that inserted it, or later the reconciler once the
 lease has run out. A step hook called between steps lets tests crash a transfer anywhere.
@@ -214,6 +215,35 @@ class Ledger:
             await self._undo(tid, legs)
         return await self._reload(tid)
 
+    async def relay_batch(self, items: list[tuple[dict[str, Any], bool]]) -> None:
+        """The outbox relay's work for several applied transfers at once: publish each, then — for those handed over
+        to be settled (``True``) — release all their markers in one round trip and mark them settled (and
+        published) in one more; the others are marked published in one. What fails stays for the reconciler."""
+        ok: list[dict[str, Any]] = []
+        for doc, _ in items:
+            if await self._publish(doc, mark=False):
+                ok.append(doc)
+        done = {doc["_id"] for doc in ok}
+        settle = [doc for doc, s in items if s]
+        only_published = [doc["_id"] for doc, s in items if not s and doc["_id"] in done]
+        if only_published:
+            await self._store.mark_published_many(only_published)
+        if settle:
+            accounts = list(dict.fromkeys(leg["account"] for doc in settle for leg in doc["legs"]))
+            await self._store.release_markers_of(accounts, [doc["_id"] for doc in settle])
+            now = self._clock.now()
+            for published in (True, False):
+                tids = [doc["_id"] for doc in settle if (doc["_id"] in done) is published]
+                if tids:
+                    await self._store.mark_settled_many(tids, now, published=published)
+        for doc, s in items:
+            if doc["_id"] in done:
+                await self._hook(doc["_id"], "published")
+            if s:
+                for leg in doc["legs"]:
+                    await self._hook(doc["_id"], f"release:{leg['account']}")
+                await self._hook(doc["_id"], "settled")
+
     async def settle(self, doc: dict[str, Any]) -> Transfer | None:
         """An applied transfer's last steps: release its markers (one round trip for every leg), then ``settled``.
         Returns it settled, or None when it was not applied any more (somebody else settled it)."""
@@ -291,17 +321,21 @@ class Ledger:
         except Exception:
             log.exception("the applied listener of transfer %s failed; its outbox event still follows", doc["_id"])
 
-    async def _publish(self, doc: dict[str, Any]) -> None:
+    async def _publish(self, doc: dict[str, Any], *, mark: bool = True) -> bool:
+        """Publish its outbox event; True when it went out (then marked ``published`` unless ``mark`` is False: the
+        caller marks it)."""
         transfer = Transfer.from_doc(doc)
         publisher = self._publishers.get(transfer.kind)
         if publisher is None:
-            return
+            return False
         try:
             await publisher(transfer)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("publishing transfer %s failed; the reconciler will retry", transfer.id)
-            return
-        await self._store.mark_published(transfer.id)
-        await self._hook(transfer.id, "published")
+            return False
+        if mark:
+            await self._store.mark_published(transfer.id)
+            await self._hook(transfer.id, "published")
+        return True

@@ -16,11 +16,14 @@ from core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
+#: At most this many transfers per relay batch (their markers and states then take two round trips in all).
+BATCH_MAX = 256
+
 
 class Publishes(Protocol):
     async def publish_outbox(self, doc: dict[str, Any]) -> None: ...
 
-    async def settle(self, doc: dict[str, Any]) -> Any: ...
+    async def relay_batch(self, items: list[tuple[dict[str, Any], bool]]) -> None: ...
 
 
 class OutboxRelay:
@@ -59,14 +62,15 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while True:
-            doc, settle = await self._queue.get()
+            items = [await self._queue.get()]
+            while len(items) < BATCH_MAX and not self._queue.empty():  # what queued meanwhile goes in the same batch
+                items.append(self._queue.get_nowait())
             try:
-                await self._ledger.publish_outbox(doc)
-                if settle:
-                    await self._ledger.settle(doc)
+                await self._ledger.relay_batch(items)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the reconciler finishes what failed here
-                log.exception("outbox relay: publishing or settling %s failed", doc.get("_id"))
+                log.exception("outbox relay: a batch of %d (first %s) failed", len(items), items[0][0].get("_id"))
             finally:
-                self._queue.task_done()
+                for _ in items:
+                    self._queue.task_done()

@@ -82,6 +82,20 @@ class LedgerStore:
         """Its outbox event has been published."""
         await self._transfers.update_one({"_id": tid}, {"$set": {"published": True}})
 
+    async def mark_published_many(self, tids: list[str]) -> None:
+        """``mark_published`` for several transfers in one round trip."""
+        await self._transfers.update_many({"_id": {"$in": tids}}, {"$set": {"published": True}})
+
+    async def mark_settled_many(self, tids: list[str], at: datetime, *, published: bool) -> None:
+        """``applied`` → ``settled`` for several transfers in one round trip (each document on its own); with
+        ``published`` their outbox events were published too."""
+        fields: dict[str, Any] = {"state": TransferState.SETTLED.value, "updated_at": at}
+        if published:
+            fields["published"] = True
+        await self._transfers.update_many(
+            {"_id": {"$in": tids}, "state": TransferState.APPLIED.value}, {"$set": fields}
+        )
+
     async def claim_lease(
         self, tid: str, *, lease_was: datetime | None, lease_until: datetime, owner: str
     ) -> dict[str, Any] | None:
@@ -270,6 +284,13 @@ class LedgerStore:
     async def release_markers(self, accounts: list[str], tid: str) -> None:
         """``release_marker`` for several accounts in one round trip."""
         await self._accounts.update_many({"_id": {"$in": accounts}, "pending": tid}, {"$pull": {"pending": tid}})
+
+    async def release_markers_of(self, accounts: list[str], tids: list[str]) -> None:
+        """The markers of several transfers off the accounts they touched, in one round trip (each document on its
+        own; a marker is only ever on an account its transfer touched)."""
+        await self._accounts.update_many(
+            {"_id": {"$in": accounts}, "pending": {"$in": tids}}, {"$pull": {"pending": {"$in": tids}}}
+        )
 
     async def add_lock(self, account: str, tid: str) -> dict[str, Any] | None:
         """Freeze the account under ``tid`` (idempotent); returns the account after."""
