@@ -127,7 +127,9 @@ async def run_service(senders: int, gifts: int, inflight: int) -> dict[str, Any]
             ack_ops.append(len(client.ops))
             await hub.money.relay.drain()
             all_ops.append(len(client.ops))
-        result["db_ops_ack_path"], result["db_ops_per_gift"] = max(ack_ops[senders:]), max(all_ops[senders:])
+        # The median gift (a max would catch the reconciler's periodic pass, which the wrapper counts too).
+        warm_ack, warm_all = sorted(ack_ops[senders:]), sorted(all_ops[senders:])
+        result["db_ops_ack_path"], result["db_ops_per_gift"] = warm_ack[senders // 2], warm_all[senders // 2]
         lat: list[float] = []
         t0, c0 = time.perf_counter(), time.process_time()
         for n in range(gifts // 4):
