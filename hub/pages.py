@@ -74,6 +74,7 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
         Route("/studio", page("studio.html"), methods=["GET"], name="studio"),
         Route("/console", page("console.html"), methods=["GET"], name="console"),
         Route("/wallet", page("wallet.html"), methods=["GET"], name="wallet"),
+        Route("/admin", page("admin.html"), methods=["GET"], name="admin"),
         Route("/overlay/{kind:str}", overlay_page, methods=["GET"], name="overlay"),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
