@@ -118,6 +118,7 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "rtc:publish": Action.PUBLISH,
     "rtc:subscribe": Action.WATCH,
     "rtc:close": None,
+    "rtc:layer": None,  # a simulcast choice for this connection's own viewer session (the session is the capability)
     "POST /auth/register": Action.REGISTER,
     "POST /auth/login": Action.LOGIN,
     "POST /auth/refresh": Action.LOGIN,
@@ -190,6 +191,7 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "DELETE /whep/{stream_id}/{session_id}": None,
     "PATCH /whip/{stream_id}/{session_id}": None,  # trickle ICE: the session URL is the capability
     "PATCH /whep/{stream_id}/{session_id}": None,
+    "POST /whep/{stream_id}/{session_id}/layer": None,  # the session URL is the capability
     "OPTIONS /whip/{stream_id}": None,  # what the endpoint accepts; no caller
     "OPTIONS /whip/{stream_id}/{session_id}": None,
     "OPTIONS /whep/{stream_id}": None,
