@@ -78,13 +78,13 @@ def sender_id(i: int) -> str:
     return f"bench-sender-{i}"
 
 
-async def run_node(port: int, node_id: str, redis_url: str, senders: int, ws: str) -> None:
+async def run_node(port: int, node_id: str, redis_url: str, senders: int, ws: str, direct: bool) -> None:
     import gc
 
     import uvicorn
 
     from hub.app import create_app
-    from hub.serve_options import WEBSOCKET_OPTIONS
+    from hub.serve_options import WEBSOCKET_OPTIONS, WS_IMPLEMENTATIONS
     from hub.settings import Settings
     from hub.wiring import Hub
 
@@ -98,9 +98,13 @@ async def run_node(port: int, node_id: str, redis_url: str, senders: int, ws: st
         "HUB_CHAT_PER_SECOND": "100000",
         "HUB_LOG_LEVEL": "WARNING",
     }
+    if not direct:  # every packet through Engine.IO's queue and writer task, as before room ticks went to the wire
+        from signaling.lean_socket import LeanSocket
+
+        LeanSocket.write_now = lambda self, frames: False  # type: ignore[method-assign]
     hub = Hub(Settings.from_env(env))
     # `hub serve`'s WebSocket settings (hub/serve_options.py), with the implementation chosen on the command line.
-    options = {**WEBSOCKET_OPTIONS, "ws": ws}
+    options = {**WEBSOCKET_OPTIONS, "ws": WS_IMPLEMENTATIONS[ws]}
     config = uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -205,6 +209,11 @@ async def sender_loop(ws: Any, rate: float, until: float, counters: dict[str, in
             await read_task
 
 
+def set_read_low_water(raws: list[RawViewer], n: int) -> None:
+    for raw in raws:
+        raw.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, n)
+
+
 async def run_load(args: argparse.Namespace) -> dict[str, Any]:
     import aiohttp
 
@@ -227,27 +236,28 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
     }
     async with aiohttp.ClientSession(connector=connector) as session:
         # One viewer in twenty is a probe (aiohttp, parses every message for its latency); the rest count raw bytes.
-        probes = [Viewer(probe=True) for i in range(0, args.clients, 20)]
+        # Probes are spread through the join order (a node writes a tick to its members in join order).
         sem = asyncio.Semaphore(100)
         t0 = time.monotonic()
+        probes: list[Viewer] = []
+        raws: list[RawViewer] = []
+        probe_sockets: list[Any] = []
+        tasks: list[asyncio.Task[None]] = []
 
-        async def open_probe(i: int) -> Any:
+        async def open_viewer(i: int) -> None:
             async with sem:
-                return await eio_connect(session, bases[i % len(bases)], None, STREAM_ID)
+                if i % 20 == 0:
+                    ws = await eio_connect(session, bases[i % len(bases)], None, STREAM_ID)
+                    v = Viewer(probe=True)
+                    probes.append(v)
+                    probe_sockets.append(ws)
+                    tasks.append(asyncio.create_task(viewer_loop(ws, v)))  # answers pings while the rest connect
+                else:
+                    raws.append(await open_raw_viewer(bases[i % len(bases)], STREAM_ID, TEXT))
 
-        async def open_raw(i: int) -> RawViewer:
-            async with sem:
-                return await open_raw_viewer(bases[i % len(bases)], STREAM_ID, TEXT)
-
-        sockets = await asyncio.wait_for(
-            asyncio.gather(*(open_probe(i) for i in range(len(probes)))), args.connect_timeout
-        )
-        raws = await asyncio.wait_for(
-            asyncio.gather(*(open_raw(i) for i in range(args.clients - len(probes)))), args.connect_timeout
-        )
+        await asyncio.wait_for(asyncio.gather(*(open_viewer(i) for i in range(args.clients))), args.connect_timeout)
         viewers: list[Any] = [*probes, *raws]
         result["connect_s"] = round(time.monotonic() - t0, 1)
-        tasks = [asyncio.create_task(viewer_loop(ws, v)) for ws, v in zip(sockets, probes, strict=True)]
         await asyncio.sleep(2.0)  # idle: let the nodes settle before measuring memory
         rss_after = sum(rss_bytes(p) for p in pids)
         result["kb_per_idle_connection"] = round((rss_after - rss_before) / args.clients / 1024, 1)
@@ -258,12 +268,16 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         if profiling:
             for p in pids:
                 os.kill(p, signal.SIGUSR1)
+        # The raw viewers read only once this many bytes are waiting (SO_RCVLOWAT): a read per several ticks keeps
+        # the load generator's CPU low; the bytes are in the viewer's socket buffer either way (latency is the probes').
+        set_read_low_water(raws, args.read_low_water)
         cpu0 = [cpu_seconds(p) for p in pids]
         load_cpu0 = time.process_time()
         t_start = time.monotonic()
         until = t_start + args.window
         ack_times: list[float] = []
         await asyncio.gather(*(sender_loop(ws, args.rate / args.senders, until, counters, ack_times) for ws in senders))
+        set_read_low_water(raws, 1)
         # Drain: wait until deliveries stop growing (bounded).
         last, stable_since = -1, time.monotonic()
         deadline = time.monotonic() + args.drain
@@ -309,7 +323,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for ws in [*sockets, *senders]:
+        for ws in [*probe_sockets, *senders]:
             with contextlib.suppress(Exception):
                 await ws.close()
         for raw in raws:
@@ -337,10 +351,10 @@ def start_redis() -> tuple[str, subprocess.Popen[bytes], str]:
     raise SystemExit("redis-server did not start")
 
 
-def start_node(i: int, redis_url: str, senders: int, ws: str) -> tuple[str, subprocess.Popen[str]]:
+def start_node(i: int, redis_url: str, senders: int, ws: str, direct: bool) -> tuple[str, subprocess.Popen[str]]:
     port = free_port()
     cmd = [sys.executable, __file__, "node", "--port", str(port), "--node-id", f"bench-{i}", "--redis", redis_url]
-    cmd += ["--ws", ws]
+    cmd += ["--ws", ws] + ([] if direct else ["--no-direct"])
     proc = subprocess.Popen([*cmd, "--senders", str(senders)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -351,9 +365,9 @@ def start_node(i: int, redis_url: str, senders: int, ws: str) -> tuple[str, subp
 
 
 def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from hub.serve_options import WEBSOCKET_OPTIONS
+    from hub.serve_options import DEFAULT_WS
 
-    ws = args.ws or WEBSOCKET_OPTIONS["ws"]
+    ws = args.ws or DEFAULT_WS
     results = []
     for n in [int(x) for x in args.clients.split(",")]:
         cluster: Any = None
@@ -368,7 +382,7 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
         else:
             redis_url, redis_proc, workdir = start_redis()
             redis_pids = [redis_proc.pid]
-        nodes = [start_node(i, redis_url, args.senders, ws) for i in range(2)]
+        nodes = [start_node(i, redis_url, args.senders, ws, args.direct) for i in range(2)]
         try:
             cmd = [
                 sys.executable,
@@ -386,6 +400,8 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
                 str(args.window),
                 "--senders",
                 str(args.senders),
+                "--read-low-water",
+                str(args.read_low_water),
             ]
             redis_cpu0 = sum(cpu_seconds(p) for p in redis_pids)
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
@@ -396,6 +412,7 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
             r = json.loads(out.stdout.strip().splitlines()[-1])
             r["redis_cpu_s"] = round(sum(cpu_seconds(p) for p in redis_pids) - redis_cpu0, 2)
             r["ws"] = ws
+            r["direct_writes"] = args.direct
             r["redis"] = f"cluster of {args.redis_cluster} masters" if args.redis_cluster else "one redis-server"
             results.append(r)
             print(json.dumps(r), flush=True)
@@ -421,17 +438,19 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def table(results: list[dict[str, Any]]) -> str:
     head = (
-        "| viewers | msgs/s | load avg start/end | delivered | nodes' CPU (of 2 cores) | node CPU-µs per delivery"
-        " | load generator CPU (of 1 core) | p50 | p99 | max | ack p50 / p99 | KB per idle connection |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| viewers | Redis | room packets | msgs/s | load avg start/end | delivered | nodes' CPU (of 2 cores)"
+        " | node CPU-µs per delivery | load generator CPU (of 1 core) | p50 | p99 | max | ack p50 / p99"
+        " | KB per idle connection |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     rows = [head]
     for r in results:
         if "error" in r:
-            rows.append(f"| {r['clients']} | — | | error: {r['error']} | | | | | | | | |")
+            rows.append(f"| {r['clients']} | | | — | | error: {r['error']} | | | | | | | | |")
             continue
         rows.append(
-            f"| {r['clients']:,} | {r['rate']:g} | {r['loadavg_1m_at_start']} / {r['loadavg_1m_at_end']}"
+            f"| {r['clients']:,} | {r['redis']} | {'direct' if r['direct_writes'] else 'queued'}, {r['ws']}"
+            f" | {r['rate']:g} | {r['loadavg_1m_at_start']} / {r['loadavg_1m_at_end']}"
             f" | {r['delivered_pct']} % ({r['delivered']:,}) | {r['node_cpu_pct_of_window'] / 2:.0f} %"
             f" | {r['node_cpu_us_per_delivery']} | {r['load_cpu_pct']:.0f} % | {r['p50_ms']} ms | {r['p99_ms']} ms"
             f" | {r['max_ms']} ms | {r['ack_p50_ms']} / {r['ack_p99_ms']} ms | {r['kb_per_idle_connection']} |"
@@ -448,6 +467,8 @@ def main() -> None:
     node.add_argument("--redis", required=True)
     node.add_argument("--senders", type=int, default=10)
     node.add_argument("--ws", required=True)
+    for p in (parser, node):
+        p.add_argument("--no-direct", dest="direct", action="store_false", help="room packets via Engine.IO's queue")
     load = sub.add_parser("load")
     load.add_argument("--bases", required=True)
     load.add_argument("--pids", required=True)
@@ -455,6 +476,7 @@ def main() -> None:
         p.add_argument("--rate", type=float, default=20.0, help="chat messages per second, all senders together")
         p.add_argument("--window", type=float, default=10.0, help="seconds of sending")
         p.add_argument("--senders", type=int, default=10)
+        p.add_argument("--read-low-water", type=int, default=8192, help="bytes a raw viewer waits for (1: each packet)")
     parser.add_argument("--clients", default="500,2000,5000", help="viewer counts, one run each")
     parser.add_argument("--timeout", type=float, default=240.0, help="bound on one run, seconds")
     parser.add_argument("--ws", default=None, help="uvicorn's WebSocket implementation (default: hub serve's)")
@@ -467,7 +489,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.role == "node":
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run_node(args.port, args.node_id, args.redis, args.senders, args.ws))
+            asyncio.run(run_node(args.port, args.node_id, args.redis, args.senders, args.ws, args.direct))
     elif args.role == "load":
         print(json.dumps(asyncio.run(run_load(args))), flush=True)
     else:

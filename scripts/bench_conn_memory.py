@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchlib import free_port, open_raw_viewer, seed_accounts_and_live_stream  # noqa: E402
 
-from hub.serve_options import WEBSOCKET_OPTIONS  # noqa: E402
+from hub.serve_options import DEFAULT_WS, WEBSOCKET_OPTIONS, WS_IMPLEMENTATIONS  # noqa: E402
 
 STREAM_ID = "bench-stream"
 OWNER_ID = "bench-owner"
@@ -92,7 +92,7 @@ async def node(args: argparse.Namespace) -> dict[str, Any]:
         port=port,
         log_level="warning",
         lifespan="on",
-        **{**WEBSOCKET_OPTIONS, "ws": args.ws},
+        **{**WEBSOCKET_OPTIONS, "ws": WS_IMPLEMENTATIONS[args.ws]},
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
@@ -185,7 +185,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=1)
     parser.add_argument("--stock", action="store_true", help="python-engineio's AsyncSocket and asyncio.Queue")
     parser.add_argument(
-        "--ws", default=WEBSOCKET_OPTIONS["ws"], help="uvicorn's WebSocket implementation (default: hub serve's)"
+        "--ws", default=DEFAULT_WS, choices=sorted(WS_IMPLEMENTATIONS), help="uvicorn WebSocket (default: hub serve's)"
     )
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()

@@ -43,13 +43,18 @@ from engineio import async_socket, exceptions, packet
 class LeanQueue:
     """An unbounded FIFO with ``asyncio.Queue``'s interface (the part Engine.IO uses), allocating waiters lazily."""
 
-    __slots__ = ("_getters", "_items", "_joiners", "_unfinished")
+    __slots__ = ("_getters", "_items", "_joiners", "_unfinished", "wire", "writing")
 
     def __init__(self) -> None:
         self._items: list[Any] = []
         self._getters: list[asyncio.Future[None]] | None = None
         self._joiners: list[asyncio.Future[None]] | None = None
         self._unfinished = 0
+        # The socket's state for ``LeanSocket.write_now``, kept here (slots) rather than as two more entries in every
+        # socket's instance dict: the uvicorn protocol frames may be written to, and whether the writer task is
+        # between taking packets from this queue and having written them.
+        self.wire: Any = None
+        self.writing = False
 
     def qsize(self) -> int:
         return len(self._items)
@@ -142,16 +147,54 @@ _WIRE_PROTOCOLS = ("WebSocketsSansIOProtocol", "WSProtocol")
 
 def _wire_of(ws: Any) -> Any:
     """The uvicorn WebSocket protocol behind python-engineio's ASGI ``WebSocket`` wrapper, when frames may be written
-    to its transport directly: a known implementation and no per-message compression (its frames depend on each
-    connection's compressor). None otherwise."""
+    to its transport directly: a known implementation serving without per-message compression (with it, a frame
+    depends on each connection's compressor). None otherwise."""
     proto = getattr(getattr(ws, "asgi_send", None), "__self__", None)
-    if type(proto).__name__ not in _WIRE_PROTOCOLS or getattr(proto, "transport", None) is None:
+    known = any(c.__name__ in _WIRE_PROTOCOLS for c in type(proto).__mro__)
+    if not known or getattr(proto, "transport", None) is None:
         return None
     if getattr(getattr(proto, "config", None), "ws_per_message_deflate", True):
-        for name, value in (getattr(proto, "scope", None) or {}).get("headers", ()):
-            if name.lower() == b"sec-websocket-extensions" and b"permessage-deflate" in value.lower():
-                return None  # offered, so probably negotiated: uvicorn compresses every frame
+        return None  # compression may have been negotiated (whether it was is the implementation's private state)
     return proto
+
+
+class LeanEvent:
+    """``asyncio.Event``'s interface (``set``/``clear``/``is_set``/``wait``) with the waiters' list made only while
+    someone waits (``asyncio.Event`` allocates a deque per instance; uvicorn keeps one per WebSocket)."""
+
+    __slots__ = ("_value", "_waiters")
+
+    def __init__(self) -> None:
+        self._value = False
+        self._waiters: list[asyncio.Future[bool]] | None = None
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def set(self) -> None:
+        if not self._value:
+            self._value = True
+            waiters, self._waiters = self._waiters, None
+            for w in waiters or ():
+                if not w.done():
+                    w.set_result(True)
+
+    def clear(self) -> None:
+        self._value = False
+
+    async def wait(self) -> bool:
+        if self._value:
+            return True
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+            return True
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
 
 
 class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
@@ -159,14 +202,14 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
 
     last_ping: float | None
     connected: bool
-    _wire: Any = None  # the uvicorn protocol frames may be written to (set while the WebSocket is open)
-    _writing = False  # the writer task is between taking packets from the queue and having written them
+    queue: LeanQueue
 
     def write_now(self, frames: list[bytes]) -> bool:
         """Write these WebSocket frames to the client now if nothing would be overtaken (see the module's
         docstring); False: nothing was written, queue the packets instead."""
-        wire = self._wire
-        if wire is None or self._writing or self.queue.qsize() or self.closed or wire.close_sent:
+        queue = self.queue
+        wire = queue.wire
+        if wire is None or queue.writing or queue.qsize() or self.closed or wire.close_sent:
             return False
         transport = wire.transport
         if transport.is_closing() or transport.get_write_buffer_size() or not wire.writable.is_set():
@@ -282,19 +325,19 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 packets = await self._next_packets()
                 if not packets:
                     break  # the end marker: the connection is closing
-                self._writing = True
+                self.queue.writing = True
                 try:
                     for p in packets:
                         await ws.send(p.encode())
                 except Exception:
                     break
                 finally:
-                    self._writing = False
-            self._wire = None
+                    self.queue.writing = False
+            self.queue.wire = None
             await ws.close()
 
         writer_task = asyncio.ensure_future(writer())
-        self._wire = _wire_of(ws)
+        self.queue.wire = _wire_of(ws)
         self.server.logger.info("%s: Upgrade to websocket successful", self.sid)
         while True:
             try:
@@ -315,7 +358,7 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             except Exception:
                 self.server.logger.exception("Unknown receive error")
 
-        self._wire = None
+        self.queue.wire = None
         await self.queue.put(None)  # the writer ends
         await asyncio.wait([writer_task])
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
