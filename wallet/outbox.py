@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 
 #: At most this many transfers per relay batch (their markers and states then take two round trips in all).
 BATCH_MAX = 256
+#: A transfer handed over to be settled keeps its markers on its accounts until the relay gets to it; past this many
+#: waiting, requests settle their own transfers again (the hot accounts' marker lists stay short when the relay lags).
+SETTLE_BACKLOG = 16
 
 
 class Publishes(Protocol):
@@ -27,8 +30,9 @@ class Publishes(Protocol):
 
 
 class OutboxRelay:
-    def __init__(self, ledger: Publishes, *, max_queue: int = 10_000) -> None:
+    def __init__(self, ledger: Publishes, *, max_queue: int = 10_000, settle_backlog: int = SETTLE_BACKLOG) -> None:
         self._ledger = ledger
+        self._settle_backlog = settle_backlog
         self._queue: asyncio.Queue[tuple[dict[str, Any], bool]] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
 
@@ -46,8 +50,9 @@ class OutboxRelay:
 
     def submit(self, doc: dict[str, Any], *, settle: bool = False) -> bool:
         """Queue ``doc`` for publishing (and, with ``settle``, for its last ledger steps after that); False when the
-        relay is not running or is full (the caller does it inline then)."""
-        if self._task is None:
+        relay is not running or is full, or with ``settle`` when ``settle_backlog`` wait already (the caller does it
+        inline then)."""
+        if self._task is None or (settle and self._queue.qsize() >= self._settle_backlog):
             return False
         try:
             self._queue.put_nowait((doc, settle))
