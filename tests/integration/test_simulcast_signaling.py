@@ -104,3 +104,43 @@ async def test_whep_takes_a_layer_and_changes_it_and_refuses_bad_ones_without_ch
     finally:
         await viewer.close()
         await publisher.close()
+
+
+async def test_the_socket_path_takes_simulcast_and_rtc_layer_only_for_the_sockets_own_viewer_sessions(
+    hub: Hub,
+) -> None:
+    from hub.app import create_app
+    from tests.support.live import live_clients
+    from tests.support.servers import serve_asgi
+
+    viewer = Viewer()
+    async with (
+        serve_asgi(create_app(hub, own_hub=False)) as url,
+        httpx.AsyncClient(base_url=url) as http,
+        live_clients() as open_client,
+    ):
+        owner = await register(http, "SocketLayers")
+        stream = await create_stream(http, owner)
+        sid = stream["id"]
+        studio = await open_client(url, owner["access_token"])
+        bad = await studio.error("rtc:publish", {"stream_id": sid, "sdp": chromium_simulcast(simulcast="send l;q")})
+        assert bad["code"] == "invalid_simulcast"
+        ack = await studio.ok("rtc:publish", {"stream_id": sid, "sdp": chromium_simulcast()})
+        assert "a=simulcast:recv l;m;h" in ack["sdp"].split("\r\n")
+        guest, other = await open_client(url), await open_client(url)
+        try:
+            sub = await guest.ok("rtc:subscribe", {"stream_id": sid, "sdp": await viewer.offer()})
+            session = sub["session_id"]
+            assert (await other.error("rtc:layer", {"session_id": session, "layer": "low"}))["code"] == (
+                "session_not_found"
+            )
+            assert (await studio.error("rtc:layer", {"session_id": ack["session_id"], "layer": "low"}))["code"] == (
+                "session_not_found"
+            )  # a publisher session is not a viewer's
+            assert (await guest.error("rtc:layer", {"session_id": session, "layer": "best"}))["code"] == "invalid_input"
+            done = await guest.ok("rtc:layer", {"session_id": session, "layer": "medium", "width": 640, "height": 360})
+            assert done["layer"] == "medium"
+            consumer = next(c for c in hub.sfu.stats()["consumers"] if c["kind"] == "video")
+            assert consumer["preference"] == "medium"
+        finally:
+            await viewer.close()
