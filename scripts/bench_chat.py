@@ -369,7 +369,9 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     ws = args.ws or DEFAULT_WS
     results = []
-    for n in [int(x) for x in args.clients.split(",")]:
+    variants = [True, False] if args.compare_queued else [args.direct]
+    runs = [(int(x), direct) for x in args.clients.split(",") for direct in variants]
+    for n, direct in runs:
         cluster: Any = None
         if args.redis_cluster:
             # A Redis Cluster of that many masters (redis-cli --cluster create), the nodes seeded with every master.
@@ -382,7 +384,7 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
         else:
             redis_url, redis_proc, workdir = start_redis()
             redis_pids = [redis_proc.pid]
-        nodes = [start_node(i, redis_url, args.senders, ws, args.direct) for i in range(2)]
+        nodes = [start_node(i, redis_url, args.senders, ws, direct) for i in range(2)]
         try:
             cmd = [
                 sys.executable,
@@ -412,7 +414,7 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
             r = json.loads(out.stdout.strip().splitlines()[-1])
             r["redis_cpu_s"] = round(sum(cpu_seconds(p) for p in redis_pids) - redis_cpu0, 2)
             r["ws"] = ws
-            r["direct_writes"] = args.direct
+            r["direct_writes"] = direct
             r["redis"] = f"cluster of {args.redis_cluster} masters" if args.redis_cluster else "one redis-server"
             results.append(r)
             print(json.dumps(r), flush=True)
@@ -478,6 +480,9 @@ def main() -> None:
         p.add_argument("--senders", type=int, default=10)
         p.add_argument("--read-low-water", type=int, default=8192, help="bytes a raw viewer waits for (1: each packet)")
     parser.add_argument("--clients", default="500,2000,5000", help="viewer counts, one run each")
+    parser.add_argument(
+        "--compare-queued", action="store_true", help="each count twice: room packets direct, then all queued"
+    )
     parser.add_argument("--timeout", type=float, default=240.0, help="bound on one run, seconds")
     parser.add_argument("--ws", default=None, help="uvicorn's WebSocket implementation (default: hub serve's)")
     parser.add_argument(
