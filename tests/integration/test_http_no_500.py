@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from accounts.models import Role
+from core.ids import UserId
 from hub.app import create_app
 from hub.wiring import Hub
 from tests.conftest import TEST_WEBHOOK_SECRET
@@ -77,8 +79,10 @@ async def test_a_json_body_nested_a_thousand_deep_is_a_422_and_the_connection_st
         assert (await c.get("/healthz")).status_code == 200
 
 
-async def test_every_cursor_parameter_refuses_a_bad_cursor_with_a_422(client: httpx.AsyncClient) -> None:
+async def test_every_cursor_parameter_refuses_a_bad_cursor_with_a_422(client: httpx.AsyncClient, hub: Hub) -> None:
     owner = await register(client, "Cursors")
+    # An admin who owns a stream: every paged list answers them past its policy, so the cursor is what is refused.
+    await hub.accounts.set_role(UserId(owner["user"]["id"]), Role.ADMIN)
     stream = await create_stream(client, owner)
     doc = (await client.get("/api/v1/openapi.json")).json()
     checked = []
@@ -96,6 +100,7 @@ async def test_every_cursor_parameter_refuses_a_bad_cursor_with_a_422(client: ht
         checked.append(path)
     assert "/api/v1/wallet/transactions" in checked
     assert "/api/v1/streams" in checked
+    assert "/api/v1/admin/audit" in checked and "/api/v1/admin/reports" in checked
 
 
 async def test_a_signed_stripe_event_with_a_list_as_data_is_a_400(client: httpx.AsyncClient) -> None:
