@@ -78,7 +78,9 @@ def sender_id(i: int) -> str:
     return f"bench-sender-{i}"
 
 
-async def run_node(port: int, node_id: str, redis_url: str, senders: int, ws: str, direct: bool) -> None:
+async def run_node(
+    port: int, node_id: str, redis_url: str, senders: int, ws: str, direct: bool, stats_dir: str
+) -> None:
     import gc
 
     import uvicorn
@@ -116,21 +118,43 @@ async def run_node(port: int, node_id: str, redis_url: str, senders: int, ws: st
     gc.collect()
     gc.freeze()  # MEASURED.md: full collections walking every connection's objects dominate at thousands of members
     print("ready", flush=True)
+    # The sending window: the load process sends SIGUSR1 when the senders start and SIGUSR2 once deliveries stopped.
+    # Over it: the garbage collector's pauses (written to ``<stats_dir>/<node>.gc.json``), and with BENCH_PROFILE_DIR
+    # a CPU-time profile (not wall time: the cores are shared).
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append(time.perf_counter() - started[0])
+
     profile_path = os.environ.get("BENCH_PROFILE_DIR")
-    if profile_path:
-        # CPU time (not wall time: the cores are shared) over the sending window only: the load process sends
-        # SIGUSR1 when the senders start and SIGUSR2 once deliveries stopped.
-        import cProfile
+    import cProfile
 
-        profiler = cProfile.Profile(time.process_time)
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGUSR1, profiler.enable)
+    profiler = cProfile.Profile(time.process_time)
 
-        def dump() -> None:
+    def window_start() -> None:
+        for v in pauses.values():
+            v.clear()
+        gc.callbacks.append(on_gc)
+        if profile_path:
+            profiler.enable()
+
+    def window_end() -> None:
+        gc.callbacks.remove(on_gc)
+        gc_stats = {
+            f"gen{g}": [len(v), round(1000 * sum(v), 1), round(1000 * max(v, default=0), 1)] for g, v in pauses.items()
+        }
+        Path(stats_dir, f"{node_id}.gc.json").write_text(json.dumps(gc_stats))
+        if profile_path:
             profiler.disable()
             profiler.dump_stats(os.path.join(profile_path, f"{node_id}.prof"))
 
-        loop.add_signal_handler(signal.SIGUSR2, dump)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, window_start)
+    loop.add_signal_handler(signal.SIGUSR2, window_end)
     await task
 
 
@@ -264,10 +288,8 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         senders = [await eio_connect(session, bases[i % len(bases)], tokens[i], STREAM_ID) for i in range(args.senders)]
         counters = {"sent": 0, "acks": 0, "errors": 0}
         ticks0 = await room_ticks(session, bases)
-        profiling = bool(os.environ.get("BENCH_PROFILE_DIR"))
-        if profiling:
-            for p in pids:
-                os.kill(p, signal.SIGUSR1)
+        for p in pids:
+            os.kill(p, signal.SIGUSR1)  # the window starts: the nodes count GC pauses (and profile, if asked)
         # The raw viewers read only once this many bytes are waiting (SO_RCVLOWAT): a read per several ticks keeps
         # the load generator's CPU low; the bytes are in the viewer's socket buffer either way (latency is the probes').
         set_read_low_water(raws, args.read_low_water)
@@ -291,9 +313,8 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         elapsed = time.monotonic() - t_start
         cpu = sum(cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True))
         load_cpu = time.process_time() - load_cpu0
-        if profiling:
-            for p in pids:
-                os.kill(p, signal.SIGUSR2)
+        for p in pids:
+            os.kill(p, signal.SIGUSR2)
         delivered = sum(v.received for v in viewers)
         # Both nodes tick on their own; each tick is one packet to each of its half of the viewers.
         result["ticks_per_node_per_s"] = round((await room_ticks(session, bases) - ticks0) / 2 / elapsed, 1)
@@ -351,10 +372,12 @@ def start_redis() -> tuple[str, subprocess.Popen[bytes], str]:
     raise SystemExit("redis-server did not start")
 
 
-def start_node(i: int, redis_url: str, senders: int, ws: str, direct: bool) -> tuple[str, subprocess.Popen[str]]:
+def start_node(
+    i: int, redis_url: str, senders: int, ws: str, direct: bool, stats_dir: str
+) -> tuple[str, subprocess.Popen[str]]:
     port = free_port()
     cmd = [sys.executable, __file__, "node", "--port", str(port), "--node-id", f"bench-{i}", "--redis", redis_url]
-    cmd += ["--ws", ws] + ([] if direct else ["--no-direct"])
+    cmd += ["--ws", ws, "--stats-dir", stats_dir] + ([] if direct else ["--no-direct"])
     proc = subprocess.Popen([*cmd, "--senders", str(senders)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -384,7 +407,8 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
         else:
             redis_url, redis_proc, workdir = start_redis()
             redis_pids = [redis_proc.pid]
-        nodes = [start_node(i, redis_url, args.senders, ws, direct) for i in range(2)]
+        stats_dir = tempfile.mkdtemp(prefix="bench-chat-")
+        nodes = [start_node(i, redis_url, args.senders, ws, direct, stats_dir) for i in range(2)]
         try:
             cmd = [
                 sys.executable,
@@ -415,6 +439,8 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
             r["redis_cpu_s"] = round(sum(cpu_seconds(p) for p in redis_pids) - redis_cpu0, 2)
             r["ws"] = ws
             r["direct_writes"] = direct
+            # GC over the window, per node: [collections, total ms, longest ms] by generation
+            r["gc_window"] = [json.loads(f.read_text()) for f in sorted(Path(stats_dir).glob("*.gc.json"))]
             r["redis"] = f"cluster of {args.redis_cluster} masters" if args.redis_cluster else "one redis-server"
             results.append(r)
             print(json.dumps(r), flush=True)
@@ -428,6 +454,7 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
                     p.wait(10)
                 except subprocess.TimeoutExpired:
                     p.kill()
+            shutil.rmtree(stats_dir, ignore_errors=True)
             if cluster is not None:
                 cluster.stop()
             if redis_proc is not None:
@@ -438,17 +465,24 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
     return results
 
 
+def gc_summary(per_node: list[dict[str, list[float]]]) -> str:
+    total = sum(g[1] for node in per_node for g in node.values())
+    longest = max((g[2] for node in per_node for g in node.values()), default=0.0)
+    full = sum(int(node["gen2"][0]) for node in per_node)
+    return f"{total:.0f} / {longest:.0f} ms ({full})"
+
+
 def table(results: list[dict[str, Any]]) -> str:
     head = (
         "| viewers | Redis | room packets | msgs/s | load avg start/end | delivered | nodes' CPU (of 2 cores)"
         " | node CPU-µs per delivery | load generator CPU (of 1 core) | p50 | p99 | max | ack p50 / p99"
-        " | KB per idle connection |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        " | KB per idle connection | GC in window: pauses ms total / longest (full collections) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     rows = [head]
     for r in results:
         if "error" in r:
-            rows.append(f"| {r['clients']} | | | — | | error: {r['error']} | | | | | | | | |")
+            rows.append(f"| {r['clients']} | | | — | | error: {r['error']} | | | | | | | | | |")
             continue
         rows.append(
             f"| {r['clients']:,} | {r['redis']} | {'direct' if r['direct_writes'] else 'queued'}, {r['ws']}"
@@ -456,6 +490,7 @@ def table(results: list[dict[str, Any]]) -> str:
             f" | {r['delivered_pct']} % ({r['delivered']:,}) | {r['node_cpu_pct_of_window'] / 2:.0f} %"
             f" | {r['node_cpu_us_per_delivery']} | {r['load_cpu_pct']:.0f} % | {r['p50_ms']} ms | {r['p99_ms']} ms"
             f" | {r['max_ms']} ms | {r['ack_p50_ms']} / {r['ack_p99_ms']} ms | {r['kb_per_idle_connection']} |"
+            f" {gc_summary(r.get('gc_window') or [])} |"
         )
     return "\n".join(rows)
 
@@ -469,6 +504,7 @@ def main() -> None:
     node.add_argument("--redis", required=True)
     node.add_argument("--senders", type=int, default=10)
     node.add_argument("--ws", required=True)
+    node.add_argument("--stats-dir", required=True)
     for p in (parser, node):
         p.add_argument("--no-direct", dest="direct", action="store_false", help="room packets via Engine.IO's queue")
     load = sub.add_parser("load")
@@ -494,7 +530,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.role == "node":
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run_node(args.port, args.node_id, args.redis, args.senders, args.ws, args.direct))
+            asyncio.run(
+                run_node(args.port, args.node_id, args.redis, args.senders, args.ws, args.direct, args.stats_dir)
+            )
     elif args.role == "load":
         print(json.dumps(asyncio.run(run_load(args))), flush=True)
     else:
