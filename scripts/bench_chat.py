@@ -317,7 +317,12 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             os.kill(p, signal.SIGUSR2)
         delivered = sum(v.received for v in viewers)
         # Both nodes tick on their own; each tick is one packet to each of its half of the viewers.
-        result["ticks_per_node_per_s"] = round((await room_ticks(session, bases) - ticks0) / 2 / elapsed, 1)
+        ticks = await room_ticks(session, bases) - ticks0
+        result["ticks_per_node_per_s"] = round(ticks / 2 / elapsed, 1)
+        # Each node's tick is one packet to each of its members (half the viewers and senders): the per-recipient
+        # cost, apart from how many messages a tick carried.
+        packets = ticks * (args.clients + args.senders) / 2
+        result["node_cpu_us_per_packet"] = round(1e6 * cpu / packets, 1) if packets else None
         expected = counters["sent"] * args.clients
         lat = sorted(x for v in probes if v.latencies for x in v.latencies)
         result["load_cpu_pct"] = round(100 * load_cpu / elapsed, 1)  # of one core, over the window and the drain
@@ -475,7 +480,7 @@ def gc_summary(per_node: list[dict[str, list[float]]]) -> str:
 def table(results: list[dict[str, Any]]) -> str:
     head = (
         "| viewers | Redis | room packets | msgs/s | load avg start/end | delivered | nodes' CPU (of 2 cores)"
-        " | node CPU-µs per delivery | load generator CPU (of 1 core) | p50 | p99 | max | ack p50 / p99"
+        " | node CPU-µs per delivery / per packet | load generator CPU (of 1 core) | p50 | p99 | max | ack p50 / p99"
         " | KB per idle connection | GC in window: pauses ms total / longest (full collections) |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
@@ -488,7 +493,8 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| {r['clients']:,} | {r['redis']} | {'direct' if r['direct_writes'] else 'queued'}, {r['ws']}"
             f" | {r['rate']:g} | {r['loadavg_1m_at_start']} / {r['loadavg_1m_at_end']}"
             f" | {r['delivered_pct']} % ({r['delivered']:,}) | {r['node_cpu_pct_of_window'] / 2:.0f} %"
-            f" | {r['node_cpu_us_per_delivery']} | {r['load_cpu_pct']:.0f} % | {r['p50_ms']} ms | {r['p99_ms']} ms"
+            f" | {r['node_cpu_us_per_delivery']} / {r['node_cpu_us_per_packet']} | {r['load_cpu_pct']:.0f} %"
+            f" | {r['p50_ms']} ms | {r['p99_ms']} ms"
             f" | {r['max_ms']} ms | {r['ack_p50_ms']} / {r['ack_p99_ms']} ms | {r['kb_per_idle_connection']} |"
             f" {gc_summary(r.get('gc_window') or [])} |"
         )
