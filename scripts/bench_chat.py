@@ -531,7 +531,7 @@ def main() -> None:
         "--redis-cluster", type=int, default=0, help="N: the nodes share a Redis Cluster of N masters (0: one Redis)"
     )
     load.add_argument("--clients", type=int, required=True)
-    load.add_argument("--connect-timeout", type=float, default=120.0)
+    load.add_argument("--connect-timeout", type=float, default=200.0)
     load.add_argument("--drain", type=float, default=15.0)
     args = parser.parse_args()
     if args.role == "node":
