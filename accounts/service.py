@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -288,6 +289,11 @@ class AccountService:
     async def followers_after(self, followee: UserId, after: UserId | None, limit: int) -> list[UserId]:
         """A page of ``followee``'s followers in id order, after ``after`` (a cursor that survives restarts)."""
         return [UserId(u) for u in await self._store.followers_after(followee, after, limit)]
+
+    async def iter_followers(self, followee: UserId, after: UserId | None) -> AsyncGenerator[UserId, None]:
+        """Every follower of ``followee`` in id order after ``after`` (all when None), streamed."""
+        async for user_id in self._store.iter_followers(followee, after):
+            yield UserId(user_id)
 
     async def followees(self, follower: UserId) -> list[UserId]:
         return [UserId(u) for u in await self._store.followees(follower)]

@@ -162,6 +162,10 @@ class StandInCursor:
             yield doc
 
     def _sync_iter(self) -> Iterator[dict[str, Any]]:
+        # mongomock's ``Cursor.__next__`` slices its whole result list again for every document it hands out
+        # (quadratic: 100,000 follows took minutes to walk); take the computed list once instead.
+        if isinstance(self._cursor, mongomock.collection.Cursor):  # find(); aggregate()'s is a plain iterator
+            return iter(self._cursor._compute_results(with_limit_and_skip=True))  # type: ignore[no-untyped-call]
         return iter(self._cursor)
 
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:

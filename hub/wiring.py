@@ -249,7 +249,7 @@ class Hub:
         await self.rooms.start()
         self.signaling.start()
         await self.money.start()
-        await self.notification_store.create_indexes(self.settings.notifications.retention_days * 86400)
+        await self.notification_store.create_indexes()
         self.golive_fanout.start()
         await self.cluster.start()
 

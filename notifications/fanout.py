@@ -20,6 +20,7 @@ import contextlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from accounts.service import AccountService
@@ -35,6 +36,8 @@ from notifications.store import NotificationStore
 log = logging.getLogger(__name__)
 
 EVENT = "notification:new"
+PURGE_EVERY_S = 3600.0
+WAKE_DELAY_S = 0.05
 YIELD_EVERY = 64
 
 
@@ -100,8 +103,12 @@ class GoLiveFanout:
             self._current = None
 
     async def _run(self) -> None:
+        purged_at = float("-inf")
         while True:
             try:
+                if self._clock.monotonic() - purged_at >= PURGE_EVERY_S:
+                    purged_at = self._clock.monotonic()
+                    await self.purge()
                 while await self.run_once():
                     pass
             except asyncio.CancelledError:
@@ -111,6 +118,14 @@ class GoLiveFanout:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_s)
+                # Woken by a go-live on this node: let its request finish and answer before the fan-out takes turns
+                # on the event loop.
+                await asyncio.sleep(WAKE_DELAY_S)
+
+    async def purge(self) -> int:
+        """Delete notifications older than the retention (``HUB_NOTIFY_RETENTION_DAYS``)."""
+        cutoff = self._clock.now() - timedelta(days=self._settings.retention_days)
+        return await self._store.purge_notifications(cutoff)
 
     async def run_once(self) -> bool:
         """Claim one job and carry it to its end (or until its lease is lost); False when there was none."""
@@ -133,29 +148,34 @@ class GoLiveFanout:
             except NotFoundError:
                 streamer_name = ""
         event = GoLive(event.stream_id, event.streamer_id, streamer_name, event.title, event.at)
-        cursor = UserId(job.cursor) if job.cursor is not None else None
+        after = UserId(job.cursor) if job.cursor is not None else None
         size = self._settings.batch_size
-        while True:
-            followers = await self._accounts.followers_after(UserId(event.streamer_id), cursor, size)
-            if not followers:
-                break
-            counts = await self.step(event, [str(f) for f in followers])
-            cursor = followers[-1]
-            now = self._clock.now()
-            held = await self._store.advance_job(
-                job.id,
-                self._owner,
-                cursor,
-                now,
-                self._settings.lease_s,
-                {"notified": counts.notified, "pushed": counts.pushed, "push_failed": counts.push_failed},
-            )
-            if not held:
-                log.warning("go-live fan-out %s: lease lost; another node continues", job.id)
-                return
-            if len(followers) < size:
-                break
+        batch: list[str] = []
+        async with contextlib.aclosing(self._accounts.iter_followers(UserId(event.streamer_id), after)) as walk:
+            async for follower in walk:
+                batch.append(follower)
+                if len(batch) == size:
+                    if not await self._advance(job, event, batch):
+                        return
+                    batch = []
+        if batch and not await self._advance(job, event, batch):
+            return
         await self._store.finish_job(job.id, self._owner, self._clock.now())
+
+    async def _advance(self, job: FanoutJob, event: GoLive, followers: list[str]) -> bool:
+        """One step, then the cursor and a renewed lease in one conditional write; False if the lease was lost."""
+        counts = await self.step(event, followers)
+        held = await self._store.advance_job(
+            job.id,
+            self._owner,
+            followers[-1],
+            self._clock.now(),
+            self._settings.lease_s,
+            {"notified": counts.notified, "pushed": counts.pushed, "push_failed": counts.push_failed},
+        )
+        if not held:
+            log.warning("go-live fan-out %s: lease lost; another node continues", job.id)
+        return held
 
     async def step(self, event: GoLive, followers: list[str]) -> StepCounts:
         """Notify one batch of followers (in-app and Web Push); safe to repeat."""

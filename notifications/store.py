@@ -19,12 +19,14 @@ class NotificationStore:
         self._subs = db["push_subscriptions"]
         self._mutes = db["notify_mutes"]
 
-    async def create_indexes(self, retention_s: int) -> None:
+    async def create_indexes(self) -> None:
         await self._notes.create_index(
             [("user_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="by_user"
         )
         await self._notes.create_index([("user_id", ASCENDING), ("read", ASCENDING)], name="unread")
-        await self._notes.create_index([("at", ASCENDING)], expireAfterSeconds=retention_s, name="retention_ttl")
+        # Retention is a periodic delete_many (``purge_notifications``), not a TTL index: the same on MongoDB and the
+        # stand-in, whose TTL emulation rescans the collection on every insert.
+        await self._notes.create_index([("at", ASCENDING)], name="by_time")
         await self._jobs.create_index([("done", ASCENDING), ("lease_until", ASCENDING)], name="claimable")
         await self._subs.create_index([("user_id", ASCENDING), ("created_at", ASCENDING)], name="by_user")
         await self._mutes.create_index([("user_id", ASCENDING), ("at", DESCENDING)], name="by_user")
@@ -112,9 +114,9 @@ class NotificationStore:
                 raise
             return len(docs) - duplicates
 
-    async def existing_notifications(self, ids: list[str]) -> set[str]:
-        docs = await self._notes.find({"_id": {"$in": ids}}, {"_id": 1}).to_list(None)
-        return {d["_id"] for d in docs}
+    async def purge_notifications(self, before: datetime) -> int:
+        result = await self._notes.delete_many({"at": {"$lt": before}})
+        return int(result.deleted_count)
 
     async def page_notifications(
         self, user_id: str, after: tuple[datetime, str] | None, limit: int

@@ -51,7 +51,7 @@ async def parts(database: Any) -> Any:
         3600,
     )
     store = NotificationStore(database)
-    await store.create_indexes(10 * 365 * 86400)  # the TTL index counts from the real time; the clock is manual
+    await store.create_indexes()
     await account_store.create_indexes()
     return clock, accounts, store, account_store
 
