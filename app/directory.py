@@ -12,6 +12,7 @@ from app.principal import Principal
 from core.ids import StreamId
 from core.pagination import Page
 from rooms.models import Stream, StreamStatus
+from rooms.presence import PresenceService
 from rooms.streams import StreamService
 
 #: Staff see every live stream in their "rooms I can moderate" list, up to this many.
@@ -31,16 +32,33 @@ class StreamView:
 
 
 class Directory:
-    def __init__(self, streams: StreamService, accounts: AccountService) -> None:
+    def __init__(self, streams: StreamService, accounts: AccountService, presence: PresenceService) -> None:
         self._streams = streams
         self._accounts = accounts
+        self._presence = presence
 
     async def browse(
-        self, who: Principal | None, *, status: StreamStatus | None, cursor: str | None, limit: int | None
+        self,
+        who: Principal | None,
+        *,
+        status: StreamStatus | None,
+        cursor: str | None,
+        limit: int | None,
+        category: str | None = None,
+        tags: list[str] | None = None,
+        query: str | None = None,
     ) -> Page:
-        """Streams by status (every status when None), newest first."""
+        """Streams by status (every status when None), newest first, optionally of one category, with every tag in
+        ``tags`` and matching every word of ``query`` (title or streamer). Live streams carry ``viewers``: the room's
+        audience on every node, WHEP viewers included (``rooms.presence``)."""
         require(Action.BROWSE_STREAMS, who)
-        return await self._streams.directory(status=status, cursor=cursor, limit=limit)
+        page = await self._streams.directory(
+            status=status, cursor=cursor, limit=limit, category=category, tags=tags, query=query
+        )
+        for item in page.items:
+            if item["status"] == StreamStatus.LIVE.value:
+                item["viewers"] = await self._presence.count(item["id"])
+        return page
 
     async def following(self, who: Principal | None, *, cursor: str | None, limit: int | None) -> Page:
         """Live streams of the accounts the caller follows."""

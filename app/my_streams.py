@@ -23,7 +23,10 @@ class MyStreams:
     ) -> StreamView:
         require(Action.CREATE_STREAM, who)
         assert who is not None
-        stream = await self._streams.create(who.user_id, title=title, category=category, tags=tags)
+        owner = await self._accounts.get_user(who.user_id)
+        stream = await self._streams.create(
+            who.user_id, title=title, category=category, tags=tags, owner_name=owner.nickname
+        )
         await self._accounts.become_streamer(who.user_id)
         return StreamView(stream, with_key=True)
 

@@ -18,8 +18,9 @@ from core.errors import ForbiddenError, UnauthenticatedError
 from core.ids import StreamId
 from rooms.errors import StreamEndedError, StreamNotFoundError
 from rooms.models import Stream
+from rooms.presence import PresenceService
 from rooms.streams import StreamService
-from sfu import SessionNotFoundError, Sfu, StreamNotLiveError
+from sfu import SessionClosed, SessionNotFoundError, Sfu, SfuEvent, StreamNotLiveError
 
 
 class GoingLive:
@@ -30,12 +31,18 @@ class GoingLive:
         identity: Identity,
         lifecycle: StreamLifecycle,
         sfu: Sfu,
+        presence: PresenceService | None = None,
     ) -> None:
         self._access = access
         self._streams = streams
         self._identity = identity
         self._lifecycle = lifecycle
         self._sfu = sfu
+        # WHEP viewers join no Socket.IO room: each session counts in the room's presence (``whep:{session}``)
+        # until the SFU closes it, so the directory's and the room's viewer counts include them.
+        self._presence = presence
+        self._whep: dict[str, str] = {}  # session id -> stream id
+        sfu.add_listener(self._on_sfu_event)
 
     async def publish_with_key(self, stream_id: StreamId, stream_key: str, offer_sdp: str) -> Published:
         """WHIP: the stream key proves the owner sent it; the owner must still be allowed to publish."""
@@ -94,13 +101,23 @@ class GoingLive:
         """WHEP: as ``watch``, except that a stream that does not exist or has ended is ``stream_not_live`` (404),
         after the offer is read, so a malformed offer is ``invalid_sdp`` (400) whatever the stream id."""
         try:
-            return await self.watch(who, stream_id, offer_sdp, client, layer=layer)
+            session_id, answer = await self.watch(who, stream_id, offer_sdp, client, layer=layer)
         except StreamNotFoundError:
             # Nothing to authorize: the SFU still reads the offer first and, well-formed, finds no router.
             await self._sfu.subscribe(stream_id, offer_sdp, {"client": client})
             raise StreamNotLiveError("this stream is not live") from None
         except StreamEndedError:
             raise StreamNotLiveError("this stream is not live") from None
+        if self._presence is not None:
+            self._whep[session_id] = stream_id
+            await self._presence.join(stream_id, f"whep:{session_id}")
+        return session_id, answer
+
+    async def _on_sfu_event(self, event: SfuEvent) -> None:
+        if isinstance(event, SessionClosed) and self._presence is not None:
+            stream_id = self._whep.pop(event.session_id, None)
+            if stream_id is not None:
+                await self._presence.leave(stream_id, f"whep:{event.session_id}")
 
     async def stop_watching(self, session_id: str) -> None:
         await self._sfu.close_session(session_id)

@@ -122,6 +122,9 @@ class StreamOut(Out):
     ended_at: datetime | None
     moderators: list[str]
     stats: StreamStatsOut
+    viewers: int | None = Field(
+        default=None, description="in the directory, for live streams: viewers on every node (WHEP included)"
+    )
 
 
 class StreamWithKeyOut(StreamOut):

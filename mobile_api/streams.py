@@ -25,6 +25,9 @@ class ListQuery(Query):
     status: StreamStatus | None = StreamStatus.LIVE
     cursor: str | None = Field(default=None, max_length=500)
     limit: int | None = Field(default=None, ge=1, le=100)
+    category: str | None = Field(default=None, max_length=100, description="only this category")
+    tags: str | None = Field(default=None, max_length=300, description="comma-separated: streams with every one")
+    q: str | None = Field(default=None, max_length=200, description="search: every word in the title or streamer")
 
 
 class PageQuery(Query):
@@ -62,8 +65,15 @@ async def create_stream(call: Call) -> dict[str, Any]:
 )
 async def list_streams(call: Call) -> dict[str, Any]:
     q = call.query_as(ListQuery)
+    tags = [t.strip() for t in q.tags.split(",") if t.strip()][:10] if q.tags else None
     page = await call.ctx.use.directory.browse(
-        call.principal, status=StreamStatus(q.status) if q.status else None, cursor=q.cursor, limit=q.limit
+        call.principal,
+        status=StreamStatus(q.status) if q.status else None,
+        cursor=q.cursor,
+        limit=q.limit,
+        category=q.category.strip() or None if q.category else None,
+        tags=tags or None,
+        query=q.q,
     )
     return page.to_dict()
 

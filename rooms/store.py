@@ -21,6 +21,16 @@ class StreamStore:
             [("status", ASCENDING), ("started_at", DESCENDING), ("_id", DESCENDING)], name="directory"
         )
         await self._streams.create_index([("owner_id", ASCENDING), ("created_at", DESCENDING)], name="by_owner")
+        # Directory filters and search (multikey: one entry per keyword or tag).
+        await self._streams.create_index(
+            [("status", ASCENDING), ("keywords", ASCENDING), ("started_at", DESCENDING)], name="directory_search"
+        )
+        await self._streams.create_index(
+            [("status", ASCENDING), ("category", ASCENDING), ("started_at", DESCENDING)], name="directory_category"
+        )
+        await self._streams.create_index(
+            [("status", ASCENDING), ("tags", ASCENDING), ("started_at", DESCENDING)], name="directory_tags"
+        )
         await self._channel_mods.create_index([("user_id", ASCENDING)], name="by_moderator")
         await self._channel_mods.create_index([("owner_id", ASCENDING), ("at", ASCENDING)], name="by_channel")
 
@@ -72,6 +82,9 @@ class StreamStore:
         after: tuple[datetime, str] | None,
         limit: int,
         sort_field: str,
+        category: str | None = None,
+        tags: list[str] | None = None,
+        keywords: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Streams in ``status`` (any if None) of ``owners`` (anyone's if None), newest first by ``sort_field`` then
         ``_id``; ``after`` is the last (value, id) of the previous page."""
@@ -80,6 +93,12 @@ class StreamStore:
             q["status"] = status.value
         if owners is not None:
             q["owner_id"] = {"$in": owners}
+        if category is not None:
+            q["category"] = category
+        if tags:
+            q["tags"] = {"$all": tags}
+        if keywords:
+            q["keywords"] = {"$all": keywords}
         if after is not None:
             value, last_id = after
             q["$or"] = [{sort_field: {"$lt": value}}, {sort_field: value, "_id": {"$lt": last_id}}]

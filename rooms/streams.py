@@ -18,6 +18,7 @@ from core.pagination import Page, clamp_limit, decode_time_cursor, encode_cursor
 from core.text import STREAM_CATEGORY, STREAM_TAG, STREAM_TITLE
 from rooms.errors import StreamEndedError, StreamNotFoundError
 from rooms.models import Stream, StreamStatus
+from rooms.search import keywords, query_tokens
 from rooms.store import StreamStore
 
 TITLE_MAX = STREAM_TITLE.max_chars
@@ -48,7 +49,13 @@ class StreamService:
         return (await self._with_moderators([doc]))[0]
 
     async def create(
-        self, owner_id: UserId, *, title: str, category: str | None = None, tags: list[str] | None = None
+        self,
+        owner_id: UserId,
+        *,
+        title: str,
+        category: str | None = None,
+        tags: list[str] | None = None,
+        owner_name: str = "",
     ) -> Stream:
         tags = tags or []
         if len(tags) > TAGS_MAX:
@@ -61,6 +68,7 @@ class StreamService:
             "tags": list(dict.fromkeys(STREAM_TAG.clean(t).lower() for t in tags)),
             "status": StreamStatus.CREATED.value,
             "stream_key": new_stream_key(),
+            "keywords": keywords(STREAM_TITLE.clean(title), owner_name),  # directory search (rooms/search.py)
             "created_at": self._clock.now(),
             "moderators": [],
             "stats": {},
@@ -148,7 +156,12 @@ class StreamService:
         owners: list[UserId] | None = None,
         cursor: str | None = None,
         limit: int | None = None,
+        category: str | None = None,
+        tags: list[str] | None = None,
+        query: str | None = None,
     ) -> Page:
+        """Streams by status (any when None), newest first; narrowed to a category, to streams having every tag in
+        ``tags``, and to those matching every word of ``query`` (title or streamer, ``rooms/search.py``)."""
         n = clamp_limit(limit)
         sort_field = "started_at" if status is StreamStatus.LIVE else "created_at"
         after: tuple[datetime, str] | None = None
@@ -160,6 +173,9 @@ class StreamService:
             after=after,
             limit=n + 1,
             sort_field=sort_field,
+            category=STREAM_CATEGORY.clean(category) if category else None,
+            tags=[STREAM_TAG.clean(t).lower() for t in tags] if tags else None,
+            keywords=query_tokens(query) if query else None,
         )
         streams = await self._with_moderators(docs[:n])
         next_cursor = None
