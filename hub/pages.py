@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -62,6 +62,9 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
 
     overlay = page("overlay.html")
 
+    async def service_worker(request: Request) -> Response:
+        return FileResponse(STATIC_DIR / "sw.js", media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
     async def overlay_page(request: Request) -> Response:
         """An OBS browser source (alerts, goal, chat, top): one page, its widget chosen by the path."""
         if request.path_params["kind"] not in OVERLAY_KINDS:
@@ -75,6 +78,9 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
         Route("/console", page("console.html"), methods=["GET"], name="console"),
         Route("/wallet", page("wallet.html"), methods=["GET"], name="wallet"),
         Route("/admin", page("admin.html"), methods=["GET"], name="admin"),
+        Route("/notifications", page("notifications.html"), methods=["GET"], name="notifications"),
+        # The Web Push service worker: served at the root so that its scope is the whole site.
+        Route("/sw.js", service_worker, methods=["GET"], name="service_worker"),
         Route("/overlay/{kind:str}", overlay_page, methods=["GET"], name="overlay"),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]

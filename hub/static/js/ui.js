@@ -66,7 +66,7 @@ export function mountHeader(active) {
     el("a", { href, class: name === active ? "nav-link active" : "nav-link" }, t(key));
   header.replaceChildren(
     el("a", { href: "/", class: "brand" }, el("span", { class: "brand-dot" }), t("brand")),
-    el("nav", { class: "topnav" }, link("/", "nav.live", "live"), link("/studio", "nav.studio", "studio"), link("/console", "nav.console", "console"), link("/wallet", "nav.wallet", "wallet")),
+    el("nav", { class: "topnav" }, link("/", "nav.live", "live"), link("/studio", "nav.studio", "studio"), link("/console", "nav.console", "console"), link("/wallet", "nav.wallet", "wallet"), link("/notifications", "nav.notifications", "notifications")),
     userBox,
   );
   render();
