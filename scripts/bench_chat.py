@@ -195,9 +195,13 @@ async def viewer_loop(ws: Any, v: Viewer) -> None:
                 v.received += data.count('"event":"chat:message"') if data.startswith(batch_prefix) else 1
 
 
-async def sender_loop(ws: Any, rate: float, until: float, counters: dict[str, int], acks: list[float]) -> None:
+async def sender_loop(
+    ws: Any, rate: float, until: float, counters: dict[str, int], acks: list[float], offset: float = 0.0
+) -> None:
     interval = 1.0 / rate
-    next_at = time.monotonic()
+    next_at = time.monotonic() + offset
+    if offset:
+        await asyncio.sleep(offset)
     seq = 0
     sent_at: dict[int, float] = {}
 
@@ -298,7 +302,14 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         t_start = time.monotonic()
         until = t_start + args.window
         ack_times: list[float] = []
-        await asyncio.gather(*(sender_loop(ws, args.rate / args.senders, until, counters, ack_times) for ws in senders))
+        # Every sender at the same instant (bursts of --senders messages) unless --stagger spreads them evenly.
+        step = 1.0 / args.rate if args.stagger else 0.0
+        await asyncio.gather(
+            *(
+                sender_loop(ws, args.rate / args.senders, until, counters, ack_times, i * step)
+                for i, ws in enumerate(senders)
+            )
+        )
         set_read_low_water(raws, 1)
         # Drain: wait until deliveries stop growing (bounded).
         last, stable_since = -1, time.monotonic()
@@ -433,6 +444,7 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
                 str(args.senders),
                 "--read-low-water",
                 str(args.read_low_water),
+                *(["--stagger"] if args.stagger else []),
             ]
             redis_cpu0 = sum(cpu_seconds(p) for p in redis_pids)
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
@@ -520,6 +532,7 @@ def main() -> None:
         p.add_argument("--rate", type=float, default=20.0, help="chat messages per second, all senders together")
         p.add_argument("--window", type=float, default=10.0, help="seconds of sending")
         p.add_argument("--senders", type=int, default=10)
+        p.add_argument("--stagger", action="store_true", help="senders take turns (no bursts): evenly spread messages")
         p.add_argument("--read-low-water", type=int, default=8192, help="bytes a raw viewer waits for (1: each packet)")
     parser.add_argument("--clients", default="500,2000,5000", help="viewer counts, one run each")
     parser.add_argument(
