@@ -12,33 +12,19 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.app import create_app
 from hub.wiring import Hub
-from tests.conftest import make_settings
-from tests.support.api import auth, create_stream, register
+from tests.support.api import live_stream, register
 from tests.support.coins import give_coins, verify_at_rest
+from tests.support.gift_node import gift_node
 from tests.support.live import live_clients
 from tests.support.money import SimulatedCrash
-from tests.support.servers import serve_asgi
 from wallet.models import Transfer, TransferKind, TransferState
 
 
 @pytest.fixture
 async def node(db_name: str, mongo_client: Any) -> AsyncIterator[tuple[str, httpx.AsyncClient, Hub]]:
-    settings = make_settings(
-        db_name, gift_burst=1000, gift_per_second=1000.0, wallet_lease_s=0.3, wallet_reconcile_interval_s=0.1
-    )
-    hub = Hub(settings, mongo_client=mongo_client)
-    async with serve_asgi(create_app(hub)) as url, httpx.AsyncClient(base_url=url, timeout=20) as http:
-        yield url, http, hub
-    await mongo_client.drop_database(db_name)
-
-
-async def live_stream(http: httpx.AsyncClient, owner: dict[str, Any]) -> dict[str, Any]:
-    stream = await create_stream(http, owner)
-    r = await http.post(f"/api/v1/streams/{stream['id']}/live", headers=auth(owner))
-    assert r.status_code == 200, r.text
-    return stream
+    async with gift_node(db_name, mongo_client, wallet_lease_s=0.3, wallet_reconcile_interval_s=0.1) as n:
+        yield n
 
 
 async def test_the_effect_reaches_the_room_while_the_outbox_relay_is_still_busy(node: Any) -> None:

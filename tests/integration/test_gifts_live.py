@@ -13,8 +13,9 @@ import pytest
 from hub.app import create_app
 from hub.wiring import Hub
 from tests.conftest import make_settings
-from tests.support.api import auth, create_stream, register
+from tests.support.api import auth, coins_of, create_stream, live_stream, register
 from tests.support.coins import give_coins, verify_at_rest
+from tests.support.gift_node import gift_node
 from tests.support.live import live_clients
 from tests.support.servers import serve_asgi
 
@@ -27,21 +28,8 @@ def settings_for(db_name: str, **overrides: Any) -> Any:
 
 @pytest.fixture
 async def node(db_name: str, mongo_client: Any) -> AsyncIterator[tuple[str, httpx.AsyncClient, Hub]]:
-    hub = Hub(settings_for(db_name), mongo_client=mongo_client)
-    async with serve_asgi(create_app(hub)) as url, httpx.AsyncClient(base_url=url, timeout=20) as http:
-        yield url, http, hub
-    await mongo_client.drop_database(db_name)
-
-
-async def live_stream(http: httpx.AsyncClient, owner: dict[str, Any]) -> dict[str, Any]:
-    stream = await create_stream(http, owner)
-    r = await http.post(f"/api/v1/streams/{stream['id']}/live", headers=auth(owner))
-    assert r.status_code == 200, r.text
-    return stream
-
-
-async def coins_of(http: httpx.AsyncClient, session: dict[str, Any]) -> int:
-    return int((await http.get("/api/v1/wallet", headers=auth(session))).json()["coins"])
+    async with gift_node(db_name, mongo_client, admin_emails=(ADMIN_EMAIL,)) as n:
+        yield n
 
 
 async def test_a_gift_reaches_every_screen_with_its_effect_combo_leaderboard_and_goal(node: Any) -> None:

@@ -32,3 +32,15 @@ async def create_stream(client: httpx.AsyncClient, session: dict[str, Any], titl
     assert r.status_code == 201, r.text
     data: dict[str, Any] = r.json()
     return data
+
+
+async def live_stream(client: httpx.AsyncClient, owner: dict[str, Any], title: str = "My stream") -> dict[str, Any]:
+    """A new stream of ``owner``'s, put live through the API (no media: the room is open)."""
+    stream = await create_stream(client, owner, title)
+    r = await client.post(f"/api/v1/streams/{stream['id']}/live", headers=auth(owner))
+    assert r.status_code == 200, r.text
+    return stream
+
+
+async def coins_of(client: httpx.AsyncClient, session: dict[str, Any]) -> int:
+    return int((await client.get("/api/v1/wallet", headers=auth(session))).json()["coins"])
