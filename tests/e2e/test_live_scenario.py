@@ -324,7 +324,9 @@ async def test_the_broadcasters_dropped_connection_comes_back_and_a_guest_keeps_
             await eventually(lambda: _attr_is(studio, "#status", "data-state", "live"), 20, "live again")
             await asyncio.sleep(grace_s + 1)  # the stream outlives the grace period of the dropped connection
             before = await watch.evaluate(FRAMES_DECODED)
-            seen = await frames(watch, "#player", 2000)
+            # 10 frames in 4 s: the video goes on (a publisher short of CPU, encoding three simulcast layers in the
+            # same browser, may run at a few frames per second for a while; a stopped video shows none)
+            seen = await frames(watch, "#player", 4000)
             assert seen["frames"] >= 10, f"the viewer's video stopped after the broadcaster reconnected: {seen}"
             assert await watch.evaluate(FRAMES_DECODED) > before
             stream = (await api.get(f"/api/v1/streams/{stream_id}")).json()
