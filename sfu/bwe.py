@@ -1,0 +1,388 @@
+"""Per-viewer bandwidth estimation, after Google Congestion Control (draft-ietf-rmcat-gcc-02), sender side.
+
+The SFU numbers the packets it sends a viewer with transport-wide sequence numbers (``sfu/twcc.py``), keeps when
+and how big each was (:class:`SendHistory`), and the viewer's transport-cc feedback says when each arrived. From
+those :class:`GccEstimator` derives a target bitrate, the minimum of two controllers:
+
+- **Delay-based** (draft section 5). Packets are grouped by send time (a group spans at most 5 ms, section 5.2);
+  for consecutive groups the *inter-group delay variation* is ``d(i) = (t(i) - t(i-1)) - (T(i) - T(i-1))``
+  (arrival minus send spacing). The arrival-time filter (section 5.3) here is the trendline variant libwebrtc uses
+  in place of the draft's Kalman filter: the accumulated ``d`` is exponentially smoothed (0.9) and the least-squares
+  slope over the last 20 groups is the queuing-delay trend ``m(i)``, scaled by ``min(groups, 60) * 4``. The
+  over-use detector (section 5.4) compares it with an adaptive threshold ``gamma`` (start 12.5, ``K_u = 0.01``,
+  ``K_d = 0.00018`` per ms, clamped to [6, 600]): over-use when ``m > gamma`` for more than 10 ms and not
+  falling, under-use when ``m < -gamma``, else normal. The rate controller (section 5.5) is Increase / Hold /
+  Decrease: over-use -> ``A = 0.85 * R`` (``R`` the bitrate acknowledged over the last 300 ms) at most once per
+  200 ms; normal -> multiplicative increase, 8 % per second; under-use -> hold. An increase never takes the
+  estimate above ``1.5 * R`` (the draft's bound), but that bound never pulls an estimate down.
+- **Loss-based** (section 6). Over windows of at least 200 ms and 20 packets, loss ``p`` from the feedback:
+  ``p > 10 %`` -> ``A_s = A_s * (1 - 0.5 p)``; ``p < 2 %`` -> ``A_s = 1.05 A_s`` (same ``1.5 R`` bound); else hold.
+  One addition, so that a link that suddenly narrows is left fast: with ``p > 10 %`` ``A_s`` is also held under
+  ``0.85 R`` (a tail-dropping queue that stays full shows loss but no delay *trend*).
+
+**Probing** (what lets a viewer move *up*: the estimate cannot rise much above what is being sent). When the
+viewer could take a bigger layer than its estimate allows, :class:`ProbePlanner` asks for a short burst of padding
+(a probe cluster, sent on the RTX SSRC so the decoder never sees it). The bottleneck spreads the burst out; the
+rate at which it *arrives* (bytes after the first packet over the arrival span, at least 5 packets) is what the
+path carries, and the estimate is raised to it (capped at the probe's target). A probe that arrives slower than the
+estimate, or mostly lost, failed: the next one waits longer (1 s, doubling up to 3 s).
+
+Everything here is pure and clock-free: times are integer microseconds passed in; unit tests drive it with
+simulated links (``tests/unit/sfu/test_bwe.py``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+BURST_US = 5_000
+TREND_WINDOW = 20
+TREND_SMOOTHING = 0.9
+TREND_GAIN = 4.0
+THRESHOLD_START = 12.5
+K_UP = 0.01
+K_DOWN = 0.00018
+OVERUSE_TIME_MS = 10.0
+BETA = 0.85
+ETA_PER_S = 1.08
+ACKED_WINDOW_US = 300_000
+DECREASE_EVERY_US = 200_000
+LOSS_WINDOW_US = 200_000
+LOSS_WINDOW_PACKETS = 20
+PROBE_MIN_PACKETS = 5
+
+NORMAL, OVERUSE, UNDERUSE = "normal", "overuse", "underuse"
+INCREASE, HOLD, DECREASE = "increase", "hold", "decrease"
+
+
+@dataclass(frozen=True, slots=True)
+class PacketResult:
+    """One sent packet as the feedback reported it: ``arrival_us`` on the receiver's clock (None: lost)."""
+
+    send_us: int
+    arrival_us: int | None
+    size: int
+    probe: int = -1
+
+
+class SendHistory:
+    """What was sent under each transport-wide sequence number (a ring of 2^15 slots): the hot path calls
+    :meth:`sent` per packet; feedback looks numbers up with :meth:`results`."""
+
+    __slots__ = ("_probe", "_send", "_size", "_unwrapped", "next_seq")
+
+    SLOTS = 0x8000
+
+    def __init__(self) -> None:
+        self.next_seq = 1
+        self._send = [0] * self.SLOTS
+        self._size = [0] * self.SLOTS
+        self._probe = [-1] * self.SLOTS
+        #: the unwrapped number of the newest packet in each slot (tells a stale slot from a fresh one)
+        self._unwrapped = [-1] * self.SLOTS
+
+    def sent(self, size: int, send_us: int, probe: int = -1) -> int:
+        """Number the next packet; returns its 16-bit transport-wide sequence number."""
+        n = self.next_seq
+        self.next_seq = n + 1
+        slot = n & 0x7FFF
+        self._send[slot] = send_us
+        self._size[slot] = size
+        self._probe[slot] = probe
+        self._unwrapped[slot] = n
+        return n & 0xFFFF
+
+    def results(self, base_seq: int, arrivals: tuple[int | None, ...]) -> list[PacketResult]:
+        """Join a feedback (``base_seq`` 16-bit, one arrival per number) with what was sent; numbers never sent
+        (or too old) are skipped."""
+        newest = self.next_seq - 1
+        base = newest - ((newest - base_seq) & 0xFFFF)
+        out: list[PacketResult] = []
+        for offset, arrival in enumerate(arrivals):
+            n = base + offset
+            slot = n & 0x7FFF
+            if n < 1 or self._unwrapped[slot] != n:
+                continue
+            out.append(PacketResult(self._send[slot], arrival, self._size[slot], self._probe[slot]))
+        return out
+
+
+class _Trend:
+    """Arrival-time filter and over-use detector (draft sections 5.2-5.4, trendline variant)."""
+
+    def __init__(self) -> None:
+        self.group_send: int | None = None  # first send time of the current group
+        self.group_last_send = 0
+        self.group_last_arrival = 0
+        self.prev_send: int | None = None
+        self.prev_arrival = 0
+        self.first_arrival: int | None = None
+        self.accumulated = 0.0
+        self.smoothed = 0.0
+        self.samples: deque[tuple[float, float]] = deque(maxlen=TREND_WINDOW)
+        self.groups = 0
+        self.threshold = THRESHOLD_START
+        self.last_threshold_ms: float | None = None
+        self.overuse_ms = -1.0
+        self.overuse_count = 0
+        self.previous_trend = 0.0
+        self.trend = 0.0
+        self.state = NORMAL
+
+    def add(self, send_us: int, arrival_us: int) -> None:
+        if self.group_send is None:
+            self.group_send = send_us
+            self.group_last_send = send_us
+            self.group_last_arrival = arrival_us
+            return
+        if send_us - self.group_send <= BURST_US and send_us >= self.group_send:
+            self.group_last_send = max(self.group_last_send, send_us)
+            self.group_last_arrival = max(self.group_last_arrival, arrival_us)
+            return
+        if send_us < self.group_send:
+            return  # reordered across groups: ignore
+        self._group_done(self.group_last_send, self.group_last_arrival)
+        self.group_send = send_us
+        self.group_last_send = send_us
+        self.group_last_arrival = arrival_us
+
+    def _group_done(self, send_us: int, arrival_us: int) -> None:
+        if self.prev_send is None:
+            self.prev_send, self.prev_arrival = send_us, arrival_us
+            self.first_arrival = arrival_us
+            return
+        send_delta_ms = (send_us - self.prev_send) / 1000
+        arrival_delta_ms = (arrival_us - self.prev_arrival) / 1000
+        self.prev_send, self.prev_arrival = send_us, arrival_us
+        d = arrival_delta_ms - send_delta_ms
+        self.groups += 1
+        self.accumulated += d
+        self.smoothed = TREND_SMOOTHING * self.smoothed + (1 - TREND_SMOOTHING) * self.accumulated
+        assert self.first_arrival is not None
+        self.samples.append(((arrival_us - self.first_arrival) / 1000, self.smoothed))
+        if len(self.samples) >= 2:
+            self.trend = _slope(self.samples)
+        self._detect(send_delta_ms, arrival_us / 1000)
+
+    def _detect(self, send_delta_ms: float, now_ms: float) -> None:
+        if self.groups < 2:
+            return
+        modified = min(self.groups, 60) * self.trend * TREND_GAIN
+        if modified > self.threshold:
+            self.overuse_ms = send_delta_ms / 2 if self.overuse_ms < 0 else self.overuse_ms + send_delta_ms
+            self.overuse_count += 1
+            if self.overuse_ms > OVERUSE_TIME_MS and self.overuse_count > 1 and self.trend >= self.previous_trend:
+                self.overuse_ms = 0
+                self.overuse_count = 0
+                self.state = OVERUSE
+        elif modified < -self.threshold:
+            self.overuse_ms = -1
+            self.overuse_count = 0
+            self.state = UNDERUSE
+        else:
+            self.overuse_ms = -1
+            self.overuse_count = 0
+            self.state = NORMAL
+        self.previous_trend = self.trend
+        # adaptive threshold (section 5.4): follows |m| slowly down, faster up; big outliers do not move it
+        if self.last_threshold_ms is None:
+            self.last_threshold_ms = now_ms
+        if abs(modified) <= self.threshold + 15:
+            k = K_DOWN if abs(modified) < self.threshold else K_UP
+            dt = min(max(now_ms - self.last_threshold_ms, 0.0), 100.0)
+            self.threshold = min(600.0, max(6.0, self.threshold + k * (abs(modified) - self.threshold) * dt))
+        self.last_threshold_ms = now_ms
+
+
+def _slope(samples: deque[tuple[float, float]]) -> float:
+    n = len(samples)
+    mean_x = sum(x for x, _ in samples) / n
+    mean_y = sum(y for _, y in samples) / n
+    num = sum((x - mean_x) * (y - mean_y) for x, y in samples)
+    den = sum((x - mean_x) ** 2 for x, _ in samples)
+    return num / den if den else 0.0
+
+
+class GccEstimator:
+    """One viewer's target bitrate (see the module docstring). Feed :meth:`on_feedback` with the results of every
+    transport-cc feedback, in order; read :attr:`estimate_bps`."""
+
+    def __init__(self, start_bps: int, min_bps: int = 30_000, max_bps: int = 20_000_000) -> None:
+        self.min_bps = min_bps
+        self.max_bps = max_bps
+        self.delay_bps = float(start_bps)
+        self.loss_bps = float(start_bps)
+        self.rate_state = INCREASE
+        self._trend = _Trend()
+        self._acked: deque[tuple[int, int]] = deque()  # (arrival µs, size)
+        self._acked_bytes = 0
+        self._last_update_us: int | None = None
+        self._last_decrease_us: int | None = None
+        self._loss_start_us: int | None = None
+        self._loss_sent = 0
+        self._loss_lost = 0
+        #: Loss of the last complete window (0..1).
+        self.loss = 0.0
+        self.decreases = 0
+        self.feedbacks = 0
+        self._probes: dict[int, list[PacketResult]] = {}
+
+    @property
+    def estimate_bps(self) -> int:
+        return int(max(self.min_bps, min(self.max_bps, self.delay_bps, self.loss_bps)))
+
+    @property
+    def detector_state(self) -> str:
+        return self._trend.state
+
+    def acked_bps(self) -> int | None:
+        """Bits per second that arrived over the last 300 ms of arrivals (None before any arrived)."""
+        if len(self._acked) < 2:
+            return None
+        span = self._acked[-1][0] - self._acked[0][0]
+        if span < 50_000:
+            return None
+        return int(self._acked_bytes * 8 * 1_000_000 / max(span, ACKED_WINDOW_US // 2))
+
+    def on_feedback(self, results: list[PacketResult], now_us: int) -> None:
+        if not results:
+            return
+        self.feedbacks += 1
+        trend = self._trend
+        lost = 0
+        for result in results:
+            if result.probe >= 0:
+                self._probes.setdefault(result.probe, []).append(result)
+            if result.arrival_us is None:
+                lost += 1
+                continue
+            trend.add(result.send_us, result.arrival_us)
+            self._acked.append((result.arrival_us, result.size))
+            self._acked_bytes += result.size
+        if self._acked:
+            horizon = self._acked[-1][0] - ACKED_WINDOW_US
+            while self._acked and self._acked[0][0] < horizon:
+                self._acked_bytes -= self._acked.popleft()[1]
+        self._update_delay_based(now_us)
+        self._update_loss_based(len(results), lost, now_us)
+
+    def _bound(self, current: float, increased: float) -> float:
+        """An increase stays under 1.5 x the acknowledged rate (+10 kbit/s); it never lowers ``current``."""
+        acked = self.acked_bps()
+        if acked is None:
+            return current
+        return min(increased, max(current, 1.5 * acked + 10_000))
+
+    def _update_delay_based(self, now_us: int) -> None:
+        state = self._trend.state
+        last = self._last_update_us if self._last_update_us is not None else now_us
+        dt_s = min(max((now_us - last) / 1_000_000, 0.0), 1.0)
+        self._last_update_us = now_us
+        if state == OVERUSE:
+            acked = self.acked_bps()
+            recent = self._last_decrease_us is not None and now_us - self._last_decrease_us < DECREASE_EVERY_US
+            if acked is not None and not recent:
+                self.delay_bps = min(self.delay_bps, BETA * acked)
+                self._last_decrease_us = now_us
+                self.decreases += 1
+            self.rate_state = DECREASE
+        elif state == UNDERUSE:
+            self.rate_state = HOLD
+        else:
+            if self.rate_state == DECREASE:
+                self.rate_state = HOLD
+            elif self.rate_state == HOLD:
+                self.rate_state = INCREASE
+            else:
+                self.delay_bps = self._bound(self.delay_bps, self.delay_bps * ETA_PER_S**dt_s)
+        self.delay_bps = max(float(self.min_bps), min(float(self.max_bps), self.delay_bps))
+
+    def _update_loss_based(self, sent: int, lost: int, now_us: int) -> None:
+        if self._loss_start_us is None:
+            self._loss_start_us = now_us
+        self._loss_sent += sent
+        self._loss_lost += lost
+        if now_us - self._loss_start_us < LOSS_WINDOW_US or self._loss_sent < LOSS_WINDOW_PACKETS:
+            return
+        p = self._loss_lost / self._loss_sent
+        self.loss = p
+        self._loss_start_us, self._loss_sent, self._loss_lost = now_us, 0, 0
+        if p > 0.1:
+            self.loss_bps = self.loss_bps * (1 - 0.5 * p)
+            acked = self.acked_bps()
+            if acked is not None:  # heavy loss: never above what arrived (a full queue hides the delay trend)
+                self.loss_bps = min(self.loss_bps, BETA * acked)
+            self.decreases += 1
+        elif p < 0.02:
+            self.loss_bps = self._bound(self.loss_bps, self.loss_bps * 1.05)
+        self.loss_bps = max(float(self.min_bps), min(float(self.max_bps), self.loss_bps))
+
+    def probe_result(self, probe: int, target_bps: int) -> int | None:
+        """Settle probe cluster ``probe`` (call once its packets were all reported or given up on): the rate at
+        which it arrived (capped at ``target_bps``), and the estimate raised to it; None when too few arrived."""
+        results = self._probes.pop(probe, [])
+        arrived = sorted((r for r in results if r.arrival_us is not None), key=lambda r: r.arrival_us or 0)
+        if len(arrived) < PROBE_MIN_PACKETS or len(arrived) < len(results) // 2:
+            return None
+        first = arrived[0].arrival_us
+        last = arrived[-1].arrival_us
+        assert first is not None and last is not None
+        span = max(last - first, 250)
+        rate = int(sum(r.size for r in arrived[1:]) * 8 * 1_000_000 / span)
+        rate = min(rate, target_bps)
+        if rate > self.estimate_bps and self._trend.state != OVERUSE:
+            self.delay_bps = max(self.delay_bps, float(rate))
+            self.loss_bps = max(self.loss_bps, float(rate))
+            self.rate_state = HOLD
+        return rate
+
+    def forget_probe(self, probe: int) -> None:
+        self._probes.pop(probe, None)
+
+
+class ProbePlanner:
+    """When to probe and how high: only while the viewer could take more than its estimate gives, the detector is
+    not over-using and loss is under 2 %; at most one cluster in flight; after a failure the next waits 1 s, 2 s,
+    then 3 s."""
+
+    def __init__(self, min_interval_us: int = 1_000_000, max_interval_us: int = 3_000_000) -> None:
+        self.min_interval_us = min_interval_us
+        self.max_interval_us = max_interval_us
+        self.interval_us = min_interval_us
+        self.last_probe_us: int | None = None
+        self.next_id = 0
+        self.in_flight: tuple[int, int, int] | None = None  # (id, target bps, sent at)
+        self.probes = 0
+        self.successes = 0
+
+    def want(self, now_us: int, estimate_bps: int, wanted_bps: int | None, detector: str, loss: float) -> int | None:
+        """A probe target (bits per second) to send now, or None."""
+        if wanted_bps is None or estimate_bps >= wanted_bps or self.in_flight is not None:
+            return None
+        if detector == OVERUSE or loss >= 0.02:
+            return None
+        if self.last_probe_us is not None and now_us - self.last_probe_us < self.interval_us:
+            return None
+        return max(int(wanted_bps * 1.25), 2 * estimate_bps)
+
+    def started(self, target_bps: int, now_us: int) -> int:
+        probe = self.next_id
+        self.next_id += 1
+        self.in_flight = (probe, target_bps, now_us)
+        self.last_probe_us = now_us
+        self.probes += 1
+        return probe
+
+    def settled(self, rate_bps: int | None, estimate_before: int, wanted_bps: int | None) -> None:
+        self.in_flight = None
+        if rate_bps is not None and rate_bps > estimate_before and (wanted_bps is None or rate_bps >= wanted_bps):
+            self.successes += 1
+            self.interval_us = self.min_interval_us
+        else:
+            self.interval_us = min(self.max_interval_us, self.interval_us * 2)
+
+
+def probe_cluster_size(target_bps: int, duration_us: int = 40_000, packet_bytes: int = 280) -> int:
+    """Packets of ``packet_bytes`` in a burst worth ``duration_us`` at ``target_bps`` (at least 5, at most 60)."""
+    return max(PROBE_MIN_PACKETS, min(60, int(target_bps * duration_us / 8 / 1_000_000 / packet_bytes)))
