@@ -11,7 +11,7 @@ import app.vocabulary
 from core.errors import HubError
 
 ROOT = Path(__file__).resolve().parents[2]
-DOMAIN = ("accounts", "rooms", "gifts", "wallet")
+DOMAIN = ("accounts", "rooms", "gifts", "wallet", "loyalty")
 
 
 def _forbidden(contract: str) -> set[str]:
