@@ -14,6 +14,7 @@ from core.pagination import Page
 from rooms.models import Stream, StreamStatus
 from rooms.presence import PresenceService
 from rooms.streams import StreamService
+from rooms.thumbnails import ThumbnailService
 
 #: Staff see every live stream in their "rooms I can moderate" list, up to this many.
 STAFF_LIVE_MAX = 100
@@ -32,10 +33,17 @@ class StreamView:
 
 
 class Directory:
-    def __init__(self, streams: StreamService, accounts: AccountService, presence: PresenceService) -> None:
+    def __init__(
+        self,
+        streams: StreamService,
+        accounts: AccountService,
+        presence: PresenceService,
+        thumbnails: ThumbnailService | None = None,
+    ) -> None:
         self._streams = streams
         self._accounts = accounts
         self._presence = presence
+        self._thumbnails = thumbnails
 
     async def browse(
         self,
@@ -50,14 +58,20 @@ class Directory:
     ) -> Page:
         """Streams by status (every status when None), newest first, optionally of one category, with every tag in
         ``tags`` and matching every word of ``query`` (title or streamer). Live streams carry ``viewers``: the room's
-        audience on every node, WHEP viewers included (``rooms.presence``)."""
+        audience on every node, WHEP viewers included (``rooms.presence``), and ``thumbnail_version`` once a picture
+        was made (``app/thumbnails.py``; the edge turns it into a URL)."""
         require(Action.BROWSE_STREAMS, who)
         page = await self._streams.directory(
             status=status, cursor=cursor, limit=limit, category=category, tags=tags, query=query
         )
-        for item in page.items:
-            if item["status"] == StreamStatus.LIVE.value:
-                item["viewers"] = await self._presence.count(item["id"])
+        live = [item for item in page.items if item["status"] == StreamStatus.LIVE.value]
+        for item in live:
+            item["viewers"] = await self._presence.count(item["id"])
+        if live and self._thumbnails is not None:
+            versions = await self._thumbnails.versions([item["id"] for item in live])
+            for item in live:
+                if item["id"] in versions:
+                    item["thumbnail_version"] = versions[item["id"]]
         return page
 
     async def following(self, who: Principal | None, *, cursor: str | None, limit: int | None) -> Page:

@@ -25,6 +25,7 @@ from app.principal import Identity
 from app.profiles import Profiles
 from app.signing_in import SigningIn
 from app.streaming import GoingLive
+from app.thumbnails import Thumbnails
 from app.watching import Watching
 
 
@@ -52,3 +53,4 @@ class UseCases:
     notifying: Notifying
     overlays: Overlays
     admin_console: AdminConsole
+    thumbnails: Thumbnails

@@ -29,6 +29,7 @@ from cluster.placement import Placement
 from core.tasks import cancel_and_wait
 from sfu import (
     AlreadyPublishingError,
+    KeyframeSnapshot,
     PublisherStarted,
     PublisherStopped,
     RelayStopped,
@@ -178,6 +179,10 @@ class ClusterMedia:
 
     async def set_layer(self, session_id: str, preference: str, screen: tuple[int, int] | None = None) -> str | None:
         return await self.local.set_layer(session_id, preference, screen)
+
+    async def keyframe(self, stream_id: str, min_width: int = 0) -> KeyframeSnapshot | None:
+        """Only the node holding the publisher answers: it makes the stream's thumbnail (a relaying node says None)."""
+        return await self.local.keyframe(stream_id, min_width)
 
     async def drop_publisher(self, session_id: str) -> None:
         await self.local.drop_publisher(session_id)

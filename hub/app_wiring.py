@@ -25,6 +25,7 @@ from app.principal import Identity
 from app.profiles import Profiles
 from app.signing_in import SigningIn
 from app.streaming import GoingLive
+from app.thumbnails import Thumbnails
 from app.use_cases import UseCases
 from app.watching import Watching
 from core.clock import Clock
@@ -37,6 +38,7 @@ from rooms.notify import RoomNotifier
 from rooms.overlays import OverlayKeys
 from rooms.presence import PresenceService
 from rooms.streams import StreamService
+from rooms.thumbnails import ThumbnailService
 from sfu import Sfu
 from wallet.audit import LedgerAudit
 from wallet.cashouts import CashoutService
@@ -67,6 +69,8 @@ def build_use_cases(
     overlay_keys: OverlayKeys,
     admin_audit: AdminAudit,
     clock: Clock,
+    thumbnails: ThumbnailService,
+    thumbnail_interval_s: float,
     presence_elsewhere: PublisherPresence | None = None,
 ) -> UseCases:
     access = RoomAccess(streams, chat)
@@ -77,7 +81,7 @@ def build_use_cases(
         profiles=Profiles(accounts),
         access=access,
         lifecycle=lifecycle,
-        directory=Directory(streams, accounts, presence),
+        directory=Directory(streams, accounts, presence, thumbnails),
         my_streams=MyStreams(access, streams, accounts),
         going_live=GoingLive(access, streams, identity, lifecycle, sfu, presence),
         watching=Watching(access, chat, presence, gifts, accounts),
@@ -94,4 +98,5 @@ def build_use_cases(
         notifying=Notifying(notifications),
         overlays=Overlays(access, overlay_keys, chat, gifts, notifier, clock),
         admin_console=AdminConsole(access, accounts, moderation, lifecycle, admin_audit),
+        thumbnails=Thumbnails(thumbnails, thumbnail_interval_s),
     )

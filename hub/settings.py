@@ -218,6 +218,10 @@ ROOMS_VARS: tuple[Var, ...] = (
     Var("HUB_CHAT_PER_SECOND", "chat_per_second", _number),
     Var("HUB_VIEWERS_INTERVAL_S", "viewers_interval_s", _number),
     Var("HUB_LIKES_INTERVAL_S", "likes_interval_s", _number),
+    Var("HUB_THUMBNAIL_INTERVAL_S", "thumbnail_interval_s", _number),
+    Var("HUB_THUMBNAIL_WIDTH", "thumbnail_width", _integer(minimum=16)),
+    Var("HUB_THUMBNAIL_FORMAT", "thumbnail_format", _text),
+    Var("HUB_THUMBNAIL_QUALITY", "thumbnail_quality", _integer(minimum=1)),
 )
 
 CLUSTER_VARS: tuple[Var, ...] = (

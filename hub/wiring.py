@@ -21,8 +21,9 @@ from accounts.store import AccountStore
 from accounts.store_audit import AdminAuditStore
 from accounts.tokens import AccessTokenCodec
 from app.principal import Identity
+from app.thumbnails import ThumbnailMaker
 from core.clock import Clock, SystemClock
-from core.events import InProcessEventBus, StreamStarted
+from core.events import InProcessEventBus, StreamEnded, StreamStarted
 from core.ratelimit import InProcessRateLimiter, RateLimiter
 from hub.app_wiring import build_use_cases
 from hub.cluster_wiring import ClusterWiring
@@ -42,7 +43,9 @@ from notifications.store import NotificationStore
 from rooms.overlays import OverlayKeys
 from rooms.store import StreamStore
 from rooms.store_overlays import OverlayKeyStore
+from rooms.store_thumbnails import ThumbnailStore
 from rooms.streams import StreamService
+from rooms.thumbnails import ThumbnailService
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +183,10 @@ class Hub:
             pusher=self.pusher,
         )
         self.events.subscribe(StreamStarted, self.golive_fanout.stream_started)
+        # Directory thumbnails: made here for the streams whose publisher is on this node, served by every node.
+        self.thumbnails = ThumbnailService(ThumbnailStore(self.db), self.clock, settings.node_id)
+        self.thumbnail_maker = ThumbnailMaker(self.sfu, self.thumbnails, settings.rooms)
+        self.events.subscribe(StreamEnded, self._forget_thumbnail)
         self.use = build_use_cases(
             identity=self.identity,
             accounts=self.accounts,
@@ -201,6 +208,8 @@ class Hub:
             overlay_keys=OverlayKeys(self.overlay_store, self.clock),
             admin_audit=AdminAudit(self.admin_audit_store, self.clock),
             clock=self.clock,
+            thumbnails=self.thumbnails,
+            thumbnail_interval_s=settings.rooms.thumbnail_interval_s,
             # A publisher lost here may be back on another node: the placement registry knows.
             presence_elsewhere=self.sfu_wiring.cluster_media,
         )
@@ -216,6 +225,9 @@ class Hub:
             readiness=readiness,
         )
         self._started = False
+
+    async def _forget_thumbnail(self, event: StreamEnded) -> None:
+        await self.thumbnails.forget(event.stream_id)
 
     async def _ping_database(self) -> None:
         await self.db.command("ping")
@@ -251,6 +263,7 @@ class Hub:
         await self.money.start()
         await self.notification_store.create_indexes()
         self.golive_fanout.start()
+        self.thumbnail_maker.start()
         await self.cluster.start()
 
     async def _learn_slot_maps(self) -> None:
@@ -268,6 +281,7 @@ class Hub:
         if self.pusher is not None:
             await self.pusher.close()
         await self.money.close()
+        await self.thumbnail_maker.close()
         await self.cluster.close()  # leave the registry first: no new viewers are sent here
         await self.sfu_wiring.close()
         await self.signaling.close()

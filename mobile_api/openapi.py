@@ -72,7 +72,10 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
     if ep.status != 204:
         ok_schema = _schema(ep.response, components) if ep.response is not None else {"type": "object"}
         media = "application/sdp" if ep.raw_body == "application/sdp" else "application/json"
-        ok["content"] = {media: {"schema": ok_schema if media == "application/json" else {"type": "string"}}}
+        if ep.produces is not None:
+            ok["content"] = {ep.produces: {"schema": {"type": "string", "format": "binary"}}}
+        else:
+            ok["content"] = {media: {"schema": ok_schema if media == "application/json" else {"type": "string"}}}
     problem_ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     responses: dict[str, Any] = {str(ep.status): ok}
     errors = {422: "the request is not valid", **ep.responses}
@@ -87,6 +90,9 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
     errors.setdefault(500, "internal_error: a bug on the server; the body carries a request_id to report")
     errors.setdefault(503, "unavailable: the database, Redis or another dependency cannot be reached; retry")
     for status, description in sorted(errors.items()):
+        if status == 304:  # Not Modified carries no body (RFC 9110 section 15.4.5)
+            responses[str(status)] = {"description": description}
+            continue
         responses[str(status)] = {"description": description, "content": problem_ref}
     op["responses"] = responses
     return op

@@ -77,6 +77,7 @@ class Endpoint:
     response: type[BaseModel] | None
     raw_body: str | None  # a media type for endpoints that take a non-JSON body (e.g. application/sdp)
     responses: dict[int, str] = field(default_factory=dict)  # other documented statuses
+    produces: str | None = None  # the media type of a binary answer (e.g. image/*), else JSON
 
     @property
     def operation_id(self) -> str:
@@ -160,6 +161,7 @@ class Api:
         response: type[BaseModel] | None = None,
         raw_body: str | None = None,
         responses: dict[int, str] | None = None,
+        produces: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             # A handler that returns nothing answers 204 (see dispatch): declare it so.
@@ -178,6 +180,7 @@ class Api:
                     response,
                     raw_body,
                     responses or {},
+                    produces,
                 )
             )
             return handler

@@ -125,6 +125,11 @@ class StreamOut(Out):
     viewers: int | None = Field(
         default=None, description="in the directory, for live streams: viewers on every node (WHEP included)"
     )
+    thumbnail_url: str | None = Field(
+        default=None,
+        description="in the directory, for live streams with a picture: its path (GET, image/jpeg or image/webp); "
+        "the query changes with each new picture",
+    )
 
 
 class StreamWithKeyOut(StreamOut):

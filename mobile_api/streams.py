@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field
+from starlette.responses import Response
 
 from app.text_fields import StreamCategory, StreamTag, StreamTitle
 from app.vocabulary import StreamStatus
@@ -33,6 +34,10 @@ class ListQuery(Query):
 class PageQuery(Query):
     cursor: str | None = Field(default=None, max_length=500)
     limit: int | None = Field(default=None, ge=1, le=100)
+
+
+class ThumbnailQuery(Query):
+    v: int | None = Field(default=None, ge=0, description="the picture's version (from the directory): cache key")
 
 
 class ModeratorBody(Body):
@@ -75,7 +80,12 @@ async def list_streams(call: Call) -> dict[str, Any]:
         tags=tags or None,
         query=q.q,
     )
-    return page.to_dict()
+    out = page.to_dict()
+    for item in out["items"]:
+        version = item.pop("thumbnail_version", None)
+        if version is not None:
+            item["thumbnail_url"] = f"/api/v1/streams/{item['id']}/thumbnail?v={version}"
+    return out
 
 
 @api.route(
@@ -121,6 +131,37 @@ async def moderated_streams(call: Call) -> dict[str, Any]:
 async def get_stream(call: Call) -> dict[str, Any]:
     view = await call.ctx.use.directory.view(call.principal, StreamId(call.path["stream_id"]))
     return view.to_dict()
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """If-None-Match (RFC 9110 section 13.1.2): ``*`` or a list of tags, compared weakly."""
+    if not header:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+@api.route(
+    "GET",
+    "/streams/{stream_id}/thumbnail",
+    summary="A live stream's latest picture (JPEG or WebP), with ETag and Cache-Control; If-None-Match gives 304",
+    tags=("streams",),
+    auth="none",
+    query=ThumbnailQuery,
+    produces="image/*",
+    responses={304: "not modified: the picture named by If-None-Match is still the latest", 404: "no picture yet"},
+)
+async def stream_thumbnail(call: Call) -> Response:
+    thumb = await call.ctx.use.thumbnails.image(call.principal, call.path["stream_id"])
+    headers = {
+        "ETag": thumb.etag,
+        # Shared caches may keep a picture for a few seconds; after that they revalidate (304 when unchanged).
+        "Cache-Control": f"public, max-age={call.ctx.use.thumbnails.max_age_s}",
+        "Last-Modified": thumb.taken_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+    }
+    if _etag_matches(call.request.headers.get("if-none-match"), thumb.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(thumb.image, media_type=thumb.content_type, headers=headers)
 
 
 @api.route(

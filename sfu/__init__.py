@@ -33,6 +33,7 @@ from sfu.events import (
 )
 from sfu.service import SfuService
 from sfu.settings import SfuSettings
+from sfu.thumbnail import KeyframeSnapshot, RenderedThumbnail, ThumbnailError, render_thumbnail
 from sfu.workers import SfuWorkerPool
 
 __all__ = [
@@ -41,11 +42,13 @@ __all__ = [
     "InvalidLayerPreferenceError",
     "InvalidRelayOfferError",
     "InvalidSdpError",
+    "KeyframeSnapshot",
     "ProducerClosed",
     "PublisherStarted",
     "PublisherStopped",
     "RelayStarted",
     "RelayStopped",
+    "RenderedThumbnail",
     "SdpTooLargeError",
     "SessionClosed",
     "SessionNotFoundError",
@@ -57,6 +60,8 @@ __all__ = [
     "SfuWorkerPool",
     "StreamNotLiveError",
     "StreamStatsSampled",
+    "ThumbnailError",
     "TooManyPendingSessionsError",
     "ViewerConnected",
+    "render_thumbnail",
 ]

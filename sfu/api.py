@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from sfu.events import SfuEvent
 from sfu.settings import SfuSettings
+from sfu.thumbnail import KeyframeSnapshot
 
 
 class Sfu(Protocol):
@@ -36,6 +37,11 @@ class Sfu(Protocol):
 
     async def set_layer(self, session_id: str, preference: str, screen: tuple[int, int] | None = None) -> str | None:
         """A viewer's simulcast layer preference (auto/high/medium/low) and, for auto, its screen size."""
+        ...
+
+    async def keyframe(self, stream_id: str, min_width: int = 0) -> KeyframeSnapshot | None:
+        """The latest complete keyframe picture of the stream's video when its publisher is on this node (None on a
+        node or worker that relays it, or while no complete keyframe is cached): for thumbnails, decoded elsewhere."""
         ...
 
     async def drop_publisher(self, session_id: str) -> None: ...

@@ -71,6 +71,7 @@ from sfu.selector import HIGH, PREFERENCES, Screen
 from sfu.session import PUBLISHER, VIEWER, EndedSession, Session
 from sfu.settings import SfuSettings
 from sfu.simulcast import URI_REPAIRED_RTP_STREAM_ID, URI_RTP_STREAM_ID, answer_simulcast, read_simulcast
+from sfu.thumbnail import KeyframeSnapshot, snapshot
 from sfu.tracks import ForwardedTrack
 from sfu.trickle import parse_fragment
 
@@ -370,6 +371,22 @@ class SfuService:
         added = await add_remote_candidates(session.pc, parsed, session.remote_ice)
         session.trickled += parsed.candidate_count
         return added
+
+    async def keyframe(self, stream_id: str, min_width: int = 0) -> KeyframeSnapshot | None:
+        """The latest complete keyframe picture of the stream's video, if its publisher is here (not a relay): of a
+        simulcast stream, the smallest layer at least ``min_width`` wide (else the widest). References to the cached
+        payloads only; nothing is decoded here (``sfu/thumbnail.py``)."""
+        router = self._routers.get(stream_id)
+        if router is None or router.closed or not router.has_publisher or router.relay is not None:
+            return None
+        layers = [p for p in router.layers if not p.closed]
+        if not layers and "video" in router.producers:
+            layers = [router.producers["video"]]
+        taken = [(p, snap) for p in layers if (snap := snapshot(stream_id, p)) is not None]
+        if not taken:
+            return None
+        wide_enough = [snap for p, snap in taken if p.width >= min_width]
+        return wide_enough[0] if wide_enough else max(taken, key=lambda t: t[0].width)[1]
 
     async def drop_publisher(self, session_id: str) -> None:
         """Close a publisher's session as if its peer had dropped: the stream waits out the reconnect grace with its

@@ -34,6 +34,7 @@ from sfu.errors import SessionNotFoundError, SfuUnavailableError, StreamNotLiveE
 from sfu.events import PublisherStopped, RelayStarted, RelayStopped, SessionClosed, SfuEvent
 from sfu.service import SfuService
 from sfu.settings import SfuSettings
+from sfu.thumbnail import KeyframeSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ _CALLS = frozenset(
         "close_session",
         "trickle",
         "set_layer",
+        "keyframe",
         "drop_publisher",
         "end_stream",
         "open_origin_pipe",
@@ -350,6 +352,15 @@ class SfuWorkerPool:
             raise SessionNotFoundError("no such session")
         chosen: str | None = await self._call(worker, "set_layer", session_id, preference, screen)
         return chosen
+
+    async def keyframe(self, stream_id: str, min_width: int = 0) -> KeyframeSnapshot | None:
+        """From the stream's root worker (the one its publisher is on): the payloads cross the pipe, a few times a
+        minute per stream; decoding happens in the caller's process, never in a forwarding worker."""
+        root = self._worker_of(stream_id)
+        if root is None or not root.state[stream_id][1]:
+            return None
+        snap: KeyframeSnapshot | None = await self._call(root, "keyframe", stream_id, min_width)
+        return snap
 
     async def drop_publisher(self, session_id: str) -> None:
         worker = self._sessions.get(session_id)

@@ -7,7 +7,15 @@ import os
 
 import pytest
 
-from sfu import InvalidSdpError, PublisherStarted, SessionClosed, SfuEvent, SfuSettings, StreamNotLiveError
+from sfu import (
+    InvalidSdpError,
+    PublisherStarted,
+    SessionClosed,
+    SfuEvent,
+    SfuSettings,
+    StreamNotLiveError,
+    render_thumbnail,
+)
 from sfu.workers import SfuWorkerPool
 from tests.support.sfu_peers import Publisher, Viewer, assert_keeping_up, keeps_up
 from tests.support.waiting import until
@@ -134,6 +142,10 @@ async def test_one_streams_viewers_spread_over_both_workers_each_fed_exactly_one
         # stats are pushed by each worker every second, so the two counts are up to a second apart
         assert 0.6 * root_video["packets"] <= relayed_video["packets"] <= 1.4 * root_video["packets"]
         assert [w["codec_objects"] for w in workers] == [0, 0]  # no decoder, no encoder in either worker
+        # A thumbnail's keyframe leaves the root worker as RTP payloads: decoded in this process, not in a worker.
+        snap = await pool.keyframe("one", 160)
+        assert snap is not None and snap.mime_type.lower() == "video/vp8" and snap.payloads
+        assert render_thumbnail(snap, width=160).width == 160
         assert not [e for e in events if type(e).__name__.startswith("Relay")]  # internal plumbing stays inside
         assert pool.has_publisher("one") and not pool.has_relay("one")
         await pool.end_stream("one", "stream_ended")

@@ -16,7 +16,12 @@ function card(stream) {
     if (name) owner.textContent = `@${name}`;
   });
   return el("a", { class: "stream-card", href: `/watch/${encodeURIComponent(stream.id)}`, dataset: { streamId: stream.id } },
-    el("div", { class: "stream-thumb" }, el("span", { class: "live-pill" }, t("dir.live")), initial),
+    el("div", { class: "stream-thumb" },
+      // The latest picture (made every few seconds by the node holding the publisher); the initial shows without.
+      stream.thumbnail_url
+        ? el("img", { class: "stream-picture", src: stream.thumbnail_url, alt: "", loading: "lazy", onerror: (e) => e.target.remove() })
+        : null,
+      el("span", { class: "live-pill" }, t("dir.live")), initial),
     el("div", { class: "stream-meta" },
       el("div", { class: "stream-title" }, stream.title),
       owner,

@@ -137,6 +137,7 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "GET /streams/mine": Action.LIST_MY_STREAMS,
     "GET /streams/moderated": Action.LIST_MY_STREAMS,
     "GET /streams/{stream_id}": Action.BROWSE_STREAMS,
+    "GET /streams/{stream_id}/thumbnail": Action.BROWSE_STREAMS,
     "POST /streams/{stream_id}/end": Action.END_STREAM,
     "POST /streams/{stream_id}/live": Action.GO_LIVE,
     "POST /streams/{stream_id}/key": Action.READ_STREAM_KEY,
