@@ -48,8 +48,14 @@ class SfuCollector(Collector):
             ("hub_sfu_streams", "Streams with a router on this node", stats["streams"]),
             ("hub_sfu_publishers", "Publisher sessions", stats["publishers"]),
             ("hub_sfu_viewers", "Viewer sessions", stats["viewers"]),
+            ("hub_recordings_running", "Recordings writing on this node", len(stats.get("recordings", ()))),
         ):
             yield GaugeMetricFamily(name, help_text, value=value)
+        yield CounterMetricFamily(
+            "hub_recording_dropped_packets",
+            "Packets a recording's full queue refused (forwarding never waits for a recording)",
+            value=stats.get("recording_dropped_packets", 0),
+        )
         labels = ["stream", "kind"]
         # A simulcast publisher has one video producer per layer: ``layer`` is its rid ("" for a single stream).
         layer_labels = ["stream", "kind", "layer"]

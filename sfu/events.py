@@ -86,3 +86,30 @@ class RelayStopped(SfuEvent):
     relay_id: str
     app_data: Any
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSegmentClosed(SfuEvent):
+    """A recording's segment file is complete (trailer written, renamed from ``.part``): it plays on its own.
+    ``start_s``: its first frame on the recording's timeline; ``duration_s``: first to last frame."""
+
+    recording_id: str
+    index: int
+    path: str
+    start_s: float
+    duration_s: float
+    size_bytes: int
+    video_frames: int
+    audio_frames: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingStopped(SfuEvent):
+    """A recording on this node stopped: asked (``stopped``), the stream ended (its end reason) or ``error``.
+    ``dropped_packets``: packets the recording's full queue refused (the viewers got them). ``next_index``: the
+    number the next segment would have had."""
+
+    recording_id: str
+    reason: str
+    dropped_packets: int
+    next_index: int

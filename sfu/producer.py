@@ -118,6 +118,9 @@ class Producer:
         self._live: list[Consumer] = []
         self._waiting: list[Consumer] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Recording taps (``sfu/recorder.py``): called with each packet after the viewers got it; each only appends
+        #: to a bounded queue.
+        self.taps: list[Callable[[ForwardPacket], None]] = []
         self.created_at = time.monotonic()
         self.media_ssrc: int | None = None
         self.max_seq = 0
@@ -210,6 +213,9 @@ class Producer:
                 if failed:
                     self._drop(failed)
             self.fanout_s += _thread_time() - cpu
+        if self.taps:
+            for tap in self.taps:
+                tap(packet)
         if self._handoff and packet.marker and in_order:
             self._hand_off()
 
@@ -433,6 +439,7 @@ class Producer:
             consumer.detach()
         for task in self._tasks:
             task.cancel()
+        self.taps = []
         self.cache.clear()
         self.history.clear()
         self._on_close(self, reason)

@@ -21,6 +21,7 @@ from sfu.selector import LayerInfo, order_layers, select_layer
 
 if TYPE_CHECKING:
     from sfu.pipe import PipeOut, Relay
+    from sfu.recorder import StreamRecorder
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class Router:
         self.relayed = False
         #: On the origin (or a relaying edge): pipes carrying a copy to other workers or nodes.
         self.pipes: dict[str, PipeOut] = {}
+        #: The stream's recording on this node, if one runs (it taps the current producers).
+        self.recorder: StreamRecorder | None = None
         self._on_close = on_close
 
     @property
@@ -80,6 +83,8 @@ class Router:
                     stranded.append(consumer)
                 elif consumer.connected:
                     self._feed(consumer)
+        if self.recorder is not None:
+            self.recorder.follow(self)
         return stranded
 
     def _feed(self, consumer: Consumer) -> None:
@@ -164,6 +169,8 @@ class Router:
 
     def publisher_left(self, grace_s: float) -> None:
         """The publisher's session ended: detach viewers and wait ``grace_s`` for it to come back."""
+        if self.recorder is not None:
+            self.recorder.unfollow()
         for producer in self.all_producers():
             producer.close("publisher_left")
         self.producers.clear()

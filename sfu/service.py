@@ -39,6 +39,7 @@ from sfu.events import (
     ProducerClosed,
     PublisherStarted,
     PublisherStopped,
+    RecordingStopped,
     RelayStarted,
     RelayStopped,
     SessionClosed,
@@ -64,6 +65,7 @@ from sfu.pipe import (
     pipe_keys,
 )
 from sfu.producer import Producer, percentile
+from sfu.recorder import RecordingSpec, StreamRecorder
 from sfu.residence import RESIDENCE
 from sfu.router import Router
 from sfu.sdp import codec_preferences, negotiated_media, parse_offer
@@ -110,6 +112,7 @@ class SfuService:
         self._pipes: dict[str, PipeOut] = {}
         self.sessions_opened = {PUBLISHER: 0, VIEWER: 0}
         self.sessions_refused = 0
+        self._recording_dropped_done = 0
 
     # -- API -------------------------------------------------------------------------------------------------
 
@@ -583,6 +586,59 @@ class SfuService:
             router.pipes.pop(pipe.id, None)
         log.info("relay pipe closed", extra={"stream": pipe.stream_id, "pipe": pipe.id, "reason": reason})
 
+    # -- recordings (sfu/recorder.py) ------------------------------------------------------------------------
+
+    async def start_recording(self, stream_id: str, spec: RecordingSpec) -> None:
+        """Record the stream's local publisher into segment files under ``spec.directory`` (events:
+        ``RecordingSegmentClosed``, ``RecordingStopped``). Idempotent for the same recording id."""
+        self._check_open()
+        router = self._routers.get(stream_id)
+        if router is None or router.closed or router.relay is not None or not router.producers:
+            raise StreamNotLiveError("the stream has no publisher on this node")
+        current = router.recorder
+        if current is not None:
+            if current.spec.recording_id == spec.recording_id:
+                return
+            await current.stop("replaced")
+        recorder = StreamRecorder(stream_id, spec, self._recording_event)
+        router.recorder = recorder
+        recorder.start(router)
+
+    async def stop_recording(self, stream_id: str, recording_id: str) -> None:
+        """Finish the recording (its segment in progress becomes a finished one). No-op if it does not run here."""
+        router = self._routers.get(stream_id)
+        recorder = router.recorder if router is not None else None
+        if recorder is None or recorder.spec.recording_id != recording_id:
+            return
+        router.recorder = None  # type: ignore[union-attr]
+        await recorder.stop("stopped")
+
+    def _recording_event(self, event: SfuEvent) -> None:
+        if isinstance(event, RecordingStopped):
+            self._recording_dropped_done += event.dropped_packets
+        self._emit(event)
+
+    @property
+    def recording_dropped(self) -> int:
+        """Packets refused by full recording queues since start (finished and running recordings)."""
+        running = sum(r.recorder.dropped for r in self._routers.values() if r.recorder is not None)
+        return self._recording_dropped_done + running
+
+    def recordings(self) -> dict[str, str]:
+        """Stream id → the id of the recording running on this node."""
+        return {
+            stream_id: router.recorder.spec.recording_id
+            for stream_id, router in self._routers.items()
+            if router.recorder is not None
+        }
+
+    def kill_recording(self, stream_id: str) -> None:
+        """Tests: stop a recording the way a crash would (no trailer, no event)."""
+        router = self._routers.get(stream_id)
+        if router is not None and router.recorder is not None:
+            router.recorder.kill()
+            router.recorder = None
+
     def session_stream(self, session_id: str) -> str:
         """The stream of a session, open or closed not long ago (so that a late DELETE is routed)."""
         session = self._sessions.get(session_id)
@@ -626,6 +682,8 @@ class SfuService:
             "residence_histogram": RESIDENCE.to_dict(),
             "pipes": len(self._pipes),
             "relays": sum(1 for r in self._routers.values() if r.relay is not None),
+            "recordings": [r.recorder.stats() for r in self._routers.values() if r.recorder is not None],
+            "recording_dropped_packets": self.recording_dropped,
         }
 
     def _stream_stats(self, router: Router) -> dict[str, Any]:
@@ -764,6 +822,11 @@ class SfuService:
     def _router_closed(self, router: Router, reason: str) -> None:
         if self._routers.get(router.stream_id) is router:
             del self._routers[router.stream_id]
+        recorder, router.recorder = router.recorder, None
+        if recorder is not None:
+            stopping = asyncio.ensure_future(recorder.stop(reason))
+            self._closers.add(stopping)
+            stopping.add_done_callback(self._closers.discard)
         self._stop_relay(router, reason, grace=False)
         for pipe in list(router.pipes.values()):
             pipe.close(reason)

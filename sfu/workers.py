@@ -32,6 +32,7 @@ from sfu import errors as sfu_errors
 from sfu.dispatch import EventDispatcher, Listener
 from sfu.errors import SessionNotFoundError, SfuUnavailableError, StreamNotLiveError
 from sfu.events import PublisherStopped, RelayStarted, RelayStopped, SessionClosed, SfuEvent
+from sfu.recorder import RecordingSpec
 from sfu.service import SfuService
 from sfu.settings import SfuSettings
 from sfu.thumbnail import KeyframeSnapshot
@@ -55,6 +56,8 @@ _CALLS = frozenset(
         "open_origin_pipe",
         "attach_relay",
         "detach_relay",
+        "start_recording",
+        "stop_recording",
     )
 )
 #: An internal relay feeding a worker whose last viewer of the stream left is torn down once that worker has had no
@@ -372,6 +375,26 @@ class SfuWorkerPool:
         workers.extend(w for w in self._internal.pop(stream_id, {}) if w.alive and w not in workers)
         await asyncio.gather(*(self._call(w, "end_stream", stream_id, reason) for w in workers), return_exceptions=True)
 
+    async def start_recording(self, stream_id: str, spec: RecordingSpec) -> None:
+        """The stream's root worker (where its publisher is) records; its events come back like any other."""
+        root = self._worker_of(stream_id)
+        if root is None or not root.alive:
+            raise StreamNotLiveError("the stream has no publisher here")
+        await self._call(root, "start_recording", stream_id, spec)
+
+    async def stop_recording(self, stream_id: str, recording_id: str) -> None:
+        root = self._worker_of(stream_id)
+        if root is not None and root.alive:
+            await self._call(root, "stop_recording", stream_id, recording_id)
+
+    def recordings(self) -> dict[str, str]:
+        return {
+            entry["stream_id"]: entry["recording_id"]
+            for w in self._workers
+            if w.stats
+            for entry in w.stats.get("recordings", ())
+        }
+
     def session_stream(self, session_id: str) -> str:
         stream = self._session_streams.get(session_id)
         if stream is None:
@@ -397,6 +420,8 @@ class SfuWorkerPool:
             "residence_us_p50": max(p50s) if p50s else None,
             "residence_us_p99": max(p99s) if p99s else None,
             "residence_histogram": residence.merge([r.get("residence_histogram") for r in reports]),
+            "recordings": [entry for r in reports for entry in r.get("recordings", ())],
+            "recording_dropped_packets": sum(r.get("recording_dropped_packets", 0) for r in reports),
             "workers": [
                 {
                     "index": w.index,
