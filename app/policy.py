@@ -60,7 +60,7 @@ class Action(enum.StrEnum):
     CHAT = "chat"  # chat:send
     LIKE = "like"  # like:send
     REPORT = "report"  # report:send, POST /streams/{id}/reports
-    READ_ROOM = "read_room"  # GET chat history, viewers count, leaderboard, goal
+    READ_ROOM = "read_room"  # GET chat history, viewers count, leaderboard, goal, pk:state
     MODERATE = "moderate"  # mod:action (all but end_stream), POST /streams/{id}/mod-actions
     READ_MODERATION = "read_moderation"  # modlog, reports, room-settings, restrictions, viewer list, removed chat
     RESOLVE_REPORT = "resolve_report"  # POST /streams/{id}/reports/{rid}/resolve
@@ -69,6 +69,8 @@ class Action(enum.StrEnum):
     SEND_GIFT = "send_gift"  # gift:send, POST /streams/{id}/gifts
     SET_GOAL = "set_goal"  # PUT/DELETE /streams/{id}/goal
     EDIT_CATALOGUE = "edit_catalogue"  # POST/PATCH /admin/gifts
+    # PK battles (the streamer's own steps; reading a room's battle is READ_ROOM)
+    PK_BATTLE = "pk_battle"  # pk:invite, pk:accept, pk:decline, pk:cancel, pk:quit, pk:match, pk:match_cancel
     # Overlays (OBS browser sources)
     MANAGE_OVERLAYS = "manage_overlays"  # GET /streams/{id}/overlays, POST .../overlays/rotate, .../test-alert
     WATCH_OVERLAY = "watch_overlay"  # overlay:join (the overlay key is the authority, as a WHIP session URL is)
@@ -133,6 +135,7 @@ REQUIREMENTS: dict[Action, Requirement] = {
     Action.SEND_GIFT: Requirement(Rule.PARTICIPANT, suspended_code="user_blocked"),
     Action.SET_GOAL: Requirement(Rule.OWNER),
     Action.EDIT_CATALOGUE: Requirement(Rule.ADMIN),
+    Action.PK_BATTLE: Requirement(Rule.PUBLISHER, open_stream=True),
     Action.MANAGE_OVERLAYS: Requirement(Rule.OWNER),
     Action.WATCH_OVERLAY: Requirement(Rule.ANYONE),
     Action.ADMINISTER_PLATFORM: Requirement(Rule.ADMIN),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from app.access import RoomAccess
 from app.accounts_admin import AccountsAdmin
 from app.admin_console import AdminConsole
+from app.battling import Battling
 from app.catalogue import Catalogue
 from app.chatting import Chatting
 from app.directory import Directory
@@ -54,3 +55,4 @@ class UseCases:
     overlays: Overlays
     admin_console: AdminConsole
     thumbnails: Thumbnails
+    battling: Battling

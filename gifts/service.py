@@ -117,8 +117,11 @@ class GiftService:
         message: str = "",
         *,
         stream: StreamRef | None = None,
+        battle: tuple[str, str] | None = None,
     ) -> GiftAck:
-        """Send a gift once per (sender, ``key``). ``stream``: the stream as the caller has just read it (the use
+        """Send a gift once per (sender, ``key``). ``battle``: (battle id, side) when the stream is in a live PK
+        battle; the transfer carries them (``refs.battle_id``, ``refs.battle_side``) so the battle's score is the
+        ledger's sum. ``stream``: the stream as the caller has just read it (the use
         case read it to authorize), so it is not read twice; without it the service reads it. ``message``: an
         optional short text shown with the gift (the text policy's ``GIFT_MESSAGE`` rule and the room's blocked
         terms apply); it is part of the transfer, so a replay must carry the same one."""
@@ -129,7 +132,7 @@ class GiftService:
         message = GIFT_MESSAGE.clean(message) if message else ""
         tid = f"gift:{sender_id}:{key}"
         try:
-            prepared = await self._prepare(tid, sender_id, stream_id, gift_id, count, key, message, stream)
+            prepared = await self._prepare(tid, sender_id, stream_id, gift_id, count, key, message, stream, battle)
         except HubError:
             # A check refused it: if this key was used before (a retry after the stream ended, the rate limit, the
             # daily cap...), the sender gets the first send's ack. Looked up only here, so a new gift does not pay
@@ -157,6 +160,7 @@ class GiftService:
         key: str,
         message: str,
         stream: StreamRef | None,
+        battle: tuple[str, str] | None = None,
     ) -> tuple[TransferSpec, str, int]:
         """The checks (each may refuse the gift), the day's spend counted, the combo: the transfer to execute."""
         if stream is None or stream.id != stream_id:
@@ -231,6 +235,7 @@ class GiftService:
             "combo": combo,
             "_key": key,
             **({"message": message} if message else {}),
+            **({"battle_id": battle[0], "battle_side": battle[1]} if battle else {}),
             "_attempt": attempt,  # tells this request's insert from a concurrent replay's
         }
         spec = TransferSpec(tid, TransferKind.GIFT, tuple(legs), refs=refs, outbox=True, hold=hold)
@@ -284,6 +289,7 @@ class GiftService:
                     "gift": gift.public(),
                     "effect": gift.effect.to_dict(),
                     **({"message": refs["message"]} if refs.get("message") else {}),
+                    **_battle_of(refs),
                 },
             )
         )
@@ -309,6 +315,7 @@ class GiftService:
         }
         if refs.get("message"):
             extra["message"] = refs["message"]
+        extra.update(_battle_of(refs))
         if top is not None:
             extra["leaderboard"] = top
         await self._events.publish(
@@ -362,3 +369,10 @@ class GiftService:
             {"rank": i + 1, "user_id": user, "nickname": self._nicknames.get(user, (None, 0.0))[0], "coins": coins}
             for i, (user, coins) in enumerate(rows)
         ]
+
+
+def _battle_of(refs: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"battle": {id, side, beans}}`` for a gift sent during a PK battle (the battle counts it), else nothing."""
+    if not refs.get("battle_id"):
+        return {}
+    return {"battle": {"id": refs["battle_id"], "side": refs["battle_side"], "beans": int(refs["beans"])}}

@@ -7,6 +7,7 @@ from accounts.service import AccountService
 from app.access import RoomAccess
 from app.accounts_admin import AccountsAdmin
 from app.admin_console import AdminConsole
+from app.battling import Battling
 from app.catalogue import Catalogue
 from app.chatting import Chatting
 from app.directory import Directory
@@ -28,6 +29,7 @@ from app.streaming import GoingLive
 from app.thumbnails import Thumbnails
 from app.use_cases import UseCases
 from app.watching import Watching
+from battles.service import BattleService
 from core.clock import Clock
 from core.events import EventBus
 from gifts.service import GiftService
@@ -71,10 +73,12 @@ def build_use_cases(
     clock: Clock,
     thumbnails: ThumbnailService,
     thumbnail_interval_s: float,
+    battles: BattleService,
     presence_elsewhere: PublisherPresence | None = None,
 ) -> UseCases:
     access = RoomAccess(streams, chat)
     lifecycle = StreamLifecycle(streams, sfu, events, presence_elsewhere)
+    battling = Battling(access, streams, chat, accounts, battles, clock)
     return UseCases(
         identity=identity,
         signing_in=SigningIn(accounts),
@@ -87,7 +91,7 @@ def build_use_cases(
         watching=Watching(access, chat, presence, gifts, accounts),
         chatting=Chatting(access, chat, presence),
         moderating=Moderating(access, moderation, streams, accounts, notifier),
-        gifting=Gifting(access, gifts),
+        gifting=Gifting(access, gifts, battling),
         catalogue=Catalogue(gifts, admin_audit),
         goals=Goals(access, gifts),
         my_wallet=MyWallet(accounts, wallet, topups, cashouts),
@@ -99,4 +103,5 @@ def build_use_cases(
         overlays=Overlays(access, overlay_keys, chat, gifts, notifier, clock),
         admin_console=AdminConsole(access, accounts, moderation, lifecycle, admin_audit),
         thumbnails=Thumbnails(thumbnails, thumbnail_interval_s),
+        battling=battling,
     )

@@ -20,6 +20,7 @@ from dataclasses import MISSING, dataclass, field
 from typing import Any, TypeVar
 
 from accounts.settings import AccountsSettings
+from battles.settings import BattlesSettings
 from cluster.settings import ClusterSettings
 from core.errors import HubError
 from gifts.settings import GiftsSettings
@@ -195,6 +196,14 @@ GIFTS_VARS: tuple[Var, ...] = (
     Var("HUB_GIFT_SHARE_BPS", "share_bps", _share_bps),
 )
 
+BATTLES_VARS: tuple[Var, ...] = (
+    Var("HUB_PK_DURATION_S", "duration_s", _number),
+    Var("HUB_PK_AFTER_S", "after_s", _number),
+    Var("HUB_PK_INVITE_TTL_S", "invite_ttl_s", _number),
+    Var("HUB_PK_MATCH_WAIT_S", "match_wait_s", _number),
+    Var("HUB_PK_POLL_S", "poll_s", _number),
+)
+
 SFU_VARS: tuple[Var, ...] = (
     Var("HUB_SFU_ANNOUNCED_IPS", "announced_ips", _words),
     Var("HUB_ICE_SERVERS", "ice_servers", _json_list),
@@ -252,6 +261,7 @@ TABLES: Mapping[str, tuple[Var, ...]] = {
     "accounts": ACCOUNTS_VARS,
     "wallet": WALLET_VARS,
     "gifts": GIFTS_VARS,
+    "battles": BATTLES_VARS,
     "sfu": SFU_VARS,
     "rooms": ROOMS_VARS,
     "cluster": CLUSTER_VARS,
@@ -289,6 +299,7 @@ class Settings:
     accounts: AccountsSettings = field(default_factory=AccountsSettings)
     wallet: WalletSettings = field(default_factory=WalletSettings)
     gifts: GiftsSettings = field(default_factory=GiftsSettings)
+    battles: BattlesSettings = field(default_factory=BattlesSettings)
     sfu: SfuSettings = field(default_factory=SfuSettings)
     rooms: RoomsSettings = field(default_factory=RoomsSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
@@ -412,6 +423,7 @@ class Settings:
             accounts=build("accounts", AccountsSettings),
             wallet=build("wallet", WalletSettings),
             gifts=build("gifts", GiftsSettings),
+            battles=build("battles", BattlesSettings),
             sfu=build("sfu", SfuSettings),
             rooms=build("rooms", RoomsSettings),
             cluster=build("cluster", ClusterSettings),

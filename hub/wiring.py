@@ -26,6 +26,7 @@ from core.clock import Clock, SystemClock
 from core.events import InProcessEventBus, StreamEnded, StreamStarted
 from core.ratelimit import InProcessRateLimiter, RateLimiter
 from hub.app_wiring import build_use_cases
+from hub.battles_wiring import BattlesWiring
 from hub.cluster_wiring import ClusterWiring
 from hub.metrics import HubMetrics
 from hub.money_wiring import MoneyWiring
@@ -157,6 +158,14 @@ class Hub:
         )
         self.wallet = self.money.wallet
         self.gifts = self.money.gifts
+        self.battles = BattlesWiring(
+            settings.battles,
+            db=self.db,
+            clock=self.clock,
+            events=self.events,
+            wallet=self.wallet,
+            notifier=self.broadcaster,
+        )
         self.notification_store = NotificationStore(self.db)
         notify = settings.notifications
         self.notifications = NotificationService(self.notification_store, self.accounts, self.clock, notify)
@@ -210,6 +219,7 @@ class Hub:
             clock=self.clock,
             thumbnails=self.thumbnails,
             thumbnail_interval_s=settings.rooms.thumbnail_interval_s,
+            battles=self.battles.service,
             # A publisher lost here may be back on another node: the placement registry knows.
             presence_elsewhere=self.sfu_wiring.cluster_media,
         )
@@ -261,6 +271,7 @@ class Hub:
         await self.rooms.start()
         self.signaling.start()
         await self.money.start()
+        await self.battles.start()
         await self.notification_store.create_indexes()
         self.golive_fanout.start()
         self.thumbnail_maker.start()
@@ -280,6 +291,7 @@ class Hub:
         await self.golive_fanout.close()  # hands an unfinished fan-out job back for another node
         if self.pusher is not None:
             await self.pusher.close()
+        await self.battles.close()
         await self.money.close()
         await self.thumbnail_maker.close()
         await self.cluster.close()  # leave the registry first: no new viewers are sent here

@@ -53,7 +53,7 @@ PENDING_MAX = 2000
 BEHIND = 16
 BEHIND_FAR = 64
 #: Events of which only the latest matters: within a tick a newer one replaces the older.
-LATEST_EVENTS = frozenset({"leaderboard:update", "goal:progress", "likes:update", "viewers:count"})
+LATEST_EVENTS = frozenset({"leaderboard:update", "goal:progress", "likes:update", "viewers:count", "pk:score"})
 #: Events a viewer that is behind can do without (the next full packet carries the current state).
 SKIPPABLE_EVENTS = frozenset({"chat:message", "likes:update", "viewers:count"})
 #: A gift is big (never merged, kept for a viewer that is behind) with a fullscreen effect or this many coins.

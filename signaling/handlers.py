@@ -9,6 +9,7 @@ MODULES = (
     "signaling.rtc",
     "signaling.gifts",
     "signaling.overlays",
+    "signaling.battles",
 )
 
 _loaded = False

@@ -183,6 +183,14 @@ async def test_every_socket_event_asks_the_policy_for_its_action(
             "rtc:publish": {"stream_id": stream_id, "sdp": GARBAGE_SDP},
             "rtc:subscribe": {"stream_id": stream_id, "sdp": GARBAGE_SDP},
             "overlay:join": {},
+            "pk:invite": {"stream_id": stream_id, "opponent_stream_id": stream_id},
+            "pk:accept": {"stream_id": stream_id, "battle_id": "no-such-battle"},
+            "pk:decline": {"stream_id": stream_id, "battle_id": "no-such-battle"},
+            "pk:cancel": {"stream_id": stream_id, "battle_id": "no-such-battle"},
+            "pk:quit": {"stream_id": stream_id, "battle_id": "no-such-battle"},
+            "pk:match": {"stream_id": stream_id},
+            "pk:match_cancel": {"stream_id": stream_id},
+            "pk:state": {"stream_id": stream_id},
         }
         events = {e: a for e, a in EDGE_ACTIONS.items() if " /" not in e and a is not None}
         assert set(events) == set(payloads)

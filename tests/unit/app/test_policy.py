@@ -84,6 +84,10 @@ TABLE: dict[Action, tuple[str, str]] = {
         "unauth ok restr restr blocked ok ok ok ok",
     ),
     Action.SET_GOAL: (OWNER_ONLY, OWNER_ONLY),
+    Action.PK_BATTLE: (
+        "unauth not_owner not_owner not_owner susp ok not_owner not_owner not_owner",
+        ENDED_FOR_SIGNED_IN,
+    ),
     Action.EDIT_CATALOGUE: (ADMIN_ONLY, ADMIN_ONLY),
     Action.MANAGE_OVERLAYS: (OWNER_ONLY, OWNER_ONLY),
     Action.WATCH_OVERLAY: (ALL_OK, ALL_OK),  # the overlay key is the authority
@@ -118,7 +122,15 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "rtc:publish": Action.PUBLISH,
     "rtc:subscribe": Action.WATCH,
     "rtc:close": None,
-    "rtc:layer": None,  # a simulcast choice for this connection's own viewer session (the session is the capability)
+    "rtc:layer": None,
+    "pk:invite": Action.PK_BATTLE,
+    "pk:accept": Action.PK_BATTLE,
+    "pk:decline": Action.PK_BATTLE,
+    "pk:cancel": Action.PK_BATTLE,
+    "pk:quit": Action.PK_BATTLE,
+    "pk:match": Action.PK_BATTLE,
+    "pk:match_cancel": Action.PK_BATTLE,
+    "pk:state": Action.READ_ROOM,  # a simulcast choice for this connection's own viewer session (the session is the capability)
     "POST /auth/register": Action.REGISTER,
     "POST /auth/login": Action.LOGIN,
     "POST /auth/refresh": Action.LOGIN,
