@@ -122,7 +122,7 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "rtc:publish": Action.PUBLISH,
     "rtc:subscribe": Action.WATCH,
     "rtc:close": None,
-    "rtc:layer": None,
+    "rtc:layer": None,  # a simulcast choice for this connection's own viewer session (the session is the capability)
     "pk:invite": Action.PK_BATTLE,
     "pk:accept": Action.PK_BATTLE,
     "pk:decline": Action.PK_BATTLE,
@@ -130,7 +130,7 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "pk:quit": Action.PK_BATTLE,
     "pk:match": Action.PK_BATTLE,
     "pk:match_cancel": Action.PK_BATTLE,
-    "pk:state": Action.READ_ROOM,  # a simulcast choice for this connection's own viewer session (the session is the capability)
+    "pk:state": Action.READ_ROOM,
     "POST /auth/register": Action.REGISTER,
     "POST /auth/login": Action.LOGIN,
     "POST /auth/refresh": Action.LOGIN,
