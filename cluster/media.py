@@ -304,6 +304,10 @@ class ClusterMedia:
                 except Exception as exc:
                     log.info("re-pipe of stream %s not yet possible: %s", stream_id, type(exc).__name__)
                 await asyncio.sleep(0.2)
+            if self._draining:
+                # This node is stopping: its relays stop with it, which says nothing about the publisher (the
+                # other nodes and the publisher's node decide the stream's end; see ``drain``).
+                return
             if not self.local.has_publisher(stream_id):
                 # The grace ran out with no origin anywhere: for the lifecycle here the publisher has stopped
                 # (it ends the stream unless the publisher is elsewhere after all).
@@ -352,7 +356,8 @@ class ClusterMedia:
             self._connected.pop(event.session_id, None)
         elif isinstance(event, ViewerConnected) and event.session_id in self._viewers:
             self._connected[event.session_id] = self._viewers[event.session_id]
-        elif isinstance(event, RelayStopped) and _origin_may_come_back(event.reason):
+        elif isinstance(event, RelayStopped) and _origin_may_come_back(event.reason) and not self._draining:
+            # (A stopping node's own relays stop with it: nothing here waits for the origin any more.)
             self._start_repipe(event.stream_id, not_from=self._relayed_from.get(event.stream_id))
         elif isinstance(event, PublisherStarted):
             self._stop_repipe(event.stream_id)

@@ -415,6 +415,34 @@ async def test_a_socket_publishers_node_stopping_does_not_end_a_stream_other_nod
                 await peer.close()
 
 
+async def test_an_edge_node_stopping_does_not_end_the_stream_it_relayed(
+    db_name: str, mongo_client: Any, clean_redis: str
+) -> None:
+    """A stopping edge node closes its relay copy with everything else; that says nothing about the publisher. (It
+    used to start a re-pipe there that, finding no copy left to feed, reported the origin gone, and the stream ended
+    for every node while its publisher was still sending, when the registry was already closed at that moment: a race
+    that tests/unit/cluster/test_cluster_media_rules.py pins down.)"""
+    async with hub_nodes(2, db_name, mongo_client, clean_redis, **FAST) as (n1, n2):
+        owner = await register(n1.http, "Caster")
+        stream = await create_stream(n1.http, owner)
+        sid = stream["id"]
+        publisher, viewer, later = Publisher(), Viewer(), Viewer()
+        try:
+            await publish(n1, stream, publisher)
+            assert await until(lambda: live_on(n2, sid), 10)
+            assert (await watch(n2, sid, viewer)).status_code == 201
+            assert await decodes(viewer)
+            assert n2.stop is not None
+            await n2.stop()
+            await asyncio.sleep(1.0)  # what the stopped node's leftover tasks would do, they have done by now
+            assert await live_on(n1, sid), "the stopped edge node ended a stream whose publisher is still sending"
+            assert (await watch(n1, sid, later)).status_code == 201
+            assert await decodes(later, count=5)
+        finally:
+            for peer in (viewer, later, publisher):
+                await peer.close()
+
+
 async def test_an_edge_node_dying_moves_its_viewers_to_another_node_within_five_seconds(
     db_name: str, mongo_client: Any, clean_redis: str
 ) -> None:

@@ -13,7 +13,8 @@ from cluster.errors import ClusterFullError, NodeFullError
 from cluster.media import ClusterMedia
 from cluster.models import NodeLoad, Origin
 from cluster.placement import StreamListener
-from sfu import SfuSettings, StreamNotLiveError, ViewerConnected
+from sfu import PublisherStopped, RelayStopped, SfuSettings, StreamNotLiveError, ViewerConnected
+from tests.support.waiting import until
 
 
 class RecordingSfu:
@@ -143,3 +144,43 @@ async def test_a_stream_live_nowhere_is_answered_by_the_local_sfu() -> None:
     with pytest.raises(StreamNotLiveError):
         await media.subscribe("s1", "offer")
     assert pipes.opened == 0 and sfu.attached == []
+
+
+def _heard(media: ClusterMedia) -> list[Any]:
+    heard: list[Any] = []
+
+    async def hear(event: Any) -> None:
+        heard.append(event)
+
+    media.add_listener(hear)
+    return heard
+
+
+async def _relay_stops(sfu: RecordingSfu, reason: str) -> None:
+    for listener in sfu.listeners:
+        await listener(RelayStopped("s1", "relay-1", None, reason))
+
+
+async def test_an_edge_whose_origin_stays_away_past_the_grace_reports_the_publisher_gone() -> None:
+    media, sfu, _pipes = _media(MemoryPlacement([], None))
+    media.settings = SfuSettings(reconnect_grace_s=0.2)
+    heard = _heard(media)
+    sfu.live.add("s1")
+    await _relay_stops(sfu, "origin_silent")
+    assert await until(lambda: any(isinstance(e, PublisherStopped) for e in heard), 3)
+    assert [e.reason for e in heard if isinstance(e, PublisherStopped)] == ["origin_gone"]
+
+
+async def test_a_stopping_edge_nodes_own_relay_stopping_never_reports_the_publisher_gone() -> None:
+    """The node's shutdown closes its relay copies; that is not the origin going away (it once ended the stream for
+    every node while its publisher was still sending)."""
+    media, sfu, _pipes = _media(MemoryPlacement([], None))
+    media.settings = SfuSettings(reconnect_grace_s=0.2)
+    heard = _heard(media)
+    sfu.live.add("s1")
+    await _relay_stops(sfu, "origin_silent")  # a re-pipe is waiting for the origin when the node starts stopping
+    await media.drain()
+    await _relay_stops(sfu, "shutdown")
+    sfu.live.discard("s1")
+    await asyncio.sleep(0.5)
+    assert not [e for e in heard if isinstance(e, PublisherStopped)]
