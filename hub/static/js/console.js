@@ -1,10 +1,13 @@
 // The moderator console /console: the rooms this person can moderate, live chat with delete / timeout / ban, room
 // settings (slow mode, followers-only, blocked terms, shield), the reports queue, the live mod log and the viewers.
+// A live room's stream plays above the chat, muted until the moderator turns the sound on (as Twitch's mod view).
 
 import { api, errorText, session } from "./api.js";
 import { formatNumber, formatTime, t } from "./i18n.js";
 import { ChatComposer, ChatView, nicknameOf, userIdOf } from "./room.js";
+import { call } from "./live.js";
 import { RoomSession, settingsNotes } from "./room-session.js";
+import { subscribe, watchQuality } from "./rtc.js";
 import { $, el, loginGate, showError, startPage, toast } from "./ui.js";
 
 startPage("console");
@@ -42,6 +45,7 @@ function boot() {
   live.on("mod:event", onModEvent);
   live.on("gift:received", (e) => chat.addGift(e)); // paid messages, highlighted
   live.on("stream:ended", () => {
+    stopWatching(true);
     composer.setEnded();
     toast(t("player.ended"));
     loadRooms();
@@ -121,7 +125,62 @@ async function openRoom(room, rejoin = false) {
   loadReports();
   loadViewers();
   loadRestrictions();
+  watchRoom(room);
 }
+
+// ---- the stream itself ----------------------------------------------------------------------------------------------
+
+const player = { pc: null, stopQuality: null, room: null };
+const modVideo = $("#mod-video");
+
+/** Subscribe as a viewer (rtc:subscribe, as the viewer page) to a live room; muted by default. */
+async function watchRoom(room) {
+  stopWatching(room.status !== "live");
+  if (room.status !== "live") return;
+  player.room = room.id;
+  $("#mod-player").hidden = false;
+  $("#mod-video-status").textContent = "";
+  modVideo.muted = true;
+  showSound();
+  try {
+    const pc = await subscribe(state.session.socket, room.id, modVideo);
+    if (player.room !== room.id) {
+      pc.close(); // another room was opened meanwhile
+      return;
+    }
+    player.pc = pc;
+    player.stopQuality = watchQuality(pc, (q) => {
+      modVideo.dataset.framesDecoded = String(q.framesDecoded);
+    });
+  } catch (err) {
+    $("#mod-video-status").textContent = t("console.video_off", { detail: errorText(err) });
+  }
+}
+
+function stopWatching(hide) {
+  player.stopQuality?.();
+  player.stopQuality = null;
+  const pc = player.pc;
+  player.pc = null;
+  player.room = null;
+  if (pc) {
+    if (pc.hubSessionId && state.session.connected) call(state.session.socket, "rtc:close", { session_id: pc.hubSessionId }).catch(() => {});
+    pc.close();
+  }
+  modVideo.srcObject = null;
+  delete modVideo.dataset.framesDecoded;
+  if (hide) $("#mod-player").hidden = true;
+}
+
+function showSound() {
+  $("#mod-sound").textContent = t(modVideo.muted ? "console.unmute" : "console.mute");
+}
+
+$("#mod-sound").addEventListener("click", () => {
+  modVideo.muted = !modVideo.muted;
+  modVideo.play().catch(() => {});
+  showSound();
+});
 
 function showViewerCount(n) {
   const pill = $("#room-viewers");

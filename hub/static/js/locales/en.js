@@ -218,6 +218,9 @@ export default {
 
   "console.title": "Moderator console",
   "console.rooms": "Rooms you moderate",
+  "console.unmute": "Unmute",
+  "console.mute": "Mute",
+  "console.video_off": "The stream's video is not available: {detail}",
   "console.no_rooms": "No live rooms you can moderate right now",
   "console.open": "Open",
   "console.chat": "Live chat",

@@ -224,6 +224,9 @@ export default {
 
   "console.title": "Консоль модератора",
   "console.rooms": "Ваши комнаты",
+  "console.unmute": "Включить звук",
+  "console.mute": "Выключить звук",
+  "console.video_off": "Видео трансляции недоступно: {detail}",
   "console.no_rooms": "Сейчас нет эфиров, которые вы можете модерировать",
   "console.open": "Открыть",
   "console.chat": "Чат",
