@@ -83,6 +83,11 @@ class Action(enum.StrEnum):
     ADMINISTER_MONEY = "administer_money"  # /admin/cashouts*, /admin/users/{id}/wallet*, /admin/wallet/adjustments
     # Notifications
     USE_NOTIFICATIONS = "use_notifications"  # /notifications*, mutes, push key and subscriptions
+    # Channel subscriptions
+    BROWSE_SUBSCRIPTIONS = "browse_subscriptions"  # GET /subscriptions/tiers, /channels/{id}/emotes, /emotes/{id}
+    SUBSCRIBE = "subscribe"  # /channels/{id}/subscription (start, read, cancel, resume), GET /me/subscriptions
+    GIFT_SUBSCRIPTION = "gift_subscription"  # POST /channels/{id}/subscription-gifts (paid in coins)
+    MANAGE_EMOTES = "manage_emotes"  # POST /me/emotes, DELETE /me/emotes/{id} (the caller's own channel)
 
 
 class Rule(enum.Enum):
@@ -144,6 +149,10 @@ REQUIREMENTS: dict[Action, Requirement] = {
     Action.USE_WALLET: Requirement(Rule.SIGNED_IN),
     Action.ADMINISTER_MONEY: Requirement(Rule.ADMIN),
     Action.USE_NOTIFICATIONS: Requirement(Rule.SIGNED_IN),
+    Action.BROWSE_SUBSCRIPTIONS: Requirement(Rule.ANYONE),
+    Action.SUBSCRIBE: Requirement(Rule.SIGNED_IN),
+    Action.GIFT_SUBSCRIPTION: Requirement(Rule.SIGNED_IN, suspended_code="user_blocked"),
+    Action.MANAGE_EMOTES: Requirement(Rule.SIGNED_IN),
 }
 
 ROOM_ACTIONS = frozenset(

@@ -27,6 +27,7 @@ from app.profiles import Profiles
 from app.signing_in import SigningIn
 from app.streaming import GoingLive
 from app.thumbnails import Thumbnails
+from app.subscribing import Subscribing
 from app.watching import Watching
 
 
@@ -56,3 +57,4 @@ class UseCases:
     admin_console: AdminConsole
     thumbnails: Thumbnails
     battling: Battling
+    subscribing: Subscribing

@@ -89,6 +89,19 @@ class TopGiftersChanged(Event):
     user_ids: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriberAdded(Event):
+    """A channel gained a subscriber, or one came back: a paid month or a gifted one began while the member had no
+    running one (``gifted_by`` names the buyer of a gifted month). Overlays draw it as the "new subscriber" alert."""
+
+    channel_id: str
+    user_id: str
+    tier_id: str
+    months: int
+    at: datetime
+    gifted_by: str | None = None
+
+
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Any], Awaitable[None]]
 

@@ -27,6 +27,7 @@ from app.profiles import Profiles
 from app.signing_in import SigningIn
 from app.streaming import GoingLive
 from app.thumbnails import Thumbnails
+from app.subscribing import Subscribing
 from app.use_cases import UseCases
 from app.watching import Watching
 from battles.service import BattleService
@@ -42,6 +43,8 @@ from rooms.presence import PresenceService
 from rooms.streams import StreamService
 from rooms.thumbnails import ThumbnailService
 from sfu import Sfu
+from subscriptions.emotes import EmoteService
+from subscriptions.service import SubscriptionService
 from wallet.audit import LedgerAudit
 from wallet.cashouts import CashoutService
 from wallet.service import WalletService
@@ -62,6 +65,8 @@ def build_use_cases(
     cashouts: CashoutService,
     topups: TopUpService,
     webhooks: StripeWebhooks,
+    subscriptions: SubscriptionService,
+    emotes: EmoteService,
     audit: LedgerAudit,
     sfu: Sfu,
     events: EventBus,
@@ -89,7 +94,7 @@ def build_use_cases(
         my_streams=MyStreams(access, streams, accounts),
         going_live=GoingLive(access, streams, identity, lifecycle, sfu, presence),
         watching=Watching(access, chat, presence, gifts, accounts),
-        chatting=Chatting(access, chat, presence),
+        chatting=Chatting(access, chat, presence, subscriptions, emotes),
         moderating=Moderating(access, moderation, streams, accounts, notifier),
         gifting=Gifting(access, gifts, battling),
         catalogue=Catalogue(gifts, admin_audit),
@@ -104,4 +109,5 @@ def build_use_cases(
         admin_console=AdminConsole(access, accounts, moderation, lifecycle, admin_audit),
         thumbnails=Thumbnails(thumbnails, thumbnail_interval_s),
         battling=battling,
+        subscribing=Subscribing(accounts, subscriptions, emotes, clock),
     )

@@ -30,6 +30,7 @@ from notifications.push import generate_vapid_private_key, vapid_key_problem
 from notifications.settings import NotificationsSettings
 from rooms.settings import RoomsSettings
 from sfu.settings import SfuSettings
+from subscriptions.settings import SubscriptionsSettings, SubTier
 from wallet.settings import CoinPack, WalletSettings
 
 
@@ -120,6 +121,13 @@ def _share_bps(name: str, raw: str) -> tuple[tuple[str, int], ...]:
 def _coin_packs(name: str, raw: str) -> tuple[CoinPack, ...]:
     try:
         return tuple(CoinPack(**p) for p in _json(name, raw))
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
+def _sub_tiers(name: str, raw: str) -> tuple[SubTier, ...]:
+    try:
+        return tuple(SubTier(**t) for t in _json(name, raw))
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"{name}: {exc}") from None
 
@@ -255,6 +263,17 @@ NOTIFICATIONS_VARS: tuple[Var, ...] = (
     Var("HUB_PUSH_ALLOW_LOOPBACK", "push_allow_loopback", _flag),
 )
 
+SUBSCRIPTIONS_VARS: tuple[Var, ...] = (
+    Var("HUB_SUB_TIERS", "tiers", _sub_tiers),
+    Var("HUB_SUB_TIERS_VERSION", "tiers_version", _integer(minimum=1)),
+    Var("HUB_SUB_SHARE_BPS", "share_bps", _integer(minimum=0)),
+    Var("HUB_SUB_SHARE_VERSION", "share_version", _integer(minimum=1)),
+    Var("HUB_SUB_GIFT_DAYS", "gift_days", _integer(minimum=1)),
+    Var("HUB_EMOTE_MAX_BYTES", "emote_max_bytes", _integer(minimum=1024)),
+    Var("HUB_EMOTE_MAX_PX", "emote_max_px", _integer(minimum=16)),
+    Var("HUB_EMOTES_PER_CHANNEL", "emotes_per_channel", _integer(minimum=1)),
+)
+
 #: Every package's table, by the name of its field in :class:`Settings` (``""``: the hub's own fields).
 TABLES: Mapping[str, tuple[Var, ...]] = {
     "": HUB_VARS,
@@ -267,6 +286,7 @@ TABLES: Mapping[str, tuple[Var, ...]] = {
     "cluster": CLUSTER_VARS,
     "mobile_api": MOBILE_API_VARS,
     "notifications": NOTIFICATIONS_VARS,
+    "subscriptions": SUBSCRIPTIONS_VARS,
 }
 
 #: Fields a package takes from another package's setting: one variable, one default (the source's).
@@ -305,6 +325,7 @@ class Settings:
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     mobile_api: ApiSettings = field(default_factory=ApiSettings)
     notifications: NotificationsSettings = field(default_factory=NotificationsSettings)
+    subscriptions: SubscriptionsSettings = field(default_factory=SubscriptionsSettings)
 
     generated_secrets: tuple[str, ...] = ()
 
@@ -429,6 +450,7 @@ class Settings:
             cluster=build("cluster", ClusterSettings),
             mobile_api=build("mobile_api", ApiSettings),
             notifications=build("notifications", NotificationsSettings),
+            subscriptions=build("subscriptions", SubscriptionsSettings),
             generated_secrets=tuple(generated),
         )
 

@@ -36,6 +36,7 @@ from hub.redis_ratelimit import RedisRateLimiter
 from hub.rooms_wiring import RoomsWiring
 from hub.settings import Settings
 from hub.sfu_wiring import SfuWiring
+from hub.subs_wiring import SubsWiring
 from mobile_api.context import ApiContext
 from notifications.fanout import GoLiveFanout
 from notifications.push import WebPushSender
@@ -166,6 +167,20 @@ class Hub:
             wallet=self.wallet,
             notifier=self.broadcaster,
         )
+        self.subs = SubsWiring(
+            settings.subscriptions,
+            settings.wallet,
+            bean_hold_s=settings.gifts.bean_hold_s,
+            public_url=settings.public_url,
+            db=self.db,
+            clock=self.clock,
+            events=self.events,
+            wallet=self.money.wallet,
+            webhooks=self.money.webhooks,
+            accounts=self.accounts,
+            streams=self.streams,
+            broadcaster=self.broadcaster,
+        )
         self.notification_store = NotificationStore(self.db)
         notify = settings.notifications
         self.notifications = NotificationService(self.notification_store, self.accounts, self.clock, notify)
@@ -208,6 +223,8 @@ class Hub:
             cashouts=self.money.cashouts,
             topups=self.money.topups,
             webhooks=self.money.webhooks,
+            subscriptions=self.subs.service,
+            emotes=self.subs.emotes,
             audit=self.money.audit,
             sfu=self.sfu,
             events=self.events,
@@ -272,6 +289,7 @@ class Hub:
         self.signaling.start()
         await self.money.start()
         await self.battles.start()
+        await self.subs.start()
         await self.notification_store.create_indexes()
         self.golive_fanout.start()
         self.thumbnail_maker.start()

@@ -16,6 +16,7 @@ from mobile_api import (
     rooms,
     streams,
     stripe_webhook,
+    subscriptions,
     users,
     wallet,
     whip,
@@ -31,7 +32,21 @@ __all__ = ["EXCEPTION_HANDLERS", "PREFIX", "api_routes", "build_api"]
 
 def build_api() -> Api:
     api = Api()
-    modules = (auth, users, streams, rooms, whip, nodes, wallet, gifts, overlays, admin, notifications, stripe_webhook)
+    modules = (
+        auth,
+        users,
+        streams,
+        rooms,
+        whip,
+        nodes,
+        wallet,
+        gifts,
+        overlays,
+        admin,
+        notifications,
+        subscriptions,
+        stripe_webhook,
+    )
     for module in modules:
         api.include(module.api)
     return api

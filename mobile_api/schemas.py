@@ -157,11 +157,17 @@ class ChatUserOut(Out):
     id: str
     nickname: str
     badges: list[str]
+    sub_months: int | None = Field(default=None, description="the subscriber badge's months (subscribers only)")
 
 
 class MentionOut(Out):
     user_id: str
     nickname: str
+
+
+class EmoteUseOut(Out):
+    code: str
+    url: str
 
 
 class ChatMessageOut(Out):
@@ -172,6 +178,7 @@ class ChatMessageOut(Out):
     mentions: list[MentionOut]
     client_id: str | None
     at: datetime
+    emotes: list[EmoteUseOut] | None = Field(default=None, description="the channel's emotes the text shows")
     deleted: bool | None = Field(default=None, description="with include_removed only")
     cleared: bool | None = Field(default=None, description="with include_removed only")
 
@@ -207,6 +214,7 @@ class RoomSettingsOut(Out):
     followers_only_min_s: int | None
     min_account_age_s: int
     shield: bool
+    subscribers_only: bool = False
     base: ChatLimitsOut = Field(description="the settings without shield mode")
     blocked_terms: list[str]
     shield_preset: ChatLimitsOut

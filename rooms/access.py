@@ -34,7 +34,9 @@ def role_of_user(stream: Stream, user_id: str, account_role: Role) -> RoomRole:
     return RoomRole.VIEWER
 
 
-def badges(stream: Stream, user_id: str, account_role: Role, top_gifters: tuple[str, ...]) -> tuple[str, ...]:
+def badges(
+    stream: Stream, user_id: str, account_role: Role, top_gifters: tuple[str, ...], sub_months: int = 0
+) -> tuple[str, ...]:
     out: list[str] = []
     if user_id == stream.owner_id:
         out.append("owner")
@@ -42,6 +44,8 @@ def badges(stream: Stream, user_id: str, account_role: Role, top_gifters: tuple[
         out.append("moderator")
     if account_role.is_staff:
         out.append("staff")
+    if sub_months:
+        out.append("subscriber")  # the months count is the message's user.sub_months
     if user_id in top_gifters:
         out.append("top_gifter")
     return tuple(out)

@@ -46,6 +46,10 @@ class FollowersOnlyError(ForbiddenError):
     code = "followers_only"
 
 
+class SubscribersOnlyError(ForbiddenError):
+    code = "subscribers_only"
+
+
 class AccountTooNewError(ForbiddenError):
     code = "account_too_new"
 
@@ -62,6 +66,7 @@ class Speaker:
     nickname: str
     role: Role
     created_at: datetime
+    sub_months: int = 0  # a subscriber of the channel (months count), as the use case read it; 0: not one
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +139,14 @@ class ChatService:
         return r if r.active(self._clock.now()) else None
 
     async def send(
-        self, stream_id: StreamId, speaker: Speaker | None, text: str, client_id: str | None = None
+        self,
+        stream_id: StreamId,
+        speaker: Speaker | None,
+        text: str,
+        client_id: str | None = None,
+        emotes: tuple[tuple[str, str], ...] = (),
     ) -> ChatMessage:
+        """``emotes``: the channel's emotes the text uses that the speaker may show (subscribers only)."""
         if speaker is None:
             raise UnauthenticatedError("log in to chat")
         text = clean_chat_text(text)
@@ -163,9 +174,11 @@ class ChatService:
             nickname=speaker.nickname,
             text=text,
             at=self._clock.now(),
-            badges=badges(stream, speaker.user_id, speaker.role, settings.top_gifters),
+            badges=badges(stream, speaker.user_id, speaker.role, settings.top_gifters, speaker.sub_months),
             mentions=mentions,
             client_id=client_id,
+            sub_months=speaker.sub_months,
+            emotes=emotes,
         )
         await self._store.insert_message(msg.to_doc())
         wire = msg.to_dict()
@@ -177,6 +190,8 @@ class ChatService:
         term = find_blocked(text, settings.blocked_terms)
         if term is not None:
             raise BlockedTermError("the message contains a blocked term")
+        if settings.subscribers_only and not speaker.sub_months:
+            raise SubscribersOnlyError("only the channel's subscribers can chat here")
         now = self._clock.now()
         if settings.min_account_age_s and speaker.created_at > now - timedelta(seconds=settings.min_account_age_s):
             raise AccountTooNewError(

@@ -38,6 +38,7 @@ class ModAction(enum.StrEnum):
     UNBAN = "unban"
     SLOW = "slow"
     FOLLOWERS_ONLY = "followers_only"
+    SUBSCRIBERS_ONLY = "subscribers_only"
     CLEAR = "clear"
     BLOCK_TERM = "block_term"
     UNBLOCK_TERM = "unblock_term"
@@ -56,17 +57,25 @@ class ChatMessage:
     badges: tuple[str, ...] = ()
     mentions: tuple[tuple[str, str], ...] = ()  # (user_id, nickname)
     client_id: str | None = None
+    sub_months: int = 0  # the subscriber badge's months count (0: not a subscriber)
+    emotes: tuple[tuple[str, str], ...] = ()  # (code, image URL) of the channel's emotes the text uses
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        user: dict[str, Any] = {"id": self.user_id, "nickname": self.nickname, "badges": list(self.badges)}
+        if self.sub_months:
+            user["sub_months"] = self.sub_months
+        out: dict[str, Any] = {
             "id": self.id,
             "stream_id": self.stream_id,
-            "user": {"id": self.user_id, "nickname": self.nickname, "badges": list(self.badges)},
+            "user": user,
             "text": self.text,
             "mentions": [{"user_id": u, "nickname": n} for u, n in self.mentions],
             "client_id": self.client_id,
             "at": self.at.isoformat(),
         }
+        if self.emotes:
+            out["emotes"] = [{"code": c, "url": u} for c, u in self.emotes]
+        return out
 
     def to_doc(self) -> dict[str, Any]:
         return {
@@ -80,6 +89,8 @@ class ChatMessage:
             "mentions": [list(m) for m in self.mentions],
             "client_id": self.client_id,
             "deleted": False,
+            **({"sub_months": self.sub_months} if self.sub_months else {}),
+            **({"emotes": [list(e) for e in self.emotes]} if self.emotes else {}),
         }
 
     @classmethod
@@ -94,6 +105,8 @@ class ChatMessage:
             badges=tuple(doc.get("badges", ())),
             mentions=tuple((m[0], m[1]) for m in doc.get("mentions", ())),
             client_id=doc.get("client_id"),
+            sub_months=int(doc.get("sub_months", 0)),
+            emotes=tuple((e[0], e[1]) for e in doc.get("emotes", ())),
         )
 
     @classmethod
@@ -109,6 +122,8 @@ class ChatMessage:
             badges=tuple(user.get("badges", ())),
             mentions=tuple((m["user_id"], m["nickname"]) for m in data.get("mentions", ())),
             client_id=data.get("client_id"),
+            sub_months=int(user.get("sub_months", 0)),
+            emotes=tuple((e["code"], e["url"]) for e in data.get("emotes", ())),
         )
 
 
@@ -165,6 +180,7 @@ class RoomSettings:
     shield: bool = False
     shield_preset: ShieldPreset = field(default_factory=ShieldPreset)
     top_gifters: tuple[str, ...] = ()
+    subscribers_only: bool = False  # only the channel's subscribers (and its moderators) chat
 
     def effective(self) -> RoomSettings:
         if not self.shield:
@@ -189,6 +205,7 @@ class RoomSettings:
             "followers_only_min_s": eff.followers_only_min_s,
             "min_account_age_s": eff.min_account_age_s,
             "shield": self.shield,
+            "subscribers_only": self.subscribers_only,
         }
 
     def to_moderator(self) -> dict[str, Any]:
@@ -217,6 +234,7 @@ class RoomSettings:
             shield=bool(doc.get("shield", False)),
             shield_preset=ShieldPreset.from_dict(doc.get("shield_preset")),
             top_gifters=tuple(doc.get("top_gifters", ())),
+            subscribers_only=bool(doc.get("subscribers_only", False)),
         )
 
 

@@ -205,6 +205,10 @@ class ModerationService:
                 raise InvalidInputError(
                     "followers-only takes a minimum follow age in seconds (0-90 days), or null for off", field="value"
                 )
+        elif a is ModAction.SUBSCRIBERS_ONLY:
+            if not isinstance(v, bool):
+                raise InvalidInputError("subscribers_only takes true or false", field="value")
+            doc = await self._store.set_settings(stream.id, subscribers_only=v)
         elif a is ModAction.BLOCK_TERM:
             term = normalize_term(v) if isinstance(v, str) else None
             if term is None:

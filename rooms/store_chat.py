@@ -91,7 +91,7 @@ class ChatStore:
 
     async def set_settings(self, stream_id: str, **fields: Any) -> dict[str, Any]:
         """Set the named room settings (``slow_s``, ``followers_only_min_s``, ``shield``, ``shield_preset``,
-        ``top_gifters``); returns the room's settings after."""
+        ``top_gifters``, ``subscribers_only``); returns the room's settings after."""
         return await self._update_settings(stream_id, {"$set": fields})
 
     async def add_blocked_term(self, stream_id: str, term: str) -> dict[str, Any]:

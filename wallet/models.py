@@ -20,6 +20,8 @@ class TransferKind(StrEnum):
     REVERSAL = "reversal"
     ADJUSTMENT = "adjustment"
     MATURATION = "maturation"  # held beans becoming cash-out-able
+    SUBSCRIPTION = "subscription"  # a paid subscription month: the streamer's share of its bean value (subscriptions/)
+    SUB_GIFT = "sub_gift"  # a gifted subscription month paid in coins (subscriptions/)
 
 
 class TransferState(StrEnum):

@@ -8,6 +8,7 @@ after its handling succeeded: a crash means Stripe's retry does the work.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.clock import Clock
@@ -23,6 +24,8 @@ PAID_EVENTS = frozenset(
     {"checkout.session.completed", "checkout.session.async_payment_succeeded", "payment_intent.succeeded"}
 )
 HANDLED_EVENTS = PAID_EVENTS | {"charge.refunded", "charge.dispute.created"}
+#: Another package's handler of some event types (the verified event in, an outcome word out; idempotent).
+EventHandler = Callable[[dict[str, Any]], Awaitable[str]]
 
 
 class StripeWebhooks:
@@ -30,6 +33,13 @@ class StripeWebhooks:
         self._store = store
         self._topups = topups
         self._clock = clock
+        self._others: dict[str, EventHandler] = {}
+
+    def register(self, kinds: frozenset[str], handler: EventHandler) -> None:
+        """Hand the events of ``kinds`` (e.g. Stripe Billing's, to ``subscriptions``) to ``handler``, after the same
+        signature check and event-id dedupe; a handler that raises leaves the event unrecorded (Stripe retries)."""
+        for kind in kinds:
+            self._others[kind] = handler
 
     async def handle(self, payload: bytes, signature: str | None) -> dict[str, Any]:
         event = self._topups.gateway.parse_webhook(payload, signature)
@@ -38,7 +48,13 @@ class StripeWebhooks:
         if await self._store.event_seen(event_id):
             return {"received": True, "duplicate": True}
         outcome = "ignored"
-        if kind in HANDLED_EVENTS:
+        other = self._others.get(kind)
+        if other is not None:
+            try:
+                outcome = await other(event)
+            except TransferInProgressError:
+                raise UnavailableError("this payment is being processed; retry later") from None
+        elif kind in HANDLED_EVENTS:
             obj = event["data"]["object"]  # shape checked by parse_webhook
             try:
                 outcome = await self._dispatch(kind, obj)

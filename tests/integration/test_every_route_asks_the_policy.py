@@ -106,6 +106,12 @@ def _bodies(other: str) -> dict[str, Any]:
             "keys": {"p256dh": "BAAA", "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
         },
         "DELETE /notifications/push/subscriptions": {"endpoint": "https://fcm.googleapis.com/fcm/send/route"},
+        "POST /channels/{user_id}/subscription": {"tier_id": "no-such-tier"},
+        "POST /channels/{user_id}/subscription-gifts": {
+            "recipient_id": other,
+            "tier_id": "no-such-tier",
+            "idempotency_key": "route-sub",
+        },
     }
 
 
@@ -124,6 +130,7 @@ async def test_every_http_operation_asks_the_policy_for_its_action(
         "cashout_id": "no-such-cashout",
         "report_id": "no-such-report",
         "session_id": "no-such-session",
+        "emote_id": "no-such-emote",
     }
 
     asked = _record_policy(monkeypatch)

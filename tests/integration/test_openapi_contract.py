@@ -58,6 +58,8 @@ BODIES: dict[str, Any] = {
     },
     "set_wallet_freeze": {"frozen": False},
     "verify_wallet": {"reconcile": False},
+    "subscribe": {"tier_id": "nope"},
+    "gift_subscription": {"recipient_id": "{user_id}", "tier_id": "tier1", "idempotency_key": "s{n}"},
 }
 
 
@@ -113,6 +115,7 @@ async def test_every_operation_answers_only_declared_statuses_with_declared_bodi
                 "report_id": "nope",
                 "topup_id": "nope",
                 "session_id": "nope",
+                "emote_id": "nope",
             }
             url = path.format(**names)
             headers = auth(caller) if caller is not None else {}

@@ -97,6 +97,10 @@ TABLE: dict[Action, tuple[str, str]] = {
     Action.USE_WALLET: (SIGNED_IN, SIGNED_IN),
     Action.ADMINISTER_MONEY: (ADMIN_ONLY, ADMIN_ONLY),
     Action.USE_NOTIFICATIONS: (SIGNED_IN, SIGNED_IN),
+    Action.BROWSE_SUBSCRIPTIONS: (ALL_OK, ALL_OK),
+    Action.SUBSCRIBE: (SIGNED_IN, SIGNED_IN),
+    Action.GIFT_SUBSCRIPTION: ("unauth ok ok ok blocked ok ok ok ok", "unauth ok ok ok blocked ok ok ok ok"),
+    Action.MANAGE_EMOTES: (SIGNED_IN, SIGNED_IN),
 }
 CODES = {
     "ok": None,
@@ -218,6 +222,17 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "GET /notifications/push/key": Action.USE_NOTIFICATIONS,
     "POST /notifications/push/subscriptions": Action.USE_NOTIFICATIONS,
     "DELETE /notifications/push/subscriptions": Action.USE_NOTIFICATIONS,
+    "GET /subscriptions/tiers": Action.BROWSE_SUBSCRIPTIONS,
+    "GET /channels/{user_id}/emotes": Action.BROWSE_SUBSCRIPTIONS,
+    "GET /emotes/{emote_id}": Action.BROWSE_SUBSCRIPTIONS,
+    "POST /channels/{user_id}/subscription": Action.SUBSCRIBE,
+    "GET /channels/{user_id}/subscription": Action.SUBSCRIBE,
+    "POST /channels/{user_id}/subscription/cancel": Action.SUBSCRIBE,
+    "POST /channels/{user_id}/subscription/resume": Action.SUBSCRIBE,
+    "GET /me/subscriptions": Action.SUBSCRIBE,
+    "POST /channels/{user_id}/subscription-gifts": Action.GIFT_SUBSCRIPTION,
+    "POST /me/emotes": Action.MANAGE_EMOTES,
+    "DELETE /me/emotes/{emote_id}": Action.MANAGE_EMOTES,
 }
 
 
