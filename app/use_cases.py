@@ -26,8 +26,8 @@ from app.principal import Identity
 from app.profiles import Profiles
 from app.signing_in import SigningIn
 from app.streaming import GoingLive
-from app.thumbnails import Thumbnails
 from app.subscribing import Subscribing
+from app.thumbnails import Thumbnails
 from app.watching import Watching
 
 
