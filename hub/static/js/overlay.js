@@ -6,7 +6,7 @@
 
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { applyI18n, formatNumber, t } from "./i18n.js";
-import { GoalBar, Leaderboard, giftIcon, giftName, nicknameOf } from "./room.js";
+import { GoalBar, Leaderboard, chatText, giftIcon, giftName, nicknameOf } from "./room.js";
 import { el } from "./ui.js";
 
 const KINDS = ["alerts", "goal", "chat", "top"];
@@ -80,6 +80,10 @@ class AlertQueue {
     const alert = this.queue.shift();
     this.current = alert;
     const e = alert.event;
+    if (e.subscriber) {
+      this.showSubscriber(alert);
+      return;
+    }
     const rarity = e.gift?.rarity || "common";
     alert.countEl = el("span", { class: "alert-count" });
     alert.node = el(
@@ -106,6 +110,28 @@ class AlertQueue {
     this.log.push(alert.entry);
     if (this.log.length > 200) this.log.shift();
     this.beep(rarity);
+    this.schedule(alert);
+  }
+
+  /** The "new subscriber" alert (`sub:new`): who, the months, who gifted it. */
+  showSubscriber(alert) {
+    const e = alert.event;
+    const name = nicknameOf(e.user);
+    const title = e.gifted_by ? t("overlay.sub_gifted", { gifter: nicknameOf(e.gifted_by), name }) : t("overlay.sub_new", { name });
+    alert.countEl = el("span", { class: "alert-count" });
+    alert.node = el(
+      "div",
+      { class: "alert alert-sub", dataset: { transfer: e.transfer_id, user: e.user?.id || "", months: String(e.months || 1) } },
+      el("div", { class: "alert-text" },
+        el("div", { class: "alert-title" }, el("span", { class: "alert-sender" }, title)),
+        el("div", { class: "alert-message" }, t("overlay.sub_months", { n: formatNumber(e.months || 1) })),
+      ),
+    );
+    this.layer.append(alert.node);
+    alert.entry = { transfer: e.transfer_id, test: false, shownAt: performance.now(), leftAt: null, subscriber: true };
+    this.log.push(alert.entry);
+    if (this.log.length > 200) this.log.shift();
+    this.beep("rare");
     this.schedule(alert);
   }
 
@@ -171,7 +197,7 @@ class ChatBox {
 
   add(m) {
     if (!m || this.list.querySelector(`[data-id="${CSS.escape(m.id)}"]`)) return;
-    this.append(el("li", { dataset: { id: m.id } }, el("span", { class: "chat-nick" }, nicknameOf(m.user)), el("span", { class: "chat-text" }, m.text)));
+    this.append(el("li", { dataset: { id: m.id } }, el("span", { class: "chat-nick" }, nicknameOf(m.user)), chatText(m)));
   }
 
   addGift(e) {
@@ -213,6 +239,8 @@ if (kind === "alerts") {
   const duration = Number.parseInt(options.get("duration") || "", 10);
   const alerts = new AlertQueue(layer, { durationMs: duration > 0 ? duration : null, sound: options.get("sound") === "1" });
   handlers["gift:received"] = (e) => alerts.push(e);
+  // A new subscriber queues with the gifts; one alert per (subscriber, moment).
+  handlers["sub:new"] = (e) => alerts.push({ ...e, subscriber: true, transfer_id: `sub:${e.channel_id}:${e.user?.id}:${e.at}` });
   window.livehubOverlay = { alerts };
 } else if (kind === "goal") {
   const root = el("div", { class: "goal", id: "goal" },

@@ -41,9 +41,7 @@ export class ChatView {
     this.ids.add(message.id);
     this.empty.remove();
     const user = message.user || {};
-    const badges = (user.badges || []).map((b) =>
-      el("span", { class: `badge badge-${b}` }, has(`badge.${b}`) ? t(`badge.${b}`) : b.replace(/_/g, " ")),
-    );
+    const badges = (user.badges || []).map((b) => badgeOf(b, user));
     const mentionsMe = Boolean(this.selfId) && (message.mentions || []).some((m) => m.user_id === this.selfId);
     const row = el(
       "li",
@@ -51,7 +49,7 @@ export class ChatView {
       el("span", { class: "chat-time muted" }, formatTime(message.at)),
       ...badges,
       el("b", { class: "chat-nick" }, nicknameOf(user)),
-      el("span", { class: "chat-text" }, message.text),
+      chatText(message),
     );
     if (this.moderation && userIdOf(user) !== this.selfId) row.append(this.modButtons(message));
     else if (this.report && this.selfId && userIdOf(user) !== this.selfId) row.append(this.reportButton(message));
@@ -389,4 +387,31 @@ export class Leaderboard {
       ),
     );
   }
+}
+
+/** A chat badge; the subscriber badge carries the months count (`user.sub_months`). */
+export function badgeOf(badge, user = {}) {
+  if (badge === "subscriber" && Number(user.sub_months) > 0) {
+    return el("span", { class: "badge badge-subscriber", dataset: { months: String(user.sub_months) } }, t("badge.sub_months", { n: user.sub_months }));
+  }
+  return el("span", { class: `badge badge-${badge}` }, has(`badge.${badge}`) ? t(`badge.${badge}`) : badge.replace(/_/g, " "));
+}
+
+/** A message's text with the channel's emotes it uses (subscribers' messages only carry `emotes`) as images. */
+export function chatText(message) {
+  const span = el("span", { class: "chat-text" });
+  const emotes = new Map((message.emotes || []).map((e) => [e.code, e.url]));
+  if (!emotes.size) {
+    span.textContent = message.text;
+    return span;
+  }
+  for (const part of String(message.text).split(/([A-Za-z][A-Za-z0-9]{2,24})/)) {
+    const url = emotes.get(part);
+    if (url && url.startsWith("/api/v1/emotes/")) {
+      span.append(el("img", { class: "emote", src: url, alt: part, title: part, width: 28, height: 28 }));
+    } else if (part) {
+      span.append(document.createTextNode(part));
+    }
+  }
+  return span;
 }

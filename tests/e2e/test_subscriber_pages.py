@@ -1,0 +1,83 @@
+"""Subscriptions in headless Chromium: a gifted month (paid in coins, no Stripe needed) draws the "new subscriber"
+alert on the OBS alerts overlay, and the subscriber's chat message shows the subscriber badge with its months and
+the channel's emote as an image on the watch page."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from playwright.async_api import Browser
+
+from hub.app import create_app
+from hub.wiring import Hub
+from tests.e2e.browser import PageLog, chromium, log_in, new_page
+from tests.support.api import auth, live_stream, register
+from tests.support.coins import give_coins
+from tests.support.servers import serve_asgi
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _png(side: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00\xff" * side for _ in range(side))
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
+
+
+async def test_a_gifted_sub_draws_the_overlay_alert_and_the_subscriber_chats_with_badge_months_and_emote(
+    hub: Hub, browser: Browser
+) -> None:
+    async with serve_asgi(create_app(hub, own_hub=False)) as base, httpx.AsyncClient(base_url=base) as http:
+        owner, fan, lucky = [await register(http, n) for n in ("Owner", "Fan", "Lucky")]
+        stream = await live_stream(http, owner)
+        channel = owner["user"]["id"]
+        r = await http.post(
+            "/api/v1/me/emotes?code=Hype",
+            content=_png(28),
+            headers={**auth(owner), "Content-Type": "application/octet-stream"},
+        )
+        assert r.status_code == 201, r.text
+        await give_coins(http, hub, fan["user"]["id"], 600)
+        key = (await http.get(f"/api/v1/streams/{stream['id']}/overlays", headers=auth(owner))).json()["key"]
+        overlay = await new_page(browser, viewport={"width": 1920, "height": 1080})
+        overlay_log = PageLog(overlay, ignore=("favicon.ico",))
+        await overlay.goto(f"{base}/overlay/alerts?duration=4000#key={key}")
+        await overlay.wait_for_selector("body[data-state=live]")
+
+        r = await http.post(
+            f"/api/v1/channels/{channel}/subscription-gifts",
+            json={"recipient_id": lucky["user"]["id"], "tier_id": "tier1", "idempotency_key": "e2e-1"},
+            headers=auth(fan),
+        )
+        assert r.status_code == 201, r.text
+        alert = overlay.locator(f'.alert-sub[data-user="{lucky["user"]["id"]}"]')
+        await alert.wait_for(timeout=5000)
+        text = await alert.inner_text()
+        assert "Fan gifted Lucky a sub" in text and "1 months" in text
+
+        page = await new_page(browser)
+        page_log = PageLog(page)
+        await page.goto(f"{base}/watch/{stream['id']}")
+        await log_in(page, lucky["email"])
+        await page.fill("#chat-input", "so Hype right now")
+        await page.press("#chat-input", "Enter")
+        row = page.locator(".chat-msg", has_text="so")
+        await row.locator('.badge-subscriber[data-months="1"]').wait_for(timeout=5000)
+        emote = row.locator('img.emote[alt="Hype"]')
+        await emote.wait_for()
+        assert await emote.evaluate("img => img.complete && img.naturalWidth") == 28
+        assert not overlay_log.errors, overlay_log.errors
+        assert not page_log.errors, page_log.errors
