@@ -4,6 +4,7 @@
 import { api, hubConfig, nicknameFor, session } from "./api.js";
 import { formatNumber, t } from "./i18n.js";
 import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, nicknameOf, userIdOf } from "./room.js";
+import { PkPanel, pkSteps } from "./pk.js";
 import { RoomSession } from "./room-session.js";
 import { listDevices, openCamera, publish } from "./rtc.js";
 import { $, copyText, el, loginGate, showError, startPage, toast } from "./ui.js";
@@ -339,6 +340,56 @@ function setupRoom() {
   room.on("leaderboard:update", (e) => board.update(e.top));
   room.on("goal:progress", (e) => goal.update(e.goal));
   room.on("stream:ended", () => stopLive());
+  state.pk = new PkPanel({ stage: $("#stage"), room, onChange: renderPk });
+  setupPkControls();
+}
+
+// ---- PK battles ------------------------------------------------------------------------------------------------------
+
+function renderPk(battle) {
+  const me = session.user?.id;
+  const box = $("#pk-status");
+  const invitedMe = battle?.state === "invited" && battle.b.user_id === me;
+  const inviting = battle?.state === "invited" && battle.a.user_id === me;
+  $("#pk-accept").hidden = !invitedMe;
+  $("#pk-decline").hidden = !invitedMe;
+  $("#pk-cancel").hidden = !inviting;
+  $("#pk-quit").hidden = !(battle && (battle.state === "live" || battle.state === "after"));
+  $("#pk-invite-form").hidden = !!battle;
+  box.dataset.state = battle?.state ?? "";
+  if (!battle) box.textContent = state.pkQueued ? t("pk.queued") : "";
+  else if (invitedMe) box.textContent = t("pk.invited_you", { name: battle.a.nickname || "" });
+  else if (inviting) box.textContent = t("pk.waiting", { name: battle.b.nickname || "" });
+  else {
+    const other = battle.a.user_id === me ? battle.b : battle.a;
+    box.textContent = t("pk.against", { name: other.nickname || "" });
+  }
+  if (battle) state.pkQueued = false;
+}
+
+async function pkStep(step, ...args) {
+  try {
+    const ack = await step(state.room, ...args);
+    if (ack.queued) {
+      state.pkQueued = true;
+      renderPk(null);
+    } else if (ack.battle) state.pk.apply(ack.battle);
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function setupPkControls() {
+  $("#pk-invite-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const opponent = $("#pk-opponent").value.trim().split("/").filter(Boolean).pop();
+    if (opponent) pkStep(pkSteps.invite, opponent);
+  });
+  $("#pk-random").addEventListener("click", () => pkStep(pkSteps.match));
+  $("#pk-accept").addEventListener("click", () => pkStep(pkSteps.accept, state.pk.battle.id));
+  $("#pk-decline").addEventListener("click", () => pkStep(pkSteps.decline, state.pk.battle.id));
+  $("#pk-cancel").addEventListener("click", () => pkStep(pkSteps.cancel, state.pk.battle.id));
+  $("#pk-quit").addEventListener("click", () => pkStep(pkSteps.quit, state.pk.battle.id));
 }
 
 async function joinRoom(previous, force = false) {
@@ -351,6 +402,7 @@ async function joinRoom(previous, force = false) {
     setStat("likes", ack.likes);
     board.update(ack.leaderboard || []);
     goal.update(ack.goal);
+    state.pk?.refresh();
   } catch (err) {
     if (err.code !== "stream_not_live") showError(err);
   }

@@ -5,6 +5,7 @@ import { api, errorText, nicknameFor, session } from "./api.js";
 import { buyCoinsDialog } from "./coins.js";
 import { formatNumber, t, tn } from "./i18n.js";
 import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, giftIcon, giftName } from "./room.js";
+import { PkPanel } from "./pk.js";
 import { RoomSession, settingsNotes } from "./room-session.js";
 import { chooseLayer, subscribe, watchQuality } from "./rtc.js";
 import { $, authDialog, el, showError, startPage, toast } from "./ui.js";
@@ -55,6 +56,8 @@ function setLikes(n) {
 const room = new RoomSession({ chat, failover: true });
 
 room.onConnect(join);
+// PK battles: the opponent's stream beside this one, the score bar and the countdown (nothing while no battle runs)
+const pk = new PkPanel({ stage: $("#stage"), room });
 room.on("viewers:count", (e) => setViewers(e.count));
 room.on("likes:update", (e) => setLikes(e.total));
 room.on("gift:received", (e) => {
@@ -89,6 +92,7 @@ async function join() {
     if (stream.status === "ended") return streamEnded();
     if (stream.status === "live") startPlayer();
     else waitForLive();
+    pk.refresh();
   } catch (err) {
     if (err.code === "stream_ended") return streamEnded();
     if (err.status === 404 || err.code === "stream_not_found") return missing();
@@ -235,6 +239,7 @@ function showQuality(q) {
 
 function streamEnded() {
   state.ended = true;
+  pk.apply(null);
   state.stopQuality?.();
   state.pc?.close();
   state.pc = null;
@@ -426,6 +431,7 @@ refreshBalance();
 window.livehub = {
   state,
   room,
+  pk,
   get socket() {
     return room.socket;
   },
