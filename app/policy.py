@@ -72,6 +72,7 @@ class Action(enum.StrEnum):
     # PK battles (the streamer's own steps; reading a room's battle is READ_ROOM)
     PK_BATTLE = "pk_battle"  # pk:invite, pk:accept, pk:decline, pk:cancel, pk:quit, pk:match, pk:match_cancel
     # Overlays (OBS browser sources)
+    SET_TRANSCODING = "set_transcoding"  # PUT /streams/{id}/transcoding (the transcoded ladder, issue 13)
     MANAGE_OVERLAYS = "manage_overlays"  # GET /streams/{id}/overlays, POST .../overlays/rotate, .../test-alert
     WATCH_OVERLAY = "watch_overlay"  # overlay:join (the overlay key is the authority, as a WHIP session URL is)
     # The admin console
@@ -141,6 +142,7 @@ REQUIREMENTS: dict[Action, Requirement] = {
     Action.SET_GOAL: Requirement(Rule.OWNER),
     Action.EDIT_CATALOGUE: Requirement(Rule.ADMIN),
     Action.PK_BATTLE: Requirement(Rule.PUBLISHER, open_stream=True),
+    Action.SET_TRANSCODING: Requirement(Rule.OWNER),
     Action.MANAGE_OVERLAYS: Requirement(Rule.OWNER),
     Action.WATCH_OVERLAY: Requirement(Rule.ANYONE),
     Action.ADMINISTER_PLATFORM: Requirement(Rule.ADMIN),

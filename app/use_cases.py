@@ -28,6 +28,7 @@ from app.signing_in import SigningIn
 from app.streaming import GoingLive
 from app.subscribing import Subscribing
 from app.thumbnails import Thumbnails
+from app.transcoding import Transcoding
 from app.watching import Watching
 
 
@@ -56,5 +57,6 @@ class UseCases:
     overlays: Overlays
     admin_console: AdminConsole
     thumbnails: Thumbnails
+    transcoding: Transcoding
     battling: Battling
     subscribing: Subscribing

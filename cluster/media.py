@@ -184,6 +184,10 @@ class ClusterMedia:
         """Only the node holding the publisher answers: it makes the stream's thumbnail (a relaying node says None)."""
         return await self.local.keyframe(stream_id, min_width)
 
+    async def set_ladder(self, stream_id: str, enabled: bool) -> bool:
+        """The ladder runs where the publisher is (its layers reach other nodes through the relay pipes)."""
+        return await self.local.set_ladder(stream_id, enabled)
+
     async def drop_publisher(self, session_id: str) -> None:
         await self.local.drop_publisher(session_id)
 

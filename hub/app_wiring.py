@@ -28,6 +28,7 @@ from app.signing_in import SigningIn
 from app.streaming import GoingLive
 from app.subscribing import Subscribing
 from app.thumbnails import Thumbnails
+from app.transcoding import Transcoding
 from app.use_cases import UseCases
 from app.watching import Watching
 from battles.service import BattleService
@@ -108,6 +109,7 @@ def build_use_cases(
         overlays=Overlays(access, overlay_keys, chat, gifts, notifier, clock),
         admin_console=AdminConsole(access, accounts, moderation, lifecycle, admin_audit),
         thumbnails=Thumbnails(thumbnails, thumbnail_interval_s),
+        transcoding=Transcoding(access, streams, sfu),
         battling=battling,
         subscribing=Subscribing(accounts, subscriptions, emotes, clock),
     )

@@ -223,6 +223,7 @@ SFU_VARS: tuple[Var, ...] = (
     Var("HUB_SFU_CONNECT_TIMEOUT_S", "connect_timeout_s", _number),
     Var("HUB_SFU_MEDIA_TIMEOUT_S", "media_timeout_s", _number),
     Var("HUB_SFU_MAX_VIEWERS_PER_STREAM", "max_viewers_per_stream", _integer(minimum=1)),
+    Var("HUB_SFU_MAX_TRANSCODED_STREAMS", "max_transcoded_streams", _integer(minimum=0)),
     Var("HUB_SFU_PENDING_TIMEOUT_S", "pending_timeout_s", _number),
     Var("HUB_SFU_MAX_PENDING_PER_CLIENT", "max_pending_per_client", _integer(minimum=1)),
     Var("HUB_SFU_WORKERS", "workers", _integer(minimum=0)),

@@ -11,7 +11,7 @@ from app.text_fields import StreamCategory, StreamTag, StreamTitle
 from app.vocabulary import StreamStatus
 from core.ids import StreamId, UserId
 from mobile_api.routing import Api, Body, Call, Query
-from mobile_api.schemas import MyStreamsPage, StreamOut, StreamPage, StreamViewOut, StreamWithKeyOut
+from mobile_api.schemas import MyStreamsPage, Out, StreamOut, StreamPage, StreamViewOut, StreamWithKeyOut
 
 api = Api()
 
@@ -38,6 +38,15 @@ class PageQuery(Query):
 
 class ThumbnailQuery(Query):
     v: int | None = Field(default=None, ge=0, description="the picture's version (from the directory): cache key")
+
+
+class TranscodingBody(Body):
+    enabled: bool
+
+
+class TranscodingOut(Out):
+    enabled: bool = Field(description="the stream's option, kept across reconnects")
+    running: bool = Field(description="a ladder runs now (the request reached the node holding the publisher)")
 
 
 class ModeratorBody(Body):
@@ -162,6 +171,21 @@ async def stream_thumbnail(call: Call) -> Response:
     if _etag_matches(call.request.headers.get("if-none-match"), thumb.etag):
         return Response(status_code=304, headers=headers)
     return Response(thumb.image, media_type=thumb.content_type, headers=headers)
+
+
+@api.route(
+    "PUT",
+    "/streams/{stream_id}/transcoding",
+    summary="Turn the transcoded ladder on or off (owner): lower layers made for a publisher that sends one",
+    tags=("streams",),
+    body=TranscodingBody,
+    response=TranscodingOut,
+    responses={403: "not the stream's owner", 404: "no such stream", 503: "transcoding_full: this node's cap"},
+)
+async def set_transcoding(call: Call) -> dict[str, Any]:
+    b = call.body_as(TranscodingBody)
+    state = await call.ctx.use.transcoding.set(call.principal, StreamId(call.path["stream_id"]), b.enabled)
+    return state.to_dict()
 
 
 @api.route(

@@ -46,6 +46,8 @@ class Stream:
     ended_at: datetime | None = None
     moderators: tuple[UserId, ...] = ()
     stats: StreamStats = field(default_factory=StreamStats)
+    #: The owner asked for a transcoded ladder (lower layers made by the SFU when the publisher sends one layer).
+    transcode_ladder: bool = False
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Stream:
@@ -62,6 +64,7 @@ class Stream:
             ended_at=as_utc(doc["ended_at"]) if doc.get("ended_at") else None,
             moderators=tuple(UserId(m) for m in doc.get("moderators", ())),
             stats=StreamStats.from_doc(doc.get("stats")),
+            transcode_ladder=bool(doc.get("transcode_ladder", False)),
         )
 
     @property

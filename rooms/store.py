@@ -50,6 +50,9 @@ class StreamStore:
     async def set_stream_key(self, stream_id: str, stream_key: str) -> dict[str, Any] | None:
         return await self._update({"_id": stream_id}, {"$set": {"stream_key": stream_key}})
 
+    async def set_transcode_ladder(self, stream_id: str, enabled: bool) -> dict[str, Any] | None:
+        return await self._update({"_id": stream_id}, {"$set": {"transcode_ladder": enabled}})
+
     async def mark_live(self, stream_id: str, at: datetime) -> dict[str, Any] | None:
         """``created`` → ``live``; None if it was not created (live already, or ended)."""
         return await self._update(

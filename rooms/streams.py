@@ -91,6 +91,13 @@ class StreamService:
             raise StreamNotFoundError("no such stream")
         return await self._one(doc)
 
+    async def set_transcode_ladder(self, stream_id: StreamId, enabled: bool) -> Stream:
+        """Whether the SFU makes lower layers for this stream when its publisher sends one (``sfu/ladder.py``)."""
+        doc = await self._store.set_transcode_ladder(stream_id, enabled)
+        if doc is None:
+            raise StreamNotFoundError("no such stream")
+        return Stream.from_doc(doc)
+
     async def authorize_publisher(self, stream_id: StreamId, stream_key: str) -> Stream:
         """The stream, if ``stream_key`` is its key (constant-time compare) and it has not ended."""
         stream = await self.get(stream_id)

@@ -18,6 +18,7 @@ from sfu.errors import (
     SfuUnavailableError,
     StreamNotLiveError,
     TooManyPendingSessionsError,
+    TranscodingFullError,
 )
 from sfu.events import (
     ConsumerClosed,
@@ -62,6 +63,7 @@ __all__ = [
     "StreamStatsSampled",
     "ThumbnailError",
     "TooManyPendingSessionsError",
+    "TranscodingFullError",
     "ViewerConnected",
     "render_thumbnail",
 ]

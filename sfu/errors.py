@@ -49,6 +49,12 @@ class SfuUnavailableError(UnavailableError):
     code = "sfu_unavailable"
 
 
+class TranscodingFullError(SfuUnavailableError):
+    """This node already runs as many transcoded ladders as ``max_transcoded_streams`` allows."""
+
+    code = "transcoding_full"
+
+
 class TooManyPendingSessionsError(HubError):
     """A client (an address, a socket) already has as many viewer sessions still connecting as it may have."""
 

@@ -20,6 +20,7 @@ from sfu.producer import Producer
 from sfu.selector import LayerInfo, order_layers, select_layer
 
 if TYPE_CHECKING:
+    from sfu.ladder import Ladder
     from sfu.pipe import PipeOut, Relay
     from sfu.recorder import StreamRecorder
 
@@ -54,6 +55,8 @@ class Router:
         self.pipes: dict[str, PipeOut] = {}
         #: The stream's recording on this node, if one runs (it taps the current producers).
         self.recorder: StreamRecorder | None = None
+        #: A transcoded ladder (``sfu/ladder.py``): lower layers made from a single-layer publisher's video.
+        self.ladder: Ladder | None = None
         self._on_close = on_close
 
     @property
@@ -63,6 +66,7 @@ class Router:
     def set_publisher(self, session_id: str, app_data: Any, producers: list[Producer]) -> list[Consumer]:
         """Install a publisher's producers; existing consumers follow them. Returns consumers that cannot
         (the codec changed: the viewer would have to renegotiate), for the caller to close."""
+        self.stop_ladder(refeed=False)  # a new publisher: the ladder of the old one's video goes with it
         self.publisher_session_id = session_id
         self.last_publisher_session_id = session_id
         self.publisher_app_data = app_data
@@ -163,12 +167,52 @@ class Router:
             if consumer.kind == "video":
                 self.place(consumer, infos)
 
+    # -- transcoded ladder ---------------------------------------------------------------------------------------
+
+    def start_ladder(self, ladder: Ladder) -> None:
+        """The publisher's one video layer becomes the top layer; the ladder's producers join it as lower layers.
+        Viewers are re-placed by the selector at the next ``replace_layers``."""
+        from sfu.ladder import TOP_RID
+
+        self.ladder = ladder
+        ladder.source.rid = TOP_RID
+        self.layers = [ladder.source, *ladder.producers]
+        ladder.start()
+
+    def stop_ladder(self, *, refeed: bool = True) -> None:
+        """Stop the transcoder and close its layers; their viewers go back to the publisher's layer (continuous, at
+        its cached keyframe) unless ``refeed`` is False (the publisher is going too)."""
+        ladder = self.ladder
+        if ladder is None:
+            return
+        self.ladder = None
+        ladder.stop()
+        gone = set(map(id, ladder.producers))
+        for consumer in self.consumers.values():
+            if consumer.pending is not None and id(consumer.pending) in gone:
+                consumer.pending = None
+            ladder.source.remove_handoff(consumer)
+        for rung in ladder.producers:
+            rung.close("ladder_off")
+        self.layers = [p for p in self.layers if id(p) not in gone]
+        if ladder.source.rid is not None and not ladder.source.closed:
+            ladder.source.rid = None
+        if not refeed:
+            return
+        for consumer in list(self.consumers.values()):
+            if consumer.kind == "video" and consumer.connected and not consumer.closed:
+                feeding = consumer.producer
+                if feeding is None or feeding.closed:
+                    consumer.paused = False
+                    self._feed(consumer)
+
     def all_producers(self) -> list[Producer]:
         """Every producer: each kind's, and every simulcast layer."""
         return list(dict.fromkeys([*self.producers.values(), *self.layers]))
 
     def publisher_left(self, grace_s: float) -> None:
         """The publisher's session ended: detach viewers and wait ``grace_s`` for it to come back."""
+        self.stop_ladder(refeed=False)
         if self.recorder is not None:
             self.recorder.unfollow()
         for producer in self.all_producers():
@@ -193,6 +237,7 @@ class Router:
         if self.closed:
             return
         self.closed = True
+        self.stop_ladder(refeed=False)
         for producer in self.all_producers():
             producer.close(reason)
         self.producers.clear()
@@ -212,6 +257,7 @@ class Router:
             "consumers": len(self.consumers),
             "relay": self.relay.stats() if self.relay is not None else None,
             "pipes": [pipe.stats() for pipe in self.pipes.values()],
+            "ladder": self.ladder.stats() if self.ladder is not None else None,
         }
 
 

@@ -33,6 +33,7 @@ from sfu.errors import (
     SfuUnavailableError,
     StreamNotLiveError,
     TooManyPendingSessionsError,
+    TranscodingFullError,
 )
 from sfu.events import (
     ConsumerClosed,
@@ -47,6 +48,7 @@ from sfu.events import (
     StreamStatsSampled,
     ViewerConnected,
 )
+from sfu.ladder import Ladder, RungUpstream
 from sfu.layers import LayerDemux
 from sfu.peer import add_remote_candidates, apply_offer, create_peer, make_answer, remote_ice_credentials
 from sfu.pipe import (
@@ -390,6 +392,49 @@ class SfuService:
             return None
         wide_enough = [snap for p, snap in taken if p.width >= min_width]
         return wide_enough[0] if wide_enough else max(taken, key=lambda t: t[0].width)[1]
+
+    async def set_ladder(self, stream_id: str, enabled: bool) -> bool:
+        """Start or stop the stream's transcoded ladder (``sfu/ladder.py``) on the node holding its publisher.
+        Returns whether a ladder runs now: False for a publisher sending simulcast itself (it has its layers).
+        No publisher here: ``StreamNotLiveError``; ``max_transcoded_streams`` running already:
+        ``TranscodingFullError``."""
+        router = self._routers.get(stream_id)
+        if router is None or router.closed or not router.has_publisher or router.relay is not None:
+            raise StreamNotLiveError("this stream's publisher is not on this node")
+        if not enabled:
+            router.stop_ladder()
+            return False
+        if router.ladder is not None:
+            if router.ladder.running:
+                return True
+            router.stop_ladder()  # its thread failed: start a new one
+        source = router.producers.get("video")
+        if source is None or len(router.layers) != 1 or source.rid is not None:
+            return False
+        if self.ladders_running() >= self.settings.max_transcoded_streams:
+            raise TranscodingFullError(
+                f"this node transcodes {self.settings.max_transcoded_streams} streams already (the most it may)"
+            )
+
+        def make(rid: str, upstream: RungUpstream) -> Producer:
+            return Producer(
+                new_id(),
+                stream_id,
+                "video",
+                source.codec,
+                upstream,
+                self.settings,
+                router.profiles["video"],
+                self._producer_closed,
+                rid=rid,
+            )
+
+        router.start_ladder(Ladder(source, make, asyncio.get_running_loop()))
+        log.info("transcoded ladder started", extra={"stream": stream_id})
+        return True
+
+    def ladders_running(self) -> int:
+        return sum(1 for r in self._routers.values() if r.ladder is not None and r.ladder.running)
 
     async def drop_publisher(self, session_id: str) -> None:
         """Close a publisher's session as if its peer had dropped: the stream waits out the reconnect grace with its

@@ -51,6 +51,9 @@ class SfuSettings:
     relay_ports: tuple[int, int] = (0, 0)
     #: ``0``: the SFU forwards in the hub's process; ``N``: in N worker processes, each stream in one of them.
     workers: int = 0
+    #: Transcoded ladders (``sfu/ladder.py``: lower layers made for a single-layer publisher, per stream, when its
+    #: owner turns it on) this node runs at most; each costs one decode and two encodes of the stream (0: none).
+    max_transcoded_streams: int = 2
 
     def __post_init__(self) -> None:
         if self.reconnect_grace_s < 0 or self.pli_interval_s < 0 or self.gop_refresh_s <= 0:
@@ -78,6 +81,8 @@ class SfuSettings:
                 raise ValueError(f"bad announced address {entry!r}")
         if self.workers < 0:
             raise ValueError("workers must not be negative")
+        if self.max_transcoded_streams < 0:
+            raise ValueError("max_transcoded_streams must not be negative")
 
     @property
     def bind_addresses(self) -> tuple[str, ...]:

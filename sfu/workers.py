@@ -30,7 +30,7 @@ from core.errors import HubError
 from sfu import aiortc_hooks, residence
 from sfu import errors as sfu_errors
 from sfu.dispatch import EventDispatcher, Listener
-from sfu.errors import SessionNotFoundError, SfuUnavailableError, StreamNotLiveError
+from sfu.errors import SessionNotFoundError, SfuUnavailableError, StreamNotLiveError, TranscodingFullError
 from sfu.events import PublisherStopped, RelayStarted, RelayStopped, SessionClosed, SfuEvent
 from sfu.recorder import RecordingSpec
 from sfu.service import SfuService
@@ -51,6 +51,7 @@ _CALLS = frozenset(
         "trickle",
         "set_layer",
         "keyframe",
+        "set_ladder",
         "drop_publisher",
         "end_stream",
         "open_origin_pipe",
@@ -247,6 +248,8 @@ class SfuWorkerPool:
         self._ids = itertools.count(1)
         self._starting: asyncio.Lock | None = None
         self._closed = False
+        #: Streams whose transcoded ladder runs in one of the workers (the node-wide cap counts them).
+        self._ladders: set[str] = set()
 
     # -- API (as SfuService) ---------------------------------------------------------------------------------
 
@@ -364,6 +367,24 @@ class SfuWorkerPool:
             return None
         snap: KeyframeSnapshot | None = await self._call(root, "keyframe", stream_id, min_width)
         return snap
+
+    async def set_ladder(self, stream_id: str, enabled: bool) -> bool:
+        """On the stream's root worker (the ladder's thread lives there, next to the producer it reads). The node's
+        cap counts the ladders of every worker."""
+        root = self._worker_of(stream_id)
+        if root is None or not root.state[stream_id][1]:
+            raise StreamNotLiveError("this stream's publisher is not on this node")
+        self._ladders = {s for s in self._ladders if self.has_publisher(s)}
+        if enabled and stream_id not in self._ladders and len(self._ladders) >= self.settings.max_transcoded_streams:
+            raise TranscodingFullError(
+                f"this node transcodes {self.settings.max_transcoded_streams} streams already (the most it may)"
+            )
+        running: bool = await self._call(root, "set_ladder", stream_id, enabled)
+        if running:
+            self._ladders.add(stream_id)
+        else:
+            self._ladders.discard(stream_id)
+        return running
 
     async def drop_publisher(self, session_id: str) -> None:
         worker = self._sessions.get(session_id)

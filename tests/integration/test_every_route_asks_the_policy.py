@@ -84,6 +84,7 @@ def _bodies(other: str) -> dict[str, Any]:
         "PATCH /admin/gifts/{gift_id}": {},
         "POST /streams/{stream_id}/gifts": {"gift_id": "rose", "idempotency_key": "route-1"},
         "PUT /streams/{stream_id}/goal": {"kind": "beans", "target": 10},
+        "PUT /streams/{stream_id}/transcoding": {"enabled": True},
         "POST /streams/{stream_id}/overlays/test-alert": {},
         "POST /admin/reports/{report_id}/resolve": {},
         "POST /admin/streams/{stream_id}/takedown": {"reason": "route check"},

@@ -89,6 +89,7 @@ TABLE: dict[Action, tuple[str, str]] = {
         ENDED_FOR_SIGNED_IN,
     ),
     Action.EDIT_CATALOGUE: (ADMIN_ONLY, ADMIN_ONLY),
+    Action.SET_TRANSCODING: (OWNER_ONLY, OWNER_ONLY),
     Action.MANAGE_OVERLAYS: (OWNER_ONLY, OWNER_ONLY),
     Action.WATCH_OVERLAY: (ALL_OK, ALL_OK),  # the overlay key is the authority
     Action.ADMINISTER_PLATFORM: (ADMIN_ONLY, ADMIN_ONLY),
@@ -154,6 +155,7 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "GET /streams/moderated": Action.LIST_MY_STREAMS,
     "GET /streams/{stream_id}": Action.BROWSE_STREAMS,
     "GET /streams/{stream_id}/thumbnail": Action.BROWSE_STREAMS,
+    "PUT /streams/{stream_id}/transcoding": Action.SET_TRANSCODING,
     "POST /streams/{stream_id}/end": Action.END_STREAM,
     "POST /streams/{stream_id}/live": Action.GO_LIVE,
     "POST /streams/{stream_id}/key": Action.READ_STREAM_KEY,
