@@ -284,11 +284,15 @@ class BattleService:
 
     async def advance_due(self) -> int:
         """Every due step, whichever node started the battle (deadlines are stored); how many were taken."""
-        taken = 0
-        for battle in await self._store.due(self._clock.now()):
-            if await self.advance(battle.id) is not None:
-                taken += 1
-        return taken
+        due = await self._store.due(self._clock.now())
+        # Concurrently: a battle's finish waits SETTLE_S, which must not add up over battles ending together.
+        done = await asyncio.gather(*(self.advance(b.id) for b in due), return_exceptions=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome
+            if isinstance(outcome, Exception):
+                log.warning("a battle's timed step failed: %r", outcome)
+        return sum(1 for outcome in done if isinstance(outcome, Battle))
 
     async def _announce(self, battle: Battle, event: str | None = None) -> None:
         name = event or EVENTS[battle.state]
@@ -319,7 +323,7 @@ class BattleService:
                 await self._store.purge_queue(self._clock.now())
                 nxt = await self._store.next_due()
                 if nxt is not None:
-                    wait = min(poll, max(0.02, (nxt - self._clock.now()).total_seconds()))
+                    wait = min(poll, max(0.05, (nxt - self._clock.now()).total_seconds()))
             except asyncio.CancelledError:
                 raise
             except Exception:

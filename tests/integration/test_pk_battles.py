@@ -303,3 +303,33 @@ async def test_two_streamers_asking_for_a_random_opponent_are_matched_and_battle
         assert started["battle"]["id"] == second["battle"]["id"]
         state = await viewer.ok("pk:state", {"stream_id": s_ann["id"]})
         assert state["battle"]["id"] == second["battle"]["id"]
+
+
+async def test_a_streamer_suspended_mid_battle_loses_it_and_may_not_battle_again_while_suspended(
+    db_name: str, mongo_client: Any
+) -> None:
+    async with (
+        nodes(db_name, mongo_client, None, count=1, pk_duration_s=60) as [(url, http, _)],
+        live_clients() as open_client,
+    ):
+        admin = await register(http, "Admin", email=ADMIN_EMAIL)
+        ann, bob = await register(http, "Ann"), await register(http, "Bob")
+        s_ann, s_bob = await live_stream(http, ann), await live_stream(http, bob)
+        a, b = await open_client(url, ann["access_token"]), await open_client(url, bob["access_token"])
+        viewer = await open_client(url)
+        await viewer.ok("stream:join", {"stream_id": s_ann["id"]})
+        battle = (await a.ok("pk:invite", {"stream_id": s_ann["id"], "opponent_stream_id": s_bob["id"]}))["battle"]
+        await b.ok("pk:accept", {"stream_id": s_bob["id"], "battle_id": battle["id"]})
+        r = await http.post(
+            f"/api/v1/admin/users/{bob['user']['id']}/suspension", json={"suspended": True}, headers=auth(admin)
+        )
+        assert r.status_code == 200, r.text
+        ended = await viewer.wait_event("pk:ended")
+        result = ended["battle"]["result"]
+        assert (result["winner"], result["reason"], result["by"]) == ("a", "stream_ended", "b")
+        # Bob's stream ended with his suspension; a new one of his cannot battle (nor go live) while suspended.
+        assert (await a.error("pk:invite", {"stream_id": s_ann["id"], "opponent_stream_id": s_bob["id"]}))[
+            "code"
+        ] == "streamer_not_live"
+        refused = await b.call("pk:match", {"stream_id": s_bob["id"]})  # his open socket was signed out
+        assert refused["ok"] is False, refused
