@@ -275,6 +275,10 @@ class SubscriptionService:
         paid = _cents(invoice.get("amount_paid"))
         if tier is not None and paid > 0:  # a free month (a 100 % coupon) books nothing
             await self._book_share(invoice_id, subscription_id, doc, tier, paid, str(invoice.get("currency") or ""))
+        if BillingStatus.parse(doc.get("status")) is BillingStatus.INCOMPLETE:
+            # The first invoice of an app-confirmed subscription may come before Stripe's "updated" (active): ask
+            # Stripe now, so the perks start with the payment rather than with the next event.
+            await self._apply_state(await self._billing.retrieve(subscription_id), int(self._clock.now().timestamp()))
         before = await self._store.count_paid_month(mid, invoice_id, period_end)
         self._cache.pop(mid, None)
         if before is None:

@@ -1,5 +1,6 @@
-"""Property: whatever the interleaving of top-ups, gifts, duplicate and reordered webhooks, refunds, disputes,
-cash-outs and crashes between any two ledger steps, once the reconciler has run (and Stripe and clients have
+"""Property: whatever the interleaving of top-ups, gifts, subscription months (paid through Stripe Billing's
+events, or gifted with coins), duplicate and reordered webhooks, refunds, disputes, cash-outs and crashes between
+any two ledger steps, once the reconciler has run (and Stripe and clients have
 retried what failed) the ledger verifies clean: balances equal the ledger, legs balance, no user is negative, no
 transfer is applied twice, and coins bought = coins held + coins spent + coins clawed back."""
 
@@ -40,7 +41,19 @@ op = st.one_of(
     st.tuples(st.just("cashout"), st.integers(0, 1), st.integers(1, 60)),
     st.tuples(st.just("decide"), st.integers(0, 10), st.booleans()),
     st.tuples(st.just("crash"), st.integers(1, 9)),
+    # A gifted subscription month: buyer, channel, recipient, tier, key.
+    st.tuples(
+        st.just("subgift"),
+        st.integers(0, 2),
+        st.integers(0, 1),
+        st.integers(0, 2),
+        st.integers(0, 2),
+        st.integers(0, 3),
+    ),
+    # A paid subscription month (Stripe's created + invoice.paid): subscriber, channel, invoice number.
+    st.tuples(st.just("subpaid"), st.integers(0, 2), st.integers(0, 1), st.integers(0, 3)),
 )
+TIERS = ("tier1", "tier2", "tier3")
 
 
 class Scenario:
@@ -52,6 +65,20 @@ class Scenario:
         self.unfinished_gifts: list[tuple[str, str, str, int, str]] = []  # clients retry with the same key
         self.cashouts: list[str] = []
         self.gift_keys: set[str] = set()
+        self.sub_gifts: dict[str, tuple[str, str]] = {}  # transfer id -> (channel, recipient)
+        self.unfinished_sub_gifts: list[tuple[str, str, str, str, str]] = []
+        self.invoices: dict[str, tuple[str, str]] = {}  # invoice id -> (channel, subscriber)
+
+    async def sub_gift(self, buyer: str, recipient: str, channel: str, tier: str, key: str) -> None:
+        self.sub_gifts[f"subgift:{buyer}:{key}"] = (channel, recipient)
+        try:
+            await self.m.hub.subs.service.gift(buyer, recipient, channel, tier, key)
+        except SimulatedCrash:
+            self.unfinished_sub_gifts.append((buyer, recipient, channel, tier, key))
+        except HubError as exc:
+            assert exc.code in ("insufficient_funds", "account_frozen", "transfer_in_progress", "unavailable"), exc
+            if exc.code in ("transfer_in_progress", "unavailable"):
+                self.unfinished_sub_gifts.append((buyer, recipient, channel, tier, key))
 
     async def deliver(self, evt: dict[str, Any]) -> None:
         try:
@@ -136,6 +163,34 @@ class Scenario:
             streamer = m.streamers[step[1]]
             c = await m.hub.money.cashouts.request(streamer, step[2], identity_verified=True)
             self.cashouts.append(c.id)
+        elif kind == "subgift":
+            buyer, channel, recipient = m.buyers[step[1]], m.streamers[step[2]], m.buyers[step[3]]
+            await self.sub_gift(buyer, recipient, channel, TIERS[step[4]], f"s{step[5]}-{step[2]}-{step[3]}")
+        elif kind == "subpaid":
+            subscriber, channel = m.buyers[step[1]], m.streamers[step[2]]
+            sub_id = f"sub_{channel}_{subscriber}"
+            invoice_id = f"in_{sub_id}_{step[3]}"
+            self.invoices[invoice_id] = (channel, subscriber)
+            meta = {"user_id": subscriber, "channel_id": channel, "tier_id": "tier1", "tier_version": "1"}
+            start = int(m.clock.now().timestamp())
+            sub = {
+                "id": sub_id,
+                "object": "subscription",
+                "status": "active",
+                "cancel_at_period_end": False,
+                "metadata": meta,
+                "items": {"data": [{"current_period_start": start, "current_period_end": start + 30 * 86400}]},
+            }
+            invoice = {
+                "id": invoice_id,
+                "object": "invoice",
+                "amount_paid": 499,
+                "currency": "usd",
+                "parent": {"subscription_details": {"subscription": sub_id, "metadata": meta}},
+                "lines": {"data": [{"period": {"start": start, "end": start + (step[3] + 1) * 30 * 86400}}]},
+            }
+            await self.deliver(stripe_events.event("customer.subscription.created", sub))
+            await self.deliver(stripe_events.event("invoice.paid", invoice))
         elif kind == "decide" and self.cashouts:
             cid = self.cashouts[step[1] % len(self.cashouts)]
             await m.hub.money.cashouts.decide(ADMIN.user_id, cid, "approve" if step[2] else "reject")
@@ -154,14 +209,17 @@ class Scenario:
             gifts, self.unfinished_gifts = self.unfinished_gifts, []
             for g in gifts:
                 await self.gift(*g)
-            if not self.undelivered and not self.unfinished_gifts:
+            sub_gifts, self.unfinished_sub_gifts = self.unfinished_sub_gifts, []
+            for sg in sub_gifts:
+                await self.sub_gift(*sg)
+            if not self.undelivered and not self.unfinished_gifts and not self.unfinished_sub_gifts:
                 break
         await m.hub.money.relay.drain()
         m.clock.advance(120)
         await m.hub.money.reconciler.run_once()
         await m.hub.money.relay.drain()
         await m.hub.money.reconciler.run_once()  # republishes what a crash inside the relay left unpublished
-        assert not self.undelivered and not self.unfinished_gifts
+        assert not self.undelivered and not self.unfinished_gifts and not self.unfinished_sub_gifts
 
 
 async def scenario(ops: list[tuple[Any, ...]], concurrency: int = 1, yielding: random.Random | None = None) -> None:
@@ -187,6 +245,20 @@ async def scenario(ops: list[tuple[Any, ...]], concurrency: int = 1, yielding: r
             transfer = await m.hub.money.ledger.get(tid)
             if transfer is not None:
                 assert transfer.state in (TransferState.SETTLED, TransferState.REJECTED)
+        # Every paid invoice and every applied gifted month counts exactly one month, whatever was redelivered.
+        months: dict[tuple[str, str], int] = {}
+        for invoice_id, member in s.invoices.items():
+            transfer = await m.hub.money.ledger.get(f"sub:{invoice_id}")
+            assert transfer is not None and transfer.state is TransferState.SETTLED
+            months[member] = months.get(member, 0) + 1
+        for tid, member in s.sub_gifts.items():
+            transfer = await m.hub.money.ledger.get(tid)
+            assert transfer is not None and transfer.state in (TransferState.SETTLED, TransferState.REJECTED)
+            if transfer.state is TransferState.SETTLED:
+                months[member] = months.get(member, 0) + 1
+        for (channel, user), n in months.items():
+            member = await m.hub.subs.service.membership(channel, user)
+            assert member is not None and member.months == n, (channel, user, member, n)
         for user in m.buyers + m.streamers:
             b = await m.hub.wallet.balances(user)
             assert min(b.coins, b.beans, b.beans_held, b.beans_cashout) >= 0

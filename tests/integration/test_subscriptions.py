@@ -146,12 +146,15 @@ async def test_mobile_gets_an_incomplete_subscription_and_its_first_invoices_cli
     assert key  # every create carries an idempotency key
     member = await node.membership(viewer, channel)
     assert (member["status"], member["active"], member["months"]) == ("incomplete", False, 0)
-    # The app confirmed the payment: Stripe's events make it active.
+    # The app confirmed the payment: the paid invoice arrives before Stripe's "updated"; the perks start with it.
     node.stripe.set(body["subscription_id"], status="active")
-    await node.deliver(node.stripe.invoice_event("invoice.paid", body["subscription_id"], created=node.tick()))
-    await node.deliver(
-        node.stripe.subscription_event("customer.subscription.updated", body["subscription_id"], created=node.tick())
+    updated = node.stripe.subscription_event(
+        "customer.subscription.updated", body["subscription_id"], created=node.tick()
     )
+    await node.deliver(node.stripe.invoice_event("invoice.paid", body["subscription_id"], created=node.tick()))
+    member = await node.membership(viewer, channel)
+    assert (member["status"], member["active"], member["months"]) == ("active", True, 1)
+    await node.deliver(updated)
     member = await node.membership(viewer, channel)
     assert (member["status"], member["active"], member["months"]) == ("active", True, 1)
     assert await node.beans_held(channel) == 999 // 2
