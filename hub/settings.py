@@ -229,6 +229,7 @@ SFU_VARS: tuple[Var, ...] = (
     Var("HUB_SFU_WORKERS", "workers", _integer(minimum=0)),
     Var("HUB_SFU_RELAY_ADDRESS", "relay_address"),
     Var("HUB_SFU_RELAY_PORTS", "relay_ports", _port_range),
+    Var("HUB_SFU_TRANSPORT_CC", "transport_cc", _flag),
 )
 
 ROOMS_VARS: tuple[Var, ...] = (

@@ -18,6 +18,14 @@ gaps, so it is replaced by one generator per SSRC; RTX of a layer arrives on an 
 so the mapping RTX SSRC → layer SSRC is written into the receiver's table once a packet's RepairedRtpStreamId names
 the layer.
 
+Transport-wide congestion control (``sfu/twcc.py``): aiortc parses the transport-wide sequence number extension but
+neither negotiates it nor the ``transport-cc`` RTCP feedback. For a publisher both are added to the video
+transceiver's negotiated lists (as for rid), its receiver's REMB estimator is switched off (the browser's own
+send-side estimate, fed with transport-cc feedback, replaces it), and every packet's number and arrival time is
+recorded before aiortc handles it (RTX padding probes included, which aiortc drops). For a viewer, the DTLS
+transport's RTCP entry point is wrapped so that transport-cc feedback reaches the consumer's estimator (aiortc reads
+it as a NACK addressed to nobody and drops it).
+
 Host candidates: aioice skips 127.0.0.1 when it lists local addresses; ``host_addresses`` overrides the list
 for the peer connections created in a context (a ``ContextVar``), leaving every other caller untouched.
 """
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -35,13 +44,17 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 from aiortc import (
     RTCDtlsTransport,
+    RTCRtpCodecParameters,
     RTCRtpHeaderExtensionParameters,
     RTCRtpReceiver,
     RTCRtpSender,
     RTCRtpTransceiver,
 )
+from aiortc.rtcrtpparameters import RTCRtcpFeedback
 from aiortc.rtcrtpreceiver import NackGenerator
 from aiortc.rtp import RtpPacket
+
+from sfu.twcc import URI_TRANSPORT_CC
 
 RECEIVER_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 RECEIVER_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
@@ -51,6 +64,10 @@ RECEIVER_HANDLE_RTCP = "_handle_rtcp_packet"
 RECEIVER_HANDLE_RTP = "_handle_rtp_packet"
 RECEIVER_NACK_GENERATOR = "_RTCRtpReceiver__nack_generator"
 RECEIVER_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
+RECEIVER_REMB_ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
+RECEIVER_RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"
+TRANSCEIVER_CODECS = "_codecs"
+DTLS_HANDLE_RTCP = "_handle_rtcp_data"
 TRANSCEIVER_HEADER_EXTENSIONS = "_headerExtensions"
 SENDER_RETRANSMIT = "_retransmit"
 SENDER_SEND_KEYFRAME = "_send_keyframe"
@@ -223,6 +240,74 @@ def negotiate_header_extension(transceiver: RTCRtpTransceiver, uri: str, extensi
     negotiated: list[RTCRtpHeaderExtensionParameters] = getattr(transceiver, TRANSCEIVER_HEADER_EXTENSIONS)
     if not any(ext.uri == uri for ext in negotiated):
         negotiated.append(RTCRtpHeaderExtensionParameters(id=extension_id, uri=uri))
+
+
+def negotiate_transport_cc(transceiver: RTCRtpTransceiver, extension_id: int, *, remb: bool) -> None:
+    """Answer with the transport-wide sequence number extension (``extension_id`` from the offer) and
+    ``a=rtcp-fb:<pt> transport-cc`` on every non-RTX codec; without ``goog-remb`` unless ``remb``. Call it after
+    ``setRemoteDescription`` and before ``createAnswer``."""
+    negotiate_header_extension(transceiver, URI_TRANSPORT_CC, extension_id)
+    codecs: list[RTCRtpCodecParameters] = getattr(transceiver, TRANSCEIVER_CODECS)
+    for codec in codecs:
+        if codec.mimeType.lower().endswith("/rtx"):
+            continue
+        feedback = [fb for fb in codec.rtcpFeedback if remb or fb.type != "goog-remb"]
+        if not any(fb.type == "transport-cc" for fb in feedback):
+            feedback.append(RTCRtcpFeedback(type="transport-cc"))
+        codec.rtcpFeedback = feedback
+
+
+def stop_remb(receiver: RTCRtpReceiver) -> None:
+    """No REMB from this receiver (and none of its per-packet estimation work)."""
+    if not hasattr(receiver, RECEIVER_REMB_ESTIMATOR):
+        raise RuntimeError("aiortc RTCRtpReceiver has no REMB estimator field: the SFU's transport-cc hook moved")
+    setattr(receiver, RECEIVER_REMB_ESTIMATOR, None)
+
+
+def record_transport_cc(receiver: RTCRtpReceiver, record: Callable[[tuple[int, int]], None]) -> None:
+    """Call ``record((transport-wide sequence number, arrival µs))`` for every packet the receiver is handed that
+    carries one, before aiortc looks at it (RTX padding included)."""
+    original = getattr(receiver, RECEIVER_HANDLE_RTP)
+    clock = time.monotonic_ns
+
+    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        seq = packet.extensions.transport_sequence_number
+        if seq is not None:
+            record((seq, clock() // 1000))
+        await original(packet, arrival_time_ms=arrival_time_ms)
+
+    setattr(receiver, RECEIVER_HANDLE_RTP, handle)
+
+
+def receiver_rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:
+    ssrc: int | None = getattr(receiver, RECEIVER_RTCP_SSRC)
+    return ssrc
+
+
+def receiver_media_ssrc(receiver: RTCRtpReceiver) -> int:
+    """An SSRC the receiver gets media on (0 before any arrived)."""
+    streams: dict[int, Any] = getattr(receiver, RECEIVER_REMOTE_STREAMS)
+    return next(iter(streams), 0)
+
+
+async def send_rtcp(dtls: RTCDtlsTransport, data: bytes) -> None:
+    """Send one serialized RTCP message (SRTCP-protected) on the transport; nothing if it is not connected."""
+    with contextlib.suppress(ConnectionError):
+        await dtls._send_rtp(data)
+
+
+def watch_transport_rtcp(dtls: RTCDtlsTransport, on_rtcp: Callable[[bytes], None]) -> None:
+    """Call ``on_rtcp(datagram)`` with every (decrypted) RTCP datagram the transport receives, before aiortc parses
+    it. Once per transport."""
+    if not hasattr(dtls, DTLS_HANDLE_RTCP):
+        raise RuntimeError("aiortc RTCDtlsTransport has no RTCP handler: the SFU's transport-cc hook moved")
+    original = getattr(dtls, DTLS_HANDLE_RTCP)
+
+    async def handle(data: bytes) -> None:
+        on_rtcp(data)
+        await original(data)
+
+    setattr(dtls, DTLS_HANDLE_RTCP, handle)
 
 
 def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> Coroutine[Any, Any, None]:

@@ -14,6 +14,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
 from sfu.egress import URI_ABS_SEND_TIME, URI_AUDIO_LEVEL, URI_MID, ExtensionIds
 from sfu.errors import InvalidSdpError, SdpTooLargeError
+from sfu.twcc import URI_TRANSPORT_CC
 
 #: Video codecs the SFU forwards: VP8 (RFC 7741) and H.264 packetization-mode 1 (RFC 6184). Audio: Opus.
 FORWARDABLE_VIDEO = ("video/vp8", "video/h264")
@@ -24,6 +25,9 @@ class OfferSummary:
     kinds: tuple[str, ...]
     audio: bool
     video: bool
+    #: The video section's transport-wide sequence number extension id, when it also offers ``transport-cc``
+    #: feedback on a codec (draft-holmer-rmcat-transport-wide-cc-extensions-01); None otherwise.
+    transport_cc: int | None = None
 
 
 def parse_offer(offer_sdp: str, *, max_bytes: int, publishing: bool) -> OfferSummary:
@@ -43,18 +47,28 @@ def parse_offer(offer_sdp: str, *, max_bytes: int, publishing: bool) -> OfferSum
     _check_bundle(description)
     wanted = ("sendonly", "sendrecv") if publishing else ("recvonly", "sendrecv")
     kinds: list[str] = []
+    transport_cc: int | None = None
     for media in description.media:
         if media.kind not in ("audio", "video") or media.port == 0:
             continue
         if media.ice is None or not media.ice.usernameFragment or media.dtls is None or not media.dtls.fingerprints:
             raise InvalidSdpError(f"the {media.kind} section lacks ICE credentials or a DTLS fingerprint")
         if media.direction in wanted:
+            if media.kind == "video" and "video" not in kinds:
+                transport_cc = _transport_cc(media)
             kinds.append(media.kind)
             _check_codecs(media.kind, media.rtp.codecs)
     if "video" not in kinds:
         verb = "send" if publishing else "receive"
         raise InvalidSdpError(f"the offer has no video section that can {verb}")
-    return OfferSummary(tuple(kinds), "audio" in kinds, True)
+    return OfferSummary(tuple(kinds), "audio" in kinds, True, transport_cc)
+
+
+def _transport_cc(media: aiortc_sdp.MediaDescription) -> int | None:
+    ids = {ext.uri: ext.id for ext in media.rtp.headerExtensions}
+    extension_id = ids.get(URI_TRANSPORT_CC)
+    feedback = any(fb.type == "transport-cc" for codec in media.rtp.codecs for fb in codec.rtcpFeedback)
+    return extension_id if feedback and isinstance(extension_id, int) and 1 <= extension_id <= 14 else None
 
 
 def _check_bundle(description: aiortc_sdp.SessionDescription) -> None:

@@ -78,6 +78,7 @@ from sfu.simulcast import URI_REPAIRED_RTP_STREAM_ID, URI_RTP_STREAM_ID, answer_
 from sfu.thumbnail import KeyframeSnapshot, snapshot
 from sfu.tracks import ForwardedTrack
 from sfu.trickle import parse_fragment
+from sfu.uplink import UplinkFeedback
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,8 @@ class SfuService:
                     aiortc_hooks.negotiate_header_extension(
                         transceivers["video"], URI_REPAIRED_RTP_STREAM_ID, layered.repaired_extension_id
                     )
+            if summary.transport_cc is not None and self.settings.transport_cc:
+                session.uplink = UplinkFeedback(transceivers["video"], summary.transport_cc)
             answer = await make_answer(pc, self.settings)
             if layered is not None:
                 answer = answer_simulcast(answer, {layered.mid: layered})
@@ -221,6 +224,8 @@ class SfuService:
             self._stop_relay(router, "publisher_here", grace=True)
         session.producers = producers
         self._register(session)
+        if session.uplink is not None:
+            session.uplink.start()
         stranded = router.set_publisher(session.id, app_data, producers)
         for consumer in stranded:
             consumer.close("codec_changed")

@@ -16,6 +16,7 @@ from aiortc import RTCPeerConnection
 from sfu.consumer import Consumer
 from sfu.producer import Producer
 from sfu.tracks import ForwardedTrack
+from sfu.uplink import UplinkFeedback
 
 PUBLISHER = "publisher"
 VIEWER = "viewer"
@@ -41,6 +42,8 @@ class Session:
         self.trickled = 0
         #: The client keys a viewer still connecting counts against (``SfuSettings.max_pending_per_client``).
         self.pending_keys: tuple[str, ...] = ()
+        #: A publisher's transport-cc feedback (``sfu/uplink.py``), when negotiated.
+        self.uplink: UplinkFeedback | None = None
 
     @property
     def connected(self) -> bool:
@@ -55,6 +58,8 @@ class Session:
         return True
 
     async def close_peer(self) -> None:
+        if self.uplink is not None:
+            await self.uplink.close()
         for track in self.tracks:
             track.stop()
         try:

@@ -49,6 +49,10 @@ class SfuSettings:
     relay_address: str = "127.0.0.1"
     #: UDP ports of origin pipe sockets, inclusive; ``(0, 0)``: any free port.
     relay_ports: tuple[int, int] = (0, 0)
+    #: Negotiate transport-wide congestion control (transport-cc) with publishers (the SFU sends them feedback, so
+    #: browsers find their uplink's bandwidth) and viewers (a per-viewer estimate picks their simulcast layer).
+    #: Off: aiortc's REMB to publishers, and viewers' layers follow their preference only.
+    transport_cc: bool = True
     #: ``0``: the SFU forwards in the hub's process; ``N``: in N worker processes, each stream in one of them.
     workers: int = 0
     #: Transcoded ladders (``sfu/ladder.py``: lower layers made for a single-layer publisher, per stream, when its

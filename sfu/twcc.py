@@ -66,7 +66,8 @@ class ArrivalRecorder:
         packet arriving after the feedback that already reported its number missing is left out (late)."""
         if not self.pending:
             return None
-        pending, self.pending = self.pending, []
+        pending = self.pending.copy()
+        self.pending.clear()  # in place: the hot path holds ``pending.append``
         arrivals: dict[int, int] = {}
         last = self._last_ext
         for seq, at in pending:

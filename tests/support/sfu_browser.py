@@ -46,9 +46,10 @@ async function post(url, sdp, headers) {
   return {answer: body, location: r.headers.get('Location')};
 }
 // simulcast: the sendEncodings of the video (rid, scaleResolutionDownBy, maxBitrate), or nothing for one stream.
-window.publish = async (url, key, codec, simulcast) => {
+window.publish = async (url, key, codec, simulcast, size) => {
   // three layers from 960x540 at 15 fps: Chromium keeps all three on even on a busy machine
-  const video = simulcast ? {width: 960, height: 540, frameRate: 15} : {width: 640, height: 480, frameRate: 30};
+  const video = size ||
+    (simulcast ? {width: 960, height: 540, frameRate: 15} : {width: 640, height: 480, frameRate: 30});
   const media = await navigator.mediaDevices.getUserMedia({video, audio: true});
   const pc = new RTCPeerConnection();
   window.pc = pc;
@@ -103,6 +104,23 @@ window.outbound = async () => {
     }
   }
   return null;
+};
+// the browser's view of its uplink: its bandwidth estimate and what its encoders are asked for (bits per second)
+window.uplink = async () => {
+  const report = await window.pc.getStats();
+  const out = {available: 0, target: 0, bytesSent: 0, limitation: null, width: 0};
+  for (const r of report.values()) {
+    if (r.type === 'candidate-pair' && r.nominated && r.availableOutgoingBitrate) {
+      out.available = r.availableOutgoingBitrate;
+    }
+    if (r.type === 'outbound-rtp' && r.kind === 'video') {
+      out.target += r.targetBitrate || 0;
+      out.bytesSent += r.bytesSent || 0;
+      out.limitation = r.qualityLimitationReason || out.limitation;
+      out.width = Math.max(out.width, r.frameWidth || 0);
+    }
+  }
+  return out;
 };
 window.layers = async () => {
   const report = await window.pc.getStats();

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 
 import aioice.ice
@@ -82,3 +83,33 @@ def test_host_address_override_applies_only_inside_its_context() -> None:
     with aiortc_hooks.host_addresses(("127.0.0.1",)):
         assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
     assert "127.0.0.1" not in aioice.ice.get_host_addresses(True, False)
+
+
+def test_transport_cc_fields_exist() -> None:
+    """The receiver's REMB estimator, its RTCP SSRC and the DTLS transport's RTCP entry point (``sfu/uplink.py``,
+    the viewers' feedback); the transport-wide sequence number is parsed by aiortc's extension map."""
+    source = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "self.__remote_bitrate_estimator is not None" in source
+    assert "self.__rtcp_ssrc" in inspect.getsource(RTCRtpReceiver._set_rtcp_ssrc)
+    assert "await self._handle_rtcp_data(data)" in inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "transport_sequence_number" in inspect.getsource(aiortc.rtp.HeaderExtensionsMap.configure)
+
+
+async def test_transport_cc_hooks_install_on_real_aiortc_objects() -> None:
+    pc = RTCPeerConnection()
+    try:
+        video = pc.addTransceiver("video", direction="recvonly")
+        video._codecs = copy.deepcopy(aiortc.codecs.CODECS["video"][:2])  # what setRemoteDescription leaves
+        aiortc_hooks.negotiate_transport_cc(video, 5, remb=False)
+        feedback = [fb.type for fb in video._codecs[0].rtcpFeedback]
+        assert "transport-cc" in feedback and "goog-remb" not in feedback
+        assert any(
+            ext.uri.endswith("transport-wide-cc-extensions-01") and ext.id == 5 for ext in video._headerExtensions
+        )
+        aiortc_hooks.stop_remb(video.receiver)
+        assert getattr(video.receiver, aiortc_hooks.RECEIVER_REMB_ESTIMATOR) is None
+        aiortc_hooks.record_transport_cc(video.receiver, lambda entry: None)
+        aiortc_hooks.watch_transport_rtcp(video.receiver.transport, lambda data: None)
+        assert aiortc_hooks.receiver_media_ssrc(video.receiver) == 0
+    finally:
+        await pc.close()

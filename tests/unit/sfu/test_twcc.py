@@ -108,3 +108,13 @@ def test_a_truncated_feedback_is_refused() -> None:
     header = bytearray(data[:4])
     with pytest.raises(ValueError):
         parse_feedback(bytes(header) + data[4:22])
+
+
+def test_the_recorder_keeps_recording_into_the_list_the_hot_path_holds() -> None:
+    recorder = ArrivalRecorder()
+    record = recorder.pending.append  # what the receiver hook keeps
+    record((1, 0))
+    assert recorder.build(5, 6) is not None
+    record((2, 1000))
+    second = recorder.build(5, 6)
+    assert second is not None and parse_feedback(second).base_seq == 2
