@@ -22,9 +22,9 @@ Transport-wide congestion control (``sfu/twcc.py``): aiortc parses the transport
 neither negotiates it nor the ``transport-cc`` RTCP feedback. For a publisher both are added to the video
 transceiver's negotiated lists (as for rid), its receiver's REMB estimator is switched off (the browser's own
 send-side estimate, fed with transport-cc feedback, replaces it), and every packet's number and arrival time is
-recorded before aiortc handles it (RTX padding probes included, which aiortc drops). For a viewer, the DTLS
-transport's RTCP entry point is wrapped so that transport-cc feedback reaches the consumer's estimator (aiortc reads
-it as a NACK addressed to nobody and drops it).
+read off the datagram as aioice hands it over, before any SRTP or RTP work (RTX padding probes included). For a
+viewer, the DTLS transport's RTCP entry point is wrapped so that transport-cc feedback reaches the consumer's
+estimator (aiortc reads it as a NACK addressed to nobody and drops it).
 
 Host candidates: aioice skips 127.0.0.1 when it lists local addresses; ``host_addresses`` overrides the list
 for the peer connections created in a context (a ``ContextVar``), leaving every other caller untouched.
@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextvars import ContextVar
@@ -54,7 +56,7 @@ from aiortc.rtcrtpparameters import RTCRtcpFeedback
 from aiortc.rtcrtpreceiver import NackGenerator
 from aiortc.rtp import RtpPacket
 
-from sfu.twcc import URI_TRANSPORT_CC
+from sfu.twcc import URI_TRANSPORT_CC, read_transport_seq
 
 RECEIVER_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 RECEIVER_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
@@ -264,19 +266,85 @@ def stop_remb(receiver: RTCRtpReceiver) -> None:
     setattr(receiver, RECEIVER_REMB_ESTIMATOR, None)
 
 
-def record_transport_cc(receiver: RTCRtpReceiver, record: Callable[[tuple[int, int]], None]) -> None:
-    """Call ``record((transport-wide sequence number, arrival µs))`` for every packet the receiver is handed that
-    carries one, before aiortc looks at it (RTX padding included)."""
-    original = getattr(receiver, RECEIVER_HANDLE_RTP)
-    clock = time.monotonic_ns
+#: Linux ``SO_TIMESTAMPNS`` (= ``SCM_TIMESTAMPNS``): the kernel stamps each datagram as it arrives (Python's
+#: ``socket`` module does not name it).
+SO_TIMESTAMPNS = 35
+ASYNCIO_TRANSPORT_SOCKET = "_sock"
+ICE_PROTOCOLS = "_protocols"
+_timespec = struct.Struct("@qq").unpack_from
 
-    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
-        seq = packet.extensions.transport_sequence_number
+
+class ArrivalClock:
+    """The arrival time (µs, ``CLOCK_REALTIME``) of the datagram being handled: the kernel's stamp when the socket
+    gives one, else the time it was read."""
+
+    __slots__ = ("last_us",)
+
+    def __init__(self) -> None:
+        self.last_us = 0
+
+    def take(self) -> int:
+        stamp = self.last_us
+        self.last_us = 0
+        return stamp if stamp else time.time_ns() // 1000
+
+
+class _StampingSocket:
+    """Stands in for an asyncio datagram transport's socket: ``recvfrom`` is ``recvmsg`` with the kernel's arrival
+    stamp kept aside; everything else goes to the socket."""
+
+    __slots__ = ("_clock", "_sock")
+
+    def __init__(self, sock: socket.socket, clock: ArrivalClock) -> None:
+        self._sock = sock
+        self._clock = clock
+
+    def recvfrom(self, size: int) -> tuple[bytes, Any]:
+        data, ancillary, _flags, address = self._sock.recvmsg(size, 64)
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= 16:
+                seconds, nanoseconds = _timespec(payload)
+                self._clock.last_us = seconds * 1_000_000 + nanoseconds // 1000
+        return data, address
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def stamp_arrivals(dtls: RTCDtlsTransport, clock: ArrivalClock) -> None:
+    """Kernel arrival stamps for the datagrams of this transport's ICE sockets (call once they are gathered): a
+    busy event loop reads a burst late and one datagram per turn, which would otherwise look like a queue on the
+    link. Sockets that refuse the option (or a loop without ``_sock``) fall back to the read time."""
+    connection = getattr(dtls.transport, ICE_CONNECTION)
+    for protocol in getattr(connection, ICE_PROTOCOLS):
+        transport = getattr(protocol, "transport", None)
+        sock = getattr(transport, ASYNCIO_TRANSPORT_SOCKET, None)
+        if not isinstance(sock, socket.socket):
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError:
+            continue
+        setattr(transport, ASYNCIO_TRANSPORT_SOCKET, _StampingSocket(sock, clock))
+
+
+def record_transport_cc(
+    dtls: RTCDtlsTransport, extension_id: int, clock: ArrivalClock, record: Callable[[tuple[int, int]], None]
+) -> None:
+    """Call ``record((transport-wide sequence number, arrival µs))`` for every RTP packet that carries one, as the
+    datagram comes off the socket (aioice's protocol callback), with ``clock``'s arrival time (see
+    :func:`stamp_arrivals`), before any of aiortc's SRTP and RTP work."""
+    connection = getattr(dtls.transport, ICE_CONNECTION)
+    original = connection.data_received
+
+    def data_received(data: bytes, component: int) -> None:
+        seq = read_transport_seq(data, extension_id)
+        stamp = clock.take()
         if seq is not None:
-            record((seq, clock() // 1000))
-        await original(packet, arrival_time_ms=arrival_time_ms)
+            record((seq, stamp))
+        original(data, component)
 
-    setattr(receiver, RECEIVER_HANDLE_RTP, handle)
+    connection.data_received = data_received
 
 
 def receiver_rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:

@@ -94,6 +94,45 @@ class ArrivalRecorder:
         return packet
 
 
+def read_transport_seq(data: bytes, extension_id: int) -> int | None:
+    """The transport-wide sequence number of a raw (S)RTP packet, or None (RTCP, no such extension). SRTP leaves
+    the header and its extensions in the clear (RFC 3711 section 3.1), so this works before decryption. RFC 8285
+    one-byte (``0xBEDE``) and two-byte (``0x100x``) forms."""
+    if len(data) < 16 or not data[0] & 0x10 or 192 <= data[1] <= 223:
+        return None
+    pos = 12 + 4 * (data[0] & 0x0F)
+    if len(data) < pos + 4:
+        return None
+    profile = (data[pos] << 8) | data[pos + 1]
+    end = pos + 4 + 4 * ((data[pos + 2] << 8) | data[pos + 3])
+    pos += 4
+    if end > len(data):
+        return None
+    if profile == 0xBEDE:
+        while pos < end:
+            head = data[pos]
+            if head == 0:
+                pos += 1
+                continue
+            element, size = head >> 4, (head & 0x0F) + 1
+            if element == 15:
+                return None
+            if element == extension_id:
+                return (data[pos + 1] << 8) | data[pos + 2] if size == 2 and pos + 3 <= end else None
+            pos += 1 + size
+    elif profile & 0xFFF0 == 0x1000:
+        while pos + 1 < end:
+            element = data[pos]
+            if element == 0:
+                pos += 1
+                continue
+            size = data[pos + 1]
+            if element == extension_id:
+                return (data[pos + 2] << 8) | data[pos + 3] if size == 2 and pos + 4 <= end else None
+            pos += 2 + size
+    return None
+
+
 def encode_feedback(
     sender_ssrc: int, media_ssrc: int, base_seq: int, feedback_count: int, arrivals: list[int | None]
 ) -> bytes:

@@ -35,13 +35,18 @@ class UplinkFeedback:
         self.receiver: RTCRtpReceiver = transceiver.receiver
         aiortc_hooks.stop_remb(self.receiver)
         self.recorder = ArrivalRecorder()
-        aiortc_hooks.record_transport_cc(self.receiver, self.recorder.pending.append)
+        self._clock = aiortc_hooks.ArrivalClock()
+        aiortc_hooks.record_transport_cc(
+            self.receiver.transport, extension_id, self._clock, self.recorder.pending.append
+        )
         self.feedbacks_sent = 0
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
     def start(self) -> None:
+        """Once the answer is made (the ICE sockets exist): kernel arrival stamps on, feedback task started."""
         if self._task is None and not self._closed:
+            aiortc_hooks.stamp_arrivals(self.receiver.transport, self._clock)
             self._task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:

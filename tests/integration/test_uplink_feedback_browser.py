@@ -53,6 +53,9 @@ async def publish_and_watch_uplink(hub: Hub, seconds: float) -> tuple[float | No
 
 
 async def test_a_chromium_broadcaster_reaches_its_target_bitrate_within_five_seconds(hub: Hub) -> None:
+    # 2.1-2.8 s here at load 5-8. Arrival times are the kernel's (SO_TIMESTAMPNS): stamped when the event loop read
+    # the datagrams, a start-up stall of the hub spread Chromium's first probe bursts out and it stayed near
+    # 400 kbit/s for over 10 s (1 run in 3).
     reached, samples = await publish_and_watch_uplink(hub, 5.0)
     print("uplink samples", samples[-3:], "reached at", reached)
     assert reached is not None and reached <= 5.0, samples

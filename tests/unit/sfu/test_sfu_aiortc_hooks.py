@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import inspect
+import socket
+import time
 
 import aioice.ice
 import aiortc
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcicetransport import RTCIceTransport
+from aiortc.rtcrtpparameters import RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from sfu import aiortc_hooks
 
@@ -93,6 +98,7 @@ def test_transport_cc_fields_exist() -> None:
     assert "self.__rtcp_ssrc" in inspect.getsource(RTCRtpReceiver._set_rtcp_ssrc)
     assert "await self._handle_rtcp_data(data)" in inspect.getsource(RTCDtlsTransport._recv_next)
     assert "transport_sequence_number" in inspect.getsource(aiortc.rtp.HeaderExtensionsMap.configure)
+    assert "self.receiver.data_received(data" in inspect.getsource(aioice.ice.StunProtocol.datagram_received)
 
 
 async def test_transport_cc_hooks_install_on_real_aiortc_objects() -> None:
@@ -108,8 +114,41 @@ async def test_transport_cc_hooks_install_on_real_aiortc_objects() -> None:
         )
         aiortc_hooks.stop_remb(video.receiver)
         assert getattr(video.receiver, aiortc_hooks.RECEIVER_REMB_ESTIMATOR) is None
-        aiortc_hooks.record_transport_cc(video.receiver, lambda entry: None)
+        seen: list[tuple[int, int]] = []
+        aiortc_hooks.record_transport_cc(video.receiver.transport, 5, aiortc_hooks.ArrivalClock(), seen.append)
+        packet = RtpPacket(payload_type=96, sequence_number=1, timestamp=0, ssrc=7, payload=b"x" * 10)
+        packet.extensions.transport_sequence_number = 4242
+        extensions = HeaderExtensionsMap()
+        extensions.configure(RTCRtpParameters(headerExtensions=video._headerExtensions))
+        connection = getattr(video.receiver.transport.transport, aiortc_hooks.ICE_CONNECTION)
+        connection.data_received(packet.serialize(extensions), 1)
+        assert [seq for seq, _ in seen] == [4242]
         aiortc_hooks.watch_transport_rtcp(video.receiver.transport, lambda data: None)
         assert aiortc_hooks.receiver_media_ssrc(video.receiver) == 0
     finally:
         await pc.close()
+
+
+async def test_datagrams_read_through_the_stamping_socket_carry_the_kernels_arrival_time() -> None:
+    loop = asyncio.get_running_loop()
+    received: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
+
+    class Protocol(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            received.put_nowait((data, time.time_ns() // 1000))
+
+    transport, _ = await loop.create_datagram_endpoint(Protocol, local_addr=("127.0.0.1", 0))
+    clock = aiortc_hooks.ArrivalClock()
+    try:
+        sock = getattr(transport, aiortc_hooks.ASYNCIO_TRANSPORT_SOCKET)
+        sock.setsockopt(socket.SOL_SOCKET, aiortc_hooks.SO_TIMESTAMPNS, 1)
+        setattr(transport, aiortc_hooks.ASYNCIO_TRANSPORT_SOCKET, aiortc_hooks._StampingSocket(sock, clock))
+        sent_at = time.time_ns() // 1000
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.sendto(b"hello", transport.get_extra_info("sockname"))
+            time.sleep(0.05)  # noqa: ASYNC251 - the loop must not read it yet: its stamp is its arrival, not its read
+        data, read_at = await asyncio.wait_for(received.get(), 5)
+        assert data == b"hello"
+        assert sent_at <= clock.last_us <= read_at - 40_000
+    finally:
+        transport.close()

@@ -17,6 +17,7 @@ from sfu.twcc import (
     ArrivalRecorder,
     encode_feedback,
     parse_feedback,
+    read_transport_seq,
     split_rtcp,
 )
 
@@ -118,3 +119,15 @@ def test_the_recorder_keeps_recording_into_the_list_the_hot_path_holds() -> None
     record((2, 1000))
     second = recorder.build(5, 6)
     assert second is not None and parse_feedback(second).base_seq == 2
+
+
+def test_the_sequence_number_is_read_from_a_raw_packet_in_either_extension_form() -> None:
+    fixed = bytes((0x90, 96)) + bytes(10)
+    one_byte = fixed + b"\xbe\xde\x00\x02" + bytes((0x10, 7)) + bytes((0x31, 0x12, 0x34)) + bytes(2) + b"payload"
+    assert read_transport_seq(one_byte, 3) == 0x1234
+    assert read_transport_seq(one_byte, 4) is None
+    two_byte = fixed + b"\x10\x00\x00\x02" + bytes((3, 2, 0xAB, 0xCD)) + bytes(4) + b"payload"
+    assert read_transport_seq(two_byte, 3) == 0xABCD
+    assert read_transport_seq(bytes((0x80, 96)) + bytes(20), 3) is None  # no extension
+    assert read_transport_seq(bytes((0x90, 200)) + bytes(20), 3) is None  # RTCP
+    assert read_transport_seq(fixed + b"\xbe\xde\x00\x09" + bytes(4), 3) is None  # truncated
