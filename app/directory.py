@@ -29,7 +29,9 @@ class StreamView:
 
     def to_dict(self) -> dict[str, Any]:
         public = self.stream.to_public()
-        return {**public, "stream_key": self.stream.stream_key} if self.with_key else public
+        if not self.with_key:
+            return public
+        return {**public, "stream_key": self.stream.stream_key, "transcode_ladder": self.stream.transcode_ladder}
 
 
 class Directory:

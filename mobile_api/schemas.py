@@ -134,10 +134,12 @@ class StreamOut(Out):
 
 class StreamWithKeyOut(StreamOut):
     stream_key: str = Field(description="the WHIP bearer token; secret")
+    transcode_ladder: bool = Field(default=False, description="the transcoded-ladder option (PUT .../transcoding)")
 
 
 class StreamViewOut(StreamOut):
     stream_key: str | None = Field(default=None, description="present for the stream's owner only")
+    transcode_ladder: bool | None = Field(default=None, description="the transcoded-ladder option; owner only")
 
 
 class StreamPage(Out):

@@ -1,5 +1,6 @@
 """The stream's picture in the pages, in headless Chromium: the directory shows a live stream's thumbnail (made from
-its keyframes by the hub), and the moderator console plays the stream itself, muted until the moderator unmutes."""
+its keyframes by the hub), the moderator console plays the stream itself, muted until the moderator unmutes, and the
+studio's switch turns the transcoded ladder on."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tests.support.waiting import until
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-async def test_the_directory_shows_the_thumbnail_and_the_mod_console_plays_the_stream_muted(
+async def test_the_directory_shows_the_thumbnail_the_mod_console_plays_the_stream_muted_the_studio_sets_the_ladder(
     db_name: str, mongo_client: Any
 ) -> None:
     settings = make_settings(db_name, thumbnail_interval_s=1.0, thumbnail_width=160, sfu_gop_refresh_s=1.0)
@@ -74,6 +75,14 @@ async def test_the_directory_shows_the_thumbnail_and_the_mod_console_plays_the_s
                 await page.click("#mod-sound")
                 assert await page.evaluate(f"document.querySelector('{video}').muted") is False
                 assert await page.inner_text("#mod-sound") == "Mute"
+
+                # The studio's switch turns the transcoded ladder on for this single-layer publisher.
+                await page.goto(f"{base}/studio?stream={sid}")
+                await page.wait_for_selector("#ladder:not(:checked)", state="attached")
+                await page.check("#ladder")
+                await page.wait_for_selector("#ladder-status:has-text('being made now')")
+                ladder = next(r["ladder"] for r in hub.sfu.stats()["routers"] if r["stream_id"] == sid)
+                assert ladder is not None and ladder["rids"] == ["m", "l"]
                 assert log.errors == []
     finally:
         await publisher.close()

@@ -10,7 +10,7 @@ import pytest
 
 from sfu import SfuService, SfuSettings, TranscodingFullError
 from sfu.ladder import CODEC_OBJECTS
-from tests.integration.test_cluster_media import SDP, publish
+from tests.integration.test_cluster_media import FAST, SDP, live_on, publish
 from tests.integration.test_sfu_forwarding import count_codec_work, encoders_created
 from tests.support.api import auth, create_stream, register
 from tests.support.nodes import Node, hub_nodes
@@ -144,4 +144,33 @@ async def test_the_owner_turns_the_ladder_on_over_http_and_it_starts_again_when_
             assert await until(lambda: _size(viewer) == SIZES["high"], 15)  # back on the publisher's layer
         finally:
             for peer in (viewer, first, second):
+                await peer.close()
+
+
+async def test_the_transcoded_layers_reach_viewers_on_another_node_through_the_relay(
+    db_name: str, mongo_client: Any, clean_redis: str
+) -> None:
+    async with hub_nodes(2, db_name, mongo_client, clean_redis, **FAST) as (n1, n2):
+        owner = await register(n1.http, "Caster")
+        stream = await create_stream(n1.http, owner)
+        sid = stream["id"]
+        publisher = Publisher(video=PatternTrack(640, 480), audio=False)
+        viewer = Viewer(audio=False)
+        try:
+            r = await n1.http.put(f"/api/v1/streams/{sid}/transcoding", json={"enabled": True}, headers=auth(owner))
+            assert r.status_code == 200, r.text
+            await publish(n1, stream, publisher)
+            assert await until(lambda: _ladder_of(n1, sid) is not None, 10)
+            assert await until(lambda: live_on(n2, sid), 10)
+            r = await n2.http.post(f"/api/v1/whep/{sid}?layer=low", content=await viewer.offer(), headers=SDP)
+            assert r.status_code == 201, r.text
+            await viewer.accept(r.text)
+            # Node 2 relays every layer (one pipe track each) and places its viewer on the quarter-size one; only
+            # node 1 transcodes.
+            assert await until(lambda: _size(viewer) == SIZES["low"], 20), _size(viewer)
+            assert _ladder_of(n2, sid) is None
+            edge = next(r for r in n2.hub.sfu.stats()["routers"] if r["stream_id"] == sid)
+            assert {p["rid"] for p in edge["producers"] if p["kind"] == "video"} == {"h", "m", "l"}
+        finally:
+            for peer in (viewer, publisher):
                 await peer.close()

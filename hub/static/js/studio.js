@@ -96,6 +96,8 @@ function selectStream(stream) {
   const whip = `${window.location.origin}/api/v1/whip/${encodeURIComponent(stream.id)}`;
   $("#whip-url").value = whip;
   $("#stream-key").value = stream.stream_key || "";
+  $("#ladder").checked = Boolean(stream.transcode_ladder);
+  $("#ladder-status").textContent = "";
   const viewer = $("#open-viewer");
   viewer.href = `/watch/${encodeURIComponent(stream.id)}`;
   viewer.hidden = false;
@@ -470,6 +472,19 @@ $("#goal-form").addEventListener("submit", async (e) => {
 
 // ---- OBS ------------------------------------------------------------------------------------------------------------
 
+// The transcoded ladder: lower layers made by the server for a publisher that sends one (e.g. OBS without simulcast).
+$("#ladder").addEventListener("change", async (e) => {
+  const box = e.currentTarget;
+  if (!state.stream) return;
+  try {
+    const res = await api("PUT", `/streams/${encodeURIComponent(state.stream.id)}/transcoding`, { enabled: box.checked });
+    state.stream.transcode_ladder = res.enabled;
+    $("#ladder-status").textContent = res.enabled ? t(res.running ? "studio.ladder_running" : "studio.ladder_later") : "";
+  } catch (err) {
+    box.checked = !box.checked;
+    showError(err);
+  }
+});
 $("#copy-whip").addEventListener("click", (e) => copyText($("#whip-url").value, e.currentTarget));
 $("#copy-key").addEventListener("click", (e) => copyText($("#stream-key").value, e.currentTarget));
 $("#show-key").addEventListener("click", (e) => {

@@ -231,6 +231,9 @@ export default {
   "studio.pick_stream": "Pick a stream or create one to start",
   "studio.status_created": "Not live yet",
   "studio.preview": "Preview",
+  "studio.ladder": "Make lower qualities for viewers when I send one (uses server CPU)",
+  "studio.ladder_running": "Lower qualities are being made now",
+  "studio.ladder_later": "Lower qualities will be made when you publish one quality",
 
   "console.title": "Moderator console",
   "console.rooms": "Rooms you moderate",
