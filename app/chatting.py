@@ -5,6 +5,7 @@ subscriber-only mode; that is read here, per message, and handed to the chat ser
 from __future__ import annotations
 
 from app.access import RoomAccess
+from app.loyalty import ChannelPoints
 from app.policy import Action
 from app.principal import Principal
 from core.ids import StreamId
@@ -23,12 +24,14 @@ class Chatting:
         presence: PresenceService,
         subscriptions: SubscriptionService | None = None,
         emotes: EmoteService | None = None,
+        points: ChannelPoints | None = None,
     ) -> None:
         self._access = access
         self._chat = chat
         self._presence = presence
         self._subs = subscriptions
         self._emotes = emotes
+        self._points = points
 
     async def send(self, who: Principal | None, stream_id: StreamId, text: str, client_id: str | None) -> ChatMessage:
         stream = await self._access.authorize(Action.CHAT, stream_id, who)
@@ -38,7 +41,10 @@ class Chatting:
         if perks is not None and self._emotes is not None:
             emotes = await self._emotes.in_text(stream.owner_id, text)  # only subscribers show the channel's emotes
         speaker = Speaker(who.user_id, who.nickname, who.role, who.created_at, perks.months if perks else 0)
-        return await self._chat.send(stream_id, speaker, text, client_id, emotes)
+        message = await self._chat.send(stream_id, speaker, text, client_id, emotes)
+        if self._points is not None:  # channel points for chatting (capped per hour; never fails the message)
+            await self._points.chatted(stream.owner_id, stream.status, who.user_id, message.id, stream.id)
+        return message
 
     async def like(self, who: Principal | None, stream_id: StreamId, count: int) -> None:
         await self._access.authorize(Action.LIKE, stream_id, who)

@@ -10,6 +10,7 @@ from accounts.service import AccountService
 from app.policy import Action, require
 from app.principal import Principal
 from core.ids import UserId
+from loyalty.verify import PointsAudit, PointsReport
 from wallet.accounts import Currency
 from wallet.audit import LedgerAudit
 from wallet.cashouts import Cashout, CashoutService
@@ -26,7 +27,9 @@ class MoneyAdmin:
         cashouts: CashoutService,
         audit: LedgerAudit,
         admin_audit: AdminAudit,
+        points_audit: PointsAudit | None = None,
     ) -> None:
+        self._points_audit = points_audit
         self._admin_audit = admin_audit
         self._accounts = accounts
         self._wallet = wallet
@@ -96,4 +99,17 @@ class MoneyAdmin:
 
     async def verify(self, who: Principal | None, *, reconcile: bool) -> VerifyReport:
         require(Action.ADMINISTER_MONEY, who)
-        return await self._audit.verify(reconcile=reconcile)
+        report = await self._audit.verify(reconcile=reconcile)
+        if self._points_audit is not None:
+            with_points(report, await self._points_audit.verify(reconcile=reconcile))
+        return report
+
+
+def with_points(report: VerifyReport, points: PointsReport) -> VerifyReport:
+    """One report for both ledgers (``hub wallet verify`` covers channel points too): the points ledger's
+    differences are listed with a ``points:`` prefix and its totals added; ``ok`` only when both are clean."""
+    report.problems.extend(f"points: {p}" for p in points.problems)
+    report.totals.update(points.totals)
+    report.totals["points_entries"] = points.entries
+    report.totals["points_accounts"] = points.accounts
+    return report

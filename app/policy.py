@@ -89,6 +89,12 @@ class Action(enum.StrEnum):
     SUBSCRIBE = "subscribe"  # /channels/{id}/subscription (start, read, cancel, resume), GET /me/subscriptions
     GIFT_SUBSCRIPTION = "gift_subscription"  # POST /channels/{id}/subscription-gifts (paid in coins)
     MANAGE_EMOTES = "manage_emotes"  # POST /me/emotes, DELETE /me/emotes/{id} (the caller's own channel)
+    # Channel points (loyalty)
+    BROWSE_REWARDS = "browse_rewards"  # GET /streams/{id}/rewards (with my balance when signed in)
+    REDEEM_REWARD = "redeem_reward"  # POST /streams/{id}/rewards/{rid}/redeem
+    MANAGE_REWARDS = "manage_rewards"  # POST /streams/{id}/rewards, PATCH .../rewards/{rid}, GET ...?all=true
+    HANDLE_REDEMPTIONS = "handle_redemptions"  # GET /streams/{id}/redemptions, POST .../{rid}/fulfil|refund
+    USE_POINTS = "use_points"  # GET /me/points (my balances in every channel)
 
 
 class Rule(enum.Enum):
@@ -155,6 +161,12 @@ REQUIREMENTS: dict[Action, Requirement] = {
     Action.SUBSCRIBE: Requirement(Rule.SIGNED_IN),
     Action.GIFT_SUBSCRIPTION: Requirement(Rule.SIGNED_IN, suspended_code="user_blocked"),
     Action.MANAGE_EMOTES: Requirement(Rule.SIGNED_IN),
+    Action.BROWSE_REWARDS: Requirement(Rule.ANYONE),
+    # Redeeming needs a stream that has not ended (highlights and sound alerts are for the live room).
+    Action.REDEEM_REWARD: Requirement(Rule.PARTICIPANT, open_stream=True),
+    Action.MANAGE_REWARDS: Requirement(Rule.OWNER),
+    Action.HANDLE_REDEMPTIONS: Requirement(Rule.MODERATOR),
+    Action.USE_POINTS: Requirement(Rule.SIGNED_IN),
 }
 
 ROOM_ACTIONS = frozenset(

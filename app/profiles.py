@@ -6,14 +6,16 @@ from typing import Any
 
 from accounts.models import User
 from accounts.service import AccountService
+from app.loyalty import ChannelPoints
 from app.policy import Action, require
 from app.principal import Principal
 from core.ids import UserId
 
 
 class Profiles:
-    def __init__(self, accounts: AccountService) -> None:
+    def __init__(self, accounts: AccountService, points: ChannelPoints | None = None) -> None:
         self._accounts = accounts
+        self._points = points
 
     async def me(self, who: Principal | None) -> User:
         require(Action.MANAGE_SELF, who)
@@ -45,6 +47,8 @@ class Profiles:
         require(Action.MANAGE_SELF, who)
         assert who is not None
         await self._accounts.follow(who.user_id, user_id)
+        if self._points is not None:  # channel points for following: once per channel, ever
+            await self._points.followed(user_id, who.user_id)
 
     async def unfollow(self, who: Principal | None, user_id: UserId) -> None:
         require(Action.MANAGE_SELF, who)

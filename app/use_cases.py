@@ -14,6 +14,7 @@ from app.directory import Directory
 from app.gifting import Gifting
 from app.goals import Goals
 from app.lifecycle import StreamLifecycle
+from app.loyalty import ChannelPoints
 from app.moderating import Moderating
 from app.money_admin import MoneyAdmin
 from app.my_streams import MyStreams
@@ -60,3 +61,4 @@ class UseCases:
     transcoding: Transcoding
     battling: Battling
     subscribing: Subscribing
+    points: ChannelPoints

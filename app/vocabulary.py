@@ -11,6 +11,8 @@ from __future__ import annotations
 from accounts.models import Role as Role
 from cluster.errors import NodeFullError as NodeFullError
 from gifts.models import GoalKind as GoalKind
+from loyalty.models import RedemptionStatus as RedemptionStatus
+from loyalty.models import RewardKind as RewardKind
 from rooms.chat_models import ReportStatus as ReportStatus
 from rooms.models import Stream as Stream
 from rooms.models import StreamStatus as StreamStatus
@@ -26,7 +28,9 @@ __all__ = [
     "InvalidSdpError",
     "NodeFullError",
     "OverlayBinding",
+    "RedemptionStatus",
     "ReportStatus",
+    "RewardKind",
     "Role",
     "Stream",
     "StreamStatus",

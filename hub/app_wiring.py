@@ -14,6 +14,7 @@ from app.directory import Directory
 from app.gifting import Gifting
 from app.goals import Goals
 from app.lifecycle import PublisherPresence, StreamLifecycle
+from app.loyalty import ChannelPoints
 from app.moderating import Moderating
 from app.money_admin import MoneyAdmin
 from app.my_streams import MyStreams
@@ -35,6 +36,7 @@ from battles.service import BattleService
 from core.clock import Clock
 from core.events import EventBus
 from gifts.service import GiftService
+from hub.loyalty_wiring import LoyaltyWiring
 from notifications.service import NotificationService
 from rooms.chat import ChatService
 from rooms.moderation import ModerationService
@@ -76,6 +78,7 @@ def build_use_cases(
     notifications: NotificationService,
     overlay_keys: OverlayKeys,
     admin_audit: AdminAudit,
+    loyalty: LoyaltyWiring,
     clock: Clock,
     thumbnails: ThumbnailService,
     thumbnail_interval_s: float,
@@ -85,17 +88,18 @@ def build_use_cases(
     access = RoomAccess(streams, chat)
     lifecycle = StreamLifecycle(streams, sfu, events, presence_elsewhere)
     battling = Battling(access, streams, chat, accounts, battles, clock)
+    points = ChannelPoints(access, loyalty.rewards, loyalty.earning, chat, notifier, accounts, wallet, gifts)
     return UseCases(
         identity=identity,
         signing_in=SigningIn(accounts),
-        profiles=Profiles(accounts),
+        profiles=Profiles(accounts, points),
         access=access,
         lifecycle=lifecycle,
         directory=Directory(streams, accounts, presence, thumbnails),
         my_streams=MyStreams(access, streams, accounts),
         going_live=GoingLive(access, streams, identity, lifecycle, sfu, presence),
         watching=Watching(access, chat, presence, gifts, accounts),
-        chatting=Chatting(access, chat, presence, subscriptions, emotes),
+        chatting=Chatting(access, chat, presence, subscriptions, emotes, points),
         moderating=Moderating(access, moderation, streams, accounts, notifier),
         gifting=Gifting(access, gifts, battling),
         catalogue=Catalogue(gifts, admin_audit),
@@ -103,7 +107,7 @@ def build_use_cases(
         my_wallet=MyWallet(accounts, wallet, topups, cashouts),
         payments=Payments(webhooks),
         accounts_admin=AccountsAdmin(accounts, streams, lifecycle, notifier, admin_audit),
-        money_admin=MoneyAdmin(accounts, wallet, cashouts, audit, admin_audit),
+        money_admin=MoneyAdmin(accounts, wallet, cashouts, audit, admin_audit, loyalty.audit),
         nodes=Nodes(nodes),
         notifying=Notifying(notifications),
         overlays=Overlays(access, overlay_keys, chat, gifts, notifier, clock),
@@ -112,4 +116,5 @@ def build_use_cases(
         transcoding=Transcoding(access, streams, sfu),
         battling=battling,
         subscribing=Subscribing(accounts, subscriptions, emotes, clock),
+        points=points,
     )

@@ -1,4 +1,5 @@
-"""``hub wallet verify``: recompute every balance from the ledger and exit non-zero on any difference.
+"""``hub wallet verify``: recompute every balance from the ledger (coins and beans, and the separate channel points
+ledger) and exit non-zero on any difference.
 
 Two ways to reach a ledger:
 - ``HUB_MONGO_URL`` set: read the shared MongoDB directly (every node's ledger is that one database).
@@ -19,6 +20,7 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from app.money_admin import with_points
 from hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -78,6 +80,7 @@ def print_report(report: dict[str, Any], *, as_json: bool) -> int:
 async def verify_command(hub: Hub, *, reconcile: bool = False, as_json: bool = False) -> int:
     """Verify the ledger ``hub`` serves (this process's database). Exit status: 0 clean, 1 differences found."""
     report = await hub.money.audit.verify(reconcile=reconcile)
+    with_points(report, await hub.loyalty.audit.verify(reconcile=reconcile))  # the channel points ledger too
     return print_report(report.to_dict(), as_json=as_json)
 
 

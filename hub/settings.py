@@ -25,6 +25,7 @@ from cluster.settings import ClusterSettings
 from core.errors import HubError
 from gifts.settings import GiftsSettings
 from hub.secret_policy import Finding, check_secrets
+from loyalty.settings import LoyaltySettings
 from mobile_api.settings import ApiSettings
 from notifications.push import generate_vapid_private_key, vapid_key_problem
 from notifications.settings import NotificationsSettings
@@ -276,6 +277,19 @@ SUBSCRIPTIONS_VARS: tuple[Var, ...] = (
     Var("HUB_EMOTES_PER_CHANNEL", "emotes_per_channel", _integer(minimum=1)),
 )
 
+LOYALTY_VARS: tuple[Var, ...] = (
+    Var("HUB_LOYALTY_WATCH_INTERVAL_S", "watch_interval_s", _integer(minimum=1)),
+    Var("HUB_LOYALTY_WATCH_POINTS", "watch_points", _integer(minimum=0)),
+    Var("HUB_LOYALTY_WATCH_CAP_PER_HOUR", "watch_cap_per_hour", _integer(minimum=0)),
+    Var("HUB_LOYALTY_CHAT_POINTS", "chat_points", _integer(minimum=0)),
+    Var("HUB_LOYALTY_CHAT_CAP_PER_HOUR", "chat_cap_per_hour", _integer(minimum=0)),
+    Var("HUB_LOYALTY_FOLLOW_POINTS", "follow_points", _integer(minimum=0)),
+    Var("HUB_LOYALTY_FOLLOW_CAP_PER_HOUR", "follow_cap_per_hour", _integer(minimum=0)),
+    Var("HUB_LOYALTY_LEASE_S", "lease_s", _number),
+    Var("HUB_LOYALTY_RECONCILE_INTERVAL_S", "reconcile_interval_s", _number),
+    Var("HUB_LOYALTY_MAX_REWARDS", "max_rewards", _integer(minimum=1)),
+)
+
 #: Every package's table, by the name of its field in :class:`Settings` (``""``: the hub's own fields).
 TABLES: Mapping[str, tuple[Var, ...]] = {
     "": HUB_VARS,
@@ -289,6 +303,7 @@ TABLES: Mapping[str, tuple[Var, ...]] = {
     "mobile_api": MOBILE_API_VARS,
     "notifications": NOTIFICATIONS_VARS,
     "subscriptions": SUBSCRIPTIONS_VARS,
+    "loyalty": LOYALTY_VARS,
 }
 
 #: Fields a package takes from another package's setting: one variable, one default (the source's).
@@ -328,6 +343,7 @@ class Settings:
     mobile_api: ApiSettings = field(default_factory=ApiSettings)
     notifications: NotificationsSettings = field(default_factory=NotificationsSettings)
     subscriptions: SubscriptionsSettings = field(default_factory=SubscriptionsSettings)
+    loyalty: LoyaltySettings = field(default_factory=LoyaltySettings)
 
     generated_secrets: tuple[str, ...] = ()
 
@@ -453,6 +469,7 @@ class Settings:
             mobile_api=build("mobile_api", ApiSettings),
             notifications=build("notifications", NotificationsSettings),
             subscriptions=build("subscriptions", SubscriptionsSettings),
+            loyalty=build("loyalty", LoyaltySettings),
             generated_secrets=tuple(generated),
         )
 

@@ -28,6 +28,7 @@ from core.ratelimit import InProcessRateLimiter, RateLimiter
 from hub.app_wiring import build_use_cases
 from hub.battles_wiring import BattlesWiring
 from hub.cluster_wiring import ClusterWiring
+from hub.loyalty_wiring import LoyaltyWiring
 from hub.metrics import HubMetrics
 from hub.money_wiring import MoneyWiring
 from hub.mongo_standin import StandInClient
@@ -181,6 +182,15 @@ class Hub:
             streams=self.streams,
             broadcaster=self.broadcaster,
         )
+        # Channel points: a ledger of their own (nothing converts coins into points), watch time from presence.
+        self.loyalty = LoyaltyWiring(
+            settings.loyalty,
+            node_id=settings.node_id,
+            db=self.db,
+            clock=self.clock,
+            presence=self.presence,
+            streams=self.streams,
+        )
         self.notification_store = NotificationStore(self.db)
         notify = settings.notifications
         self.notifications = NotificationService(self.notification_store, self.accounts, self.clock, notify)
@@ -233,6 +243,7 @@ class Hub:
             notifications=self.notifications,
             overlay_keys=OverlayKeys(self.overlay_store, self.clock),
             admin_audit=AdminAudit(self.admin_audit_store, self.clock),
+            loyalty=self.loyalty,
             clock=self.clock,
             thumbnails=self.thumbnails,
             thumbnail_interval_s=settings.rooms.thumbnail_interval_s,
@@ -293,6 +304,7 @@ class Hub:
         await self.notification_store.create_indexes()
         self.golive_fanout.start()
         self.thumbnail_maker.start()
+        await self.loyalty.start()
         await self.cluster.start()
 
     async def _learn_slot_maps(self) -> None:
@@ -310,6 +322,7 @@ class Hub:
         if self.pusher is not None:
             await self.pusher.close()
         await self.battles.close()
+        await self.loyalty.close()
         await self.money.close()
         await self.thumbnail_maker.close()
         await self.cluster.close()  # leave the registry first: no new viewers are sent here

@@ -22,7 +22,6 @@ class Facts:
     redemptions: int
     watch_seconds: int
     watch_days: tuple[str, ...]  # ISO days with watch time, newest first
-    today: date
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,17 +44,8 @@ class Achievement:
         }
 
 
-def longest_recent_streak(days: tuple[str, ...], today: date) -> int:
-    """Consecutive days with watch time ending today or yesterday (a streak is not broken before the day is over)."""
-    have = {date.fromisoformat(d) for d in days}
-    start = today if today in have else today - timedelta(days=1)
-    streak = 0
-    while start - timedelta(days=streak) in have:
-        streak += 1
-    return streak
-
-
 def longest_streak(days: tuple[str, ...]) -> int:
+    """The longest run of consecutive UTC days with watch time (an achievement, once reached, stays)."""
     have = sorted({date.fromisoformat(d) for d in days})
     best = run = 0
     prev: date | None = None

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from core.clock import Clock
 from core.tasks import cancel_and_wait
-from loyalty.ledger import PointsLedger
+from loyalty.ledger import CAPPED, PointsLedger
 from loyalty.models import Cap, EntryKind, EntrySpec, PointsEntry
 from loyalty.settings import DEFAULTS, LoyaltySettings
 
@@ -55,6 +55,22 @@ class Earning:
         self._s = settings
         self._presence = presence
         self._task: asyncio.Task[None] | None = None
+        # (kind, channel, viewer) whose hourly cap this node saw reached, by clock hour: skipped without a database
+        # round trip until the hour changes (the cap itself is enforced by the ledger, on every node).
+        self._capped: set[tuple[str, str, str]] = set()
+        self._capped_hour = -1
+
+    def _known_capped(self, kind: EntryKind, channel: str, viewer: str) -> bool:
+        hour = int(self._clock.now().timestamp()) // 3600
+        if hour != self._capped_hour:
+            self._capped.clear()
+            self._capped_hour = hour
+        return (kind.value, channel, viewer) in self._capped
+
+    def _remember(self, entry: PointsEntry) -> PointsEntry:
+        if entry.error == CAPPED and len(self._capped) < 100_000:
+            self._capped.add((entry.kind.value, entry.channel, entry.viewer))
+        return entry
 
     def bucket(self, at: datetime | None = None) -> int:
         return int((at or self._clock.now()).timestamp()) // self._s.watch_interval_s
@@ -83,9 +99,9 @@ class Earning:
         return entry
 
     async def chat(self, channel: str, viewer: str, message_id: str, stream_id: str) -> PointsEntry | None:
-        if viewer == channel or self._s.chat_points <= 0:
+        if viewer == channel or self._s.chat_points <= 0 or self._known_capped(EntryKind.CHAT, channel, viewer):
             return None
-        return await self._ledger.execute(
+        entry = await self._ledger.execute(
             EntrySpec(
                 f"chat:{message_id}",
                 EntryKind.CHAT,
@@ -96,6 +112,7 @@ class Earning:
                 refs={"stream_id": stream_id},
             )
         )
+        return self._remember(entry)
 
     async def follow(self, channel: str, viewer: str) -> PointsEntry | None:
         """Once per (viewer, channel), ever: unfollowing and following again earns nothing more."""

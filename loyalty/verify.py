@@ -9,6 +9,7 @@ redemption's points, once (its id is the redemption's).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,3 +112,17 @@ async def verify_points(store: PointsStore, *, max_problems: int = 100) -> Point
         "points_spent_account": system.get(POINTS_SPENT, 0),
     }
     return report
+
+
+class PointsAudit:
+    """The points ledger check an operator asks for (with ``hub wallet verify``): the reconciler's pass if asked
+    (read-only otherwise), then ``verify_points``."""
+
+    def __init__(self, store: PointsStore, reconcile: Callable[[], Awaitable[int]]) -> None:
+        self._store = store
+        self._reconcile = reconcile
+
+    async def verify(self, *, reconcile: bool = False) -> PointsReport:
+        if reconcile:
+            await self._reconcile()
+        return await verify_points(self._store)

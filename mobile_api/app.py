@@ -10,6 +10,7 @@ from mobile_api import (
     admin,
     auth,
     gifts,
+    loyalty,
     nodes,
     notifications,
     overlays,
@@ -45,6 +46,7 @@ def build_api() -> Api:
         admin,
         notifications,
         subscriptions,
+        loyalty,
         stripe_webhook,
     )
     for module in modules:

@@ -181,6 +181,7 @@ class ChatMessageOut(Out):
     client_id: str | None
     at: datetime
     emotes: list[EmoteUseOut] | None = Field(default=None, description="the channel's emotes the text shows")
+    highlighted: bool | None = Field(default=None, description="true: bought with channel points (highlight)")
     deleted: bool | None = Field(default=None, description="with include_removed only")
     cleared: bool | None = Field(default=None, description="with include_removed only")
 

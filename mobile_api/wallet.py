@@ -281,7 +281,9 @@ class LedgerReportOut(BaseModel):
     accounts: int
     problems: list[str] = Field(description="at most 100, one line each")
     totals: dict[str, int] = Field(
-        description="coins_bought, coins_held, coins_spent, coins_clawed_back, coins_adjusted, coins_sold_net"
+        description="coins_bought, coins_held, coins_spent, coins_clawed_back, coins_adjusted, coins_sold_net; "
+        "the channel points ledger's: points_earned, points_redeemed, points_refunded, points_held, "
+        "points_entries, points_accounts, ..."
     )
 
 

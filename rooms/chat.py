@@ -145,6 +145,8 @@ class ChatService:
         text: str,
         client_id: str | None = None,
         emotes: tuple[tuple[str, str], ...] = (),
+        *,
+        highlighted: bool = False,
     ) -> ChatMessage:
         """``emotes``: the channel's emotes the text uses that the speaker may show (subscribers only)."""
         if speaker is None:
@@ -179,6 +181,7 @@ class ChatService:
             client_id=client_id,
             sub_months=speaker.sub_months,
             emotes=emotes,
+            highlighted=highlighted,
         )
         await self._store.insert_message(msg.to_doc())
         wire = msg.to_dict()

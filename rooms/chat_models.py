@@ -59,6 +59,7 @@ class ChatMessage:
     client_id: str | None = None
     sub_months: int = 0  # the subscriber badge's months count (0: not a subscriber)
     emotes: tuple[tuple[str, str], ...] = ()  # (code, image URL) of the channel's emotes the text uses
+    highlighted: bool = False  # a channel-points reward: shown highlighted in chat
 
     def to_dict(self) -> dict[str, Any]:
         user: dict[str, Any] = {"id": self.user_id, "nickname": self.nickname, "badges": list(self.badges)}
@@ -75,6 +76,8 @@ class ChatMessage:
         }
         if self.emotes:
             out["emotes"] = [{"code": c, "url": u} for c, u in self.emotes]
+        if self.highlighted:
+            out["highlighted"] = True
         return out
 
     def to_doc(self) -> dict[str, Any]:
@@ -91,6 +94,7 @@ class ChatMessage:
             "deleted": False,
             **({"sub_months": self.sub_months} if self.sub_months else {}),
             **({"emotes": [list(e) for e in self.emotes]} if self.emotes else {}),
+            **({"highlighted": True} if self.highlighted else {}),
         }
 
     @classmethod
@@ -107,6 +111,7 @@ class ChatMessage:
             client_id=doc.get("client_id"),
             sub_months=int(doc.get("sub_months", 0)),
             emotes=tuple((e[0], e[1]) for e in doc.get("emotes", ())),
+            highlighted=bool(doc.get("highlighted", False)),
         )
 
     @classmethod
@@ -124,6 +129,7 @@ class ChatMessage:
             client_id=data.get("client_id"),
             sub_months=int(user.get("sub_months", 0)),
             emotes=tuple((e["code"], e["url"]) for e in data.get("emotes", ())),
+            highlighted=bool(data.get("highlighted", False)),
         )
 
 

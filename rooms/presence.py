@@ -94,6 +94,10 @@ class PresenceService:
             del self._local[stream_id]
         await self._live.remove_viewer(stream_id, viewer_key)
 
+    def local_rooms(self) -> list[str]:
+        """The streams with at least one member connected to this node."""
+        return [stream_id for stream_id, members in self._local.items() if members]
+
     async def count(self, stream_id: str) -> int:
         try:
             return await self._live.count_viewers(stream_id, self._clock.now().timestamp())

@@ -113,6 +113,9 @@ def _bodies(other: str) -> dict[str, Any]:
             "tier_id": "no-such-tier",
             "idempotency_key": "route-sub",
         },
+        "POST /streams/{stream_id}/rewards": {"kind": "request", "title": "Route", "cost": 1},
+        "PATCH /streams/{stream_id}/rewards/{reward_id}": {},
+        "POST /streams/{stream_id}/rewards/{reward_id}/redeem": {"idempotency_key": "route-key-1", "text": "hi"},
     }
 
 
@@ -132,6 +135,8 @@ async def test_every_http_operation_asks_the_policy_for_its_action(
         "report_id": "no-such-report",
         "session_id": "no-such-session",
         "emote_id": "no-such-emote",
+        "reward_id": "no-such-reward",
+        "redemption_id": "no-such-redemption",
     }
 
     asked = _record_policy(monkeypatch)

@@ -60,6 +60,9 @@ BODIES: dict[str, Any] = {
     "verify_wallet": {"reconcile": False},
     "subscribe": {"tier_id": "nope"},
     "gift_subscription": {"recipient_id": "{user_id}", "tier_id": "tier1", "idempotency_key": "s{n}"},
+    "create_reward": {"kind": "request", "title": "Contract reward", "cost": 5},
+    "change_reward": {"cost": 6},
+    "redeem_reward": {"idempotency_key": "redeem-{n}", "text": "hello"},
 }
 
 
@@ -116,6 +119,8 @@ async def test_every_operation_answers_only_declared_statuses_with_declared_bodi
                 "topup_id": "nope",
                 "session_id": "nope",
                 "emote_id": "nope",
+                "reward_id": "nope",
+                "redemption_id": "nope",
             }
             url = path.format(**names)
             headers = auth(caller) if caller is not None else {}

@@ -102,6 +102,11 @@ TABLE: dict[Action, tuple[str, str]] = {
     Action.SUBSCRIBE: (SIGNED_IN, SIGNED_IN),
     Action.GIFT_SUBSCRIPTION: ("unauth ok ok ok blocked ok ok ok ok", "unauth ok ok ok blocked ok ok ok ok"),
     Action.MANAGE_EMOTES: (SIGNED_IN, SIGNED_IN),
+    Action.BROWSE_REWARDS: (ALL_OK, ALL_OK),
+    Action.REDEEM_REWARD: (PARTICIPANT, ENDED_FOR_SIGNED_IN),
+    Action.MANAGE_REWARDS: (OWNER_ONLY, OWNER_ONLY),
+    Action.HANDLE_REDEMPTIONS: (MODERATOR, MODERATOR),
+    Action.USE_POINTS: (SIGNED_IN, SIGNED_IN),
 }
 CODES = {
     "ok": None,
@@ -235,6 +240,15 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "POST /channels/{user_id}/subscription-gifts": Action.GIFT_SUBSCRIPTION,
     "POST /me/emotes": Action.MANAGE_EMOTES,
     "DELETE /me/emotes/{emote_id}": Action.MANAGE_EMOTES,
+    "GET /streams/{stream_id}/rewards": Action.BROWSE_REWARDS,
+    "POST /streams/{stream_id}/rewards": Action.MANAGE_REWARDS,
+    "PATCH /streams/{stream_id}/rewards/{reward_id}": Action.MANAGE_REWARDS,
+    "POST /streams/{stream_id}/rewards/{reward_id}/redeem": Action.REDEEM_REWARD,
+    "GET /streams/{stream_id}/redemptions": Action.HANDLE_REDEMPTIONS,
+    "POST /streams/{stream_id}/redemptions/{redemption_id}/fulfil": Action.HANDLE_REDEMPTIONS,
+    "POST /streams/{stream_id}/redemptions/{redemption_id}/refund": Action.HANDLE_REDEMPTIONS,
+    "GET /me/points": Action.USE_POINTS,
+    "GET /users/{user_id}/achievements": Action.READ_PROFILE,
 }
 
 
