@@ -21,7 +21,7 @@ from rooms.streams import StreamService
 
 
 class RoomsPresence:
-    """``loyalty.earning.PresenceSource`` from the rooms: this node's rooms, each one's viewers on every node."""
+    """``loyalty.earning.PresenceSource`` from the rooms: this node's live rooms, each one's viewers on every node."""
 
     def __init__(self, presence: PresenceService, streams: StreamService, *, max_viewers: int = 100_000) -> None:
         self._presence = presence
@@ -40,7 +40,10 @@ class RoomsPresence:
         return rooms
 
     async def viewers(self, stream_id: str) -> list[str]:
-        return await self._presence.viewers(stream_id, self._max)
+        """The shared set (every node's viewers), plus this node's own members: a viewer who just left another node
+        is dropped from the shared set by that node until this node's next presence heartbeat writes them back."""
+        shared = await self._presence.viewers(stream_id, self._max)
+        return list(dict.fromkeys([*shared, *self._presence.local_viewers(stream_id)]))
 
 
 class LoyaltyWiring:

@@ -98,6 +98,10 @@ class PresenceService:
         """The streams with at least one member connected to this node."""
         return [stream_id for stream_id, members in self._local.items() if members]
 
+    def local_viewers(self, stream_id: str) -> list[str]:
+        """The viewer keys of the stream's members connected to this node."""
+        return list(self._local.get(stream_id, ()))
+
     async def count(self, stream_id: str) -> int:
         try:
             return await self._live.count_viewers(stream_id, self._clock.now().timestamp())

@@ -199,7 +199,11 @@ async def test_achievements_show_on_the_profile_from_recorded_facts(node: Any) -
 
 async def test_wallet_verify_covers_the_points_ledger_and_finds_a_tampered_balance(node: Any) -> None:
     _, http, hub = node
-    admin, owner, fan = await register(http, "Admin", email=ADMIN), await register(http, "Ow"), await register(http, "Fa")
+    admin, owner, fan = (
+        await register(http, "Admin", email=ADMIN),
+        await register(http, "Ow"),
+        await register(http, "Fa"),
+    )
     await follow(http, fan, owner)
     r = await http.post("/api/v1/admin/wallet/verify", json={}, headers=auth(admin))
     assert r.status_code == 200 and r.json()["ok"] is True, r.text
@@ -212,7 +216,11 @@ async def test_wallet_verify_covers_the_points_ledger_and_finds_a_tampered_balan
 
 async def test_points_cannot_be_bought(node: Any) -> None:
     _, http, hub = node
-    admin, owner, fan = await register(http, "Admin", email=ADMIN), await register(http, "Ow"), await register(http, "Fa")
+    admin, owner, fan = (
+        await register(http, "Admin", email=ADMIN),
+        await register(http, "Ow"),
+        await register(http, "Fa"),
+    )
     # No operation of the API credits points except the ones that redeem and refund rewards.
     doc = (await http.get("/api/v1/openapi.json")).json()
     writes = {

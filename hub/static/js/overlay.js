@@ -241,6 +241,18 @@ if (kind === "alerts") {
   handlers["gift:received"] = (e) => alerts.push(e);
   // A new subscriber queues with the gifts; one alert per (subscriber, moment).
   handlers["sub:new"] = (e) => alerts.push({ ...e, subscriber: true, transfer_id: `sub:${e.channel_id}:${e.user?.id}:${e.at}` });
+  // A sound alert bought with channel points: drawn like a gift alert (the reward's title as the gift's name), with a
+  // tone when the page has sound=1.
+  handlers["reward:alert"] = (e) =>
+    alerts.push({
+      transfer_id: e.redemption_id,
+      sender: e.viewer,
+      gift: { id: "reward", rarity: "rare", names: { en: e.title, ru: e.title } },
+      count: 1,
+      combo: 0,
+      effect: { duration_ms: 4000 },
+      reward: true,
+    });
   window.livehubOverlay = { alerts };
 } else if (kind === "goal") {
   const root = el("div", { class: "goal", id: "goal" },

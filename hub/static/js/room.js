@@ -45,7 +45,10 @@ export class ChatView {
     const mentionsMe = Boolean(this.selfId) && (message.mentions || []).some((m) => m.user_id === this.selfId);
     const row = el(
       "li",
-      { class: mentionsMe ? "chat-msg chat-mention" : "chat-msg", dataset: { id: message.id, userId: userIdOf(user) || "" } },
+      {
+        class: `chat-msg${mentionsMe ? " chat-mention" : ""}${message.highlighted ? " chat-highlight" : ""}`,
+        dataset: { id: message.id, userId: userIdOf(user) || "" },
+      },
       el("span", { class: "chat-time muted" }, formatTime(message.at)),
       ...badges,
       el("b", { class: "chat-nick" }, nicknameOf(user)),

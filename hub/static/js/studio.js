@@ -5,6 +5,7 @@ import { api, hubConfig, nicknameFor, session } from "./api.js";
 import { formatNumber, t } from "./i18n.js";
 import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, nicknameOf, userIdOf } from "./room.js";
 import { PkPanel, pkSteps } from "./pk.js";
+import { RewardsStudio } from "./points.js";
 import { RoomSession } from "./room-session.js";
 import { listDevices, openCamera, publish } from "./rtc.js";
 import { $, copyText, el, loginGate, showError, startPage, toast } from "./ui.js";
@@ -18,6 +19,7 @@ let goal;
 let board;
 const state = { streams: [], stream: null, media: null, pc: null, live: false, beans: 0, socket: null, syncTimer: null, publishes: 0 };
 const preview = $("#preview");
+const rewards = new RewardsStudio($("#studio-points"));
 
 function setStat(id, value) {
   const node = $(`#${id}`);
@@ -92,6 +94,7 @@ function selectStream(stream) {
   if (state.live && stream.id !== state.stream?.id) return;
   const previous = state.stream?.id;
   state.stream = stream;
+  rewards.show(stream.id);
   $("#stream-title").textContent = stream.title;
   const whip = `${window.location.origin}/api/v1/whip/${encodeURIComponent(stream.id)}`;
   $("#whip-url").value = whip;
@@ -342,6 +345,7 @@ function setupRoom() {
   room.on("leaderboard:update", (e) => board.update(e.top));
   room.on("goal:progress", (e) => goal.update(e.goal));
   room.on("stream:ended", () => stopLive());
+  room.on("redemption:new", () => rewards.refresh());
   state.pk = new PkPanel({ stage: $("#stage"), room, onChange: renderPk });
   setupPkControls();
 }

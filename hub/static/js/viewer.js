@@ -6,6 +6,7 @@ import { buyCoinsDialog } from "./coins.js";
 import { formatNumber, t, tn } from "./i18n.js";
 import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, giftIcon, giftName } from "./room.js";
 import { PkPanel } from "./pk.js";
+import { PointsPanel } from "./points.js";
 import { RoomSession, settingsNotes } from "./room-session.js";
 import { chooseLayer, subscribe, watchQuality } from "./rtc.js";
 import { $, authDialog, el, showError, startPage, toast } from "./ui.js";
@@ -403,6 +404,7 @@ session.onChange((s) => {
   chat.selfId = s?.user?.id ?? null;
   composer.setGuest(!s?.access_token);
   refreshBalance();
+  points.refresh();
   // reconnect so the server knows who we are now (the player keeps playing over its own connection)
   room.socket.disconnect();
   room.socket.connect();
@@ -425,9 +427,13 @@ async function start() {
   }
 }
 
+const points = new PointsPanel($("#points"), streamId);
+room.on("points:balance", (e) => points.setBalance(e.balance));
+
 start();
 loadGifts();
 refreshBalance();
+if (streamId) points.refresh();
 window.livehub = {
   state,
   room,

@@ -13,7 +13,7 @@ from loyalty.errors import InsufficientPointsError, RedemptionStateError, Reward
 from loyalty.models import EntryKind, EntrySpec, EntryState, RedemptionStatus, RewardKind
 from loyalty.settings import LoyaltySettings
 from loyalty.verify import verify_points
-from tests.unit.loyalty.conftest import Points, make_points
+from tests.support.points import Points, make_points
 
 CH, ALICE, BOB = "streamer1", "alice", "bob"
 
