@@ -190,3 +190,14 @@ async def test_a_reward_needs_valid_fields_and_a_request_needs_text(points: Poin
     reward = await points.rewards.create(CH, RewardKind.REQUEST, "ok", 1)
     with pytest.raises(InvalidInputError):
         await points.rewards.redeem(CH, ALICE, "Alice", reward.id, "k-no-text-1", text="  ")
+
+
+async def test_watching_two_channels_at_once_earns_in_both_but_counts_the_time_once(points: Points) -> None:
+    for _ in range(3):
+        await points.earning.watch(CH, ALICE, "s1")
+        await points.earning.watch("streamer2", ALICE, "s2")
+        await points.earning.watch(CH, ALICE, "s1")  # another node sampling the same bucket
+        points.clock.advance(60)
+    assert await points.ledger.balance(CH, ALICE) == await points.ledger.balance("streamer2", ALICE) == 6
+    assert await points.store.watch_seconds(ALICE) == 180
+    assert await points.store.watch_days(ALICE, limit=5) == [("2026-03-02", 180)]
