@@ -73,6 +73,25 @@ class SfuCollector(Collector):
         layers = GaugeMetricFamily(
             "hub_sfu_layers", "Simulcast layers the publisher sends (1: no simulcast)", labels=["stream"]
         )
+        ladders = GaugeMetricFamily(
+            "hub_sfu_transcoded_ladders", "Streams whose lower layers this node transcodes (sfu/ladder.py)"
+        )
+        ladder_cpu = CounterMetricFamily(
+            "hub_sfu_ladder_cpu_seconds", "CPU time of a stream's transcoded ladder (its thread)", labels=["stream"]
+        )
+        ladder_dropped = CounterMetricFamily(
+            "hub_sfu_ladder_dropped_packets",
+            "Packets a transcoded ladder's full queue refused (forwarding never waits for it)",
+            labels=["stream"],
+        )
+        running_ladders = 0
+        for router in stats["routers"]:
+            ladder = router.get("ladder")
+            if ladder is not None:
+                running_ladders += 1
+                ladder_cpu.add_metric([router["stream_id"]], ladder["cpu_s"])
+                ladder_dropped.add_metric([router["stream_id"]], ladder["dropped_packets"])
+        ladders.add_metric([], running_ladders)
         for router in stats["routers"]:
             video = 0
             for producer in router["producers"]:
@@ -108,6 +127,9 @@ class SfuCollector(Collector):
         yield from producer_gauges.values()
         yield switches
         yield layers
+        yield ladders
+        yield ladder_cpu
+        yield ladder_dropped
         yield from consumer_counters.values()
         yield rtt
         yield loss

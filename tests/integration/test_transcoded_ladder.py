@@ -127,6 +127,10 @@ async def test_the_owner_turns_the_ladder_on_over_http_and_it_starts_again_when_
             assert r.status_code == 201, r.text
             await viewer.accept(r.text)
             assert await until(lambda: _size(viewer) == SIZES["low"], 20)
+            metrics = (await node.http.get("/metrics", headers=auth(owner))).text
+            assert "hub_sfu_transcoded_ladders 1.0" in metrics
+            assert f'hub_sfu_ladder_cpu_seconds_total{{stream="{sid}"}}' in metrics
+            assert f'hub_sfu_producer_packets_total{{kind="video",layer="l",stream="{sid}"}}' in metrics
 
             await first.close()  # the broadcaster's connection drops; it comes back within the grace
             await publish(node, stream, second)
