@@ -203,6 +203,12 @@ class _Shard:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._backoff_max_s)
 
+    async def _publish_batch(self, batch: list[tuple[str, bytes]]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for channel, data in batch:
+            getattr(pipe, self._pub)(channel, data)
+        await pipe.execute()
+
     async def _publish_loop(self) -> None:
         backoff = 0.05
         while True:
@@ -210,10 +216,15 @@ class _Shard:
             while len(batch) < PUBLISH_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                pipe = self._redis.pipeline(transaction=False)
-                for channel, data in batch:
-                    getattr(pipe, self._pub)(channel, data)
-                await pipe.execute()
+                try:
+                    await self._publish_batch(batch)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # A pooled connection that died with a restarted Redis fails once; the pool then opens a fresh
+                    # one. Without this second try, the first messages after Redis came back were lost (only the
+                    # nodes' own rooms had them). Redis really away refuses the second try at once as well.
+                    await self._publish_batch(batch)
                 self._counters.published += len(batch)
                 backoff = 0.05
             except asyncio.CancelledError:

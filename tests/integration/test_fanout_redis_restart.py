@@ -16,11 +16,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
+from signaling.store_redis import RedisRoomLink
 from tests.support.api import create_stream, register
 from tests.support.live import live_clients
 from tests.support.nodes import hub_nodes
 from tests.support.servers import free_port
+from tests.support.waiting import until
 
 
 @contextlib.contextmanager
@@ -97,4 +100,44 @@ async def test_local_rooms_work_while_redis_is_down_and_nodes_resubscribe_when_i
                 reconnects = [ln for ln in metrics.splitlines() if ln.startswith("hub_fanout_redis_reconnects_total")]
                 assert reconnects and float(reconnects[0].split()[-1]) >= 1
     finally:
+        first.__exit__(None, None, None)
+
+
+async def test_the_first_message_after_redis_restarts_reaches_the_other_nodes() -> None:
+    """The publisher's pooled connection died with the old server: its first use fails once. That first message
+    used to be dropped, so a chat line sent right after Redis came back reached only its own node."""
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    heard: list[bytes] = []
+
+    async def hear(data: bytes) -> None:
+        heard.append(data)
+
+    sender_redis, receiver_redis = aioredis.Redis.from_url(url), aioredis.Redis.from_url(url)
+    sender = RedisRoomLink(sender_redis, "node:a", hear)
+    receiver = RedisRoomLink(receiver_redis, "node:b", hear)
+    first = redis_on(port)
+    first.__enter__()
+    try:
+        for link in (sender, receiver):
+            link.start()
+        await receiver.subscribe("room:x")
+        assert await until(lambda: sender.connected and receiver.connected, 5)
+        await asyncio.sleep(0.2)  # the receiver's SUBSCRIBE is on the wire
+        sender.publish("room:x", b"before")
+        assert await until(lambda: heard == [b"before"], 5)
+
+        first.__exit__(None, None, None)
+        assert await until(lambda: not receiver.connected, 10)
+        with redis_on(port):
+            assert await until(lambda: sender.connected and receiver.connected, 10)
+            await asyncio.sleep(0.2)  # resubscribed
+            sender.publish("room:x", b"after")
+            assert await until(lambda: heard == [b"before", b"after"], 5), (heard, sender.dropped)
+            assert sender.dropped == 0
+    finally:
+        for link in (sender, receiver):
+            await link.close()
+        for client in (sender_redis, receiver_redis):
+            await client.aclose()
         first.__exit__(None, None, None)
