@@ -33,9 +33,10 @@ PAGE_STATE = """async () => {
   }
   const stage = document.querySelector("#stage");
   const bar = stage.querySelector(".pk-bar");
+  const clock = stage.querySelector(".pk-clock");
   return { own: await frames(state.pc), opponent: await frames(pk.pc), pk: stage.dataset.pk || "",
-           split: stage.classList.contains("pk"), ours: bar.dataset.ours || "", theirs: bar.dataset.theirs || "",
-           clock: stage.querySelector(".pk-clock").dataset.seconds || "",
+           split: stage.classList.contains("pk"), ours: bar ? bar.dataset.ours || "" : "",
+           theirs: bar ? bar.dataset.theirs || "" : "", clock: clock ? clock.dataset.seconds || "" : "",
            videos: [...stage.querySelectorAll("video")].filter((v) => !v.hidden).length };
 }"""
 

@@ -24,26 +24,28 @@ export class PkPanel {
     this.pc = null;
     this.subscribedTo = null;
     this.deadline = 0; // performance.now() at which the countdown reaches zero
-    this.video = el("video", { class: "pk-opponent", playsinline: "", autoplay: "", muted: "" });
-    this.video.muted = true;
-    this.video.hidden = true;
-    this.bar = el("div", { class: "pk-bar", hidden: "" },
-      el("span", { class: "pk-score pk-ours" }, "0"),
-      el("div", { class: "pk-track" }, el("div", { class: "pk-fill" })),
-      el("span", { class: "pk-score pk-theirs" }, "0"));
-    this.bar.hidden = true;
-    this.clock = el("div", { class: "pk-clock", hidden: "" });
-    this.clock.hidden = true;
-    this.banner = el("div", { class: "pk-result", hidden: "" });
-    this.banner.hidden = true;
-    const own = stage.querySelector("video");
-    own.after(this.video);
-    stage.append(this.bar, this.clock, this.banner);
+    this.timer = null;
+    this.built = false; // the split screen's elements are made at the first battle: no battle, no cost
     for (const event of EVENTS) room.on(event, (e) => this.apply(e.battle));
     room.onDisconnect(() => {
       this.stale = true; // the server closed this connection's media sessions
     });
-    this.timer = setInterval(() => this.tick(), 250);
+  }
+
+  build() {
+    if (this.built) return;
+    this.built = true;
+    this.video = el("video", { class: "pk-opponent", playsinline: "", autoplay: "" });
+    this.video.muted = true;
+    this.bar = el("div", { class: "pk-bar" },
+      el("span", { class: "pk-score pk-ours" }, "0"),
+      el("div", { class: "pk-track" }, el("div", { class: "pk-fill" })),
+      el("span", { class: "pk-score pk-theirs" }, "0"));
+    this.clock = el("div", { class: "pk-clock" });
+    this.banner = el("div", { class: "pk-result" });
+    this.banner.hidden = true;
+    this.stage.querySelector("video").after(this.video);
+    this.stage.append(this.bar, this.clock, this.banner);
   }
 
   /** Ask the server for the room's battle (after joining, or after a reconnect). */
@@ -78,11 +80,19 @@ export class PkPanel {
     this.battle = battle;
     if (battle?.state === "live" && battle.remaining_ms != null) this.deadline = performance.now() + battle.remaining_ms;
     const split = !!battle && SPLIT_STATES.has(battle.state);
+    if (split) this.build();
     this.stage.classList.toggle("pk", split);
     this.stage.dataset.pk = battle?.state ?? "";
-    this.video.hidden = !split;
-    this.bar.hidden = !split;
-    this.clock.hidden = !split;
+    if (this.built) {
+      this.video.hidden = !split;
+      this.bar.hidden = !split;
+      this.clock.hidden = !split;
+    }
+    if (split && !this.timer) this.timer = setInterval(() => this.tick(), 250);
+    if (!split && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
     if (split) this.showOpponent();
     else this.dropOpponent();
     this.render();
@@ -92,7 +102,7 @@ export class PkPanel {
   render() {
     const b = this.battle;
     if (!b || !SPLIT_STATES.has(b.state)) {
-      this.banner.hidden = true;
+      if (this.built) this.banner.hidden = true;
       return;
     }
     const ours = b[this.ourSide].score;
@@ -149,12 +159,7 @@ export class PkPanel {
     this.subscribedTo = null;
     this.pc?.close();
     this.pc = null;
-    this.video.srcObject = null;
-  }
-
-  close() {
-    clearInterval(this.timer);
-    this.dropOpponent();
+    if (this.built) this.video.srcObject = null;
   }
 }
 
