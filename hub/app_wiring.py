@@ -115,6 +115,6 @@ def build_use_cases(
         thumbnails=Thumbnails(thumbnails, thumbnail_interval_s),
         transcoding=Transcoding(access, streams, sfu),
         battling=battling,
-        subscribing=Subscribing(accounts, subscriptions, emotes, clock),
+        subscribing=Subscribing(accounts, subscriptions, emotes, clock, access, presence),
         points=points,
     )

@@ -84,7 +84,8 @@ class SubscribeBody(Body):
 
 
 class SubGiftBody(Body):
-    recipient_id: str = Field(max_length=64)
+    recipient_id: str | None = Field(default=None, max_length=64, description="none: draw a viewer of stream_id")
+    stream_id: str | None = Field(default=None, max_length=64, description="the channel's stream to draw from")
     tier_id: str = Field(max_length=64)
     idempotency_key: IdempotencyKey
 
@@ -172,7 +173,7 @@ async def my_subscriptions(call: Call) -> dict[str, Any]:
     responses={
         403: "your own channel, or your account cannot spend",
         404: "no such channel or recipient",
-        409: "not enough coins (nothing changed), or the key was used for another gift",
+        409: "not enough coins (nothing changed), the key was used for another gift, or nobody to draw",
         422: "unknown tier",
     },
     response=SubGiftOut,
@@ -180,7 +181,7 @@ async def my_subscriptions(call: Call) -> dict[str, Any]:
 async def gift_subscription(call: Call) -> dict[str, Any]:
     b = call.body_as(SubGiftBody)
     return await call.ctx.use.subscribing.gift(
-        call.principal, call.path["user_id"], b.recipient_id, b.tier_id, b.idempotency_key
+        call.principal, call.path["user_id"], b.recipient_id, b.tier_id, b.idempotency_key, stream_id=b.stream_id
     )
 
 

@@ -357,9 +357,20 @@ class SubscriptionService:
         )
 
     # Gifted months, paid in coins
-    async def gift(self, buyer_id: str, recipient_id: str, channel_id: str, tier_id: str, key: str) -> dict[str, Any]:
+    async def gift(
+        self,
+        buyer_id: str,
+        recipient_id: str,
+        channel_id: str,
+        tier_id: str,
+        key: str,
+        *,
+        drawn: bool = False,
+    ) -> dict[str, Any]:
         """One month of ``tier_id`` for ``recipient_id`` in ``channel_id``, paid with ``buyer_id``'s coins once per
-        ``key``: a retry returns the first answer and never debits twice; too few coins changes nothing."""
+        ``key``: a retry returns the first answer and never debits twice; too few coins changes nothing. ``drawn``:
+        the recipient was drawn at random for this request, so a retry that drew someone else gets the first
+        draw's gift (not ``idempotency_key_reused``)."""
         if not _KEY.match(key):
             raise InvalidInputError("idempotency_key must be 1-64 of A-Z a-z 0-9 _ . : -", field="idempotency_key")
         if recipient_id == channel_id:
@@ -382,6 +393,7 @@ class SubscriptionService:
             "streamer_id": channel_id,
             "tier_id": tier.id,
             "tier_version": self._settings.tiers_version,
+            "drawn": drawn,
             "coins": tier.coins,
             "beans": share,
             "platform_beans": value - share,
@@ -396,6 +408,8 @@ class SubscriptionService:
         transfer = await self._wallet.execute(spec)
         first = transfer.refs.get("_attempt") == attempt
         if not first:
+            if drawn and transfer.refs.get("drawn"):
+                recipient_id = str(transfer.refs.get("recipient_id"))
             sent = (transfer.refs.get("recipient_id"), transfer.refs.get("streamer_id"), transfer.refs.get("tier_id"))
             if sent != (recipient_id, channel_id, tier.id):
                 raise ConflictError("this idempotency key was used for another gift", code="idempotency_key_reused")
@@ -416,6 +430,11 @@ class SubscriptionService:
             "balance": balance,
             "membership": member.to_dict(self._clock.now()),
         }
+
+    async def gift_recipient(self, buyer_id: str, key: str) -> str | None:
+        """Whom the buyer's gift with ``key`` went to, if it was sent before."""
+        transfer = await self._wallet.ledger.get(f"subgift:{buyer_id}:{key}")
+        return str(transfer.refs.get("recipient_id")) if transfer is not None else None
 
     async def _add_gift_month(
         self, transfer: Transfer, channel_id: str, recipient_id: str, tier: SubTier, buyer_id: str

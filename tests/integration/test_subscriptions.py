@@ -368,3 +368,37 @@ async def test_a_new_subscriber_reaches_the_overlay_and_the_room_with_months_in_
         await watcher.ok("chat:send", {"stream_id": stream["id"], "text": "hi as a sub"})
         msg = await overlay.wait_event("chat:message", where=lambda m: m["text"] == "hi as a sub")
         assert "subscriber" in msg["user"]["badges"] and msg["user"]["sub_months"] == 1
+
+
+async def test_a_gift_to_a_random_viewer_goes_to_a_present_non_subscriber_once_per_key(node: Node) -> None:
+    streamer, buyer = await register(node.http, "Streamer"), await register(node.http, "Buyer")
+    subbed, plain, away = [await register(node.http, n) for n in ("Subbed", "Plain", "Away")]
+    channel = streamer["user"]["id"]
+    stream = await live_stream(node.http, streamer)
+    await give_coins(node.http, node.hub, buyer["user"]["id"], 2000)
+    url = f"/api/v1/channels/{channel}/subscription-gifts"
+    r = await node.http.post(
+        url,
+        json={"recipient_id": subbed["user"]["id"], "tier_id": "tier1", "idempotency_key": "named"},
+        headers=auth(buyer),
+    )
+    assert r.status_code == 201, r.text
+    async with live_clients() as open_client:
+        for person in (buyer, subbed, plain):  # "away" never joins the room
+            client = await open_client(node.url, person["access_token"])
+            await client.ok("stream:join", {"stream_id": stream["id"]})
+        await open_client(node.url)  # a guest is present too
+        body = {"stream_id": stream["id"], "tier_id": "tier1", "idempotency_key": "drawn-1"}
+        first = await node.http.post(url, json=body, headers=auth(buyer))
+        assert first.status_code == 201, first.text
+        assert first.json()["recipient_id"] == plain["user"]["id"]  # the only present non-subscriber
+        again = await node.http.post(url, json=body, headers=auth(buyer))  # a retry: the same gift, once
+        assert again.status_code == 201 and again.json()["transfer_id"] == first.json()["transfer_id"]
+        assert again.json()["recipient_id"] == plain["user"]["id"] and again.json()["balance"] == 2000 - 2 * 500
+        r = await node.http.post(url, json={**body, "idempotency_key": "drawn-2"}, headers=auth(buyer))
+        assert r.status_code == 409 and r.json()["code"] == "no_eligible_viewer"
+    assert (await node.http.get("/api/v1/wallet", headers=auth(buyer))).json()["coins"] == 1000
+    assert (await node.membership(plain, channel))["months"] == 1
+    r = await node.http.get(f"/api/v1/channels/{channel}/subscription", headers=auth(away))
+    assert r.status_code == 404
+    await verify_at_rest(node.hub)
