@@ -75,6 +75,11 @@ class Action(enum.StrEnum):
     SET_TRANSCODING = "set_transcoding"  # PUT /streams/{id}/transcoding (the transcoded ladder, issue 13)
     MANAGE_OVERLAYS = "manage_overlays"  # GET /streams/{id}/overlays, POST .../overlays/rotate, .../test-alert
     WATCH_OVERLAY = "watch_overlay"  # overlay:join (the overlay key is the authority, as a WHIP session URL is)
+    # Recordings
+    RECORD_STREAM = "record_stream"  # POST /streams/{id}/recordings
+    STOP_RECORDING = "stop_recording"  # POST /streams/{id}/recordings/stop
+    WATCH_RECORDING = "watch_recording"  # GET /users/{id}/recordings, /recordings/{id}, /recordings/{id}/media
+    MANAGE_RECORDING = "manage_recording"  # DELETE /recordings/{id}; seeing unfinished ones
     # The admin console
     ADMINISTER_PLATFORM = "administer_platform"  # GET /admin/users*, /admin/reports*, /admin/audit
     TAKE_DOWN_STREAM = "take_down_stream"  # POST /admin/streams/{id}/takedown
@@ -151,6 +156,10 @@ REQUIREMENTS: dict[Action, Requirement] = {
     Action.SET_TRANSCODING: Requirement(Rule.OWNER),
     Action.MANAGE_OVERLAYS: Requirement(Rule.OWNER),
     Action.WATCH_OVERLAY: Requirement(Rule.ANYONE),
+    Action.RECORD_STREAM: Requirement(Rule.OWNER_OR_ADMIN, open_stream=True),
+    Action.STOP_RECORDING: Requirement(Rule.OWNER_OR_ADMIN),
+    Action.WATCH_RECORDING: Requirement(Rule.ANYONE),
+    Action.MANAGE_RECORDING: Requirement(Rule.OWNER_OR_ADMIN),
     Action.ADMINISTER_PLATFORM: Requirement(Rule.ADMIN),
     Action.TAKE_DOWN_STREAM: Requirement(Rule.ADMIN),
     Action.BROWSE_COIN_PACKS: Requirement(Rule.ANYONE),

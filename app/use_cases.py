@@ -25,6 +25,7 @@ from app.overlays import Overlays
 from app.payments import Payments
 from app.principal import Identity
 from app.profiles import Profiles
+from app.recording import Recordings
 from app.signing_in import SigningIn
 from app.streaming import GoingLive
 from app.subscribing import Subscribing
@@ -62,3 +63,4 @@ class UseCases:
     battling: Battling
     subscribing: Subscribing
     points: ChannelPoints
+    recordings: Recordings

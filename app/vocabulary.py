@@ -13,6 +13,7 @@ from cluster.errors import NodeFullError as NodeFullError
 from gifts.models import GoalKind as GoalKind
 from loyalty.models import RedemptionStatus as RedemptionStatus
 from loyalty.models import RewardKind as RewardKind
+from recordings.models import RecordingState as RecordingState
 from rooms.chat_models import ReportStatus as ReportStatus
 from rooms.models import Stream as Stream
 from rooms.models import StreamStatus as StreamStatus
@@ -29,6 +30,7 @@ __all__ = [
     "NodeFullError",
     "OverlayBinding",
     "RedemptionStatus",
+    "RecordingState",
     "ReportStatus",
     "RewardKind",
     "Role",

@@ -25,6 +25,7 @@ from app.overlays import Overlays
 from app.payments import Payments
 from app.principal import Identity
 from app.profiles import Profiles
+from app.recording import RecordingDriver, Recordings
 from app.signing_in import SigningIn
 from app.streaming import GoingLive
 from app.subscribing import Subscribing
@@ -38,6 +39,7 @@ from core.events import EventBus
 from gifts.service import GiftService
 from hub.loyalty_wiring import LoyaltyWiring
 from notifications.service import NotificationService
+from recordings.service import RecordingService
 from rooms.chat import ChatService
 from rooms.moderation import ModerationService
 from rooms.notify import RoomNotifier
@@ -83,6 +85,8 @@ def build_use_cases(
     thumbnails: ThumbnailService,
     thumbnail_interval_s: float,
     battles: BattleService,
+    recordings: RecordingService,
+    recording_driver: RecordingDriver,
     presence_elsewhere: PublisherPresence | None = None,
 ) -> UseCases:
     access = RoomAccess(streams, chat)
@@ -117,4 +121,5 @@ def build_use_cases(
         battling=battling,
         subscribing=Subscribing(accounts, subscriptions, emotes, clock, access, presence),
         points=points,
+        recordings=Recordings(access, recordings, recording_driver),
     )

@@ -29,6 +29,7 @@ from loyalty.settings import LoyaltySettings
 from mobile_api.settings import ApiSettings
 from notifications.push import generate_vapid_private_key, vapid_key_problem
 from notifications.settings import NotificationsSettings
+from recordings.settings import RecordingsSettings
 from rooms.settings import RoomsSettings
 from sfu.settings import SfuSettings
 from subscriptions.settings import SubscriptionsSettings, SubTier
@@ -290,6 +291,21 @@ LOYALTY_VARS: tuple[Var, ...] = (
     Var("HUB_LOYALTY_MAX_REWARDS", "max_rewards", _integer(minimum=1)),
 )
 
+RECORDINGS_VARS: tuple[Var, ...] = (
+    Var("HUB_RECORDINGS_DIR", "directory", _text),
+    Var("HUB_RECORDINGS_SEGMENT_S", "segment_s", _number),
+    Var("HUB_RECORDINGS_QUEUE_PACKETS", "queue_packets", _integer(minimum=1)),
+    Var("HUB_RECORDINGS_RETENTION_DAYS", "retention_days", _number),
+    Var("HUB_RECORDINGS_QUOTA_BYTES_PER_STREAMER", "quota_bytes_per_streamer", _integer(minimum=0)),
+    Var("HUB_RECORDINGS_QUOTA_BYTES_TOTAL", "quota_bytes_total", _integer(minimum=0)),
+    Var("HUB_RECORDINGS_STORAGE", "storage", _text),
+    Var("HUB_RECORDINGS_S3_ENDPOINT", "s3_endpoint", _text),
+    Var("HUB_RECORDINGS_S3_BUCKET", "s3_bucket", _text),
+    Var("HUB_RECORDINGS_S3_REGION", "s3_region", _text),
+    Var("HUB_RECORDINGS_S3_ACCESS_KEY", "s3_access_key", _text),
+    Var("HUB_RECORDINGS_S3_SECRET_KEY", "s3_secret_key", _text),
+)
+
 #: Every package's table, by the name of its field in :class:`Settings` (``""``: the hub's own fields).
 TABLES: Mapping[str, tuple[Var, ...]] = {
     "": HUB_VARS,
@@ -304,6 +320,7 @@ TABLES: Mapping[str, tuple[Var, ...]] = {
     "notifications": NOTIFICATIONS_VARS,
     "subscriptions": SUBSCRIPTIONS_VARS,
     "loyalty": LOYALTY_VARS,
+    "recordings": RECORDINGS_VARS,
 }
 
 #: Fields a package takes from another package's setting: one variable, one default (the source's).
@@ -344,6 +361,7 @@ class Settings:
     notifications: NotificationsSettings = field(default_factory=NotificationsSettings)
     subscriptions: SubscriptionsSettings = field(default_factory=SubscriptionsSettings)
     loyalty: LoyaltySettings = field(default_factory=LoyaltySettings)
+    recordings: RecordingsSettings = field(default_factory=RecordingsSettings)
 
     generated_secrets: tuple[str, ...] = ()
 
@@ -470,6 +488,7 @@ class Settings:
             notifications=build("notifications", NotificationsSettings),
             subscriptions=build("subscriptions", SubscriptionsSettings),
             loyalty=build("loyalty", LoyaltySettings),
+            recordings=build("recordings", RecordingsSettings),
             generated_secrets=tuple(generated),
         )
 

@@ -25,7 +25,9 @@ class SfuWiring:
         self, settings: SfuSettings, registry: CollectorRegistry, cluster: ClusterWiring | None = None
     ) -> None:
         # In-process by default; HUB_SFU_WORKERS > 0 forwards in that many worker processes (one per core).
-        local: Sfu = SfuWorkerPool(settings, settings.workers) if settings.workers else SfuService(settings)
+        local: SfuService | SfuWorkerPool = (
+            SfuWorkerPool(settings, settings.workers) if settings.workers else SfuService(settings)
+        )
         self.local_sfu = local  # this node's own SFU (``sfu`` below is what the rest of the hub calls)
         # Any node serves any stream: the cluster plane wraps the node's own SFU (placement, relays from origins).
         self.cluster_media: ClusterMedia | None = cluster.wrap(local) if cluster is not None else None

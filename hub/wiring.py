@@ -21,6 +21,7 @@ from accounts.store import AccountStore
 from accounts.store_audit import AdminAuditStore
 from accounts.tokens import AccessTokenCodec
 from app.principal import Identity
+from app.recording import RecordingDriver
 from app.thumbnails import ThumbnailMaker
 from core.clock import Clock, SystemClock
 from core.events import InProcessEventBus, StreamEnded, StreamStarted
@@ -43,6 +44,11 @@ from notifications.fanout import GoLiveFanout
 from notifications.push import WebPushSender
 from notifications.service import NotificationService
 from notifications.store import NotificationStore
+from recordings.service import RecordingService
+from recordings.settings import RecordingsSettings
+from recordings.storage import LocalStorage, Storage
+from recordings.storage_s3 import S3Storage
+from recordings.store import RecordingStore
 from rooms.overlays import OverlayKeys
 from rooms.store import StreamStore
 from rooms.store_overlays import OverlayKeyStore
@@ -51,6 +57,20 @@ from rooms.streams import StreamService
 from rooms.thumbnails import ThumbnailService
 
 log = logging.getLogger(__name__)
+
+
+def build_recording_storage(settings: RecordingsSettings) -> Storage:
+    """Local disk unless ``HUB_RECORDINGS_STORAGE=s3`` (segments are written locally first either way)."""
+    if settings.storage == "s3":
+        return S3Storage(
+            settings.directory,
+            settings.s3_bucket,
+            endpoint=settings.s3_endpoint,
+            region=settings.s3_region,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+        )
+    return LocalStorage(settings.directory)
 
 
 class Hub:
@@ -221,6 +241,15 @@ class Hub:
         self.thumbnails = ThumbnailService(ThumbnailStore(self.db), self.clock, settings.node_id)
         self.thumbnail_maker = ThumbnailMaker(self.sfu, self.thumbnails, settings.rooms)
         self.events.subscribe(StreamEnded, self._forget_thumbnail)
+        # Recordings: written by this node's own SFU for the streams whose publisher is here; listed and served by
+        # every node (files on local disk: this node's directory; on S3: any node).
+        self.recording_store = RecordingStore(self.db)
+        self.recording_storage = build_recording_storage(settings.recordings)
+        self.recording_service = RecordingService(
+            self.recording_store, self.recording_storage, settings.recordings, self.clock, settings.node_id
+        )
+        self.recording_driver = RecordingDriver(self.sfu_wiring.local_sfu, self.recording_service, self.streams)
+        self.sfu.add_listener(self.recording_driver.on_sfu_event)
         self.use = build_use_cases(
             identity=self.identity,
             accounts=self.accounts,
@@ -248,6 +277,8 @@ class Hub:
             thumbnails=self.thumbnails,
             thumbnail_interval_s=settings.rooms.thumbnail_interval_s,
             battles=self.battles.service,
+            recordings=self.recording_service,
+            recording_driver=self.recording_driver,
             # A publisher lost here may be back on another node: the placement registry knows.
             presence_elsewhere=self.sfu_wiring.cluster_media,
         )
@@ -305,6 +336,10 @@ class Hub:
         self.golive_fanout.start()
         self.thumbnail_maker.start()
         await self.loyalty.start()
+        await self.recording_store.create_indexes()
+        if isinstance(self.recording_storage, S3Storage):
+            await self.recording_storage.ensure_bucket()
+        self.recording_driver.start()
         await self.cluster.start()
 
     async def _learn_slot_maps(self) -> None:
@@ -327,6 +362,7 @@ class Hub:
         await self.thumbnail_maker.close()
         await self.cluster.close()  # leave the registry first: no new viewers are sent here
         await self.sfu_wiring.close()
+        await self.recording_driver.close()  # after the SFU: its recorders' last segments are stored and joined
         await self.signaling.close()
         await self.rooms.close()
         if self.redis_breaker is not None:

@@ -14,6 +14,7 @@ from mobile_api import (
     nodes,
     notifications,
     overlays,
+    recordings,
     rooms,
     streams,
     stripe_webhook,
@@ -47,6 +48,7 @@ def build_api() -> Api:
         notifications,
         subscriptions,
         loyalty,
+        recordings,
         stripe_webhook,
     )
     for module in modules:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.vocabulary import StreamStatus
+from app.vocabulary import RecordingState, StreamStatus
 
 Role = Literal["viewer", "streamer", "moderator", "admin"]
 
@@ -328,6 +328,42 @@ class OverlayLinksOut(Out):
 
 class TestAlertOut(Out):
     alert: dict[str, Any] = Field(description="the gift:received payload sent to the overlays (test: true)")
+
+
+# -- recordings --------------------------------------------------------------------------------------------------
+
+
+class RecordingSegmentOut(Out):
+    index: int
+    start_s: float = Field(description="the segment's first frame on the recording's timeline")
+    duration_s: float
+    size_bytes: int
+    video_frames: int
+    audio_frames: int
+
+
+class RecordingOut(Out):
+    id: str
+    stream_id: str
+    streamer_id: str
+    title: str
+    state: RecordingState
+    started_at: str
+    ended_at: str | None
+    duration_s: float
+    size_bytes: int
+    media_type: str = Field(description="video/webm (VP8/Opus) or video/mp4 (H.264/Opus)")
+    media_url: str | None = Field(description="the playable, seekable file (Range requests), once ready")
+    segments: list[RecordingSegmentOut] = Field(description="finished segments (while recording or finishing)")
+    stop_reason: str | None
+
+
+class RecordingListOut(Out):
+    items: list[RecordingOut]
+
+
+class AutoRecordOut(Out):
+    auto_record: bool = Field(description="record every time this streamer goes live")
 
 
 # -- wallet ------------------------------------------------------------------------------------------------------

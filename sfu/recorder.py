@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 BATCH_S = 0.05
 #: While a segment is due to end, a keyframe is asked for again this often (the producer throttles PLIs anyway).
 KEYFRAME_RETRY_S = 1.0
+#: When a source (re)starts, its packets are held this long before writing: the clocks are anchored on them.
+WARMUP_S = 1.0
 
 _AUDIO = 0
 _VIDEO = 1
@@ -69,31 +71,47 @@ def _vp8_size(frame: bytes) -> tuple[int, int]:
 
 
 class _Clock:
-    """One kind's RTP timestamps on the recording's timeline: anchored at its first packet's arrival (relative to
-    the recording's start), then advanced by the RTP timestamp (unwrapped), so the publisher's own timing is kept
-    and audio and video stay as far apart as they arrived."""
+    """One kind's RTP timestamps as seconds on the monotonic clock: unwrapped, plus an offset anchored when the
+    source (re)starts as the smallest ``arrival - rtp time`` over the first ``WARMUP_S`` of its packets. The packet
+    that came with the least delay sets it, so a slow first keyframe (an encoder starting, a burst paced out) does
+    not shift the video against the audio; from then on the publisher's own RTP timing is kept."""
 
-    __slots__ = ("_ext", "_last", "rate")
+    __slots__ = ("_ext", "_last", "offset", "rate")
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
         self._last: int | None = None
         self._ext = 0
+        self.offset: float | None = None
 
     def reset(self) -> None:
         self._last = None
+        self._ext = 0
+        self.offset = None
 
-    def ticks(self, ts: int, received_at: float, t0: float) -> int:
+    def anchor(self, packets: list[ForwardPacket]) -> None:
+        """Set the offset from these packets (the first ones of this kind since the reset, in arrival order)."""
+        last = packets[0].ts
+        ext = 0
+        best = packets[0].received_at
+        for packet in packets:
+            delta = (packet.ts - last) & 0xFFFFFFFF
+            if delta >= 0x80000000:
+                delta -= 0x100000000
+            ext += delta
+            last = packet.ts
+            best = min(best, packet.received_at - ext / self.rate)
+        self.offset = best
+
+    def seconds(self, ts: int) -> float:
         last = self._last
-        if last is None:
-            self._ext = round((received_at - t0) * self.rate)
-        else:
+        if last is not None:
             delta = (ts - last) & 0xFFFFFFFF
             if delta >= 0x80000000:
                 delta -= 0x100000000
             self._ext += delta
         self._last = ts
-        return self._ext
+        return self._ext / self.rate + (self.offset or 0.0)
 
 
 class StreamRecorder:
@@ -121,6 +139,7 @@ class StreamRecorder:
         self._video_clock = _Clock(VIDEO_CLOCK)
         self._audio_clock = _Clock(OPUS_CLOCK)
         self._t0: float | None = None
+        self._hold_until = time.monotonic() + WARMUP_S
         self._segment: SegmentMuxer | None = None
         self._segment_start = 0
         self._segment_path = ""
@@ -166,10 +185,15 @@ class StreamRecorder:
             audio.taps.append(self._audio_in)
             self._audio_source = audio
         video = self._top_layer(router)
+        self._mark_epoch()
         if video is not None:
+            if self._t0 is None:
+                # Start at the latest keyframe the producer holds (its keyframe cache, as a joining viewer would):
+                # no wait for the publisher to answer a keyframe request.
+                for packet in video.cache.packets:
+                    self._video_in(packet)
             video.taps.append(self._video_in)
             self._video_source = video
-        self._mark_epoch()
 
     def _top_layer(self, router: Router) -> Producer | None:
         if len(router.layers) > 1:
@@ -233,11 +257,16 @@ class StreamRecorder:
                     self._sleeping = True
                     self._wake.clear()
                     await self._wake.wait()
+                hold = self._hold_until - time.monotonic()
+                if hold > 0 and self._stopping is None:
+                    await asyncio.sleep(hold)
                 batch = self._queue
                 self._queue = deque()
                 self.queued_max = max(self.queued_max, len(batch))
-                self._process(batch)
-                if self._stopping is None:
+                rest = self._process(batch)
+                if rest:
+                    self._queue.extendleft(reversed(rest))
+                elif self._stopping is None:
                     await asyncio.sleep(BATCH_S)
         except asyncio.CancelledError:
             raise
@@ -249,20 +278,42 @@ class StreamRecorder:
 
     # -- the writer (the recorder's task) --------------------------------------------------------------------
 
-    def _process(self, batch: deque[tuple[int, ForwardPacket]]) -> None:
-        for kind, packet in batch:
-            if kind == _VIDEO:
+    def _process(self, batch: deque[tuple[int, ForwardPacket]]) -> list[tuple[int, ForwardPacket]]:
+        """Write a batch; returns what follows a source change (an epoch marker not first in the batch): it waits
+        for its warm-up. The first marker's packets anchor the clocks."""
+        items = list(batch)
+        for position, (kind, packet) in enumerate(items):
+            if kind == _EPOCH:
+                if position > 0 and self._stopping is None:
+                    self._hold_until = time.monotonic() + WARMUP_S
+                    return items[position:]
+                self._on_epoch(items[position + 1 :])
+            elif kind == _VIDEO:
                 self._on_video(packet)
-            elif kind == _AUDIO:
-                self._on_audio(packet)
             else:
-                self._on_epoch()
-        if self._segment is not None and self._video_mime is not None:
-            self._maybe_ask_keyframe()
+                self._on_audio(packet)
+        if self._video_mime is not None:
+            if self._segment is not None:
+                self._maybe_ask_keyframe()
+            elif self._need_keyframe and self._video_source is not None:
+                now = time.monotonic()
+                if now - self._keyframe_asked_at >= KEYFRAME_RETRY_S:
+                    self._keyframe_asked_at = now
+                    self._video_source.request_keyframe("record")
+        return []
 
-    def _on_epoch(self) -> None:
+    def _on_epoch(self, following: list[tuple[int, ForwardPacket]]) -> None:
         self._video_clock.reset()
         self._audio_clock.reset()
+        for kind, clock in ((_VIDEO, self._video_clock), (_AUDIO, self._audio_clock)):
+            packets = []
+            for item_kind, packet in following:
+                if item_kind == _EPOCH:
+                    break
+                if item_kind == kind:
+                    packets.append(packet)
+            if packets:
+                clock.anchor(packets)
         video = self._video_source
         self._audio = self._audio_source is not None
         mime = video.codec.mimeType.lower() if video is not None else None
@@ -272,8 +323,6 @@ class StreamRecorder:
         if self._assembler is not None:
             self._assembler.reset()
         self._need_keyframe = True
-        if video is not None:
-            video.request_keyframe("record")
 
     def _on_video(self, packet: ForwardPacket) -> None:
         assembler = self._assembler
@@ -284,12 +333,16 @@ class StreamRecorder:
             payload = payload[: len(payload) - payload[-1]]
             if not payload:
                 return  # padding only (bandwidth probing): no media
+        if self._t0 is None and not packet.keyframe:
+            return  # the recording starts at a keyframe
+        clock = self._video_clock
+        if clock.offset is None:
+            clock.anchor([packet])  # a source that started after its warm-up batch (rare): its own arrival
+        seconds = clock.seconds(packet.ts)
         if self._t0 is None:
-            if not packet.keyframe:
-                return
-            self._t0 = packet.received_at
+            self._t0 = seconds
         frame = assembler.add(packet.seq, packet.ts, packet.marker, payload, packet.keyframe)
-        ticks = self._video_clock.ticks(packet.ts, packet.received_at, self._t0)
+        ticks = round((seconds - self._t0) * VIDEO_CLOCK)
         if frame is None:
             if packet.marker:
                 self.frames_dropped += 1
@@ -307,14 +360,18 @@ class StreamRecorder:
             self._segment.write_video(data, ticks, keyframe)
 
     def _on_audio(self, packet: ForwardPacket) -> None:
+        clock = self._audio_clock
+        if clock.offset is None:
+            clock.anchor([packet])
+        seconds = clock.seconds(packet.ts)
         if self._t0 is None:
             if self._video_source is not None or self._video_mime is not None:
                 return  # the recording starts at a video keyframe
-            self._t0 = packet.received_at
+            self._t0 = seconds
         payload = packet.payload
         if packet.padded:
             payload = payload[: len(payload) - payload[-1]]
-        ticks = self._audio_clock.ticks(packet.ts, packet.received_at, self._t0)
+        ticks = round((seconds - self._t0) * OPUS_CLOCK)
         if self._video_mime is None and (
             self._segment is None or ticks - self._segment_start >= self.spec.segment_s * OPUS_CLOCK
         ):

@@ -116,6 +116,7 @@ def _bodies(other: str) -> dict[str, Any]:
         "POST /streams/{stream_id}/rewards": {"kind": "request", "title": "Route", "cost": 1},
         "PATCH /streams/{stream_id}/rewards/{reward_id}": {},
         "POST /streams/{stream_id}/rewards/{reward_id}/redeem": {"idempotency_key": "route-key-1", "text": "hi"},
+        "PUT /me/recording-settings": {"auto_record": False},
     }
 
 
@@ -126,7 +127,12 @@ async def test_every_http_operation_asks_the_policy_for_its_action(
     admin = await register(client, "admin", email=ADMIN_EMAIL)
     other = str((await register(client, "other"))["user"]["id"])
     stream = await create_stream(client, admin, "routes")
+    # A recording to read and delete: started (nobody publishes, so nothing is written) and stopped at once.
+    started = await client.post(f"/api/v1/streams/{stream['id']}/recordings", headers=auth(admin))
+    assert started.status_code == 201, started.text
+    await client.post(f"/api/v1/streams/{stream['id']}/recordings/stop", headers=auth(admin))
     values = {
+        "recording_id": started.json()["id"],
         "stream_id": stream["id"],
         "user_id": other,
         "gift_id": "route_gift",

@@ -121,6 +121,7 @@ async def test_every_operation_answers_only_declared_statuses_with_declared_bodi
                 "emote_id": "nope",
                 "reward_id": "nope",
                 "redemption_id": "nope",
+                "recording_id": "nope",
             }
             url = path.format(**names)
             headers = auth(caller) if caller is not None else {}

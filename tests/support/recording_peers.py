@@ -131,6 +131,16 @@ class Decoded:
     beeps: list[float]
     video_start_s: float
     size: tuple[int, int]
+    audio_start_s: float = 0.0
+
+    def sync_offsets(self) -> list[float]:
+        """For each flash while audio was recorded, how far the nearest beep is from it (seconds, signed)."""
+        end = self.audio_start_s + self.audio_s
+        offsets = []
+        for flash in self.flashes:
+            if self.audio_start_s + MARK_S <= flash <= end - MARK_S and self.beeps:
+                offsets.append(min((beep - flash for beep in self.beeps), key=abs))
+        return offsets
 
 
 def _onsets(times_marked: list[tuple[float, bool]]) -> list[float]:
@@ -177,4 +187,5 @@ def decode(path: str) -> Decoded:
         _onsets(audio),
         video[0][0] if video else 0.0,
         size,
+        audio[0][0] if audio else 0.0,
     )

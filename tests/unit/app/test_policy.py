@@ -92,6 +92,16 @@ TABLE: dict[Action, tuple[str, str]] = {
     Action.SET_TRANSCODING: (OWNER_ONLY, OWNER_ONLY),
     Action.MANAGE_OVERLAYS: (OWNER_ONLY, OWNER_ONLY),
     Action.WATCH_OVERLAY: (ALL_OK, ALL_OK),  # the overlay key is the authority
+    Action.RECORD_STREAM: ("unauth forb forb forb susp ok forb forb ok", ENDED_FOR_SIGNED_IN),
+    Action.STOP_RECORDING: (
+        "unauth forb forb forb susp ok forb forb ok",
+        "unauth forb forb forb susp ok forb forb ok",
+    ),
+    Action.WATCH_RECORDING: (ALL_OK, ALL_OK),
+    Action.MANAGE_RECORDING: (
+        "unauth forb forb forb susp ok forb forb ok",
+        "unauth forb forb forb susp ok forb forb ok",
+    ),
     Action.ADMINISTER_PLATFORM: (ADMIN_ONLY, ADMIN_ONLY),
     Action.TAKE_DOWN_STREAM: (ADMIN_ONLY, ADMIN_ONLY),
     Action.BROWSE_COIN_PACKS: (ALL_OK, ALL_OK),
@@ -187,6 +197,14 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "GET /streams/{stream_id}/overlays": Action.MANAGE_OVERLAYS,
     "POST /streams/{stream_id}/overlays/rotate": Action.MANAGE_OVERLAYS,
     "POST /streams/{stream_id}/overlays/test-alert": Action.MANAGE_OVERLAYS,
+    "POST /streams/{stream_id}/recordings": Action.RECORD_STREAM,
+    "POST /streams/{stream_id}/recordings/stop": Action.STOP_RECORDING,
+    "GET /users/{user_id}/recordings": Action.WATCH_RECORDING,
+    "GET /recordings/{recording_id}": Action.WATCH_RECORDING,
+    "GET /recordings/{recording_id}/media": Action.WATCH_RECORDING,
+    "GET /me/recording-settings": Action.MANAGE_SELF,
+    "PUT /me/recording-settings": Action.MANAGE_SELF,
+    "DELETE /recordings/{recording_id}": Action.MANAGE_RECORDING,  # after the reads: it deletes the recording
     "GET /admin/users": Action.ADMINISTER_PLATFORM,
     "GET /admin/users/{user_id}": Action.ADMINISTER_PLATFORM,
     "GET /admin/reports": Action.ADMINISTER_PLATFORM,
