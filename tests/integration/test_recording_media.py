@@ -108,7 +108,7 @@ async def test_a_recorder_killed_mid_segment_loses_only_that_segment(
     for segment in segments:
         decoded = decode(segment.path)
         assert decoded.video_frames == segment.video_frames > 0
-        assert 1.5 <= decoded.duration_s <= 3.5
+        assert 1.0 <= decoded.duration_s <= 5.0  # 2 s, then the next keyframe (slower on a busy machine)
 
 
 async def test_a_full_recording_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:

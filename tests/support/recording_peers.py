@@ -57,7 +57,10 @@ class FlashTrack(MediaStreamTrack):
         if wait > 0:
             await asyncio.sleep(wait)
         width, height = self._size
-        if self._clock.marked(self._clock.now()):
+        self._clock.now()
+        assert self._clock.t0 is not None
+        now = time.monotonic()
+        if self._clock.marked(now - self._clock.t0):
             luma = bytes([250]) * (width * height)
         else:
             shift = (self._count * 2) % 200
@@ -66,7 +69,7 @@ class FlashTrack(MediaStreamTrack):
         frame.planes[0].update(luma)
         frame.planes[1].update(self._chroma)
         frame.planes[2].update(self._chroma)
-        frame.pts = round((time.monotonic() - self._start) * 90000)
+        frame.pts = round((now - self._start) * 90000)
         frame.time_base = fractions.Fraction(1, 90000)
         return frame
 
@@ -86,16 +89,23 @@ class BeepTrack(MediaStreamTrack):
         self._silence = bytes(960 * 4)
 
     async def recv(self) -> AudioFrame:
+        """20 ms frames on schedule; a frame made late (a busy machine) skips ahead to the present, leaving a gap in
+        its timestamps, so audio timestamps never trail real time (as a live capture's do not)."""
         if self._start is None:
             self._start = time.monotonic()
-        self._samples += 960
-        wait = self._start + self._samples / 48000 - time.monotonic()
+        pts = self._samples
+        wait = self._start + pts / 48000 - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
+        else:
+            pts = max(pts, int((time.monotonic() - self._start) * 48000) // 960 * 960)
+        self._samples = pts + 960
         frame = AudioFrame(format="s16", layout="stereo", samples=960)
-        marked = self._clock.marked(self._clock.now())
+        self._clock.now()
+        assert self._clock.t0 is not None
+        marked = self._clock.marked(self._start + pts / 48000 - self._clock.t0)
         frame.planes[0].update(self._beep if marked else self._silence)
-        frame.pts = self._samples - 960
+        frame.pts = pts
         frame.sample_rate = 48000
         frame.time_base = fractions.Fraction(1, 48000)
         return frame
@@ -139,7 +149,11 @@ class Decoded:
         offsets = []
         for flash in self.flashes:
             if self.audio_start_s + MARK_S <= flash <= end - MARK_S and self.beeps:
-                offsets.append(min((beep - flash for beep in self.beeps), key=abs))
+                nearest = min((beep - flash for beep in self.beeps), key=abs)
+                # A beep the publisher skipped (it fell behind and jumped ahead) has no partner: within half a
+                # period a partner is unambiguous, so a desync up to that shows up as a large offset.
+                if abs(nearest) < PERIOD_S / 2:
+                    offsets.append(nearest)
         return offsets
 
 
