@@ -402,3 +402,23 @@ async def test_a_gift_to_a_random_viewer_goes_to_a_present_non_subscriber_once_p
     r = await node.http.get(f"/api/v1/channels/{channel}/subscription", headers=auth(away))
     assert r.status_code == 404
     await verify_at_rest(node.hub)
+
+
+async def test_a_billing_event_with_a_bad_signature_changes_nothing(node: Node) -> None:
+    streamer, viewer = await register(node.http, "Streamer"), await register(node.http, "Viewer")
+    channel = streamer["user"]["id"]
+    r = await node.http.post(
+        f"/api/v1/channels/{channel}/subscription", json={"tier_id": "tier1"}, headers=auth(viewer)
+    )
+    sub_id = node.stripe.complete_checkout(r.json()["checkout_session_id"])
+    forged = node.stripe.invoice_event("invoice.paid", sub_id, created=node.tick())
+    payload, header = stripe_events.sign(forged, "whsec_" + "x" * 32)
+    r = await node.http.post(
+        WEBHOOK, content=payload, headers={"Stripe-Signature": header, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 400 and r.json()["code"] == "bad_signature"
+    r = await node.http.get(f"/api/v1/channels/{channel}/subscription", headers=auth(viewer))
+    assert r.status_code == 404
+    assert await node.beans_held(channel) == 0
+    # The same event, properly signed, is then applied (the forged delivery did not burn its id).
+    assert (await node.deliver(forged))["outcome"] == "month_counted"
