@@ -148,6 +148,14 @@ async def test_one_streams_viewers_spread_over_both_workers_each_fed_exactly_one
         assert render_thumbnail(snap, width=160).width == 160
         assert not [e for e in events if type(e).__name__.startswith("Relay")]  # internal plumbing stays inside
         assert pool.has_publisher("one") and not pool.has_relay("one")
+        # A transcoded ladder runs in the stream's root worker (next to the producer it reads), capped node-wide.
+        assert await pool.set_ladder("one", True) is True
+
+        def ladder_reported() -> bool:
+            return any(r["ladder"] and r["ladder"]["frames_decoded"] > 0 for r in pool.stats()["routers"])
+
+        assert await until(ladder_reported, timeout=10)
+        assert await pool.set_ladder("one", False) is False
         await pool.end_stream("one", "stream_ended")
         assert await until(lambda: not pool.is_live("one"), timeout=3)
         assert await until(lambda: sum(isinstance(e, SessionClosed) and e.role == "viewer" for e in events) == 4, 5)
