@@ -144,7 +144,8 @@ class RecordingService:
         await self.store.mark_ready(recording_id, media_key, size, duration)
         for segment in segments:
             await self.storage.delete(segment.key)
-        await asyncio.to_thread(_unlink, paths)
+        local_leftovers = paths if self.storage.kind == "local" else [*paths, final]
+        await asyncio.to_thread(_unlink, local_leftovers, scratch)
         self.joined += 1
         return await self.get(recording_id)
 
@@ -190,7 +191,10 @@ def _join(paths: list[str], final: str) -> tuple[float, int]:
     return duration, os.path.getsize(final)
 
 
-def _unlink(paths: list[str]) -> None:
+def _unlink(paths: list[str], directory: str) -> None:
+    """Delete local copies the store no longer needs (with S3, the recording node's disk is only scratch)."""
     for path in paths:
         if os.path.exists(path):
             os.unlink(path)
+    if os.path.isdir(directory) and not os.listdir(directory):
+        os.rmdir(directory)
