@@ -158,3 +158,22 @@ async def test_admin_wallet_verify_endpoint_is_for_admins_and_declared_in_the_op
     assert {"200", "401", "403", "422", "503"} <= set(op["responses"])
     schema = op["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema != {"type": "object"}
+
+
+async def test_hub_wallet_verify_covers_the_channel_points_ledger(node: tuple[str, httpx.AsyncClient, Hub]) -> None:
+    url, http, hub = node
+    admin = await register(http, "Admin", email=ADMIN_EMAIL)
+    streamer, fan = await register(http, "Streamer"), await register(http, "Fan")
+    r = await http.post(f"/api/v1/users/{streamer['user']['id']}/follow", headers=auth(fan))
+    assert r.status_code < 300, r.text  # the follow earns channel points
+
+    code, out, err = await hub_cli("wallet", "verify", "--url", url, "--token", admin["access_token"], "--json")
+    assert code == 0, err
+    assert _report(out)["totals"]["points_held"] == 50
+    # a points balance edited behind the points ledger's back
+    await hub.db["loyalty_accounts"].update_one(
+        {"_id": f"points:{streamer['user']['id']}:{fan['user']['id']}"}, {"$inc": {"balance": 1000}}
+    )
+    code, out, err = await hub_cli("wallet", "verify", "--url", url, "--token", admin["access_token"])
+    assert code == 1, (out, err)
+    assert "DIFFERENCE: points: points account" in err and "balance 1050 but the ledger says 50" in err
