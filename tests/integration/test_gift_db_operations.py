@@ -27,8 +27,10 @@ ACK_PATH_OPS = 8
 ALL_OPS = 14
 #: Through the use case (what both edges call): the room's facts for the policy (the stream and the sender's
 #: restriction; the channel's moderators only for a restricted sender) are read once and the stream is handed on,
-#: not read again (14 before; 10 before the relay took over releasing the markers and settling).
-USE_CASE_ACK_PATH_OPS = 8
+#: not read again (14 before; 10 before the relay took over releasing the markers and settling); plus one read of
+#: the streamer's PK battle slot (``pk_slots`` by ``_id``: the transfer carries the live battle, so its score is the
+#: ledger's sum — app/battling.py ``tag``), 8 before PK battles.
+USE_CASE_ACK_PATH_OPS = 9
 
 
 async def _user(hub: Hub, nickname: str) -> str:
@@ -80,6 +82,7 @@ async def test_a_gift_costs_at_most_a_dozen_database_operations_before_its_ack(d
         assert len(through_use_case) <= USE_CASE_ACK_PATH_OPS, Counter(through_use_case)
         assert Counter(through_use_case)[("streams", "find_one")] == 1, Counter(through_use_case)
         assert not [op for op in through_use_case if op[0] == "channel_moderators"], Counter(through_use_case)
+        assert Counter(through_use_case)[("pk_slots", "find_one")] == 1, Counter(through_use_case)
         assert (await verify_ledger(hub.money.ledger_store)).ok
     finally:
         await hub.close()
