@@ -45,6 +45,14 @@ PAGE_PUSHES = (
     "gift:received",
     "leaderboard:update",
     "goal:progress",
+    "pk:invited",
+    "pk:declined",
+    "pk:cancelled",
+    "pk:expired",
+    "pk:started",
+    "pk:score",
+    "pk:ended",
+    "pk:closed",
 )
 
 
@@ -91,7 +99,7 @@ def documented() -> tuple[dict[str, set[str]], dict[str, list[set[str]]]]:
             continue
         if set(cells[0]) <= {"-", ":", " "}:
             continue
-        events = re.findall(r"`([a-z]+:[a-z]+)`", cells[0])
+        events = re.findall(r"`([a-z]+:[a-z_]+)`", cells[0])
         if header[:3] == ["event", "payload", "ack on success"]:
             fields = top_level_fields(cells[2].replace("\\|", "|"))
             for event in events:
@@ -138,7 +146,13 @@ def keys(value: Any) -> set[str]:
 async def test_every_ack_and_push_the_pages_read_carries_the_documented_fields(db_name: str, mongo_client: Any) -> None:
     ack_fields, push_fields = documented()
     settings = make_settings(
-        db_name, admin_emails=(ADMIN_EMAIL,), likes_interval_s=0.1, viewers_interval_s=0.2, gift_burst=100
+        db_name,
+        admin_emails=(ADMIN_EMAIL,),
+        likes_interval_s=0.1,
+        viewers_interval_s=0.2,
+        gift_burst=100,
+        pk_invite_ttl_s=1,
+        pk_poll_s=0.2,
     )
     hub = Hub(settings, mongo_client=mongo_client)
     publisher, viewer_peer = Publisher(audio=False), Viewer(audio=False)
@@ -196,6 +210,32 @@ async def test_every_ack_and_push_the_pages_read_carries_the_documented_fields(d
             await ok(f, "rtc:layer", {"session_id": sub["session_id"], "layer": "low"})
             await ok(f, "rtc:close", {"session_id": sub["session_id"]})
 
+            # PK battles: a second live streamer; every step the studio takes, every event the pages draw
+            rival = await register(http, "Rival")
+            rival_stream = await create_stream(http, rival, "rival")
+            r = await http.post(f"/api/v1/streams/{rival_stream['id']}/live", headers=auth(rival))
+            assert r.status_code == 200, r.text
+            rv = await open_client(url, rival["access_token"])
+            on_rival = {"stream_id": rival_stream["id"]}
+            invite = {"stream_id": sid, "opponent_stream_id": rival_stream["id"]}
+            assert (await ok(o, "pk:match", {"stream_id": sid}))["queued"] is True
+            await ok(o, "pk:match_cancel", {"stream_id": sid})
+            battle = (await ok(o, "pk:invite", invite))["battle"]
+            await ok(rv, "pk:decline", {**on_rival, "battle_id": battle["id"]})
+            battle = (await ok(o, "pk:invite", invite))["battle"]
+            await ok(o, "pk:cancel", {"stream_id": sid, "battle_id": battle["id"]})
+            await o.ok("pk:invite", invite)
+            await f.wait_event("pk:expired", timeout=10)
+            battle = (await o.ok("pk:invite", invite))["battle"]
+            await ok(rv, "pk:accept", {**on_rival, "battle_id": battle["id"]})
+            gift = {"stream_id": sid, "gift_id": "rose", "count": 1, "idempotency_key": secrets.token_hex(8)}
+            await f.ok("gift:send", gift)
+            await f.wait_event("pk:score", timeout=10)
+            await ok(f, "pk:state", {"stream_id": sid})
+            await ok(o, "pk:quit", {"stream_id": sid, "battle_id": battle["id"]})  # ends it
+            await f.wait_event("pk:ended", timeout=10)
+            await o.ok("pk:quit", {"stream_id": sid, "battle_id": battle["id"]})  # closes the after-period
+
             for event in (
                 "chat:message",
                 "chat:deleted",
@@ -206,6 +246,11 @@ async def test_every_ack_and_push_the_pages_read_carries_the_documented_fields(d
                 "gift:received",
                 "leaderboard:update",
                 "goal:progress",
+                "pk:invited",
+                "pk:declined",
+                "pk:cancelled",
+                "pk:started",
+                "pk:closed",
             ):
                 await f.wait_event(event, timeout=10)
             await t.wait_event("you:restricted", timeout=10)
