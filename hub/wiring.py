@@ -39,6 +39,7 @@ from hub.rooms_wiring import RoomsWiring
 from hub.settings import Settings
 from hub.sfu_wiring import SfuWiring
 from hub.subs_wiring import SubsWiring
+from hub.thumbnail_metrics import ThumbnailCollector
 from mobile_api.context import ApiContext
 from notifications.fanout import GoLiveFanout
 from notifications.push import WebPushSender
@@ -240,6 +241,7 @@ class Hub:
         # Directory thumbnails: made here for the streams whose publisher is on this node, served by every node.
         self.thumbnails = ThumbnailService(ThumbnailStore(self.db), self.clock, settings.node_id)
         self.thumbnail_maker = ThumbnailMaker(self.sfu, self.thumbnails, settings.rooms)
+        self.metrics.registry.register(ThumbnailCollector(self.thumbnail_maker))
         self.events.subscribe(StreamEnded, self._forget_thumbnail)
         # Recordings: written by this node's own SFU for the streams whose publisher is here; listed and served by
         # every node (files on local disk: this node's directory; on S3: any node).

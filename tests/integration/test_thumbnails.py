@@ -96,6 +96,10 @@ async def test_the_publishers_node_makes_a_thumbnail_every_node_serves_with_an_e
             assert codec_work["decoder_frames"] == 0
             assert encoders_created(local) == 0  # type: ignore[arg-type]
             assert n2.hub.thumbnail_maker.made == 0  # only the publisher's node makes pictures
+            metrics = (await n1.http.get("/metrics", headers=auth(owner))).text
+            made_line = next(line for line in metrics.splitlines() if line.startswith("hub_thumbnails_made_total "))
+            assert float(made_line.split()[1]) == n1.hub.thumbnail_maker.made
+            assert "hub_thumbnail_render_cpu_seconds_total " in metrics
             stored = await n1.hub.thumbnails.get(sid)
             assert stored is not None
             print(
