@@ -1,6 +1,6 @@
-"""Channel points on two hub nodes sharing one real Redis and one database: watch time is credited from the
-cluster-wide presence exactly once per interval across a reconnect and a move to the other node, and concurrent
-redemptions sent to both nodes never overspend."""
+"""Channel points on two hub nodes sharing one real Redis (the watch test also on a three-master Redis Cluster) and
+one database: watch time is credited from the cluster-wide presence exactly once per interval across a reconnect and
+a move to the other node, and concurrent redemptions sent to both nodes never overspend."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from loyalty.verify import verify_points
 from tests.support.api import auth, live_stream, register
 from tests.support.live import live_clients
 from tests.support.nodes import Node, hub_nodes
+from tests.support.redis_cluster import SharedRedis
 from tests.support.waiting import until
 
 # The nodes' own samplers wait an hour before their first pass: the test samples by hand, on a manual clock.
@@ -41,10 +42,10 @@ async def balance(http: httpx.AsyncClient, stream_id: str, who: dict[str, Any]) 
 
 
 async def test_a_viewer_present_for_n_minutes_earns_exactly_n_intervals_across_a_reconnect_and_a_node_change(
-    clean_redis: str, db_name: str, mongo_client: Any
+    any_redis: SharedRedis, db_name: str, mongo_client: Any
 ) -> None:
     clock = ManualClock(datetime(2026, 3, 2, 10, 0, 5, tzinfo=UTC))
-    async with hub_nodes(2, db_name, mongo_client, clean_redis, **NODE_SETTINGS) as (n1, n2), live_clients() as open_:
+    async with hub_nodes(2, db_name, mongo_client, any_redis, **NODE_SETTINGS) as (n1, n2), live_clients() as open_:
         owner, fan = await register(n1.http, "Owner"), await register(n1.http, "Fan")
         stream = await live_stream(n1.http, owner)
         sid = stream["id"]
