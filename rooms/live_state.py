@@ -28,7 +28,9 @@ class LiveState(Protocol):
 
     async def touch_viewers(self, stream_id: str, keys: list[str], expires_at: float) -> None: ...
 
-    async def remove_viewer(self, stream_id: str, key: str) -> None: ...
+    async def remove_viewer(self, stream_id: str, key: str, written: float) -> None:
+        """Take ``key`` out unless another node refreshed it since this node wrote expiry ``written`` (the viewer
+        is connected there now: a viewer moving between nodes is not dropped until that node's next heartbeat)."""
 
     async def count_viewers(self, stream_id: str, now: float) -> int: ...
 
@@ -67,8 +69,10 @@ class InProcessLiveState:
         for key in keys:
             room[key] = expires_at
 
-    async def remove_viewer(self, stream_id: str, key: str) -> None:
-        self._viewers.get(stream_id, {}).pop(key, None)
+    async def remove_viewer(self, stream_id: str, key: str, written: float) -> None:
+        room = self._viewers.get(stream_id, {})
+        if room.get(key) == written:
+            del room[key]
 
     async def count_viewers(self, stream_id: str, now: float) -> int:
         room = self._viewers.get(stream_id)
@@ -144,9 +148,9 @@ class ResilientLiveState:
         except Exception as exc:
             self._failed("touch_viewers", exc)
 
-    async def remove_viewer(self, stream_id: str, key: str) -> None:
+    async def remove_viewer(self, stream_id: str, key: str, written: float) -> None:
         try:
-            await self._inner.remove_viewer(stream_id, key)
+            await self._inner.remove_viewer(stream_id, key, written)
         except Exception as exc:
             self._failed("remove_viewer", exc)
 

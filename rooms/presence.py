@@ -59,6 +59,9 @@ class PresenceService:
         self._like_rate = like_rate
         self._join_rate = join_rate
         self._local: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        # The expiry this node last wrote per stream and viewer key (its leave removes the viewer only if no other
+        # node wrote one since: the viewer may be connected there now).
+        self._written: defaultdict[str, dict[str, float]] = defaultdict(dict)
         self._pending_likes: Counter[str] = Counter()
         self._last_count: dict[str, int] = {}
         self._last_likes: dict[str, int] = {}
@@ -79,7 +82,9 @@ class PresenceService:
         room = self._local[stream_id]
         room[viewer_key] += 1
         if room[viewer_key] == 1:  # first connection of this viewer on this node
-            await self._live.touch_viewers(stream_id, [viewer_key], self._expiry())
+            expires = self._expiry()
+            self._written[stream_id][viewer_key] = expires
+            await self._live.touch_viewers(stream_id, [viewer_key], expires)
         return await self.count(stream_id)
 
     async def leave(self, stream_id: str, viewer_key: str) -> None:
@@ -90,9 +95,12 @@ class PresenceService:
         if room[viewer_key] > 0:
             return
         del room[viewer_key]
+        written = self._written.get(stream_id, {}).pop(viewer_key, None)
         if not room and self._local.get(stream_id) is room:
             del self._local[stream_id]
-        await self._live.remove_viewer(stream_id, viewer_key)
+            self._written.pop(stream_id, None)
+        if written is not None:
+            await self._live.remove_viewer(stream_id, viewer_key, written)
 
     def local_rooms(self) -> list[str]:
         """The streams with at least one member connected to this node."""
@@ -166,7 +174,12 @@ class PresenceService:
     async def heartbeat(self) -> None:
         expires = self._expiry()
         for stream_id, room in list(self._local.items()):
-            await self._live.touch_viewers(stream_id, list(room), expires)
+            members = list(room)
+            await self._live.touch_viewers(stream_id, members, expires)
+            written = self._written[stream_id]
+            for key in members:
+                if key in room:  # (still here after the write)
+                    written[key] = expires
 
     async def flush_likes(self) -> None:
         pending, self._pending_likes = self._pending_likes, Counter()

@@ -12,6 +12,16 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+#: ZREM the member only while its score is still the expiry the caller wrote (no other node refreshed it since).
+_REMOVE_IF_MINE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
 class RedisLiveState:
     def __init__(self, redis: Any) -> None:
         self._r = redis
@@ -46,8 +56,8 @@ class RedisLiveState:
         pipe.expire(key, keys.ROOM_KEY_TTL_S)
         await pipe.execute()
 
-    async def remove_viewer(self, stream_id: str, key: str) -> None:
-        await self._r.zrem(keys.viewers(stream_id), key)
+    async def remove_viewer(self, stream_id: str, key: str, written: float) -> None:
+        await self._r.eval(_REMOVE_IF_MINE, 1, keys.viewers(stream_id), key, repr(written))
 
     async def count_viewers(self, stream_id: str, now: float) -> int:
         key = keys.viewers(stream_id)

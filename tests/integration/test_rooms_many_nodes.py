@@ -84,6 +84,31 @@ async def test_viewers_are_counted_once_across_nodes(any_redis: SharedRedis, db_
         assert r.json()["count"] == 3
 
 
+async def test_a_viewer_who_moved_to_another_node_stays_counted_when_the_old_connection_closes(
+    any_redis: SharedRedis, db_name: str, mongo_client: Any
+) -> None:
+    """A viewer's page moves to node 2 (its node is going away, or it followed ``node_full``) and then its old
+    connection on node 1 closes: node 1 must not take them out of the shared count (they were missing until node 2's
+    next heartbeat, up to 10 s: viewer counts dipped, watch time stalled)."""
+    async with hub_nodes(2, db_name, mongo_client, any_redis) as (n1, n2), live_clients() as open_client:
+        owner = await register(n1.http, "Owner")
+        viewer = await register(n1.http, "Viewer")
+        stream = await create_stream(n1.http, owner)
+        a = await open_client(n1.url, owner["access_token"])
+        await a.ok("stream:join", {"stream_id": stream["id"]})
+        old = await open_client(n1.url, viewer["access_token"])
+        await old.ok("stream:join", {"stream_id": stream["id"]})
+        moved = await open_client(n2.url, viewer["access_token"])
+        await moved.ok("stream:join", {"stream_id": stream["id"]})
+        await old.close()
+        await asyncio.sleep(0.5)  # node 1 has handled the disconnect
+        for node in (n1, n2):
+            r = await node.http.get(f"/api/v1/streams/{stream['id']}/viewers")
+            assert r.json()["count"] == 2, r.json()
+        await moved.close()
+        await a.wait_event("viewers:count", where=lambda d: d["count"] == 1)
+
+
 async def test_moderators_on_another_node_get_mod_events_and_reports(
     any_redis: SharedRedis, db_name: str, mongo_client: Any
 ) -> None:
