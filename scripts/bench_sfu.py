@@ -364,13 +364,19 @@ def _vp8_key(width: int) -> bytes:
 MICRO_LAYERS = (("l", 320, 1), ("m", 640, 3), ("h", 1280, 6))
 
 
-async def run_micro(viewers: int, rounds: int = 5, packets: int = 300, simulcast: bool = False) -> dict[str, Any]:
+async def run_micro(
+    viewers: int, rounds: int = 5, packets: int = 300, simulcast: bool = False, record: bool | None = None
+) -> dict[str, Any]:
     """The forwarding path alone: one process, ``viewers`` connected aiortc viewers (taps, no decoding), and
     ``packets`` synthetic 1100-byte VP8 packets pushed through the producer's tap per round. Thread CPU time from
     the tap to the last viewer's ``sendto``, divided by the packets forwarded (and by the packets taken in).
 
     ``simulcast``: the publisher announces three layers; the packets go through the layer demultiplexer, 10/30/60 %
-    to layers l/m/h, and the viewers ask for low, medium and high in turn (a third on each layer)."""
+    to layers l/m/h, and the viewers ask for low, medium and high in turn (a third on each layer).
+
+    ``record`` (not None): every third packet ends a frame and the first one of each round is a keyframe, for both
+    runs of a pair; True also records the stream (``sfu/recorder.py``: the tap's append on the forwarding path, the
+    writer task muxing between rounds), so the pair shows what a recording adds to the forwarding path."""
     from aiortc.rtp import RtpPacket
 
     from sfu import SfuService, SfuSettings
@@ -434,30 +440,58 @@ async def run_micro(viewers: int, rounds: int = 5, packets: int = 300, simulcast
         schedule = [(producer.media_ssrc or 0, "single")]
         seq["single"], ts = producer.max_seq, producer.max_ts
         producers = [producer]
+    recording_dir = None
+    if record:
+        import tempfile
+
+        from sfu.recorder import RecordingSpec
+
+        recording_dir = tempfile.mkdtemp(prefix="bench-rec-")
+        await service.start_recording("micro", RecordingSpec("bench", recording_dir, segment_s=2.0))
     costs, ingress_costs = [], []
-    for _ in range(rounds):
+    keyframe = _vp8_key(1280) + bytes(1100)
+    for round_index in range(rounds):
         cpu, forwarded = time.thread_time(), sum(p.forwarded for p in producers)
         for index in range(packets):  # synchronous: the live publisher's packets do not interleave
             ssrc, rid = schedule[index % len(schedule)]
             seq[rid] = (seq[rid] + 1) & 0xFFFF
-            packet = RtpPacket(payload_type=97, sequence_number=seq[rid], timestamp=(ts + index * 3000) & 0xFFFFFFFF)
+            frame = (round_index * packets + index) // 3
+            packet = RtpPacket(
+                payload_type=97,
+                sequence_number=seq[rid],
+                timestamp=(ts + (frame if record is not None else index) * 3000) & 0xFFFFFFFF,
+            )
             packet.ssrc = ssrc
-            packet.payload = payload
+            packet.payload = keyframe if record is not None and index == 0 else payload
+            if record is not None:
+                packet.marker = 1 if index % 3 == 2 else 0
             tap(packet)
         spent = time.thread_time() - cpu
         costs.append(spent / (sum(p.forwarded for p in producers) - forwarded) * 1e6)
         ingress_costs.append(spent / packets * 1e6)
         await asyncio.sleep(0.3)
+    recording = service.stats()["recordings"]
     for viewer in clients:
         await viewer.close()
     await publisher.close()
     await service.close()
-    return {
+    result = {
         "mode": "micro-simulcast" if simulcast else "micro",
         "viewers": viewers,
         "us_per_forwarded_packet": round(statistics.median(costs), 2),
         "us_per_ingress_packet": round(statistics.median(ingress_costs), 2),
     }
+    if record is not None:
+        result["recording"] = bool(record)
+    if recording:
+        result["recorder_writer_us_per_packet"] = recording[0]["writer_us_per_packet"]
+        result["recorder_dropped"] = recording[0]["dropped"]
+        result["recorder_segments"] = recording[0]["segments"]
+    if recording_dir is not None:
+        import shutil
+
+        shutil.rmtree(recording_dir, ignore_errors=True)
+    return result
 
 
 # -- orchestration ---------------------------------------------------------------------------------------------
@@ -605,6 +639,12 @@ def main() -> None:
     parser.add_argument(
         "--micro-simulcast", default="", help="comma list of N: as --micro, three simulcast layers, N/3 viewers each"
     )
+    parser.add_argument(
+        "--micro-record",
+        default="",
+        help="comma list of N: as --micro, without and with a recording of the stream, in alternating pairs",
+    )
+    parser.add_argument("--pairs", type=int, default=3, help="--micro-record: pairs per N")
     parser.add_argument("--port", type=int)
     parser.add_argument("--port-file", type=Path)
     parser.add_argument("--count", type=int)
@@ -626,6 +666,11 @@ def main() -> None:
     for n in [int(x) for x in args.micro_simulcast.split(",") if x]:
         results.append(asyncio.run(run_micro(n, simulcast=True)))
         print(json.dumps(results[-1]), flush=True)
+    for n in [int(x) for x in args.micro_record.split(",") if x]:
+        for _ in range(args.pairs):
+            for record in (False, True):
+                results.append(asyncio.run(run_micro(n, record=record)))
+                print(json.dumps(results[-1]), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "source.json"
         encode_source(source)

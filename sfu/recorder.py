@@ -151,6 +151,9 @@ class StreamRecorder:
         self.queued_max = 0
         self.segments = 0
         self.frames_dropped = 0
+        #: CPU time of the writer (this thread: depayload, assemble, mux, file writes) and the packets it took.
+        self.cpu_s = 0.0
+        self.processed = 0
 
     # -- the forwarding path (synchronous, bounded) ----------------------------------------------------------
 
@@ -263,7 +266,10 @@ class StreamRecorder:
                 batch = self._queue
                 self._queue = deque()
                 self.queued_max = max(self.queued_max, len(batch))
+                cpu = time.thread_time()
                 rest = self._process(batch)
+                self.cpu_s += time.thread_time() - cpu
+                self.processed += len(batch) - len(rest)
                 if rest:
                     self._queue.extendleft(reversed(rest))
                 elif self._stopping is None:
@@ -453,5 +459,6 @@ class StreamRecorder:
             "dropped": self.dropped,
             "segments": self.segments,
             "frames_dropped": self.frames_dropped,
+            "writer_us_per_packet": round(self.cpu_s / self.processed * 1e6, 2) if self.processed else None,
             "layer": self._video_source.rid if self._video_source is not None else None,
         }

@@ -7,6 +7,7 @@ import { formatNumber, t, tn } from "./i18n.js";
 import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, giftIcon, giftName } from "./room.js";
 import { PkPanel } from "./pk.js";
 import { PointsPanel } from "./points.js";
+import { RecordingsPanel } from "./recordings.js";
 import { RoomSession, settingsNotes } from "./room-session.js";
 import { chooseLayer, subscribe, watchQuality } from "./rtc.js";
 import { $, authDialog, el, showError, startPage, toast } from "./ui.js";
@@ -420,6 +421,7 @@ async function start() {
   try {
     const stream = await api("GET", `/streams/${encodeURIComponent(streamId)}`, undefined, { auth: false });
     showStream(stream);
+    recordings.show(stream.owner_id);
     if (stream.status === "ended") streamEnded();
   } catch (err) {
     if (err.status === 404) missing();
@@ -428,6 +430,7 @@ async function start() {
 }
 
 const points = new PointsPanel($("#points"), streamId);
+const recordings = new RecordingsPanel($("#recordings"), streamId);
 room.on("points:balance", (e) => points.setBalance(e.balance));
 
 start();

@@ -418,4 +418,6 @@ export default {
   "err.reward_cooldown": "This reward is cooling down. Try again in a moment.",
   "err.reward_disabled": "This reward is switched off.",
   "err.redemption_decided": "This request was already handled.",
+  "recordings.title": "Past broadcasts",
+  "recordings.none": "No recordings yet.",
 };

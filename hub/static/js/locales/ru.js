@@ -424,4 +424,6 @@ export default {
   "err.reward_cooldown": "Награда перезаряжается. Попробуйте чуть позже.",
   "err.reward_disabled": "Эта награда выключена.",
   "err.redemption_decided": "Этот запрос уже обработан.",
+  "recordings.title": "Прошлые эфиры",
+  "recordings.none": "Записей пока нет.",
 };
