@@ -1,12 +1,14 @@
-"""Subscriptions in headless Chromium: a gifted month (paid in coins, no Stripe needed) draws the "new subscriber"
-alert on the OBS alerts overlay, and the subscriber's chat message shows the subscriber badge with its months and
-the channel's emote as an image on the watch page."""
+"""Subscriptions in headless Chromium: the watch page's Subscribe button goes to Stripe Checkout (a local
+Stripe-compatible endpoint) and shows the months once Stripe's signed events arrive; a gifted month (paid in coins,
+no Stripe needed) draws the "new subscriber" alert on the OBS alerts overlay, and the subscriber's chat message
+shows the subscriber badge with its months and the channel's emote as an image on the watch page."""
 
 from __future__ import annotations
 
 import struct
 import zlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -14,10 +16,13 @@ from playwright.async_api import Browser
 
 from hub.app import create_app
 from hub.wiring import Hub
+from tests.conftest import TEST_WEBHOOK_SECRET, make_settings
 from tests.e2e.browser import PageLog, chromium, log_in, new_page
+from tests.support import stripe_events
 from tests.support.api import auth, live_stream, register
 from tests.support.coins import give_coins
 from tests.support.servers import serve_asgi
+from tests.support.stripe_billing import fake_stripe
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -81,3 +86,42 @@ async def test_a_gifted_sub_draws_the_overlay_alert_and_the_subscriber_chats_wit
         assert await emote.evaluate("img => img.complete && img.naturalWidth") == 28
         assert not overlay_log.errors, overlay_log.errors
         assert not page_log.errors, page_log.errors
+
+
+async def test_the_watch_page_subscribes_through_checkout_and_then_shows_the_months(
+    db_name: str, mongo_client: Any, browser: Browser
+) -> None:
+    async with fake_stripe() as stripe:
+        hub = Hub(make_settings(db_name, stripe_api_base=stripe.url), mongo_client=mongo_client)
+        async with serve_asgi(create_app(hub)) as base, httpx.AsyncClient(base_url=base) as http:
+            owner, viewer = await register(http, "Owner"), await register(http, "Viewer")
+            stream = await live_stream(http, owner)
+            page = await new_page(browser)
+            log = PageLog(page, ignore=("checkout.example",))
+            await page.route("https://checkout.example/**", lambda route: route.fulfill(body="<p>Stripe Checkout</p>"))
+            await page.goto(f"{base}/watch/{stream['id']}")
+            await log_in(page, viewer["email"])
+            await page.click("#subscribe")
+            await page.click('#sub-tiers button[data-tier="tier1"]')
+            await page.wait_for_url("https://checkout.example/**")
+            (session,) = stripe.sessions.values()
+            assert session["mode"] == "subscription" and page.url == session["url"]
+
+            sub_id = stripe.complete_checkout(session["id"])
+            for evt in (
+                stripe.subscription_event("customer.subscription.created", sub_id, created=stripe.now),
+                stripe.invoice_event("invoice.paid", sub_id, created=stripe.now + 1),
+            ):
+                payload, header = stripe_events.sign(evt, TEST_WEBHOOK_SECRET)
+                r = await http.post(
+                    "/api/v1/stripe/webhook",
+                    content=payload,
+                    headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+                )
+                assert r.status_code == 200, r.text
+            await page.goto(f"{base}/watch/{stream['id']}")
+            button = page.locator('#subscribe[data-state="subscribed"]')
+            await button.wait_for(timeout=5000)
+            assert "1 mo" in await button.inner_text()
+            assert not log.errors, log.errors
+        await mongo_client.drop_database(db_name)

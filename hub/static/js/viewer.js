@@ -9,6 +9,7 @@ import { PkPanel } from "./pk.js";
 import { PointsPanel } from "./points.js";
 import { RecordingsPanel } from "./recordings.js";
 import { RoomSession, settingsNotes } from "./room-session.js";
+import { SubscribeButton } from "./subscribe.js";
 import { chooseLayer, subscribe, watchQuality } from "./rtc.js";
 import { $, authDialog, el, showError, startPage, toast } from "./ui.js";
 
@@ -130,7 +131,10 @@ function applySettings(s) {
   composer.setNote(settingsNotes(s));
 }
 
+const subscribeButton = new SubscribeButton($("#subscribe"), $("#sub-tiers"));
+
 function showStream(stream) {
+  if (state.stream?.owner_id !== stream.owner_id) subscribeButton.show(stream);
   state.stream = stream;
   $("#title").textContent = stream.title;
   nicknameFor(stream.owner_id).then((name) => {
