@@ -25,7 +25,16 @@ from typing import TYPE_CHECKING
 from core.tasks import cancel_and_wait
 from sfu.events import RecordingSegmentClosed, RecordingStopped, SfuEvent
 from sfu.packet import ForwardPacket
-from sfu.recording_mux import OPUS, OPUS_CLOCK, VIDEO_CLOCK, FrameAssembler, SegmentMuxer, container_for
+from sfu.recording_mux import (
+    H264,
+    OPUS,
+    OPUS_CLOCK,
+    VIDEO_CLOCK,
+    FrameAssembler,
+    SegmentMuxer,
+    container_for,
+    h264_size,
+)
 
 if TYPE_CHECKING:
     from sfu.producer import Producer
@@ -361,7 +370,8 @@ class StreamRecorder:
             self._need_keyframe = False
             segment = self._segment
             if segment is None or ticks - self._segment_start >= self.spec.segment_s * VIDEO_CLOCK:
-                self._open_segment(ticks, _vp8_size(data))
+                size = h264_size(data) if self._video_mime == H264 else _vp8_size(data)
+                self._open_segment(ticks, size)
         if self._segment is not None:
             self._segment.write_video(data, ticks, keyframe)
 

@@ -182,3 +182,98 @@ class SegmentMuxer:
     @property
     def duration_s(self) -> float:
         return 0.0 if self.first_pts_s is None else max(0.0, self.last_pts_s - self.first_pts_s)
+
+
+class _Bits:
+    """Exp-Golomb reader over an RBSP (ITU-T H.264 section 9.1)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def bit(self) -> int:
+        byte = self.data[self.pos >> 3]
+        value = (byte >> (7 - (self.pos & 7))) & 1
+        self.pos += 1
+        return value
+
+    def bits(self, n: int) -> int:
+        value = 0
+        for _ in range(n):
+            value = (value << 1) | self.bit()
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.bit() == 0:
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("bad exp-Golomb code")
+        return (1 << zeros) - 1 + self.bits(zeros)
+
+    def se(self) -> int:
+        value = self.ue()
+        return (value + 1) // 2 if value & 1 else -(value // 2)
+
+
+def h264_size(access_unit: bytes) -> tuple[int, int]:
+    """Width and height from the SPS of an Annex B access unit (ITU-T H.264 section 7.3.2.1.1), (0, 0) without one.
+    Muxers need the size in the track header; nothing is decoded."""
+    for nal in access_unit.split(b"\x00\x00\x01"):
+        if not nal or nal[0] & 0x1F != 7:
+            continue
+        rbsp = nal[1:].replace(b"\x00\x00\x03", b"\x00\x00")  # emulation prevention bytes
+        try:
+            return _sps_size(_Bits(rbsp))
+        except (IndexError, ValueError):
+            return 0, 0
+    return 0, 0
+
+
+def _sps_size(r: _Bits) -> tuple[int, int]:
+    profile = r.bits(8)
+    r.bits(16)  # constraint flags, level
+    r.ue()  # seq_parameter_set_id
+    chroma_format = 1
+    if profile in (100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135):
+        chroma_format = r.ue()
+        if chroma_format == 3:
+            r.bit()
+        r.ue()  # bit_depth_luma_minus8
+        r.ue()  # bit_depth_chroma_minus8
+        r.bit()  # qpprime_y_zero_transform_bypass_flag
+        if r.bit():  # seq_scaling_matrix_present_flag
+            for index in range(8 if chroma_format != 3 else 12):
+                if r.bit():
+                    last, following = 8, 8
+                    for _ in range(16 if index < 6 else 64):
+                        if following:
+                            following = (last + r.se() + 256) % 256
+                        last = following or last
+    r.ue()  # log2_max_frame_num_minus4
+    poc_type = r.ue()
+    if poc_type == 0:
+        r.ue()
+    elif poc_type == 1:
+        r.bit()
+        r.se()
+        r.se()
+        for _ in range(r.ue()):
+            r.se()
+    r.ue()  # max_num_ref_frames
+    r.bit()  # gaps_in_frame_num_value_allowed_flag
+    width_mbs = r.ue() + 1
+    height_units = r.ue() + 1
+    frame_mbs_only = r.bit()
+    if not frame_mbs_only:
+        r.bit()
+    r.bit()  # direct_8x8_inference_flag
+    width = width_mbs * 16
+    height = height_units * 16 * (2 - frame_mbs_only)
+    if r.bit():  # frame_cropping_flag
+        left, right, top, bottom = r.ue(), r.ue(), r.ue(), r.ue()
+        crop_x = 1 if chroma_format == 0 else (2 if chroma_format in (1, 2) else 1)
+        crop_y = (1 if chroma_format == 0 else (2 if chroma_format == 1 else 1)) * (2 - frame_mbs_only)
+        width -= (left + right) * crop_x
+        height -= (top + bottom) * crop_y
+    return width, height

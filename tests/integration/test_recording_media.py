@@ -120,3 +120,31 @@ async def test_a_full_recording_queue_drops_and_counts_instead_of_blocking(tmp_p
         recorder._video_in(ForwardPacket(seq, 0, 0, b"x", False, None, False, 0.0))
     assert recorder.dropped == 3
     assert recorder.stats()["dropped"] == 3
+
+
+async def test_h264_and_opus_become_mp4_segments_that_decode_in_sync(
+    sfu: tuple[SfuService, Events], tmp_path: Path
+) -> None:
+    service, events = sfu
+    publisher = SyncedPublisher("video/H264")
+    _, answer = await service.publish("rec-h", await publisher.offer(), None)
+    await publisher.accept(answer)
+    try:
+        assert await until(lambda: service.has_publisher("rec-h"), 15)
+        await asyncio.sleep(1.0)
+        await service.start_recording("rec-h", RecordingSpec("r4", str(tmp_path), segment_s=3.0))
+        await asyncio.sleep(7)
+        await service.stop_recording("rec-h", "r4")
+    finally:
+        await publisher.close()
+    segments = events.of(RecordingSegmentClosed)
+    assert len(segments) >= 2
+    checked = 0
+    for segment in segments:
+        assert segment.path.endswith(".mp4")
+        decoded = decode(segment.path)
+        assert decoded.size == (320, 240) and decoded.video_frames == segment.video_frames > 0
+        offsets = decoded.sync_offsets()
+        checked += len(offsets)
+        assert all(abs(o) < 0.1 for o in offsets), (offsets, decoded)
+    assert checked >= 1
