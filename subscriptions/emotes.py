@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,10 @@ from subscriptions.store import DuplicateEmoteError, SubscriptionStore
 CODE = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,24}$")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]{2,24}")
 EMOTES_PER_MESSAGE = 20
+#: Chat resolves a subscriber's message against the channel's emotes through a per-node cache this fresh (an upload
+#: or a delete on this node clears the channel's entry at once; on other nodes it shows within this).
+CODES_CACHE_S = 2.0
+CODES_CACHE_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,7 @@ class EmoteService:
         self._store = store
         self._clock = clock
         self._settings = settings
+        self._codes: dict[str, tuple[float, dict[str, Emote]]] = {}
 
     async def upload(self, channel_id: str, code: str, data: bytes) -> Emote:
         if not CODE.match(code):
@@ -97,6 +103,7 @@ class EmoteService:
             )
         except DuplicateEmoteError:
             raise BadEmoteError(f"this channel already has an emote {code!r}", code="emote_code_taken") from None
+        self._codes.pop(channel_id, None)
         return emote
 
     async def of_channel(self, channel_id: str) -> list[Emote]:
@@ -111,12 +118,23 @@ class EmoteService:
     async def delete(self, channel_id: str, emote_id: str) -> None:
         if not await self._store.delete_emote(channel_id, emote_id):
             raise EmoteNotFoundError("no such emote in your channel")
+        self._codes.pop(channel_id, None)
 
     async def in_text(self, channel_id: str, text: str) -> tuple[tuple[str, str], ...]:
         """The channel's emotes a message uses, as (code, url), each once, in order of first use."""
         words = list(dict.fromkeys(_WORD.findall(text)))
         if not words:
             return ()
-        by_code = {e.code: e for e in await self.of_channel(channel_id)}
+        by_code = await self._by_code(channel_id)
         found = [(w, by_code[w].url) for w in words if w in by_code]
         return tuple(found[:EMOTES_PER_MESSAGE])
+
+    async def _by_code(self, channel_id: str) -> dict[str, Emote]:
+        now = time.monotonic()
+        hit = self._codes.get(channel_id)
+        if hit is None or hit[0] <= now:
+            if len(self._codes) >= CODES_CACHE_MAX:
+                self._codes.clear()
+            hit = (now + CODES_CACHE_S, {e.code: e for e in await self.of_channel(channel_id)})
+            self._codes[channel_id] = hit
+        return hit[1]
