@@ -84,14 +84,16 @@ class SubscriptionStore:
         rank: str,
     ) -> bool:
         """Write a Stripe subscription's state unless a newer one of the same subscription is stored, or another
-        subscription of this member is still open (a late event of an ended one never replaces a new one)."""
+        subscription of this member is still open (a late event of an ended or abandoned one never replaces a new
+        one)."""
         fields: dict[str, Any] = {
             "stripe_subscription": subscription_id,
             "status": status.value,
             "tier_id": tier_id,
             "tier_version": tier_version,
             "cancel_at_period_end": cancel_at_period_end,
-            "billing_open": not status.terminal,
+            # An incomplete subscription (never paid) may be replaced by a new attempt's; an open one may not.
+            "billing_open": not status.terminal and status is not BillingStatus.INCOMPLETE,
             "rank": rank,
         }
         if period_end is not None:

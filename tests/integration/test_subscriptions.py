@@ -422,3 +422,25 @@ async def test_a_billing_event_with_a_bad_signature_changes_nothing(node: Node) 
     assert await node.beans_held(channel) == 0
     # The same event, properly signed, is then applied (the forged delivery did not burn its id).
     assert (await node.deliver(forged))["outcome"] == "month_counted"
+
+
+async def test_an_abandoned_incomplete_subscription_is_replaced_by_the_next_attempt(node: Node) -> None:
+    streamer, viewer = await register(node.http, "Streamer"), await register(node.http, "Viewer")
+    channel = streamer["user"]["id"]
+    url = f"/api/v1/channels/{channel}/subscription"
+    body = {"tier_id": "tier1", "method": "subscription"}
+    first = (await node.http.post(url, json=body, headers=auth(viewer))).json()["subscription_id"]
+    second_answer = await node.http.post(url, json=body, headers=auth(viewer))  # the app never confirmed the first
+    assert second_answer.status_code == 201, second_answer.text
+    second = second_answer.json()["subscription_id"]
+    assert second != first
+    node.stripe.set(second, status="active")
+    await node.deliver(node.stripe.invoice_event("invoice.paid", second, created=node.tick()))
+    # The abandoned one expires later; its late events change nothing.
+    node.stripe.set(first, status="incomplete_expired")
+    await node.deliver(node.stripe.subscription_event("customer.subscription.updated", first, created=node.tick()))
+    member = await node.membership(viewer, channel)
+    assert (member["status"], member["active"], member["months"]) == ("active", True, 1)
+    assert member["stripe_subscription_id"] == second
+    r = await node.http.post(url, json=body, headers=auth(viewer))
+    assert r.status_code == 409 and r.json()["code"] == "already_subscribed"
