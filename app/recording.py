@@ -133,6 +133,8 @@ class RecordingDriver:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._finishing: set[asyncio.Task[None]] = set()
+        self._events: asyncio.Queue[SfuEvent | None] = asyncio.Queue()
+        self._consumer: asyncio.Task[None] | None = None
         self._next_purge = 0.0
         #: Recordings this node stopped because a segment used the quota up.
         self.quota_stops = 0
@@ -177,6 +179,24 @@ class RecordingDriver:
     # -- the SFU's events ------------------------------------------------------------------------------------
 
     async def on_sfu_event(self, event: SfuEvent) -> None:
+        """The SFU's event delivery calls this: the events are queued for the driver's own task, so a segment's
+        upload to S3 or a database round trip never holds up the SFU's other listeners (the stream lifecycle)."""
+        if isinstance(event, RecordingSegmentClosed | RecordingStopped | PublisherStarted | PublisherStopped):
+            self._events.put_nowait(event)
+
+    async def _consume(self) -> None:
+        while True:
+            event = await self._events.get()
+            if event is None:
+                return
+            try:
+                await self.handle(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("a recording event failed", extra={"stream": event.stream_id})
+
+    async def handle(self, event: SfuEvent) -> None:
         if isinstance(event, RecordingSegmentClosed):
             room = await self._service.segment_closed(
                 event.recording_id,
@@ -241,10 +261,17 @@ class RecordingDriver:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="recording-driver")
+            self._consumer = asyncio.create_task(self._consume(), name="recording-events")
 
     async def close(self) -> None:
+        """After the SFU closed: its recorders' last events are handled (segments stored, recordings joined)."""
         await cancel_and_wait(self._task)
         self._task = None
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            self._events.put_nowait(None)
+            await asyncio.wait({consumer}, timeout=15)
+            await cancel_and_wait(consumer)
         if self._finishing:
             await asyncio.wait(set(self._finishing), timeout=10)
 
