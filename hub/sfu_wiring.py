@@ -125,6 +125,41 @@ class SfuCollector(Collector):
                 counter.add_metric([stream, kind], acc[name])
             rtt.add_metric([stream, kind], acc["rtt"])
             loss.add_metric([stream, kind], acc["loss"])
+        on_layer = GaugeMetricFamily(
+            "hub_sfu_viewers_on_layer",
+            "Video viewers per layer they receive (audio_only: no layer fits their estimate; waiting: for a keyframe)",
+            labels=["stream", "layer"],
+        )
+        estimates = GaugeMetricFamily(
+            "hub_sfu_bwe_estimate_bps",
+            "Viewers' downlink estimates (transport-cc, sfu/bwe.py): smallest, median, largest",
+            labels=["stream", "stat"],
+        )
+        bwe_counters = {
+            key: CounterMetricFamily(f"hub_sfu_bwe_{key}", f"Viewers' estimators: {key}, summed", labels=["stream"])
+            for key in ("probes", "probe_successes", "decreases")
+        }
+        by_layer: dict[tuple[str, str], int] = {}
+        per_stream: dict[str, list[dict[str, Any]]] = {}
+        for consumer in stats["consumers"]:
+            if consumer["kind"] != "video":
+                continue
+            if consumer["flowing"]:
+                state = consumer["layer"] or "single"  # rid None: a publisher without simulcast
+            else:
+                state = "audio_only" if consumer["paused"] else "waiting"
+            layer_key = (consumer["stream_id"], state)
+            by_layer[layer_key] = by_layer.get(layer_key, 0) + 1
+            if consumer.get("bwe") and consumer["bwe"]["estimate_bps"] is not None:
+                per_stream.setdefault(consumer["stream_id"], []).append(consumer["bwe"])
+        for (stream, layer), count in by_layer.items():
+            on_layer.add_metric([stream, layer], count)
+        for stream, bwes in per_stream.items():
+            values = sorted(b["estimate_bps"] for b in bwes)
+            for stat, value in (("min", values[0]), ("median", values[len(values) // 2]), ("max", values[-1])):
+                estimates.add_metric([stream, stat], value)
+            for key, counter in bwe_counters.items():
+                counter.add_metric([stream], sum(b[key] for b in bwes))
         yield from producer_counters.values()
         yield from producer_gauges.values()
         yield switches
@@ -135,6 +170,9 @@ class SfuCollector(Collector):
         yield from consumer_counters.values()
         yield rtt
         yield loss
+        yield on_layer
+        yield estimates
+        yield from bwe_counters.values()
         histogram = stats.get("residence_histogram") or residence.merge([])
         yield HistogramMetricFamily(
             "hub_sfu_residence_seconds",

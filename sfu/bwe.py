@@ -18,14 +18,17 @@ those :class:`GccEstimator` derives a target bitrate, the minimum of two control
 - **Loss-based** (section 6). Over windows of at least 200 ms and 20 packets, loss ``p`` from the feedback:
   ``p > 10 %`` -> ``A_s = A_s * (1 - 0.5 p)``; ``p < 2 %`` -> ``A_s = 1.05 A_s`` (same ``1.5 R`` bound); else hold.
   One addition, so that a link that suddenly narrows is left fast: with ``p > 10 %`` ``A_s`` is also held under
-  ``0.85 R`` (a tail-dropping queue that stays full shows loss but no delay *trend*).
+  ``0.85 R`` (a tail-dropping queue that stays full shows loss but no delay *trend*), and not below ``0.6 R``
+  (repeated windows of loss while the viewer's switch to a lower layer waits for its keyframe would otherwise
+  compound far below what the link carries).
 
 **Probing** (what lets a viewer move *up*: the estimate cannot rise much above what is being sent). When the
 viewer could take a bigger layer than its estimate allows, :class:`ProbePlanner` asks for a short burst of padding
 (a probe cluster, sent on the RTX SSRC so the decoder never sees it). The bottleneck spreads the burst out; the
-rate at which it *arrives* (bytes after the first packet over the arrival span, at least 5 packets) is what the
-path carries, and the estimate is raised to it (capped at the probe's target). A probe that arrives slower than the
-estimate, or mostly lost, failed: the next one waits longer (1 s, doubling up to 3 s).
+rate at which it *arrives* (at least 5 packets arrived; measured after the first third, which a token bucket lets
+through at line rate) is what the path carries, and the estimate is raised to it (capped at the probe's target).
+A probe that arrives slower than the estimate, or mostly lost, failed: the next one waits longer (1 s, doubling up
+to 3 s).
 
 Everything here is pure and clock-free: times are integer microseconds passed in; unit tests drive it with
 simulated links (``tests/unit/sfu/test_bwe.py``).
@@ -51,6 +54,7 @@ DECREASE_EVERY_US = 200_000
 LOSS_WINDOW_US = 200_000
 LOSS_WINDOW_PACKETS = 20
 PROBE_MIN_PACKETS = 5
+LOSS_FLOOR = 0.6
 
 NORMAL, OVERUSE, UNDERUSE = "normal", "overuse", "underuse"
 INCREASE, HOLD, DECREASE = "increase", "hold", "decrease"
@@ -93,11 +97,15 @@ class SendHistory:
         self._unwrapped[slot] = n
         return n & 0xFFFF
 
+    def unwrap(self, seq: int) -> int:
+        """The full number of a 16-bit one (the nearest at or below the newest sent)."""
+        newest = self.next_seq - 1
+        return newest - ((newest - seq) & 0xFFFF)
+
     def results(self, base_seq: int, arrivals: tuple[int | None, ...]) -> list[PacketResult]:
         """Join a feedback (``base_seq`` 16-bit, one arrival per number) with what was sent; numbers never sent
         (or too old) are skipped."""
-        newest = self.next_seq - 1
-        base = newest - ((newest - base_seq) & 0xFFFF)
+        base = self.unwrap(base_seq)
         out: list[PacketResult] = []
         for offset, arrival in enumerate(arrivals):
             n = base + offset
@@ -311,8 +319,10 @@ class GccEstimator:
         if p > 0.1:
             self.loss_bps = self.loss_bps * (1 - 0.5 * p)
             acked = self.acked_bps()
-            if acked is not None:  # heavy loss: never above what arrived (a full queue hides the delay trend)
-                self.loss_bps = min(self.loss_bps, BETA * acked)
+            if acked is not None:
+                # heavy loss: never above what arrived (a full queue hides the delay trend), and not compounding
+                # far below it while the sender is still switching down (what arrived is what the link carries)
+                self.loss_bps = min(max(self.loss_bps, LOSS_FLOOR * acked), BETA * acked)
             self.decreases += 1
         elif p < 0.02:
             self.loss_bps = self._bound(self.loss_bps, self.loss_bps * 1.05)
@@ -325,11 +335,14 @@ class GccEstimator:
         arrived = sorted((r for r in results if r.arrival_us is not None), key=lambda r: r.arrival_us or 0)
         if len(arrived) < PROBE_MIN_PACKETS or len(arrived) < len(results) // 2:
             return None
-        first = arrived[0].arrival_us
+        # the first third rides the bottleneck's burst allowance (a token bucket lets it through at line rate): the
+        # rate is measured over the rest
+        skip = len(arrived) // 3
+        first = arrived[skip].arrival_us
         last = arrived[-1].arrival_us
         assert first is not None and last is not None
         span = max(last - first, 250)
-        rate = int(sum(r.size for r in arrived[1:]) * 8 * 1_000_000 / span)
+        rate = int(sum(r.size for r in arrived[skip + 1 :]) * 8 * 1_000_000 / span)
         rate = min(rate, target_bps)
         if rate > self.estimate_bps and self._trend.state != OVERUSE:
             self.delay_bps = max(self.delay_bps, float(rate))
@@ -366,6 +379,9 @@ class ProbePlanner:
             return None
         return max(int(wanted_bps * 1.25), 2 * estimate_bps)
 
+    def last_probe_us_or(self, default: int) -> int:
+        return self.last_probe_us if self.last_probe_us is not None else default
+
     def started(self, target_bps: int, now_us: int) -> int:
         probe = self.next_id
         self.next_id += 1
@@ -384,5 +400,6 @@ class ProbePlanner:
 
 
 def probe_cluster_size(target_bps: int, duration_us: int = 40_000, packet_bytes: int = 280) -> int:
-    """Packets of ``packet_bytes`` in a burst worth ``duration_us`` at ``target_bps`` (at least 5, at most 60)."""
-    return max(PROBE_MIN_PACKETS, min(60, int(target_bps * duration_us / 8 / 1_000_000 / packet_bytes)))
+    """Packets of ``packet_bytes`` in a burst worth ``duration_us`` at ``target_bps`` (at least 30, so that the part
+    measured outlasts a bottleneck's burst allowance; at most 60)."""
+    return max(30, min(60, int(target_bps * duration_us / 8 / 1_000_000 / packet_bytes)))

@@ -21,6 +21,7 @@ from aiortc import RTCRtpSender
 from aiortc.utils import random16, random32
 
 from sfu import aiortc_hooks
+from sfu.downlink import PROBE_PACKET_BYTES, DownlinkEstimate
 from sfu.egress import EgressProfile
 from sfu.packet import ForwardPacket
 from sfu.rewriter import Resume, rebase
@@ -42,6 +43,11 @@ _RTPTS = aiortc_hooks.SENDER_RTP_TIMESTAMP
 #: long out of every history, so nothing that could still be repaired is refused).
 _REFERENCE_LAG = 0x2000
 _REFERENCE_MAX_LAG = 0x6000
+_clock_ns = time.monotonic_ns
+#: A packet already resent to a viewer is not resent again sooner than this (transport-cc viewers).
+RETRANSMIT_GAP_S = 0.1
+#: A probe packet's padding (RFC 3550 5.1: the last octet counts the padding, itself included).
+_PROBE_PADDING = bytes(PROBE_PACKET_BYTES - 21) + bytes((PROBE_PACKET_BYTES - 20,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +133,17 @@ class Consumer:
         self.fraction_lost = 0
         self.cache_replays = 0
         self.send_errors = 0
+        #: Transport-cc: the viewer's downlink estimate (``sfu/downlink.py``), when it negotiated transport-cc.
+        self.downlink: DownlinkEstimate | None = None
+        self._twcc_id = 0
+        self._resent: dict[int, float] = {}
+        self.nacks_suppressed = 0
+        twcc_id = getattr(profile_key[0], "transport_cc", None) if isinstance(profile_key, tuple) else None
+        if sender is not None and kind == "video" and twcc_id is not None:
+            self.downlink = DownlinkEstimate()
+            self._twcc_id = twcc_id
+            self._sent = self.downlink.history.sent
+            self.forward = self._forward_numbered  # type: ignore[method-assign]
         if sender is not None:
             aiortc_hooks.hook_sender(
                 sender,
@@ -200,6 +217,7 @@ class Consumer:
         if self._profile is None or self._send is None:
             return
         b0, tail = self._profile.build(packet, b"")
+        tail = self._number(tail)
         try:
             self._send(_header(b0, self._pt, out_seq, out_ts, self._ssrc) + tail)
         except pylibsrtp.Error:
@@ -237,6 +255,73 @@ class Consumer:
         sd[_NTP] = ntp
         sd[_RTPTS] = ts
 
+    def _forward_numbered(self, packet: ForwardPacket, abs_send_time: int, ntp: int) -> None:
+        """:meth:`forward` for a viewer with transport-cc: each packet also carries its transport-wide sequence
+        number (two octets between the profile's shared head and rest), recorded with its send time."""
+        seq = packet.seq
+        ahead = (seq - self._start_in) & 0xFFFF
+        if ahead >= 0x8000:
+            return
+        if ahead > _REFERENCE_MAX_LAG:
+            self._start_in = (seq - _REFERENCE_LAG) & 0xFFFF
+            self._epoch_out_start = (self._start_in + self._seq_off) & 0xFFFF
+        b0, head, rest = self._profile.split_tail(packet, abs_send_time)  # type: ignore[union-attr]
+        ts = (packet.ts + self._ts_off) & 0xFFFFFFFF
+        number = self._sent(len(head) + len(rest) + 14, _clock_ns() // 1000)
+        try:
+            self._send(  # type: ignore[misc]
+                _header(
+                    b0, self._pt_marker if packet.marker else self._pt, (seq + self._seq_off) & 0xFFFF, ts, self._ssrc
+                )
+                + head
+                + _osn(number)
+                + rest
+            )
+        except pylibsrtp.Error:
+            self.send_errors += 1
+            return
+        sd = self._sd
+        sd[_PC] += 1
+        sd[_OC] += len(packet.payload)
+        sd[_NTP] = ntp
+        sd[_RTPTS] = ts
+
+    def _number(self, tail: bytes) -> bytes:
+        """A retransmission or extra packet for a transport-cc viewer gets its own transport-wide number too (the
+        profile wrote a placeholder at octets 5..7): the estimate sees every packet sent."""
+        if self.downlink is None:
+            return tail
+        number = self._sent(len(tail) + 12, _clock_ns() // 1000)
+        return tail[:5] + _osn(number) + tail[7:]
+
+    def send_probe(self, probe: int, count: int) -> int:
+        """A probe cluster: ``count`` padding-only packets on the RTX SSRC (RFC 4588; the viewer's decoder never
+        sees them), each with a transport-wide sequence number. Returns how many went out (0: no RTX, not
+        flowing)."""
+        downlink = self.downlink
+        send = self._send
+        # a paused consumer probes too (that is how it finds room for the lowest layer again)
+        if (
+            downlink is None
+            or send is None
+            or self.first_packet_at is None
+            or self._rtx_pt is None
+            or not self._rtx_ssrc
+        ):
+            return 0
+        ts = self._sd[_RTPTS]
+        extension = b"\xbe\xde\x00\x01" + bytes(((self._twcc_id << 4) | 1,))
+        sent = downlink.history.sent
+        for _ in range(count):
+            number = sent(PROBE_PACKET_BYTES, _clock_ns() // 1000, probe)
+            data = _header(0xB0, self._rtx_pt, self._rtx_seq, ts, self._rtx_ssrc) + extension
+            self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+            try:
+                send(data + _osn(number) + b"\x00" + _PROBE_PADDING)
+            except pylibsrtp.Error:
+                self.send_errors += 1
+        return count
+
     # -- feedback from the viewer ----------------------------------------------------------------------------
 
     async def _retransmit(self, out_seq: int) -> None:
@@ -256,15 +341,26 @@ class Consumer:
         if packet is None:
             self.nack_misses += 1
             return
+        if self.downlink is not None:
+            # A receiver re-lists every packet still missing in each NACK (aiortc does): the same packet is resent
+            # at most once per RETRANSMIT_GAP_S, or a lossy link fills with copies of what is already on its way.
+            now = time.monotonic()
+            last = self._resent.get(out_seq)
+            if last is not None and now - last < RETRANSMIT_GAP_S:
+                self.nacks_suppressed += 1
+                return
+            if len(self._resent) >= 1024:
+                self._resent.clear()
+            self._resent[out_seq] = now
         ts = (packet.ts + self._ts_off) & 0xFFFFFFFF
         marker = 0x80 if packet.marker else 0
         if self._rtx_pt is not None and self._rtx_ssrc:
             b0, tail = self._profile.build(packet, _osn(out_seq))
-            data = _header(b0, self._rtx_pt | marker, self._rtx_seq, ts, self._rtx_ssrc) + tail
+            data = _header(b0, self._rtx_pt | marker, self._rtx_seq, ts, self._rtx_ssrc) + self._number(tail)
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
         else:
             b0, tail = self._profile.build(packet, b"")
-            data = _header(b0, self._pt | marker, out_seq, ts, self._ssrc) + tail
+            data = _header(b0, self._pt | marker, out_seq, ts, self._ssrc) + self._number(tail)
         try:
             send(data)
         except Exception:
@@ -314,6 +410,7 @@ class Consumer:
             "nacks": self.nacks_received,
             "retransmits": self.retransmits,
             "nack_misses": self.nack_misses,
+            "nacks_suppressed": self.nacks_suppressed,
             "plis": self.plis_received,
             "packets_lost": self.packets_lost,
             "fraction_lost": self.fraction_lost / 256,
@@ -325,4 +422,7 @@ class Consumer:
             "preference": self.preference,
             "switches": self.switches,
             "paused": self.paused,
+            "flowing": self._started,
+            "estimate_bps": self.estimate_bps,
+            "bwe": self.downlink.stats(_clock_ns() // 1000) if self.downlink is not None else None,
         }

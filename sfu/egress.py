@@ -42,12 +42,14 @@ class ExtensionIds:
     mid: int | None = None
     abs_send_time: int | None = None
     audio_level: int | None = None
+    #: Transport-wide sequence number (``sfu/twcc.py``): written per viewer, first in the extension block.
+    transport_cc: int | None = None
 
 
 class EgressProfile:
     """Serializes ``extensions + payload`` once per packet for every consumer that shares these ids and mid."""
 
-    __slots__ = ("_abs_id", "_b0", "_level_id", "_mid_element", "_packet", "_tail")
+    __slots__ = ("_abs_id", "_b0", "_head", "_level_id", "_mid_element", "_packet", "_rest", "_tail", "_twcc_id")
 
     def __init__(self, ids: ExtensionIds, mid: str | None) -> None:
         self._mid_element = b""
@@ -58,12 +60,17 @@ class EgressProfile:
             self._mid_element = bytes(((ids.mid << 4) | (len(raw) - 1),)) + raw
         self._abs_id = ids.abs_send_time
         self._level_id = ids.audio_level
+        self._twcc_id = ids.transport_cc
         self._packet: ForwardPacket | None = None
         self._tail = b""
+        self._head = b""
+        self._rest = b""
         self._b0 = 0x80
 
     def extensions(self, packet: ForwardPacket, abs_send_time: int) -> bytes:
-        body = self._mid_element
+        # the transport-wide sequence number goes first, so that its two octets sit at a fixed offset (5..7)
+        body = bytes(((self._twcc_id << 4) | 1, 0, 0)) if self._twcc_id is not None else b""
+        body += self._mid_element
         if self._abs_id is not None:
             body += struct.pack("!BI", (self._abs_id << 4) | 2, abs_send_time << 8)[:4]
         if self._level_id is not None and packet.audio_level is not None:
@@ -82,7 +89,20 @@ class EgressProfile:
             self._b0 = 0x80 | (0x20 if packet.padded else 0) | (0x10 if ext else 0)
             self._tail = ext + packet.payload
             self._packet = packet
+            self._head = b""
         return self._b0, self._tail
+
+    def split_tail(self, packet: ForwardPacket, abs_send_time: int) -> tuple[int, bytes, bytes]:
+        """For viewers with a transport-wide sequence number: the first header octet and the tail cut around the
+        number's two octets (the viewer's own go in between). Cached per packet like :meth:`tail`."""
+        if packet is not self._packet:
+            self.tail(packet, abs_send_time)
+            self._head = self._tail[:5]
+            self._rest = self._tail[7:]
+        elif not self._head:
+            self._head = self._tail[:5]
+            self._rest = self._tail[7:]
+        return self._b0, self._head, self._rest
 
     def build(self, packet: ForwardPacket, prefix: bytes) -> tuple[int, bytes]:
         """Uncached: extensions, ``prefix`` (the RTX original sequence number), payload. For retransmissions."""

@@ -145,6 +145,7 @@ class Producer:
         self.cache_misses = 0
         self.cache_drops = 0
         self.switches_in = 0
+        self.duplicates = 0
         self._rate_mark = (self.created_at, 0)
         self._bitrate = 0.0
         self._upstream.feed(self)
@@ -156,6 +157,12 @@ class Producer:
             return
         now = time.monotonic()
         detector = self._detector
+        known = self.history.get(rtp.sequence_number)
+        if known is not None and known.ts == rtp.timestamp:
+            # a duplicate: the publisher's padding retransmits packets that already arrived (browsers probe the
+            # uplink with RTX of sent packets); the viewers have it, and it is not new bitrate
+            self.duplicates += 1
+            return
         packet = ForwardPacket.from_rtp(rtp, detector(rtp.payload) if detector is not None else False, now)
         self.media_ssrc = rtp.ssrc
         self.history.put(packet)
@@ -456,6 +463,7 @@ class Producer:
             "width": self.width,
             "height": self.height,
             "switches_in": self.switches_in,
+            "duplicates": self.duplicates,
             "mime_type": self.codec.mimeType,
             "packets": self.packets,
             "bytes": self.bytes,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiortc import RTCRtpCodecParameters
 
 from sfu.consumer import Consumer
+from sfu.downlink import now_us
 from sfu.egress import ProfileTable
 from sfu.producer import Producer
 from sfu.selector import LayerInfo, order_layers, select_layer
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from sfu.recorder import StreamRecorder
 
 log = logging.getLogger(__name__)
+
+#: A viewer's video pauses only when its estimate is under this share of the lowest layer's bitrate.
+PAUSE_BELOW = 0.5
 
 
 class Router:
@@ -163,9 +167,34 @@ class Router:
         if len(self.layers) < 2:
             return
         infos = self.layer_infos()
+        now = now_us()
         for consumer in list(self.consumers.values()):
             if consumer.kind == "video":
+                if consumer.downlink is not None:
+                    self._estimate(consumer, infos, now)
                 self.place(consumer, infos)
+
+    def _estimate(self, consumer: Consumer, infos: tuple[LayerInfo, ...], now: int) -> None:
+        """Feed the consumer's estimate to the selector, and probe when its preference allows a bigger layer than
+        the one it is on (or none, paused) and the estimate does not."""
+        downlink = consumer.downlink
+        assert downlink is not None
+        usable = downlink.usable_bps(now)
+        lowest = min((info.bitrate_bps for info in infos if info.available), default=0)
+        if usable is not None and PAUSE_BELOW * lowest <= usable < lowest:
+            usable = lowest  # keep the lowest layer until the estimate is clearly below it: a pause costs a keyframe
+        consumer.estimate_bps = usable
+        wanted: int | None = None
+        best = select_layer(consumer.preference, consumer.screen, None, infos)
+        if best is not None:
+            ranks = {info.rid: index for index, info in enumerate(infos)}
+            target = consumer.pending or consumer.producer
+            on = ranks.get(target.rid or "", -1) if target is not None and not consumer.paused else -1
+            if ranks[best] > on:
+                wanted = max(info.bitrate_bps for info in infos[on + 1 : ranks[best] + 1])
+        probe = downlink.tick(now, wanted)
+        if probe is not None and not consumer.send_probe(*probe):
+            downlink.probe_not_sent()
 
     # -- transcoded ladder ---------------------------------------------------------------------------------------
 

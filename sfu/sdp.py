@@ -128,7 +128,10 @@ def negotiated_media(answer_sdp: str) -> dict[str, Negotiated]:
             codec=codec,
             rtx_payload_type=rtx,
             extension_ids=ExtensionIds(
-                mid=ids.get(URI_MID), abs_send_time=ids.get(URI_ABS_SEND_TIME), audio_level=ids.get(URI_AUDIO_LEVEL)
+                mid=ids.get(URI_MID),
+                abs_send_time=ids.get(URI_ABS_SEND_TIME),
+                audio_level=ids.get(URI_AUDIO_LEVEL),
+                transport_cc=ids.get(URI_TRANSPORT_CC),
             ),
         )
     return result

@@ -273,6 +273,8 @@ class SfuService:
                     transceivers[kind] = transceiver
             await apply_offer(pc, offer_sdp)
             session.remote_ice = remote_ice_credentials(pc)
+            if summary.transport_cc is not None and self.settings.transport_cc and "video" in transceivers:
+                aiortc_hooks.negotiate_transport_cc(transceivers["video"], summary.transport_cc, remb=False)
             answer = await make_answer(pc, self.settings)
             negotiated = negotiated_media(pc.localDescription.sdp)
             for kind, transceiver in transceivers.items():
@@ -303,6 +305,11 @@ class SfuService:
             await session.close_peer()
             raise
         session.consumers = consumers
+        for consumer in consumers:
+            if consumer.downlink is not None:  # the viewer's transport-cc feedback feeds its estimate
+                aiortc_hooks.watch_transport_rtcp(
+                    transceivers[consumer.kind].sender.transport, consumer.downlink.on_rtcp
+                )
         for consumer in consumers:
             self._consumer_sessions[consumer.id] = session
             router.add_consumer(consumer)

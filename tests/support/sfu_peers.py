@@ -14,6 +14,8 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamT
 from av import VideoFrame
 
 from sfu import aiortc_hooks
+from sfu.twcc import URI_TRANSPORT_CC
+from sfu.uplink import UplinkFeedback
 
 LOOPBACK = ("127.0.0.1",)
 
@@ -56,6 +58,8 @@ class FrameCounter:
     def __init__(self, track: MediaStreamTrack) -> None:
         self.track = track
         self.times: list[float] = []
+        #: Width of each frame (0 for audio), in step with ``times``.
+        self.widths: list[int] = []
         self.sizes: set[tuple[int, int]] = set()
         self.last_size = (0, 0)
         self.started = time.monotonic()
@@ -69,6 +73,7 @@ class FrameCounter:
                 if isinstance(frame, VideoFrame):
                     self.last_size = (frame.width, frame.height)
                     self.sizes.add(self.last_size)
+                self.widths.append(self.last_size[0])
         except (MediaStreamError, asyncio.CancelledError):
             pass
 
@@ -147,10 +152,37 @@ class Publisher:
         await self.pc.close()
 
 
-class Viewer:
-    """An aiortc viewer (recvonly video + audio) that decodes what it receives."""
+#: The transport-wide sequence number extension id a ``Viewer(transport_cc=True)`` offers (unused by aiortc).
+VIEWER_TWCC_ID = 9
 
-    def __init__(self, audio: bool = True) -> None:
+
+def offer_transport_cc(sdp: str, extension_id: int = VIEWER_TWCC_ID) -> str:
+    """Add transport-cc (the extension and ``a=rtcp-fb:<pt> transport-cc`` on every video codec) to an aiortc
+    offer's video section, as a browser's offer has it; aiortc itself does not offer it."""
+    lines = sdp.split("\r\n")
+    out: list[str] = []
+    video = False
+    for line in lines:
+        if line.startswith("m="):
+            video = line.startswith("m=video")
+            out.append(line)
+            if video:
+                out.append(f"a=extmap:{extension_id} {URI_TRANSPORT_CC}")
+            continue
+        out.append(line)
+        if video and line.startswith("a=rtpmap:") and "rtx/" not in line:
+            out.append(f"a=rtcp-fb:{line.split(':', 1)[1].split()[0]} transport-cc")
+    return "\r\n".join(out)
+
+
+class Viewer:
+    """An aiortc viewer (recvonly video + audio) that decodes what it receives. With ``transport_cc`` it offers
+    transport-cc and answers the SFU's numbered packets with feedback, as a browser does, through the same
+    receiving-side code the SFU uses for publishers (``sfu/uplink.py``, kernel arrival stamps)."""
+
+    def __init__(self, audio: bool = True, transport_cc: bool = False) -> None:
+        self.transport_cc = transport_cc
+        self.feedback: UplinkFeedback | None = None
         self.pc = RTCPeerConnection()
         self.pc.addTransceiver("video", direction="recvonly")
         if audio:
@@ -166,15 +198,32 @@ class Viewer:
                 self.audio = FrameCounter(track)
 
     async def offer(self) -> str:
-        return await offer(self.pc)
+        sdp = await offer(self.pc)
+        return offer_transport_cc(sdp) if self.transport_cc else sdp
 
     async def accept(self, answer_sdp: str) -> None:
         await accept(self.pc, answer_sdp)
+        if self.transport_cc and URI_TRANSPORT_CC in answer_sdp:
+            video = next(t for t in self.pc.getTransceivers() if t.kind == "video")
+            self.feedback = UplinkFeedback(video, VIEWER_TWCC_ID)
+            self.feedback.start()
+
+    def udp_port(self) -> int:
+        """The local UDP port this viewer receives on (for per-viewer shaping), once connected."""
+        video = next(t for t in self.pc.getTransceivers() if t.kind == "video")
+        connection = getattr(video.receiver.transport.transport, aiortc_hooks.ICE_CONNECTION)
+        pair = getattr(connection, aiortc_hooks.ICE_NOMINATED).get(1)
+        if pair is None:
+            raise RuntimeError("not connected yet")
+        port: int = pair.local_candidate.port
+        return port
 
     async def close(self) -> None:
         for counter in (self.video, self.audio):
             if counter is not None:
                 counter.stop()
+        if self.feedback is not None:
+            await self.feedback.close()
         await self.pc.close()
 
 
