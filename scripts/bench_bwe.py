@@ -56,6 +56,57 @@ def frozen(times: list[float], start: float, end: float) -> float:
     return sum(max(0.0, b - a - FREEZE_S) for a, b in itertools.pairwise(stamps) if b - a > FREEZE_S)
 
 
+class _Frames:
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.widths: list[int] = []
+        self.last_size = (0, 0)
+        self.decoded = 0
+        self.freezes_s = 0.0
+
+    @property
+    def count(self) -> int:
+        return self.decoded
+
+
+class ChromiumViewer:
+    """A Chromium page watching over WHEP (its own transport-cc feedback, its own jitter buffer), sampled every
+    100 ms: a sample where ``framesDecoded`` grew counts as a frame time, at the decoded width."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.video: _Frames | None = _Frames()
+        self._task: asyncio.Task[None] | None = None
+
+    async def watch(self, url: str) -> None:
+        await self.page.evaluate("(u) => window.watch(u)", url)
+        self._task = asyncio.ensure_future(self._sample())
+
+    async def _sample(self) -> None:
+        frames = self.video
+        assert frames is not None
+        while True:
+            stats = await self.page.evaluate("window.inbound()")
+            video = stats.get("video") or {}
+            decoded = video.get("framesDecoded", 0)
+            if decoded > frames.decoded:
+                frames.decoded = decoded
+                frames.times.append(time.monotonic())
+                frames.last_size = (video.get("width", 0), 0)
+                frames.widths.append(video.get("width", 0))
+            frames.freezes_s = video.get("freezesS", 0.0)
+            await asyncio.sleep(0.1)
+
+    async def udp_port(self) -> int:
+        port: int = await self.page.evaluate("window.localPort()")
+        return port
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.page.close()
+
+
 async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     import httpx
 
@@ -99,27 +150,53 @@ async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                     raise RuntimeError(f"the publisher's three layers did not arrive: {widths()}")
                 await asyncio.sleep(3)
                 top = max(widths())
-                viewers = [Viewer(transport_cc=(mode == "bwe")) for _ in range(args.viewers)]
-                query = ""
-                for viewer in viewers:
+                viewers: list[Any] = []
+                for _ in range(args.viewers):
+                    if args.viewer == "chromium":
+                        chromium_viewer = ChromiumViewer(await open_page(browser, base))
+                        await chromium_viewer.watch(f"{base}/api/v1/whep/{stream['id']}")
+                        viewers.append(chromium_viewer)
+                        continue
+                    viewer = Viewer(transport_cc=(mode == "bwe"))
                     r = await client.post(
-                        f"{base}/api/v1/whep/{stream['id']}{query}",
+                        f"{base}/api/v1/whep/{stream['id']}",
                         content=await viewer.offer(),
                         headers={"Content-Type": "application/sdp"},
                     )
                     r.raise_for_status()
                     await viewer.accept(r.text)
+                    viewers.append(viewer)
 
                 def at_top() -> bool:
                     return all(v.video is not None and v.video.last_size[0] >= top for v in viewers)
 
                 if not await until(at_top, 30):
                     raise RuntimeError("the viewers did not reach the top layer on the open link")
-                ports = [viewer.udp_port() for viewer in viewers]
+                ports = [
+                    (await viewer.udp_port()) if isinstance(viewer, ChromiumViewer) else viewer.udp_port()
+                    for viewer in viewers
+                ]
+                freezes_before = [v.video.freezes_s if isinstance(v, ChromiumViewer) else 0.0 for v in viewers]
                 for port in ports:
                     shaper.cap(port, args.high_kbit)
                 await asyncio.sleep(2)
                 start = time.monotonic()
+                trace: list[str] = []
+                layer_log: list[tuple[float, list[str | None]]] = []
+
+                async def tracer() -> None:
+                    while True:
+                        video = [c for c in hub.sfu.stats()["consumers"] if c["kind"] == "video"]
+                        layer_log.append((time.monotonic(), [c["layer"] for c in video]))
+                        row = [
+                            f"{c['layer']}/{c['estimate_bps']}/{(c['bwe'] or {}).get('loss')}/"
+                            f"f{v.video.count if v.video else 0}/w{v.video.last_size[0] if v.video else 0}"
+                            for c, v in zip(video, viewers, strict=False)
+                        ]
+                        trace.append(f"{time.monotonic() - start:6.2f} " + " | ".join(row))
+                        await asyncio.sleep(0.1)
+
+                trace_task = asyncio.ensure_future(tracer())
                 drops: list[float] = []
                 lifts: list[float] = []
                 for _ in range(args.cycles):
@@ -132,6 +209,26 @@ async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                     lifts.append(time.monotonic())
                     await asyncio.sleep(args.period)
                 end = time.monotonic()
+                trace_task.cancel()
+                if args.trace:
+                    print("\n".join(trace), file=sys.stderr)
+                # the SFU's side: when each viewer's consumer left the top layer after a drop / came back after a lift
+                sfu_drop: list[float] = []
+                sfu_climb: list[float] = []
+                top_rid = "h" if mode == "bwe" else None
+                for index in range(len(viewers)):
+                    for at in drops:
+                        when = next(
+                            (t for t, ls in layer_log if t >= at and index < len(ls) and ls[index] != top_rid), None
+                        )
+                        if when is not None and when <= at + args.period:
+                            sfu_drop.append(when - at)
+                    for at in lifts:
+                        when = next(
+                            (t for t, ls in layer_log if t >= at and index < len(ls) and ls[index] == top_rid), None
+                        )
+                        if when is not None and when <= at + args.period:
+                            sfu_climb.append(when - at)
                 drop_s: list[float] = []
                 climb_s: list[float] = []
                 missed_drops = missed_climbs = 0
@@ -154,11 +251,17 @@ async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                             climb_s.append(back - at)
                     frozen_s += frozen(counter.times, start, end)
                 watched = (end - start) * len(viewers)
+                chromium_frozen = sum(
+                    v.video.freezes_s - before
+                    for v, before in zip(viewers, freezes_before, strict=True)
+                    if isinstance(v, ChromiumViewer)
+                )
                 result |= {
                     "viewers": len(viewers),
                     "watched_s": round(watched, 1),
                     "frozen_s": round(frozen_s, 2),
                     "rebuffer_ratio": round(frozen_s / watched, 4),
+                    "chromium_freezes_s": round(chromium_frozen, 2),
                     "drop_to_lower_frame_s": {
                         "p50": percentile(drop_s, 50),
                         "p95": percentile(drop_s, 95),
@@ -170,6 +273,16 @@ async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                         "p95": percentile(climb_s, 95),
                         "n": len(climb_s),
                         "never": missed_climbs,
+                    },
+                    "sfu_layer_down_s": {
+                        "p50": percentile(sfu_drop, 50),
+                        "p95": percentile(sfu_drop, 95),
+                        "n": len(sfu_drop),
+                    },
+                    "sfu_layer_up_s": {
+                        "p50": percentile(sfu_climb, 50),
+                        "p95": percentile(sfu_climb, 95),
+                        "n": len(sfu_climb),
                     },
                     "consumers": [
                         {k: c.get(k) for k in ("layer", "switches", "estimate_bps", "bwe")}
@@ -200,11 +313,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--modes", default="bwe,single")
     parser.add_argument("--viewers", type=int, default=2)
+    parser.add_argument("--viewer", default="chromium", choices=["chromium", "aiortc"])
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--period", type=float, default=10.0)
     parser.add_argument("--low-kbit", type=int, default=300)
     parser.add_argument("--high-kbit", type=int, default=3000)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--trace", action="store_true", help="print each viewer's layer/estimate every 0.5 s")
     args = parser.parse_args()
     if os.environ.get(NAMESPACE_ENV) != "1":
         if not can_shape():

@@ -137,6 +137,7 @@ class Consumer:
         self.downlink: DownlinkEstimate | None = None
         self._twcc_id = 0
         self._resent: dict[int, float] = {}
+        self._previous_epoch: tuple[Producer, int, int, int] | None = None
         self.nacks_suppressed = 0
         twcc_id = getattr(profile_key[0], "transport_cc", None) if isinstance(profile_key, tuple) else None
         if sender is not None and kind == "video" and twcc_id is not None:
@@ -180,6 +181,8 @@ class Consumer:
         """The producer is gone: remember where the stream stopped, so the next producer continues from there."""
         producer = self._producer
         if producer is not None and self._started:
+            # packets lost just before a layer switch stay repairable from the layer they were sent from
+            self._previous_epoch = (producer, self._seq_off, self._ts_off, self._epoch_out_start)
             self._resume = Resume(
                 (producer.max_seq + self._seq_off) & 0xFFFF,
                 (producer.max_ts + self._ts_off) & 0xFFFFFFFF,
@@ -335,9 +338,15 @@ class Consumer:
         send = self._send
         if producer is None or send is None or not self._started or self._profile is None:
             return
+        seq_off, ts_off = self._seq_off, self._ts_off
         if (out_seq - self._epoch_out_start) & 0xFFFF >= 0x8000:
-            return  # a packet of a previous epoch (before the publisher reconnected)
-        packet = producer.history.get((out_seq - self._seq_off) & 0xFFFF)
+            # a packet of the previous epoch: answered from the layer it came from (a simulcast switch), if that
+            # producer is still live (not a publisher that reconnected: its history is gone)
+            previous = self._previous_epoch
+            if previous is None or previous[0].closed or (out_seq - previous[3]) & 0xFFFF >= 0x8000:
+                return
+            producer, seq_off, ts_off = previous[0], previous[1], previous[2]
+        packet = producer.history.get((out_seq - seq_off) & 0xFFFF)
         if packet is None:
             self.nack_misses += 1
             return
@@ -352,7 +361,7 @@ class Consumer:
             if len(self._resent) >= 1024:
                 self._resent.clear()
             self._resent[out_seq] = now
-        ts = (packet.ts + self._ts_off) & 0xFFFFFFFF
+        ts = (packet.ts + ts_off) & 0xFFFFFFFF
         marker = 0x80 if packet.marker else 0
         if self._rtx_pt is not None and self._rtx_ssrc:
             b0, tail = self._profile.build(packet, _osn(out_seq))

@@ -91,7 +91,8 @@ window.inbound = async () => {
     out[r.kind] = {
       framesDecoded: r.framesDecoded || 0, packetsReceived: r.packetsReceived || 0, width: r.frameWidth || 0,
       mimeType: codec ? codec.mimeType : null, pliCount: r.pliCount || 0, nackCount: r.nackCount || 0,
-      samples: r.totalSamplesReceived || 0,
+      samples: r.totalSamplesReceived || 0, packetsLost: r.packetsLost || 0,
+      freezeCount: r.freezeCount || 0, freezesS: r.totalFreezesDuration || 0,
     };
   }
   return out;
@@ -104,6 +105,17 @@ window.outbound = async () => {
     }
   }
   return null;
+};
+// this page's local UDP port on its nominated ICE pair (for per-viewer shaping)
+window.localPort = async () => {
+  const report = await window.pc.getStats();
+  for (const r of report.values()) {
+    if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') {
+      const local = report.get(r.localCandidateId);
+      if (local) return local.port;
+    }
+  }
+  return 0;
 };
 // the browser's view of its uplink: its bandwidth estimate and what its encoders are asked for (bits per second)
 window.uplink = async () => {

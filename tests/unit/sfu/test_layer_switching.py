@@ -8,8 +8,8 @@ import itertools
 from collections.abc import AsyncIterator
 
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpCodecParameters
-from aiortc.rtp import RtpPacket
+from aiortc import RTCPeerConnection, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from sfu import aiortc_hooks
 from sfu.consumer import Consumer, EgressCodec
@@ -18,6 +18,7 @@ from sfu.layers import LayerDemux
 from sfu.producer import Producer
 from sfu.router import Router
 from sfu.settings import SfuSettings
+from sfu.twcc import URI_TRANSPORT_CC
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 
@@ -175,3 +176,58 @@ async def test_the_router_places_viewers_by_preference_and_pauses_none(rig: Rig)
     router.layers[2].on_packet(rtp(12, 3, 6000, key(1280), 1))
     assert consumer.producer is router.layers[2] and not consumer.paused
     assert_gapless(sent)
+
+
+async def test_a_packet_lost_just_before_a_switch_is_still_repaired_from_the_layer_it_came_from(rig: Rig) -> None:
+    _demux, (low, high) = rig.layers(("l", "h"))
+    consumer, sent = rig.consumer()
+    high.on_packet(rtp(2, 50, 0, key(1280), 1))
+    high.add_consumer(consumer)
+    high.on_packet(rtp(2, 51, 3000, DELTA, 1))  # the viewer's link loses this one
+    lost_out_seq = sent[-1].sequence_number
+    low.on_packet(rtp(1, 9, 6000, key(320), 1))
+    low.switch_in(consumer)
+    low.on_packet(rtp(1, 10, 9000, key(320), 1))
+    assert consumer.producer is low
+    before = len(sent)
+    consumer.retransmit(lost_out_seq)  # its NACK arrives after the switch
+    assert len(sent) == before + 1 and consumer.retransmits == 1
+    assert (sent[-1].sequence_number, sent[-1].payload) == (lost_out_seq, DELTA)
+
+
+async def test_a_transport_cc_viewer_gets_every_packet_numbered_and_probes_on_rtx(rig: Rig) -> None:
+    _demux, (low,) = rig.layers(("l",))
+    sender = rig.pc.addTransceiver("video", direction="sendonly").sender
+    consumer = Consumer(
+        "c",
+        "s",
+        "video",
+        sender,
+        EgressCodec("video/VP8", 90000, 97, 98),
+        (ExtensionIds(mid=1, transport_cc=5), "0"),
+        None,
+        lambda c, r: None,
+    )
+    extensions = HeaderExtensionsMap()
+    extensions.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=5, uri=URI_TRANSPORT_CC),
+                RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+            ]
+        )
+    )
+    sent: list[RtpPacket] = []
+    consumer.set_link(lambda data: sent.append(RtpPacket.parse(data, extensions)))
+    assert consumer.downlink is not None
+    low.on_packet(rtp(1, 100, 0, key(320), 1))
+    low.add_consumer(consumer)
+    low.on_packet(rtp(1, 101, 3000, DELTA, 1))
+    consumer.retransmit(sent[-1].sequence_number)
+    assert consumer.send_probe(0, 3) == 3
+    numbers = [p.extensions.transport_sequence_number for p in sent]
+    assert numbers == [1, 2, 3, 4, 5, 6]  # media, the retransmission and the probes: one transport-wide sequence
+    assert all(p.extensions.mid == "0" for p in sent[:3])
+    probes = sent[3:]
+    assert {p.payload_type for p in probes} == {98} and all(p.payload == b"" and p.padding_size for p in probes)
+    assert [p.payload for p in sent[:2]] == [key(320), DELTA]
