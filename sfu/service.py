@@ -273,7 +273,9 @@ class SfuService:
                     transceivers[kind] = transceiver
             await apply_offer(pc, offer_sdp)
             session.remote_ice = remote_ice_credentials(pc)
-            if summary.transport_cc is not None and self.settings.transport_cc and "video" in transceivers:
+            # an estimate only matters when there are layers to choose from (and costs feedback work per packet)
+            layered = len(router.layers) > 1
+            if summary.transport_cc is not None and self.settings.transport_cc and "video" in transceivers and layered:
                 aiortc_hooks.negotiate_transport_cc(transceivers["video"], summary.transport_cc, remb=False)
             answer = await make_answer(pc, self.settings)
             negotiated = negotiated_media(pc.localDescription.sdp)
