@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
+import select
 import socket
 import time
 
@@ -146,9 +147,15 @@ async def test_datagrams_read_through_the_stamping_socket_carry_the_kernels_arri
         sent_at = time.time_ns() // 1000
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
             sender.sendto(b"hello", transport.get_extra_info("sockname"))
-            time.sleep(0.05)  # noqa: ASYNC251 - the loop must not read it yet: its stamp is its arrival, not its read
+            # The loop must not read it yet: wait (blocking the loop) until the kernel has queued it, then 50 ms more.
+            # (Under load the kernel may queue a loopback datagram well after sendto returned: a fixed sleep alone
+            # let the read follow the arrival by less than the margin.)
+            readable, _, _ = select.select([sock], [], [], 5)
+            assert readable, "the datagram never arrived"
+            queued_at = time.time_ns() // 1000
+            time.sleep(0.05)  # noqa: ASYNC251
         data, read_at = await asyncio.wait_for(received.get(), 5)
         assert data == b"hello"
-        assert sent_at <= clock.last_us <= read_at - 40_000
+        assert sent_at <= clock.last_us <= queued_at <= read_at - 50_000
     finally:
         transport.close()
