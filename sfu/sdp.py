@@ -79,6 +79,11 @@ def _check_bundle(description: aiortc_sdp.SessionDescription) -> None:
             continue
         if not group.items or len(set(group.items)) != len(group.items) or not set(group.items) <= set(mids):
             raise InvalidSdpError("the offer's a=group:BUNDLE names m-lines it does not have")
+        # The group's first m-line carries the transport every other one shares (RFC 9143 section 7.2.1); aiortc
+        # builds transports only for audio, video and application sections and would bundle the rest onto none.
+        tagged = next(media for media in description.media if media.rtp.muxId == group.items[0])
+        if tagged.kind not in ("audio", "video", "application"):
+            raise InvalidSdpError("the first m-line of the offer's a=group:BUNDLE must be audio, video or application")
     if any(not mid for mid in mids) or len(set(mids)) != len(mids):
         raise InvalidSdpError("every m-line of the offer needs its own a=mid")
 

@@ -63,11 +63,17 @@ class Hub:
         assert publishers and viewers
         return float(publishers.group(1)), float(viewers.group(1))
 
-    def settle(self, expected: tuple[float, float], timeout: float = 5) -> None:
+    def settle(self, publishers: float | None, viewers: float, timeout: float = 5) -> None:
+        """Wait until the gauges show this many sessions (``publishers=None``: any number of publishers)."""
+
+        def settled() -> bool:
+            now = self.sessions()
+            return (publishers is None or now[0] == publishers) and now[1] == viewers
+
         deadline = time.monotonic() + timeout
-        while self.sessions() != expected and time.monotonic() < deadline:
+        while not settled() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert self.sessions() == expected, "a session was left behind"
+        assert settled(), f"a session was left behind: {self.sessions()}"
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +97,7 @@ def test_whip_answers_a_mutated_offer_with_201_or_4xx_and_leaves_no_session(runn
     if r.status_code == 201:
         assert running.http.delete(r.headers["location"]).status_code == 200
         running.new_stream()  # deleting the publisher ended that stream
-    running.settle((0, 0))
+    running.settle(0, 0)
 
 
 @FUZZ
@@ -107,4 +113,5 @@ def test_whep_answers_a_mutated_offer_with_201_or_4xx_and_leaves_no_session(runn
     _check(r)
     if r.status_code == 201:
         assert running.http.delete(r.headers["location"]).status_code == 200
-    running.settle((running.sessions()[0], 0))
+    # the publisher never completes ICE and may time out meanwhile: only the viewers are counted here
+    running.settle(None, 0)

@@ -23,6 +23,7 @@ from sfu import (
     StreamStatsSampled,
 )
 from sfu.session import Session
+from tests.support.sdp_offers import offer as chromium_offer
 from tests.support.sfu_peers import Publisher, Viewer, assert_keeping_up, drop_every, keeps_up
 from tests.support.waiting import until
 
@@ -258,6 +259,12 @@ async def test_bad_offers_get_a_clear_4xx_and_the_sfu_keeps_serving(sfu: tuple[S
             with pytest.raises(InvalidSdpError) as error:
                 await service.publish("other", bad)
             assert error.value.status == 400
+        # The BUNDLE group's first m-line carries the shared transport; one of a kind aiortc ignores left the video
+        # section with no transport at all (a 500 found by tests/integration/test_sdp_fuzz_http.py)
+        odd_tag = chromium_offer("chromium", "sendonly").replace("m=audio", "m=:audio", 1)
+        assert "a=group:BUNDLE 0 1" in odd_tag and "a=mid:0\r\n" in odd_tag.split("m=video")[0]
+        with pytest.raises(InvalidSdpError, match="BUNDLE"):
+            await service.publish("other", odd_tag)
         h264_only = (await Viewer().offer()).replace("VP8/90000", "XX8/90000")
         with pytest.raises(InvalidSdpError):
             await service.subscribe("live-7", h264_only)  # the stream is VP8; this viewer cannot receive it

@@ -36,6 +36,13 @@ def test_malformed_offers_are_invalid_sdp(body: str) -> None:
     assert error.value.status == 400 and error.value.code == "invalid_sdp"
 
 
+async def test_a_bundle_whose_first_m_line_is_of_an_unknown_kind_is_refused() -> None:
+    sdp = await aiortc_offer(("audio", "sendonly"), ("video", "sendonly"))
+    assert "a=group:BUNDLE 0 1" in sdp
+    with pytest.raises(InvalidSdpError, match="first m-line of the offer's a=group:BUNDLE"):
+        parse_offer(sdp.replace("m=audio", "m=:audio", 1), max_bytes=65536, publishing=True)
+
+
 async def test_an_offer_without_video_is_refused() -> None:
     audio_only = await aiortc_offer(("audio", "sendonly"))
     with pytest.raises(InvalidSdpError, match="no video"):
