@@ -121,6 +121,8 @@ class Consumer:
         self.pending: Producer | None = None
         #: A relay pipe's consumer of one simulcast layer: always fed by the layer with this rid, never placed.
         self.pinned: str | None = None
+        #: A relay pipe's layer consumer the far side does not need now: not fed (``sfu/pipe.py``, layer demand).
+        self.parked = False
         #: Video paused because no layer fits (audio goes on).
         self.paused = False
         self.switches = 0
@@ -405,6 +407,18 @@ class Consumer:
         self._producer = None
         self._send = None
         self._on_close(self, reason)
+
+    def pipe_stats(self) -> dict[str, Any]:
+        """A relay pipe's track: what it carried (packets and payload bytes), and whether it flows now."""
+        return {
+            "ssrc": self._ssrc,
+            "kind": self.kind,
+            "rid": self.pinned,
+            "packets": self._sd[_PC],
+            "bytes": self._sd[_OC],
+            "parked": self.parked,
+            "flowing": self._started,
+        }
 
     def stats(self) -> dict[str, Any]:
         sd = self._sd

@@ -66,12 +66,24 @@ NACK_TRIES = 4
 RECEIVE_BUFFER_BYTES = 1 << 20
 #: The one-byte header extension id the pipe uses for the audio level (RFC 6464).
 AUDIO_LEVEL_ID = 1
+#: Layer demand (simulcast streams): the edge keeps asking for a layer this long after its last local viewer (or
+#: pipe) of that layer left, so that a viewer going back and forth between two layers does not make the pipe flap.
+LAYER_LINGER_S = 4.0
+#: The origin's layer descriptions older than this are not trusted (the edge falls back to what it receives).
+LAYER_INFO_TTL_S = 2.0
+#: RTCP APP (RFC 3550 section 6.7) name and subtypes of the pipe's layer messages.
+APP_NAME = b"HUBL"
+APP_DEMAND = 1
+APP_LAYERS = 2
+_LAYER_ENTRY = struct.Struct("!IHHIB3x")
+
 #: Stream-end reasons after which an edge ends its copy at once; any other reason (the origin node is shutting down,
 #: the stream moved to another node) keeps the edge's viewers in the reconnect grace.
 FINAL_REASONS = frozenset(("stream_ended", "ended", "unpublished", "publisher_gone"))
 
 _PROFILE = pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80
 _RTCP_BYE = 203
+_RTCP_APP = 204
 _RTCP_RTPFB = 205
 _RTCP_PSFB = 206
 
@@ -244,6 +256,69 @@ def _bye_reason(data: bytes) -> str | None:
     return None
 
 
+def _app(ssrc: int, subtype: int, data: bytes) -> bytes:
+    """An RTCP APP packet named ``APP_NAME`` (the data padded to 32 bits)."""
+    data += bytes(-len(data) % 4)
+    body = struct.pack("!I", ssrc) + APP_NAME + data
+    return struct.pack("!BBH", 0x80 | subtype, _RTCP_APP, len(body) // 4) + body
+
+
+def _app_messages(data: bytes) -> list[tuple[int, bytes]]:
+    """(subtype, data) of each of our APP packets in a compound RTCP packet; malformed ones are skipped."""
+    out: list[tuple[int, bytes]] = []
+    pos = 0
+    while pos + 4 <= len(data):
+        first, packet_type, length = struct.unpack_from("!BBH", data, pos)
+        end = pos + 4 + length * 4
+        if end > len(data):
+            break
+        if packet_type == _RTCP_APP and length >= 2 and data[pos + 8 : pos + 12] == APP_NAME:
+            out.append((first & 0x1F, data[pos + 12 : end]))
+        pos = end
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteLayer:
+    """One layer as the origin describes it to the edge: the edge offers it to its viewers even while the pipe does
+    not carry it (nobody there watches it), with the origin's size and bitrate."""
+
+    width: int
+    height: int
+    bitrate_bps: int
+    available: bool
+
+
+def encode_demand(ssrc: int, wanted: frozenset[int] | set[int]) -> bytes:
+    return _app(ssrc, APP_DEMAND, b"".join(struct.pack("!I", s) for s in sorted(wanted)))
+
+
+def decode_demand(data: bytes) -> frozenset[int]:
+    return frozenset(struct.unpack_from("!I", data, at)[0] for at in range(0, len(data) - 3, 4))
+
+
+def encode_layers(ssrc: int, layers: dict[int, RemoteLayer]) -> bytes:
+    entries = b"".join(
+        _LAYER_ENTRY.pack(
+            track,
+            min(layer.width, 0xFFFF),
+            min(layer.height, 0xFFFF),
+            min(layer.bitrate_bps, 0xFFFFFFFF),
+            1 if layer.available else 0,
+        )
+        for track, layer in layers.items()
+    )
+    return _app(ssrc, APP_LAYERS, entries)
+
+
+def decode_layers(data: bytes) -> dict[int, RemoteLayer]:
+    out: dict[int, RemoteLayer] = {}
+    for at in range(0, len(data) - _LAYER_ENTRY.size + 1, _LAYER_ENTRY.size):
+        track, width, height, bitrate, flags = _LAYER_ENTRY.unpack_from(data, at)
+        out[track] = RemoteLayer(width, height, bitrate, bool(flags & 1))
+    return out
+
+
 def _is_rtcp(data: bytes) -> bool:
     return len(data) >= 8 and 192 <= data[1] <= 223
 
@@ -295,6 +370,7 @@ class PipeOut:
         keys: tuple[bytes, bytes],
         on_connected: Callable[[PipeOut], None],
         on_closed: Callable[[PipeOut, str], None],
+        on_demand: Callable[[PipeOut, frozenset[int]], None] | None = None,
     ) -> None:
         self.id = pipe_id
         self.stream_id = stream_id
@@ -303,6 +379,10 @@ class PipeOut:
         self._rx = _session(keys[1], outbound=False)
         self._on_connected = on_connected
         self._on_closed = on_closed
+        self._on_demand = on_demand
+        #: The video tracks (SSRCs) the edge asked for lately; None until it first says (then every track flows).
+        self.demand: frozenset[int] | None = None
+        self.demands = 0
         self._transport: Any = None
         self._sendto: Callable[[bytes, Any], None] | None = None
         self.address: Any = None
@@ -355,6 +435,14 @@ class PipeOut:
         if reason is not None:
             self.close("edge_closed")
             return
+        for subtype, body in _app_messages(plain):
+            if subtype == APP_DEMAND:
+                wanted = decode_demand(body) & frozenset(self.consumers)
+                self.demands += 1
+                if wanted != self.demand:
+                    self.demand = wanted
+                    if self._on_demand is not None:
+                        self._on_demand(self, wanted)
         try:
             packets = RtcpPacket.parse(plain)
         except ValueError:
@@ -371,6 +459,14 @@ class PipeOut:
                 if consumer is not None:
                     self.plis += 1
                     consumer.keyframe_requested()
+
+    def send_layers(self, layers: dict[int, RemoteLayer]) -> None:
+        """Describe the stream's layers (by pipe track) to the edge, whether this pipe carries them now or not."""
+        if self.closed or self.address is None or self._transport is None or not layers:
+            return
+        with contextlib.suppress(Exception):
+            packet = encode_layers(next(iter(self.consumers)), layers)
+            self._transport.sendto(self._tx.protect_rtcp(packet), self.address)
 
     def close(self, reason: str) -> None:
         """Idempotent: tell the edge why (BYE), close the socket and the pipe's consumers."""
@@ -399,6 +495,8 @@ class PipeOut:
             "retransmits": sum(c.retransmits for c in self.consumers.values()),
             "plis": self.plis,
             "rejected": self.rejected,
+            "demands": self.demands,
+            "tracks": [c.pipe_stats() for c in self.consumers.values()],
         }
 
 
@@ -421,6 +519,9 @@ class _TrackUpstream:
 
     def loss(self) -> tuple[int, int]:
         return self._pipe.unrepaired, 0
+
+    def remote(self) -> RemoteLayer | None:
+        return self._pipe.remote(self._ssrc)
 
 
 class PipeIn:
@@ -451,6 +552,15 @@ class PipeIn:
         self.created_at = time.monotonic()
         self.last_packet_at: float | None = None
         self.closed = False
+        #: The origin's description of each video track (layer), and when it came.
+        self.layers: dict[int, RemoteLayer] = {}
+        self.layers_at = 0.0
+        #: Simulcast: the video tracks this edge asks the origin for (None: not said yet, every track flows), and
+        #: when each was last needed here.
+        self.demand: frozenset[int] | None = None
+        self._needed_at: dict[int, float] = {}
+        self.layers_added = 0
+        self.layers_dropped = 0
         self.received = 0
         self.rejected = 0
         self.nacked = 0
@@ -481,6 +591,11 @@ class PipeIn:
             reason = _bye_reason(plain)
             if reason is not None:
                 self._on_origin_closed(self, reason)
+                return
+            for subtype, body in _app_messages(plain):
+                if subtype == APP_LAYERS:
+                    self.layers = decode_layers(body)
+                    self.layers_at = time.monotonic()
             return
         try:
             plain = self._rx.unprotect(data)
@@ -516,6 +631,42 @@ class PipeIn:
             self.nacked += len(lost)
             self._send_rtcp(bytes(RtcpRtpfbPacket(fmt=1, ssrc=self._ssrc, media_ssrc=ssrc, lost=lost)))
 
+    def remote(self, ssrc: int) -> RemoteLayer | None:
+        """The origin's latest word on this track, unless it is stale."""
+        if time.monotonic() - self.layers_at > LAYER_INFO_TTL_S:
+            return None
+        return self.layers.get(ssrc)
+
+    def want(self, needed: set[int], fallback: int | None, now: float | None = None) -> frozenset[int]:
+        """The video tracks the edge's viewers (and its own pipes onwards) are on or switching to now. A track stays
+        asked for ``LAYER_LINGER_S`` after it was last needed; with none needed, ``fallback`` (the lowest layer)
+        keeps flowing so the next viewer starts at once. A change is sent to the origin at once; a track that stops
+        flowing has its keyframe cache dropped here (it would be stale when the track comes back)."""
+        now = time.monotonic() if now is None else now
+        for ssrc in needed:
+            self._needed_at[ssrc] = now
+        for ssrc, at in list(self._needed_at.items()):
+            if now - at >= LAYER_LINGER_S:
+                del self._needed_at[ssrc]
+        wanted = frozenset(self._needed_at) or (frozenset((fallback,)) if fallback is not None else frozenset())
+        if wanted != self.demand:
+            previous = self.demand
+            if previous is None:
+                previous = frozenset(t.ssrc for t in self.offer.tracks if t.kind == "video")
+            for ssrc in previous - wanted:
+                self.layers_dropped += 1
+                producer = self._producers.get(ssrc)
+                if producer is not None:
+                    producer.cache.clear()
+            self.layers_added += len(wanted - previous)
+            self.demand = wanted
+            self._send_demand()
+        return wanted
+
+    def _send_demand(self) -> None:
+        if self.demand is not None:
+            self._send_rtcp(encode_demand(self._ssrc, self.demand))
+
     def send_pli(self, ssrc: int) -> None:
         self.plis += 1
         self._send_rtcp(bytes(RtcpPsfbPacket(fmt=1, ssrc=self._ssrc, media_ssrc=ssrc)))
@@ -542,6 +693,7 @@ class PipeIn:
                     self.unrepaired += 1
             if ticks % KEEPALIVE_TICKS == 0:
                 self._send_rtcp(bytes(RtcpRrPacket(ssrc=self._ssrc)))
+                self._send_demand()  # again: an RTCP packet may be lost
 
     def close(self, reason: str) -> None:
         if self.closed:
@@ -563,6 +715,9 @@ class PipeIn:
             "unrepaired": self.unrepaired,
             "plis": self.plis,
             "rejected": self.rejected,
+            "demand": None if self.demand is None else sorted(self.demand),
+            "layers_added": self.layers_added,
+            "layers_dropped": self.layers_dropped,
         }
 
 

@@ -27,6 +27,7 @@ from sfu.settings import SfuSettings
 
 if TYPE_CHECKING:
     from sfu.consumer import Consumer
+    from sfu.pipe import RemoteLayer
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,9 @@ class Producer:
         self.duplicates = 0
         self._rate_mark = (self.created_at, 0)
         self._bitrate = 0.0
+        #: A relayed layer: the origin's description of it (``sfu/pipe.py``), so that the edge offers the layer to
+        #: its viewers also while its pipe does not carry it.
+        self.remote: Callable[[], RemoteLayer | None] | None = None
         self._upstream.feed(self)
 
     # -- hot path --------------------------------------------------------------------------------------------
@@ -295,6 +299,18 @@ class Producer:
         consumer.cache_replays += 1
         self._go_live(consumer)
 
+    def add_consumer_fresh(self, consumer: Consumer, max_cache_age_s: float) -> None:
+        """Like :meth:`add_consumer`, but replay the cache only if its keyframe is at most ``max_cache_age_s`` old;
+        else start at the next keyframe, asked for now (a relay pipe adding a layer: the far side's viewers switch to
+        it, and an older picture would take them back in time)."""
+        cache = self.cache
+        if cache.packets and time.monotonic() - cache.started_at <= max_cache_age_s:
+            self.add_consumer(consumer)
+            return
+        consumer.attach(self, self._profiles.get(*consumer.profile_key))
+        self._waiting.append(consumer)
+        self.request_keyframe("layer_added")
+
     def _go_live(self, consumer: Consumer) -> None:
         """Relay pipes go first in the fan-out: each packet leaves for the next worker or node before this one's own
         viewers are served, so a hop's latency does not grow with the audience of the worker it starts from."""
@@ -327,7 +343,17 @@ class Producer:
         self._handoff = [(c, t) for c, t in self._handoff if c is not consumer]
 
     def layer_info(self, now: float) -> LayerInfo:
-        """This layer for the selector: available once a keyframe was seen and while packets keep arriving."""
+        """This layer for the selector: available once a keyframe was seen and while packets keep arriving. A
+        relayed layer: as the origin describes it (it may not flow here while nobody here watches it)."""
+        remote = self.remote() if self.remote is not None else None
+        if remote is not None:
+            return LayerInfo(
+                self.rid or "",
+                remote.width or self.width,
+                remote.height or self.height,
+                remote.bitrate_bps,
+                remote.available and not self.closed,
+            )
         available = (
             not self.closed
             and self.keyframes > 0

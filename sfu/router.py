@@ -97,6 +97,8 @@ class Router:
 
     def _feed(self, consumer: Consumer) -> None:
         if consumer.kind == "video" and consumer.pinned is not None:
+            if consumer.parked:
+                return  # the far side does not need this layer now
             layer = next((p for p in self.layers if p.rid == consumer.pinned), None)
             if layer is not None:  # a publisher that came back without this rid leaves that pipe track silent
                 layer.add_consumer(consumer)
@@ -151,6 +153,21 @@ class Router:
             if current is not None:
                 current.remove_handoff(consumer)
         target.switch_in(consumer)
+
+    def park(self, consumer: Consumer, parked: bool, fresh_s: float) -> None:
+        """A relay pipe's layer consumer: stop feeding it (the far side's viewers left that layer), or feed it again
+        from that layer's next keyframe (asked for now; a cached one only if at most ``fresh_s`` old)."""
+        if consumer.pinned is None or consumer.parked == parked:
+            return
+        consumer.parked = parked
+        layer = next((p for p in self.layers if p.rid == consumer.pinned), None)
+        if parked:
+            producer = consumer.producer
+            if producer is not None:
+                producer.remove_consumer(consumer)
+            consumer.detach()  # the next epoch continues its numbering: the far side sees no sequence gap
+        elif layer is not None and consumer.connected and not consumer.closed and consumer.producer is None:
+            layer.add_consumer_fresh(consumer, fresh_s)
 
     def _pause(self, consumer: Consumer) -> None:
         if consumer.pending is not None:

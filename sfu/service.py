@@ -61,6 +61,7 @@ from sfu.pipe import (
     PipeOut,
     PipeTrack,
     Relay,
+    RemoteLayer,
     decode_offer,
     encode_offer,
     new_nonce,
@@ -89,6 +90,9 @@ WATCHDOG_INTERVAL_S = 0.25
 #: viewer sessions cannot push out the publisher whose stream waits out its grace), for at least this long.
 ENDED_SESSIONS_KEPT = 4096
 ENDED_SESSION_TTL_S = 600.0
+#: A relay pipe adding a layer replays that layer's cached keyframe only if it is at most this old (else it asks for a
+#: new one): the far side's viewers switching to it must not go back in time.
+FRESH_KEYFRAME_S = 0.3
 #: Candidates one session may trickle over its life (a browser gathers a few dozen at most).
 MAX_TRICKLED_CANDIDATES = 128
 
@@ -345,6 +349,7 @@ class SfuService:
                 router.place(consumer)
                 target = consumer.pending or consumer.producer
                 chosen = target.rid if target is not None else None
+                self._ask_layers(router)
         return chosen
 
     async def close_session(self, session_id: str) -> None:
@@ -517,6 +522,7 @@ class SfuService:
             pipe_keys(self._secret, pipe_id, nonce),
             self._pipe_connected,
             self._pipe_closed,
+            self._pipe_demand,
         )
         port = await pipe.open(self.settings.relay_bind, self.settings.relay_ports)
         if router.closed or self._closed:
@@ -575,6 +581,9 @@ class SfuService:
             )
             for track in parsed.tracks
         ]
+        for track, producer in zip(parsed.tracks, producers, strict=True):
+            if track.kind == "video" and track.rid is not None:
+                producer.remote = pipe.upstream(track.ssrc).remote
         relay = Relay(relay_id, stream_id, app_data, pipe, producers)
         router.relay = relay
         router.relayed = True
@@ -629,6 +638,43 @@ class SfuService:
         for consumer in pipe.consumers.values():
             consumer.set_link(pipe.send)
             router.consumer_ready(consumer)
+
+    def _pipe_demand(self, pipe: PipeOut, wanted: frozenset[int]) -> None:
+        """The edge says which layers its viewers need: the pipe carries those only (audio always)."""
+        router = self._routers.get(pipe.stream_id)
+        if router is None or router.closed:
+            return
+        for ssrc, consumer in pipe.consumers.items():
+            if consumer.kind == "video" and consumer.pinned is not None:
+                router.park(consumer, ssrc not in wanted, FRESH_KEYFRAME_S)
+
+    def _tell_layers(self, router: Router) -> None:
+        """Origin side: describe the stream's layers to each pipe's far end (so it offers layers it does not get)."""
+        infos = {info.rid: info for info in router.layer_infos()}
+        for pipe in router.pipes.values():
+            layers = {
+                ssrc: RemoteLayer(info.width, info.height, info.bitrate_bps, info.available)
+                for ssrc, consumer in pipe.consumers.items()
+                if consumer.pinned is not None and (info := infos.get(consumer.pinned)) is not None
+            }
+            pipe.send_layers(layers)
+
+    def _ask_layers(self, router: Router) -> None:
+        """Edge side: ask the origin for the layers this node's viewers (and its own pipes onwards) are on or
+        switching to (``PipeIn.want``: a layer lingers a while after its last viewer; with none, the lowest)."""
+        relay = router.relay
+        if relay is None or relay.pipe.closed or len(router.layers) < 2:
+            return
+        track_of = {id(p): t.ssrc for p, t in zip(relay.producers, relay.pipe.offer.tracks, strict=True)}
+        needed: set[int] = set()
+        for consumer in router.consumers.values():
+            if consumer.kind != "video" or consumer.closed:
+                continue
+            for producer in (consumer.producer, consumer.pending):
+                if producer is not None and id(producer) in track_of:
+                    needed.add(track_of[id(producer)])
+        lowest = track_of.get(id(router.layers[0]))
+        relay.pipe.want(needed, lowest)
 
     def _pipe_consumer_closed(self, consumer: Consumer, reason: str) -> None:
         router = self._routers.get(consumer.stream_id)
@@ -823,6 +869,7 @@ class SfuService:
                 return
             consumer.set_link(send)
             router.consumer_ready(consumer)
+        self._ask_layers(router)
         self._emit(ViewerConnected(session.stream_id, session.id, session.app_data))
 
     def _send_failed(self, exc: BaseException) -> None:
@@ -928,6 +975,9 @@ class SfuService:
                             self._close_session(session, "media_timeout", grace=True)
                 for router in list(self._routers.values()):
                     router.replace_layers()
+                    if router.pipes and len(router.layers) > 1:
+                        self._tell_layers(router)
+                    self._ask_layers(router)
                     relay = router.relay
                     if relay is not None:
                         heard = relay.pipe.last_packet_at
