@@ -5,6 +5,11 @@ Invariants kept here (who may act is ``app/policy.py``'s, the eligibility of the
 - a gift counts for a battle when the gift's ledger transfer carries the battle's id (``refs.battle_id``, stamped by
   the gift use case while the battle is live); the live score adds each transfer once (``pk_counted``) and the final
   score is recomputed from the ledger (``scores_from_ledger``), so a crash neither loses nor double-counts a gift;
+- the live score is added off the gift's ack path, per battle in batches: ``count`` only queues the transfer (a
+  transfer this node already counted — the outbox relay's second telling — costs nothing), and one task per battle
+  marks everything queued since its last write counted (one insert) and adds it (one ``$inc``), then sends one
+  ``pk:score``. A burst of gifts then costs two writes and one event per battle instead of two writes and two
+  events per gift (``docs/BENCHMARKS.md`` "PK battles");
 - deadlines are stored (``due_at``); every node's timer loop takes the steps that are due, whichever node started
   the battle, and a step is stored only over the version it was computed from (one node wins it).
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol
@@ -41,6 +47,10 @@ SETTLE_S = 0.3
 #: Partners tried per random-match request before queueing (one that went offline is dropped from the queue).
 MATCH_TRIES = 5
 STEP_TRIES = 20
+#: How many transfer ids this node remembers having counted (the outbox relay tells of a gift moments after its
+#: apply did; this covers minutes of a gift storm). The ``pk_counted`` marker decides across nodes and restarts.
+COUNTED_REMEMBERED = 100_000
+CLOSE_WAIT_S = 2.0
 
 #: The event each step sends to both rooms.
 EVENTS = {
@@ -81,6 +91,9 @@ class BattleService:
         self._notifier = notifier
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._seen: OrderedDict[str, None] = OrderedDict()  # transfer ids counted (or being counted) here
+        self._tally: dict[str, list[tuple[str, str, int]]] = {}  # battle id -> (transfer id, side, beans) queued
+        self._adders: dict[str, asyncio.Task[None]] = {}  # battle id -> the task adding its tally
 
     @property
     def settings(self) -> BattlesSettings:
@@ -210,14 +223,43 @@ class BattleService:
 
     # Scores
     async def count(self, transfer_id: str, battle_id: str, side: str, beans: int) -> None:
-        """A gift's beans on its side's live score, once per transfer (the apply and the outbox relay both call)."""
-        if beans <= 0 or side not in ("a", "b"):
+        """A gift's beans on its side's live score, once per transfer (the apply and the outbox relay both call):
+        queued for the battle's adder task, which writes it within moments (``scores_added`` waits for that)."""
+        if beans <= 0 or side not in ("a", "b") or transfer_id in self._seen:
             return
-        if not await self._store.mark_counted(transfer_id, battle_id):
-            return
-        battle = await self._store.add_score(battle_id, side, beans)
-        if battle is not None:
-            await self._announce(battle, SCORE_EVENT)
+        self._seen[transfer_id] = None
+        if len(self._seen) > COUNTED_REMEMBERED:
+            self._seen.popitem(last=False)
+        self._tally.setdefault(battle_id, []).append((transfer_id, side, beans))
+        if battle_id not in self._adders:
+            self._adders[battle_id] = asyncio.create_task(self._add_tally(battle_id), name=f"pk-score-{battle_id}")
+
+    async def _add_tally(self, battle_id: str) -> None:
+        """Everything queued for the battle, in batches, until nothing is left: mark counted, add, announce."""
+        try:
+            while batch := self._tally.pop(battle_id, None):
+                try:
+                    fresh = await self._store.mark_counted([t for t, _, _ in batch], battle_id)
+                    a = sum(beans for t, side, beans in batch if side == "a" and t in fresh)
+                    b = sum(beans for t, side, beans in batch if side == "b" and t in fresh)
+                    battle = await self._store.add_scores(battle_id, a, b) if a or b else None
+                    if battle is not None:
+                        await self._announce(battle, SCORE_EVENT)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # The live score is a projection (the result is summed from the ledger); a later telling of
+                    # these gifts (the outbox relay, the reconciler) may count the ones not marked yet.
+                    log.exception("battle %s: could not add %d gifts to the live score", battle_id, len(batch))
+                    for t, _, _ in batch:
+                        self._seen.pop(t, None)
+        finally:
+            self._adders.pop(battle_id, None)
+
+    async def scores_added(self) -> None:
+        """Wait until every gift counted on this node so far is on its battle's live score (tests, shutdown)."""
+        while self._adders:
+            await asyncio.gather(*self._adders.values(), return_exceptions=True)
 
     async def scores_from_ledger(self, battle_id: str) -> tuple[int, int]:
         """Each side's beans from the gift transfers that carry this battle's id: the source of truth."""
@@ -313,6 +355,9 @@ class BattleService:
     async def close(self) -> None:
         task, self._task = self._task, None
         await cancel_and_wait(task)
+        with contextlib.suppress(TimeoutError):  # the gifts counted so far reach the live score if they can
+            await asyncio.wait_for(self.scores_added(), CLOSE_WAIT_S)
+        await cancel_and_wait(*list(self._adders.values()))
 
     async def _run(self) -> None:
         poll = self._settings.poll_s

@@ -12,11 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from battles.models import ACTIVE_STATES, Battle, BattleState
 
 _ACTIVE = [s.value for s in ACTIVE_STATES]
+DUPLICATE_KEY = 11000
 
 
 class BattleStore:
@@ -65,23 +66,29 @@ class BattleStore:
         )
         return Battle.from_doc(docs[0]).due_at if docs else None
 
-    async def add_score(self, battle_id: str, side: str, beans: int) -> Battle | None:
-        """Add ``beans`` to a side's live score while the battle is live; the battle after it, or None."""
+    async def add_scores(self, battle_id: str, a: int, b: int) -> Battle | None:
+        """Add beans to both sides' live scores (either may be 0) while the battle is live, in one write; the battle
+        after it, or None."""
         doc = await self._battles.find_one_and_update(
             {"_id": battle_id, "state": BattleState.LIVE.value},
-            {"$inc": {f"score_{side}": beans, "version": 1}},
+            {"$inc": {"score_a": a, "score_b": b, "version": 1}},
             return_document=ReturnDocument.AFTER,
         )
         return Battle.from_doc(doc) if doc else None
 
     # Counted gifts (the live score's idempotency)
-    async def mark_counted(self, transfer_id: str, battle_id: str) -> bool:
-        """True the first time a transfer is counted, False after."""
+    async def mark_counted(self, transfer_ids: list[str], battle_id: str) -> set[str]:
+        """Mark transfers counted, in one write; the ones marked now (the others were counted before)."""
+        if not transfer_ids:
+            return set()
         try:
-            await self._counted.insert_one({"_id": transfer_id, "battle_id": battle_id})
-        except DuplicateKeyError:
-            return False
-        return True
+            await self._counted.insert_many([{"_id": t, "battle_id": battle_id} for t in transfer_ids], ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return set(transfer_ids) - {transfer_ids[int(e["index"])] for e in errors}
+        return set(transfer_ids)
 
     async def drop_counted(self, battle_id: str) -> None:
         await self._counted.delete_many({"battle_id": battle_id})

@@ -4,10 +4,12 @@ One hub node (the real ``Hub`` + uvicorn, embedded, no Redis; its own process) h
 battle; the load generator (another process, raw Engine.IO WebSocket clients) puts V viewers in each room (one in
 fifty parses every frame, the rest only read them) and S senders that send gifts at a fixed total rate, alternately
 to each stream. Each gift is a rose (8 beans for its streamer), so the k-th gift acked for a side is on a screen once
-that screen shows the side's score ≥ 8·k (the battle counts a gift before the gift's ack: ``battles.service.count``
-runs on ``GiftApplied``). Latency = that screen's arrival time − the ack's arrival time, for every gift on every
-parsing viewer of both rooms (each room's screen shows both scores): p50/p99. Also: ack latency, the scores every
-parsing viewer ends with against the gifts acked, node CPU. Every loop is bounded (window, drain deadline).
+that screen shows the side's score ≥ 8·k (``battles.service.count`` queues a gift on ``GiftApplied``, before the
+ack; the battle's adder task puts it on the live score moments later). Latency = that screen's arrival time − the
+ack's arrival time, for every gift on every parsing viewer of both rooms (each room's screen shows both scores):
+p50/p99. Also: ack latency, the scores every parsing viewer ends with against the gifts acked, node CPU, and the
+node's event-loop lag during the window (a 10 ms timer's lateness: how long the loop was busy with other work
+before a due timer — a room's next tick — could run). Every loop is bounded (window, drain deadline).
 
     .venv/bin/python scripts/bench_pk.py --viewers 500 --rate 100 --window 10
 """
@@ -19,6 +21,7 @@ import asyncio
 import bisect
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -89,13 +92,31 @@ async def run_node(port: int, senders: int) -> None:
     battle_id = await seed(hub, senders)
     gc.collect()
     gc.freeze()
+    lags: list[float] = []
+    measuring = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, measuring.set)  # the load's window starts
+    loop.add_signal_handler(signal.SIGUSR2, measuring.clear)  # and ends
+    lag_task = asyncio.create_task(loop_lag(measuring, lags))
     print("ready", flush=True)
     try:
         await task
     finally:
+        lag_task.cancel()
         # What the ledger says the scores are, for the load's report (the node prints it when stopped).
         a, b = await hub.battles.service.scores_from_ledger(battle_id)
-        print(json.dumps({"ledger_scores": [a, b]}), flush=True)
+        lag = {"loop_lag_p50_ms": pct(lags, 0.5), "loop_lag_p99_ms": pct(lags, 0.99), "loop_lag_max_ms": pct(lags, 1)}
+        print(json.dumps({"ledger_scores": [a, b], **lag}), flush=True)
+
+
+async def loop_lag(measuring: asyncio.Event, lags: list[float]) -> None:
+    """How late a 10 ms timer fires while ``measuring`` is set (seconds)."""
+    while True:
+        await measuring.wait()
+        t = time.monotonic()
+        await asyncio.sleep(0.01)
+        if measuring.is_set():
+            lags.append(time.monotonic() - t - 0.01)
 
 
 # ---------------------------------------------------------------------------------------------------- load
@@ -223,12 +244,14 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(1.0)
         stats: dict[str, Any] = {"sent": 0, "errors": 0, "ack_lat": [], "acks": [[], []], "error_samples": []}
         cpu0 = cpu_seconds(args.pid)
+        os.kill(args.pid, signal.SIGUSR1)
         t0 = time.monotonic()
         until = t0 + args.window
         await asyncio.gather(
             *(sender_loop(ws, i, until, args.rate / args.senders, 4, stats) for i, ws in enumerate(senders))
         )
         window_cpu = cpu_seconds(args.pid) - cpu0
+        os.kill(args.pid, signal.SIGUSR2)
         want = [BEANS_PER_GIFT * len(stats["acks"][0]), BEANS_PER_GIFT * len(stats["acks"][1])]
 
         def caught_up() -> bool:

@@ -175,6 +175,8 @@ async def test_a_node_that_stops_mid_battle_loses_no_gift_and_another_node_ends_
         # The outbox relay and the apply both tell the battle of the same transfer, and again after a "restart".
         await hub_b.battles.service.count(ack["transfer_id"], battle["id"], "b", 8)
         await hub_b.battles.service.count(ack["transfer_id"], battle["id"], "b", 8)
+        await hub_a.battles.service.scores_added()
+        await hub_b.battles.service.scores_added()
         stored = await hub_b.battles.service.get(battle["id"])
         assert (stored.a.score, stored.b.score) == (4 * 40, 8)
         await hub_a.db["pk_battles"].update_one({"_id": battle["id"]}, {"$set": {"score_a": 0, "score_b": 0}})
