@@ -16,9 +16,11 @@ from rooms.models import StreamStatus
 from rooms.streams import StreamService
 from subscriptions.billing import StripeBilling
 from subscriptions.emotes import EmoteService
+from subscriptions.refunds import REFUND_EVENTS, SubscriptionRefunds
 from subscriptions.service import SUBSCRIPTION_EVENTS, SubscriptionService
 from subscriptions.settings import SubscriptionsSettings
 from subscriptions.store import SubscriptionStore
+from subscriptions.store_refunds import InvoiceRefundStore
 from wallet.service import WalletService
 from wallet.settings import WalletSettings
 from wallet.webhooks import StripeWebhooks
@@ -50,14 +52,19 @@ class SubsWiring:
         self.billing = StripeBilling(
             wallet_settings.stripe_secret_key, api_base=wallet_settings.stripe_api_base, public_url=public_url
         )
+        self.refund_store = InvoiceRefundStore(db)
+        self.refunds = SubscriptionRefunds(self.refund_store, wallet)
         self.service = SubscriptionService(
-            self.store, self.billing, wallet, events, clock, settings, bean_hold_s=bean_hold_s
+            self.store, self.billing, wallet, events, clock, settings, bean_hold_s=bean_hold_s, refunds=self.refunds
         )
         self.emotes = EmoteService(self.store, clock, settings)
         self._accounts = accounts
         self._streams = streams
         self._broadcaster = broadcaster
         webhooks.register(SUBSCRIPTION_EVENTS, self.service.handle_event)
+        # A refund, credit note or dispute of a subscription invoice takes the streamer's share back.
+        webhooks.register(REFUND_EVENTS, self.refunds.credit_note)
+        webhooks.claim_charges(self.refunds.charge_event)
         events.subscribe(SubscriberAdded, self._on_subscriber)
 
     async def _on_subscriber(self, event: SubscriberAdded) -> None:
@@ -86,3 +93,4 @@ class SubsWiring:
 
     async def start(self) -> None:
         await self.store.create_indexes()
+        await self.refund_store.create_indexes()

@@ -33,6 +33,7 @@ from core.ids import new_id
 from subscriptions.billing import StripeBilling, SubscriptionState
 from subscriptions.errors import AlreadySubscribedError, NotSubscribedError, SelfSubscriptionError, UnknownTierError
 from subscriptions.models import BillingStatus, Membership, Perks, member_id
+from subscriptions.refunds import SubscriptionRefunds
 from subscriptions.settings import SubscriptionsSettings, SubTier
 from subscriptions.store import SubscriptionStore
 from wallet.accounts import (
@@ -80,6 +81,7 @@ class SubscriptionService:
         settings: SubscriptionsSettings,
         *,
         bean_hold_s: float,
+        refunds: SubscriptionRefunds | None = None,
     ) -> None:
         self._store = store
         self._billing = billing
@@ -88,6 +90,7 @@ class SubscriptionService:
         self._clock = clock
         self._settings = settings
         self._bean_hold_s = bean_hold_s
+        self._refunds = refunds
         self._tiers = {t.id: t for t in settings.tiers}
         self._cache: dict[str, tuple[float, Membership | None]] = {}
 
@@ -273,8 +276,13 @@ class SubscriptionService:
             return "malformed"
         tier = self._tiers.get(str(doc.get("tier_id")))
         paid = _cents(invoice.get("amount_paid"))
+        booked = None
         if tier is not None and paid > 0:  # a free month (a 100 % coupon) books nothing
-            await self._book_share(invoice_id, subscription_id, doc, tier, paid, str(invoice.get("currency") or ""))
+            booked = await self._book_share(
+                invoice_id, subscription_id, doc, tier, paid, str(invoice.get("currency") or "")
+            )
+        if self._refunds is not None:  # how it was paid, for a refund later (or one that came first)
+            await self._refunds.paid(invoice, doc, booked if booked is not None and booked.applied else None)
         if BillingStatus.parse(doc.get("status")) is BillingStatus.INCOMPLETE:
             # The first invoice of an app-confirmed subscription may come before Stripe's "updated" (active): ask
             # Stripe now, so the perks start with the payment rather than with the next event.

@@ -26,6 +26,9 @@ PAID_EVENTS = frozenset(
 HANDLED_EVENTS = PAID_EVENTS | {"charge.refunded", "charge.dispute.created"}
 #: Another package's handler of some event types (the verified event in, an outcome word out; idempotent).
 EventHandler = Callable[[dict[str, Any]], Awaitable[str]]
+#: Another package's handler of charge refunds/disputes: an outcome for a charge it knows, None for one it does not.
+ChargeHandler = Callable[[dict[str, Any]], Awaitable[str | None]]
+CHARGE_EVENTS = frozenset({"charge.refunded", "charge.dispute.created"})
 
 
 class StripeWebhooks:
@@ -34,12 +37,18 @@ class StripeWebhooks:
         self._topups = topups
         self._clock = clock
         self._others: dict[str, EventHandler] = {}
+        self._charges: list[ChargeHandler] = []
 
     def register(self, kinds: frozenset[str], handler: EventHandler) -> None:
         """Hand the events of ``kinds`` (e.g. Stripe Billing's, to ``subscriptions``) to ``handler``, after the same
         signature check and event-id dedupe; a handler that raises leaves the event unrecorded (Stripe retries)."""
         for kind in kinds:
             self._others[kind] = handler
+
+    def claim_charges(self, handler: ChargeHandler) -> None:
+        """Offer ``charge.refunded`` / ``charge.dispute.created`` to ``handler`` first (e.g. a subscription invoice's
+        charge); the ones it does not know (None) are the top-ups'."""
+        self._charges.append(handler)
 
     async def handle(self, payload: bytes, signature: str | None) -> dict[str, Any]:
         event = self._topups.gateway.parse_webhook(payload, signature)
@@ -57,7 +66,11 @@ class StripeWebhooks:
         elif kind in HANDLED_EVENTS:
             obj = event["data"]["object"]  # shape checked by parse_webhook
             try:
-                outcome = await self._dispatch(kind, obj)
+                claimed = None
+                for charges in self._charges if kind in CHARGE_EVENTS else ():
+                    if (claimed := await charges(event)) is not None:
+                        break
+                outcome = claimed if claimed is not None else await self._dispatch(kind, obj)
             except TransferInProgressError:
                 # Another delivery of the same payment is being applied right now: Stripe retries a 503.
                 raise UnavailableError("this payment is being processed; retry later") from None

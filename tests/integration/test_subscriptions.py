@@ -24,7 +24,8 @@ from tests.support.coins import give_coins, verify_at_rest
 from tests.support.live import live_clients
 from tests.support.servers import serve_asgi
 from tests.support.stripe_billing import FakeStripe, fake_stripe
-from wallet.accounts import user_beans_held
+from wallet.accounts import Currency, user_beans_held
+from wallet.models import Leg, TransferKind, TransferSpec
 
 WEBHOOK = "/api/v1/stripe/webhook"
 DAY_S = 24 * 3600
@@ -444,3 +445,81 @@ async def test_an_abandoned_incomplete_subscription_is_replaced_by_the_next_atte
     assert member["stripe_subscription_id"] == second
     r = await node.http.post(url, json=body, headers=auth(viewer))
     assert r.status_code == 409 and r.json()["code"] == "already_subscribed"
+
+
+async def _beans(node: Node, account: str) -> int:
+    doc = await node.hub.money.ledger_store.get_account(account)
+    return int(doc["balance"]) if doc else 0
+
+
+async def _paid_month(node: Node, viewer: dict[str, Any], channel: str) -> dict[str, Any]:
+    """An active checkout subscription and its first paid invoice's event (not delivered yet)."""
+    r = await node.http.post(
+        f"/api/v1/channels/{channel}/subscription", json={"tier_id": "tier1"}, headers=auth(viewer)
+    )
+    sub_id = node.stripe.complete_checkout(r.json()["checkout_session_id"])
+    await node.deliver(node.stripe.subscription_event("customer.subscription.created", sub_id, created=node.tick()))
+    return node.stripe.invoice_event("invoice.paid", sub_id, created=node.tick())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_a_refunded_month_takes_the_streamers_held_share_back_once_in_any_order(node: Node, seed: int) -> None:
+    """Refunded in full while the beans are held: the month's transfer is reversed (share and platform part
+    un-minted) once, whether the charge's refund, the credit note or the invoice comes first, and however often."""
+    streamer, viewer = await register(node.http, "Streamer"), await register(node.http, "Viewer")
+    channel = streamer["user"]["id"]
+    paid = await _paid_month(node, viewer, channel)
+    refund = node.stripe.refund_event(paid, 499, created=node.tick(), names_invoice=seed != 2)
+    note = node.stripe.credit_note_event(paid, 499, created=node.tick())
+    events = [paid, refund, note] if seed == 2 else [paid, refund, note, dict(refund), dict(note)]
+    random.Random(seed).shuffle(events)
+    if seed == 2:  # a charge that does not name its invoice is matched by the payment the invoice.paid recorded
+        events.remove(paid)
+        events.insert(0, paid)
+    outcomes = [(e["type"], (await node.deliver(e)).get("outcome")) for e in [*events, paid, refund, note]]
+
+    assert await node.beans_held(channel) == 0
+    assert await _beans(node, "beans:platform_revenue") == 0
+    reversal = await node.hub.money.ledger.get(f"reversal:sub:{paid['data']['object']['id']}")
+    assert reversal is not None and reversal.applied, outcomes
+    assert ("charge.refunded", "unknown_topup") not in outcomes  # never taken for a top-up's refund
+    report = await verify_at_rest(node.hub)
+    assert report.ok, report.problems
+
+
+async def test_a_partial_refund_after_the_beans_matured_takes_its_part_and_never_more_than_the_streamer_has(
+    node: Node,
+) -> None:
+    streamer, viewer = await register(node.http, "Streamer"), await register(node.http, "Viewer")
+    channel = streamer["user"]["id"]
+    paid = await _paid_month(node, viewer, channel)
+    await node.deliver(paid)
+    node.clock.advance(node.hub.settings.gifts.bean_hold_s + 60)
+    await node.hub.money.reconciler.run_once()
+    assert (await node.beans_held(channel), await _beans(node, f"beans:user:{channel}")) == (0, 249)
+
+    # 200 of 499 cents refunded (the note and the charge's refund tell of the same money): 249 × 200 // 499 = 99.
+    note = node.stripe.credit_note_event(paid, 200, created=node.tick())
+    first = await node.deliver(note)
+    assert first["outcome"] == "clawed_back"
+    await node.deliver(node.stripe.refund_event(paid, 200, created=node.tick()))
+    assert await _beans(node, f"beans:user:{channel}") == 249 - 99
+    assert await _beans(node, "beans:platform_revenue") == 250 - 250 * 200 // 499
+
+    # The streamer cashes out (here: pays out) all but 50 beans; the rest of the month is then refunded.
+    await node.hub.money.ledger.execute(
+        TransferSpec(
+            "payout:test",
+            TransferKind.ADJUSTMENT,
+            (Leg(f"beans:user:{channel}", Currency.BEANS, -100), Leg("beans:payouts", Currency.BEANS, 100)),
+        )
+    )
+    await node.deliver(node.stripe.refund_event(paid, 499, created=node.tick()))
+    assert await _beans(node, f"beans:user:{channel}") == 0  # 50 taken, 100 written off: never negative
+    doc = await node.hub.subs.refund_store.get(paid["data"]["object"]["id"])
+    assert doc is not None
+    assert (doc["clawed_share"], doc["short"], doc["clawed_platform"]) == (249, 100, 250)
+    await node.deliver(node.stripe.credit_note_event(paid, 499, created=node.tick()))  # nothing more to take
+    assert await _beans(node, "beans:platform_revenue") == 0
+    report = await verify_at_rest(node.hub)
+    assert report.ok, report.problems

@@ -121,7 +121,14 @@ class FakeStripe:
         return evt
 
     def invoice_event(
-        self, kind: str, sub_id: str, *, invoice_id: str | None = None, amount: int | None = None, created: int
+        self,
+        kind: str,
+        sub_id: str,
+        *,
+        invoice_id: str | None = None,
+        amount: int | None = None,
+        created: int,
+        billing_reason: str = "subscription_cycle",
     ) -> dict[str, Any]:
         sub = self.subscriptions[sub_id]
         start, end = self.period(sub_id)
@@ -136,7 +143,9 @@ class FakeStripe:
             "amount_paid": due if paid else 0,
             "currency": price["currency"],
             "customer": sub["customer"],
-            "billing_reason": "subscription_cycle",
+            "billing_reason": billing_reason,
+            "charge": "ch_" + secrets.token_hex(8) if paid else None,
+            "payment_intent": "pi_" + secrets.token_hex(8),
             "parent": {
                 "type": "subscription_details",
                 "subscription_details": {"subscription": sub_id, "metadata": dict(sub["metadata"])},
@@ -144,6 +153,46 @@ class FakeStripe:
             "lines": {"object": "list", "data": [{"object": "line_item", "period": {"start": start, "end": end}}]},
         }
         evt = stripe_events.event(kind, invoice)
+        evt["created"] = created
+        return evt
+
+    def refund_event(
+        self, paid: dict[str, Any], refunded: int, *, created: int, names_invoice: bool = True
+    ) -> dict[str, Any]:
+        """``charge.refunded`` for a paid invoice's charge, ``refunded`` cents in all so far (Stripe's
+        ``amount_refunded`` is cumulative). Since API 2025-03-31 a charge no longer names its invoice
+        (``names_invoice=False``)."""
+        invoice = paid["data"]["object"]
+        charge = {
+            "id": invoice["charge"],
+            "object": "charge",
+            "amount": invoice["amount_paid"],
+            "amount_refunded": refunded,
+            "refunded": refunded >= invoice["amount_paid"],
+            "currency": invoice["currency"],
+            "payment_intent": invoice["payment_intent"],
+        }
+        if names_invoice:
+            charge["invoice"] = invoice["id"]
+        evt = stripe_events.event("charge.refunded", charge)
+        evt["created"] = created
+        return evt
+
+    def credit_note_event(self, paid: dict[str, Any], amount: int, *, created: int) -> dict[str, Any]:
+        """``credit_note.created`` on a paid invoice (refunded to the card: its charge's refund is another event)."""
+        invoice = paid["data"]["object"]
+        note = {
+            "id": "cn_" + secrets.token_hex(8),
+            "object": "credit_note",
+            "invoice": invoice["id"],
+            "amount": amount,
+            "post_payment_amount": amount,
+            "pre_payment_amount": 0,
+            "currency": invoice["currency"],
+            "status": "issued",
+            "type": "post_payment",
+        }
+        evt = stripe_events.event("credit_note.created", note)
         evt["created"] = created
         return evt
 
