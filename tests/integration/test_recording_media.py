@@ -6,34 +6,23 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from sfu import SfuEvent, SfuService, SfuSettings
+from sfu import SfuService, SfuSettings
 from sfu.events import RecordingSegmentClosed, RecordingStopped
 from sfu.recorder import RecordingSpec
 from tests.support.recording_peers import SyncedPublisher, decode
+from tests.support.sfu_events import SfuEvents
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.slow
 
 
-class Events:
-    def __init__(self) -> None:
-        self.events: list[SfuEvent] = []
-
-    async def __call__(self, event: SfuEvent) -> None:
-        self.events.append(event)
-
-    def of(self, kind: type[SfuEvent]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-
 @pytest.fixture
-async def sfu() -> AsyncIterator[tuple[SfuService, Events]]:
+async def sfu() -> AsyncIterator[tuple[SfuService, SfuEvents]]:
     service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), reconnect_grace_s=5.0, gop_refresh_s=60.0))
-    events = Events()
+    events = SfuEvents()
     service.add_listener(events)
     yield service, events
     await service.close()
@@ -53,7 +42,7 @@ async def publish(service: SfuService, stream: str) -> SyncedPublisher:
 
 
 async def test_ten_seconds_of_vp8_and_opus_become_webm_segments_that_decode_in_sync(
-    sfu: tuple[SfuService, Events], tmp_path: Path
+    sfu: tuple[SfuService, SfuEvents], tmp_path: Path
 ) -> None:
     service, events = sfu
     publisher = await publish(service, "rec-a")
@@ -90,7 +79,7 @@ async def test_ten_seconds_of_vp8_and_opus_become_webm_segments_that_decode_in_s
 
 
 async def test_a_recorder_killed_mid_segment_loses_only_that_segment(
-    sfu: tuple[SfuService, Events], tmp_path: Path
+    sfu: tuple[SfuService, SfuEvents], tmp_path: Path
 ) -> None:
     service, events = sfu
     publisher = await publish(service, "rec-b")
@@ -123,7 +112,7 @@ async def test_a_full_recording_queue_drops_and_counts_instead_of_blocking(tmp_p
 
 
 async def test_h264_and_opus_become_mp4_segments_that_decode_in_sync(
-    sfu: tuple[SfuService, Events], tmp_path: Path
+    sfu: tuple[SfuService, SfuEvents], tmp_path: Path
 ) -> None:
     service, events = sfu
     publisher = SyncedPublisher("video/H264")

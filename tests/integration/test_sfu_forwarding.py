@@ -16,7 +16,6 @@ from sfu import (
     PublisherStarted,
     PublisherStopped,
     SessionClosed,
-    SfuEvent,
     SfuService,
     SfuSettings,
     StreamNotLiveError,
@@ -24,27 +23,17 @@ from sfu import (
 )
 from sfu.session import Session
 from tests.support.sdp_offers import offer as chromium_offer
+from tests.support.sfu_events import SfuEvents
 from tests.support.sfu_peers import Publisher, Viewer, assert_keeping_up, drop_every, keeps_up
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.slow
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[SfuEvent] = []
-
-    async def __call__(self, event: SfuEvent) -> None:
-        self.events.append(event)
-
-    def of(self, kind: type[SfuEvent]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-
 @pytest.fixture
-async def sfu() -> AsyncIterator[tuple[SfuService, Recorder]]:
+async def sfu() -> AsyncIterator[tuple[SfuService, SfuEvents]]:
     service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), reconnect_grace_s=5.0, gop_refresh_s=60.0))
-    recorder = Recorder()
+    recorder = SfuEvents()
     service.add_listener(recorder)
     yield service, recorder
     await service.close()
@@ -95,7 +84,7 @@ def encoders_created(service: SfuService) -> int:
 
 @pytest.mark.parametrize("codec", ["video/VP8", "video/H264"])
 async def test_every_viewer_decodes_at_the_publisher_rate_with_zero_codec_work(
-    sfu: tuple[SfuService, Recorder], codec: str
+    sfu: tuple[SfuService, SfuEvents], codec: str
 ) -> None:
     service, recorder = sfu
     publisher = await publish(service, "live-1", codec)
@@ -122,7 +111,7 @@ async def test_every_viewer_decodes_at_the_publisher_rate_with_zero_codec_work(
 
 
 async def test_a_late_viewer_decodes_its_first_frame_from_the_cache_without_a_pli(
-    sfu: tuple[SfuService, Recorder],
+    sfu: tuple[SfuService, SfuEvents],
 ) -> None:
     service, _ = sfu
     publisher = await publish(service, "live-2")
@@ -148,7 +137,7 @@ async def test_a_late_viewer_decodes_its_first_frame_from_the_cache_without_a_pl
 
 
 async def test_loss_toward_a_viewer_is_repaired_by_rtx_from_history(
-    sfu: tuple[SfuService, Recorder], caplog: pytest.LogCaptureFixture
+    sfu: tuple[SfuService, SfuEvents], caplog: pytest.LogCaptureFixture
 ) -> None:
     service, _ = sfu
     publisher = await publish(service, "live-3", audio=False)
@@ -170,7 +159,7 @@ async def test_loss_toward_a_viewer_is_repaired_by_rtx_from_history(
 
 
 async def test_upstream_loss_is_repaired_by_nack_and_forwarded_in_order(
-    sfu: tuple[SfuService, Recorder], caplog: pytest.LogCaptureFixture
+    sfu: tuple[SfuService, SfuEvents], caplog: pytest.LogCaptureFixture
 ) -> None:
     service, _ = sfu
     publisher = await publish(service, "live-4", audio=False)
@@ -191,7 +180,7 @@ async def test_upstream_loss_is_repaired_by_nack_and_forwarded_in_order(
 
 
 async def test_viewers_resume_without_renegotiating_when_the_publisher_reconnects_within_grace(
-    sfu: tuple[SfuService, Recorder],
+    sfu: tuple[SfuService, SfuEvents],
 ) -> None:
     service, recorder = sfu
     first = await publish(service, "live-5")
@@ -229,7 +218,7 @@ async def test_viewers_resume_without_renegotiating_when_the_publisher_reconnect
 
 async def test_the_stream_ends_and_viewers_are_closed_when_the_grace_period_runs_out() -> None:
     service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), reconnect_grace_s=0.5))
-    recorder = Recorder()
+    recorder = SfuEvents()
     service.add_listener(recorder)
     publisher = await publish(service, "live-6")
     viewer = await watch(service, "live-6")
@@ -250,7 +239,7 @@ async def test_the_stream_ends_and_viewers_are_closed_when_the_grace_period_runs
         await service.close()
 
 
-async def test_bad_offers_get_a_clear_4xx_and_the_sfu_keeps_serving(sfu: tuple[SfuService, Recorder]) -> None:
+async def test_bad_offers_get_a_clear_4xx_and_the_sfu_keeps_serving(sfu: tuple[SfuService, SfuEvents]) -> None:
     service, _ = sfu
     publisher = await publish(service, "live-7")
     viewer = await watch(service, "live-7")
@@ -277,7 +266,7 @@ async def test_bad_offers_get_a_clear_4xx_and_the_sfu_keeps_serving(sfu: tuple[S
         await publisher.close()
 
 
-async def test_closing_the_publisher_session_cascades_to_viewers(sfu: tuple[SfuService, Recorder]) -> None:
+async def test_closing_the_publisher_session_cascades_to_viewers(sfu: tuple[SfuService, SfuEvents]) -> None:
     service, recorder = sfu
     publisher = Publisher()
     session_id, answer = await service.publish("live-8", await publisher.offer(), "app")
@@ -324,7 +313,7 @@ async def test_viewer_keyframe_requests_reach_the_publisher_at_most_once_per_int
 
 async def test_a_peer_that_never_connects_is_closed_after_the_connect_timeout() -> None:
     service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), connect_timeout_s=0.5, pending_timeout_s=0.5))
-    recorder = Recorder()
+    recorder = SfuEvents()
     service.add_listener(recorder)
     publisher = await publish(service, "live-10", audio=False)
     ghost = Viewer()
@@ -341,7 +330,7 @@ async def test_a_peer_that_never_connects_is_closed_after_the_connect_timeout() 
 
 async def test_stats_events_report_each_stream_periodically() -> None:
     service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), stats_interval_s=0.5))
-    recorder = Recorder()
+    recorder = SfuEvents()
     service.add_listener(recorder)
     publisher = await publish(service, "live-11")
     viewer = await watch(service, "live-11")
@@ -359,7 +348,7 @@ async def test_stats_events_report_each_stream_periodically() -> None:
 
 async def test_a_publisher_whose_media_stops_is_dropped_and_the_stream_ends_after_grace() -> None:
     service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), media_timeout_s=1.0, reconnect_grace_s=0.5))
-    recorder = Recorder()
+    recorder = SfuEvents()
     service.add_listener(recorder)
     publisher = await publish(service, "live-12", audio=False)
     viewer = await watch(service, "live-12")
@@ -378,7 +367,7 @@ async def test_a_publisher_whose_media_stops_is_dropped_and_the_stream_ends_afte
 
 async def test_a_publisher_that_never_connects_does_not_start_or_end_the_stream() -> None:
     service = SfuService(SfuSettings(announced_ips=("127.0.0.1",), connect_timeout_s=0.5, reconnect_grace_s=0.3))
-    recorder = Recorder()
+    recorder = SfuEvents()
     service.add_listener(recorder)
     ghost = Publisher()
     try:
@@ -392,7 +381,7 @@ async def test_a_publisher_that_never_connects_does_not_start_or_end_the_stream(
         await service.close()
 
 
-async def test_dropping_a_publisher_keeps_its_viewers_for_the_next_one(sfu: tuple[SfuService, Recorder]) -> None:
+async def test_dropping_a_publisher_keeps_its_viewers_for_the_next_one(sfu: tuple[SfuService, SfuEvents]) -> None:
     service, recorder = sfu
     first = Publisher(audio=False)
     first_session, answer = await service.publish("live-14", await first.offer())

@@ -18,13 +18,13 @@ from sfu import (
     RelayStarted,
     RelayStopped,
     SessionClosed,
-    SfuEvent,
     SfuService,
     SfuSettings,
     StreamNotLiveError,
 )
 from sfu.pipe import PipeOut, decode_offer, encode_offer
 from tests.integration.test_sfu_forwarding import count_codec_work, encoders_created
+from tests.support.sfu_events import SfuEvents
 from tests.support.sfu_peers import Publisher, Viewer, assert_keeping_up, keeps_up
 from tests.support.waiting import until
 
@@ -44,22 +44,11 @@ def settings(**overrides: Any) -> SfuSettings:
     return SfuSettings(**values)
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[SfuEvent] = []
-
-    async def __call__(self, event: SfuEvent) -> None:
-        self.events.append(event)
-
-    def of(self, kind: type[SfuEvent]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-
 @pytest.fixture
-async def nodes() -> AsyncIterator[tuple[SfuService, SfuService, Recorder]]:
+async def nodes() -> AsyncIterator[tuple[SfuService, SfuService, SfuEvents]]:
     origin = SfuService(settings())
     edge = SfuService(settings())
-    recorder = Recorder()
+    recorder = SfuEvents()
     edge.add_listener(recorder)
     yield origin, edge, recorder
     await edge.close()
@@ -89,7 +78,7 @@ def video_producer(service: SfuService, stream: str) -> Any:
 
 
 async def test_edge_viewers_decode_from_one_relayed_copy_with_zero_codec_work(
-    nodes: tuple[SfuService, SfuService, Recorder],
+    nodes: tuple[SfuService, SfuService, SfuEvents],
 ) -> None:
     origin, edge, recorder = nodes
     publisher = await publish(origin, "r-1")
@@ -123,7 +112,7 @@ async def test_edge_viewers_decode_from_one_relayed_copy_with_zero_codec_work(
 
 
 async def test_a_late_joiner_on_the_edge_gets_its_first_frame_from_the_edge_cache_without_a_pli(
-    nodes: tuple[SfuService, SfuService, Recorder],
+    nodes: tuple[SfuService, SfuService, SfuEvents],
 ) -> None:
     origin, edge, _ = nodes
     publisher = await publish(origin, "r-2", audio=False)
@@ -151,7 +140,7 @@ async def test_a_late_joiner_on_the_edge_gets_its_first_frame_from_the_edge_cach
 
 
 async def test_two_percent_loss_on_the_hop_is_repaired_from_the_origin_history(
-    nodes: tuple[SfuService, SfuService, Recorder], caplog: pytest.LogCaptureFixture
+    nodes: tuple[SfuService, SfuService, SfuEvents], caplog: pytest.LogCaptureFixture
 ) -> None:
     origin, edge, _ = nodes
     publisher = await publish(origin, "r-3", audio=False)
@@ -187,7 +176,7 @@ async def test_two_percent_loss_on_the_hop_is_repaired_from_the_origin_history(
 
 
 async def test_edge_viewers_continue_without_renegotiating_when_the_origin_moves(
-    nodes: tuple[SfuService, SfuService, Recorder],
+    nodes: tuple[SfuService, SfuService, SfuEvents],
 ) -> None:
     origin, edge, recorder = nodes
     other_origin = SfuService(settings())
@@ -223,7 +212,7 @@ async def test_edge_viewers_continue_without_renegotiating_when_the_origin_moves
 
 
 async def test_ending_the_stream_at_the_origin_ends_it_on_the_edge_within_a_second(
-    nodes: tuple[SfuService, SfuService, Recorder],
+    nodes: tuple[SfuService, SfuService, SfuEvents],
 ) -> None:
     origin, edge, recorder = nodes
     publisher = await publish(origin, "r-5", audio=False)
@@ -245,7 +234,7 @@ async def test_ending_the_stream_at_the_origin_ends_it_on_the_edge_within_a_seco
 
 
 async def test_forged_expired_or_misdirected_offers_are_refused_and_change_nothing(
-    nodes: tuple[SfuService, SfuService, Recorder],
+    nodes: tuple[SfuService, SfuService, SfuEvents],
 ) -> None:
     origin, edge, _ = nodes
     stranger = SfuService(settings(relay_secret="another-cluster"))
@@ -285,7 +274,7 @@ async def test_forged_expired_or_misdirected_offers_are_refused_and_change_nothi
 async def test_a_silent_origin_keeps_edge_viewers_in_grace_until_the_publisher_comes_back_on_the_edge() -> None:
     origin = SfuService(settings())
     edge = SfuService(settings(media_timeout_s=1.0))
-    recorder = Recorder()
+    recorder = SfuEvents()
     edge.add_listener(recorder)
     first = await publish(origin, "r-7", audio=False)
     await edge.attach_relay("r-7", await origin.open_origin_pipe("r-7"))
