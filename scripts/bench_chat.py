@@ -79,7 +79,7 @@ def sender_id(i: int) -> str:
 
 
 async def run_node(
-    port: int, node_id: str, redis_url: str, senders: int, ws: str, direct: bool, stats_dir: str
+    port: int, node_id: str, redis_url: str, senders: int, ws: str, direct: bool, stats_dir: str, trace: bool = False
 ) -> None:
     import gc
 
@@ -105,6 +105,12 @@ async def run_node(
 
         LeanSocket.write_now = lambda self, frames: False  # type: ignore[method-assign]
     hub = Hub(Settings.from_env(env))
+    tracer = None
+    if trace:  # wall-clock trace of chat:send, the room's ticks and the loop's lateness (scripts/chat_trace.py)
+        from chat_trace import ChatTrace
+
+        tracer = ChatTrace()
+        tracer.install(hub)
     # `hub serve`'s WebSocket settings (hub/serve_options.py), with the implementation chosen on the command line.
     options = {**WEBSOCKET_OPTIONS, "ws": WS_IMPLEMENTATIONS[ws]}
     config = uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
@@ -139,6 +145,8 @@ async def run_node(
         for v in pauses.values():
             v.clear()
         gc.callbacks.append(on_gc)
+        if tracer is not None:
+            tracer.start()
         if profile_path:
             profiler.enable()
 
@@ -148,6 +156,8 @@ async def run_node(
             f"gen{g}": [len(v), round(1000 * sum(v), 1), round(1000 * max(v, default=0), 1)] for g, v in pauses.items()
         }
         Path(stats_dir, f"{node_id}.gc.json").write_text(json.dumps(gc_stats))
+        if tracer is not None:
+            Path(stats_dir, f"{node_id}.trace.json").write_text(json.dumps(tracer.stop()))
         if profile_path:
             profiler.disable()
             profiler.dump_stats(os.path.join(profile_path, f"{node_id}.prof"))
@@ -237,6 +247,14 @@ async def sender_loop(
             await read_task
 
 
+def lag_ms(lag: list[float]) -> list[float] | None:
+    """p50 / p99 / max of a loop's lateness samples, in ms."""
+    if not lag:
+        return None
+    s = sorted(lag)
+    return [round(1000 * statistics.median(s), 1), round(1000 * s[int(len(s) * 0.99)], 1), round(1000 * s[-1], 1)]
+
+
 def set_read_low_water(raws: list[RawViewer], n: int) -> None:
     for raw in raws:
         raw.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, n)
@@ -302,6 +320,16 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         t_start = time.monotonic()
         until = t_start + args.window
         ack_times: list[float] = []
+        lag: list[float] = []
+
+        async def sample_lag() -> None:  # how late the load process's own loop runs (it skews every latency)
+            loop = asyncio.get_running_loop()
+            while True:
+                at = loop.time()
+                await asyncio.sleep(0.005)
+                lag.append(loop.time() - at - 0.005)
+
+        lag_task = asyncio.create_task(sample_lag())
         # Every sender at the same instant (bursts of --senders messages) unless --stagger spreads them evenly.
         step = 1.0 / args.rate if args.stagger else 0.0
         await asyncio.gather(
@@ -310,6 +338,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
                 for i, ws in enumerate(senders)
             )
         )
+        lag_task.cancel()
         set_read_low_water(raws, 1)
         # Drain: wait until deliveries stop growing (bounded).
         last, stable_since = -1, time.monotonic()
@@ -356,6 +385,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             latency_samples=len(lat),
             ack_p50_ms=round(1000 * statistics.median(ack_times), 1) if ack_times else None,
             ack_p99_ms=round(1000 * sorted(ack_times)[int(len(ack_times) * 0.99)], 1) if ack_times else None,
+            load_loop_lag_ms=lag_ms(lag),
         )
         for t in tasks:
             t.cancel()
@@ -389,11 +419,11 @@ def start_redis() -> tuple[str, subprocess.Popen[bytes], str]:
 
 
 def start_node(
-    i: int, redis_url: str, senders: int, ws: str, direct: bool, stats_dir: str
+    i: int, redis_url: str, senders: int, ws: str, direct: bool, stats_dir: str, trace: bool = False
 ) -> tuple[str, subprocess.Popen[str]]:
     port = free_port()
     cmd = [sys.executable, __file__, "node", "--port", str(port), "--node-id", f"bench-{i}", "--redis", redis_url]
-    cmd += ["--ws", ws, "--stats-dir", stats_dir] + ([] if direct else ["--no-direct"])
+    cmd += ["--ws", ws, "--stats-dir", stats_dir] + ([] if direct else ["--no-direct"]) + (["--trace"] if trace else [])
     proc = subprocess.Popen([*cmd, "--senders", str(senders)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -424,7 +454,7 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
             redis_url, redis_proc, workdir = start_redis()
             redis_pids = [redis_proc.pid]
         stats_dir = tempfile.mkdtemp(prefix="bench-chat-")
-        nodes = [start_node(i, redis_url, args.senders, ws, direct, stats_dir) for i in range(2)]
+        nodes = [start_node(i, redis_url, args.senders, ws, direct, stats_dir, args.trace) for i in range(2)]
         try:
             cmd = [
                 sys.executable,
@@ -458,6 +488,8 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
             r["direct_writes"] = direct
             # GC over the window, per node: [collections, total ms, longest ms] by generation
             r["gc_window"] = [json.loads(f.read_text()) for f in sorted(Path(stats_dir).glob("*.gc.json"))]
+            if args.trace:  # per node: where chat:send's time went (scripts/chat_trace.py), ms p50 / p99 / max
+                r["trace"] = [json.loads(f.read_text()) for f in sorted(Path(stats_dir).glob("*.trace.json"))]
             r["redis"] = f"cluster of {args.redis_cluster} masters" if args.redis_cluster else "one redis-server"
             results.append(r)
             print(json.dumps(r), flush=True)
@@ -525,6 +557,7 @@ def main() -> None:
     node.add_argument("--stats-dir", required=True)
     for p in (parser, node):
         p.add_argument("--no-direct", dest="direct", action="store_false", help="room packets via Engine.IO's queue")
+        p.add_argument("--trace", action="store_true", help="wall-clock trace of chat:send per node (chat_trace.py)")
     load = sub.add_parser("load")
     load.add_argument("--bases", required=True)
     load.add_argument("--pids", required=True)
@@ -550,7 +583,9 @@ def main() -> None:
     if args.role == "node":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(
-                run_node(args.port, args.node_id, args.redis, args.senders, args.ws, args.direct, args.stats_dir)
+                run_node(
+                    args.port, args.node_id, args.redis, args.senders, args.ws, args.direct, args.stats_dir, args.trace
+                )
             )
     elif args.role == "load":
         print(json.dumps(asyncio.run(run_load(args))), flush=True)
