@@ -260,6 +260,105 @@ def set_read_low_water(raws: list[RawViewer], n: int) -> None:
         raw.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, n)
 
 
+class Crowd:
+    """The raw viewers (all but the probes), in the load process itself (``--one-load-process``)."""
+
+    def __init__(self, bases: list[str]) -> None:
+        self.bases = bases
+        self.raws: list[RawViewer] = []
+
+    async def open(self, indices: list[int]) -> None:
+        self.raws.extend(
+            await asyncio.gather(*(open_raw_viewer(self.bases[i % len(self.bases)], STREAM_ID, TEXT) for i in indices))
+        )
+
+    async def low_water(self, n: int) -> None:
+        set_read_low_water(self.raws, n)
+
+    async def received(self) -> int:
+        return sum(r.received for r in self.raws)
+
+    def cpu_s(self) -> float:
+        return 0.0  # counted with the load process's own
+
+    async def close(self) -> None:
+        for raw in self.raws:
+            raw.transport.close()
+
+
+class CrowdProcess(Crowd):
+    """The raw viewers in a process of their own (the default): the probes' and senders' timestamps are taken in a
+    process that only runs them, not delayed by thousands of raw sockets becoming readable in one loop iteration
+    (the same machine and clock; the crowd's CPU is added to the load generator's)."""
+
+    def __init__(self, bases: list[str]) -> None:
+        super().__init__(bases)
+        self._proc: Any = None
+
+    async def start(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "crowd",
+            "--bases",
+            ",".join(self.bases),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+        )
+
+    async def _ask(self, line: str) -> str:
+        self._proc.stdin.write((line + "\n").encode())
+        await self._proc.stdin.drain()
+        answer = (await self._proc.stdout.readline()).decode().strip()
+        if not answer:
+            raise RuntimeError(f"the crowd process ended (exit {await self._proc.wait()})")
+        return answer
+
+    async def open(self, indices: list[int]) -> None:
+        await self._ask("open " + " ".join(map(str, indices)))
+
+    async def low_water(self, n: int) -> None:
+        await self._ask(f"lowat {n}")
+
+    async def received(self) -> int:
+        return int(await self._ask("count"))
+
+    def cpu_s(self) -> float:
+        return cpu_seconds(self._proc.pid) if self._proc is not None else 0.0
+
+    async def close(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._ask("close"), 10)
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+            await self._proc.wait()
+
+
+async def run_crowd(bases: list[str]) -> None:
+    """``crowd`` role: raw viewers, driven line by line on stdin (open i.. / lowat n / count / close)."""
+    crowd = Crowd(bases)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := (await reader.readline()).decode().split():
+        command, rest = line[0], line[1:]
+        if command == "open":
+            await crowd.open([int(i) for i in rest])
+            answer = str(len(crowd.raws))
+        elif command == "lowat":
+            await crowd.low_water(int(rest[0]))
+            answer = "ok"
+        elif command == "count":
+            answer = str(await crowd.received())
+        else:
+            await crowd.close()
+            print("bye", flush=True)
+            return
+        print(answer, flush=True)
+
+
 async def run_load(args: argparse.Namespace) -> dict[str, Any]:
     import aiohttp
 
@@ -281,28 +380,34 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
     }
     async with aiohttp.ClientSession(connector=connector) as session:
-        # One viewer in twenty is a probe (aiohttp, parses every message for its latency); the rest count raw bytes.
-        # Probes are spread through the join order (a node writes a tick to its members in join order).
-        sem = asyncio.Semaphore(100)
+        # One viewer in twenty is a probe (aiohttp, parses every message for its latency); the rest count raw bytes
+        # (the crowd: a process of its own unless --one-load-process). Probes are spread through the join order (a
+        # node writes a tick to its members in join order): the viewers join in blocks of 100, probes and crowd
+        # together.
         t0 = time.monotonic()
         probes: list[Viewer] = []
-        raws: list[RawViewer] = []
         probe_sockets: list[Any] = []
         tasks: list[asyncio.Task[None]] = []
+        crowd = Crowd(bases) if args.one_load_process else CrowdProcess(bases)
+        if isinstance(crowd, CrowdProcess):
+            await crowd.start()
+        result["load_processes"] = 1 if args.one_load_process else 2
 
-        async def open_viewer(i: int) -> None:
-            async with sem:
-                if i % 20 == 0:
-                    ws = await eio_connect(session, bases[i % len(bases)], None, STREAM_ID)
-                    v = Viewer(probe=True)
-                    probes.append(v)
-                    probe_sockets.append(ws)
-                    tasks.append(asyncio.create_task(viewer_loop(ws, v)))  # answers pings while the rest connect
-                else:
-                    raws.append(await open_raw_viewer(bases[i % len(bases)], STREAM_ID, TEXT))
+        async def open_probe(i: int) -> None:
+            ws = await eio_connect(session, bases[i % len(bases)], None, STREAM_ID)
+            v = Viewer(probe=True)
+            probes.append(v)
+            probe_sockets.append(ws)
+            tasks.append(asyncio.create_task(viewer_loop(ws, v)))  # answers pings while the rest connect
 
-        await asyncio.wait_for(asyncio.gather(*(open_viewer(i) for i in range(args.clients))), args.connect_timeout)
-        viewers: list[Any] = [*probes, *raws]
+        async def open_all() -> None:
+            for first in range(0, args.clients, 100):
+                block = range(first, min(first + 100, args.clients))
+                await asyncio.gather(
+                    crowd.open([i for i in block if i % 20]), *(open_probe(i) for i in block if i % 20 == 0)
+                )
+
+        await asyncio.wait_for(open_all(), args.connect_timeout)
         result["connect_s"] = round(time.monotonic() - t0, 1)
         await asyncio.sleep(2.0)  # idle: let the nodes settle before measuring memory
         rss_after = sum(rss_bytes(p) for p in pids)
@@ -314,9 +419,9 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             os.kill(p, signal.SIGUSR1)  # the window starts: the nodes count GC pauses (and profile, if asked)
         # The raw viewers read only once this many bytes are waiting (SO_RCVLOWAT): a read per several ticks keeps
         # the load generator's CPU low; the bytes are in the viewer's socket buffer either way (latency is the probes').
-        set_read_low_water(raws, args.read_low_water)
+        await crowd.low_water(args.read_low_water)
         cpu0 = [cpu_seconds(p) for p in pids]
-        load_cpu0 = time.process_time()
+        load_cpu0 = time.process_time() + crowd.cpu_s()
         t_start = time.monotonic()
         until = t_start + args.window
         ack_times: list[float] = []
@@ -339,12 +444,12 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             )
         )
         lag_task.cancel()
-        set_read_low_water(raws, 1)
+        await crowd.low_water(1)
         # Drain: wait until deliveries stop growing (bounded).
         last, stable_since = -1, time.monotonic()
         deadline = time.monotonic() + args.drain
         while time.monotonic() < deadline:
-            total = sum(v.received for v in viewers)
+            total = sum(v.received for v in probes) + await crowd.received()
             if total != last:
                 last, stable_since = total, time.monotonic()
             elif time.monotonic() - stable_since > 1.0:
@@ -352,10 +457,10 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(0.2)
         elapsed = time.monotonic() - t_start
         cpu = sum(cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True))
-        load_cpu = time.process_time() - load_cpu0
+        load_cpu = time.process_time() + crowd.cpu_s() - load_cpu0
         for p in pids:
             os.kill(p, signal.SIGUSR2)
-        delivered = sum(v.received for v in viewers)
+        delivered = sum(v.received for v in probes) + await crowd.received()
         # Both nodes tick on their own; each tick is one packet to each of its half of the viewers.
         ticks = await room_ticks(session, bases) - ticks0
         result["ticks_per_node_per_s"] = round(ticks / 2 / elapsed, 1)
@@ -365,7 +470,8 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         result["node_cpu_us_per_packet"] = round(1e6 * cpu / packets, 1) if packets else None
         expected = counters["sent"] * args.clients
         lat = sorted(x for v in probes if v.latencies for x in v.latencies)
-        result["load_cpu_pct"] = round(100 * load_cpu / elapsed, 1)  # of one core, over the window and the drain
+        # of one core, over the window and the drain (both load processes together)
+        result["load_cpu_pct"] = round(100 * load_cpu / elapsed, 1)
         result["load_cpu_s"] = round(load_cpu, 2)
         result["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
         result.update(
@@ -393,8 +499,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         for ws in [*probe_sockets, *senders]:
             with contextlib.suppress(Exception):
                 await ws.close()
-        for raw in raws:
-            raw.transport.close()
+        await crowd.close()
     return result
 
 
@@ -475,6 +580,7 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "--read-low-water",
                 str(args.read_low_water),
                 *(["--stagger"] if args.stagger else []),
+                *(["--one-load-process"] if args.one_load_process else []),
             ]
             redis_cpu0 = sum(cpu_seconds(p) for p in redis_pids)
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
@@ -576,6 +682,12 @@ def main() -> None:
     parser.add_argument(
         "--redis-cluster", type=int, default=0, help="N: the nodes share a Redis Cluster of N masters (0: one Redis)"
     )
+    for p in (parser, load):
+        p.add_argument(
+            "--one-load-process", action="store_true", help="the raw viewers in the probes' process (before #15 s5)"
+        )
+    crowd = sub.add_parser("crowd")
+    crowd.add_argument("--bases", required=True)
     load.add_argument("--clients", type=int, required=True)
     load.add_argument("--connect-timeout", type=float, default=200.0)
     load.add_argument("--drain", type=float, default=15.0)
@@ -587,6 +699,8 @@ def main() -> None:
                     args.port, args.node_id, args.redis, args.senders, args.ws, args.direct, args.stats_dir, args.trace
                 )
             )
+    elif args.role == "crowd":
+        asyncio.run(run_crowd(args.bases.split(",")))
     elif args.role == "load":
         print(json.dumps(asyncio.run(run_load(args))), flush=True)
     else:

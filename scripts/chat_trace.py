@@ -14,7 +14,8 @@ Per message (keyed by its text, which the benchmark makes unique: ``b <sent wall
 
 Per room tick: wait (the oldest event's time in the sequencer before its tick started), writing (the tick's
 delivery to every local member), members. On the receiving node: sent → its Redis message handled (``remote_in``).
-Event-loop lateness: a 5 ms timer's delay (``loop_lag``).
+Event-loop lateness: a 5 ms timer's delay (``loop_lag``). Loop iterations (selector polls) per segment (``iterations``):
+what a step costs apart from how busy the machine is.
 """
 
 from __future__ import annotations
@@ -43,11 +44,12 @@ def _ms(x: float) -> float:
 class ChatTrace:
     def __init__(self) -> None:
         self.messages: dict[str, dict[str, float]] = {}
-        self.ticks: list[tuple[float, float, int, int]] = []  # (waited, writing, members, entries)
+        self.ticks: list[tuple[float, float, int, int]] = []  # (waited, writing, members, loop iterations writing)
         self.remote_in: list[float] = []
         self.lag: list[float] = []
         self.active = False
         self._lag_task: asyncio.Task[None] | None = None
+        self.iterations = 0  # event-loop iterations (selector polls): what a step costs apart from the machine's load
 
     # ------------------------------------------------------------------------------------------------ window
     def start(self) -> None:
@@ -86,6 +88,14 @@ class ChatTrace:
         from signaling.server import LiveNamespace
 
         trace = self
+        selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+        select = selector.select
+
+        def counted_select(timeout: float | None = None) -> Any:
+            trace.iterations += 1
+            return select(timeout)
+
+        selector.select = counted_select
 
         receive = LeanSocket.receive
 
@@ -95,6 +105,7 @@ class ChatTrace:
                 if found:
                     m = trace._msg(found.group(1))
                     m["read"] = time.time()
+                    m["#read"] = trace.iterations
             return await receive(sock, pkt)
 
         LeanSocket.receive = traced_receive  # type: ignore[method-assign]
@@ -106,11 +117,13 @@ class ChatTrace:
                 return await trigger(ns, event, *args)
             m = trace._msg(str(args[1].get("text")))
             m["start"] = time.time()
+            m["#start"] = trace.iterations
             token = _current.set(m)
             try:
                 return await trigger(ns, event, *args)
             finally:
                 m["end"] = time.time()
+                m["#end"] = trace.iterations
                 _current.reset(token)
 
         LiveNamespace.trigger_event = traced_trigger  # type: ignore[method-assign]
@@ -118,11 +131,17 @@ class ChatTrace:
         send = LeanSocket.send
 
         async def traced_send(sock: Any, pkt: Any) -> Any:
+            m = None
             if trace.active and isinstance(pkt.data, str) and pkt.data.startswith("3"):
                 found = _TEXT.search(pkt.data)
                 if found and found.group(1) in trace.messages:
-                    trace.messages[found.group(1)]["ack_queued"] = time.time()
-            return await send(sock, pkt)
+                    m = trace.messages[found.group(1)]
+                    m["ack_queued"] = time.time()
+            result = await send(sock, pkt)
+            if m is not None and not any(p is pkt for p in sock.queue._items):
+                m["ack_written"] = time.time()  # written straight to the wire (or dropped): not through the writer
+                m["#ack"] = trace.iterations
+            return result
 
         LeanSocket.send = traced_send  # type: ignore[method-assign]
 
@@ -133,6 +152,7 @@ class ChatTrace:
                 found = _TEXT.search(message)
                 if found and found.group(1) in trace.messages:
                     trace.messages[found.group(1)]["ack_written"] = time.time()
+                    trace.messages[found.group(1)]["#ack"] = trace.iterations
             return await ws_send(ws, message)
 
         eio_asgi.WebSocket.send = traced_ws_send
@@ -176,13 +196,13 @@ class ChatTrace:
         async def traced_deliver_now(fanout: Any, namespace: str, room: str, *a: Any, **kw: Any) -> Any:
             seq = fanout._batchers.get(room)
             first = seq.__dict__.pop("_trace_first", None) if seq is not None else None
-            t0 = time.time()
+            t0, i0 = time.time(), trace.iterations
             try:
                 return await deliver_now(fanout, namespace, room, *a, **kw)
             finally:
                 if trace.active and first is not None:
                     members = fanout.local_members(namespace, room)
-                    trace.ticks.append((t0 - first, time.time() - t0, members, 0))
+                    trace.ticks.append((t0 - first, time.time() - t0, members, trace.iterations - i0))
 
         RoomFanout.deliver_now = traced_deliver_now  # type: ignore[method-assign]
 
@@ -203,11 +223,12 @@ class ChatTrace:
             m = _current.get()
             if m is None:
                 return await fn(*args, **kwargs)
-            t0 = time.time()
+            t0, i0 = time.time(), self.iterations
             try:
                 return await fn(*args, **kwargs)
             finally:
                 m[name] = m.get(name, 0.0) + time.time() - t0
+                m["#" + name] = m.get("#" + name, 0) + self.iterations - i0
 
         return timed
 
@@ -220,12 +241,21 @@ class ChatTrace:
 
         done = [m for m in self.messages.values() if {"read", "start", "end", "ack_written"} <= m.keys()]
         skip = {"sent", "read", "start", "end", "ack_queued", "ack_written"}
+        iters: dict[str, list[float]] = {}
         for m in done:
+            for k, v in m.items():
+                if k.startswith("#") and k not in ("#read", "#start", "#end", "#ack"):
+                    iters.setdefault(k[1:], []).append(v)
+            if {"#read", "#start", "#end", "#ack"} <= m.keys():
+                iters.setdefault("to_handler", []).append(m["#start"] - m["#read"])
+                iters.setdefault("handler", []).append(m["#end"] - m["#start"])
+                iters.setdefault("ack", []).append(m["#ack"] - m["#end"])
+                iters.setdefault("node_total", []).append(m["#ack"] - m["#read"])
             put("wire_in", m["read"] - m["sent"])
             put("to_handler", m["start"] - m["read"])
             put("handler", m["end"] - m["start"])
             for k, v in m.items():
-                if k not in skip:
+                if k not in skip and not k.startswith("#"):
                     put(k, v)
             if "ack_queued" in m:
                 put("ack_queue", m["ack_queued"] - m["end"])
@@ -234,9 +264,17 @@ class ChatTrace:
         out: dict[str, Any] = {"messages": len(done)}
         for name, values in segments.items():
             out[name] = [_ms(statistics.median(values)), _ms(_pct(values, 0.99)), _ms(max(values))]
+        # loop iterations per segment, p50 / p99 / max: independent of how busy the machine is
+        out["iterations"] = {
+            name: [statistics.median(v), _pct(v, 0.99), max(v)] for name, v in iters.items() if max(v) > 0
+        }
         worst = sorted(done, key=lambda m: m["ack_written"] - m["sent"], reverse=True)[:5]
         out["worst"] = [
-            {k: _ms(v - m["sent"]) if k in skip - {"sent"} else _ms(v) for k, v in m.items() if k != "sent"}
+            {
+                k: _ms(v - m["sent"]) if k in skip - {"sent"} else _ms(v)
+                for k, v in m.items()
+                if k != "sent" and not k.startswith("#")
+            }
             for m in worst
         ]
         if self.ticks:
@@ -247,6 +285,8 @@ class ChatTrace:
                 "wait": [_ms(statistics.median(waited)), _ms(_pct(waited, 0.99)), _ms(max(waited))],
                 "writing": [_ms(statistics.median(writing)), _ms(_pct(writing, 0.99)), _ms(max(writing))],
                 "members": self.ticks[-1][2],
+                "iterations": statistics.median([t[3] for t in self.ticks]),
+                "ms_per_iteration": _ms(statistics.median([t[1] / max(1, t[3]) for t in self.ticks])),
             }
         if self.remote_in:
             r = self.remote_in
