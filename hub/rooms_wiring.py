@@ -22,7 +22,7 @@ from hub.redis_breaker import GuardedRateLimiter, RedisBreaker, guarded
 from hub.redis_client import connect, node_client
 from hub.redis_ratelimit import RedisRateLimiter
 from rooms.chat import ChatLimits, ChatService
-from rooms.live_state import InProcessLiveState, LiveState, ResilientLiveState
+from rooms.live_state import InProcessLiveState, LiveState, RecentWrittenBehind, ResilientLiveState
 from rooms.moderation import ModerationService
 from rooms.presence import PresenceService, PresenceTiming
 from rooms.settings import RoomsSettings
@@ -63,6 +63,7 @@ class RoomsWiring:
         self._events = events
         self._registry = registry
         live: LiveState = InProcessLiveState()
+        self._recent_writer: RecentWrittenBehind | None = None
         link_factory = None
         # Rooms get their own Redis pool that waits for a free connection instead of failing: a thousand viewers
         # leaving at once must not exhaust the hub's pool (redis-py raises MaxConnectionsError past 100).
@@ -72,7 +73,9 @@ class RoomsWiring:
             redis = self.redis
             assert redis_breaker is not None  # the hub builds one whenever Redis is configured
             breaker = redis_breaker  # short deadlines, then this node's own state while Redis does not answer
-            live = ResilientLiveState(guarded(RedisLiveState(redis), breaker))
+            # A message's ack does not wait for the recent-chat cache: written right after, in order (live_state.py).
+            self._recent_writer = RecentWrittenBehind(ResilientLiveState(guarded(RedisLiveState(redis), breaker)))
+            live = self._recent_writer
             limiter = GuardedRateLimiter(RedisRateLimiter(redis), InProcessRateLimiter(clock), breaker)
 
             def link_factory(node_channel: str, on_message: Any) -> RedisRoomLink | ShardedRoomLink:
@@ -141,5 +144,7 @@ class RoomsWiring:
 
     async def close(self) -> None:
         await self.presence.close()
+        if self._recent_writer is not None:
+            await self._recent_writer.close()
         if self.redis is not None:
             await self.redis.aclose()

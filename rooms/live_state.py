@@ -6,12 +6,15 @@ for a single node (the embedded default) and ``rooms.store_redis.RedisLiveState`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict, deque
 from typing import Protocol
 
 from core.errors import UnavailableError
+from core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +23,9 @@ RECENT_MAX = 100
 
 class LiveState(Protocol):
     async def push_recent(self, stream_id: str, item: str) -> None: ...
+
+    async def push_recent_many(self, stream_id: str, items_oldest_first: list[str]) -> None:
+        """Like ``push_recent`` for each item in turn, in one round trip."""
 
     async def recent(self, stream_id: str, limit: int = RECENT_MAX) -> list[str]:
         """Newest first."""
@@ -57,6 +63,9 @@ class InProcessLiveState:
 
     async def push_recent(self, stream_id: str, item: str) -> None:
         self._recent[stream_id].appendleft(item)
+
+    async def push_recent_many(self, stream_id: str, items_oldest_first: list[str]) -> None:
+        self._recent[stream_id].extendleft(items_oldest_first)
 
     async def recent(self, stream_id: str, limit: int = RECENT_MAX) -> list[str]:
         return list(self._recent.get(stream_id, ()))[:limit]
@@ -129,6 +138,12 @@ class ResilientLiveState:
         except Exception as exc:
             self._failed("push_recent", exc)
 
+    async def push_recent_many(self, stream_id: str, items_oldest_first: list[str]) -> None:
+        try:
+            await self._inner.push_recent_many(stream_id, items_oldest_first)
+        except Exception as exc:
+            self._failed("push_recent", exc)
+
     async def recent(self, stream_id: str, limit: int = RECENT_MAX) -> list[str]:
         try:
             return await self._inner.recent(stream_id, limit)
@@ -194,3 +209,120 @@ class ResilientLiveState:
         except Exception as exc:
             self._failed("find_nicknames", exc)
             return {}
+
+
+class RecentWrittenBehind:
+    """A ``LiveState`` whose recent-chat writes (``push_recent``) return at once and reach ``inner`` right after, in
+    the order they were made, several per round trip: a chat message's ack does not wait for the recent-chat
+    cache (under a room tick every awaited Redis call costs several loop iterations; see docs/BENCHMARKS.md "Chat").
+
+    On this node a read of a stream's recent chat (``recent``) or its rebuild (``replace_recent``, after a moderator
+    removed messages) first waits until every push made before it was written: a viewer joining here right after a
+    message's ack still finds it, and a rebuild never comes before a push it should include. Another node reads what
+    has been written, as it did while the write was a round trip after the fan-out. Everything else is ``inner``'s.
+    Pushes go on while ``inner`` fails (``ResilientLiveState`` drops them, as before); ``close`` writes what is left.
+    """
+
+    #: How long ``close`` waits for the last pushes before it drops them.
+    CLOSE_WAIT_S = 2.0
+
+    def __init__(self, inner: LiveState) -> None:
+        self._inner = inner
+        self._pending: dict[str, list[str]] = {}
+        self._pushed: dict[str, int] = {}  # stream -> pushes made (a per-stream sequence)
+        self._written: dict[str, int] = {}  # stream -> pushes written (or dropped by ``inner``)
+        self._waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def push_recent(self, stream_id: str, item: str) -> None:
+        self._pending.setdefault(stream_id, []).append(item)
+        self._pushed[stream_id] = self._pushed.get(stream_id, 0) + 1
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._write(), name="recent-chat-writer")
+
+    async def push_recent_many(self, stream_id: str, items_oldest_first: list[str]) -> None:
+        for item in items_oldest_first:
+            await self.push_recent(stream_id, item)
+
+    async def _write(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, {}
+                for stream_id, items in batch.items():
+                    try:
+                        await self._inner.push_recent_many(stream_id, items)
+                    except Exception:  # inner is resilient; anything else must not stop the writer
+                        log.exception("recent chat of %s not written", stream_id)
+                    self._wrote(stream_id, len(items))
+        finally:
+            self._task = None
+
+    def _wrote(self, stream_id: str, n: int) -> None:
+        written = self._written[stream_id] = self._written.get(stream_id, 0) + n
+        waiters = self._waiters.get(stream_id)
+        if not waiters:
+            return
+        keep = []
+        for target, fut in waiters:
+            if written >= target:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((target, fut))
+        if keep:
+            self._waiters[stream_id] = keep
+        else:
+            del self._waiters[stream_id]
+
+    async def _caught_up(self, stream_id: str) -> None:
+        """Until every push of ``stream_id`` made so far is written."""
+        target = self._pushed.get(stream_id, 0)
+        if self._written.get(stream_id, 0) >= target:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(stream_id, []).append((target, fut))
+        await fut
+
+    async def close(self) -> None:
+        task = self._task
+        if task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), self.CLOSE_WAIT_S)
+            await cancel_and_wait(task)
+        for waiters in self._waiters.values():
+            for _, fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+        self._waiters.clear()
+
+    async def recent(self, stream_id: str, limit: int = RECENT_MAX) -> list[str]:
+        await self._caught_up(stream_id)
+        return await self._inner.recent(stream_id, limit)
+
+    async def replace_recent(self, stream_id: str, items_newest_first: list[str]) -> None:
+        await self._caught_up(stream_id)
+        await self._inner.replace_recent(stream_id, items_newest_first)
+
+    async def touch_viewers(self, stream_id: str, keys: list[str], expires_at: float) -> None:
+        await self._inner.touch_viewers(stream_id, keys, expires_at)
+
+    async def remove_viewer(self, stream_id: str, key: str, written: float) -> None:
+        await self._inner.remove_viewer(stream_id, key, written)
+
+    async def count_viewers(self, stream_id: str, now: float) -> int:
+        return await self._inner.count_viewers(stream_id, now)
+
+    async def list_viewers(self, stream_id: str, now: float, limit: int) -> list[str]:
+        return await self._inner.list_viewers(stream_id, now, limit)
+
+    async def add_likes(self, stream_id: str, count: int) -> int:
+        return await self._inner.add_likes(stream_id, count)
+
+    async def likes(self, stream_id: str) -> int:
+        return await self._inner.likes(stream_id)
+
+    async def put_nickname(self, stream_id: str, nickname: str, user_id: str) -> None:
+        await self._inner.put_nickname(stream_id, nickname, user_id)
+
+    async def find_nicknames(self, stream_id: str, nicknames: list[str]) -> dict[str, str]:
+        return await self._inner.find_nicknames(stream_id, nicknames)

@@ -27,9 +27,14 @@ class RedisLiveState:
         self._r = redis
 
     async def push_recent(self, stream_id: str, item: str) -> None:
+        await self.push_recent_many(stream_id, [item])
+
+    async def push_recent_many(self, stream_id: str, items_oldest_first: list[str]) -> None:
+        if not items_oldest_first:
+            return
         key = keys.recent_chat(stream_id)
         pipe = self._r.pipeline(transaction=False)
-        pipe.lpush(key, item)
+        pipe.lpush(key, *items_oldest_first)  # each to the head in turn: the last is the newest
         pipe.ltrim(key, 0, RECENT_MAX - 1)
         pipe.expire(key, keys.ROOM_KEY_TTL_S)
         await pipe.execute()

@@ -218,6 +218,18 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             transport.write(frame)
         return True
 
+    async def send(self, pkt: Any) -> None:
+        """Send a packet to the client (as ``AsyncSocket.send``). A message (an ack, an event to this socket alone)
+        is written straight to the wire when the socket is idle, like a room tick (``write_now``): its writer task
+        would otherwise need a loop iteration of its own to pick it up, and under a big room's tick each iteration
+        waits for a slice of that tick being written. Anything ahead of it in the queue keeps it there."""
+        if not await self.check_ping_timeout():
+            return
+        direct = pkt.packet_type == packet.MESSAGE and self.queue.wire is not None
+        if direct and self.write_now([ws_frame(pkt.encode())]):
+            return
+        await self.queue.put(pkt)
+
     async def poll(self) -> list[Any]:
         """Wait for packets to send to the client (as ``AsyncSocket.poll``, without a task around the wait)."""
         try:

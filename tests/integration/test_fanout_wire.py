@@ -18,7 +18,7 @@ from websockets.streams import StreamReader
 
 from hub.app import create_app
 from hub.wiring import Hub
-from signaling.lean_socket import LeanSocket, ws_frame
+from signaling.lean_socket import LeanQueue, LeanSocket, ws_frame
 from tests.conftest import make_settings
 from tests.support.api import create_stream, register
 from tests.support.live import live_clients
@@ -178,4 +178,45 @@ async def test_a_tick_for_a_socket_with_packets_waiting_is_queued_behind_them_an
         await server.manager.deliver(NS, room, "viewers:count", {"n": 2})
         assert (fanout.written_direct, fanout.queued) == (direct0 + 1, queued0 + 1)
         assert await _events(ws, 1) == [("viewers:count", {"n": 2})]
+        await ws.close()
+
+
+@pytest.mark.parametrize("path", ["socket.io", "socket.io-msgpack"])
+async def test_an_ack_to_an_idle_socket_goes_straight_to_its_wire_and_one_behind_waiting_packets_is_queued(
+    hub_factory: Any, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acks (and events to one socket) skip the writer task's loop iteration when nothing is ahead of them."""
+    url, http, hub = await hub_factory()
+    owner = await register(http, "Owner")
+    stream = await create_stream(http, owner)
+    server = hub.signaling.server if path == "socket.io" else hub.signaling.msgpack_server
+    queued: list[Any] = []
+    put = LeanQueue.put
+
+    async def recording_put(self: LeanQueue, item: Any) -> None:
+        queued.append(item)
+        await put(self, item)
+
+    monkeypatch.setattr(LeanQueue, "put", recording_put)
+    async with aiohttp.ClientSession() as session:
+        ws = await _raw_viewer(session, url, stream["id"], path)
+        (sock,) = server.eio.sockets.values()
+        queued.clear()
+        if path == "socket.io":  # joining again is answered with an ack like the first time
+            await ws.send_str(f'42{NS},2["stream:join",{{"stream_id":"{stream["id"]}"}}]')
+            data = (await ws.receive(timeout=5)).data
+            assert isinstance(data, str) and data.startswith(f"43{NS},2[") and '"ok":true' in data
+        else:
+            join = {"type": 2, "nsp": NS, "id": 2, "data": ["stream:join", {"stream_id": stream["id"]}]}
+            await ws.send_bytes(msgpack.packb(join))
+            ack = msgpack.unpackb((await ws.receive(timeout=5)).data)
+            assert ack["type"] == 3 and ack["id"] == 2 and ack["data"][0]["ok"] is True
+        assert [p for p in queued if p is not None and p.packet_type == eio_packet.MESSAGE] == []
+        # In one step: a packet waits in the queue, then one more for this socket: it must not overtake.
+        ahead = server.packet_class(2, namespace=NS, data=["ahead", {"n": 0}]).encode()
+        behind = server.packet_class(2, namespace=NS, data=["behind", {"n": 1}]).encode()
+        sock.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, ahead))
+        await sock.send(eio_packet.Packet(eio_packet.MESSAGE, behind))
+        assert len(queued) == 1
+        assert await _events(ws, 2) == [("ahead", {"n": 0}), ("behind", {"n": 1})]
         await ws.close()

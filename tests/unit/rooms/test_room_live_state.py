@@ -5,21 +5,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncio
+
 import pytest
 import redis.asyncio as aioredis
 
 from core.errors import UnavailableError
-from rooms.live_state import RECENT_MAX, InProcessLiveState, LiveState, ResilientLiveState
+from rooms.live_state import RECENT_MAX, InProcessLiveState, LiveState, RecentWrittenBehind, ResilientLiveState
 from rooms.store_redis import RedisLiveState
 
 
-@pytest.fixture(params=["in-process", "redis"])
+@pytest.fixture(params=["in-process", "redis", "redis-written-behind"])
 async def live(request: Any, clean_redis: str) -> AsyncIterator[LiveState]:
     if request.param == "in-process":
         yield InProcessLiveState()
         return
     client = aioredis.Redis.from_url(clean_redis)
-    yield RedisLiveState(client)
+    if request.param == "redis-written-behind":
+        behind = RecentWrittenBehind(RedisLiveState(client))
+        yield behind
+        await behind.close()
+    else:
+        yield RedisLiveState(client)
     await client.aclose()
 
 
@@ -75,4 +82,68 @@ async def test_resilient_state_degrades_instead_of_failing() -> None:
     with pytest.raises(UnavailableError):
         await state.count_viewers("s", 0.0)
     assert state.failures >= 4
+    await client.aclose()
+
+
+class GatedRecent(InProcessLiveState):
+    """Recent-chat writes wait for ``gate`` (a slow shared cache) and are counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.writes: list[list[str]] = []
+
+    async def push_recent_many(self, stream_id: str, items_oldest_first: list[str]) -> None:
+        await self.gate.wait()
+        self.writes.append(list(items_oldest_first))
+        await super().push_recent_many(stream_id, items_oldest_first)
+
+
+async def test_a_recent_chat_push_written_behind_returns_before_the_write_and_a_read_here_waits_for_it() -> None:
+    inner = GatedRecent()
+    behind = RecentWrittenBehind(inner)
+    for i in range(5):
+        await asyncio.wait_for(behind.push_recent("s", str(i)), 0.5)  # returns although the cache does not answer
+    assert inner.writes == [] and await inner.recent("s") == []
+    read = asyncio.create_task(behind.recent("s"))
+    await asyncio.sleep(0.05)
+    assert not read.done()  # a read on this node waits for the pushes made before it
+    inner.gate.set()
+    assert await asyncio.wait_for(read, 2) == ["4", "3", "2", "1", "0"]  # newest first, none lost or reordered
+    assert len(inner.writes) <= 2  # pushes made while one was being written go together in one round trip
+    await behind.close()
+
+
+async def test_a_recent_chat_rebuild_is_not_overtaken_by_pushes_made_before_it() -> None:
+    """A moderator removes a message: the rebuild from the database must be the last word, not a push queued
+    before it (which would bring the removed message back)."""
+    inner = GatedRecent()
+    behind = RecentWrittenBehind(inner)
+    await behind.push_recent("s", "removed")
+    rebuild = asyncio.create_task(behind.replace_recent("s", ["kept"]))
+    await asyncio.sleep(0.02)
+    inner.gate.set()
+    await asyncio.wait_for(rebuild, 2)
+    assert await behind.recent("s") == ["kept"]
+    await behind.close()
+
+
+async def test_recent_chat_written_behind_carries_on_while_redis_is_down_and_close_writes_the_rest(
+    clean_redis: str,
+) -> None:
+    down = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    resilient = ResilientLiveState(RedisLiveState(down))
+    behind = RecentWrittenBehind(resilient)
+    await behind.push_recent("s", "x")  # dropped by the resilient layer, never raised at the sender
+    with pytest.raises(UnavailableError):
+        await asyncio.wait_for(behind.recent("s"), 5)  # the caller's own fallback (the database) takes over
+    assert resilient.failures >= 2
+    await behind.close()
+    await down.aclose()
+    client = aioredis.Redis.from_url(clean_redis)
+    behind = RecentWrittenBehind(RedisLiveState(client))
+    for i in range(3):
+        await behind.push_recent("s", str(i))
+    await behind.close()  # what was pushed is written before the node goes
+    assert await RedisLiveState(client).recent("s") == ["2", "1", "0"]
     await client.aclose()

@@ -272,3 +272,37 @@ async def test_each_socket_gets_the_full_reduced_or_control_packet_by_how_far_be
         ['2/live,["room:batch",{"n":"full"}]'],  # a little behind: everything still
     ]
     assert last is sockets["e1"]  # only a socket that was keeping up paces the room
+
+
+class BigRoomManager(RecordingManager):
+    def __init__(self, members: int) -> None:
+        super().__init__()
+        self.members = members
+
+    def local_size(self, namespace: str, room: str) -> int:
+        return self.members
+
+
+async def test_events_close_together_in_a_big_room_share_its_first_tick_and_a_small_room_does_not_wait() -> None:
+    """A burst (or the same burst arriving from another node a hop later) in a 2,500-member room goes out as one
+    packet instead of its first message alone and the rest a whole write later; a small room never lingers."""
+    for members, first_alone in ((2500, False), (3, True)):
+        fanout = RoomFanout("node-a")
+        manager = BigRoomManager(members)
+        fanout.attach(manager)  # type: ignore[arg-type]
+        await fanout.room_opened("s:1")
+        await fanout.chat("1", {"text": "a"})
+        await asyncio.sleep(0.004)  # well within the big room's linger, long after a small room's tick started
+        await fanout.chat("1", {"text": "b"})
+        await fanout.chat("1", {"text": "c"})
+        for _ in range(100):
+            if len([d for e, d in manager.unpacked() if e == "chat:message"]) == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert [d["text"] for e, d in manager.unpacked() if e == "chat:message"] == ["a", "b", "c"]
+        _, first_event, first_data = manager.delivered[0]
+        if first_alone:
+            assert first_event == "chat:message" and first_data["text"] == "a"
+        else:
+            assert first_event == "room:batch" and len(first_data["events"]) == 3
+        await fanout.close()
