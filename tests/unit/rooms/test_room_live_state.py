@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
-
-import asyncio
 
 import pytest
 import redis.asyncio as aioredis
