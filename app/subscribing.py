@@ -71,6 +71,12 @@ class Subscribing:
         assert who is not None
         return (await self._subs.set_cancel_at_period_end(who.user_id, channel_id, True)).to_dict(self._now())
 
+    async def change_tier(self, who: Principal | None, channel_id: str, tier_id: str) -> dict[str, Any]:
+        """Upgrade or downgrade to another tier now (Stripe prorates the rest of the period)."""
+        require(Action.SUBSCRIBE, who)
+        assert who is not None
+        return (await self._subs.change_tier(who.user_id, channel_id, tier_id)).to_dict(self._now())
+
     async def resume(self, who: Principal | None, channel_id: str) -> dict[str, Any]:
         """Take a cancellation back before the period ends."""
         require(Action.SUBSCRIBE, who)

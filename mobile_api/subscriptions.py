@@ -146,6 +146,29 @@ async def cancel_subscription(call: Call) -> dict[str, Any]:
     return await call.ctx.use.subscribing.cancel(call.principal, call.path["user_id"])
 
 
+class TierBody(Body):
+    tier_id: str = Field(max_length=64)
+
+
+@api.route(
+    "POST",
+    "/channels/{user_id}/subscription/tier",
+    summary="Upgrade or downgrade a running subscription to another tier now (Stripe prorates the period's rest)",
+    tags=TAGS,
+    body=TierBody,
+    responses={
+        404: "no running subscription",
+        409: "already at this tier",
+        422: "unknown tier",
+        503: "Stripe unreachable; nothing changed",
+    },
+    response=MembershipOut,
+)
+async def change_subscription_tier(call: Call) -> dict[str, Any]:
+    b = call.body_as(TierBody)
+    return await call.ctx.use.subscribing.change_tier(call.principal, call.path["user_id"], b.tier_id)
+
+
 @api.route(
     "POST",
     "/channels/{user_id}/subscription/resume",

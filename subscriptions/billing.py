@@ -32,6 +32,7 @@ class SubscriptionState:
     period_end: int
     metadata: dict[str, str]
     client_secret: str | None = None  # the first invoice's confirmation secret (mobile)
+    item_id: str = ""  # the subscription's one item (its price is the tier's)
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> SubscriptionState:
@@ -55,6 +56,7 @@ class SubscriptionState:
             period_end=_seconds(end),
             metadata={str(k): str(v) for k, v in (metadata or {}).items()},
             client_secret=secret,
+            item_id=str(first.get("id") or ""),
         )
 
     def period_end_at(self) -> datetime | None:
@@ -158,6 +160,34 @@ class StripeBilling:
             self._client.v1.subscriptions.update_async(
                 subscription_id,
                 params={"cancel_at_period_end": cancel},
+            )
+        )
+        return SubscriptionState.parse(_plain(sub))
+
+    async def change_price(
+        self,
+        subscription_id: str,
+        *,
+        item_id: str,
+        product: str,
+        price_cents: int,
+        currency: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> SubscriptionState:
+        """Move the subscription's item to another tier's price now; Stripe prorates the rest of the period and
+        invoices the difference at once (``always_invoice``: an upgrade's charge is an ``invoice.paid`` with
+        ``billing_reason`` ``subscription_update``; a downgrade's credit goes to the customer's balance)."""
+        params: dict[str, Any] = {
+            "items": [{"id": item_id, "price_data": _monthly(product, price_cents, currency)}],
+            "metadata": metadata,
+            "proration_behavior": "always_invoice",
+        }
+        sub = await self._call(
+            self._client.v1.subscriptions.update_async(
+                subscription_id,
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
             )
         )
         return SubscriptionState.parse(_plain(sub))

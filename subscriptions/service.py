@@ -196,6 +196,31 @@ class SubscriptionService:
         assert updated is not None
         return updated
 
+    async def change_tier(self, user_id: str, channel_id: str, tier_id: str) -> Membership:
+        """Upgrade or downgrade a running subscription to ``tier_id`` now (Stripe prorates; the perks' tier changes
+        with Stripe's answer, the months count goes on)."""
+        tier = self.tier(tier_id)
+        current = await self.membership(channel_id, user_id)
+        if current is None or not current.stripe_subscription or current.status.terminal:
+            raise NotSubscribedError("you have no running subscription to this channel")
+        if current.tier_id == tier.id:
+            raise ConflictError("you already subscribe at this tier", code="same_tier")
+        running = await self._billing.retrieve(current.stripe_subscription)
+        metadata = {**running.metadata, "tier_id": tier.id, "tier_version": str(self._settings.tiers_version)}
+        state = await self._billing.change_price(
+            current.stripe_subscription,
+            item_id=running.item_id,
+            product=await self._product(tier),
+            price_cents=tier.price_cents,
+            currency=tier.currency,
+            metadata=metadata,
+            idempotency_key=f"tier-{current.stripe_subscription}-{tier.id}-{new_id()}",
+        )
+        await self._apply_state(state, int(self._clock.now().timestamp()))
+        updated = await self.membership(channel_id, user_id)
+        assert updated is not None
+        return updated
+
     async def _product(self, tier: SubTier) -> str:
         key = f"{tier.id}:v{self._settings.tiers_version}"
         product = await self._store.product_of(key)
@@ -287,6 +312,8 @@ class SubscriptionService:
             # The first invoice of an app-confirmed subscription may come before Stripe's "updated" (active): ask
             # Stripe now, so the perks start with the payment rather than with the next event.
             await self._apply_state(await self._billing.retrieve(subscription_id), int(self._clock.now().timestamp()))
+        if invoice.get("billing_reason") == "subscription_update":
+            return "proration_booked"  # a tier change's prorated difference: money, not another month
         before = await self._store.count_paid_month(mid, invoice_id, period_end)
         self._cache.pop(mid, None)
         if before is None:

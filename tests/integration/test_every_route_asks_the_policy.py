@@ -108,6 +108,7 @@ def _bodies(other: str) -> dict[str, Any]:
         },
         "DELETE /notifications/push/subscriptions": {"endpoint": "https://fcm.googleapis.com/fcm/send/route"},
         "POST /channels/{user_id}/subscription": {"tier_id": "no-such-tier"},
+        "POST /channels/{user_id}/subscription/tier": {"tier_id": "tier2"},
         "POST /channels/{user_id}/subscription-gifts": {
             "recipient_id": other,
             "tier_id": "no-such-tier",

@@ -523,3 +523,42 @@ async def test_a_partial_refund_after_the_beans_matured_takes_its_part_and_never
     assert await _beans(node, "beans:platform_revenue") == 0
     report = await verify_at_rest(node.hub)
     assert report.ok, report.problems
+
+
+async def test_a_tier_change_is_a_prorated_stripe_update_and_the_perks_follow_it(node: Node) -> None:
+    streamer, viewer = await register(node.http, "Streamer"), await register(node.http, "Viewer")
+    channel = streamer["user"]["id"]
+    paid = await _paid_month(node, viewer, channel)
+    await node.deliver(paid)
+    sub_id = paid["data"]["object"]["parent"]["subscription_details"]["subscription"]
+    stale = node.stripe.subscription_event("customer.subscription.updated", sub_id, created=node.tick())
+    node.tick()  # the change comes a second later
+    r = await node.http.post(
+        f"/api/v1/channels/{channel}/subscription/tier", json={"tier_id": "tier2"}, headers=auth(viewer)
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["tier_id"], r.json()["months"], r.json()["active"]) == ("tier2", 1, True)
+    sub = node.stripe.subscriptions[sub_id]
+    assert sub["_proration"] == "always_invoice"
+    assert (sub["items"]["data"][0]["price"]["unit_amount"], sub["metadata"]["tier_id"]) == ("999", "tier2")
+    # The perks (chat badge, emotes) read the new tier; an older "updated" event (tier1) does not undo it.
+    await node.deliver(stale)
+    assert (await node.hub.subs.service.perks(channel, viewer["user"]["id"])).tier_id == "tier2"  # type: ignore[union-attr]
+    # Stripe invoices the prorated difference at once: its share is booked, but it is not another month.
+    proration = node.stripe.invoice_event(
+        "invoice.paid", sub_id, amount=250, created=node.tick(), billing_reason="subscription_update"
+    )
+    assert (await node.deliver(proration))["outcome"] == "proration_booked"
+    member = await node.membership(viewer, channel)
+    assert (member["tier_id"], member["months"]) == ("tier2", 1)
+    assert await node.beans_held(channel) == 249 + 999 * 250 // 999 // 2
+    # The same tier again, or an unknown one, changes nothing.
+    again = await node.http.post(
+        f"/api/v1/channels/{channel}/subscription/tier", json={"tier_id": "tier2"}, headers=auth(viewer)
+    )
+    unknown = await node.http.post(
+        f"/api/v1/channels/{channel}/subscription/tier", json={"tier_id": "gold"}, headers=auth(viewer)
+    )
+    assert (again.status_code, again.json()["code"], unknown.status_code) == (409, "same_tier", 422)
+    report = await verify_at_rest(node.hub)
+    assert report.ok, report.problems

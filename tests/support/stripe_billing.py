@@ -289,6 +289,14 @@ class FakeStripe:
             return JSONResponse({"error": {"type": "invalid_request_error", "code": "resource_missing"}}, 404)
         if request.method == "POST" and "cancel_at_period_end" in params:
             self.subscriptions[sub_id]["cancel_at_period_end"] = params["cancel_at_period_end"] == "true"
+        if request.method == "POST" and "items" in params:  # a price change (a tier change): prorated by Stripe
+            sub = self.subscriptions[sub_id]
+            item = sub["items"]["data"][0]
+            if params["items"][0].get("id") != item["id"]:
+                return JSONResponse({"error": {"type": "invalid_request_error", "code": "resource_missing"}}, 404)
+            item["price"] = {"object": "price", **params["items"][0]["price_data"]}
+            sub["metadata"] = dict(params.get("metadata") or sub["metadata"])
+            sub["_proration"] = params.get("proration_behavior")
         return JSONResponse(self._view(sub_id, expand=False))
 
     def _view(self, sub_id: str, *, expand: bool) -> dict[str, Any]:

@@ -253,6 +253,7 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "POST /channels/{user_id}/subscription": Action.SUBSCRIBE,
     "GET /channels/{user_id}/subscription": Action.SUBSCRIBE,
     "POST /channels/{user_id}/subscription/cancel": Action.SUBSCRIBE,
+    "POST /channels/{user_id}/subscription/tier": Action.SUBSCRIBE,
     "POST /channels/{user_id}/subscription/resume": Action.SUBSCRIBE,
     "GET /me/subscriptions": Action.SUBSCRIBE,
     "POST /channels/{user_id}/subscription-gifts": Action.GIFT_SUBSCRIPTION,
