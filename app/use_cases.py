@@ -15,6 +15,7 @@ from app.gifting import Gifting
 from app.goals import Goals
 from app.lifecycle import StreamLifecycle
 from app.loyalty import ChannelPoints
+from app.media_stats import MediaStats
 from app.moderating import Moderating
 from app.money_admin import MoneyAdmin
 from app.my_streams import MyStreams
@@ -60,6 +61,7 @@ class UseCases:
     admin_console: AdminConsole
     thumbnails: Thumbnails
     transcoding: Transcoding
+    media_stats: MediaStats
     battling: Battling
     subscribing: Subscribing
     points: ChannelPoints

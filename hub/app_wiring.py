@@ -15,6 +15,7 @@ from app.gifting import Gifting
 from app.goals import Goals
 from app.lifecycle import PublisherPresence, StreamLifecycle
 from app.loyalty import ChannelPoints
+from app.media_stats import MediaStats
 from app.moderating import Moderating
 from app.money_admin import MoneyAdmin
 from app.my_streams import MyStreams
@@ -118,6 +119,7 @@ def build_use_cases(
         admin_console=AdminConsole(access, accounts, moderation, lifecycle, admin_audit),
         thumbnails=Thumbnails(thumbnails, thumbnail_interval_s),
         transcoding=Transcoding(access, streams, sfu),
+        media_stats=MediaStats(access, sfu),
         battling=battling,
         subscribing=Subscribing(accounts, subscriptions, emotes, clock, access, presence),
         points=points,

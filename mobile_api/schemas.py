@@ -237,6 +237,54 @@ class ViewersOut(Out):
     guests: int | None = Field(default=None, description="for the room's moderators only")
 
 
+class MediaLayerOut(Out):
+    rid: str | None = Field(description="the simulcast layer's rid (null: a publisher sending one layer)")
+    width: int
+    height: int
+    bitrate_bps: int
+    switches_in: int = Field(description="viewers moved onto this layer so far")
+    consumers: int = Field(description="viewers (and relay pipes) fed by this layer now")
+
+
+class MediaViewerOut(Out):
+    session_id: str | None
+    layer: str | None = Field(description="the layer this viewer receives now (null: waiting, or audio only)")
+    preference: str | None = Field(description="auto, high, medium or low")
+    paused: bool = Field(description="audio only: no layer fits its estimate")
+    switches: int = Field(description="layer switches so far")
+    estimate_bps: int | None = Field(description="the bandwidth estimate its layer is capped by (null: none yet)")
+    estimator: str | None = Field(description="transport_cc (GCC on its feedback) or receiver_reports (loss, REMB)")
+    estimator_state: dict[str, Any] | None
+    fraction_lost: float | None
+    rtt_s: float | None
+
+
+class MediaPipeTrackOut(Out):
+    ssrc: int
+    kind: str
+    rid: str | None
+    packets: int = Field(description="packets this track carried to the far node or worker")
+    bytes: int
+    parked: bool = Field(description="not carried now: nobody on the far side is on this layer")
+    flowing: bool
+
+
+class MediaPipeOut(Out):
+    id: str | None
+    connected: bool | None
+    tracks: list[MediaPipeTrackOut]
+
+
+class MediaOut(Out):
+    stream_id: str
+    layers: list[MediaLayerOut]
+    viewers: list[MediaViewerOut] = Field(description="this node's viewers of the stream (at most 200)")
+    viewers_total: int
+    viewers_summed: bool = Field(description="SFU workers report sums only: no per-viewer list")
+    pipes: list[MediaPipeOut] = Field(description="relay pipes from this node to others, per layer")
+    relay: dict[str, Any] | None = Field(description="this node pulls the stream from another: the layers it asks")
+
+
 # -- cluster -----------------------------------------------------------------------------------------------------
 
 

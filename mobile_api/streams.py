@@ -11,7 +11,7 @@ from app.text_fields import StreamCategory, StreamTag, StreamTitle
 from app.vocabulary import StreamStatus
 from core.ids import StreamId, UserId
 from mobile_api.routing import Api, Body, Call, Query
-from mobile_api.schemas import MyStreamsPage, Out, StreamOut, StreamPage, StreamViewOut, StreamWithKeyOut
+from mobile_api.schemas import MediaOut, MyStreamsPage, Out, StreamOut, StreamPage, StreamViewOut, StreamWithKeyOut
 
 api = Api()
 
@@ -186,6 +186,19 @@ async def set_transcoding(call: Call) -> dict[str, Any]:
     b = call.body_as(TranscodingBody)
     state = await call.ctx.use.transcoding.set(call.principal, StreamId(call.path["stream_id"]), b.enabled)
     return state.to_dict()
+
+
+@api.route(
+    "GET",
+    "/streams/{stream_id}/media",
+    summary="The stream's media on this node (moderators): layers, each viewer's layer, estimate and switches, relay "
+    "pipes per layer",
+    tags=("streams",),
+    response=MediaOut,
+    responses={403: "not a moderator of this room", 404: "no such stream"},
+)
+async def media(call: Call) -> dict[str, Any]:
+    return (await call.ctx.use.media_stats.of_stream(call.principal, StreamId(call.path["stream_id"]))).to_dict()
 
 
 @api.route(

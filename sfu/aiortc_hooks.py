@@ -54,7 +54,7 @@ from aiortc import (
 )
 from aiortc.rtcrtpparameters import RTCRtcpFeedback
 from aiortc.rtcrtpreceiver import NackGenerator
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, unpack_remb_fci
 
 from sfu.twcc import URI_TRANSPORT_CC, read_transport_seq
 
@@ -403,8 +403,10 @@ def hook_sender(
     retransmit: Callable[[int], Coroutine[Any, Any, None]],
     keyframe_requested: Callable[[], None],
     report_received: Callable[[int, int], None],
+    remb_received: Callable[[int], None] | None = None,
 ) -> None:
-    """Route the viewer's NACKs, PLI/FIR and receiver reports (lost, fraction lost) to the consumer."""
+    """Route the viewer's NACKs, PLI/FIR, receiver reports (lost, fraction lost) and REMB naming this sender's SSRC
+    (bits per second) to the consumer."""
     for name in (SENDER_RETRANSMIT, SENDER_SEND_KEYFRAME, SENDER_HANDLE_RTCP):
         if not hasattr(sender, name):
             raise RuntimeError(f"aiortc RTCRtpSender has no {name}: the SFU's egress hook moved")
@@ -415,6 +417,13 @@ def hook_sender(
         for report in getattr(packet, "reports", ()):
             if report.ssrc == ssrc:
                 report_received(report.packets_lost, report.fraction_lost)
+        if remb_received is not None and isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+            except ValueError:
+                bitrate, ssrcs = 0, []
+            if ssrc in ssrcs:
+                remb_received(bitrate)
         await original_rtcp(packet)
 
     setattr(sender, SENDER_RETRANSMIT, retransmit)

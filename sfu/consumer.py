@@ -24,6 +24,7 @@ from sfu import aiortc_hooks
 from sfu.downlink import PROBE_PACKET_BYTES, DownlinkEstimate
 from sfu.egress import EgressProfile
 from sfu.packet import ForwardPacket
+from sfu.report_bwe import ReportEstimate
 from sfu.rewriter import Resume, rebase
 from sfu.selector import AUTO, Screen
 
@@ -147,12 +148,17 @@ class Consumer:
             self._twcc_id = twcc_id
             self._sent = self.downlink.history.sent
             self.forward = self._forward_numbered  # type: ignore[method-assign]
+        #: Without transport-cc: an estimate from the viewer's receiver reports and REMB (``sfu/report_bwe.py``).
+        self.report_bwe: ReportEstimate | None = None
+        if sender is not None and kind == "video" and self.downlink is None:
+            self.report_bwe = ReportEstimate()
         if sender is not None:
             aiortc_hooks.hook_sender(
                 sender,
                 retransmit=self._retransmit,
                 keyframe_requested=self._keyframe_requested,
                 report_received=self._report_received,
+                remb_received=self._remb_received if self.report_bwe is not None else None,
             )
 
     # -- wiring ----------------------------------------------------------------------------------------------
@@ -390,6 +396,12 @@ class Consumer:
     def _report_received(self, packets_lost: int, fraction_lost: int) -> None:
         self.packets_lost = packets_lost
         self.fraction_lost = fraction_lost
+        if self.report_bwe is not None:
+            self.report_bwe.on_report(fraction_lost / 256, time.monotonic(), self._sd[_OC])
+
+    def _remb_received(self, bitrate_bps: int) -> None:
+        if self.report_bwe is not None:
+            self.report_bwe.on_remb(bitrate_bps, time.monotonic())
 
     # -- lifecycle and stats ---------------------------------------------------------------------------------
 
@@ -448,4 +460,5 @@ class Consumer:
             "flowing": self._started,
             "estimate_bps": self.estimate_bps,
             "bwe": self.downlink.stats(_clock_ns() // 1000) if self.downlink is not None else None,
+            "report_bwe": self.report_bwe.stats() if self.report_bwe is not None else None,
         }

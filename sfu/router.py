@@ -189,6 +189,8 @@ class Router:
             if consumer.kind == "video":
                 if consumer.downlink is not None:
                     self._estimate(consumer, infos, now)
+                elif consumer.report_bwe is not None:
+                    self._estimate_from_reports(consumer, infos)
                 self.place(consumer, infos)
 
     def _estimate(self, consumer: Consumer, infos: tuple[LayerInfo, ...], now: int) -> None:
@@ -212,6 +214,16 @@ class Router:
         probe = downlink.tick(now, wanted)
         if probe is not None and not consumer.send_probe(*probe):
             downlink.probe_not_sent()
+
+    def _estimate_from_reports(self, consumer: Consumer, infos: tuple[LayerInfo, ...]) -> None:
+        """A viewer without transport-cc: its receiver reports' loss (and REMB) estimate caps its layer
+        (``sfu/report_bwe.py``); the lowest layer is kept until the estimate is clearly below it, as above."""
+        assert consumer.report_bwe is not None
+        estimate = consumer.report_bwe.estimate_bps
+        lowest = min((info.bitrate_bps for info in infos if info.available), default=0)
+        if estimate is not None and PAUSE_BELOW * lowest <= estimate < lowest:
+            estimate = lowest
+        consumer.estimate_bps = estimate
 
     # -- transcoded ladder ---------------------------------------------------------------------------------------
 

@@ -774,7 +774,7 @@ class SfuService:
         for router in self._routers.values():
             for producer in router.producers.values():
                 residence.extend(producer.residence_us)
-        consumers = [c.stats() for s in self._sessions.values() for c in s.consumers]
+        consumers = [{**c.stats(), "session_id": s.id} for s in self._sessions.values() for c in s.consumers]
         return {
             "streams": len(self._routers),
             "publishers": sum(1 for s in self._sessions.values() if s.role == PUBLISHER),

@@ -171,6 +171,7 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "GET /streams/{stream_id}": Action.BROWSE_STREAMS,
     "GET /streams/{stream_id}/thumbnail": Action.BROWSE_STREAMS,
     "PUT /streams/{stream_id}/transcoding": Action.SET_TRANSCODING,
+    "GET /streams/{stream_id}/media": Action.READ_MODERATION,
     "POST /streams/{stream_id}/end": Action.END_STREAM,
     "POST /streams/{stream_id}/live": Action.GO_LIVE,
     "POST /streams/{stream_id}/key": Action.READ_STREAM_KEY,
