@@ -154,6 +154,70 @@ class SfuCollector(Collector):
                 per_stream.setdefault(consumer["stream_id"], []).append(consumer["bwe"])
         for (stream, layer), count in by_layer.items():
             on_layer.add_metric([stream, layer], count)
+        # Viewers without transport-cc: their receiver reports' estimate (sfu/report_bwe.py), and which estimator
+        # each video viewer has.
+        estimators = GaugeMetricFamily(
+            "hub_sfu_viewer_estimators",
+            "Video viewers per bandwidth estimator (transport_cc, receiver_reports) and whether it has an estimate",
+            labels=["stream", "estimator", "state"],
+        )
+        report_estimates = GaugeMetricFamily(
+            "hub_sfu_report_bwe_estimate_bps",
+            "Estimates of viewers without transport-cc (loss/REMB, sfu/report_bwe.py): smallest, median, largest",
+            labels=["stream", "stat"],
+        )
+        report_decreases = CounterMetricFamily(
+            "hub_sfu_report_bwe_decreases",
+            "Decreases of the loss/REMB estimates of this stream's current viewers, summed",
+            labels=["stream"],
+        )
+        by_estimator: dict[tuple[str, str, str], int] = {}
+        reported: dict[str, list[dict[str, Any]]] = {}
+        for consumer in stats["consumers"]:
+            if consumer["kind"] != "video" or (consumer.get("bwe") is None and consumer.get("report_bwe") is None):
+                continue
+            state = consumer.get("bwe") or consumer.get("report_bwe") or {}
+            name = "transport_cc" if consumer.get("bwe") else "receiver_reports"
+            counted = (consumer["stream_id"], name, "estimate" if state.get("estimate_bps") is not None else "none")
+            by_estimator[counted] = by_estimator.get(counted, 0) + 1
+            if name == "receiver_reports":
+                reported.setdefault(consumer["stream_id"], []).append(state)
+        for counted, count in by_estimator.items():
+            estimators.add_metric(list(counted), count)
+        for stream, states in reported.items():
+            report_decreases.add_metric([stream], sum(int(st.get("decreases", 0)) for st in states))
+            known = sorted(st["estimate_bps"] for st in states if st.get("estimate_bps") is not None)
+            if known:
+                for stat, value in (("min", known[0]), ("median", known[len(known) // 2]), ("max", known[-1])):
+                    report_estimates.add_metric([stream, stat], value)
+        # Relay pipes: what each layer's pipe track carried to other nodes/workers, and the layers not carried now
+        pipe_packets = CounterMetricFamily(
+            "hub_sfu_pipe_layer_packets", "Packets relay pipes carried per layer", labels=["stream", "layer"]
+        )
+        pipe_bytes = CounterMetricFamily(
+            "hub_sfu_pipe_layer_bytes", "Payload bytes relay pipes carried per layer", labels=["stream", "layer"]
+        )
+        parked = GaugeMetricFamily(
+            "hub_sfu_pipe_layers_parked",
+            "Layer tracks of relay pipes not carried now (nobody on the far side watches that layer)",
+            labels=["stream"],
+        )
+        for router in stats["routers"]:
+            carried: dict[str, list[int]] = {}
+            idle = 0
+            for pipe in router.get("pipes") or []:
+                for track in pipe.get("tracks", []):
+                    if track["kind"] != "video":
+                        continue
+                    tally = carried.setdefault(track["rid"] or "", [0, 0])
+                    tally[0] += track["packets"]
+                    tally[1] += track["bytes"]
+                    idle += 1 if track["parked"] else 0
+            for rid, (packets, octets) in carried.items():
+                pipe_packets.add_metric([router["stream_id"], rid], packets)
+                pipe_bytes.add_metric([router["stream_id"], rid], octets)
+            if carried:
+                parked.add_metric([router["stream_id"]], idle)
         for stream, bwes in per_stream.items():
             values = sorted(b["estimate_bps"] for b in bwes)
             for stat, value in (("min", values[0]), ("median", values[len(values) // 2]), ("max", values[-1])):
@@ -173,6 +237,12 @@ class SfuCollector(Collector):
         yield on_layer
         yield estimates
         yield from bwe_counters.values()
+        yield estimators
+        yield report_estimates
+        yield report_decreases
+        yield pipe_packets
+        yield pipe_bytes
+        yield parked
         histogram = stats.get("residence_histogram") or residence.merge([])
         yield HistogramMetricFamily(
             "hub_sfu_residence_seconds",

@@ -75,6 +75,12 @@ async def test_the_directory_shows_the_thumbnail_the_mod_console_plays_the_strea
                 await page.click("#mod-sound")
                 assert await page.evaluate(f"document.querySelector('{video}').muted") is False
                 assert await page.inner_text("#mod-sound") == "Mute"
+                # Its media card shows this node's view: the layer arriving and its own player's session, with the
+                # estimate's source (a one-layer stream: receiver reports) and the switch count.
+                row = page.locator("#media-viewers tr[data-session]")
+                await row.first.wait_for(timeout=10_000)
+                assert await row.first.get_attribute("data-estimator") == "receiver_reports"
+                assert "320×240" in await page.inner_text("#media-layers")
 
                 # The studio's switch turns the transcoded ladder on for this single-layer publisher.
                 await page.goto(f"{base}/studio?stream={sid}")

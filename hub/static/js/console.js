@@ -53,6 +53,7 @@ function boot() {
   loadRooms();
   setInterval(loadRooms, 20000);
   setInterval(() => state.room && loadViewers(), 10000);
+  setInterval(() => state.room && loadMedia(), 3000);
 }
 
 function remember(user) {
@@ -124,6 +125,7 @@ async function openRoom(room, rejoin = false) {
   loadModlog();
   loadReports();
   loadViewers();
+  loadMedia();
   loadRestrictions();
   watchRoom(room);
 }
@@ -394,6 +396,44 @@ async function loadViewers() {
     list.replaceChildren(...(rows.length ? rows : [el("li", { class: "muted" }, t("console.no_viewers"))]));
   } catch (err) {
     list.replaceChildren(el("li", { class: "muted" }, errorText(err)));
+  }
+}
+
+function kbps(bps) {
+  return bps == null ? "–" : t("console.kbps", { n: formatNumber(Math.round(bps / 1000)) });
+}
+
+// the stream's media as this node's SFU sees it: layers, each viewer's layer/estimate/switches, relay pipes per layer
+async function loadMedia() {
+  const roomId = state.room?.id;
+  if (!roomId) return;
+  try {
+    const data = await api("GET", `/streams/${encodeURIComponent(roomId)}/media`);
+    if (state.room?.id !== roomId) return;
+    $("#media-layers").textContent = (data.layers || []).length
+      ? data.layers.map((l) => `${l.rid || t("console.single_layer")} ${l.width}×${l.height} ${kbps(l.bitrate_bps)}`).join(" · ")
+      : t("console.no_media");
+    const head = el("tr", {}, ...["console.media_session", "console.media_layer", "console.media_preference", "console.media_estimate", "console.media_switches"].map((k) => el("th", {}, t(k))));
+    const rows = (data.viewers || []).map((v) =>
+      el("tr", { dataset: { session: v.session_id || "", layer: v.layer || "", estimator: v.estimator || "" } },
+        el("td", {}, (v.session_id || "").slice(0, 8)),
+        el("td", {}, v.paused ? t("console.audio_only") : v.layer || (v.estimator ? t("console.single_layer") : "–")),
+        el("td", {}, v.preference || "–"),
+        el("td", { title: v.estimator || "" }, `${kbps(v.estimate_bps)}${v.estimator ? ` (${v.estimator === "transport_cc" ? "TWCC" : "RR"})` : ""}`),
+        el("td", {}, formatNumber(v.switches || 0)),
+      ),
+    );
+    $("#media-viewers").replaceChildren(head, ...rows);
+    const pipes = (data.pipes || []).map((p) =>
+      el("li", { class: "media-pipe" }, t("console.media_pipe"), " ",
+        ...p.tracks.filter((x) => x.kind === "video").map((x) =>
+          el("span", { class: x.parked ? "muted" : "", dataset: { rid: x.rid || "", parked: String(x.parked) } },
+            `${x.rid || "v"}: ${formatNumber(x.packets)}${x.parked ? ` (${t("console.parked")})` : ""} `))),
+    );
+    if (data.relay) pipes.push(el("li", { class: "media-relay" }, t("console.media_relay", { n: formatNumber((data.relay.demand || []).length) })));
+    $("#media-pipes").replaceChildren(...pipes);
+  } catch (err) {
+    $("#media-layers").textContent = errorText(err);
   }
 }
 

@@ -1,0 +1,121 @@
+"""A Chromium broadcaster behind a capped uplink backs off to fit the cap, from the hub's transport-cc feedback alone
+(issue 13, "backs off on a constrained one"): it publishes 720p toward 2.5 Mbit/s; then its path to the hub is capped
+(``tc`` htb on ``lo`` in a network namespace of the test's own, on the SFU's UDP port of that session, a ~100 ms byte
+FIFO) and within a few seconds what it sends, and what arrives at the hub, drops under the cap. Lifting the cap lets it
+climb again. Needs root (``unshare -n``); the outer test runs the scenario in the namespace."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from hub.app import create_app
+from hub.wiring import Hub
+from tests.support.api import create_stream, register
+from tests.support.servers import serve_asgi
+from tests.support.sfu_browser import chromium, open_page
+from tests.support.shaping import NAMESPACE_ENV, Shaper, can_shape, in_namespace
+from tests.support.waiting import until
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TARGET_BPS = 2_500_000
+HD = {"width": 1280, "height": 720, "frameRate": 30}
+ONE_LAYER = [{"maxBitrate": TARGET_BPS}]
+CAP_KBIT = 700
+#: Within this long after the cap, the broadcaster's sending rate must fit it (the issue: "backs off").
+BACK_OFF_S = 8.0
+
+
+@pytest.mark.skipif(os.environ.get(NAMESPACE_ENV) == "1", reason="the scenario itself runs in the namespace")
+def test_a_broadcaster_behind_a_capped_uplink_backs_off_to_fit_it_in_a_namespace() -> None:
+    if not can_shape():
+        pytest.skip("needs root with unshare, ip and tc (a loopback-only network namespace)")
+    result = in_namespace(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-s", f"{__file__}::test_uplink_cap_scenario"],
+        dict(os.environ),
+        timeout=300,
+    )
+    print(result.stdout[-5000:], result.stderr[-3000:])
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert "1 passed" in result.stdout
+
+
+def sfu_port_of(hub: Hub, session_id: str) -> int:
+    """The SFU's local UDP port on the publisher session's nominated ICE pair (where its uplink arrives)."""
+    service: Any = hub.sfu_wiring.local_sfu
+    pc = service._sessions[session_id].pc
+    ice = pc.getTransceivers()[0].receiver.transport.transport
+    pair = ice._connection._nominated[1]
+    port: int = pair.local_candidate.port
+    return port
+
+
+def producer_bps(hub: Hub, stream_id: str) -> int:
+    for router in hub.sfu.stats()["routers"]:
+        if router["stream_id"] == stream_id:
+            return sum(p["bitrate_bps"] for p in router["producers"] if p["kind"] == "video")
+    return 0
+
+
+@pytest.mark.skipif(os.environ.get(NAMESPACE_ENV) != "1", reason="runs inside test_..._in_a_namespace")
+async def test_uplink_cap_scenario(hub: Hub) -> None:
+    shaper = Shaper()
+    app = create_app(hub, own_hub=False)
+    async with serve_asgi(app) as base, httpx.AsyncClient(base_url=base) as client:
+        owner = await register(client, "Capped")
+        stream = await create_stream(client, owner, "Capped uplink")
+        async with chromium() as browser:
+            page = await open_page(browser, base)
+            location = await page.evaluate(
+                "([u, k, e, s]) => window.publish(u, k, 'video/VP8', e, s)",
+                [f"{base}/api/v1/whip/{stream['id']}", stream["stream_key"], ONE_LAYER, HD],
+            )
+            session_id = location.rsplit("/", 1)[-1]
+
+            async def sending_bps(seconds: float = 1.0) -> float:
+                """What Chromium's video sender put on the wire over ``seconds`` (payload + headers, bit/s)."""
+                first = await page.evaluate("window.uplink()")
+                started = time.monotonic()
+                await page.wait_for_timeout(int(seconds * 1000))
+                second = await page.evaluate("window.uplink()")
+                return (second["bytesSent"] - first["bytesSent"]) * 8 / (time.monotonic() - started)
+
+            async def near_target() -> bool:
+                sample = await page.evaluate("window.uplink()")
+                return bool(sample["target"] >= 0.6 * TARGET_BPS)
+
+            # open link: it climbs well above the cap first (the uplink test holds the 2.5 Mbit/s in 5 s part)
+            assert await until(near_target, 20, every=0.25), await page.evaluate("window.uplink()")
+            before = await sending_bps()
+            print(f"open link: sending {before / 1000:.0f} kbit/s", await page.evaluate("window.uplink()"))
+            assert before > 2 * CAP_KBIT * 1000
+
+            shaper.cap(sfu_port_of(hub, session_id), CAP_KBIT)
+            capped_at = time.monotonic()
+            fitted: float | None = None
+            samples = []
+            while time.monotonic() - capped_at < BACK_OFF_S + 4:
+                rate = await sending_bps(0.5)
+                uplink = await page.evaluate("window.uplink()")
+                samples.append((round(time.monotonic() - capped_at, 1), round(rate / 1000), uplink["available"]))
+                if rate <= CAP_KBIT * 1000 and uplink["available"] <= 1.2 * CAP_KBIT * 1000:
+                    fitted = time.monotonic() - capped_at
+                    break
+            print(f"cap {CAP_KBIT} kbit/s: fits after {fitted} s; samples (s, kbit/s sent, estimate)", samples)
+            assert fitted is not None and fitted <= BACK_OFF_S, samples
+            # and it stays under it: over 2 s, sent and arriving at the hub
+            settled = await sending_bps(2.0)
+            arriving = producer_bps(hub, stream["id"])
+            print(f"settled: sending {settled / 1000:.0f} kbit/s, arriving {arriving / 1000:.0f} kbit/s (payload)")
+            assert settled <= 1.1 * CAP_KBIT * 1000 and arriving <= CAP_KBIT * 1000
+
+            shaper.cap(sfu_port_of(hub, session_id), None)
+            lifted = time.monotonic()
+            assert await until(near_target, 20, every=0.25), await page.evaluate("window.uplink()")
+            print(f"cap lifted: target back near 2.5 Mbit/s after {time.monotonic() - lifted:.1f} s")
