@@ -220,6 +220,8 @@ class Router:
         (``sfu/report_bwe.py``); the lowest layer is kept until the estimate is clearly below it, as above."""
         assert consumer.report_bwe is not None
         estimate = consumer.report_bwe.estimate_bps
+        if estimate is None:
+            return  # no loss seen yet: nothing to cap by
         lowest = min((info.bitrate_bps for info in infos if info.available), default=0)
         if estimate is not None and PAUSE_BELOW * lowest <= estimate < lowest:
             estimate = lowest
