@@ -48,16 +48,25 @@ class GoalService:
 
     async def count(self, stream_id: str, gift_id: str, beans: int, count: int, tid: str) -> Goal | None:
         """Count a gift (once per transfer). Returns the goal if this gift moved it."""
+        return await self.count_many(stream_id, [(gift_id, beans, count, tid)])
+
+    async def count_many(self, stream_id: str, gifts: list[tuple[str, int, int, str]]) -> Goal | None:
+        """Count several gifts ``(gift id, beans, count, transfer id)`` to the stream at once, each once per
+        transfer. Returns the goal after them if any of them moved it."""
         doc = await self._store.get_goal(stream_id)
         if doc is None:
             return None
-        if doc["kind"] == GoalKind.GIFT.value:
-            if doc.get("gift_id") != gift_id:
-                return None
-            amount = count
-        else:
-            amount = beans
-        if amount <= 0:
+        amounts: list[tuple[str, int]] = []
+        for gift_id, beans, count, tid in gifts:
+            if doc["kind"] == GoalKind.GIFT.value:
+                if doc.get("gift_id") != gift_id:
+                    continue
+                amount = count
+            else:
+                amount = beans
+            if amount > 0:
+                amounts.append((tid, amount))
+        if not amounts:
             return None
-        updated = await self._store.add_goal_progress(stream_id, doc["goal_id"], amount, tid)
+        updated = await self._store.add_goal_progress_many(stream_id, doc["goal_id"], amounts)
         return Goal.from_doc(updated) if updated else None

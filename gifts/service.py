@@ -100,7 +100,7 @@ class GiftService:
         self._screen = screen
         self._top_cache: dict[str, tuple[str, ...]] = {}
         self._nicknames: dict[str, tuple[str | None, float]] = {}  # user id -> (nickname, valid until, monotonic)
-        wallet.ledger.register_publisher(TransferKind.GIFT, self._publish)
+        wallet.ledger.register_publisher(TransferKind.GIFT, self._publish, many=self._publish_many)
         wallet.ledger.register_applied_listener(TransferKind.GIFT, self._applied)
 
     @property
@@ -295,44 +295,60 @@ class GiftService:
         )
 
     async def _publish(self, transfer: Transfer) -> None:
-        """The outbox relay for gift transfers: projections first (each idempotent), then the facts."""
-        refs = transfer.refs
-        stream_id, sender_id = refs["stream_id"], refs["sender_id"]
+        """The outbox relay for one gift transfer (the reconciler's republishing)."""
+        await self._publish_many([transfer])
+
+    async def _publish_many(self, transfers: list[Transfer]) -> None:
+        """The outbox relay for gift transfers: projections first (each idempotent, per stream once for all of its
+        gifts here: one leaderboard read, one goal update), then the facts, in order."""
+        by_stream: dict[str, list[Transfer]] = {}
+        for transfer in transfers:
+            by_stream.setdefault(transfer.refs["stream_id"], []).append(transfer)
+        for stream_id, group in by_stream.items():
+            await self._publish_stream(stream_id, group)
+
+    async def _publish_stream(self, stream_id: str, transfers: list[Transfer]) -> None:
         top: list[dict[str, Any]] | None = None
         try:
-            await self._live.add_score(stream_id, sender_id, int(refs["coins"]), transfer.id)
+            for transfer in transfers:
+                refs = transfer.refs
+                await self._live.add_score(stream_id, refs["sender_id"], int(refs["coins"]), transfer.id)
             top = await self.live_leaderboard(stream_id)
         except UnavailableError:
             # The live board is a projection (the all-time board comes from the ledger): the effect must not wait.
-            log.warning("live leaderboard unavailable; publishing gift %s without it", transfer.id)
-        goal = await self.goals.count(stream_id, refs["gift_id"], int(refs["beans"]), int(refs["count"]), transfer.id)
-        gift = await self._gift_of(refs)
-        extra: dict[str, Any] = {
-            "sender": {"id": sender_id, "nickname": refs.get("sender_nickname")},
-            "gift": gift.public(),
-            "effect": gift.effect.to_dict(),
-            "goal": goal.to_dict() if goal else None,
-        }
-        if refs.get("message"):
-            extra["message"] = refs["message"]
-        extra.update(_battle_of(refs))
-        if top is not None:
-            extra["leaderboard"] = top
-        await self._events.publish(
-            GiftSent(
-                transfer_id=transfer.id,
-                stream_id=stream_id,
-                sender_id=sender_id,
-                streamer_id=refs["streamer_id"],
-                gift_id=refs["gift_id"],
-                count=int(refs["count"]),
-                coins=int(refs["coins"]),
-                beans=int(refs["beans"]),
-                combo=int(refs["combo"]),
-                at=transfer.created_at,
-                extra=extra,
+            log.warning("live leaderboard unavailable; publishing %d gifts without it", len(transfers))
+        counted = [(t.refs["gift_id"], int(t.refs["beans"]), int(t.refs["count"]), t.id) for t in transfers]
+        goal = await self.goals.count_many(stream_id, counted)
+        for transfer in transfers:
+            refs = transfer.refs
+            sender_id = refs["sender_id"]
+            gift = await self._gift_of(refs)
+            extra: dict[str, Any] = {
+                "sender": {"id": sender_id, "nickname": refs.get("sender_nickname")},
+                "gift": gift.public(),
+                "effect": gift.effect.to_dict(),
+                "goal": goal.to_dict() if goal else None,  # after these gifts, if they moved it
+            }
+            if refs.get("message"):
+                extra["message"] = refs["message"]
+            extra.update(_battle_of(refs))
+            if top is not None:
+                extra["leaderboard"] = top
+            await self._events.publish(
+                GiftSent(
+                    transfer_id=transfer.id,
+                    stream_id=stream_id,
+                    sender_id=sender_id,
+                    streamer_id=refs["streamer_id"],
+                    gift_id=refs["gift_id"],
+                    count=int(refs["count"]),
+                    coins=int(refs["coins"]),
+                    beans=int(refs["beans"]),
+                    combo=int(refs["combo"]),
+                    at=transfer.created_at,
+                    extra=extra,
+                )
             )
-        )
         if top is None:
             return
         badges = tuple(row["user_id"] for row in top[:TOP_BADGES])

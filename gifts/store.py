@@ -11,7 +11,10 @@ import contextlib
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+#: MongoDB's error code for a duplicate key.
+DUPLICATE_KEY = 11000
 
 
 class GiftStore:
@@ -82,12 +85,30 @@ class GiftStore:
         """Count ``amount`` towards the stream's goal once per transfer (None if there is no such goal or the
         transfer was counted already). The marker goes first: a crash in between under-counts one gift rather than
         counting one twice; goals are a projection and never money."""
+        return await self.add_goal_progress_many(stream_id, goal_id, [(tid, amount)])
+
+    async def add_goal_progress_many(
+        self, stream_id: str, goal_id: str, amounts: list[tuple[str, int]]
+    ) -> dict[str, Any] | None:
+        """``add_goal_progress`` for several transfers ``(id, amount)`` in two round trips: their markers in one
+        unordered insert (those counted already are skipped), then one ``$inc`` by the sum of the rest. None if
+        every one was counted already or there is no such goal."""
         try:
-            await self._counted.insert_one({"_id": f"{goal_id}:{tid}", "goal_id": goal_id})
-        except DuplicateKeyError:
+            await self._counted.insert_many(
+                [{"_id": f"{goal_id}:{tid}", "goal_id": goal_id} for tid, _ in amounts], ordered=False
+            )
+            counted = amounts
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            seen = {int(e["index"]) for e in errors}
+            counted = [a for i, a in enumerate(amounts) if i not in seen]
+        total = sum(amount for _, amount in counted)
+        if not total:
             return None
         doc: dict[str, Any] | None = await self._goals.find_one_and_update(
-            {"_id": stream_id, "goal_id": goal_id}, {"$inc": {"progress": amount}}, return_document=ReturnDocument.AFTER
+            {"_id": stream_id, "goal_id": goal_id}, {"$inc": {"progress": total}}, return_document=ReturnDocument.AFTER
         )
         return doc
 

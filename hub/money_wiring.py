@@ -6,6 +6,7 @@ Kept apart from ``hub/wiring.py`` so that file stays a readable list; ``Hub`` ca
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
@@ -16,6 +17,7 @@ from core.clock import Clock
 from core.events import EventBus, GiftApplied, GiftSent
 from core.ids import StreamId
 from core.ratelimit import Rate, RateLimiter
+from core.tasks import cancel_and_wait
 from gifts.catalogue import GiftCatalogue
 from gifts.goals import GoalService
 from gifts.live_state import InProcessLiveState, LiveState
@@ -30,7 +32,9 @@ from rooms.models import StreamStatus
 from rooms.streams import StreamService
 from wallet.audit import LedgerAudit
 from wallet.cashouts import CashoutService
+from wallet.group_commit import GroupCommit
 from wallet.ledger import Ledger
+from wallet.models import TransferKind
 from wallet.outbox import OutboxRelay
 from wallet.reconciler import Reconciler
 from wallet.service import WalletService
@@ -46,6 +50,54 @@ log = logging.getLogger(__name__)
 #: How many transfer ids whose effect went out this node remembers (so the outbox relay's ``GiftSent`` does not send
 #: it again). A gift's relay runs within moments of its apply; this covers minutes of a gift storm.
 EFFECTS_REMEMBERED = 100_000
+
+
+class GiftTotals:
+    """The streams' gift totals (``stats.gifts_coins``/``gifts_beans``), added up per stream and written by one task
+    as one update per stream for whatever came in meanwhile (a gift storm's relay batches become a few writes, not
+    one per gift). Stats are a projection: a crash loses what was not written yet."""
+
+    def __init__(self, streams: StreamService) -> None:
+        self._streams = streams
+        self._due: dict[str, tuple[int, int]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="gift-totals")
+
+    async def add(self, stream_id: str, coins: int, beans: int) -> None:
+        if self._task is None:  # not started (or closed): written at once
+            await self._write(stream_id, coins, beans)
+            return
+        was = self._due.get(stream_id, (0, 0))
+        self._due[stream_id] = (was[0] + coins, was[1] + beans)
+        self._wake.set()
+
+    async def _write(self, stream_id: str, coins: int, beans: int) -> None:
+        await self._streams.record_stats(StreamId(stream_id), inc={"gifts_coins": coins, "gifts_beans": beans})
+
+    async def _flush(self) -> None:
+        due, self._due = self._due, {}
+        for stream_id, (coins, beans) in due.items():
+            try:
+                await self._write(stream_id, coins, beans)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("gift totals of stream %s not written", stream_id)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._flush()
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
+        await self._flush()
 
 
 class MoneyWiring:
@@ -73,6 +125,9 @@ class MoneyWiring:
         self.ledger = Ledger(self.ledger_store, clock, node_id=node_id, lease_s=wallet_settings.lease_s)
         self.relay = OutboxRelay(self.ledger)
         self.ledger.use_relay(self.relay)
+        # New gift transfers in flight together are written together (wallet/group_commit.py).
+        self.group_commit = GroupCommit(self.ledger)
+        self.ledger.use_group_commit(self.group_commit, (TransferKind.GIFT,))
         self.wallet = WalletService(self.ledger, clock)
         gateway = StripeGateway(
             wallet_settings.stripe_secret_key,
@@ -131,6 +186,7 @@ class MoneyWiring:
             screen=message_screen,
         )
         self._emitter = CoalescingEmitter(broadcaster)
+        self._stats = GiftTotals(streams)
         self._effects_sent: OrderedDict[str, None] = OrderedDict()
         events.subscribe(GiftApplied, self._on_gift_applied)
         events.subscribe(GiftSent, self._on_gift_sent)
@@ -170,9 +226,7 @@ class MoneyWiring:
     async def _on_gift_sent(self, event: GiftSent) -> None:
         """Stream stats, then the room: the effect (unless it went out at the apply), the live leaderboard and the
         goal."""
-        await self._streams.record_stats(
-            StreamId(event.stream_id), inc={"gifts_coins": event.coins, "gifts_beans": event.beans}
-        )
+        await self._stats.add(event.stream_id, event.coins, event.beans)
         room = self._emitter
         extra = event.extra
         await self._emit_effect(event)
@@ -192,12 +246,16 @@ class MoneyWiring:
         added = await self.catalogue.seed()
         if added:
             log.info("gift catalogue: seeded %d default gifts", added)
+        self._stats.start()
         self.relay.start()
+        self.group_commit.start()
         self.reconciler.start()
 
     async def close(self) -> None:
         await self.reconciler.close()
+        await self.group_commit.close()
         with contextlib.suppress(TimeoutError):
             await self.relay.drain(2.0)
         await self.relay.close()
+        await self._stats.close()
         await self._emitter.close()

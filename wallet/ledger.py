@@ -27,6 +27,7 @@ from typing import Any
 from core.clock import Clock, as_utc
 from wallet.accounts import may_go_negative, owner_of
 from wallet.errors import TransferInProgressError
+from wallet.group_commit import GroupCommit, Submitted
 from wallet.models import HoldState, Leg, Transfer, TransferKind, TransferSpec, TransferState
 from wallet.outbox import OutboxRelay
 from wallet.settings import DEFAULTS
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 StepHook = Callable[[str, str], Awaitable[None]]  # (transfer id, name of the step just done)
 Publisher = Callable[[Transfer], Awaitable[None]]
+ManyPublisher = Callable[[list[Transfer]], Awaitable[None]]
 
 PENDING = TransferState.PENDING
 APPLIED = TransferState.APPLIED
@@ -69,8 +71,11 @@ class Ledger:
         self._replay_wait_s = replay_wait_s
         self._hook: StepHook = _no_hook
         self._publishers: dict[TransferKind, Publisher] = {}
+        self._many_publishers: dict[TransferKind, ManyPublisher] = {}
         self._applied_listeners: dict[TransferKind, Publisher] = {}
         self._relay: OutboxRelay | None = None
+        self._group: GroupCommit | None = None
+        self._group_kinds: frozenset[TransferKind] = frozenset()
 
     @property
     def store(self) -> LedgerStore:
@@ -87,9 +92,17 @@ class Ledger:
     async def publish_outbox(self, doc: dict[str, Any]) -> None:
         await self._publish(doc)
 
-    def register_publisher(self, kind: TransferKind, publisher: Publisher) -> None:
-        """``publisher`` turns an applied transfer of ``kind`` with an outbox into an event (at least once)."""
+    def register_publisher(
+        self, kind: TransferKind, publisher: Publisher, *, many: ManyPublisher | None = None
+    ) -> None:
+        """``publisher`` turns an applied transfer of ``kind`` with an outbox into an event (at least once);
+        ``many``, when given, does the same for several at once (the outbox relay's batches: their projections can
+        share round trips); it publishes all of them or raises."""
         self._publishers[kind] = publisher
+        if many is None:
+            self._many_publishers.pop(kind, None)
+        else:
+            self._many_publishers[kind] = many
 
     def register_applied_listener(self, kind: TransferKind, listener: Publisher) -> None:
         """``listener`` hears of each transfer of ``kind`` right after this node applied it, before the outbox relay
@@ -104,6 +117,18 @@ class Ledger:
     async def execute(self, spec: TransferSpec) -> Transfer:
         """Apply ``spec`` exactly once. A replay of the same id returns the stored transfer (waiting briefly if it is
         still in flight); it never applies the legs a second time."""
+        doc = self._new_doc(spec)
+        item = self._submit(spec, doc)
+        if item is not None:
+            return await self._finish_grouped(item)
+        try:
+            await self._store.insert_transfer(doc)
+        except DuplicateTransferError:
+            return await self._existing(spec.id)
+        await self._hook(spec.id, "inserted")
+        return await self.drive(doc, settle_later=True)
+
+    def _new_doc(self, spec: TransferSpec) -> dict[str, Any]:
         now = self._clock.now()
         doc: dict[str, Any] = {
             "_id": spec.id,
@@ -129,12 +154,114 @@ class Ledger:
                 "payer": spec.hold.payer,
                 "state": HoldState.HELD.value,
             }
-        try:
-            await self._store.insert_transfer(doc)
-        except DuplicateTransferError:
-            return await self._existing(spec.id)
-        await self._hook(spec.id, "inserted")
-        return await self.drive(doc, settle_later=True)
+        return doc
+
+    # Group commit (wallet/group_commit.py)
+    def use_group_commit(self, committer: GroupCommit | None, kinds: tuple[TransferKind, ...] = ()) -> None:
+        """Write new transfers of ``kinds`` through ``committer`` (batched with the others in flight) when their
+        shape allows it: one guarded debit (no forced leg), every leg on its own account."""
+        self._group = committer
+        self._group_kinds = frozenset(kinds)
+
+    def _submit(self, spec: TransferSpec, doc: dict[str, Any]) -> Submitted | None:
+        group = self._group
+        if group is None or spec.kind not in self._group_kinds:
+            return None
+        guarded = [leg for leg in spec.legs if _guarded(leg)]
+        if len(guarded) != 1 or any(leg.force for leg in spec.legs):
+            return None
+        if len({leg.account for leg in spec.legs}) != len(spec.legs):
+            return None
+        return group.submit(doc, guarded[0], [leg for leg in spec.legs if not _guarded(leg)])
+
+    async def _finish_grouped(self, item: Submitted) -> Transfer:
+        """What the request does once its batch is written: the same steps as ``drive`` from where the batch left
+        the transfer (a replay's answer, the rejection, or the applied transfer's listener and outbox)."""
+        kind, value = await item.outcome
+        tid = item.tid
+        if kind == "duplicate":
+            return await self._existing(tid)
+        if kind == "rejected":
+            await self._reject(tid, [item.guarded, *item.unguarded], value)
+            return await self._reload(tid)
+        if kind == "pending":
+            return await self.drive(value, settle_later=True)
+        await self._hook(tid, "applied")
+        await self._tell_applied(value)
+        return await self.drive(value, settle_later=True)
+
+    async def commit_batch(self, items: list[Submitted]) -> None:
+        """Write a batch of new transfers (the ``Submitted`` doc says which steps and in what order): insert them
+        all (one round trip), apply each one's guarded debit (side by side; a refused one is rejected by its own
+        request), apply all their other legs with one update per account, mark them all applied (one round trip).
+        Each transfer's step hooks run between the steps; one that raises stops that transfer there (as a crash
+        would) and its request raises it; the others go on."""
+
+        async def hooks(live: list[Submitted], steps: Callable[[Submitted], list[str]]) -> list[Submitted]:
+            alive = []
+            for item in live:
+                try:
+                    for step in steps(item):
+                        await self._hook(item.tid, step)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    item.fail(exc)
+                    continue
+                alive.append(item)
+            return alive
+
+        existing = await self._store.insert_transfers([item.doc for item in items])
+        live = []
+        for i, item in enumerate(items):
+            if i in existing:
+                item.resolve("duplicate")
+            else:
+                live.append(item)
+        live = await hooks(live, lambda item: ["inserted"])
+
+        debited = await asyncio.gather(*(self._apply(item.tid, item.guarded) for item in live), return_exceptions=True)
+        applied = []
+        for item, outcome in zip(live, debited, strict=True):
+            if isinstance(outcome, BaseException):
+                item.fail(outcome)
+            elif isinstance(outcome, str):
+                item.resolve("rejected", outcome)
+            else:
+                item.balances[item.guarded.account] = outcome
+                applied.append(item)
+        live = await hooks(applied, lambda item: [f"leg:{item.guarded.account}"])
+
+        by_account: dict[str, tuple[int, list[str]]] = {}
+        for item in live:
+            for leg in item.unguarded:
+                amount, tids = by_account.get(leg.account, (0, []))
+                by_account[leg.account] = (amount + leg.amount, [*tids, item.tid])
+        grouped = [(account, amount, tids) for account, (amount, tids) in by_account.items()]
+        if grouped and await self._store.apply_legs_grouped(grouped) < len(grouped):
+            # An account is missing (or carries a marker already): leg by leg, which sorts out both.
+            for item in live:
+                try:
+                    await self._apply_unguarded(item.tid, item.unguarded)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    item.fail(exc)
+            live = [item for item in live if not item.outcome.done()]
+        live = await hooks(live, lambda item: [f"leg:{leg.account}" for leg in item.unguarded])
+
+        if not live:
+            return
+        now = self._clock.now()
+        results = {item.tid: {"balances": item.balances} for item in live}
+        moved = await self._store.mark_applied_many(list(results.items()), now)
+        for item in live:
+            if moved == len(live):
+                item.resolve(
+                    "applied", {**item.doc, "state": APPLIED.value, "result": results[item.tid], "updated_at": now}
+                )
+            else:  # cannot happen while the batch holds the leases: each request looks for itself
+                item.resolve("pending", item.doc)
 
     async def _existing(self, tid: str) -> Transfer:
         deadline = time.monotonic() + self._replay_wait_s  # real time: a replay waits for real work
@@ -220,9 +347,24 @@ class Ledger:
         to be settled (``True``) — release all their markers in one round trip and mark them settled (and
         published) in one more; the others are marked published in one. What fails stays for the reconciler."""
         ok: list[dict[str, Any]] = []
+        together: dict[TransferKind, list[dict[str, Any]]] = {}
         for doc, _ in items:
-            if await self._publish(doc, mark=False):
+            kind = TransferKind(doc["kind"])
+            if kind in self._many_publishers:
+                together.setdefault(kind, []).append(doc)
+            elif await self._publish(doc, mark=False):
                 ok.append(doc)
+        for kind, docs in together.items():
+            try:
+                await self._many_publishers[kind]([Transfer.from_doc(doc) for doc in docs])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "publishing %d transfers (first %s) failed; the reconciler will retry", len(docs), docs[0]["_id"]
+                )
+                continue
+            ok.extend(docs)
         done = {doc["_id"] for doc in ok}
         settle = [doc for doc, s in items if s]
         only_published = [doc["_id"] for doc, s in items if not s and doc["_id"] in done]

@@ -11,9 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from wallet.models import APPLIED_STATES, HoldState, TransferKind, TransferState
+
+#: MongoDB's error code for a duplicate key.
+DUPLICATE_KEY = 11000
 
 
 class DuplicateTransferError(Exception):
@@ -48,6 +51,19 @@ class LedgerStore:
         except DuplicateKeyError:
             raise DuplicateTransferError(doc["_id"]) from None
 
+    async def insert_transfers(self, docs: list[dict[str, Any]]) -> set[int]:
+        """``insert_transfer`` for several transfers in one round trip (unordered: each document on its own).
+        Returns the positions in ``docs`` of those whose id existed already (that document was left as it was;
+        of two with one id, the second)."""
+        try:
+            await self._transfers.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return {int(e["index"]) for e in errors}
+        return set()
+
     async def get_transfer(self, tid: str) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = await self._transfers.find_one({"_id": tid})
         return doc
@@ -61,6 +77,21 @@ class LedgerStore:
         return await self._move(
             tid, TransferState.PENDING, {"state": TransferState.APPLIED.value, "result": result, "updated_at": at}
         )
+
+    async def mark_applied_many(self, results: list[tuple[str, dict[str, Any]]], at: datetime) -> int:
+        """``mark_applied`` for several transfers in one round trip (each document on its own, each with its own
+        result); returns how many moved."""
+        written = await self._transfers.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": tid, "state": TransferState.PENDING.value},
+                    {"$set": {"state": TransferState.APPLIED.value, "result": result, "updated_at": at}},
+                )
+                for tid, result in results
+            ],
+            ordered=False,
+        )
+        return int(written.matched_count)
 
     async def mark_settled(self, tid: str, at: datetime) -> bool:
         """``applied`` → ``settled``; False if it was not applied."""
@@ -273,6 +304,23 @@ class LedgerStore:
                     {"_id": account, "pending": {"$ne": tid}}, {"$inc": {"balance": amount}, "$push": {"pending": tid}}
                 )
                 for account, amount in legs
+            ],
+            ordered=False,
+        )
+        return int(result.matched_count)
+
+    async def apply_legs_grouped(self, legs: list[tuple[str, int, list[str]]]) -> int:
+        """The legs of several transfers that no guard can refuse, one update per account for all of them (an
+        unordered bulk write): ``(account, the sum of their amounts, their ids)``. Each update applies its sum and
+        leaves every id as a marker, only if none of the ids is there yet (so all of an account's legs in it go
+        in at once or none does). Returns how many accounts matched."""
+        result = await self._accounts.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": account, "pending": {"$nin": tids}},
+                    {"$inc": {"balance": amount}, "$push": {"pending": {"$each": tids}}},
+                )
+                for account, amount, tids in legs
             ],
             ordered=False,
         )
