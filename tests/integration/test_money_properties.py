@@ -165,7 +165,7 @@ class Scenario:
             self.cashouts.append(c.id)
         elif kind == "subgift":
             buyer, channel, recipient = m.buyers[step[1]], m.streamers[step[2]], m.buyers[step[3]]
-            await self.sub_gift(buyer, recipient, channel, TIERS[step[4]], f"s{step[5]}-{step[2]}-{step[3]}")
+            await self.sub_gift(buyer, recipient, channel, TIERS[step[4]], f"s{step[5]}-{step[2]}-{step[3]}-{step[4]}")
         elif kind == "subpaid":
             subscriber, channel = m.buyers[step[1]], m.streamers[step[2]]
             sub_id = f"sub_{channel}_{subscriber}"
