@@ -382,7 +382,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
     async with aiohttp.ClientSession(connector=connector) as session:
         # One viewer in twenty is a probe (aiohttp, parses every message for its latency); the rest count raw bytes
         # (the crowd: a process of its own unless --one-load-process). Probes are spread through the join order (a
-        # node writes a tick to its members in join order): the viewers join in blocks of 100, probes and crowd
+        # node writes a tick to its members in join order): the viewers join in blocks of 200, probes and crowd
         # together.
         t0 = time.monotonic()
         probes: list[Viewer] = []
@@ -401,8 +401,8 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             tasks.append(asyncio.create_task(viewer_loop(ws, v)))  # answers pings while the rest connect
 
         async def open_all() -> None:
-            for first in range(0, args.clients, 100):
-                block = range(first, min(first + 100, args.clients))
+            for first in range(0, args.clients, 200):
+                block = range(first, min(first + 200, args.clients))
                 await asyncio.gather(
                     crowd.open([i for i in block if i % 20]), *(open_probe(i) for i in block if i % 20 == 0)
                 )
@@ -631,14 +631,16 @@ def table(results: list[dict[str, Any]]) -> str:
     head = (
         "| viewers | Redis | room packets | msgs/s | load avg start/end | delivered | nodes' CPU (of 2 cores)"
         " | node CPU-µs per delivery / per packet | load generator CPU (of 1 core) | p50 | p99 | max | ack p50 / p99"
-        " | KB per idle connection | GC in window: pauses ms total / longest (full collections) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        " | KB per idle connection | GC in window: pauses ms total / longest (full collections)"
+        " | load processes; the probes' loop lag p50 / p99 |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     rows = [head]
     for r in results:
         if "error" in r:
-            rows.append(f"| {r['clients']} | | | — | | error: {r['error']} | | | | | | | | | |")
+            rows.append(f"| {r['clients']} | | | — | | error: {r['error']} | | | | | | | | | | |")
             continue
+        lag = r.get("load_loop_lag_ms") or [None, None]
         rows.append(
             f"| {r['clients']:,} | {r['redis']} | {'direct' if r['direct_writes'] else 'queued'}, {r['ws']}"
             f" | {r['rate']:g} | {r['loadavg_1m_at_start']} / {r['loadavg_1m_at_end']}"
@@ -647,6 +649,7 @@ def table(results: list[dict[str, Any]]) -> str:
             f" | {r['p50_ms']} ms | {r['p99_ms']} ms"
             f" | {r['max_ms']} ms | {r['ack_p50_ms']} / {r['ack_p99_ms']} ms | {r['kb_per_idle_connection']} |"
             f" {gc_summary(r.get('gc_window') or [])} |"
+            f" {r.get('load_processes', 1)}, {lag[0]} / {lag[1]} ms |"
         )
     return "\n".join(rows)
 
