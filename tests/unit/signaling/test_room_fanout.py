@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import msgpack
+from socketio import packet as sio_packet
 
-from signaling.fanout import RoomFanout
+from signaling.fanout import RoomFanout, ShardedManager
+from signaling.lean_socket import LeanQueue
 from signaling.metrics import FanoutCollector
 
 
@@ -306,3 +310,46 @@ async def test_events_close_together_in_a_big_room_share_its_first_tick_and_a_sm
         else:
             assert first_event == "room:batch" and len(first_data["events"]) == 3
         await fanout.close()
+
+
+class SlowWire:
+    """An idle socket whose wire takes ``cost_s`` per write (a busy loop: the loop cannot run meanwhile)."""
+
+    closed = False
+
+    def __init__(self, cost_s: float) -> None:
+        self.cost_s = cost_s
+        self.queue = LeanQueue()
+        self.frames = 0
+
+    def write_now(self, frames: list[bytes]) -> bool:
+        until = time.perf_counter() + self.cost_s
+        while time.perf_counter() < until:
+            pass
+        self.frames += 1
+        return True
+
+
+async def test_writing_a_tick_lets_the_loop_run_after_every_millisecond_of_writes() -> None:
+    """A sender's message, its Redis calls and its ack each need loop iterations; a tick to a big room must not hold
+    the loop for 64 slow writes at a time (old code: one yield per 64 recipients, here ~19 ms)."""
+    manager = ShardedManager(RoomFanout("node-a"))
+    sockets = {f"e{i}": SlowWire(0.0003) for i in range(64)}
+    manager.server = SimpleNamespace(packet_class=sio_packet.Packet, eio=SimpleNamespace(sockets=sockets))
+    manager.rooms = {"/live": {"s:1": {f"sid{i}": f"e{i}" for i in range(64)}}}
+    turns = 0
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    before = turns
+    await manager.deliver("/live", "s:1", "chat:message", {"text": "hi"})
+    during = turns - before
+    other.cancel()
+    assert all(s.frames == 1 for s in sockets.values())
+    assert during >= 6  # 64 writes of 0.3 ms: a turn for the rest of the loop every 8 writes (~2.4 ms); was 1
