@@ -166,6 +166,12 @@ class ChannelPoints:
         stream = await self._access.authorize(Action.MANAGE_REWARDS, stream_id, who)
         return await self._rewards.update(stream.owner_id, reward_id, changes)
 
+    async def delete_reward(self, who: Principal | None, stream_id: StreamId, reward_id: str) -> int:
+        """Delete one of the channel's rewards; the redemptions waiting for it are refunded (how many)."""
+        stream = await self._access.authorize(Action.MANAGE_REWARDS, stream_id, who)
+        assert who is not None
+        return await self._rewards.delete(stream.owner_id, reward_id, who.user_id)
+
     async def queue(
         self, who: Principal | None, stream_id: StreamId, statuses: list[RedemptionStatus], limit: int
     ) -> list[Redemption]:

@@ -8,7 +8,8 @@ request is answered from what is stored and never pays twice):
 3. the debit entry is applied by the points ledger, guarded by the balance: concurrent redemptions never overspend;
 4. ``unfulfilled`` (in the queue) when paid; ``rejected`` (and the cooldowns handed back) when the points were short.
 A crash between the steps leaves ``paying``; the reconciler settles it from the entry (voiding an entry that was
-never inserted). A refund moves ``unfulfilled`` → ``refunding`` (one winner against "done" and other refunds), applies
+never inserted). Switching a reward off or deleting it refunds what waits in the queue for it. A refund moves
+``unfulfilled`` → ``refunding`` (one winner against "done" and other refunds), applies
 the credit entry ``refund:{redemption}`` (once, whatever retries) and ends ``refunded``.
 """
 
@@ -45,6 +46,8 @@ COST_MAX = 10_000_000
 COOLDOWN_MAX_S = 7 * 24 * 3600
 _SOUND = re.compile(r"^[a-z0-9_-]{1,40}$")
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
+#: Redemptions refunded per sweep when a reward is switched off (more than a queue holds in practice).
+REFUND_BATCH = 1000
 EDITABLE = frozenset({"title", "cost", "enabled", "cooldown_s", "user_cooldown_s", "prompt", "sound"})
 
 
@@ -122,11 +125,42 @@ class RewardService:
         doc = await self._store.update_reward(reward_id, channel, fields)
         if doc is None:
             raise RewardNotFoundError("no such reward in this channel")
+        if not doc.get("enabled", True):  # switched off: what waits in the queue for it gets its points back
+            await self.refund_waiting(channel, reward_id, channel)
         return Reward.from_doc(doc)
+
+    async def delete(self, channel: str, reward_id: str, by: str) -> int:
+        """Delete a reward (switched off and hidden; its past redemptions keep their record) and refund, once each,
+        the redemptions still waiting for it; how many were refunded."""
+        await self.get(channel, reward_id)
+        fields = {"enabled": False, "deleted": True, "updated_at": self._clock.now()}
+        if await self._store.update_reward(reward_id, channel, fields) is None:
+            raise RewardNotFoundError("no such reward in this channel")
+        return await self.refund_waiting(channel, reward_id, by)
+
+    async def refund_waiting(self, channel: str, reward_id: str, by: str) -> int:
+        """Refund every redemption of a switched-off reward still in the queue (a redemption being paid for right now
+        is settled first); each refund happens once (``unfulfilled → refunding`` has one winner). A redemption whose
+        payment another node is still making refunds itself when it finds the reward off (``redeem``)."""
+        count = 0
+        for doc in await self._store.waiting_for(reward_id, limit=REFUND_BATCH):
+            if doc["channel"] != channel:
+                continue
+            if doc["status"] == RedemptionStatus.PAYING.value:
+                doc = await self._settle_paying(doc, wait=True) or doc
+            if doc["status"] != RedemptionStatus.UNFULFILLED.value:
+                continue
+            claimed = await self._store.move_redemption(
+                doc["_id"], RedemptionStatus.UNFULFILLED, RedemptionStatus.REFUNDING, self._clock.now(), decided_by=by
+            )
+            if claimed is not None:
+                await self._finish_refund(claimed)
+                count += 1
+        return count
 
     async def get(self, channel: str, reward_id: str) -> Reward:
         doc = await self._store.get_reward(reward_id)
-        if doc is None or doc["channel"] != channel:
+        if doc is None or doc["channel"] != channel or doc.get("deleted"):
             raise RewardNotFoundError("no such reward in this channel")
         return Reward.from_doc(doc)
 
@@ -196,6 +230,15 @@ class RewardService:
         if moved is None:
             moved = await self._store.get_redemption(rid)
         assert moved is not None
+        current = await self._store.get_reward(reward.id)
+        if current is None or not current.get("enabled", True):
+            # Switched off (or deleted) while this was being paid for: the streamer's sweep may have missed it.
+            claimed = await self._store.move_redemption(
+                rid, RedemptionStatus.UNFULFILLED, RedemptionStatus.REFUNDING, now, decided_by="auto"
+            )
+            if claimed is not None:
+                await self._finish_refund(claimed)
+            raise RewardDisabledError("this reward is switched off")
         return Redemption.from_doc(moved)
 
     async def _claim_cooldowns(

@@ -229,6 +229,7 @@ class RewardStore:
             [("channel", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING)], name="queue"
         )
         await self._redemptions.create_index([("status", ASCENDING), ("updated_at", ASCENDING)], name="in_flight")
+        await self._redemptions.create_index([("reward_id", ASCENDING), ("status", ASCENDING)], name="by_reward")
         await self._redemptions.create_index([("viewer", ASCENDING), ("created_at", DESCENDING)], name="by_viewer")
 
     # Rewards
@@ -240,7 +241,7 @@ class RewardStore:
         return doc
 
     async def rewards_of(self, channel: str, *, enabled_only: bool) -> list[dict[str, Any]]:
-        query: dict[str, Any] = {"channel": channel}
+        query: dict[str, Any] = {"channel": channel, "deleted": {"$ne": True}}
         if enabled_only:
             query["enabled"] = True
         docs: list[dict[str, Any]] = (
@@ -249,7 +250,7 @@ class RewardStore:
         return docs
 
     async def count_rewards(self, channel: str) -> int:
-        return int(await self._rewards.count_documents({"channel": channel}))
+        return int(await self._rewards.count_documents({"channel": channel, "deleted": {"$ne": True}}))
 
     async def update_reward(self, reward_id: str, channel: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = await self._rewards.find_one_and_update(
@@ -308,6 +309,16 @@ class RewardStore:
             {"_id": rid, "status": was.value}, {"$set": fields}, return_document=ReturnDocument.AFTER
         )
         return doc
+
+    async def waiting_for(self, reward_id: str, *, limit: int) -> list[dict[str, Any]]:
+        """A reward's redemptions still in the queue or being paid for."""
+        waiting = [RedemptionStatus.UNFULFILLED.value, RedemptionStatus.PAYING.value]
+        docs: list[dict[str, Any]] = (
+            await self._redemptions.find({"reward_id": reward_id, "status": {"$in": waiting}})
+            .limit(limit)
+            .to_list(None)
+        )
+        return docs
 
     async def queue(
         self, channel: str, statuses: list[RedemptionStatus], *, limit: int, newest_first: bool

@@ -179,6 +179,26 @@ async def change_reward(call: Call) -> dict[str, Any]:
     return reward.to_dict()
 
 
+class RewardDeletedOut(_Out):
+    deleted: bool
+    refunded: int
+
+
+@api.route(
+    "DELETE",
+    "/streams/{stream_id}/rewards/{reward_id}",
+    summary="Delete a reward (the channel's owner): the redemptions still waiting for it get their points back, once",
+    tags=("loyalty",),
+    response=RewardDeletedOut,
+    responses={403: "not your channel", 404: "no such stream or reward"},
+)
+async def delete_reward(call: Call) -> dict[str, Any]:
+    refunded = await call.ctx.use.points.delete_reward(
+        call.principal, StreamId(call.path["stream_id"]), call.path["reward_id"]
+    )
+    return {"deleted": True, "refunded": refunded}
+
+
 @api.route(
     "POST",
     "/streams/{stream_id}/rewards/{reward_id}/redeem",

@@ -267,3 +267,47 @@ async def test_points_cannot_be_bought(node: Any) -> None:
     )
     report = await hub.loyalty.audit.verify()
     assert any("unknown kind 'purchase'" in p for p in report.problems)
+
+
+async def test_switching_off_or_deleting_a_reward_refunds_its_waiting_redemptions_once(node: Any) -> None:
+    _, http, hub = node
+    owner, fan, pal = await register(http, "Owner"), await register(http, "Fan"), await register(http, "Pal")
+    sid = (await live_stream(http, owner))["id"]
+    for who in (fan, pal):
+        await follow(http, who, owner)  # 50 points each
+    song = await reward(http, owner, sid, kind="request", title="Song", cost=20, prompt="Which?")
+    hug = await reward(http, owner, sid, kind="request", title="Hug", cost=10, prompt="Who?")
+
+    async def redeem(who: dict[str, Any], rw: dict[str, Any]) -> str:
+        url = f"/api/v1/streams/{sid}/rewards/{rw['id']}/redeem"
+        r = await http.post(url, json={"idempotency_key": key(), "text": "please"}, headers=auth(who))
+        assert r.status_code == 200, r.text
+        return str(r.json()["redemption"]["id"])
+
+    await redeem(fan, song), await redeem(pal, song), await redeem(fan, hug)
+    done = await redeem(pal, hug)
+    r = await http.post(f"/api/v1/streams/{sid}/redemptions/{done}/fulfil", headers=auth(owner))
+    assert r.status_code == 200, r.text
+    assert [(await menu(http, sid, w))["balance"] for w in (fan, pal)] == [20, 20]
+
+    # Switched off: the two waiting song requests are refunded; switching off again refunds nothing more.
+    for _ in range(2):
+        r = await http.patch(
+            f"/api/v1/streams/{sid}/rewards/{song['id']}", json={"enabled": False}, headers=auth(owner)
+        )
+        assert r.status_code == 200, r.text
+    assert [(await menu(http, sid, w))["balance"] for w in (fan, pal)] == [40, 40]
+
+    # Deleted: only the fan's waiting hug is refunded (the pal's was fulfilled); gone from the menus; twice is 404.
+    assert (await http.delete(f"/api/v1/streams/{sid}/rewards/{hug['id']}", headers=auth(fan))).status_code == 403
+    r = await http.delete(f"/api/v1/streams/{sid}/rewards/{hug['id']}", headers=auth(owner))
+    assert r.status_code == 200 and r.json() == {"deleted": True, "refunded": 1}, r.text
+    again = await http.delete(f"/api/v1/streams/{sid}/rewards/{hug['id']}", headers=auth(owner))
+    assert again.status_code == 404
+    assert [(await menu(http, sid, w))["balance"] for w in (fan, pal)] == [50, 40]
+    mine = await http.get(f"/api/v1/streams/{sid}/rewards?all=true", headers=auth(owner))
+    assert [x["id"] for x in mine.json()["rewards"]] == [song["id"]]
+    queue = await http.get(f"/api/v1/streams/{sid}/redemptions", headers=auth(owner))
+    assert queue.json()["items"] == []
+    entries = await hub.loyalty.store.entries_of(fan["user"]["id"], None, limit=50)
+    assert sum(1 for e in entries if e["kind"] == EntryKind.REFUND.value) == 2  # one per redemption, never twice

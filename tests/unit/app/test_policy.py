@@ -263,6 +263,7 @@ EDGE_ACTIONS: dict[str, Action | None] = {
     "GET /streams/{stream_id}/rewards": Action.BROWSE_REWARDS,
     "POST /streams/{stream_id}/rewards": Action.MANAGE_REWARDS,
     "PATCH /streams/{stream_id}/rewards/{reward_id}": Action.MANAGE_REWARDS,
+    "DELETE /streams/{stream_id}/rewards/{reward_id}": Action.MANAGE_REWARDS,
     "POST /streams/{stream_id}/rewards/{reward_id}/redeem": Action.REDEEM_REWARD,
     "GET /streams/{stream_id}/redemptions": Action.HANDLE_REDEMPTIONS,
     "POST /streams/{stream_id}/redemptions/{redemption_id}/fulfil": Action.HANDLE_REDEMPTIONS,
