@@ -260,6 +260,9 @@ class RecentWrittenBehind:
     def _wrote(self, stream_id: str, n: int) -> None:
         written = self._written[stream_id] = self._written.get(stream_id, 0) + n
         waiters = self._waiters.get(stream_id)
+        if written >= self._pushed.get(stream_id, 0):  # caught up: forget the stream (no counters per stream ever)
+            del self._written[stream_id]
+            self._pushed.pop(stream_id, None)
         if not waiters:
             return
         keep = []

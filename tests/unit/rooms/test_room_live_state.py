@@ -110,6 +110,7 @@ async def test_a_recent_chat_push_written_behind_returns_before_the_write_and_a_
     inner.gate.set()
     assert await asyncio.wait_for(read, 2) == ["4", "3", "2", "1", "0"]  # newest first, none lost or reordered
     assert len(inner.writes) <= 2  # pushes made while one was being written go together in one round trip
+    assert not behind._pushed and not behind._written  # nothing kept per stream once it is written
     await behind.close()
 
 
