@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from hub.settings import SettingsError
 
@@ -64,6 +66,22 @@ def connect(redis_url: str, *, cluster: bool, pooled_wait: bool = False) -> Any:
     return aioredis.Redis.from_url(url, socket_timeout=5, health_check_interval=10)
 
 
+def _no_retries() -> Retry:
+    """For the fan-out's own connections: redis-py tries nothing again by itself there. The fan-out's loops do it
+    (a new subscriber connection that resubscribes everything; one more try of a failed publish, whose repeats the
+    receiving nodes drop by sequence number), so there is one retry policy, not redis-py's ten tries per command
+    under it, which kept a publish waiting for seconds and sent it again after a reply that was only late."""
+    return Retry(NoBackoff(), 0)
+
+
+def link_client(redis_url: str) -> Any:
+    """The fan-out's own client on a single Redis (its subscriber connection and its publisher), apart from the
+    rooms' pool."""
+    return aioredis.Redis.from_url(
+        urls(redis_url)[0], socket_timeout=5, socket_connect_timeout=2, health_check_interval=10, retry=_no_retries()
+    )
+
+
 def node_client(node: Any) -> Any:
     """A plain client for one master of a cluster (``ClusterNode``), with the cluster client's credentials: the
     fan-out's subscriber and publisher connections to that master."""
@@ -76,4 +94,5 @@ def node_client(node: Any) -> Any:
         socket_timeout=5,
         socket_connect_timeout=2,
         health_check_interval=10,
+        retry=_no_retries(),
     )

@@ -19,7 +19,7 @@ from core.events import EventBus, TopGiftersChanged
 from core.ratelimit import InProcessRateLimiter, Rate, RateLimiter
 from hub.dependency_errors import translate_dependency_error
 from hub.redis_breaker import GuardedRateLimiter, RedisBreaker, guarded
-from hub.redis_client import connect, node_client
+from hub.redis_client import connect, link_client, node_client
 from hub.redis_ratelimit import RedisRateLimiter
 from rooms.chat import ChatLimits, ChatService
 from rooms.live_state import InProcessLiveState, LiveState, RecentWrittenBehind, ResilientLiveState
@@ -71,6 +71,7 @@ class RoomsWiring:
         if redis_url:
             self.redis = connect(redis_url, cluster=redis_cluster, pooled_wait=True)
             redis = self.redis
+            url = redis_url
             assert redis_breaker is not None  # the hub builds one whenever Redis is configured
             breaker = redis_breaker  # short deadlines, then this node's own state while Redis does not answer
             # A message's ack does not wait for the recent-chat cache: written right after, in order (live_state.py).
@@ -81,7 +82,7 @@ class RoomsWiring:
             def link_factory(node_channel: str, on_message: Any) -> RedisRoomLink | ShardedRoomLink:
                 if redis_cluster:  # shard channels, each on the master owning the room's slot
                     return ShardedRoomLink(redis, node_channel, on_message, node_client)
-                return RedisRoomLink(redis, node_channel, on_message)
+                return RedisRoomLink(link_client(url), node_channel, on_message, owns_client=True)
 
         self.fanout = RoomFanout(node_id, link_factory)
         self.chat_store = ChatStore(db)

@@ -86,6 +86,9 @@ class RoomLink(Protocol):
     @property
     def dropped(self) -> int: ...  # messages not published while Redis was away (a metric)
 
+    @property
+    def repeats(self) -> int: ...  # messages received again after a repeated publish, not delivered (a metric)
+
     def start(self) -> None: ...
 
     async def close(self) -> None: ...

@@ -72,3 +72,8 @@ class FanoutCollector:
             yield CounterMetricFamily(
                 "hub_fanout_dropped", "Room events not published (Redis away)", value=link.dropped
             )
+            yield CounterMetricFamily(
+                "hub_fanout_repeats",
+                "Room events received again from another node (a publish repeated after a failure) and not delivered",
+                value=link.repeats,
+            )

@@ -13,6 +13,14 @@ rooms (local delivery never goes through Redis), drops what it cannot publish (c
 resubscribes every channel it still needs. Nothing here raises into callers, and nothing here makes a caller wait
 for Redis: (un)subscribing is recorded at once and sent by the shard's own task, so a Redis that hangs cannot hold up
 a Socket.IO connect or a room join (the first join of a room on a node subscribes its channel).
+
+At most once per receiving node, by design: a publish that failed is tried again (the first use of a connection
+that died with a restarted Redis fails), and a try that failed after Redis ran it publishes the same messages twice.
+So the link frames every message with its publisher (a random id per link, i.e. per node process) and a sequence
+number, and a receiving link passes a message on only if its sequence is past the last one it passed from that
+publisher on that channel. One publisher's messages on one channel go out in order (one queue, one connection), so a
+repeat is always at or below that mark. Frames start with ``0xc1``, a byte msgpack never uses, so a bare payload
+from a node without framing is still passed on as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+import struct
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +41,10 @@ log = logging.getLogger(__name__)
 
 PUBLISH_BATCH = 256
 
+FRAME_MARK = b"\xc1"  # never used by msgpack: a framed message cannot be mistaken for a bare payload
+_FRAME = struct.Struct(">c8sQ")  # mark, publisher id, sequence number
+PUBLISHERS_PER_CHANNEL = 64  # marks kept per channel (nodes x restarts); the oldest goes first
+
 
 @dataclass
 class _Counters:
@@ -38,6 +52,50 @@ class _Counters:
     dropped: int = 0
     received: int = 0
     published: int = 0
+    repeats: int = 0
+
+
+class _Framer:
+    """The publishing side: this link's id and its next sequence number, on every message it sends."""
+
+    def __init__(self) -> None:
+        self.publisher = secrets.token_bytes(8)  # a new id per process: a restarted node starts its count afresh
+        self._sequence = 0
+
+    def frame(self, data: bytes) -> bytes:
+        self._sequence += 1
+        return _FRAME.pack(FRAME_MARK, self.publisher, self._sequence) + data
+
+
+class _Marks:
+    """The receiving side: per subscribed channel and publisher, the last sequence number passed on."""
+
+    def __init__(self) -> None:
+        self._last: dict[bytes, dict[bytes, int]] = {}
+
+    def watch(self, channel: str) -> None:
+        self._last.setdefault(channel.encode(), {})
+
+    def forget(self, channel: str) -> None:
+        self._last.pop(channel.encode(), None)
+
+    def fresh(self, channel: bytes, raw: bytes) -> bytes | None:
+        """The payload to deliver, or None for a message already passed on (a repeated publish)."""
+        if raw[:1] != FRAME_MARK or len(raw) < _FRAME.size:
+            return raw  # not framed (a node without framing): nothing to compare
+        payload = raw[_FRAME.size :]
+        marks = self._last.get(channel)
+        if marks is None:
+            return payload  # still in flight after this node unsubscribed: the fan-out drops it (no local room)
+        _, publisher, sequence = _FRAME.unpack_from(raw)
+        last = marks.pop(publisher, 0)
+        if sequence <= last:
+            marks[publisher] = last
+            return None
+        marks[publisher] = sequence  # re-inserted: the dict's order is the publishers' recency
+        if len(marks) > PUBLISHERS_PER_CHANNEL:
+            del marks[next(iter(marks))]
+        return payload
 
 
 class _Shard:
@@ -53,11 +111,13 @@ class _Shard:
         sharded: bool,
         queue_max: int,
         backoff_max_s: float,
+        marks: _Marks,
         on_outage: Callable[[str], None] | None = None,
         owns_client: bool = False,
         slot_of: Callable[[str], int] | None = None,
     ) -> None:
         self._slot_of = slot_of
+        self._marks = marks
         self.name = name
         self._owns_client = owns_client
         self._redis = redis
@@ -82,6 +142,11 @@ class _Shard:
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: dict[str, str] = {}  # channel -> the latest (un)subscribe not yet sent
         self._pending_added = asyncio.Event()
+        # Every (un)subscribe on the subscriber connection goes through this lock. redis-py's PubSub is not safe for
+        # two commands at once before it is connected: each takes a connection of its own from the pool, both get
+        # subscribed, and the listener reads both (every message of that channel arrived twice or more) while the
+        # other one leaks.
+        self._commands = asyncio.Lock()
         self._closing = False
         self.connected = False
 
@@ -129,15 +194,16 @@ class _Shard:
                 await self._send(command, channel)
 
     async def _send(self, command: str, channel: str) -> None:
-        ps = self._pubsub
-        if ps is None:
-            return  # the listener subscribes everything in self.channels when it (re)connects
-        try:
-            await getattr(ps, command)(channel)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.info("fan-out %s %s deferred: %s", command, channel, type(exc).__name__)
+        async with self._commands:
+            ps = self._pubsub
+            if ps is None:
+                return  # the listener subscribes everything in self.channels when it (re)connects
+            try:
+                await getattr(ps, command)(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("fan-out %s %s deferred: %s", command, channel, type(exc).__name__)
 
     def publish(self, channel: str, data: bytes) -> None:
         try:
@@ -164,8 +230,9 @@ class _Shard:
         while not self._closing:
             ps = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                self._pubsub = ps
-                await self._subscribe_all(ps)
+                async with self._commands:  # connects ps: no other command on it until it is connected
+                    await self._subscribe_all(ps)
+                    self._pubsub = ps  # from now on the control loop sends each later change on it
                 self.connected = True
                 if outage:
                     log.warning("fan-out: Redis %s is back; resubscribed %d channels", self.name, len(self.channels))
@@ -176,8 +243,12 @@ class _Shard:
                     if msg is None or msg.get("type") != self._message_type:
                         continue
                     self._counters.received += 1
+                    data = self._marks.fresh(msg["channel"], msg["data"])
+                    if data is None:
+                        self._counters.repeats += 1
+                        continue
                     try:
-                        await self._on_message(msg["data"])
+                        await self._on_message(data)
                     except asyncio.CancelledError:
                         raise
                     except Exception:
@@ -261,6 +332,11 @@ class _CountingLink:
     def published(self) -> int:
         return self._counters.published
 
+    @property
+    def repeats(self) -> int:
+        """Messages received again (a publish repeated after a failure) and not passed on."""
+        return self._counters.repeats
+
 
 class RedisRoomLink(_CountingLink):
     """The fan-out over one Redis: classic pub/sub, one subscriber connection, one batching publisher."""
@@ -273,12 +349,24 @@ class RedisRoomLink(_CountingLink):
         *,
         queue_max: int = 20_000,
         backoff_max_s: float = 2.0,
+        owns_client: bool = False,
     ) -> None:
         self._counters = _Counters()
+        self._framer = _Framer()
+        self._marks = _Marks()
         self._shard = _Shard(
-            "redis", redis, on_message, self._counters, sharded=False, queue_max=queue_max, backoff_max_s=backoff_max_s
+            "redis",
+            redis,
+            on_message,
+            self._counters,
+            sharded=False,
+            queue_max=queue_max,
+            backoff_max_s=backoff_max_s,
+            marks=self._marks,
+            owns_client=owns_client,
         )
         self._node_channel = node_channel
+        self._marks.watch(node_channel)
         self._shard.subscribe(node_channel)
 
     @property
@@ -296,14 +384,16 @@ class RedisRoomLink(_CountingLink):
         await self._shard.close()
 
     async def subscribe(self, channel: str) -> None:
+        self._marks.watch(channel)
         self._shard.subscribe(channel)
 
     async def unsubscribe(self, channel: str) -> None:
         self._shard.unsubscribe(channel)
+        self._marks.forget(channel)
 
     def publish(self, channel: str, data: bytes) -> None:
         """Queue a message for every other node; never blocks. Dropped (and counted) when the queue is full."""
-        self._shard.publish(channel, data)
+        self._shard.publish(channel, self._framer.frame(data))
 
 
 class ShardedRoomLink(_CountingLink):
@@ -332,9 +422,12 @@ class ShardedRoomLink(_CountingLink):
         self._queue_max = queue_max
         self._backoff_max_s = backoff_max_s
         self._counters = _Counters()
+        self._framer = _Framer()
+        self._marks = _Marks()
         self._shards: dict[str, _Shard] = {}
         self._owner: dict[str, str] = {}  # subscribed channel -> the shard (master name) it is subscribed on
         self._node_channel = node_channel
+        self._marks.watch(node_channel)
         self._started = False
         self._refresh_wanted = asyncio.Event()
         self._refresher: asyncio.Task[None] | None = None
@@ -370,21 +463,29 @@ class ShardedRoomLink(_CountingLink):
             await shard.close()
 
     async def subscribe(self, channel: str) -> None:
+        self._marks.watch(channel)
         if not self._initialized:
             self._early.append(("sub", channel, None))
             return
         self._subscribe(channel)
 
     async def unsubscribe(self, channel: str) -> None:
+        self._marks.forget(channel)
         if not self._initialized:
             self._early.append(("unsub", channel, None))
             return
+        self._unsubscribe(channel)
+
+    def _unsubscribe(self, channel: str) -> None:
         name = self._owner.pop(channel, None)
         if name is not None and name in self._shards:
             self._shards[name].unsubscribe(channel)
 
     def publish(self, channel: str, data: bytes) -> None:
         """Queue a message for every other node; never blocks. Dropped (and counted) when a queue is full."""
+        self._route(channel, self._framer.frame(data))
+
+    def _route(self, channel: str, data: bytes) -> None:
         if not self._initialized:
             if len(self._early) < self._queue_max:
                 self._early.append(("pub", channel, data))
@@ -423,6 +524,7 @@ class ShardedRoomLink(_CountingLink):
                 sharded=True,
                 queue_max=self._queue_max,
                 backoff_max_s=self._backoff_max_s,
+                marks=self._marks,
                 on_outage=self._on_outage,
                 owns_client=True,
                 slot_of=self._cluster.keyslot,
@@ -459,9 +561,9 @@ class ShardedRoomLink(_CountingLink):
                     if kind == "sub" and channel is not None:
                         self._subscribe(channel)
                     elif kind == "unsub" and channel is not None:
-                        await self.unsubscribe(channel)
+                        self._unsubscribe(channel)
                     elif channel is not None and data is not None:
-                        self.publish(channel, data)
+                        self._route(channel, data)  # framed when it was published
                 continue
             await self._rehome()
             await asyncio.sleep(1.0)  # at most one refresh a second, however many shards report trouble

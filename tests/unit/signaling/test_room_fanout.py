@@ -55,6 +55,7 @@ class RecordingLink:
         self.connected = True
         self.reconnects = 0
         self.dropped = 0
+        self.repeats = 0
 
     def start(self) -> None:
         pass
