@@ -336,8 +336,10 @@ class LedgerStore:
     async def release_markers_of(self, accounts: list[str], tids: list[str]) -> None:
         """The markers of several transfers off the accounts they touched, in one round trip (each document on its
         own; a marker is only ever on an account its transfer touched)."""
+        # ``$pullAll`` (remove these values), not ``$pull`` with ``$in`` (remove what matches a condition): the same for
+        # plain ids, and the stand-in evaluates a condition per array element (~11x the CPU on a hot account's list).
         await self._accounts.update_many(
-            {"_id": {"$in": accounts}, "pending": {"$in": tids}}, {"$pull": {"pending": {"$in": tids}}}
+            {"_id": {"$in": accounts}, "pending": {"$in": tids}}, {"$pullAll": {"pending": tids}}
         )
 
     async def add_lock(self, account: str, tid: str) -> dict[str, Any] | None:

@@ -33,13 +33,30 @@ ALL_OPS = 14
 USE_CASE_ACK_PATH_OPS = 9
 
 
-#: What the other background work a hub starts (e.g. the go-live notification job) may read or write while a gift
-#: waits for its group commit: not counted. Everything a gift touches is.
-NOT_GIFT_PATH = ("notify_", "notifications", "push_", "loyalty_", "recordings", "pk_battles", "pk_queue")
+#: The collections a gift reads and writes. A gift now waits (yields) while its group commit writes its batch, so the
+#: hub's other background work (go-live notifications, loyalty, the reconciler's scans) may run meanwhile: only
+#: operations on these count, less the reconciler's and other readers' (``find`` of transfers, ``find_one`` of users).
+GIFT_PATH = frozenset(
+    {
+        "streams",
+        "channel_moderators",
+        "room_restrictions",
+        "pk_slots",
+        "users",
+        "gifts_daily_spend",
+        "gifts_catalogue",
+        "gifts_catalogue_versions",
+        "gifts_goals",
+        "gifts_goal_counted",
+        "wallet_transfers",
+        "wallet_accounts",
+    }
+)
+NOT_GIFT_PATH = frozenset({("wallet_transfers", "find"), ("users", "find_one")})
 
 
 def _gift_path(ops: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [op for op in ops if not op[0].startswith(NOT_GIFT_PATH) and op != ("users", "find_one")]
+    return [op for op in ops if op[0] in GIFT_PATH and op not in NOT_GIFT_PATH]
 
 
 async def _user(hub: Hub, nickname: str) -> str:
