@@ -544,15 +544,25 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
     ws = args.ws or DEFAULT_WS
     results = []
     variants = [True, False] if args.compare_queued else [args.direct]
-    runs = [(int(x), direct) for x in args.clients.split(",") for direct in variants]
-    for n, direct in runs:
+    runs = [(int(x), direct, args.redis_cluster) for x in args.clients.split(",") for direct in variants]
+    if args.compare_cluster:
+        # One Redis and a cluster of that many masters in turn, each pair in the other order than the one before
+        # (single, cluster, cluster, single, ...), so a machine getting busier or quieter weighs on both alike.
+        pairs = [(0, args.compare_cluster), (args.compare_cluster, 0)]
+        runs = [
+            (int(x), args.direct, masters)
+            for x in args.clients.split(",")
+            for i in range(args.pairs)
+            for masters in pairs[i % 2]
+        ]
+    for n, direct, masters in runs:
         cluster: Any = None
-        if args.redis_cluster:
+        if masters:
             # A Redis Cluster of that many masters (redis-cli --cluster create), the nodes seeded with every master.
             from tests.support.redis_cluster import LocalRedisCluster
 
             cluster = LocalRedisCluster()
-            cluster.start(args.redis_cluster)
+            cluster.start(masters)
             redis_url, redis_proc, workdir = cluster.url, None, None
             redis_pids = [m.proc.pid for m in cluster.masters if m.proc is not None]
         else:
@@ -596,7 +606,7 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
             r["gc_window"] = [json.loads(f.read_text()) for f in sorted(Path(stats_dir).glob("*.gc.json"))]
             if args.trace:  # per node: where chat:send's time went (scripts/chat_trace.py), ms p50 / p99 / max
                 r["trace"] = [json.loads(f.read_text()) for f in sorted(Path(stats_dir).glob("*.trace.json"))]
-            r["redis"] = f"cluster of {args.redis_cluster} masters" if args.redis_cluster else "one redis-server"
+            r["redis"] = f"cluster of {masters} masters" if masters else "one redis-server"
             results.append(r)
             print(json.dumps(r), flush=True)
         except subprocess.TimeoutExpired:
@@ -618,6 +628,34 @@ def orchestrate(args: argparse.Namespace) -> list[dict[str, Any]]:
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)
     return results
+
+
+COMPARED = (
+    ("p50_ms", "p50 ms"),
+    ("p99_ms", "p99 ms"),
+    ("ack_p50_ms", "ack p50 ms"),
+    ("ack_p99_ms", "ack p99 ms"),
+    ("node_cpu_us_per_delivery", "node CPU-µs per delivery"),
+    ("redis_cpu_s", "Redis CPU-s"),
+)
+
+
+def cluster_against_single(results: list[dict[str, Any]]) -> str:
+    """Per viewer count: the median of each figure over the single-Redis rows and over the cluster rows."""
+    rows = ["| viewers | figure | one Redis (median) | cluster (median) | cluster vs one Redis |"]
+    rows.append("|---|---|---|---|---|")
+    for n in sorted({r["clients"] for r in results if "error" not in r}):
+        ok = [r for r in results if "error" not in r and r["clients"] == n]
+        single = [r for r in ok if r["redis"] == "one redis-server"]
+        cluster = [r for r in ok if r["redis"] != "one redis-server"]
+        if not single or not cluster:
+            continue
+        for key, label in COMPARED:
+            a = statistics.median(float(r[key]) for r in single)
+            b = statistics.median(float(r[key]) for r in cluster)
+            change = f"{(b - a) / a * 100:+.0f} %" if a else "—"
+            rows.append(f"| {n:,} | {label} | {a:g} | {b:g} | {change} |")
+    return "\n".join(rows)
 
 
 def gc_summary(per_node: list[dict[str, list[float]]]) -> str:
@@ -685,6 +723,14 @@ def main() -> None:
     parser.add_argument(
         "--redis-cluster", type=int, default=0, help="N: the nodes share a Redis Cluster of N masters (0: one Redis)"
     )
+    parser.add_argument(
+        "--compare-cluster",
+        type=int,
+        default=0,
+        metavar="N",
+        help="each count on one Redis and on a cluster of N masters in turn, --pairs times; prints the medians",
+    )
+    parser.add_argument("--pairs", type=int, default=2, help="with --compare-cluster: single/cluster pairs per count")
     for p in (parser, load):
         p.add_argument(
             "--one-load-process", action="store_true", help="the raw viewers in the probes' process (before #15 s5)"
@@ -710,6 +756,9 @@ def main() -> None:
         results = orchestrate(args)
         print()
         print(table(results))
+        if args.compare_cluster:
+            print()
+            print(cluster_against_single(results))
 
 
 if __name__ == "__main__":
