@@ -1,7 +1,8 @@
 """A Chromium broadcaster finds its uplink's bandwidth from the hub's transport-cc feedback: at 1280x720 with a
 2.5 Mbit/s cap on its encoding, its own estimate and its encoder's target reach 2.5 Mbit/s within 5 s of connecting.
 With the feedback switched off (aiortc's REMB only, as before) it is still far below after those 5 s.
-The constrained-link half (a tbf cap, the browser stays under it) is in ``test_bandwidth_shaped.py``."""
+The constrained-link half (an htb cap on its uplink, the browser backs off under it) is in
+``test_uplink_cap_browser.py``."""
 
 from __future__ import annotations
 
