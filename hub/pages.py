@@ -79,6 +79,7 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
         Route("/wallet", page("wallet.html"), methods=["GET"], name="wallet"),
         Route("/admin", page("admin.html"), methods=["GET"], name="admin"),
         Route("/notifications", page("notifications.html"), methods=["GET"], name="notifications"),
+        Route("/users/{user_id}", page("profile.html"), methods=["GET"], name="profile"),
         # The Web Push service worker: served at the root so that its scope is the whole site.
         Route("/sw.js", service_worker, methods=["GET"], name="service_worker"),
         Route("/overlay/{kind:str}", overlay_page, methods=["GET"], name="overlay"),

@@ -72,5 +72,42 @@ async def test_a_viewer_redeems_from_the_watch_page_and_the_streamer_handles_it_
         await page.locator(".chat-msg.chat-highlight", has_text="look at me").wait_for(timeout=10_000)
         queue = (await http.get(f"/api/v1/streams/{sid}/redemptions?status=fulfilled", headers=auth(owner))).json()
         assert sorted(q["title"] for q in queue["items"]) == ["Highlight my message", "Play my song"]
+        # The streamer deletes a reward from the studio: gone there and from the viewer's menu.
+        await studio.click("#studio-rewards li[data-kind=request] .reward-delete")
+        await studio.locator("#studio-rewards li[data-kind=request]").wait_for(state="detached")
+        menu = (await http.get(f"/api/v1/streams/{sid}/rewards", headers=auth(fan))).json()
+        assert [r["kind"] for r in menu["rewards"]] == ["highlight"]
         assert not page_log.errors, page_log.errors
         assert not studio_log.errors, studio_log.errors
+
+
+async def test_the_profile_page_shows_achievements_unlocked_and_in_progress(hub: Hub, browser: Browser) -> None:
+    async with serve_asgi(create_app(hub, own_hub=False)) as base, httpx.AsyncClient(base_url=base) as http:
+        owner, fan = await register(http, "Owner"), await register(http, "Fan")
+        stream = await live_stream(http, owner)
+        r = await http.post(f"/api/v1/users/{owner['user']['id']}/follow", headers=auth(fan))
+        assert r.status_code < 300  # unlocks "first follow"
+        api = (await http.get(f"/api/v1/users/{fan['user']['id']}/achievements")).json()["items"]
+        unlocked = {a["id"] for a in api if a["unlocked"]}
+        assert "first_follow" in unlocked and "first_gift" not in unlocked
+
+        page = await new_page(browser)
+        log = PageLog(page)
+        await page.goto(f"{base}/watch/{stream['id']}")
+        await page.wait_for_selector("#owner:has-text('@Owner')")
+        await page.click("#owner")  # the streamer's name leads to their profile
+        await page.wait_for_url(f"{base}/users/{owner['user']['id']}")
+        await page.goto(f"{base}/users/{fan['user']['id']}")
+        await page.wait_for_selector("body[data-loaded=true]")
+        assert await page.text_content("#profile-name") == "@Fan"
+        shown = await page.eval_on_selector_all(
+            "#achievements li.achievement", "els => els.map(e => [e.dataset.id, e.dataset.unlocked])"
+        )
+        assert sorted(shown) == sorted([a["id"], str(a["unlocked"]).lower()] for a in api)
+        assert shown[0][1] == "true"  # unlocked ones first
+        streak = page.locator("#achievements li[data-id=watch_streak_10] .achievement-state")
+        assert (await streak.text_content() or "").strip() == "0 / 10"
+        await page.goto(f"{base}/users/nobody-here")
+        await page.wait_for_selector("body[data-loaded=error]")
+        assert await page.text_content("#profile-name") == "No such user."
+        assert not [e for e in log.errors if "404" not in e], log.errors

@@ -124,12 +124,15 @@ export class RewardsStudio {
         cost.addEventListener("change", () => this.change(r.id, { cost: Number(cost.value) }));
         const toggle = el("button", { class: "btn btn-xs", type: "button" }, r.enabled ? t("points.disable") : t("points.enable"));
         toggle.addEventListener("click", () => this.change(r.id, { enabled: !r.enabled }));
+        const remove = el("button", { class: "btn btn-xs reward-delete", type: "button" }, t("points.delete"));
+        remove.addEventListener("click", () => this.remove(r.id));
         return el(
           "li",
           { class: r.enabled ? "reward" : "reward reward-off", dataset: { id: r.id, kind: r.kind } },
           el("span", { class: "reward-title" }, `${r.title} (${t(`points.kind.${r.kind}`)})`),
           cost,
           toggle,
+          remove,
         );
       }),
     );
@@ -178,6 +181,17 @@ export class RewardsStudio {
   async change(rewardId, changes) {
     try {
       await api("PATCH", path(this.streamId, `/rewards/${encodeURIComponent(rewardId)}`), changes);
+    } catch (err) {
+      toast(errorText(err), "error");
+    }
+    this.refresh();
+  }
+
+  /** Delete a reward: the requests still waiting for it are refunded by the server (each once). */
+  async remove(rewardId) {
+    try {
+      const r = await api("DELETE", path(this.streamId, `/rewards/${encodeURIComponent(rewardId)}`));
+      if (r.refunded) toast(t("points.deleted_refunded", { n: r.refunded }));
     } catch (err) {
       toast(errorText(err), "error");
     }

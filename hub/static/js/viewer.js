@@ -137,6 +137,7 @@ function showStream(stream) {
   if (state.stream?.owner_id !== stream.owner_id) subscribeButton.show(stream);
   state.stream = stream;
   $("#title").textContent = stream.title;
+  $("#owner").href = `/users/${encodeURIComponent(stream.owner_id)}`;
   nicknameFor(stream.owner_id).then((name) => {
     if (name) $("#owner").textContent = `@${name}`;
   });

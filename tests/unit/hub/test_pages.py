@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-PAGES = ["/", "/watch/some-stream", "/studio", "/console", "/wallet", "/notifications"]
+PAGES = ["/", "/watch/some-stream", "/studio", "/console", "/wallet", "/notifications", "/users/someone"]
 
 
 @pytest.mark.parametrize("path", PAGES)
