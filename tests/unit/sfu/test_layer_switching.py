@@ -231,3 +231,37 @@ async def test_a_transport_cc_viewer_gets_every_packet_numbered_and_probes_on_rt
     probes = sent[3:]
     assert {p.payload_type for p in probes} == {98} and all(p.payload == b"" and p.padding_size for p in probes)
     assert [p.payload for p in sent[:2]] == [key(320), DELTA]
+
+
+async def test_a_relay_pipes_layer_is_parked_and_comes_back_at_a_fresh_keyframe_with_no_sequence_gap(rig: Rig) -> None:
+    router = Router("s", lambda r, reason: None)
+    _demux, (low, high) = rig.layers(("l", "h"))
+    router.set_publisher("pub", None, [low, high])
+    pipe = Consumer("p", "s", "video", None, EgressCodec("video/VP8", 90000, 96, None), (ExtensionIds(), None), None,
+                    lambda c, r: None, ssrc=1234)  # fmt: skip
+    pipe.pinned = "h"
+    sent: list[RtpPacket] = []
+    pipe.set_link(lambda data: sent.append(RtpPacket.parse(data)))
+    high.on_packet(rtp(2, 1, 0, key(1280), 1))
+    router.add_consumer(pipe)
+    router.consumer_ready(pipe)
+    high.on_packet(rtp(2, 2, 3000, DELTA, 1))
+    assert len(sent) == 2
+    router.park(pipe, True, 0.3)  # the far side left h
+    high.on_packet(rtp(2, 3, 6000, DELTA, 1))
+    assert len(sent) == 2 and pipe.parked and pipe.producer is None
+    router.consumer_ready(pipe)  # feeding it again (as after a publisher's reconnect) leaves a parked track alone
+    assert pipe.producer is None
+    high.cache.started_at -= 10  # the cached keyframe is old: not replayed, a fresh one is asked for
+    plis = high.plis_sent
+    router.park(pipe, False, 0.3)
+    assert high.plis_sent == plis + 1 and not pipe.started
+    high.on_packet(rtp(2, 4, 9000, DELTA, 1))
+    assert len(sent) == 2  # a delta frame does not start it
+    high.on_packet(rtp(2, 5, 12000, key(1280), 1))
+    assert len(sent) == 3 and pipe.started
+    assert_gapless(sent)  # the far side's producer sees one continuous stream
+    router.park(pipe, True, 0.3)
+    router.park(pipe, False, 0.3)  # the cached keyframe is fresh: replayed at once
+    assert len(sent) == 4 and sent[-1].payload == key(1280)
+    assert_gapless(sent)
