@@ -125,3 +125,39 @@ async def test_the_watch_page_subscribes_through_checkout_and_then_shows_the_mon
             assert "1 mo" in await button.inner_text()
             assert not log.errors, log.errors
         await mongo_client.drop_database(db_name)
+
+
+async def test_the_streamer_uploads_and_deletes_subscriber_emotes_in_the_studio(hub: Hub, browser: Browser) -> None:
+    async with serve_asgi(create_app(hub, own_hub=False)) as base, httpx.AsyncClient(base_url=base) as http:
+        owner = await register(http, "Owner")
+        channel = owner["user"]["id"]
+        studio = await new_page(browser)
+        log = PageLog(studio)
+        await studio.goto(f"{base}/studio")
+        await log_in(studio, owner["email"], opener="#gate-login")
+        await studio.wait_for_selector("#studio-emotes:not([hidden]) #emote-list li.muted")
+
+        await studio.fill("#emote-form input[name=code]", "Hype")
+        await studio.set_input_files(
+            "#emote-form input[name=image]", {"name": "hype.png", "mimeType": "image/png", "buffer": _png(28)}
+        )
+        await studio.click("#emote-form button[type=submit]")
+        shown = studio.locator("#emote-list li[data-code=Hype] img.emote")
+        await shown.wait_for(timeout=10_000)
+        assert await shown.evaluate("img => img.complete && img.naturalWidth") == 28  # the served image decodes
+        listed = (await http.get(f"/api/v1/channels/{channel}/emotes")).json()["items"]
+        assert [(e["code"], e["width"], e["content_type"]) for e in listed] == [("Hype", 28, "image/png")]
+
+        # Too big a picture is refused with the server's reason and nothing is added.
+        await studio.fill("#emote-form input[name=code]", "Huge")
+        await studio.set_input_files(
+            "#emote-form input[name=image]", {"name": "huge.png", "mimeType": "image/png", "buffer": _png(256)}
+        )
+        await studio.click("#emote-form button[type=submit]")
+        await studio.locator(".toast").first.wait_for(timeout=10_000)
+        assert len((await http.get(f"/api/v1/channels/{channel}/emotes")).json()["items"]) == 1
+
+        await studio.click("#emote-list li[data-code=Hype] .emote-delete")
+        await studio.locator("#emote-list li[data-code=Hype]").wait_for(state="detached")
+        assert (await http.get(f"/api/v1/channels/{channel}/emotes")).json()["items"] == []
+        assert not [e for e in log.errors if "422" not in e], log.errors

@@ -143,9 +143,10 @@ export async function currentToken() {
 
 // ---- requests ------------------------------------------------------------------------------------------------
 
-async function request(method, path, body, { auth = true, query } = {}) {
+async function request(method, path, body, { auth = true, query, raw } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (raw !== undefined) headers["Content-Type"] = raw.type || "application/octet-stream";
   if (auth && session.accessToken) headers.Authorization = `Bearer ${session.accessToken}`;
   let url = PREFIX + path;
   if (query) {
@@ -161,7 +162,7 @@ async function request(method, path, body, { auth = true, query } = {}) {
     response = await fetch(url, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body),
       signal: controller.signal,
       credentials: "same-origin",
     });

@@ -5,6 +5,7 @@ import { api, hubConfig, nicknameFor, session } from "./api.js";
 import { formatNumber, t } from "./i18n.js";
 import { ChatComposer, ChatView, GiftEffects, GoalBar, Leaderboard, nicknameOf, userIdOf } from "./room.js";
 import { PkPanel, pkSteps } from "./pk.js";
+import { EmotesStudio } from "./emotes.js";
 import { RewardsStudio } from "./points.js";
 import { RoomSession } from "./room-session.js";
 import { listDevices, openCamera, publish } from "./rtc.js";
@@ -54,6 +55,7 @@ let booted = false;
 async function boot() {
   if (booted) return;
   booted = true;
+  if (session.user?.id) new EmotesStudio($("#studio-emotes"), session.user.id).refresh();
   setupRoom();
   await Promise.all([loadStreams(), startCamera()]);
   syncBeans();
