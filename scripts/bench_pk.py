@@ -7,9 +7,10 @@ to each stream. Each gift is a rose (8 beans for its streamer), so the k-th gift
 that screen shows the side's score ≥ 8·k (``battles.service.count`` queues a gift on ``GiftApplied``, before the
 ack; the battle's adder task puts it on the live score moments later). Latency = that screen's arrival time − the
 ack's arrival time, for every gift on every parsing viewer of both rooms (each room's screen shows both scores):
-p50/p99. Also: ack latency, the scores every parsing viewer ends with against the gifts acked, node CPU, and the
-node's event-loop lag during the window (a 10 ms timer's lateness: how long the loop was busy with other work
-before a due timer — a room's next tick — could run). Every loop is bounded (window, drain deadline).
+p50/p99. Also: ack latency, the scores every parsing viewer ends with against the gifts acked, node CPU, the
+node's event-loop lag during the window (a 10 ms timer's lateness: how long the loop was busy with other work before
+a due timer — a room's next tick — could run), and the load process's own (its timestamps are that late).
+Every loop is bounded (window, drain deadline).
 
     .venv/bin/python scripts/bench_pk.py --viewers 500 --rate 100 --window 10
 """
@@ -243,6 +244,10 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         senders = [await eio_connect(session, args.base, tokens[i], None) for i in range(args.senders)]
         await asyncio.sleep(1.0)
         stats: dict[str, Any] = {"sent": 0, "errors": 0, "ack_lat": [], "acks": [[], []], "error_samples": []}
+        load_lags: list[float] = []
+        measuring = asyncio.Event()
+        measuring.set()
+        load_lag = asyncio.create_task(loop_lag(measuring, load_lags))  # this process's own lateness: its timestamps
         cpu0 = cpu_seconds(args.pid)
         os.kill(args.pid, signal.SIGUSR1)
         t0 = time.monotonic()
@@ -252,6 +257,8 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         )
         window_cpu = cpu_seconds(args.pid) - cpu0
         os.kill(args.pid, signal.SIGUSR2)
+        load_lag.cancel()
+        load_cpu = cpu_seconds(os.getpid())
         want = [BEANS_PER_GIFT * len(stats["acks"][0]), BEANS_PER_GIFT * len(stats["acks"][1])]
 
         def caught_up() -> bool:
@@ -286,6 +293,9 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             final_scores_on_screens=sorted(finals),
             pk_score_frames_per_raw_viewer=round(sum(r.received for r in raws) / max(1, len(raws)), 1),
             node_cpu_pct=round(100 * window_cpu / args.window, 1),
+            load_loop_lag_p99_ms=pct(load_lags, 0.99),
+            load_loop_lag_max_ms=pct(load_lags, 1.0),
+            load_cpu_s=round(load_cpu, 1),
         )
         for t in probe_tasks:
             t.cancel()
