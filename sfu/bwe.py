@@ -54,6 +54,26 @@ DECREASE_EVERY_US = 200_000
 LOSS_WINDOW_US = 200_000
 LOSS_WINDOW_PACKETS = 20
 PROBE_MIN_PACKETS = 5
+PROBE_MAX_RATIO = 2.0
+#: A probe offers this much more than the rate it should confirm (media and padding together).
+PROBE_OVERSHOOT = 1.1
+#: A probe succeeded when the path delivered at least this share of the rate it was to confirm (media comes in
+#: frames: the offer inside the measured window varies by a few per cent).
+PROBE_ACCEPT = 0.9
+#: A probe's packets arriving spread over more than this times the time they took to leave (or more than
+#: ``PROBE_LOSS`` of their bytes lost) show a saturated path.
+PROBE_SPREAD = 1.1
+PROBE_LOSS = 0.02
+#: Sent packets kept for measuring probes (by send time).
+RECENT_US = 1_000_000
+#: A congestion this soon after a successful probe shows the probe was wrong; the next one waits ``PENALTY_US``.
+FAILED_MOVE_US = 5_000_000
+PENALTY_US = 5_000_000
+#: The standing queue: the smallest one-way delay of the last ``QUEUE_RECENT_US`` of arrivals over the smallest of
+#: the last ``QUEUE_BASE_BUCKETS`` seconds (sender and receiver clocks differ by a constant: it cancels).
+QUEUE_RECENT_US = 300_000
+QUEUE_BASE_BUCKET_US = 1_000_000
+QUEUE_BASE_BUCKETS = 10
 LOSS_FLOOR = 0.6
 
 NORMAL, OVERUSE, UNDERUSE = "normal", "overuse", "underuse"
@@ -232,9 +252,19 @@ class GccEstimator:
         self._loss_lost = 0
         #: Loss of the last complete window (0..1).
         self.loss = 0.0
+        #: When the last feedback came (None: none yet).
+        self.last_feedback_us: int | None = None
         self.decreases = 0
         self.feedbacks = 0
         self._probes: dict[int, list[PacketResult]] = {}
+        self._recent: deque[PacketResult] = deque()
+        #: While a probe and the queue it built drain (until ``_guard_until_us``), no decrease goes below the
+        #: estimate the probe started from (``_guard_floor``): a probe is meant to overfill a narrow link, and what it
+        #: learns is settled by :meth:`probe_result`, not by costing the viewer its current layer.
+        self._guard_until_us = -1
+        self._guard_floor = 0.0
+        self._owd_recent: deque[tuple[int, int]] = deque()  # (arrival µs, one-way delay µs)
+        self._owd_base: deque[tuple[int, int]] = deque(maxlen=QUEUE_BASE_BUCKETS)  # (bucket start, its minimum)
 
     @property
     def estimate_bps(self) -> int:
@@ -257,23 +287,70 @@ class GccEstimator:
         if not results:
             return
         self.feedbacks += 1
+        self.last_feedback_us = now_us
         trend = self._trend
         lost = 0
+        probes = 0
+        recent = self._recent
         for result in results:
+            recent.append(result)
             if result.probe >= 0:
+                # a probe is meant to find the bottleneck's edge: its own losses settle the probe (too few arrived:
+                # it failed), never the loss-based estimate, or each probe into a capped link costs the viewer a
+                # layer
                 self._probes.setdefault(result.probe, []).append(result)
-            if result.arrival_us is None:
+                probes += 1
+                if result.arrival_us is None:
+                    continue
+            elif result.arrival_us is None:
                 lost += 1
                 continue
             trend.add(result.send_us, result.arrival_us)
             self._acked.append((result.arrival_us, result.size))
             self._acked_bytes += result.size
+            self._one_way(result.arrival_us, result.arrival_us - result.send_us)
+        newest = recent[-1].send_us
+        while recent and recent[0].send_us < newest - RECENT_US:
+            recent.popleft()
         if self._acked:
             horizon = self._acked[-1][0] - ACKED_WINDOW_US
             while self._acked and self._acked[0][0] < horizon:
                 self._acked_bytes -= self._acked.popleft()[1]
         self._update_delay_based(now_us)
-        self._update_loss_based(len(results), lost, now_us)
+        self._update_loss_based(len(results) - probes, lost, now_us)
+
+    def _one_way(self, arrival_us: int, delay_us: int) -> None:
+        recent = self._owd_recent
+        recent.append((arrival_us, delay_us))
+        while recent and recent[0][0] < arrival_us - QUEUE_RECENT_US:
+            recent.popleft()
+        base = self._owd_base
+        if not base or arrival_us - base[-1][0] >= QUEUE_BASE_BUCKET_US:
+            base.append((arrival_us, delay_us))
+        elif delay_us < base[-1][1]:
+            base[-1] = (base[-1][0], delay_us)
+
+    def newest_queue_us(self) -> int | None:
+        """The queue the newest arrival waited in (its one-way delay over the least of the last 10 s)."""
+        if not self._owd_recent or not self._owd_base:
+            return None
+        return max(0, self._owd_recent[-1][1] - min(d for _, d in self._owd_base))
+
+    def standing_queue_us(self) -> int | None:
+        """How long the bottleneck's queue has stayed (µs): the least one-way delay of the last 300 ms of arrivals
+        above the least of the last 10 s. A burst (a keyframe, a probe, a sender that stalled) queues only some
+        packets; a link narrower than what is sent keeps every packet waiting. None before any arrival."""
+        if not self._owd_recent or not self._owd_base:
+            return None
+        return max(0, min(d for _, d in self._owd_recent) - min(d for _, d in self._owd_base))
+
+    def guard(self, until_us: int) -> None:
+        """A probe starts now: until ``until_us`` decreases stop at the current estimate (see ``_guard_floor``)."""
+        self._guard_until_us = until_us
+        self._guard_floor = float(self.estimate_bps)
+
+    def _floor(self, now_us: int) -> float:
+        return self._guard_floor if now_us < self._guard_until_us else 0.0
 
     def _bound(self, current: float, increased: float) -> float:
         """An increase stays under 1.5 x the acknowledged rate (+10 kbit/s); it never lowers ``current``."""
@@ -291,7 +368,7 @@ class GccEstimator:
             acked = self.acked_bps()
             recent = self._last_decrease_us is not None and now_us - self._last_decrease_us < DECREASE_EVERY_US
             if acked is not None and not recent:
-                self.delay_bps = min(self.delay_bps, BETA * acked)
+                self.delay_bps = min(self.delay_bps, max(BETA * acked, self._floor(now_us)))
                 self._last_decrease_us = now_us
                 self.decreases += 1
             self.rate_state = DECREASE
@@ -323,32 +400,62 @@ class GccEstimator:
                 # heavy loss: never above what arrived (a full queue hides the delay trend), and not compounding
                 # far below it while the sender is still switching down (what arrived is what the link carries)
                 self.loss_bps = min(max(self.loss_bps, LOSS_FLOOR * acked), BETA * acked)
+            self.loss_bps = max(self.loss_bps, self._floor(now_us))
             self.decreases += 1
         elif p < 0.02:
             self.loss_bps = self._bound(self.loss_bps, self.loss_bps * 1.05)
         self.loss_bps = max(float(self.min_bps), min(float(self.max_bps), self.loss_bps))
 
-    def probe_result(self, probe: int, target_bps: int) -> int | None:
-        """Settle probe cluster ``probe`` (call once its packets were all reported or given up on): the rate at
-        which it arrived (capped at ``target_bps``), and the estimate raised to it; None when too few arrived."""
+    def probe_result(self, probe: int, target_bps: int, wanted_bps: int | None = None) -> int | None:
+        """Settle probe cluster ``probe`` (call once its packets were all reported or given up on): the rate the path
+        took while the probe crossed it (capped at ``target_bps``); None when too few arrived or the arrivals
+        cannot be a measurement. When it reaches ``PROBE_ACCEPT`` of ``wanted_bps`` the probe succeeded: the
+        estimate is raised to it (at least to ``wanted_bps``, which is then returned). A probe that fell short
+        changes nothing.
+
+        The cluster is padding paced on top of the viewer's media, together offering about ``target_bps``. Every
+        packet (media and padding) sent from the cluster's first third to its end is measured. If they arrived
+        spread out more than they left (``PROBE_SPREAD``: the bottleneck's queue grew) or some were lost, the path
+        is saturated and what it delivered (bytes arrived over the time they took to arrive) is its capacity.
+        Otherwise it took all that was offered: the rate is what was offered. The first third is left out: a
+        shaper's burst allowance lets it through at line rate."""
         results = self._probes.pop(probe, [])
-        arrived = sorted((r for r in results if r.arrival_us is not None), key=lambda r: r.arrival_us or 0)
+        arrived = [r for r in results if r.arrival_us is not None]
         if len(arrived) < PROBE_MIN_PACKETS or len(arrived) < len(results) // 2:
             return None
-        # the first third rides the bottleneck's burst allowance (a token bucket lets it through at line rate): the
-        # rate is measured over the rest
-        skip = len(arrived) // 3
-        first = arrived[skip].arrival_us
-        last = arrived[-1].arrival_us
-        assert first is not None and last is not None
-        span = max(last - first, 250)
-        rate = int(sum(r.size for r in arrived[skip + 1 :]) * 8 * 1_000_000 / span)
-        rate = min(rate, target_bps)
+        sends = sorted(r.send_us for r in results)
+        start, end = sends[len(sends) // 3], sends[-1]
+        window = [r for r in self._recent if start <= r.send_us <= end]
+        landed = sorted((r.arrival_us, r.size) for r in window if r.arrival_us is not None)
+        if len(landed) < PROBE_MIN_PACKETS:
+            return None
+        send_span = max(end - start, 250)
+        arrival_span = landed[-1][0] - landed[0][0]
+        if arrival_span * PROBE_MAX_RATIO < send_span:
+            # arrived much faster than it was sent: the receiver stamped a backlog at once (a busy receiver), not a
+            # measurement of the path
+            return None
+        sent_bytes = sum(r.size for r in window)
+        arrived_bytes = sum(size for _, size in landed)
+        saturated = arrival_span > PROBE_SPREAD * send_span or arrived_bytes < (1 - PROBE_LOSS) * sent_bytes
+        if saturated:
+            rate = (arrived_bytes - landed[0][1]) * 8 * 1_000_000 / max(arrival_span, send_span)
+        else:
+            rate = sent_bytes * 8 * 1_000_000 / send_span
+        rate = int(min(rate, target_bps))
+        if wanted_bps is not None:
+            if rate < PROBE_ACCEPT * wanted_bps:
+                return rate
+            rate = max(rate, wanted_bps)
         if rate > self.estimate_bps and self._trend.state != OVERUSE:
             self.delay_bps = max(self.delay_bps, float(rate))
             self.loss_bps = max(self.loss_bps, float(rate))
             self.rate_state = HOLD
         return rate
+
+    def probe_reported(self, probe: int) -> int:
+        """Packets of probe cluster ``probe`` the feedback reported so far (arrived or lost)."""
+        return len(self._probes.get(probe, ()))
 
     def forget_probe(self, probe: int) -> None:
         self._probes.pop(probe, None)
@@ -368,6 +475,8 @@ class ProbePlanner:
         self.in_flight: tuple[int, int, int] | None = None  # (id, target bps, sent at)
         self.probes = 0
         self.successes = 0
+        self.last_success_us: int | None = None
+        self.penalties = 0
 
     def want(self, now_us: int, estimate_bps: int, wanted_bps: int | None, detector: str, loss: float) -> int | None:
         """A probe target (bits per second) to send now, or None."""
@@ -377,7 +486,16 @@ class ProbePlanner:
             return None
         if self.last_probe_us is not None and now_us - self.last_probe_us < self.interval_us:
             return None
-        return max(int(wanted_bps * 1.25), 2 * estimate_bps)
+        return int(wanted_bps * PROBE_OVERSHOOT)
+
+    def moved_down(self, now_us: int) -> None:
+        """The viewer had to leave its layer for congestion: if a probe moved it up shortly before, that probe was
+        wrong (a shaper's burst allowance let it through), so the next one waits ``PENALTY_US``."""
+        if self.last_success_us is not None and now_us - self.last_success_us < FAILED_MOVE_US:
+            self.last_success_us = None
+            self.penalties += 1
+            self.last_probe_us = now_us
+            self.interval_us = PENALTY_US
 
     def last_probe_us_or(self, default: int) -> int:
         return self.last_probe_us if self.last_probe_us is not None else default
@@ -394,12 +512,20 @@ class ProbePlanner:
         self.in_flight = None
         if rate_bps is not None and rate_bps > estimate_before and (wanted_bps is None or rate_bps >= wanted_bps):
             self.successes += 1
+            self.last_success_us = self.last_probe_us
             self.interval_us = self.min_interval_us
         else:
             self.interval_us = min(self.max_interval_us, self.interval_us * 2)
 
 
-def probe_cluster_size(target_bps: int, duration_us: int = 40_000, packet_bytes: int = 280) -> int:
-    """Packets of ``packet_bytes`` in a burst worth ``duration_us`` at ``target_bps`` (at least 30, so that the part
-    measured outlasts a bottleneck's burst allowance; at most 60)."""
-    return max(30, min(60, int(target_bps * duration_us / 8 / 1_000_000 / packet_bytes)))
+def probe_cluster_size(padding_bps: int, duration_us: int = 300_000, packet_bytes: int = 280) -> int:
+    """Padding packets of ``packet_bytes`` worth ``duration_us`` at ``padding_bps`` (at least 10, at most 60). The
+    cluster is paced (:func:`probe_gap_us`), so on a link narrower than the target the bottleneck's queue grows by
+    only ``(offered - capacity) * duration``: a probe finds the edge without overflowing the queue into the
+    viewer's media; long enough that a shaper's burst allowance is only its start."""
+    return max(10, min(60, int(padding_bps * duration_us / 8 / 1_000_000 / packet_bytes)))
+
+
+def probe_gap_us(padding_bps: int, packet_bytes: int, per_send: int) -> int:
+    """Microseconds between sends of ``per_send`` probe packets, so that the padding leaves at ``padding_bps``."""
+    return int(per_send * packet_bytes * 8 * 1_000_000 / max(padding_bps, 1))

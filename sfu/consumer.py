@@ -9,6 +9,7 @@ continuous stream that resumes at a keyframe.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
 import time
@@ -21,7 +22,7 @@ from aiortc import RTCRtpSender
 from aiortc.utils import random16, random32
 
 from sfu import aiortc_hooks
-from sfu.downlink import PROBE_PACKET_BYTES, DownlinkEstimate
+from sfu.downlink import PROBE_PACKET_BYTES, PROBE_PER_SEND, DownlinkEstimate
 from sfu.egress import EgressProfile
 from sfu.packet import ForwardPacket
 from sfu.report_bwe import ReportEstimate
@@ -305,21 +306,35 @@ class Consumer:
         number = self._sent(len(tail) + 12, _clock_ns() // 1000)
         return tail[:5] + _osn(number) + tail[7:]
 
-    def send_probe(self, probe: int, count: int) -> int:
+    def send_probe(self, probe: int, count: int, gap_us: int = 0, per_send: int = PROBE_PER_SEND) -> int:
         """A probe cluster: ``count`` padding-only packets on the RTX SSRC (RFC 4588; the viewer's decoder never
-        sees them), each with a transport-wide sequence number. Returns how many went out (0: no RTX, not
-        flowing)."""
+        sees them), each with a transport-wide sequence number, ``per_send`` at a time every ``gap_us`` (0: all at
+        once). Returns how many will go out (0: no RTX, not flowing)."""
         downlink = self.downlink
-        send = self._send
         # a paused consumer probes too (that is how it finds room for the lowest layer again)
         if (
             downlink is None
-            or send is None
+            or self._send is None
             or self.first_packet_at is None
             or self._rtx_pt is None
             or not self._rtx_ssrc
         ):
             return 0
+        if gap_us <= 0:
+            self._send_probe_packets(probe, count)
+            return count
+        loop = asyncio.get_running_loop()
+        self._send_probe_packets(probe, min(per_send, count))
+        for index, offset in enumerate(range(per_send, count, per_send), start=1):
+            loop.call_later(index * gap_us / 1_000_000, self._send_probe_packets, probe, min(per_send, count - offset))
+        return count
+
+    def _send_probe_packets(self, probe: int, count: int) -> None:
+        downlink = self.downlink
+        send = self._send
+        if downlink is None or send is None or self.closed or self._rtx_pt is None or downlink.probe_stopped:
+            return
+        downlink.probe_sent += count
         ts = self._sd[_RTPTS]
         extension = b"\xbe\xde\x00\x01" + bytes(((self._twcc_id << 4) | 1,))
         sent = downlink.history.sent
@@ -331,7 +346,6 @@ class Consumer:
                 send(data + _osn(number) + b"\x00" + _PROBE_PADDING)
             except pylibsrtp.Error:
                 self.send_errors += 1
-        return count
 
     # -- feedback from the viewer ----------------------------------------------------------------------------
 
@@ -347,7 +361,8 @@ class Consumer:
         if producer is None or send is None or not self._started or self._profile is None:
             return
         seq_off, ts_off = self._seq_off, self._ts_off
-        if (out_seq - self._epoch_out_start) & 0xFFFF >= 0x8000:
+        earlier = (out_seq - self._epoch_out_start) & 0xFFFF >= 0x8000
+        if earlier:
             # a packet of the previous epoch: answered from the layer it came from (a simulcast switch), if that
             # producer is still live (not a publisher that reconnected: its history is gone)
             previous = self._previous_epoch
@@ -366,6 +381,8 @@ class Consumer:
             if last is not None and now - last < RETRANSMIT_GAP_S:
                 self.nacks_suppressed += 1
                 return
+            if not self.downlink.may_retransmit(len(packet.payload) + 30, int(now * 1_000_000), spare=earlier):
+                return  # over the viewer's retransmission budget (counted by the estimate)
             if len(self._resent) >= 1024:
                 self._resent.clear()
             self._resent[out_seq] = now
@@ -454,6 +471,7 @@ class Consumer:
             "send_errors": self.send_errors,
             "first_packet_s": None if self.first_packet_at is None else self.first_packet_at - self.created_at,
             "layer": self._producer.rid if self._producer is not None and self._started else None,
+            "pending": self.pending.rid if self.pending is not None else None,
             "preference": self.preference,
             "switches": self.switches,
             "paused": self.paused,

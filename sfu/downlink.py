@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from sfu.bwe import GccEstimator, ProbePlanner, SendHistory, probe_cluster_size
+from sfu.bwe import NORMAL, GccEstimator, ProbePlanner, SendHistory, probe_cluster_size, probe_gap_us
 from sfu.twcc import parse_feedback, split_rtcp
 
 #: The estimate starts high (nothing known against the viewer's link): the first congestion brings it down to what
@@ -25,6 +25,29 @@ WARMUP_US = 1_000_000
 #: A probe whose packets were not all reported by then is settled with what arrived.
 PROBE_TIMEOUT_US = 1_000_000
 PROBE_PACKET_BYTES = 275
+#: A viewer's estimate falling under its current layer moves it down at once only when its link shows it: loss of at
+#: least ``CONGESTED_LOSS`` in the last window, or a standing queue of ``CONGESTED_QUEUE_US``. Otherwise (a delay
+#: trend alone: a keyframe's burst, a probe, a busy sender) the layer is held for up to ``HOLD_US`` while the
+#: estimate recovers: each needless switch costs a keyframe and, on a tight link, the frames lost around it.
+CONGESTED_LOSS = 0.05
+#: Feedback older than this no longer describes the link (``DownlinkEstimate.fresh``).
+STALE_US = 1_000_000
+CONGESTED_QUEUE_US = 40_000
+HOLD_US = 2_500_000
+#: After a probe's last packet left, decreases stop at the estimate it started from for this long more (the queue
+#: it built drains; see ``GccEstimator.guard``).
+PROBE_GUARD_US = 400_000
+#: A probe stops sending once a packet arrived this much later than the least delay seen (a queue building).
+PROBE_STOP_QUEUE_US = 25_000
+#: Probe packets sent together; the pairs are spaced so that the cluster leaves at the probe's target rate.
+PROBE_PER_SEND = 2
+#: Retransmissions to a viewer use at most this share of its estimate (a token bucket, bytes): on a link that just
+#: narrowed, the viewer NACKs everything the queue dropped, and resending all of it would keep the queue full, so
+#: the keyframe of the lower layer would be lost too (a retransmission storm: seconds of frozen video).
+RTX_SHARE = 0.3
+#: The bucket holds this much time of its rate, and at least ``RTX_BURST_BYTES`` (a keyframe's lost packets).
+RTX_BUCKET_S = 0.5
+RTX_BURST_BYTES = 12_000
 
 
 def now_us() -> int:
@@ -40,8 +63,22 @@ class DownlinkEstimate:
         self.feedbacks = 0
         self.malformed = 0
         self._previous_usable: int | None = None
-        #: The in-flight probe: (id, target bps, unwrapped number of its last packet, estimate before, wanted).
+        #: The in-flight probe: (id, target bps, packets, estimate before, wanted).
         self._probe: tuple[int, int, int, int, int | None] | None = None
+        #: Since when the estimate has been under the current layer without the link showing congestion.
+        self._strained_since: int | None = None
+        self.holds = 0
+        #: Down-switches for congestion that stopped the old layer at once (``Router.place``).
+        self.cut_short = 0
+        self._rtx_tokens = float(RTX_BURST_BYTES)
+        self._rtx_at: int | None = None
+        self.retransmits_refused = 0
+        #: The in-flight probe is to send no more packets (``PROBE_STOP_QUEUE_US``); then it settles with the ones
+        #: that went out.
+        self.probe_stopped = False
+        self.probes_stopped = 0
+        #: Packets of the in-flight probe sent so far (``Consumer`` counts them).
+        self.probe_sent = 0
 
     # -- feedback (RTCP from the viewer) ---------------------------------------------------------------------
 
@@ -58,18 +95,26 @@ class DownlinkEstimate:
             self.feedbacks += 1
             self.estimator.on_feedback(self.history.results(feedback.base_seq, feedback.arrivals), now)
             probe = self._probe
-            if probe is not None and feedback.arrivals:
-                newest = self.history.unwrap((feedback.base_seq + len(feedback.arrivals) - 1) & 0xFFFF)
-                if newest >= probe[2]:
-                    self._settle()
+            if probe is None:
+                continue
+            if self.estimator.probe_reported(probe[0]) >= (self.probe_sent if self.probe_stopped else probe[2]):
+                self._settle()
+            elif not self.probe_stopped:
+                queue = self.estimator.newest_queue_us()
+                if queue is not None and queue > PROBE_STOP_QUEUE_US:
+                    # the bottleneck's queue is growing: the path is saturated, and the rest of the cluster would
+                    # only overflow it into the viewer's media; what arrived so far is measured
+                    self.probe_stopped = True
+                    self.probes_stopped += 1
 
     def _settle(self) -> None:
         probe = self._probe
         if probe is None:
             return
         self._probe = None
+        self.probe_stopped = False
         probe_id, target, _, before, wanted = probe
-        rate = self.estimator.probe_result(probe_id, target)
+        rate = self.estimator.probe_result(probe_id, target, wanted)
         self.planner.settled(rate, before, wanted)
 
     # -- the router's tick -----------------------------------------------------------------------------------
@@ -81,24 +126,83 @@ class DownlinkEstimate:
             return None
         usable = int(self.estimator.estimate_bps * USABLE)
         previous, self._previous_usable = self._previous_usable, usable
-        return max(usable, previous) if previous is not None else usable
+        if previous is None or self.congested(now):
+            return usable  # a link that shows congestion is left at once
+        return max(usable, previous)
 
-    def tick(self, now: int, wanted_layer_bps: int | None) -> tuple[int, int] | None:
-        """Settle a probe that timed out; return (probe id, packets) when a probe should be sent now, toward a
-        layer of ``wanted_layer_bps`` (None: nothing bigger to go to)."""
+    def fresh(self, now: int) -> bool:
+        """Feedback came lately: the loss, delay state and acknowledged rate describe the link now. A viewer whose
+        video is paused gets none (only probes bring some), and what the last one said must not keep it paused."""
+        last = self.estimator.last_feedback_us
+        return last is not None and now - last < STALE_US
+
+    def congested(self, now: int) -> bool:
+        """The link shows congestion: loss in the last window, or a standing queue."""
+        if not self.fresh(now):
+            return False
+        queue = self.estimator.standing_queue_us()
+        return self.estimator.loss >= CONGESTED_LOSS or (queue is not None and queue >= CONGESTED_QUEUE_US)
+
+    def hold(self, now: int, usable: int, current_bps: int | None) -> int:
+        """``usable``, or ``current_bps`` (what keeps the viewer on its current layer) while the estimate is under
+        that layer with no congestion shown, for at most ``HOLD_US``. ``current_bps`` None: the estimate fits."""
+        if current_bps is None or usable >= current_bps:
+            self._strained_since = None
+            return usable
+        if self.congested(now):
+            self.planner.moved_down(now)
+            return usable
+        if self._strained_since is None:
+            self._strained_since = now
+            self.holds += 1
+        return current_bps if now - self._strained_since < HOLD_US else usable
+
+    def may_retransmit(self, size: int, now: int, *, spare: bool = False) -> bool:
+        """Whether a retransmission of ``size`` bytes fits this viewer's retransmission budget (``RTX_SHARE`` of
+        the estimate); takes the bytes if so. ``spare``: a repair of lower value (a packet of the layer the viewer
+        left) that may only use the upper half of the bucket, so the new layer's keyframe can always be repaired."""
+        rate = self.estimator.estimate_bps * RTX_SHARE / 8  # bytes per second
+        cap = max(float(RTX_BURST_BYTES), rate * RTX_BUCKET_S)
+        last, self._rtx_at = self._rtx_at, now
+        if last is not None:
+            self._rtx_tokens = min(cap, self._rtx_tokens + rate * (now - last) / 1_000_000)
+        if self._rtx_tokens - (cap / 2 if spare else 0) < size:
+            self.retransmits_refused += 1
+            return False
+        self._rtx_tokens -= size
+        return True
+
+    def tick(
+        self, now: int, wanted_layer_bps: int | None, next_layer_bps: int | None = None
+    ) -> tuple[int, int, int] | None:
+        """Settle a probe that timed out; return (probe id, packets, microseconds between sends of
+        ``PROBE_PER_SEND`` packets) when a probe should be sent now, toward a layer of ``wanted_layer_bps`` (None:
+        nothing bigger to go to), or toward ``next_layer_bps`` (the next layer up) when that is smaller: one layer at
+        a time."""
         if self._probe is not None and now - self.planner.last_probe_us_or(now) > PROBE_TIMEOUT_US:
             self._settle()
         if self.first_feedback_us is None:
             return None
         wanted = None if wanted_layer_bps is None else int(wanted_layer_bps / USABLE)
+        if wanted is not None and next_layer_bps is not None:
+            # one layer at a time: a probe toward the top layer would overfill a link that may just carry the next
+            wanted = min(wanted, int(next_layer_bps / USABLE))
         estimate = self.estimator.estimate_bps
-        target = self.planner.want(now, estimate, wanted, self.estimator.detector_state, self.estimator.loss)
+        fresh = self.fresh(now)
+        detector, loss = (self.estimator.detector_state, self.estimator.loss) if fresh else (NORMAL, 0.0)
+        target = self.planner.want(now, estimate, wanted, detector, loss)
         if target is None:
             return None
         probe_id = self.planner.started(target, now)
-        count = probe_cluster_size(target, packet_bytes=PROBE_PACKET_BYTES)
-        self._probe = (probe_id, target, self.history.next_seq + count - 1, estimate, wanted)
-        return probe_id, count
+        # the padding tops up what the viewer already gets to the target (at least a fifth of it)
+        acked = (self.estimator.acked_bps() or 0) if fresh else 0
+        padding = max(target - acked, target // 5)
+        count = probe_cluster_size(padding, packet_bytes=PROBE_PACKET_BYTES)
+        gap = probe_gap_us(padding, PROBE_PACKET_BYTES, PROBE_PER_SEND)
+        self._probe = (probe_id, target, count, estimate, wanted)
+        self.probe_sent = 0
+        self.estimator.guard(now + gap * count // PROBE_PER_SEND + PROBE_GUARD_US)
+        return probe_id, count, gap
 
     def probe_not_sent(self) -> None:
         """The consumer could not send the probe (no RTX, not started): forget it."""
@@ -110,6 +214,7 @@ class DownlinkEstimate:
 
     def stats(self, now: int) -> dict[str, object]:
         estimator = self.estimator
+        queue = estimator.standing_queue_us()
         return {
             "estimate_bps": estimator.estimate_bps if self.first_feedback_us is not None else None,
             "usable_bps": self._previous_usable,
@@ -120,4 +225,10 @@ class DownlinkEstimate:
             "feedbacks": self.feedbacks,
             "probes": self.planner.probes,
             "probe_successes": self.planner.successes,
+            "retransmits_refused": self.retransmits_refused,
+            "standing_queue_ms": None if queue is None else queue // 1000,
+            "holds": self.holds,
+            "cut_short": self.cut_short,
+            "probe_penalties": self.planner.penalties,
+            "probes_stopped": self.probes_stopped,
         }

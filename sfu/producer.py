@@ -40,6 +40,8 @@ FRAME_WAIT_S = 0.2
 
 #: A layer with no packet for this long is not offered to viewers (the publisher paused it, or lost bandwidth).
 LAYER_SILENCE_S = 1.0
+#: A layer's peak bitrate is the highest of its last this many one-second bitrates.
+PEAK_SECONDS = 5
 
 #: One packet in this many has its residence time (tap in → each viewer's send) measured.
 RESIDENCE_SAMPLE_EVERY = 16
@@ -152,6 +154,8 @@ class Producer:
         #: A relayed layer: the origin's description of it (``sfu/pipe.py``), so that the edge offers the layer to
         #: its viewers also while its pipe does not carry it.
         self.remote: Callable[[], RemoteLayer | None] | None = None
+        #: The last few one-second bitrates (the layer's peak: what a viewer moving up must have room for).
+        self._rates: deque[float] = deque(maxlen=PEAK_SECONDS)
         self._upstream.feed(self)
 
     # -- hot path --------------------------------------------------------------------------------------------
@@ -360,7 +364,10 @@ class Producer:
             and self.last_packet_at is not None
             and now - self.last_packet_at < LAYER_SILENCE_S
         )
-        return LayerInfo(self.rid or "", self.width, self.height, round(self.bitrate(now)), available)
+        bitrate = round(self.bitrate(now))
+        return LayerInfo(
+            self.rid or "", self.width, self.height, bitrate, available, round(max(self._rates, default=bitrate))
+        )
 
     def bitrate(self, now: float) -> float:
         """Bits per second over the last second or so (re-measured at most once a second)."""
@@ -368,6 +375,7 @@ class Producer:
         if now - mark_time >= 1.0:
             self._bitrate = (self.bytes - mark_bytes) * 8 / (now - mark_time)
             self._rate_mark = (now, self.bytes)
+            self._rates.append(self._bitrate)
         return self._bitrate
 
     def _switch_arrived(self, keyframe: ForwardPacket) -> None:

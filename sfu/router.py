@@ -18,7 +18,7 @@ from sfu.consumer import Consumer
 from sfu.downlink import now_us
 from sfu.egress import ProfileTable
 from sfu.producer import Producer
-from sfu.selector import LayerInfo, order_layers, select_layer
+from sfu.selector import KEEP, LayerInfo, order_layers, select_layer
 
 if TYPE_CHECKING:
     from sfu.ladder import Ladder
@@ -127,9 +127,10 @@ class Router:
         if consumer.closed or not consumer.connected or not self.layers or consumer.pinned is not None:
             return
         infos = self.layer_infos() if infos is None else infos
-        rid = select_layer(consumer.preference, consumer.screen, consumer.estimate_bps, infos)
-        target = next((p for p in self.layers if p.rid == rid), None) if rid is not None else None
         current = consumer.producer
+        on = current.rid if current is not None and consumer.started and not consumer.paused else None
+        rid = select_layer(consumer.preference, consumer.screen, consumer.estimate_bps, infos, on)
+        target = next((p for p in self.layers if p.rid == rid), None) if rid is not None else None
         if target is None:
             if rid is None and any(info.available for info in infos):  # nothing fits: audio only
                 self._pause(consumer)
@@ -138,6 +139,15 @@ class Router:
             if consumer.pending is not None:
                 consumer.pending.remove_consumer(consumer)
                 consumer.pending = None
+            return
+        if current is None and consumer.pending is target:
+            return  # it waits for that layer's keyframe (its old layer was cut short for congestion)
+        if current is None and consumer.paused:
+            # resuming paused video: at the layer's next keyframe (asked for), not by replaying its cached group of
+            # pictures, which would arrive at once on the narrow link that paused it
+            if consumer.pending is not None and consumer.pending is not target:
+                consumer.pending.remove_consumer(consumer)
+            target.switch_in(consumer)
             return
         if current is None or not consumer.started:
             if current is not None:
@@ -152,6 +162,18 @@ class Router:
             consumer.pending.remove_consumer(consumer)
             if current is not None:
                 current.remove_handoff(consumer)
+        downlink = consumer.downlink
+        if (
+            downlink is not None
+            and downlink.congested(now_us())
+            and current in self.layers
+            and self.layers.index(target) < self.layers.index(current)
+        ):
+            # leaving a layer the link cannot carry: stop sending it now, so that the bottleneck's queue drains
+            # before the lower layer's keyframe arrives (sent behind a full queue it would come late or be lost)
+            current.remove_consumer(consumer)
+            consumer.detach()
+            downlink.cut_short += 1
         target.switch_in(consumer)
 
     def park(self, consumer: Consumer, parked: bool, fresh_s: float) -> None:
@@ -199,19 +221,27 @@ class Router:
         downlink = consumer.downlink
         assert downlink is not None
         usable = downlink.usable_bps(now)
+        if usable is not None:
+            feeding = consumer.producer if consumer.started and not consumer.paused else None
+            info = next((i for i in infos if feeding is not None and i.rid == feeding.rid and i.available), None)
+            # what keeps the current layer (``select_layer``'s KEEP): held a while unless the link shows congestion
+            keep = None if info is None else int(info.bitrate_bps / KEEP) + 1
+            usable = downlink.hold(now, usable, keep)
         lowest = min((info.bitrate_bps for info in infos if info.available), default=0)
         if usable is not None and PAUSE_BELOW * lowest <= usable < lowest:
             usable = lowest  # keep the lowest layer until the estimate is clearly below it: a pause costs a keyframe
         consumer.estimate_bps = usable
         wanted: int | None = None
+        step: int | None = None
         best = select_layer(consumer.preference, consumer.screen, None, infos)
         if best is not None:
             ranks = {info.rid: index for index, info in enumerate(infos)}
             target = consumer.pending or consumer.producer
             on = ranks.get(target.rid or "", -1) if target is not None and not consumer.paused else -1
             if ranks[best] > on:
-                wanted = max(info.bitrate_bps for info in infos[on + 1 : ranks[best] + 1])
-        probe = downlink.tick(now, wanted)
+                needs = [max(info.bitrate_bps, info.peak_bps) for info in infos[on + 1 : ranks[best] + 1]]
+                wanted, step = max(needs), needs[0]
+        probe = downlink.tick(now, wanted, step)
         if probe is not None and not consumer.send_probe(*probe):
             downlink.probe_not_sent()
 

@@ -10,6 +10,12 @@ Rules, in order:
    not pull 720p into a 360-pixel-high view; layers of unknown size are not skipped.
 4. An estimate (bits per second) caps every preference: the best layer at or below the chosen one whose bitrate
    fits the estimate. When not even the lowest layer fits, the answer is None: video pauses, audio goes on.
+5. Hysteresis, given the layer the viewer is on (``current``): a layer *above* it fits only when its peak bitrate
+   (the highest of its last few seconds: encoders vary with the picture) fits the estimate; the current layer and
+   those below it fit while their bitrate is under ``KEEP`` times the estimate. The estimate a viewer gets is already
+   a share of what its link carries (``sfu/downlink.py`` USABLE); moving up takes that headroom, staying may use it.
+   Without this a viewer whose link sits near a layer's bitrate flips between two layers, and each flip waits for a
+   keyframe on a congested link.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ HIGH = "high"
 MEDIUM = "medium"
 LOW = "low"
 PREFERENCES = (AUTO, HIGH, MEDIUM, LOW)
+#: The current layer (and those below it) stay while their bitrate is under this many times the estimate.
+KEEP = 1.15
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +41,8 @@ class LayerInfo:
     height: int
     bitrate_bps: int
     available: bool
+    #: The highest recent bitrate (0: unknown, ``bitrate_bps`` is used).
+    peak_bps: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +56,14 @@ class Screen:
 
 
 def select_layer(
-    preference: str, screen: Screen | None, estimate_bps: int | None, layers: tuple[LayerInfo, ...]
+    preference: str,
+    screen: Screen | None,
+    estimate_bps: int | None,
+    layers: tuple[LayerInfo, ...],
+    current: str | None = None,
 ) -> str | None:
     """The rid to send, or None (nothing fits the estimate, or nothing is available). ``layers`` runs from the
-    lowest to the highest."""
+    lowest to the highest; ``current`` is the layer the viewer is on (None: none yet, or paused)."""
     if preference not in PREFERENCES:
         raise ValueError(f"unknown layer preference {preference!r}")
     if not any(layer.available for layer in layers):
@@ -64,7 +78,15 @@ def select_layer(
                 index = candidate
                 break
     if estimate_bps is not None:
-        fitting = [i for i in range(index + 1) if layers[i].available and layers[i].bitrate_bps <= estimate_bps]
+        on = next((i for i, layer in enumerate(layers) if layer.rid == current), -1) if current is not None else -1
+
+        def fits(i: int) -> bool:
+            layer = layers[i]
+            if i <= on:
+                return layer.bitrate_bps <= estimate_bps * KEEP
+            return max(layer.bitrate_bps, layer.peak_bps) <= estimate_bps
+
+        fitting = [i for i in range(index + 1) if layers[i].available and fits(i)]
         if not fitting:
             return None
         index = fitting[-1]

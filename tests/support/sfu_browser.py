@@ -97,6 +97,30 @@ window.inbound = async () => {
   }
   return out;
 };
+// the longest time without a newly decoded video frame, polled every 50 ms in the page (``longestGap`` returns it in
+// seconds, open gap included, and starts over): what a viewer sees as its longest freeze
+window.watchGaps = () => {
+  if (window.gaps) return;
+  const gaps = window.gaps = {frames: -1, at: performance.now(), longest: 0};
+  setInterval(async () => {
+    const report = await window.pc.getStats();
+    for (const r of report.values()) {
+      if (r.type !== 'inbound-rtp' || r.kind !== 'video') continue;
+      const now = performance.now();
+      if ((r.framesDecoded || 0) !== gaps.frames) {
+        if (gaps.frames >= 0) gaps.longest = Math.max(gaps.longest, now - gaps.at);
+        gaps.frames = r.framesDecoded || 0;
+        gaps.at = now;
+      }
+    }
+  }, 50);
+};
+window.longestGap = () => {
+  const gaps = window.gaps;
+  const longest = Math.max(gaps.longest, performance.now() - gaps.at);
+  gaps.longest = 0;
+  return longest / 1000;
+};
 window.outbound = async () => {
   const report = await window.pc.getStats();
   for (const r of report.values()) {

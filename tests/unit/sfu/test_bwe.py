@@ -7,12 +7,14 @@ import random
 
 from sfu.bwe import (
     OVERUSE,
+    PENALTY_US,
     GccEstimator,
     PacketResult,
     ProbePlanner,
     SendHistory,
     probe_cluster_size,
 )
+from sfu.downlink import HOLD_US, RTX_BURST_BYTES, DownlinkEstimate
 
 
 class Link:
@@ -148,3 +150,149 @@ def test_the_send_history_joins_feedback_across_the_wrap_and_skips_unknown_numbe
         (20, 7, 1002),
         (30, 8, 1003),
     ]
+
+
+def probe_over(link: Link, start_us: int, padding_bps: int, count: int, probe: int = 0) -> list[PacketResult]:
+    """A paced probe cluster of ``count`` padding packets (280 bytes) at ``padding_bps``, through ``link``."""
+    gap = int(280 * 8 * 1_000_000 / padding_bps)
+    return [
+        PacketResult(start_us + i * gap, link.carry(start_us + i * gap, 280), 280, probe=probe) for i in range(count)
+    ]
+
+
+def test_a_probe_that_overfills_a_narrow_link_does_not_lower_the_estimate_by_its_own_losses() -> None:
+    # a viewer on a 400 kbit/s link, getting 250 kbit/s: a probe toward a bigger layer must not cost it the estimate
+    # its current layer needs (its losses settle the probe, not the loss-based estimate)
+    estimator = GccEstimator(start_bps=400_000)
+    link = Link(400_000, queue_ms=30)
+    t = run(estimator, link, 250_000, 0, 3)
+    before = estimator.estimate_bps
+    assert before >= 300_000
+    estimator.on_feedback(probe_over(link, t, 2_000_000, 60), t + 50_000)
+    estimator.probe_result(0, 1_000_000)
+    run(estimator, link, 250_000, t + 50_000, 0.3)
+    assert estimator.estimate_bps >= before
+    assert estimator.loss < 0.1  # the media got through
+
+
+def test_a_probe_counts_what_the_link_carried_of_media_and_padding_together() -> None:
+    estimator = GccEstimator(start_bps=200_000)
+    link = Link(500_000, queue_ms=200)
+    t = run(estimator, link, 300_000, 0, 2)
+    # padding at 400 kbit/s on top of 300 kbit/s of media, interleaved, through a 500 kbit/s link
+    results: list[PacketResult] = []
+    media_gap, padding_gap = int(1200 * 8 * 1e6 / 300_000), int(280 * 8 * 1e6 / 400_000)
+    media = [(t + i * media_gap, 1200, -1) for i in range(10)]
+    events = sorted(media + [(t + i * padding_gap, 280, 0) for i in range(40)])
+    for send, size, probe in events:
+        results.append(PacketResult(send, link.carry(send, size), size, probe))
+    estimator.on_feedback(results, t + 300_000)
+    rate = estimator.probe_result(0, 700_000)
+    assert rate is not None and 420_000 <= rate <= 560_000, rate  # the link's 500 kbit/s, not the padding's share
+
+
+def test_a_probe_that_arrived_faster_than_it_was_sent_is_no_measurement() -> None:
+    estimator = GccEstimator(start_bps=200_000)
+    # sent over 150 ms, stamped by a receiver that was busy as arriving within 2 ms
+    results = [PacketResult(i * 5_000, 200_000 + i * 100, 280, probe=0) for i in range(30)]
+    estimator.on_feedback(results, 300_000)
+    assert estimator.probe_result(0, 3_000_000) is None
+    assert estimator.estimate_bps == 200_000
+
+
+def test_an_overuse_while_a_probe_drains_stops_at_the_estimate_the_probe_started_from() -> None:
+    estimator = GccEstimator(start_bps=1_000_000)
+    t = run(estimator, Link(10_000_000), 800_000, 0, 2)
+    before = estimator.estimate_bps
+    estimator.guard(t + 2_000_000)
+    deep = Link(500_000, queue_ms=10_000)
+    deep.free_at = t
+    t = run(estimator, deep, 800_000, t, 1.0)
+    assert estimator.decreases >= 1 and estimator.estimate_bps >= before
+    # once the guard is over, the same over-use lowers it
+    run(estimator, deep, 800_000, t + 1_000_000, 1.0)
+    assert estimator.estimate_bps < before
+
+
+def test_a_standing_queue_shows_a_link_narrower_than_what_is_sent_and_a_burst_does_not() -> None:
+    estimator = GccEstimator(start_bps=1_000_000)
+    link = Link(2_000_000, queue_ms=500)
+    t = run(estimator, link, 1_000_000, 0, 2)
+    # a keyframe's burst: 30 packets at once, then the same rate again
+    estimator.on_feedback([PacketResult(t, link.carry(t, 1200), 1200) for _ in range(30)], t + 50_000)
+    t = run(estimator, link, 1_000_000, t + 1, 0.5)
+    queue = estimator.standing_queue_us()
+    assert queue is not None and queue < 10_000, queue
+    narrow = Link(700_000, queue_ms=500)
+    narrow.free_at = t
+    run(estimator, narrow, 1_000_000, t, 1.0)
+    queue = estimator.standing_queue_us()
+    assert queue is not None and queue > 100_000, queue
+
+
+def test_an_estimate_under_the_current_layer_holds_it_a_while_unless_the_link_shows_congestion() -> None:
+    downlink = DownlinkEstimate()
+    assert downlink.hold(0, 300_000, 400_000) == 400_000
+    assert downlink.hold(2_000_000, 300_000, 400_000) == 400_000
+    assert downlink.hold(HOLD_US + 1, 300_000, 400_000) == 300_000  # under it for too long: it goes
+    assert downlink.hold(3_000_000, 500_000, 400_000) == 500_000  # fits again: the clock starts over
+    assert downlink.hold(3_100_000, 300_000, 400_000) == 400_000
+    downlink.estimator.loss = 0.2  # the link loses packets: at once
+    downlink.estimator.last_feedback_us = 3_150_000
+    assert downlink.hold(3_200_000, 300_000, 400_000) == 300_000
+    assert downlink.hold(3_300_000, 300_000, None) == 300_000  # on no layer: nothing to hold
+    # a loss seen long ago (no feedback since: a paused viewer's) says nothing about the link now
+    assert downlink.hold(4_500_000, 300_000, 400_000) == 400_000
+
+
+def test_retransmissions_to_a_viewer_stay_within_a_share_of_its_estimate() -> None:
+    downlink = DownlinkEstimate()
+    downlink.estimator.delay_bps = 100_000.0  # a narrow link: 30 kbit/s (3,750 bytes/s) of retransmissions
+    now = 1_000_000
+    resent = sum(downlink.may_retransmit(1_000, now) for _ in range(100))
+    assert resent == RTX_BURST_BYTES // 1_000  # the bucket's burst, then nothing
+    assert not downlink.may_retransmit(1_000, now + 100_000)  # 375 bytes back
+    assert downlink.may_retransmit(1_000, now + 400_000)
+    assert downlink.retransmits_refused == 100 - resent + 1
+
+
+def test_repairs_of_the_layer_a_viewer_left_leave_half_the_budget_to_the_layer_it_is_on() -> None:
+    downlink = DownlinkEstimate()
+    downlink.estimator.delay_bps = 100_000.0
+    left = sum(downlink.may_retransmit(1_000, 1_000_000, spare=True) for _ in range(20))
+    assert left == RTX_BURST_BYTES // 2 // 1_000
+    assert sum(downlink.may_retransmit(1_000, 1_000_000) for _ in range(20)) == RTX_BURST_BYTES // 2 // 1_000
+
+
+def test_a_paused_viewer_probes_again_although_its_last_feedback_showed_loss() -> None:
+    downlink = DownlinkEstimate()
+    downlink.first_feedback_us = 0
+    downlink.estimator.loss = 0.7  # the window that paused its video
+    downlink.estimator.last_feedback_us = 1_000_000
+    downlink.estimator.delay_bps = 80_000.0
+    assert downlink.tick(1_200_000, 150_000) is None  # the loss is news: no probe
+    probe = downlink.tick(3_000_000, 150_000)  # no feedback since (no video flows): probe toward the lowest layer
+    assert probe is not None
+
+
+def test_a_probe_that_falls_short_of_the_next_layer_leaves_the_estimate_alone() -> None:
+    estimator = GccEstimator(start_bps=200_000)
+    link = Link(400_000, queue_ms=200)
+    t = run(estimator, link, 150_000, 0, 2)
+    before = estimator.estimate_bps
+    estimator.on_feedback(probe_over(link, t, 3_000_000, 40), t + 100_000)
+    rate = estimator.probe_result(0, 3_000_000, wanted_bps=600_000)
+    assert rate is not None and rate < 600_000
+    assert estimator.estimate_bps == before
+
+
+def test_congestion_soon_after_a_successful_probe_makes_the_next_probe_wait() -> None:
+    planner = ProbePlanner()
+    planner.started(600_000, 0)
+    planner.settled(700_000, 200_000, 500_000)  # success: the viewer moves up
+    planner.moved_down(2_000_000)  # ...and has to come down for congestion
+    assert planner.penalties == 1
+    assert planner.want(2_000_000 + PENALTY_US - 1, 200_000, 500_000, "normal", 0.0) is None
+    assert planner.want(2_000_000 + PENALTY_US, 200_000, 500_000, "normal", 0.0) is not None
+    planner.moved_down(20_000_000)  # long after: not the probe's fault
+    assert planner.penalties == 1

@@ -84,3 +84,13 @@ def test_the_choice_is_always_an_available_layer_or_none(
     else:
         chosen = next(x for x in ordered if x.rid == rid and x.available)
         assert estimate is None or chosen.bitrate_bps <= estimate
+
+
+def test_moving_up_needs_room_for_a_layers_peak_and_staying_may_use_the_headroom() -> None:
+    m = LayerInfo("m", 640, 360, 500_000, True, peak_bps=650_000)
+    layers = (L, m, H)
+    assert select_layer(AUTO, None, 600_000, layers, current="l") == "l"  # its 500k fit, its 650k peaks do not
+    assert select_layer(AUTO, None, 660_000, layers, current="l") == "m"
+    assert select_layer(AUTO, None, 450_000, layers, current="m") == "m"  # 500k under KEEP x 450k: stays
+    assert select_layer(AUTO, None, 400_000, layers, current="m") == "l"
+    assert select_layer(AUTO, None, 450_000, layers) == "l"  # a viewer on no layer yet gets no headroom

@@ -265,3 +265,63 @@ async def test_a_relay_pipes_layer_is_parked_and_comes_back_at_a_fresh_keyframe_
     router.park(pipe, False, 0.3)  # the cached keyframe is fresh: replayed at once
     assert len(sent) == 4 and sent[-1].payload == key(1280)
     assert_gapless(sent)
+
+
+async def test_a_viewer_on_a_narrow_link_is_not_flooded_with_retransmissions(rig: Rig) -> None:
+    # After a link narrows the viewer NACKs everything its queue dropped; resending all of it keeps the queue full and
+    # the lower layer's keyframe is lost too (seconds frozen). Retransmissions stay within a share of the estimate.
+    _demux, (low,) = rig.layers(("l",))
+    sender = rig.pc.addTransceiver("video", direction="sendonly").sender
+    consumer = Consumer(
+        "c",
+        "s",
+        "video",
+        sender,
+        EgressCodec("video/VP8", 90000, 97, 98),
+        (ExtensionIds(mid=1, transport_cc=5), "0"),
+        None,
+        lambda c, r: None,
+    )
+    sent: list[bytes] = []
+    consumer.set_link(sent.append)
+    assert consumer.downlink is not None
+    consumer.downlink.estimator.delay_bps = 200_000.0
+    low.on_packet(rtp(1, 100, 0, key(320) + bytes(1000), 1))
+    low.add_consumer(consumer)
+    for seq in range(101, 161):
+        low.on_packet(rtp(1, seq, seq * 3000, DELTA + bytes(1000), 1))
+    first = RtpPacket.parse(sent[0]).sequence_number
+    before = len(sent)
+    for out_seq in range(first, first + 60):
+        consumer.retransmit(out_seq)
+    resent = len(sent) - before
+    assert 0 < resent <= 12, resent
+    assert consumer.downlink.retransmits_refused == 60 - resent
+
+
+async def test_paused_video_resumes_at_a_new_keyframe_without_replaying_the_cached_pictures(rig: Rig) -> None:
+    # the cached group of pictures, sent at once, would overflow the narrow link that paused the video
+    router = Router("s", lambda r, reason: None)
+    _demux, (low, high) = rig.layers(("l", "h"))
+    router.set_publisher("pub", None, [low, high])
+    low.on_packet(rtp(1, 1, 0, key(320), 1))
+    high.on_packet(rtp(2, 1, 0, key(1280), 1))
+    consumer, sent = rig.consumer()
+    consumer.preference = "low"
+    router.add_consumer(consumer)
+    router.consumer_ready(consumer)
+    assert consumer.producer is low
+    for seq in range(2, 30):
+        low.on_packet(rtp(1, seq, seq * 3000, DELTA, 1))
+    for producer in router.layers:
+        producer._bitrate = 100_000.0
+    consumer.estimate_bps = 10_000
+    router.replace_layers()
+    assert consumer.paused and consumer.producer is None
+    consumer.estimate_bps = None
+    before = len(sent)
+    router.replace_layers()
+    assert consumer.paused and consumer.pending is low and len(sent) == before
+    low.on_packet(rtp(1, 30, 90_000, key(320), 1))
+    assert consumer.producer is low and not consumer.paused and len(sent) == before + 1
+    assert_gapless(sent)
