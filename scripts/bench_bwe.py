@@ -326,7 +326,7 @@ def main() -> None:
             raise SystemExit("needs root with unshare, ip and tc")
         done = in_namespace([sys.executable, *sys.argv], dict(os.environ), timeout=1800)
         sys.stdout.write(done.stdout)
-        sys.stderr.write(done.stderr[-4000:])
+        sys.stderr.write(done.stderr[-400000:])
         raise SystemExit(done.returncode)
     results = asyncio.run(bench(args))
     for r in results:

@@ -23,12 +23,21 @@ those :class:`GccEstimator` derives a target bitrate, the minimum of two control
   compound far below what the link carries).
 
 **Probing** (what lets a viewer move *up*: the estimate cannot rise much above what is being sent). When the
-viewer could take a bigger layer than its estimate allows, :class:`ProbePlanner` asks for a short burst of padding
-(a probe cluster, sent on the RTX SSRC so the decoder never sees it). The bottleneck spreads the burst out; the
-rate at which it *arrives* (at least 5 packets arrived; measured after the first third, which a token bucket lets
-through at line rate) is what the path carries, and the estimate is raised to it (capped at the probe's target).
-A probe that arrives slower than the estimate, or mostly lost, failed: the next one waits longer (1 s, doubling up
-to 3 s).
+viewer could take a bigger layer than its estimate allows, :class:`ProbePlanner` asks for padding (a probe cluster,
+sent on the RTX SSRC so the decoder never sees it), paced so that media and padding together offer 1.25 x what the
+next layer needs, for up to 300 ms (so that on a narrower link a shaper's burst allowance runs out early in it; the
+sender stops it once a queue builds). :meth:`GccEstimator.probe_result` measures every packet sent while it ran: if
+they arrived spread out or some were lost the path is saturated and what arrived is its capacity (it must hold the
+next layer), else it carried what was offered. Only a probe that confirms the next layer raises the estimate; a
+failed one changes nothing and the next waits longer (1 s, doubling up to 3 s; 5 s when a layer reached by a probe
+had to be left for congestion within 2 s); after a success the next may follow in 0.5 s (toward the layer above).
+A probe's own losses never count in the loss-based estimate, and while one and the queue it built drain
+(:meth:`GccEstimator.guard`) decreases stop at the estimate it started from.
+
+The **standing queue** (:meth:`GccEstimator.standing_queue_us`, the least one-way delay of the last 300 ms over the
+least of the last 10 s; the clocks' offset cancels) tells a link narrower than what is sent (every packet waits) from
+a burst (a keyframe, a probe: some packets wait); ``sfu/downlink.py`` moves a viewer down at once only on it or on
+loss.
 
 Everything here is pure and clock-free: times are integer microseconds passed in; unit tests drive it with
 simulated links (``tests/unit/sfu/test_bwe.py``).
@@ -55,8 +64,10 @@ LOSS_WINDOW_US = 200_000
 LOSS_WINDOW_PACKETS = 20
 PROBE_MIN_PACKETS = 5
 PROBE_MAX_RATIO = 2.0
-#: A probe offers this much more than the rate it should confirm (media and padding together).
-PROBE_OVERSHOOT = 1.1
+#: A probe offers this much more than the rate it should confirm (media and padding together): enough that on a
+#: link narrower than that rate a shaper's burst allowance runs out early in the probe and the queue shows (the
+#: sender stops it then), instead of the whole probe riding the allowance and looking carried.
+PROBE_OVERSHOOT = 1.25
 #: A probe succeeded when the path delivered at least this share of the rate it was to confirm (media comes in
 #: frames: the offer inside the measured window varies by a few per cent).
 PROBE_ACCEPT = 0.9
@@ -67,8 +78,10 @@ PROBE_LOSS = 0.02
 #: Sent packets kept for measuring probes (by send time).
 RECENT_US = 1_000_000
 #: A congestion this soon after a successful probe shows the probe was wrong; the next one waits ``PENALTY_US``.
-FAILED_MOVE_US = 5_000_000
+FAILED_MOVE_US = 2_000_000
 PENALTY_US = 5_000_000
+#: After a successful probe the next one (toward the layer above) may follow this soon.
+AFTER_SUCCESS_US = 500_000
 #: The standing queue: the smallest one-way delay of the last ``QUEUE_RECENT_US`` of arrivals over the smallest of
 #: the last ``QUEUE_BASE_BUCKETS`` seconds (sender and receiver clocks differ by a constant: it cancels).
 QUEUE_RECENT_US = 300_000
@@ -420,6 +433,8 @@ class GccEstimator:
         Otherwise it took all that was offered: the rate is what was offered. The first third is left out: a
         shaper's burst allowance lets it through at line rate."""
         results = self._probes.pop(probe, [])
+        for stale in [other for other in self._probes if other < probe]:
+            del self._probes[stale]  # packets of an earlier cluster reported after it was settled
         arrived = [r for r in results if r.arrival_us is not None]
         if len(arrived) < PROBE_MIN_PACKETS or len(arrived) < len(results) // 2:
             return None
@@ -444,7 +459,9 @@ class GccEstimator:
             rate = sent_bytes * 8 * 1_000_000 / send_span
         rate = int(min(rate, target_bps))
         if wanted_bps is not None:
-            if rate < PROBE_ACCEPT * wanted_bps:
+            # saturated: the capacity it found must hold the next layer; else the offer (media comes in frames: a
+            # few per cent under the target inside the window) was carried whole
+            if rate < (1.0 if saturated else PROBE_ACCEPT) * wanted_bps:
                 return rate
             rate = max(rate, wanted_bps)
         if rate > self.estimate_bps and self._trend.state != OVERUSE:
@@ -513,7 +530,8 @@ class ProbePlanner:
         if rate_bps is not None and rate_bps > estimate_before and (wanted_bps is None or rate_bps >= wanted_bps):
             self.successes += 1
             self.last_success_us = self.last_probe_us
-            self.interval_us = self.min_interval_us
+            # the next layer up may fit too: try it as soon as this switch is done
+            self.interval_us = min(self.min_interval_us, AFTER_SUCCESS_US)
         else:
             self.interval_us = min(self.max_interval_us, self.interval_us * 2)
 

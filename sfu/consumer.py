@@ -321,18 +321,21 @@ class Consumer:
         ):
             return 0
         if gap_us <= 0:
-            self._send_probe_packets(probe, count)
+            self._send_probe_packets(probe, count, later=False)
             return count
         loop = asyncio.get_running_loop()
-        self._send_probe_packets(probe, min(per_send, count))
+        self._send_probe_packets(probe, min(per_send, count), later=False)
         for index, offset in enumerate(range(per_send, count, per_send), start=1):
             loop.call_later(index * gap_us / 1_000_000, self._send_probe_packets, probe, min(per_send, count - offset))
         return count
 
-    def _send_probe_packets(self, probe: int, count: int) -> None:
+    def _send_probe_packets(self, probe: int, count: int, later: bool = True) -> None:
+        """``later``: a paced part, sent only while the probe is still the one in flight and not stopped."""
         downlink = self.downlink
         send = self._send
-        if downlink is None or send is None or self.closed or self._rtx_pt is None or downlink.probe_stopped:
+        if downlink is None or send is None or self.closed or self._rtx_pt is None:
+            return
+        if later and not downlink.sending(probe):
             return
         downlink.probe_sent += count
         ts = self._sd[_RTPTS]
@@ -381,8 +384,12 @@ class Consumer:
             if last is not None and now - last < RETRANSMIT_GAP_S:
                 self.nacks_suppressed += 1
                 return
-            if not self.downlink.may_retransmit(len(packet.payload) + 30, int(now * 1_000_000), spare=earlier):
-                return  # over the viewer's retransmission budget (counted by the estimate)
+            if earlier and not self.downlink.may_retransmit(len(packet.payload) + 30, int(now * 1_000_000), spare=True):
+                # A repair of the layer the viewer left, over its budget (counted by the estimate): once the new
+                # layer's keyframe is in, the viewer's decoder has no use for it, and after a link narrowed the viewer
+                # NACKs all its queue dropped. Repairs of the layer it is on always go: refusing them froze the
+                # viewer until the next keyframe (scripts/bench_bwe.py: 33 % frozen with every repair budgeted).
+                return
             if len(self._resent) >= 1024:
                 self._resent.clear()
             self._resent[out_seq] = now

@@ -41,9 +41,10 @@ PROBE_GUARD_US = 400_000
 PROBE_STOP_QUEUE_US = 25_000
 #: Probe packets sent together; the pairs are spaced so that the cluster leaves at the probe's target rate.
 PROBE_PER_SEND = 2
-#: Retransmissions to a viewer use at most this share of its estimate (a token bucket, bytes): on a link that just
-#: narrowed, the viewer NACKs everything the queue dropped, and resending all of it would keep the queue full, so
-#: the keyframe of the lower layer would be lost too (a retransmission storm: seconds of frozen video).
+#: Repairs of the layer a viewer left use at most this share of its estimate (a token bucket, bytes, of which they
+#: may use the upper half): on a link that just narrowed, the viewer NACKs everything the queue dropped, and resending
+#: all of it kept the queue full, so the keyframe of the lower layer was lost too (a retransmission storm: seconds of
+#: frozen video). Repairs of the layer it is on are not budgeted (``Consumer.retransmit``).
 RTX_SHARE = 0.3
 #: The bucket holds this much time of its rate, and at least ``RTX_BURST_BYTES`` (a keyframe's lost packets).
 RTX_BUCKET_S = 0.5
@@ -107,6 +108,10 @@ class DownlinkEstimate:
                     self.probe_stopped = True
                     self.probes_stopped += 1
 
+    def sending(self, probe: int) -> bool:
+        """Whether packets of probe ``probe`` are still to go out (it is the one in flight, and not stopped)."""
+        return self._probe is not None and self._probe[0] == probe and not self.probe_stopped
+
     def _settle(self) -> None:
         probe = self._probe
         if probe is None:
@@ -121,7 +126,8 @@ class DownlinkEstimate:
 
     def usable_bps(self, now: int) -> int | None:
         """What a layer may use, or None while warming up. A fall shows one tick late (the larger of this tick's
-        and the last one's): a single over-use reading on an open link must not cost the viewer a layer."""
+        and the last one's) unless the link shows congestion: a single over-use reading on an open link must not cost
+        the viewer a layer."""
         if self.first_feedback_us is None or now - self.first_feedback_us < WARMUP_US:
             return None
         usable = int(self.estimator.estimate_bps * USABLE)

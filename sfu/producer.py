@@ -40,6 +40,8 @@ FRAME_WAIT_S = 0.2
 
 #: A layer with no packet for this long is not offered to viewers (the publisher paused it, or lost bandwidth).
 LAYER_SILENCE_S = 1.0
+#: A keyframe asked for a layer switch waits at most this long after the layer's previous request.
+SWITCH_PLI_INTERVAL_S = 0.3
 #: A layer's peak bitrate is the highest of its last this many one-second bitrates.
 PEAK_SECONDS = 5
 
@@ -366,7 +368,13 @@ class Producer:
         )
         bitrate = round(self.bitrate(now))
         return LayerInfo(
-            self.rid or "", self.width, self.height, bitrate, available, round(max(self._rates, default=bitrate))
+            self.rid or "",
+            self.width,
+            self.height,
+            bitrate,
+            available,
+            round(max(self._rates, default=bitrate)),
+            round(min(self._rates, default=bitrate)),
         )
 
     def bitrate(self, now: float) -> float:
@@ -445,7 +453,12 @@ class Producer:
         if self.closed or self.kind != "video" or self.media_ssrc is None:
             return False  # before the first packet there is no SSRC to address, and a stream opens with a keyframe
         now = time.monotonic()
-        if now - self._last_pli < self._settings.pli_interval_s:
+        interval = self._settings.pli_interval_s
+        if reason == "layer_switch":
+            # a viewer waits on this keyframe to change layers (one whose link just narrowed sees nothing meanwhile):
+            # a keyframe asked for a while ago (a refresh, a join) has come and gone
+            interval = min(interval, SWITCH_PLI_INTERVAL_S)
+        if now - self._last_pli < interval:
             self.plis_suppressed += 1
             return False
         self._last_pli = now

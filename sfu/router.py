@@ -142,11 +142,12 @@ class Router:
             return
         if current is None and consumer.pending is target:
             return  # it waits for that layer's keyframe (its old layer was cut short for congestion)
-        if current is None and consumer.paused:
-            # resuming paused video: at the layer's next keyframe (asked for), not by replaying its cached group of
-            # pictures, which would arrive at once on the narrow link that paused it
-            if consumer.pending is not None and consumer.pending is not target:
+        if current is None and (consumer.paused or consumer.pending is not None):
+            # resuming paused video, or a move down that stopped the old layer: at the layer's next keyframe (asked
+            # for), not by replaying its cached group of pictures, which would arrive at once on a narrow link
+            if consumer.pending is not None:
                 consumer.pending.remove_consumer(consumer)
+                consumer.pending = None
             target.switch_in(consumer)
             return
         if current is None or not consumer.started:
@@ -228,7 +229,10 @@ class Router:
             keep = None if info is None else int(info.bitrate_bps / KEEP) + 1
             usable = downlink.hold(now, usable, keep)
         lowest = min((info.bitrate_bps for info in infos if info.available), default=0)
-        if usable is not None and PAUSE_BELOW * lowest <= usable < lowest:
+        # pausing goes by the lowest layer's least recent bitrate: the keyframe asked for a move down to it lifts its
+        # one-second bitrate just when a narrowed link's estimate is at its lowest
+        floor = min((info.floor_bps or info.bitrate_bps for info in infos if info.available), default=0)
+        if usable is not None and PAUSE_BELOW * floor <= usable < lowest:
             usable = lowest  # keep the lowest layer until the estimate is clearly below it: a pause costs a keyframe
         consumer.estimate_bps = usable
         wanted: int | None = None

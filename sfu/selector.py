@@ -43,6 +43,9 @@ class LayerInfo:
     available: bool
     #: The highest recent bitrate (0: unknown, ``bitrate_bps`` is used).
     peak_bps: int = 0
+    #: The lowest recent bitrate (0: unknown, ``bitrate_bps`` is used): a keyframe asked for a switch lifts the
+    #: one-second bitrate for a moment.
+    floor_bps: int = 0
 
 
 @dataclass(frozen=True, slots=True)

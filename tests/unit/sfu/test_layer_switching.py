@@ -13,9 +13,10 @@ from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from sfu import aiortc_hooks
 from sfu.consumer import Consumer, EgressCodec
+from sfu.downlink import now_us
 from sfu.egress import ExtensionIds, ProfileTable
 from sfu.layers import LayerDemux
-from sfu.producer import Producer
+from sfu.producer import SWITCH_PLI_INTERVAL_S, Producer
 from sfu.router import Router
 from sfu.settings import SfuSettings
 from sfu.twcc import URI_TRANSPORT_CC
@@ -267,10 +268,11 @@ async def test_a_relay_pipes_layer_is_parked_and_comes_back_at_a_fresh_keyframe_
     assert_gapless(sent)
 
 
-async def test_a_viewer_on_a_narrow_link_is_not_flooded_with_retransmissions(rig: Rig) -> None:
-    # After a link narrows the viewer NACKs everything its queue dropped; resending all of it keeps the queue full and
-    # the lower layer's keyframe is lost too (seconds frozen). Retransmissions stay within a share of the estimate.
-    _demux, (low,) = rig.layers(("l",))
+async def test_a_viewer_that_left_a_layer_is_not_flooded_with_its_retransmissions(rig: Rig) -> None:
+    # After a link narrows the viewer NACKs everything its queue dropped; resending all of the old layer's packets kept
+    # the queue full and the lower layer's keyframe was lost too (seconds frozen). Repairs of the layer it left stay
+    # within a share of its estimate; repairs of the layer it is on always go.
+    _demux, (low, high) = rig.layers(("l", "h"))
     sender = rig.pc.addTransceiver("video", direction="sendonly").sender
     consumer = Consumer(
         "c",
@@ -286,17 +288,23 @@ async def test_a_viewer_on_a_narrow_link_is_not_flooded_with_retransmissions(rig
     consumer.set_link(sent.append)
     assert consumer.downlink is not None
     consumer.downlink.estimator.delay_bps = 200_000.0
-    low.on_packet(rtp(1, 100, 0, key(320) + bytes(1000), 1))
-    low.add_consumer(consumer)
+    high.on_packet(rtp(2, 100, 0, key(1280) + bytes(1000), 1))
+    high.add_consumer(consumer)
     for seq in range(101, 161):
-        low.on_packet(rtp(1, seq, seq * 3000, DELTA + bytes(1000), 1))
+        high.on_packet(rtp(2, seq, seq * 3000, DELTA + bytes(1000), 1))
     first = RtpPacket.parse(sent[0]).sequence_number
+    low.on_packet(rtp(1, 7, 0, key(320), 1))
+    low.switch_in(consumer)
+    low.on_packet(rtp(1, 8, 3000, key(320) + bytes(1000), 1))
+    assert consumer.producer is low
     before = len(sent)
     for out_seq in range(first, first + 60):
         consumer.retransmit(out_seq)
     resent = len(sent) - before
-    assert 0 < resent <= 12, resent
+    assert 0 < resent <= 6, resent  # the upper half of a 12 kB bucket
     assert consumer.downlink.retransmits_refused == 60 - resent
+    consumer.retransmit(RtpPacket.parse(sent[before - 1]).sequence_number)  # the new layer's keyframe
+    assert len(sent) == before + resent + 1
 
 
 async def test_paused_video_resumes_at_a_new_keyframe_without_replaying_the_cached_pictures(rig: Rig) -> None:
@@ -325,3 +333,53 @@ async def test_paused_video_resumes_at_a_new_keyframe_without_replaying_the_cach
     low.on_packet(rtp(1, 30, 90_000, key(320), 1))
     assert consumer.producer is low and not consumer.paused and len(sent) == before + 1
     assert_gapless(sent)
+
+
+async def test_a_layer_switch_asks_for_a_keyframe_sooner_than_other_requests(rig: Rig) -> None:
+    rig.settings = SfuSettings(gop_refresh_s=60.0, pli_interval_s=1.0)
+    _demux, (low,) = rig.layers(("l",))
+    low.on_packet(rtp(1, 1, 0, key(320), 1))
+    assert low.request_keyframe("refresh")
+    assert not low.request_keyframe("viewer")  # throttled for a second
+    assert not low.request_keyframe("layer_switch")
+    low._last_pli -= SWITCH_PLI_INTERVAL_S
+    assert low.request_keyframe("layer_switch")  # a viewer waits on it to change layers
+    assert not low.request_keyframe("viewer")
+
+
+async def test_a_keyframe_lifting_the_lowest_layers_bitrate_does_not_pause_the_viewers_on_it(rig: Rig) -> None:
+    # a move down asks the lower layer for a keyframe, which lifts its one-second bitrate just when the estimate of a
+    # link that narrowed is at its lowest: pausing goes by the layer's least recent bitrate
+    router = Router("s", lambda r, reason: None)
+    _demux, (low, high) = rig.layers(("l", "h"))
+    router.set_publisher("pub", None, [low, high])
+    low.on_packet(rtp(1, 1, 0, key(320), 1))
+    high.on_packet(rtp(2, 1, 0, key(1280), 1))
+    sender = rig.pc.addTransceiver("video", direction="sendonly").sender
+    consumer = Consumer(
+        "c",
+        "s",
+        "video",
+        sender,
+        EgressCodec("video/VP8", 90000, 97, 98),
+        (ExtensionIds(mid=1, transport_cc=5), "0"),
+        None,
+        lambda c, r: None,
+    )
+    consumer.set_link(lambda data: None)
+    consumer.preference = "low"
+    router.add_consumer(consumer)
+    router.consumer_ready(consumer)
+    assert consumer.producer is low and consumer.started
+    low._bitrate = 300_000.0
+    low._rates.extend([100_000.0, 100_000.0, 300_000.0])
+    high._bitrate = 900_000.0
+    downlink = consumer.downlink
+    assert downlink is not None
+    now = now_us()
+    downlink.first_feedback_us = now - 2_000_000
+    downlink.estimator.delay_bps = 141_000.0  # 120 kbit/s usable: under the lifted 300k, over half its usual 100k
+    downlink.estimator.loss = 0.2
+    downlink.estimator.last_feedback_us = now
+    router.replace_layers()
+    assert not consumer.paused and consumer.producer is low
