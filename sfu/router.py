@@ -141,7 +141,10 @@ class Router:
                 consumer.pending = None
             return
         if current is None and consumer.pending is target:
-            return  # it waits for that layer's keyframe (its old layer was cut short for congestion)
+            # it waits for that layer's keyframe (its old layer was cut short, or its video paused) and sees nothing
+            # meanwhile: ask again (throttled), since the one request it made may have been suppressed or lost
+            target.request_keyframe("layer_switch")
+            return
         if current is None and (consumer.paused or consumer.pending is not None):
             # resuming paused video, or a move down that stopped the old layer: at the layer's next keyframe (asked
             # for), not by replaying its cached group of pictures, which would arrive at once on a narrow link

@@ -335,6 +335,35 @@ async def test_paused_video_resumes_at_a_new_keyframe_without_replaying_the_cach
     assert_gapless(sent)
 
 
+async def test_a_viewer_waiting_with_no_video_for_its_layers_keyframe_asks_for_it_again(rig: Rig) -> None:
+    # its one request may have been throttled (another viewer's request just went out) or lost: without asking again
+    # it would wait for the periodic refresh, seconds of frozen video
+    rig.settings = SfuSettings(gop_refresh_s=60.0, pli_interval_s=1.0)
+    router = Router("s", lambda r, reason: None)
+    _demux, (low, high) = rig.layers(("l", "h"))
+    router.set_publisher("pub", None, [low, high])
+    low.on_packet(rtp(1, 1, 0, key(320), 1))
+    high.on_packet(rtp(2, 1, 0, key(1280), 1))
+    consumer, _sent = rig.consumer()
+    consumer.preference = "low"
+    router.add_consumer(consumer)
+    router.consumer_ready(consumer)
+    for producer in router.layers:
+        producer._bitrate = 100_000.0
+    consumer.estimate_bps = 10_000
+    router.replace_layers()
+    assert consumer.paused and consumer.producer is None
+    consumer.estimate_bps = None
+    router.replace_layers()
+    assert consumer.pending is low
+    asked = low.plis_sent
+    router.replace_layers()
+    assert low.plis_sent == asked  # throttled
+    low._last_pli -= SWITCH_PLI_INTERVAL_S
+    router.replace_layers()
+    assert consumer.pending is low and consumer.producer is None and low.plis_sent == asked + 1
+
+
 async def test_a_layer_switch_asks_for_a_keyframe_sooner_than_other_requests(rig: Rig) -> None:
     rig.settings = SfuSettings(gop_refresh_s=60.0, pli_interval_s=1.0)
     _demux, (low,) = rig.layers(("l",))
