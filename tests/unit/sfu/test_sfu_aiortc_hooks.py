@@ -130,6 +130,35 @@ async def test_transport_cc_hooks_install_on_real_aiortc_objects() -> None:
         await pc.close()
 
 
+def _kernel_stamps_arrivals(sock: socket.socket, address: tuple[str, int], within_s: float = 5.0) -> bool:
+    """Wait (blocking) until the kernel stamps this socket's datagrams as they arrive, not as they are read.
+
+    When no socket on the machine wanted receive stamps before, Linux turns stamping on in a work item that runs after
+    ``setsockopt`` returned (``net_enable_timestamp`` defers the static key). A datagram that arrives before it runs
+    carries no stamp, and ``recvmsg`` then stamps it with the time it is read. A fresh CI machine hit exactly that:
+    the stamp came 50 ms after the arrival. So probe with datagrams read directly (the event loop is blocked) until one
+    comes back stamped before the read."""
+    deadline = time.monotonic() + within_s
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        while time.monotonic() < deadline:
+            sender.sendto(b"probe", address)
+            readable, _, _ = select.select([sock], [], [], 1)
+            if not readable:
+                continue
+            time.sleep(0.02)
+            _data, ancillary, _flags, _from = sock.recvmsg(64, 64)
+            read_us = time.time_ns() // 1000
+            stamps = [
+                seconds * 1_000_000 + nanoseconds // 1000
+                for level, kind, payload in ancillary
+                if level == socket.SOL_SOCKET and kind == aiortc_hooks.SO_TIMESTAMPNS
+                for seconds, nanoseconds in [aiortc_hooks._timespec(payload)]
+            ]
+            if stamps and stamps[0] <= read_us - 10_000:
+                return True
+    return False
+
+
 async def test_datagrams_read_through_the_stamping_socket_carry_the_kernels_arrival_time() -> None:
     loop = asyncio.get_running_loop()
     received: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
@@ -143,10 +172,12 @@ async def test_datagrams_read_through_the_stamping_socket_carry_the_kernels_arri
     try:
         sock = getattr(transport, aiortc_hooks.ASYNCIO_TRANSPORT_SOCKET)
         sock.setsockopt(socket.SOL_SOCKET, aiortc_hooks.SO_TIMESTAMPNS, 1)
+        address = transport.get_extra_info("sockname")
+        assert _kernel_stamps_arrivals(sock, address), "the kernel never stamped a datagram at its arrival"
         setattr(transport, aiortc_hooks.ASYNCIO_TRANSPORT_SOCKET, aiortc_hooks._StampingSocket(sock, clock))
         sent_at = time.time_ns() // 1000
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-            sender.sendto(b"hello", transport.get_extra_info("sockname"))
+            sender.sendto(b"hello", address)
             # The loop must not read it yet: wait (blocking the loop) until the kernel has queued it, then 50 ms more.
             # (Under load the kernel may queue a loopback datagram well after sendto returned: a fixed sleep alone
             # let the read follow the arrival by less than the margin.)
