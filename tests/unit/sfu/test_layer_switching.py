@@ -79,6 +79,20 @@ class Rig:
         consumer.set_link(lambda data: sent.append(RtpPacket.parse(data)))
         return consumer, sent
 
+    def cc_consumer(self) -> Consumer:
+        """A viewer that negotiated transport-cc (extension 5), RTX (98) and a mid: it gets an estimate and probes."""
+        sender = self.pc.addTransceiver("video", direction="sendonly").sender
+        return Consumer(
+            "c",
+            "s",
+            "video",
+            sender,
+            EgressCodec("video/VP8", 90000, 97, 98),
+            (ExtensionIds(mid=1, transport_cc=5), "0"),
+            None,
+            lambda c, r: None,
+        )
+
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
@@ -198,17 +212,7 @@ async def test_a_packet_lost_just_before_a_switch_is_still_repaired_from_the_lay
 
 async def test_a_transport_cc_viewer_gets_every_packet_numbered_and_probes_on_rtx(rig: Rig) -> None:
     _demux, (low,) = rig.layers(("l",))
-    sender = rig.pc.addTransceiver("video", direction="sendonly").sender
-    consumer = Consumer(
-        "c",
-        "s",
-        "video",
-        sender,
-        EgressCodec("video/VP8", 90000, 97, 98),
-        (ExtensionIds(mid=1, transport_cc=5), "0"),
-        None,
-        lambda c, r: None,
-    )
+    consumer = rig.cc_consumer()
     extensions = HeaderExtensionsMap()
     extensions.configure(
         RTCRtpParameters(
@@ -273,17 +277,7 @@ async def test_a_viewer_that_left_a_layer_is_not_flooded_with_its_retransmission
     # the queue full and the lower layer's keyframe was lost too (seconds frozen). Repairs of the layer it left stay
     # within a share of its estimate; repairs of the layer it is on always go.
     _demux, (low, high) = rig.layers(("l", "h"))
-    sender = rig.pc.addTransceiver("video", direction="sendonly").sender
-    consumer = Consumer(
-        "c",
-        "s",
-        "video",
-        sender,
-        EgressCodec("video/VP8", 90000, 97, 98),
-        (ExtensionIds(mid=1, transport_cc=5), "0"),
-        None,
-        lambda c, r: None,
-    )
+    consumer = rig.cc_consumer()
     sent: list[bytes] = []
     consumer.set_link(sent.append)
     assert consumer.downlink is not None
@@ -384,17 +378,7 @@ async def test_a_keyframe_lifting_the_lowest_layers_bitrate_does_not_pause_the_v
     router.set_publisher("pub", None, [low, high])
     low.on_packet(rtp(1, 1, 0, key(320), 1))
     high.on_packet(rtp(2, 1, 0, key(1280), 1))
-    sender = rig.pc.addTransceiver("video", direction="sendonly").sender
-    consumer = Consumer(
-        "c",
-        "s",
-        "video",
-        sender,
-        EgressCodec("video/VP8", 90000, 97, 98),
-        (ExtensionIds(mid=1, transport_cc=5), "0"),
-        None,
-        lambda c, r: None,
-    )
+    consumer = rig.cc_consumer()
     consumer.set_link(lambda data: None)
     consumer.preference = "low"
     router.add_consumer(consumer)
