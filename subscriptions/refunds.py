@@ -27,6 +27,7 @@ from wallet import holds
 from wallet.accounts import BEANS_ISSUER, BEANS_PLATFORM_REVENUE, Currency, user_beans
 from wallet.models import HoldState, Leg, Transfer, TransferKind, TransferSpec, TransferState
 from wallet.service import WalletService
+from wallet.webhooks import stripe_id
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +48,15 @@ class SubscriptionRefunds:
             "member": member["_id"],
             "channel_id": member["channel_id"],
             "subscriber_id": member["user_id"],
-            "charge": _id(invoice.get("charge")),
-            "payment_intent": _id(invoice.get("payment_intent")),
+            "charge": stripe_id(invoice.get("charge")),
+            "payment_intent": stripe_id(invoice.get("payment_intent")),
         }
         payments = (invoice.get("payments") or {}).get("data") if isinstance(invoice.get("payments"), dict) else None
         for payment in payments or []:  # API 2025-03-31 and later: the invoice's payments list
             inner = payment.get("payment") if isinstance(payment, dict) else None
             if isinstance(inner, dict):
-                fields["charge"] = fields["charge"] or _id(inner.get("charge"))
-                fields["payment_intent"] = fields["payment_intent"] or _id(inner.get("payment_intent"))
+                fields["charge"] = fields["charge"] or stripe_id(inner.get("charge"))
+                fields["payment_intent"] = fields["payment_intent"] or stripe_id(inner.get("payment_intent"))
         if booked is not None:
             fields.update(
                 booked=booked.id,
@@ -74,10 +75,10 @@ class SubscriptionRefunds:
         ours; the top-ups' handling takes it)."""
         obj: dict[str, Any] = event["data"]["object"]
         dispute = event["type"] == "charge.dispute.created"
-        charge_id = _id(obj.get("charge")) if dispute else _id(obj.get("id"))
-        invoice_id = _id(obj.get("invoice"))
+        charge_id = stripe_id(obj.get("charge")) if dispute else stripe_id(obj.get("id"))
+        invoice_id = stripe_id(obj.get("invoice"))
         if invoice_id is None:
-            doc = await self._store.find_paid_by(charge_id, _id(obj.get("payment_intent")))
+            doc = await self._store.find_paid_by(charge_id, stripe_id(obj.get("payment_intent")))
             if doc is None:
                 return None
             invoice_id = str(doc["_id"])
@@ -91,7 +92,7 @@ class SubscriptionRefunds:
     async def credit_note(self, event: dict[str, Any]) -> str:
         """``credit_note.created``: the amount credited after the invoice was paid counts as returned."""
         note: dict[str, Any] = event["data"]["object"]
-        invoice_id, note_id = _id(note.get("invoice")), _id(note.get("id"))
+        invoice_id, note_id = stripe_id(note.get("invoice")), stripe_id(note.get("id"))
         if invoice_id is None or note_id is None:
             return "malformed"
         after_payment = note.get("post_payment_amount")
@@ -174,14 +175,6 @@ def returned_cents(sources: dict[str, Any]) -> int:
         return sum(int(v) for k, v in sources.items() if k.startswith(prefix))
 
     return max(total("charge:"), total("note:")) + total("dispute:")
-
-
-def _id(value: Any) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return str(value["id"])
-    return None
 
 
 def _key(value: Any) -> str:

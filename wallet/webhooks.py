@@ -98,7 +98,7 @@ class StripeWebhooks:
         ):
             return "awaiting_async_payment"  # credited by checkout.session.async_payment_succeeded
         return await self._paid(
-            session, intent_id=_id(session.get("payment_intent")), amount=session.get("amount_total")
+            session, intent_id=stripe_id(session.get("payment_intent")), amount=session.get("amount_total")
         )
 
     async def _paid(self, obj: dict[str, Any], *, intent_id: str | None, amount: Any) -> str:
@@ -131,7 +131,7 @@ class StripeWebhooks:
         return topup
 
     async def _refunded(self, charge: dict[str, Any]) -> str:
-        intent_id = _id(charge.get("payment_intent"))
+        intent_id = stripe_id(charge.get("payment_intent"))
         topup = await self._topup_for_charge(charge, intent_id)
         if topup is None:
             return "unknown_topup"
@@ -145,7 +145,7 @@ class StripeWebhooks:
         return "clawed_back" if transfer is not None else "nothing_to_claw_back"
 
     async def _disputed(self, dispute: dict[str, Any]) -> str:
-        intent_id = _id(dispute.get("payment_intent"))
+        intent_id = stripe_id(dispute.get("payment_intent"))
         topup = await self._topup_for_charge(dispute, intent_id)
         if topup is None:
             return "unknown_topup"
@@ -156,7 +156,7 @@ class StripeWebhooks:
             kind=TransferKind.CHARGEBACK,
             cents=_cents(dispute.get("amount")),
             cumulative=False,
-            refs={"dispute": dispute.get("id"), "charge": _id(dispute.get("charge"))},
+            refs={"dispute": dispute.get("id"), "charge": stripe_id(dispute.get("charge"))},
         )
         return "clawed_back" if transfer is not None else "nothing_to_claw_back"
 
@@ -176,7 +176,8 @@ def _cents(value: Any) -> int:
     return value
 
 
-def _id(value: Any) -> str | None:
+def stripe_id(value: Any) -> str | None:
+    """The id behind one of Stripe's expandable fields: the id itself, or the expanded object carrying it."""
     if isinstance(value, str) and value:
         return value
     if isinstance(value, dict) and isinstance(value.get("id"), str):
