@@ -23,6 +23,7 @@ from tests.conftest import make_settings
 from tests.support.api import create_stream, register
 from tests.support.live import live_clients
 from tests.support.servers import serve_asgi
+from tests.support.waiting import until
 
 NS = "/live"
 
@@ -174,7 +175,9 @@ async def test_a_tick_for_a_socket_with_packets_waiting_is_queued_behind_them_an
         await server.manager.deliver(NS, room, "viewers:count", {"n": 1})
         assert (fanout.written_direct, fanout.queued) == (direct0, queued0 + 1)
         assert await _events(ws, 2) == [("ahead", {"n": 0}), ("viewers:count", {"n": 1})]
-        # the writer sent both in the step that took them from the queue: the socket is idle again
+        # the writer sent both in the step that took them from the queue; once that step has ended (the client may
+        # read both frames before the writer task runs again: under load it did) the socket is idle again
+        assert await until(lambda: sock.write_now([]), 5), "the socket never became idle"
         await server.manager.deliver(NS, room, "viewers:count", {"n": 2})
         assert (fanout.written_direct, fanout.queued) == (direct0 + 1, queued0 + 1)
         assert await _events(ws, 1) == [("viewers:count", {"n": 2})]
