@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, WebSocketRoute
 
 from hub.app import create_app
 from hub.wiring import Hub
@@ -59,6 +59,44 @@ async def test_a_gift_message_shows_highlighted_in_the_chat_and_on_the_gift_card
         assert "Fan" in await row.inner_text()
         await page.locator(".gift-card .gift-message", has_text="Happy birthday!").wait_for()
     assert await fan_page.input_value("#gift-message") == ""  # cleared after sending
+    assert not log.errors, log.errors
+
+
+async def test_the_senders_combo_counter_never_counts_down_when_acks_come_back_out_of_order(
+    site: dict[str, Any], browser: Browser
+) -> None:
+    # Sends tapped fast are in flight together, and their acks can come back in another order. The page's WebSocket
+    # is routed here: the ack carrying combo 2 is held back until the one carrying combo 3 has reached the page.
+    fan_page = await new_page(browser)
+    log = PageLog(fan_page)
+    held: list[str | bytes] = []
+    released = asyncio.Event()
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+
+        def to_page(message: str | bytes) -> None:
+            if isinstance(message, str) and message.startswith("43/live,") and '"combo":2' in message:
+                held.append(message)
+                return
+            ws.send(message)
+            if held and isinstance(message, str) and message.startswith("43/live,") and '"combo":3' in message:
+                ws.send(held.pop())
+                released.set()
+
+        server.on_message(to_page)
+
+    await fan_page.route_web_socket("**/socket.io/**", route)
+    await fan_page.goto(f"{site['base']}/watch/{site['stream']['id']}")
+    await log_in(fan_page, site["fan"]["email"])
+    button = '.gift-btn[data-gift-id="rose"]'
+    await fan_page.wait_for_selector(button)
+    for _ in range(3):
+        await fan_page.click(button)
+    await asyncio.wait_for(released.wait(), 15)
+    await fan_page.wait_for_timeout(300)  # the late ack is handled
+    assert await fan_page.inner_text(f"{button} .gift-combo-badge") == "×3"
     assert not log.errors, log.errors
 
 

@@ -389,13 +389,18 @@ async function sendGift(gift, button) {
   }
 }
 
-// the sender's own combo counter on the gift they keep tapping
+// the sender's own combo counter on the gift they keep tapping. Sends tapped fast are in flight together and their
+// acks may come back in another order: a combo only grows while its badge is up (the server resets it only after
+// 3 s without a send, and the badge goes 3 s after its last rise), so a smaller count is an earlier send's late ack.
 function showCombo(button, combo) {
   let badge = button.querySelector(".gift-combo-badge");
   if (!badge) {
     badge = el("span", { class: "gift-combo-badge" });
+    badge.combo = 0;
     button.append(badge);
   }
+  if (combo <= badge.combo) return;
+  badge.combo = combo;
   badge.textContent = t("gifts.combo", { n: formatNumber(combo) });
   clearTimeout(badge.timer);
   badge.timer = setTimeout(() => badge.remove(), 3000);
