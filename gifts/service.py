@@ -8,6 +8,7 @@ projections, each counting a transfer once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -52,6 +53,8 @@ MessageScreen = Callable[[str, str], Awaitable[None]]  # (stream_id, message)
 TOP_BADGES = 3
 NICKNAME_TTL_S = 60.0
 LEADERBOARD_SIZE = 10
+#: The outbox relay publishes a batch's gifts in slices of this many, one event-loop iteration apart.
+PUBLISH_SLICE = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +322,9 @@ class GiftService:
             log.warning("live leaderboard unavailable; publishing %d gifts without it", len(transfers))
         counted = [(t.refs["gift_id"], int(t.refs["beans"]), int(t.refs["count"]), t.id) for t in transfers]
         goal = await self.goals.count_many(stream_id, counted)
-        for transfer in transfers:
+        for n, transfer in enumerate(transfers):
+            if n and n % PUBLISH_SLICE == 0:
+                await asyncio.sleep(0)  # a relay batch of hundreds does not hold the event loop in one piece
             refs = transfer.refs
             sender_id = refs["sender_id"]
             gift = await self._gift_of(refs)

@@ -13,9 +13,10 @@ single-document operation atomic with respect to other coroutines, as it is on a
 from __future__ import annotations
 
 import copy
+import operator
 import types
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,7 +57,160 @@ def _iter_documents(self: Any, filter: Any) -> Any:
             docs = store._documents
             found = [docs[k] for k in keys if k in docs]
             return iter([d for d in found if filter_applies(filter, d)])  # type: ignore[no-untyped-call]
-    return _scan_documents(self, filter)  # type: ignore[no-untyped-call]
+    excluded = _precheck(filter)
+    if excluded is None:
+        return _scan_documents(self, filter)  # type: ignore[no-untyped-call]
+    # A scan (no ``_id`` named): what a real server answers from an index (the reconciler's three queries every two
+    # seconds) mongomock answers by evaluating the whole filter on every document (~10-20 µs each here: 127 ms for the
+    # reconciler's pass at 3,000 transfers, the event loop held all along). A pre-check on plain fields skips the
+    # documents it proves cannot match; whatever it cannot decide (arrays, embedded documents, other types) the full
+    # filter decides.
+    store = self._store
+    if store.is_empty:
+        filter_applies(filter, {})  # type: ignore[no-untyped-call]
+    docs = list(store.documents)  # what mongomock's scan iterates (expired documents removed first), as lazily
+    return (d for d in docs if not excluded(d) and filter_applies(filter, d))  # type: ignore[no-untyped-call]
+
+
+# The pre-check of a scan. A filter gets one only when it is made of parts whose meaning on a plain value is the same in
+# mongomock and MongoDB, and that mongomock cannot reject as invalid: field paths (no ``$``, no numeric part) with a
+# plain value (str, int, bool, datetime: equality) or with operators among ``$eq``/``$in`` (a list of str)/``$lt``/
+# ``$lte``/``$gt``/``$gte`` and the ones the pre-check leaves to the full filter (``$ne``, ``$nin``, ``$exists``), and
+# ``$and``/``$or`` of such. A condition proves "no match" only where the document's value is missing or is a plain
+# value of exactly the operand's type; an array or an embedded document (array and object semantics), any other type,
+# or a comparison Python refuses leaves the document to the full filter. The pre-check is compiled once per scan into
+# closures (a condition costs a dict lookup and a type check per document).
+_MISSING = object()
+_PLAIN = (str, int, bool, datetime)
+_SIMPLE = (str, int, bool, datetime, type(None))
+_RANGES: dict[str, Callable[[Any, Any], bool]] = {
+    "$lt": operator.lt,
+    "$lte": operator.le,
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+}
+_Check = Callable[[Any], bool]  # True: the document cannot match
+
+
+def _precheck(filter: Any) -> _Check | None:
+    """The filter's pre-check, or None when it has a part the pre-check does not know (the plain scan then, exactly as
+    before)."""
+    if type(filter) is not dict or not filter:
+        return None
+    checks: list[_Check] = []
+    for key, value in filter.items():
+        if key in ("$or", "$and"):
+            if type(value) is not list or not value:
+                return None
+            branches = [_precheck(branch) for branch in value]
+            if any(b is None for b in branches):
+                return None
+            checks.append(_either(branches) if key == "$or" else _any_of(branches))  # type: ignore[arg-type]
+            continue
+        if type(key) is not str or not key or key.startswith("$"):
+            return None
+        path = tuple(key.split("."))
+        if any(not part or part.isdigit() or part.startswith("$") for part in path):
+            return None
+        if type(value) in _PLAIN:
+            checks.append(_condition(path, "$eq", value))
+            continue
+        if type(value) is not dict or not value:
+            return None
+        for op, operand in value.items():
+            if (op == "$exists" and type(operand) is bool) or (op == "$ne" and type(operand) in _SIMPLE):
+                continue  # left to the full filter (valid for mongomock whatever the document)
+            if op == "$nin" and type(operand) is list and all(type(x) in _SIMPLE for x in operand):
+                continue
+            if op == "$eq" and type(operand) in _PLAIN:
+                checks.append(_condition(path, "$eq", operand))
+            elif op == "$in" and type(operand) is list and all(type(x) is str for x in operand):
+                checks.append(_condition(path, "$in", frozenset(operand)))
+            elif op in _RANGES and type(operand) in _PLAIN:
+                checks.append(_condition(path, op, operand))
+            else:
+                return None
+    return checks[0] if len(checks) == 1 else _any_of(checks)
+
+
+def _any_of(checks: list[_Check]) -> _Check:
+    """All conditions must hold: the document is out when any proves it out."""
+
+    def check(doc: Any) -> bool:
+        for c in checks:  # noqa: SIM110 - a loop, not any() and a generator: this runs per document of a scan
+            if c(doc):
+                return True
+        return False
+
+    return check
+
+
+def _either(branches: list[_Check]) -> _Check:
+    """``$or``: the document is out when every branch proves it out."""
+
+    def check(doc: Any) -> bool:
+        for b in branches:  # noqa: SIM110 - a loop, not all() and a generator: per document of a scan
+            if not b(doc):
+                return False
+        return True
+
+    return check
+
+
+def _condition(path: tuple[str, ...], op: str, operand: Any) -> _Check:
+    """One field's condition: True when the document's value there is missing (a missing field equals no plain value,
+    is in no list of strings and compares with nothing), or is a plain value of the operand's type that fails it."""
+    head, rest = path[0], path[1:]
+
+    def value_of(doc: Any) -> Any:
+        value = doc.get(head, _MISSING) if type(doc) is dict or type(doc) is OrderedDict else None
+        for part in rest:
+            if value is _MISSING:
+                return _MISSING
+            if type(value) is not dict and type(value) is not OrderedDict:
+                return None  # an array or another non-document on the way: not for the pre-check
+            value = value.get(part, _MISSING)
+        return value
+
+    kind = type(operand)
+    compare = _RANGES.get(op)
+    if not rest:  # a top-level field (a stored document is a dict): the lookup inline, the common case
+
+        def check_in_top(doc: Any) -> bool:
+            value = doc.get(head, _MISSING)
+            return value is _MISSING or (type(value) is str and value not in operand)
+
+        def check_eq_top(doc: Any) -> bool:
+            value = doc.get(head, _MISSING)
+            return value is _MISSING or (type(value) is kind and value != operand)
+
+        def check_range_top(doc: Any) -> bool:
+            value = doc.get(head, _MISSING)
+            return value is _MISSING or (type(value) is kind and _fails(compare, value, operand))
+
+        return check_in_top if op == "$in" else check_eq_top if op == "$eq" else check_range_top
+
+    def check_in(doc: Any) -> bool:
+        value = value_of(doc)
+        return value is _MISSING or (type(value) is str and value not in operand)
+
+    def check_eq(doc: Any) -> bool:
+        value = value_of(doc)
+        return value is _MISSING or (type(value) is kind and value != operand)
+
+    def check_range(doc: Any) -> bool:
+        value = value_of(doc)
+        return value is _MISSING or (type(value) is kind and _fails(compare, value, operand))
+
+    return check_in if op == "$in" else check_eq if op == "$eq" else check_range
+
+
+def _fails(compare: Any, value: Any, operand: Any) -> bool:
+    """A range condition proves the value out (a comparison Python refuses, naive against aware datetimes, does not)."""
+    try:
+        return not compare(value, operand)
+    except TypeError:
+        return False
 
 
 mongomock.collection.Collection._iter_documents = _iter_documents  # type: ignore[method-assign]

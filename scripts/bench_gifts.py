@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -200,13 +201,50 @@ async def run_node(port: int, senders: int, reconcile_interval_s: float, profile
     prof = cProfile.Profile(time.process_time) if profile else None  # CPU time: other processes' load does not count
     if prof is not None:
         prof.enable()
+    lags: list[float] = []
+    measuring = asyncio.Event()
+    # The garbage collector's pauses over the window (each holds the event loop): count, sum, max per generation.
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        elif measuring.is_set():
+            pauses[info["generation"]].append(time.perf_counter() - gc_started[0])
+
+    gc.callbacks.append(on_gc)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, measuring.set)  # the load's window starts
+    loop.add_signal_handler(signal.SIGUSR2, measuring.clear)  # and ends
+    lag_task = asyncio.create_task(loop_lag(measuring, lags))
     print("ready", flush=True)
     try:
         await task
     finally:
+        lag_task.cancel()
         if prof is not None and profile:
             prof.disable()
             prof.dump_stats(profile)
+        lag: dict[str, Any] = {
+            "loop_lag_p50_ms": pct(lags, 0.5),
+            "loop_lag_p99_ms": pct(lags, 0.99),
+            "loop_lag_max_ms": pct(lags, 1),
+        }
+        for g, v in pauses.items():  # [count, total ms, max ms]
+            lag[f"gc{g}"] = [len(v), round(1000 * sum(v), 1), round(1000 * max(v, default=0), 1)]
+        print(json.dumps({"node": lag}), flush=True)
+
+
+async def loop_lag(measuring: asyncio.Event, lags: list[float]) -> None:
+    """How late a 10 ms timer fires while ``measuring`` is set (seconds): how long the loop was busy with other work
+    before it got to the timer (a stall delays every ack and effect queued behind it)."""
+    while True:
+        await measuring.wait()
+        t = time.monotonic()
+        await asyncio.sleep(0.01)
+        if measuring.is_set():
+            lags.append(time.monotonic() - t - 0.01)
 
 
 # ---------------------------------------------------------------------------------------------------- load
@@ -313,7 +351,12 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         senders = [await eio_connect(session, args.base, tokens[i], None) for i in range(args.senders)]
         await asyncio.sleep(1.0)
         stats: dict[str, Any] = {"sent": 0, "ok": 0, "ok_in_window": 0, "errors": 0, "ack_lat": [], "error_samples": []}
-        cpu0 = cpu_seconds(args.pid)
+        load_lags: list[float] = []
+        measuring = asyncio.Event()
+        measuring.set()
+        load_lag = asyncio.create_task(loop_lag(measuring, load_lags))  # this process's own lateness: its timestamps
+        cpu0, load_cpu0 = cpu_seconds(args.pid), cpu_seconds(os.getpid())
+        os.kill(args.pid, signal.SIGUSR1)
         t0 = time.monotonic()
         until = t0 + args.window
         per_sender_rate = args.rate / args.senders if args.rate else None
@@ -321,6 +364,9 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             *(sender_loop(ws, i, until, args.inflight, per_sender_rate, stats) for i, ws in enumerate(senders))
         )
         window_cpu = cpu_seconds(args.pid) - cpu0
+        os.kill(args.pid, signal.SIGUSR2)
+        load_lag.cancel()
+        load_cpu = cpu_seconds(os.getpid()) - load_cpu0
         expected = stats["ok"] * args.viewers
         last, stable = -1, time.monotonic()
         deadline = time.monotonic() + 20
@@ -352,6 +398,9 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             # CPU-seconds the node spent per gift acked in the window (what other processes' load moves least)
             node_cpu_ms_per_gift=round(1000 * window_cpu / stats["ok_in_window"], 2) if stats["ok_in_window"] else None,
             node_cpu_pct_incl_drain=round(100 * node_cpu / (time.monotonic() - t0), 1),
+            load_cpu_pct=round(100 * load_cpu / args.window, 1),
+            load_loop_lag_p99_ms=pct(load_lags, 0.99),
+            load_loop_lag_max_ms=pct(load_lags, 1.0),
         )
         for t in probe_tasks:
             t.cancel()
@@ -375,6 +424,7 @@ def e2e(label: str, args: argparse.Namespace, *, viewers: int, inflight: int, ra
         cmd += ["--profile", f"{args.profile}.{label.split(',')[0].replace(' ', '-')}.prof"]
     node = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert node.stdout is not None
+    r: dict[str, Any] = {"run": label}
     try:
         line = node.stdout.readline()
         if line.strip() != "ready":
@@ -387,17 +437,22 @@ def e2e(label: str, args: argparse.Namespace, *, viewers: int, inflight: int, ra
         out = subprocess.run(load, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)
-            return {"run": label, "error": out.stderr.strip().splitlines()[-1:]}
-        r: dict[str, Any] = {"run": label, **json.loads(out.stdout.strip().splitlines()[-1])}
+            r["error"] = out.stderr.strip().splitlines()[-1:]
+            return r
+        r.update(json.loads(out.stdout.strip().splitlines()[-1]))
         r["calibration_cpu_s"] = calibration_cpu_s()
         r["inflight"], r["rate"] = inflight, rate
         return r
     except subprocess.TimeoutExpired:
-        return {"run": label, "error": f"timed out after {args.timeout} s"}
+        r["error"] = f"timed out after {args.timeout} s"
+        return r
     finally:
         node.send_signal(signal.SIGINT)
         try:
-            node.wait(10)
+            rest, _ = node.communicate(timeout=15)
+            for text in rest.splitlines():
+                if text.startswith('{"node"'):
+                    r.update({f"node_{k}": v for k, v in json.loads(text)["node"].items()})
         except subprocess.TimeoutExpired:
             node.kill()
 
@@ -456,17 +511,21 @@ def main() -> None:
         results.append(r)
         print(json.dumps(r), flush=True)
     print()
-    print("| run | gifts/s acked | ack p50 | ack p99 | delivered | effect p50 | p99 | node CPU | CPU/gift | calib. |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| run | gifts/s acked | ack p50 | ack p99 | delivered | effect p50 | p99 | node CPU | CPU/gift"
+        " | node loop lag p99 / max | load CPU, lag p99 | calib. |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         if "error" in r:
-            print(f"| {r['run']} | error: {r['error']} | | | | | | | | |")
+            print(f"| {r['run']} | error: {r['error']} | | | | | | | | | | |")
             continue
         d = "—" if r["delivered_pct"] is None else f"{r['delivered_pct']} %"
         print(
             f"| {r['run']} | {r['gifts_per_s']:,} | {r['ack_p50_ms']} ms | {r['ack_p99_ms']} ms | {d}"
             f" | {r['effect_p50_ms'] or '—'} ms | {r['effect_p99_ms'] or '—'} ms | {r['node_cpu_pct']} %"
-            f" | {r['node_cpu_ms_per_gift']} ms | {r['calibration_cpu_s']} s |"
+            f" | {r['node_cpu_ms_per_gift']} ms | {r.get('node_loop_lag_p99_ms')} / {r.get('node_loop_lag_max_ms')} ms"
+            f" | {r['load_cpu_pct']} %, {r['load_loop_lag_p99_ms']} ms | {r['calibration_cpu_s']} s |"
         )
 
 

@@ -367,12 +367,14 @@ class Ledger:
             ok.extend(docs)
         done = {doc["_id"] for doc in ok}
         settle = [doc for doc, s in items if s]
+        await asyncio.sleep(0)  # between the batch's steps (an in-process database never yields: see GroupCommit._run)
         only_published = [doc["_id"] for doc, s in items if not s and doc["_id"] in done]
         if only_published:
             await self._store.mark_published_many(only_published)
         if settle:
             accounts = list(dict.fromkeys(leg["account"] for doc in settle for leg in doc["legs"]))
             await self._store.release_markers_of(accounts, [doc["_id"] for doc in settle])
+            await asyncio.sleep(0)
             now = self._clock.now()
             for published in (True, False):
                 tids = [doc["_id"] for doc in settle if (doc["_id"] in done) is published]

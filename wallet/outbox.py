@@ -70,9 +70,10 @@ class OutboxRelay:
     async def _run(self) -> None:
         while True:
             items = [await self._queue.get()]
-            while len(items) < BATCH_MAX and not self._queue.empty():  # what queued meanwhile goes in the same batch
-                items.append(self._queue.get_nowait())
             try:
+                await asyncio.sleep(0)  # one loop iteration per batch (see GroupCommit._run): batches do not chain
+                while len(items) < BATCH_MAX and not self._queue.empty():  # what queued meanwhile: the same batch
+                    items.append(self._queue.get_nowait())
                 await self._ledger.relay_batch(items)
             except asyncio.CancelledError:
                 raise

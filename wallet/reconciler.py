@@ -71,9 +71,13 @@ class Reconciler:
         a process that knows their drivers are dead (tests after an injected crash, an operator's CLI run)."""
         driven = matured = 0
         for _ in range(max_passes):
+            # A loop iteration between the queries: on an in-process database a query never yields, and each one
+            # scans the transfers (a real server answers them from indexes in its own process).
             d = await self._drive_stuck(ignore_leases)
+            await asyncio.sleep(0)
             m = await self._mature_holds()
             for extra in self._also:
+                await asyncio.sleep(0)
                 d += await extra()
             driven += d
             matured += m
@@ -96,6 +100,7 @@ class Reconciler:
     async def _mature_holds(self) -> int:
         now = self._clock.now()
         docs = await self._ledger.store.holds_due(now, limit=self._batch)
+        await asyncio.sleep(0)
         interrupted = await self._ledger.store.holds_reversing(limit=self._batch)
         count = 0
         for doc in docs:

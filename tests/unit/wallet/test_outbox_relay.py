@@ -29,7 +29,11 @@ async def test_past_its_settle_backlog_the_relay_still_publishes_but_no_longer_s
     relay.start()
     try:
         assert relay.submit({"_id": "t0"}, settle=True)
-        await asyncio.sleep(0)  # the relay takes t0 and is stuck in its batch
+        for _ in range(10):  # the relay takes t0 and is stuck in its batch (a loop iteration or two)
+            if ledger.batches:
+                break
+            await asyncio.sleep(0)
+        assert ledger.batches == [[("t0", True)]]
         accepted = [relay.submit({"_id": f"t{i}"}, settle=True) for i in range(1, 6)]
         assert accepted == [True, True, True, False, False]
         assert relay.submit({"_id": "t6"})  # publishing only: still queued
