@@ -28,6 +28,7 @@ from sfu.packet import ForwardPacket
 from sfu.report_bwe import ReportEstimate
 from sfu.rewriter import Resume, rebase
 from sfu.selector import AUTO, Screen
+from sfu.vp8 import PICTURE_ID_MOD, TL0_MOD, descriptor_ids, shift_ids
 
 if TYPE_CHECKING:
     from sfu.producer import Producer
@@ -103,6 +104,13 @@ class Consumer:
         self._pt_marker = codec.payload_type | 0x80
         self._rtx_pt = codec.rtx_payload_type
         self._rtx_seq = random16() % 32768
+        #: VP8: PictureID / TL0PICIDX shifts of the current epoch (``sfu/vp8.py``), nonzero after a layer switch.
+        self._vp8 = codec.mime_type.lower() == "video/vp8"
+        self._pid_shift = 0
+        self._tl0_shift = 0
+        self._shifting = False
+        #: The last PictureID and TL0PICIDX sent (as the viewer saw them), when the previous epoch ended.
+        self._last_ids: tuple[int | None, int | None] | None = None
         self._send: aiortc_hooks.SendTo | None = None
         self._profile: EgressProfile | None = None
         self._producer: Producer | None = None
@@ -141,7 +149,7 @@ class Consumer:
         self.downlink: DownlinkEstimate | None = None
         self._twcc_id = 0
         self._resent: dict[int, float] = {}
-        self._previous_epoch: tuple[Producer, int, int, int] | None = None
+        self._previous_epoch: tuple[Producer, int, int, int, int, int] | None = None
         self.nacks_suppressed = 0
         twcc_id = getattr(profile_key[0], "transport_cc", None) if isinstance(profile_key, tuple) else None
         if sender is not None and kind == "video" and twcc_id is not None:
@@ -191,7 +199,16 @@ class Consumer:
         producer = self._producer
         if producer is not None and self._started:
             # packets lost just before a layer switch stay repairable from the layer they were sent from
-            self._previous_epoch = (producer, self._seq_off, self._ts_off, self._epoch_out_start)
+            self._previous_epoch = (
+                producer,
+                self._seq_off,
+                self._ts_off,
+                self._epoch_out_start,
+                self._pid_shift,
+                self._tl0_shift,
+            )
+            if self._vp8:
+                self._last_ids = self._newest_ids(producer)
             self._resume = Resume(
                 (producer.max_seq + self._seq_off) & 0xFFFF,
                 (producer.max_ts + self._ts_off) & 0xFFFFFFFF,
@@ -199,6 +216,34 @@ class Consumer:
             )
         self._producer = None
         self._started = False
+
+    def _newest_ids(self, producer: Producer) -> tuple[int | None, int | None]:
+        """The PictureID and TL0PICIDX the viewer saw last: those of the producer's newest packet (or of one of the
+        few before it, if that one was lost), shifted as this epoch shifted them."""
+        for back in range(16):
+            packet = producer.history.get((producer.max_seq - back) & 0xFFFF)
+            if packet is None:
+                continue
+            picture_id, tl0 = descriptor_ids(packet.payload)
+            if picture_id is None and tl0 is None:
+                continue
+            return (
+                None if picture_id is None else (picture_id + self._pid_shift) % PICTURE_ID_MOD,
+                None if tl0 is None else (tl0 + self._tl0_shift) % TL0_MOD,
+            )
+        return None, None
+
+    def _continue_ids(self, keyframe: ForwardPacket) -> None:
+        """A new epoch starts at ``keyframe``: shift its PictureID and TL0PICIDX to follow the last ones sent."""
+        self._pid_shift = self._tl0_shift = 0
+        last = self._last_ids
+        if last is not None:
+            picture_id, tl0 = descriptor_ids(keyframe.payload)
+            if picture_id is not None and last[0] is not None:
+                self._pid_shift = (last[0] + 1 - picture_id) % PICTURE_ID_MOD
+            if tl0 is not None and last[1] is not None:
+                self._tl0_shift = (last[1] + 1 - tl0) % TL0_MOD
+        self._shifting = bool(self._pid_shift or self._tl0_shift)
 
     def start(self, packet: ForwardPacket, lead: tuple[ForwardPacket, ...] = ()) -> None:
         """Begin an epoch at ``packet`` (a keyframe start for video): choose the offsets (``sfu/rewriter.py``).
@@ -219,6 +264,8 @@ class Consumer:
         self._ts_off = epoch.ts_offset
         self._start_in = packet.seq
         self._epoch_out_start = epoch.first_out_seq  # NACKs for the lead packets are not answered (not mapped)
+        if self._vp8:
+            self._continue_ids(packet)
         self._started = True
         if self.first_packet_at is None:
             self.first_packet_at = time.monotonic()
@@ -248,6 +295,8 @@ class Consumer:
             self._start_in = (seq - _REFERENCE_LAG) & 0xFFFF
             self._epoch_out_start = (self._start_in + self._seq_off) & 0xFFFF
         b0, tail = self._profile.tail(packet, abs_send_time)  # type: ignore[union-attr]
+        if self._shifting:
+            tail = shift_ids(tail, len(tail) - len(packet.payload), self._pid_shift, self._tl0_shift)
         ts = (packet.ts + self._ts_off) & 0xFFFFFFFF
         try:
             self._send(  # type: ignore[misc]
@@ -278,6 +327,8 @@ class Consumer:
             self._start_in = (seq - _REFERENCE_LAG) & 0xFFFF
             self._epoch_out_start = (self._start_in + self._seq_off) & 0xFFFF
         b0, head, rest = self._profile.split_tail(packet, abs_send_time)  # type: ignore[union-attr]
+        if self._shifting:
+            rest = shift_ids(rest, len(rest) - len(packet.payload), self._pid_shift, self._tl0_shift)
         ts = (packet.ts + self._ts_off) & 0xFFFFFFFF
         number = self._sent(len(head) + len(rest) + 14, _clock_ns() // 1000)
         try:
@@ -364,6 +415,7 @@ class Consumer:
         if producer is None or send is None or not self._started or self._profile is None:
             return
         seq_off, ts_off = self._seq_off, self._ts_off
+        pid_shift, tl0_shift = self._pid_shift, self._tl0_shift
         earlier = (out_seq - self._epoch_out_start) & 0xFFFF >= 0x8000
         if earlier:
             # a packet of the previous epoch: answered from the layer it came from (a simulcast switch), if that
@@ -371,7 +423,13 @@ class Consumer:
             previous = self._previous_epoch
             if previous is None or previous[0].closed or (out_seq - previous[3]) & 0xFFFF >= 0x8000:
                 return
-            producer, seq_off, ts_off = previous[0], previous[1], previous[2]
+            producer, seq_off, ts_off, pid_shift, tl0_shift = (
+                previous[0],
+                previous[1],
+                previous[2],
+                previous[4],
+                previous[5],
+            )
         packet = producer.history.get((out_seq - seq_off) & 0xFFFF)
         if packet is None:
             self.nack_misses += 1
@@ -397,10 +455,14 @@ class Consumer:
         marker = 0x80 if packet.marker else 0
         if self._rtx_pt is not None and self._rtx_ssrc:
             b0, tail = self._profile.build(packet, _osn(out_seq))
+            if pid_shift or tl0_shift:
+                tail = shift_ids(tail, len(tail) - len(packet.payload), pid_shift, tl0_shift)
             data = _header(b0, self._rtx_pt | marker, self._rtx_seq, ts, self._rtx_ssrc) + self._number(tail)
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
         else:
             b0, tail = self._profile.build(packet, b"")
+            if pid_shift or tl0_shift:
+                tail = shift_ids(tail, len(tail) - len(packet.payload), pid_shift, tl0_shift)
             data = _header(b0, self._pt | marker, out_seq, ts, self._ssrc) + self._number(tail)
         try:
             send(data)

@@ -10,6 +10,7 @@ estimate, a burst of RTX padding (``Consumer.send_probe``) measures the path fir
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from sfu.bwe import NORMAL, GccEstimator, ProbePlanner, SendHistory, probe_cluster_size, probe_gap_us
 from sfu.twcc import parse_feedback, split_rtcp
@@ -49,6 +50,9 @@ RTX_SHARE = 0.3
 #: The bucket holds this much time of its rate, and at least ``RTX_BURST_BYTES`` (a keyframe's lost packets).
 RTX_BUCKET_S = 0.5
 RTX_BURST_BYTES = 12_000
+#: Feedback that shows congestion asks the router to re-place the viewer at once (``on_congestion``), at most this
+#: often: waiting for the router's next tick (every 250 ms) made a narrowed link's queue overflow that much longer.
+REACT_EVERY_US = 100_000
 
 
 def now_us() -> int:
@@ -80,10 +84,27 @@ class DownlinkEstimate:
         self.probes_stopped = 0
         #: Packets of the in-flight probe sent so far (``Consumer`` counts them).
         self.probe_sent = 0
+        #: Called (at most every ``REACT_EVERY_US``) after feedback that shows congestion (``Router`` re-places the
+        #: viewer then, instead of at its next tick).
+        self.on_congestion: Callable[[], None] | None = None
+        #: The last probe settled: kbit/s it measured (None: no measurement), kbit/s it had to confirm, kbit/s offered.
+        self.last_probe: tuple[int | None, int | None, int] | None = None
+        self._reacted_us = -REACT_EVERY_US
+        self.reactions = 0
 
     # -- feedback (RTCP from the viewer) ---------------------------------------------------------------------
 
     def on_rtcp(self, datagram: bytes) -> None:
+        self._on_rtcp(datagram)
+        react = self.on_congestion
+        if react is not None:
+            now = now_us()
+            if now - self._reacted_us >= REACT_EVERY_US and self.congested(now):
+                self._reacted_us = now
+                self.reactions += 1
+                react()
+
+    def _on_rtcp(self, datagram: bytes) -> None:
         for message in split_rtcp(datagram):
             try:
                 feedback = parse_feedback(message)
@@ -121,6 +142,11 @@ class DownlinkEstimate:
         probe_id, target, _, before, wanted = probe
         rate = self.estimator.probe_result(probe_id, target, wanted)
         self.planner.settled(rate, before, wanted)
+        self.last_probe = (
+            None if rate is None else rate // 1000,
+            None if wanted is None else wanted // 1000,
+            target // 1000,
+        )
 
     # -- the router's tick -----------------------------------------------------------------------------------
 
@@ -237,4 +263,6 @@ class DownlinkEstimate:
             "cut_short": self.cut_short,
             "probe_penalties": self.planner.penalties,
             "probes_stopped": self.probes_stopped,
+            "reactions": self.reactions,
+            "last_probe": self.last_probe,
         }

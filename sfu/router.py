@@ -219,7 +219,7 @@ class Router:
                     self._estimate_from_reports(consumer, infos)
                 self.place(consumer, infos)
 
-    def _estimate(self, consumer: Consumer, infos: tuple[LayerInfo, ...], now: int) -> None:
+    def _estimate(self, consumer: Consumer, infos: tuple[LayerInfo, ...], now: int, *, probe: bool = True) -> None:
         """Feed the consumer's estimate to the selector, and probe when its preference allows a bigger layer than
         the one it is on (or none, paused) and the estimate does not."""
         downlink = consumer.downlink
@@ -231,13 +231,15 @@ class Router:
             # what keeps the current layer (``select_layer``'s KEEP): held a while unless the link shows congestion
             keep = None if info is None else int(info.bitrate_bps / KEEP) + 1
             usable = downlink.hold(now, usable, keep)
-        lowest = min((info.bitrate_bps for info in infos if info.available), default=0)
+        lowest = _lowest_need(infos)
         # pausing goes by the lowest layer's least recent bitrate: the keyframe asked for a move down to it lifts its
         # one-second bitrate just when a narrowed link's estimate is at its lowest
         floor = min((info.floor_bps or info.bitrate_bps for info in infos if info.available), default=0)
         if usable is not None and PAUSE_BELOW * floor <= usable < lowest:
             usable = lowest  # keep the lowest layer until the estimate is clearly below it: a pause costs a keyframe
         consumer.estimate_bps = usable
+        if not probe:
+            return
         wanted: int | None = None
         step: int | None = None
         best = select_layer(consumer.preference, consumer.screen, None, infos)
@@ -248,8 +250,8 @@ class Router:
             if ranks[best] > on:
                 needs = [max(info.bitrate_bps, info.peak_bps) for info in infos[on + 1 : ranks[best] + 1]]
                 wanted, step = max(needs), needs[0]
-        probe = downlink.tick(now, wanted, step)
-        if probe is not None and not consumer.send_probe(*probe):
+        cluster = downlink.tick(now, wanted, step)
+        if cluster is not None and not consumer.send_probe(*cluster):
             downlink.probe_not_sent()
 
     def _estimate_from_reports(self, consumer: Consumer, infos: tuple[LayerInfo, ...]) -> None:
@@ -260,8 +262,8 @@ class Router:
         if estimate is None:
             return  # no loss seen yet: nothing to cap by
         lowest = min((info.bitrate_bps for info in infos if info.available), default=0)
-        if estimate is not None and PAUSE_BELOW * lowest <= estimate < lowest:
-            estimate = lowest
+        if estimate is not None and PAUSE_BELOW * lowest <= estimate < _lowest_need(infos):
+            estimate = _lowest_need(infos)
         consumer.estimate_bps = estimate
 
     # -- transcoded ladder ---------------------------------------------------------------------------------------
@@ -321,6 +323,18 @@ class Router:
 
     def add_consumer(self, consumer: Consumer) -> None:
         self.consumers[consumer.id] = consumer
+        if consumer.downlink is not None:
+            consumer.downlink.on_congestion = lambda: self.react(consumer)
+
+    def react(self, consumer: Consumer) -> None:
+        """The viewer's feedback shows congestion: re-decide its layer now (not at the next tick), without probing."""
+        if self.closed or consumer.closed or consumer.kind != "video" or len(self.layers) < 2:
+            return
+        if consumer.downlink is None or self.consumers.get(consumer.id) is not consumer:
+            return
+        infos = self.layer_infos()
+        self._estimate(consumer, infos, now_us(), probe=False)
+        self.place(consumer, infos)
 
     def consumer_ready(self, consumer: Consumer) -> None:
         """The viewer's transport is up: feed it from the current producer, if any (else on the next publish)."""
@@ -356,6 +370,14 @@ class Router:
             "pipes": [pipe.stats() for pipe in self.pipes.values()],
             "ladder": self.ladder.stats() if self.ladder is not None else None,
         }
+
+
+def _lowest_need(infos: tuple[LayerInfo, ...]) -> int:
+    """What keeps a viewer on the lowest available layer whatever it is on now: ``select_layer`` takes a layer the
+    viewer is not on (one waiting for that layer's keyframe after a move down that stopped its old layer, or paused)
+    only when its *peak* fits, so its bitrate alone would leave such a viewer paused."""
+    lowest = next((info for info in infos if info.available), None)
+    return 0 if lowest is None else max(lowest.bitrate_bps, lowest.peak_bps)
 
 
 def _same_codec(a: RTCRtpCodecParameters, b: RTCRtpCodecParameters) -> bool:

@@ -19,7 +19,7 @@ from sfu.layers import LayerDemux
 from sfu.producer import SWITCH_PLI_INTERVAL_S, Producer
 from sfu.router import Router
 from sfu.settings import SfuSettings
-from sfu.twcc import URI_TRANSPORT_CC
+from sfu.twcc import URI_TRANSPORT_CC, encode_feedback
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 
@@ -396,3 +396,101 @@ async def test_a_keyframe_lifting_the_lowest_layers_bitrate_does_not_pause_the_v
     downlink.estimator.last_feedback_us = now
     router.replace_layers()
     assert not consumer.paused and consumer.producer is low
+
+
+async def test_a_viewer_waiting_for_the_lowest_layer_is_not_paused_by_that_layers_peak(rig: Rig) -> None:
+    # a move down that stopped the old layer at once leaves the viewer on no layer until the lowest one's keyframe:
+    # the estimate kept at that layer's bitrate must still let the selector take it, whose peak is higher (seen in
+    # test_bandwidth_shaped: 1.6 s paused at 120k against a peak of 126k, until a probe lifted the estimate)
+    router = Router("s", lambda r, reason: None)
+    _demux, (low, high) = rig.layers(("l", "h"))
+    router.set_publisher("pub", None, [low, high])
+    low.on_packet(rtp(1, 1, 0, key(320), 1))
+    high.on_packet(rtp(2, 1, 0, key(1280), 1))
+    consumer = rig.cc_consumer()
+    consumer.set_link(lambda data: None)
+    router.add_consumer(consumer)
+    router.consumer_ready(consumer)
+    assert consumer.producer is high and consumer.started
+    low._bitrate = 120_000.0
+    low._rates.extend([110_000.0, 126_000.0, 120_000.0])
+    high._bitrate = 900_000.0
+    high._rates.extend([900_000.0])
+    downlink = consumer.downlink
+    assert downlink is not None
+    now = now_us()
+    downlink.first_feedback_us = now - 2_000_000
+    downlink.estimator.delay_bps = 130_000.0  # ~110 kbit/s usable: under l's 120k, over half its floor
+    downlink.estimator.loss = 0.3  # congestion: h is cut short, the viewer waits for l's keyframe
+    downlink.estimator.last_feedback_us = now
+    router.replace_layers()
+    assert consumer.pending is low and consumer.producer is None
+    router.replace_layers()  # the next tick, still waiting: not paused, still waiting for l
+    assert not consumer.paused and consumer.pending is low
+    low.on_packet(rtp(1, 2, 3000, key(320), 1))
+    assert consumer.producer is low and consumer.started
+
+
+async def test_feedback_showing_congestion_moves_the_viewer_down_without_waiting_for_the_next_tick(rig: Rig) -> None:
+    # a link that just narrowed overflows its queue for as long as the big layer goes on: the viewer is re-placed as
+    # soon as its transport-cc feedback shows the loss, not up to 250 ms later at the router's tick
+    router = Router("s", lambda r, reason: None)
+    _demux, (low, high) = rig.layers(("l", "h"))
+    router.set_publisher("pub", None, [low, high])
+    low.on_packet(rtp(1, 1, 0, key(320), 1))
+    high.on_packet(rtp(2, 1, 0, key(1280), 1))
+    consumer = rig.cc_consumer()
+    consumer.set_link(lambda data: None)
+    router.add_consumer(consumer)
+    router.consumer_ready(consumer)
+    assert consumer.producer is high and consumer.started
+    low._bitrate = 100_000.0
+    high._bitrate = 900_000.0
+    downlink = consumer.downlink
+    assert downlink is not None
+    start = now_us()
+    downlink.first_feedback_us = start - 2_000_000
+    downlink.estimator._loss_start_us = start - 300_000  # the loss window opened with earlier feedback
+    # 400 ms of the big layer sent, every other packet of the last 300 ms lost
+    base = downlink.history.next_seq
+    for i in range(80):
+        downlink.history.sent(1100, start - 400_000 + i * 5_000)
+    arrivals = [start - 395_000 + i * 5_000 if i < 20 or i % 2 else None for i in range(80)]
+    downlink.on_rtcp(encode_feedback(1, 2, base & 0xFFFF, 0, arrivals))
+    assert downlink.estimator.loss > 0.1 and downlink.reactions == 1
+    assert consumer.pending is low  # moved at once: no replace_layers() in between
+
+
+def vp8(picture_id: int, tl0: int, payload: bytes) -> bytes:
+    """``payload`` (a descriptor byte then the VP8 data, as ``key``/``DELTA`` build it) with a PictureID and a
+    TL0PICIDX in its descriptor."""
+    return bytes((payload[0] | 0x80, 0xC0, 0x80 | picture_id >> 8, picture_id & 0xFF, tl0)) + payload[1:]
+
+
+async def test_a_switch_continues_the_vp8_picture_ids_and_tl0_indexes_the_viewer_saw(rig: Rig) -> None:
+    # each layer numbers its pictures on its own; a viewer sees one continuous numbering (Chromium viewers stopped
+    # assembling frames for seconds after a switch that jumped them), and a repair of the old layer keeps its own
+    from sfu.vp8 import descriptor_ids
+
+    _demux, (low, high) = rig.layers(("l", "h"))
+    consumer, sent = rig.consumer()
+    high.on_packet(rtp(2, 50, 0, vp8(20_000, 200, key(1280)), 1))
+    high.add_consumer(consumer)
+    high.on_packet(rtp(2, 51, 3000, vp8(20_001, 201, DELTA), 1))
+    lost = sent[-1].sequence_number
+    low.on_packet(rtp(1, 9, 0, vp8(700, 7, key(320)), 1))
+    low.switch_in(consumer)
+    low.on_packet(rtp(1, 10, 6000, vp8(702, 8, key(320)), 1))
+    low.on_packet(rtp(1, 11, 9000, vp8(703, 9, DELTA), 1))
+    assert consumer.producer is low
+    assert_gapless(sent)
+    assert [descriptor_ids(p.payload) for p in sent] == [(20_000, 200), (20_001, 201), (20_002, 202), (20_003, 203)]
+    assert sent[2].payload[5:] == key(320)[1:]  # the rest untouched
+    consumer.retransmit(lost)
+    assert descriptor_ids(sent[-1].payload) == (20_001, 201)
+    # and back: the high layer's numbering shifted on from where the low one left the viewer
+    high.on_packet(rtp(2, 52, 6000, vp8(20_002, 202, DELTA), 1))
+    high.switch_in(consumer)
+    high.on_packet(rtp(2, 53, 9000, vp8(20_003, 203, key(1280)), 1))
+    assert consumer.producer is high
+    assert descriptor_ids(sent[-1].payload) == (20_004, 204)
