@@ -61,8 +61,9 @@ def consumer_of(hub: Hub, viewer_session: str) -> dict[str, Any]:
 
 
 def moment(stats: dict[str, Any]) -> str:
-    """One viewer at one moment, for the timeline: layer (> the one it waits for), usable estimate, loss, standing
-    queue, delay state, probes (successes), holds, retransmissions refused."""
+    """One viewer at one moment as the SFU sees it, for the timeline: layer (> the one it waits for), usable estimate,
+    loss, standing queue, delay state, probes (successes), holds, retransmissions refused and sent, PLIs from the
+    viewer, the last probe (kbit/s measured, needed, offered)."""
     bwe = stats["bwe"] or {}
     estimate = stats["estimate_bps"]
     return (
@@ -70,7 +71,16 @@ def moment(stats: dict[str, Any]) -> str:
         f" {estimate // 1000 if estimate else '-'}k"
         f" loss {bwe.get('loss', 0):.2f} q {bwe.get('standing_queue_ms')} {str(bwe.get('delay_state', ''))[:2]}"
         f" p {bwe.get('probes', 0)}/{bwe.get('probe_successes', 0)} h {bwe.get('holds', 0)}"
-        f" r {bwe.get('retransmits_refused', 0)}"
+        f" r {bwe.get('retransmits_refused', 0)} rtx {stats['retransmits']} kf {stats['plis']}"
+        f" lp {bwe.get('last_probe')}"
+    )
+
+
+def seen_by(video: dict[str, Any]) -> str:
+    """The same viewer as its page sees it: frames decoded / received / dropped / keyframes decoded, PLIs, NACKs."""
+    return (
+        f"f {video.get('framesDecoded')}/{video.get('framesReceived')}/{video.get('framesDropped')}"
+        f"/{video.get('keyFramesDecoded')} pli {video.get('pliCount')} nk {video.get('nackCount')}"
     )
 
 
@@ -86,6 +96,9 @@ async def test_shaped_scenario(hub: Hub, caplog: pytest.LogCaptureFixture) -> No
         asks_low = Viewer()
         sessions: dict[str, str] = {}
         sampler: asyncio.Future[None] | None = None
+        #: every viewer's layer, estimate and decoding twice a second from the shaping on (printed at the end, also on
+        #: a failure)
+        timeline: list[str] = []
         try:
             async with chromium() as browser:
                 publisher = await open_page(browser, base)
@@ -139,15 +152,21 @@ async def test_shaped_scenario(hub: Hub, caplog: pytest.LogCaptureFixture) -> No
                     return (layer("wide"), layer("middle"), layer("narrow"), layer("asks_low")) == ("h", "m", "l", "l")
 
                 shaped_at = time.monotonic()
-                timeline: list[str] = []
 
                 async def sample() -> None:
                     while True:
                         rows = []
                         for name in ("wide", "middle", "narrow"):
                             with contextlib.suppress(KeyError, StopIteration):
-                                rows.append(f"{name} {moment(consumer_of(hub, sessions[name]))}")
-                        timeline.append(f"{time.monotonic() - shaped_at:5.1f} | " + " | ".join(rows))
+                                seen = seen_by(await inbound_video(pages[name]))
+                                dropped = shaper.dropped(ports[name])
+                                rows.append(f"{name} {moment(consumer_of(hub, sessions[name]))} {seen} dr {dropped}")
+                        # each layer: bitrate / keyframes / PLIs sent / packets
+                        made = " ".join(
+                            f"{p['rid']}:{p['bitrate_bps'] // 1000}k/{p['keyframes']}/{p['plis_sent']}/{p['packets']}"
+                            for p in layers()
+                        )
+                        timeline.append(f"{time.monotonic() - shaped_at:5.2f} | {made} | " + " | ".join(rows))
                         await asyncio.sleep(0.5)
 
                 sampler = asyncio.ensure_future(sample())
@@ -177,7 +196,6 @@ async def test_shaped_scenario(hub: Hub, caplog: pytest.LogCaptureFixture) -> No
                 layers_after = {n: consumer_of(hub, sessions[n])["layer"] for n in sessions}
                 print(f"in {WINDOW_S:.0f} s: longest freeze (s)", longest, "frozen in all (s)", frozen)
                 print("freezes", freezes, "frames decoded", decoded, "layers", layers_after)
-                print("\n".join(timeline))
                 assert all(gap <= LONGEST_FREEZE_S for gap in longest.values()), longest
                 assert all(n >= 5 * WINDOW_S for n in decoded.values()), decoded  # 15 fps sent
                 assert settled(), layers_after
@@ -208,5 +226,6 @@ async def test_shaped_scenario(hub: Hub, caplog: pytest.LogCaptureFixture) -> No
         finally:
             if sampler is not None:
                 sampler.cancel()
+            print("\n".join(timeline))
             await asks_low.close()
     assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]

@@ -93,6 +93,8 @@ window.inbound = async () => {
       mimeType: codec ? codec.mimeType : null, pliCount: r.pliCount || 0, nackCount: r.nackCount || 0,
       samples: r.totalSamplesReceived || 0, packetsLost: r.packetsLost || 0,
       freezeCount: r.freezeCount || 0, freezesS: r.totalFreezesDuration || 0,
+      framesReceived: r.framesReceived || 0, framesDropped: r.framesDropped || 0,
+      keyFramesDecoded: r.keyFramesDecoded || 0,
     };
   }
   return out;
