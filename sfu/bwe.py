@@ -15,7 +15,8 @@ those :class:`GccEstimator` derives a target bitrate, the minimum of two control
   Decrease: over-use -> ``A = 0.85 * R`` (``R`` the bitrate acknowledged over the last 300 ms) at most once per
   200 ms; normal -> multiplicative increase, 8 % per second; under-use -> hold. An increase never takes the
   estimate above ``1.5 * R`` (the draft's bound), but that bound never pulls an estimate down.
-- **Loss-based** (section 6). Over windows of at least 200 ms and 20 packets, loss ``p`` from the feedback:
+- **Loss-based** (section 6). Over windows of at least 200 ms and 20 packets (or as soon as 30 % of at least 10
+  packets are lost: a link that just narrowed), loss ``p`` from the feedback:
   ``p > 10 %`` -> ``A_s = A_s * (1 - 0.5 p)``; ``p < 2 %`` -> ``A_s = 1.05 A_s`` (same ``1.5 R`` bound); else hold.
   One addition, so that a link that suddenly narrows is left fast: with ``p > 10 %`` ``A_s`` is also held under
   ``0.85 R`` (a tail-dropping queue that stays full shows loss but no delay *trend*), and not below ``0.6 R``
@@ -29,8 +30,8 @@ next layer needs, for up to 300 ms (so that on a narrower link a shaper's burst 
 sender stops it once a queue builds). :meth:`GccEstimator.probe_result` measures every packet sent while it ran: if
 they arrived spread out or some were lost the path is saturated and what arrived is its capacity (it must hold the
 next layer), else it carried what was offered. Only a probe that confirms the next layer raises the estimate; a
-failed one changes nothing and the next waits longer (1 s, doubling up to 3 s; 5 s when a layer reached by a probe
-had to be left for congestion within 2 s); after a success the next may follow in 0.5 s (toward the layer above).
+failed one changes nothing and the next waits longer (1 s, then 2 s; 3 s when a layer reached by a probe had to
+be left for congestion within 2 s); after a success the next may follow in 0.5 s (toward the layer above).
 A probe's own losses never count in the loss-based estimate, and while one and the queue it built drain
 (:meth:`GccEstimator.guard`) decreases stop at the estimate it started from.
 
@@ -79,7 +80,7 @@ PROBE_LOSS = 0.02
 RECENT_US = 1_000_000
 #: A congestion this soon after a successful probe shows the probe was wrong; the next one waits ``PENALTY_US``.
 FAILED_MOVE_US = 2_000_000
-PENALTY_US = 5_000_000
+PENALTY_US = 3_000_000
 #: After a successful probe the next one (toward the layer above) may follow this soon.
 AFTER_SUCCESS_US = 500_000
 #: The standing queue: the smallest one-way delay of the last ``QUEUE_RECENT_US`` of arrivals over the smallest of
@@ -88,6 +89,9 @@ QUEUE_RECENT_US = 300_000
 QUEUE_BASE_BUCKET_US = 1_000_000
 QUEUE_BASE_BUCKETS = 10
 LOSS_FLOOR = 0.6
+#: At least this share of at least this many packets lost closes a loss window before its 200 ms (a narrowed link).
+HEAVY_LOSS = 0.3
+HEAVY_LOSS_PACKETS = 10
 
 NORMAL, OVERUSE, UNDERUSE = "normal", "overuse", "underuse"
 INCREASE, HOLD, DECREASE = "increase", "hold", "decrease"
@@ -401,7 +405,10 @@ class GccEstimator:
             self._loss_start_us = now_us
         self._loss_sent += sent
         self._loss_lost += lost
-        if now_us - self._loss_start_us < LOSS_WINDOW_US or self._loss_sent < LOSS_WINDOW_PACKETS:
+        # heavy loss closes the window early: a link that just narrowed loses most of what is sent, and the viewer's
+        # move down should not wait for the rest of the window
+        heavy = self._loss_sent >= HEAVY_LOSS_PACKETS and self._loss_lost >= HEAVY_LOSS * self._loss_sent
+        if (now_us - self._loss_start_us < LOSS_WINDOW_US or self._loss_sent < LOSS_WINDOW_PACKETS) and not heavy:
             return
         p = self._loss_lost / self._loss_sent
         self.loss = p
@@ -480,10 +487,10 @@ class GccEstimator:
 
 class ProbePlanner:
     """When to probe and how high: only while the viewer could take more than its estimate gives, the detector is
-    not over-using and loss is under 2 %; at most one cluster in flight; after a failure the next waits 1 s, 2 s,
-    then 3 s."""
+    not over-using and loss is under 2 %; at most one cluster in flight; after a failure the next waits 1 s, then
+    2 s (3 s after a probe that proved wrong)."""
 
-    def __init__(self, min_interval_us: int = 1_000_000, max_interval_us: int = 3_000_000) -> None:
+    def __init__(self, min_interval_us: int = 1_000_000, max_interval_us: int = 2_000_000) -> None:
         self.min_interval_us = min_interval_us
         self.max_interval_us = max_interval_us
         self.interval_us = min_interval_us

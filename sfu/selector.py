@@ -11,9 +11,11 @@ Rules, in order:
 4. An estimate (bits per second) caps every preference: the best layer at or below the chosen one whose bitrate
    fits the estimate. When not even the lowest layer fits, the answer is None: video pauses, audio goes on.
 5. Hysteresis, given the layer the viewer is on (``current``): a layer *above* it fits only when its peak bitrate
-   (the highest of its last few seconds: encoders vary with the picture) fits the estimate; the current layer and
-   those below it fit while their bitrate is under ``KEEP`` times the estimate. The estimate a viewer gets is already
-   a share of what its link carries (``sfu/downlink.py`` USABLE); moving up takes that headroom, staying may use it.
+   (the highest of its last few seconds: encoders vary with the picture) fits the estimate; the current layer fits
+   while its bitrate is under ``KEEP`` times the estimate; a layer below it, when its bitrate fits (a move down for a
+   link that narrowed goes to a layer that fits, or it moves down twice, each time waiting for a keyframe). The
+   estimate a viewer gets is already a share of what its link carries (``sfu/downlink.py`` USABLE); moving up takes
+   that headroom, staying may use it.
    Without this a viewer whose link sits near a layer's bitrate flips between two layers, and each flip waits for a
    keyframe on a congested link.
 """
@@ -27,7 +29,7 @@ HIGH = "high"
 MEDIUM = "medium"
 LOW = "low"
 PREFERENCES = (AUTO, HIGH, MEDIUM, LOW)
-#: The current layer (and those below it) stay while their bitrate is under this many times the estimate.
+#: The current layer stays while its bitrate is under this many times the estimate.
 KEEP = 1.15
 
 
@@ -85,8 +87,10 @@ def select_layer(
 
         def fits(i: int) -> bool:
             layer = layers[i]
-            if i <= on:
+            if i == on:
                 return layer.bitrate_bps <= estimate_bps * KEEP
+            if i < on:
+                return layer.bitrate_bps <= estimate_bps
             return max(layer.bitrate_bps, layer.peak_bps) <= estimate_bps
 
         fitting = [i for i in range(index + 1) if layers[i].available and fits(i)]

@@ -133,7 +133,7 @@ def test_the_planner_probes_only_when_more_is_wanted_and_backs_off_after_failure
     planner.settled(None, 200_000, 500_000)
     planner.started(600_000, 5_000_000)
     planner.settled(None, 200_000, 500_000)
-    assert planner.interval_us == 3_000_000  # capped
+    assert planner.interval_us == 2_000_000  # capped
     planner.started(600_000, 8_000_000)
     planner.settled(700_000, 200_000, 500_000)
     assert planner.interval_us == AFTER_SUCCESS_US and planner.successes == 1  # the layer above may come next
@@ -297,3 +297,15 @@ def test_congestion_soon_after_a_successful_probe_makes_the_next_probe_wait() ->
     assert planner.want(1_500_000 + PENALTY_US, 200_000, 500_000, "normal", 0.0) is not None
     planner.moved_down(20_000_000)  # long after: not the probe's fault
     assert planner.penalties == 1
+
+
+def test_heavy_loss_shows_before_the_loss_window_ends() -> None:
+    # a link that narrowed to a third loses most of what is sent: the loss is known from the first feedback that
+    # reports ten packets, not 200 ms later (the viewer's move down waits for it)
+    estimator = GccEstimator(start_bps=2_000_000)
+    t = run(estimator, Link(10_000_000), 1_000_000, 0, 2)
+    assert estimator.loss == 0.0
+    narrow = Link(300_000, queue_ms=20)
+    narrow.free_at = t
+    run(estimator, narrow, 1_000_000, t, 0.1)
+    assert estimator.loss > 0.3

@@ -94,3 +94,5 @@ def test_moving_up_needs_room_for_a_layers_peak_and_staying_may_use_the_headroom
     assert select_layer(AUTO, None, 450_000, layers, current="m") == "m"  # 500k under KEEP x 450k: stays
     assert select_layer(AUTO, None, 400_000, layers, current="m") == "l"
     assert select_layer(AUTO, None, 450_000, layers) == "l"  # a viewer on no layer yet gets no headroom
+    # a viewer moving down (its link narrowed) goes to a layer that fits: the headroom is for staying only
+    assert select_layer(AUTO, None, 450_000, (L, m, LayerInfo("h", 1280, 720, 1_500_000, True)), current="h") == "l"
