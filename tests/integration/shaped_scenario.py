@@ -60,6 +60,17 @@ def consumer_of(hub: Hub, viewer_session: str) -> dict[str, Any]:
     return stats
 
 
+def viewer_port_of(hub: Hub, viewer_session: str) -> int:
+    """The UDP port the SFU sends this viewer's media to: the remote candidate of its nominated ICE pair (the page's
+    own view, ``window.localPort()``, can be 0 or another pair's port while Chromium is still checking pairs; a cap on
+    that port shaped nothing in one run)."""
+    service: Any = hub.sfu_wiring.local_sfu
+    pc = service._sessions[viewer_session].pc
+    ice = pc.getTransceivers()[0].sender.transport.transport
+    pair = ice._connection._nominated.get(1)
+    return int(pair.remote_candidate.port) if pair is not None else 0
+
+
 def moment(stats: dict[str, Any]) -> str:
     """One viewer at one moment as the SFU sees it, for the timeline: layer (> the one it waits for), usable estimate,
     loss, standing queue, delay state, probes (successes), holds, retransmissions refused and sent, PLIs from the
@@ -140,7 +151,11 @@ async def test_shaped_scenario(hub: Hub, caplog: pytest.LogCaptureFixture) -> No
                     return all(n > 10 for n in decoded) and asks_low.video is not None and asks_low.video.count > 10
 
                 assert await until(all_decoding, 30)
-                ports = {name: await page.evaluate("window.localPort()") for name, page in pages.items()}
+                assert await until(lambda: all(viewer_port_of(hub, sessions[n]) for n in pages), 10)
+                ports = {name: viewer_port_of(hub, sessions[name]) for name in pages}
+                seen = {name: await page.evaluate("window.localPort()") for name, page in pages.items()}
+                print("viewers' ports: the SFU sends to", ports, "the pages report", seen)
+                assert len(set(ports.values())) == len(ports), ports
                 shaper.cap(ports["middle"], middle_cap)
                 shaper.cap(ports["narrow"], narrow_cap)
                 print("caps kbit/s: middle", middle_cap, "narrow", narrow_cap)
