@@ -40,6 +40,7 @@ from benchlib import (  # noqa: E402
     cpu_seconds,
     eio_connect,
     free_port,
+    loop_lag,
     open_raw_viewer,
     seed_accounts_and_live_stream,
 )
@@ -234,17 +235,6 @@ async def run_node(port: int, senders: int, reconcile_interval_s: float, profile
         for g, v in pauses.items():  # [count, total ms, max ms]
             lag[f"gc{g}"] = [len(v), round(1000 * sum(v), 1), round(1000 * max(v, default=0), 1)]
         print(json.dumps({"node": lag}), flush=True)
-
-
-async def loop_lag(measuring: asyncio.Event, lags: list[float]) -> None:
-    """How late a 10 ms timer fires while ``measuring`` is set (seconds): how long the loop was busy with other work
-    before it got to the timer (a stall delays every ack and effect queued behind it)."""
-    while True:
-        await measuring.wait()
-        t = time.monotonic()
-        await asyncio.sleep(0.01)
-        if measuring.is_set():
-            lags.append(time.monotonic() - t - 0.01)
 
 
 # ---------------------------------------------------------------------------------------------------- load

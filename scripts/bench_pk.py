@@ -35,7 +35,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_gifts import ENV, JWT_SECRET, calibration_cpu_s, pct, sender_id  # noqa: E402
-from benchlib import NS, cpu_seconds, eio_connect, free_port, open_raw_viewer, seed_accounts_and_live_stream  # noqa: E402
+from benchlib import (  # noqa: E402
+    NS,
+    cpu_seconds,
+    eio_connect,
+    free_port,
+    loop_lag,
+    open_raw_viewer,
+    seed_accounts_and_live_stream,
+)
 
 STREAMS = ("pk-stream-a", "pk-stream-b")
 OWNERS = ("pk-owner-a", "pk-owner-b")
@@ -108,16 +116,6 @@ async def run_node(port: int, senders: int) -> None:
         a, b = await hub.battles.service.scores_from_ledger(battle_id)
         lag = {"loop_lag_p50_ms": pct(lags, 0.5), "loop_lag_p99_ms": pct(lags, 0.99), "loop_lag_max_ms": pct(lags, 1)}
         print(json.dumps({"ledger_scores": [a, b], **lag}), flush=True)
-
-
-async def loop_lag(measuring: asyncio.Event, lags: list[float]) -> None:
-    """How late a 10 ms timer fires while ``measuring`` is set (seconds)."""
-    while True:
-        await measuring.wait()
-        t = time.monotonic()
-        await asyncio.sleep(0.01)
-        if measuring.is_set():
-            lags.append(time.monotonic() - t - 0.01)
 
 
 # ---------------------------------------------------------------------------------------------------- load

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,17 @@ from typing import Any
 NS = "/live"
 TICK = os.sysconf("SC_CLK_TCK")
 PING = b"\x81\x012"  # an unmasked server text frame holding the Engine.IO ping "2"
+
+
+async def loop_lag(measuring: asyncio.Event, lags: list[float]) -> None:
+    """How late a 10 ms timer fires while ``measuring`` is set (seconds): how long the loop was busy with other work
+    before it got to the timer (a stall delays every ack and effect queued behind it)."""
+    while True:
+        await measuring.wait()
+        t = time.monotonic()
+        await asyncio.sleep(0.01)
+        if measuring.is_set():
+            lags.append(time.monotonic() - t - 0.01)
 
 
 def free_port() -> int:
