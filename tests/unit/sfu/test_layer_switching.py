@@ -79,6 +79,17 @@ class Rig:
         consumer.set_link(lambda data: sent.append(RtpPacket.parse(data)))
         return consumer, sent
 
+    def two_layers_and_a_cc_viewer(self) -> tuple[Router, Producer, Producer, Consumer]:
+        """A router with layers l and h, a keyframe cached on each, and a transport-cc viewer not yet added."""
+        router = Router("s", lambda r, reason: None)
+        _demux, (low, high) = self.layers(("l", "h"))
+        router.set_publisher("pub", None, [low, high])
+        low.on_packet(rtp(1, 1, 0, key(320), 1))
+        high.on_packet(rtp(2, 1, 0, key(1280), 1))
+        consumer = self.cc_consumer()
+        consumer.set_link(lambda data: None)
+        return router, low, high, consumer
+
     def cc_consumer(self) -> Consumer:
         """A viewer that negotiated transport-cc (extension 5), RTX (98) and a mid: it gets an estimate and probes."""
         sender = self.pc.addTransceiver("video", direction="sendonly").sender
@@ -373,13 +384,7 @@ async def test_a_layer_switch_asks_for_a_keyframe_sooner_than_other_requests(rig
 async def test_a_keyframe_lifting_the_lowest_layers_bitrate_does_not_pause_the_viewers_on_it(rig: Rig) -> None:
     # a move down asks the lower layer for a keyframe, which lifts its one-second bitrate just when the estimate of a
     # link that narrowed is at its lowest: pausing goes by the layer's least recent bitrate
-    router = Router("s", lambda r, reason: None)
-    _demux, (low, high) = rig.layers(("l", "h"))
-    router.set_publisher("pub", None, [low, high])
-    low.on_packet(rtp(1, 1, 0, key(320), 1))
-    high.on_packet(rtp(2, 1, 0, key(1280), 1))
-    consumer = rig.cc_consumer()
-    consumer.set_link(lambda data: None)
+    router, low, high, consumer = rig.two_layers_and_a_cc_viewer()
     consumer.preference = "low"
     router.add_consumer(consumer)
     router.consumer_ready(consumer)
@@ -402,13 +407,7 @@ async def test_a_viewer_waiting_for_the_lowest_layer_is_not_paused_by_that_layer
     # a move down that stopped the old layer at once leaves the viewer on no layer until the lowest one's keyframe:
     # the estimate kept at that layer's bitrate must still let the selector take it, whose peak is higher (seen in
     # test_bandwidth_shaped: 1.6 s paused at 120k against a peak of 126k, until a probe lifted the estimate)
-    router = Router("s", lambda r, reason: None)
-    _demux, (low, high) = rig.layers(("l", "h"))
-    router.set_publisher("pub", None, [low, high])
-    low.on_packet(rtp(1, 1, 0, key(320), 1))
-    high.on_packet(rtp(2, 1, 0, key(1280), 1))
-    consumer = rig.cc_consumer()
-    consumer.set_link(lambda data: None)
+    router, low, high, consumer = rig.two_layers_and_a_cc_viewer()
     router.add_consumer(consumer)
     router.consumer_ready(consumer)
     assert consumer.producer is high and consumer.started
@@ -434,13 +433,7 @@ async def test_a_viewer_waiting_for_the_lowest_layer_is_not_paused_by_that_layer
 async def test_feedback_showing_congestion_moves_the_viewer_down_without_waiting_for_the_next_tick(rig: Rig) -> None:
     # a link that just narrowed overflows its queue for as long as the big layer goes on: the viewer is re-placed as
     # soon as its transport-cc feedback shows the loss, not up to 250 ms later at the router's tick
-    router = Router("s", lambda r, reason: None)
-    _demux, (low, high) = rig.layers(("l", "h"))
-    router.set_publisher("pub", None, [low, high])
-    low.on_packet(rtp(1, 1, 0, key(320), 1))
-    high.on_packet(rtp(2, 1, 0, key(1280), 1))
-    consumer = rig.cc_consumer()
-    consumer.set_link(lambda data: None)
+    router, low, high, consumer = rig.two_layers_and_a_cc_viewer()
     router.add_consumer(consumer)
     router.consumer_ready(consumer)
     assert consumer.producer is high and consumer.started
