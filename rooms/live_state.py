@@ -34,9 +34,10 @@ class LiveState(Protocol):
 
     async def touch_viewers(self, stream_id: str, keys: list[str], expires_at: float) -> None: ...
 
-    async def remove_viewer(self, stream_id: str, key: str, written: float) -> None:
-        """Take ``key`` out unless another node refreshed it since this node wrote expiry ``written`` (the viewer
-        is connected there now: a viewer moving between nodes is not dropped until that node's next heartbeat)."""
+    async def remove_viewers(self, stream_id: str, removals: list[tuple[str, float]]) -> None:
+        """Take each ``(key, written)`` out unless another node refreshed it since this node wrote expiry ``written``
+        (the viewer is connected there now: a viewer moving between nodes is not dropped until that node's next
+        heartbeat). One round trip for all of them."""
 
     async def count_viewers(self, stream_id: str, now: float) -> int: ...
 
@@ -78,10 +79,11 @@ class InProcessLiveState:
         for key in keys:
             room[key] = expires_at
 
-    async def remove_viewer(self, stream_id: str, key: str, written: float) -> None:
+    async def remove_viewers(self, stream_id: str, removals: list[tuple[str, float]]) -> None:
         room = self._viewers.get(stream_id, {})
-        if room.get(key) == written:
-            del room[key]
+        for key, written in removals:
+            if room.get(key) == written:
+                del room[key]
 
     async def count_viewers(self, stream_id: str, now: float) -> int:
         room = self._viewers.get(stream_id)
@@ -163,11 +165,11 @@ class ResilientLiveState:
         except Exception as exc:
             self._failed("touch_viewers", exc)
 
-    async def remove_viewer(self, stream_id: str, key: str, written: float) -> None:
+    async def remove_viewers(self, stream_id: str, removals: list[tuple[str, float]]) -> None:
         try:
-            await self._inner.remove_viewer(stream_id, key, written)
+            await self._inner.remove_viewers(stream_id, removals)
         except Exception as exc:
-            self._failed("remove_viewer", exc)
+            self._failed("remove_viewers", exc)
 
     async def count_viewers(self, stream_id: str, now: float) -> int:
         try:
@@ -309,8 +311,8 @@ class RecentWrittenBehind:
     async def touch_viewers(self, stream_id: str, keys: list[str], expires_at: float) -> None:
         await self._inner.touch_viewers(stream_id, keys, expires_at)
 
-    async def remove_viewer(self, stream_id: str, key: str, written: float) -> None:
-        await self._inner.remove_viewer(stream_id, key, written)
+    async def remove_viewers(self, stream_id: str, removals: list[tuple[str, float]]) -> None:
+        await self._inner.remove_viewers(stream_id, removals)
 
     async def count_viewers(self, stream_id: str, now: float) -> int:
         return await self._inner.count_viewers(stream_id, now)

@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 LIKES_PER_SEND_MAX = 100
 
 
+@dataclass
+class _Removals:
+    keys: dict[str, float]  # viewer key -> the expiry this node wrote for it
+    written: asyncio.Future[None]  # done once these are removed (or given up on)
+
+
 @dataclass(frozen=True, slots=True)
 class PresenceTiming:
     viewers_interval_s: float = DEFAULTS.viewers_interval_s  # at most one viewers:count per member per interval
@@ -67,6 +73,9 @@ class PresenceService:
         self._last_likes: dict[str, int] = {}
         self._peak: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        # Leaves of a stream waiting for the removal in flight (see _remove), and the streams with one in flight.
+        self._leaving: dict[str, _Removals] = {}
+        self._removing: set[str] = set()
 
     def _expiry(self) -> float:
         return self._clock.now().timestamp() + self.timing.expiry_s
@@ -100,7 +109,33 @@ class PresenceService:
             del self._local[stream_id]
             self._written.pop(stream_id, None)
         if written is not None:
-            await self._live.remove_viewer(stream_id, viewer_key, written)
+            await self._remove(stream_id, viewer_key, written)
+
+    async def _remove(self, stream_id: str, viewer_key: str, written: float) -> None:
+        """Take a viewer out of the shared state once its last connection here left. A stream's leaves are written
+        together: while one removal is on its way, the viewers leaving meanwhile wait for the next, one round trip
+        for all of them. (One call each took a pooled connection each: when 2,500 viewers of a room left one node
+        at once, the pool ran out or the breaker's deadline passed, and the breaker opened.)"""
+        batch = self._leaving.get(stream_id)
+        if batch is None:
+            batch = self._leaving[stream_id] = _Removals({}, asyncio.get_running_loop().create_future())
+        batch.keys[viewer_key] = written
+        if stream_id in self._removing:
+            await asyncio.shield(batch.written)  # the removal in flight writes this batch next
+            return
+        self._removing.add(stream_id)
+        try:
+            while (batch := self._leaving.pop(stream_id, None)) is not None:
+                try:
+                    await self._live.remove_viewers(stream_id, list(batch.keys.items()))
+                finally:
+                    if not batch.written.done():
+                        batch.written.set_result(None)
+        finally:
+            self._removing.discard(stream_id)
+            left = self._leaving.pop(stream_id, None)  # only if the loop was cancelled or failed: those viewers'
+            if left is not None and not left.written.done():  # entries expire with their heartbeat instead
+                left.written.set_result(None)
 
     def local_rooms(self) -> list[str]:
         """The streams with at least one member connected to this node."""

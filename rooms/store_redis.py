@@ -13,12 +13,17 @@ def _text(value: Any) -> str:
 
 
 #: ZREM the member only while its score is still the expiry the caller wrote (no other node refreshed it since).
+# ARGV: viewer key, the expiry this node wrote, the next key, its expiry, ...: each is removed only if its score is
+# still that expiry (no other node refreshed it since).
 _REMOVE_IF_MINE = """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and tonumber(score) == tonumber(ARGV[2]) then
-  return redis.call('ZREM', KEYS[1], ARGV[1])
+local removed = 0
+for i = 1, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then
+    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
 end
-return 0
+return removed
 """
 
 
@@ -61,8 +66,11 @@ class RedisLiveState:
         pipe.expire(key, keys.ROOM_KEY_TTL_S)
         await pipe.execute()
 
-    async def remove_viewer(self, stream_id: str, key: str, written: float) -> None:
-        await self._r.eval(_REMOVE_IF_MINE, 1, keys.viewers(stream_id), key, repr(written))
+    async def remove_viewers(self, stream_id: str, removals: list[tuple[str, float]]) -> None:
+        if not removals:
+            return
+        args = [a for key, written in removals for a in (key, repr(written))]
+        await self._r.eval(_REMOVE_IF_MINE, 1, keys.viewers(stream_id), *args)
 
     async def count_viewers(self, stream_id: str, now: float) -> int:
         key = keys.viewers(stream_id)

@@ -45,7 +45,7 @@ async def test_viewers_expire_unless_refreshed(live: LiveState) -> None:
     assert await live.count_viewers("s", now=50.0) == 2
     assert sorted(await live.list_viewers("s", now=50.0, limit=10)) == ["u1", "u2"]
     assert await live.count_viewers("s", now=150.0) == 1
-    await live.remove_viewer("s", "u1", written=200.0)
+    await live.remove_viewers("s", [("u1", 200.0)])
     assert await live.count_viewers("s", now=150.0) == 0
 
 
@@ -53,12 +53,12 @@ async def test_a_node_leaving_does_not_remove_a_viewer_another_node_refreshed_si
     """The viewer moved: node A wrote 1000.25, node B then wrote 1010.5; A's leave must not take them out."""
     await live.touch_viewers("s", ["u1"], expires_at=1000.25)  # node A
     await live.touch_viewers("s", ["u1"], expires_at=1010.5)  # node B
-    await live.remove_viewer("s", "u1", written=1000.25)  # node A's last connection of u1 closes
+    await live.remove_viewers("s", [("u1", 1000.25)])  # node A's last connection of u1 closes
     assert await live.list_viewers("s", now=900.0, limit=10) == ["u1"]
-    await live.remove_viewer("s", "u1", written=1010.5)  # then node B's
+    await live.remove_viewers("s", [("u1", 1010.5)])  # then node B's
     assert await live.count_viewers("s", now=900.0) == 0
     await live.touch_viewers("s", ["u2"], expires_at=1796023577.358123)  # a real clock's expiry round-trips exactly
-    await live.remove_viewer("s", "u2", written=1796023577.358123)
+    await live.remove_viewers("s", [("u2", 1796023577.358123)])
     assert await live.count_viewers("s", now=900.0) == 0
 
 
