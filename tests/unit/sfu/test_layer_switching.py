@@ -79,13 +79,18 @@ class Rig:
         consumer.set_link(lambda data: sent.append(RtpPacket.parse(data)))
         return consumer, sent
 
-    def two_layers_and_a_cc_viewer(self) -> tuple[Router, Producer, Producer, Consumer]:
-        """A router with layers l and h, a keyframe cached on each, and a transport-cc viewer not yet added."""
+    def two_layers(self) -> tuple[Router, Producer, Producer]:
+        """A router with layers l and h, a keyframe cached on each."""
         router = Router("s", lambda r, reason: None)
         _demux, (low, high) = self.layers(("l", "h"))
         router.set_publisher("pub", None, [low, high])
         low.on_packet(rtp(1, 1, 0, key(320), 1))
         high.on_packet(rtp(2, 1, 0, key(1280), 1))
+        return router, low, high
+
+    def two_layers_and_a_cc_viewer(self) -> tuple[Router, Producer, Producer, Consumer]:
+        """:meth:`two_layers` and a transport-cc viewer not yet added."""
+        router, low, high = self.two_layers()
         consumer = self.cc_consumer()
         consumer.set_link(lambda data: None)
         return router, low, high, consumer
@@ -314,11 +319,7 @@ async def test_a_viewer_that_left_a_layer_is_not_flooded_with_its_retransmission
 
 async def test_paused_video_resumes_at_a_new_keyframe_without_replaying_the_cached_pictures(rig: Rig) -> None:
     # the cached group of pictures, sent at once, would overflow the narrow link that paused the video
-    router = Router("s", lambda r, reason: None)
-    _demux, (low, high) = rig.layers(("l", "h"))
-    router.set_publisher("pub", None, [low, high])
-    low.on_packet(rtp(1, 1, 0, key(320), 1))
-    high.on_packet(rtp(2, 1, 0, key(1280), 1))
+    router, low, _high = rig.two_layers()
     consumer, sent = rig.consumer()
     consumer.preference = "low"
     router.add_consumer(consumer)
@@ -344,11 +345,7 @@ async def test_a_viewer_waiting_with_no_video_for_its_layers_keyframe_asks_for_i
     # its one request may have been throttled (another viewer's request just went out) or lost: without asking again
     # it would wait for the periodic refresh, seconds of frozen video
     rig.settings = SfuSettings(gop_refresh_s=60.0, pli_interval_s=1.0)
-    router = Router("s", lambda r, reason: None)
-    _demux, (low, high) = rig.layers(("l", "h"))
-    router.set_publisher("pub", None, [low, high])
-    low.on_packet(rtp(1, 1, 0, key(320), 1))
-    high.on_packet(rtp(2, 1, 0, key(1280), 1))
+    router, low, _high = rig.two_layers()
     consumer, _sent = rig.consumer()
     consumer.preference = "low"
     router.add_consumer(consumer)
