@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from mongomock.filtering import filter_applies
 from pymongo import ReturnDocument, UpdateOne
@@ -200,3 +200,103 @@ async def test_a_scan_finds_what_the_full_filter_finds(mongo_client: Any, db_nam
         found: list[str] = sorted([d["_id"] async for d in coll.find(q)])
         assert found == sorted(d["_id"] for d in everything if _applies(q, d))
         assert found
+
+
+# The matcher of the ledger's single-document filters (hub/mongo_standin.py ``_matcher``) decides every filter and
+# document as mongomock's own evaluation does: the same answer, or the same error. Its fields and values are those
+# of the ledger's steps (markers on an account, balances, flags, states) plus the types next to them that it must leave
+# to mongomock (bools against ints, floats, None, embedded documents, arrays of other things, datetimes).
+_M_VALUES = st.one_of(
+    st.sampled_from(["t1", "t2", "pending", ""]),
+    st.integers(-3, 3),
+    st.sampled_from([10**12, -(10**12)]),
+    st.booleans(),
+    st.none(),
+    st.sampled_from([1.0, 0.0, -2.5]),
+    st.sampled_from([_T0, _T0.replace(tzinfo=UTC)]),
+)
+_M_LEAF = st.one_of(
+    _M_VALUES,
+    st.lists(st.sampled_from(["t1", "t2", "t3", "pending"]), max_size=4),
+    st.lists(_M_VALUES, max_size=3),
+    st.lists(st.lists(st.sampled_from(["t1", 1]), max_size=2), max_size=2),
+)
+_M_DOC_VALUE = st.one_of(_M_LEAF, st.dictionaries(st.sampled_from(["t1", "n"]), _M_VALUES, max_size=2))
+_M_FIELDS = st.sampled_from(["_id", "pending", "balance", "frozen", "state"])
+_M_DOCS = st.dictionaries(_M_FIELDS, _M_DOC_VALUE, max_size=5)
+_M_CONDITION = st.one_of(
+    _M_VALUES,
+    st.lists(st.sampled_from(["t1", "t2"]), max_size=2),
+    st.builds(lambda v: {"$ne": v}, _M_VALUES),
+    st.builds(lambda v: {"$eq": v}, _M_VALUES),
+    st.builds(lambda op, v: {op: v}, st.sampled_from(["$in", "$nin"]), st.lists(st.sampled_from(["t1", "t2", "x"]))),
+    st.builds(lambda op, v: {op: v}, st.sampled_from(["$in", "$nin"]), st.lists(_M_VALUES, max_size=3)),
+    st.builds(lambda op, v: {op: v}, st.sampled_from(["$lt", "$lte", "$gt", "$gte"]), _M_VALUES),
+    st.builds(lambda a, b: {"$gte": a, "$ne": b}, _M_VALUES, _M_VALUES),
+    st.builds(lambda v: {"$exists": v}, st.booleans()),
+)
+_M_FILTERS = st.one_of(
+    st.dictionaries(_M_FIELDS, _M_CONDITION, min_size=1, max_size=4),
+    st.builds(lambda f, v: {f"{f}.n": v}, _M_FIELDS, _M_VALUES),
+    st.builds(lambda branches: {"$or": branches}, st.lists(st.dictionaries(_M_FIELDS, _M_CONDITION), min_size=1)),
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_M_FILTERS, _M_DOCS)
+@example({"balance": {"$gte": 1}}, {"balance": True})  # BSON brackets bools apart from numbers in a range
+@example({"balance": 1}, {"balance": True})  # ... but mongomock's equality does not (Python's True == 1)
+@example({"balance": {"$lte": 1}}, {"balance": 1.0})
+@example({"pending": {"$ne": "t1"}, "frozen": {"$ne": True}}, {"pending": ["t2", "t1"], "frozen": False})
+@example({"pending": {"$nin": ["t1", "t3"]}}, {"pending": [["t1"], "t2"]})
+@example({"pending": {"$in": ["t1"]}}, {"pending": [{"t1": 1}]})  # unhashable: left to mongomock
+@example({"state": {"$in": []}}, {})
+@example({"state": {"$nin": []}}, {})
+def test_the_matcher_of_simple_filters_decides_as_mongomock_does(filter: Any, doc: Any) -> None:
+    from hub.mongo_standin import _matcher
+
+    try:
+        expected = _applies(filter, doc)
+    except Exception as exc:  # whatever mongomock raises, the matcher raises too
+        with pytest.raises(type(exc)):
+            _matcher(filter)(doc)
+        return
+    assert _matcher(filter)(doc) is expected
+
+
+async def test_find_one_answers_as_mongomocks_own_find_one(mongo_client: Any, db_name: str) -> None:
+    """The stand-in's ``find_one`` (the first match alone copied) returns what mongomock's cursor-based one returns:
+    point lookups, scans with several matches, datetimes, embedded documents, projections and sorts (passed on)."""
+    from hub.mongo_standin import _find_one
+
+    coll = mongo_client[db_name]["things"]
+    at = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
+    await coll.insert_many(
+        [
+            {"_id": f"d{i}", "n": i % 3, "pending": [f"t{i}"], "at": at, "hold": {"at": at, "state": "held"}}
+            for i in range(6)
+        ]
+    )
+    raw = getattr(coll, "_c", None)
+    if raw is None:  # a real server: nothing to compare with
+        return
+    filters: list[Any] = [
+        {"_id": "d1"},
+        {"_id": "d1", "n": 2},
+        {"_id": {"$in": ["d4", "d2", "nope"]}},
+        {"n": 1},
+        {"pending": "t3"},
+        {"at": {"$lte": at}},
+        {"hold.state": "held"},
+        {"_id": "nope"},
+        {},
+        None,
+        "d5",
+    ]
+    for f in filters:
+        assert raw.find_one(f) == _find_one(raw, f)
+        assert raw.find_one(f, projection=None, sort=None) == _find_one(raw, f)
+    assert raw.find_one({"n": 1}, {"n": 1}) == _find_one(raw, {"n": 1}, {"n": 1})
+    assert raw.find_one({}, sort=[("n", -1)]) == _find_one(raw, {}, sort=[("n", -1)])
+    assert (await coll.find_one({"_id": "d0"}))["at"] == at.replace(microsecond=123000)
+    await mongo_client.drop_database(db_name)
