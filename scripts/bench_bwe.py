@@ -12,7 +12,12 @@ Two runs, same link schedule:
 
 Figures per run: time from each drop to the viewer's first frame of a smaller size (p50/p95), time from each lift
 to its first frame back at the top size, and the rebuffer ratio: frozen time over watched time, where a gap between
-two decoded frames longer than 200 ms counts as frozen beyond its first 200 ms.
+two decoded frames longer than 200 ms counts as frozen beyond its first 200 ms. Chromium viewers: the drop and climb
+times are those of the first such frame leaving the decoder (read frame by frame in the page, session 7); until
+session 6 they came from ``getStats`` polled every 100 ms, up to ~100 ms late (still in the JSON as
+``drop_to_lower_frame_polled_s``; the rebuffer ratio still uses those samples). ``--timeline``: per drop and viewer,
+the SFU's steps (first feedback showing loss or a queue, congestion, the move down, the PLI, the keyframe's arrival,
+the switch) in ms after the cap fell.
 
     sudo .venv/bin/python scripts/bench_bwe.py --cycles 3 --viewers 2
 """
@@ -51,6 +56,30 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+def transitions(
+    frames: _Frames, drops: list[float], lifts: list[float], top: int, period: float
+) -> tuple[list[float], list[float], int, int]:
+    """Seconds from each drop to the first frame narrower than ``top``, from each lift to the first frame at
+    ``top``; and how many of each did not come within ``period``."""
+    pairs = list(zip(frames.times, frames.widths, strict=False))
+    down: list[float] = []
+    up: list[float] = []
+    never_down = never_up = 0
+    for at in drops:
+        smaller = next((t for t, w in pairs if t >= at and 0 < w < top), None)
+        if smaller is None or smaller > at + period:
+            never_down += 1
+        else:
+            down.append(smaller - at)
+    for at in lifts:
+        back = next((t for t, w in pairs if t >= at and w >= top), None)
+        if back is None or back > at + period:
+            never_up += 1
+        else:
+            up.append(back - at)
+    return down, up, never_down, never_up
+
+
 def frozen(times: list[float], start: float, end: float) -> float:
     stamps = [start, *[t for t in times if start <= t <= end], end]
     return sum(max(0.0, b - a - FREEZE_S) for a, b in itertools.pairwise(stamps) if b - a > FREEZE_S)
@@ -69,18 +98,56 @@ class _Frames:
         return self.decoded
 
 
+#: Every decoded frame of the page's video track, read as it leaves the decoder (``MediaStreamTrackProcessor``):
+#: the time it was read (``performance.now()``, ms) and its width. Taken (and emptied) by ``takeFrames``.
+FRAMES_JS = """
+() => {
+  const receiver = window.pc.getReceivers().find(r => r.track && r.track.kind === 'video');
+  const reader = new MediaStreamTrackProcessor({track: receiver.track}).readable.getReader();
+  window.frameLog = [];
+  (async () => {
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) return;
+      window.frameLog.push([performance.now(), value.displayWidth]);
+      value.close();
+    }
+  })();
+  window.takeFrames = () => { const out = window.frameLog; window.frameLog = []; return out; };
+}
+"""
+
+
 class ChromiumViewer:
-    """A Chromium page watching over WHEP (its own transport-cc feedback, its own jitter buffer), sampled every
-    100 ms: a sample where ``framesDecoded`` grew counts as a frame time, at the decoded width."""
+    """A Chromium page watching over WHEP (its own transport-cc feedback, its own jitter buffer).
+
+    Two views of its frames: ``video`` samples ``getStats`` every 100 ms (a sample where ``framesDecoded`` grew
+    counts as a frame time, at the decoded width: the rebuffer ratio, as in earlier sessions), and ``exact`` holds
+    every decoded frame with the time it left the decoder (``FRAMES_JS``), on this process's monotonic clock: the
+    drop and climb times. The page's clock (``performance.now()``) is mapped onto ``time.monotonic()`` by the
+    round trip that read it fastest (its midpoint; the error is at most half that round trip, reported)."""
 
     def __init__(self, page: Any) -> None:
         self.page = page
         self.video: _Frames | None = _Frames()
+        self.exact = _Frames()
         self._task: asyncio.Task[None] | None = None
+        #: (round trip, page ms -> monotonic s offset) of the fastest calibration so far
+        self.clock: tuple[float, float] = (float("inf"), 0.0)
 
     async def watch(self, url: str) -> None:
         await self.page.evaluate("(u) => window.watch(u)", url)
+        await self.page.evaluate(FRAMES_JS)
+        for _ in range(5):
+            await self._calibrate()
         self._task = asyncio.ensure_future(self._sample())
+
+    async def _calibrate(self) -> None:
+        before = time.monotonic()
+        page_ms = await self.page.evaluate("performance.now()")
+        after = time.monotonic()
+        if after - before < self.clock[0]:
+            self.clock = (after - before, (before + after) / 2 - page_ms / 1000)
 
     async def _sample(self) -> None:
         frames = self.video
@@ -95,6 +162,12 @@ class ChromiumViewer:
                 frames.last_size = (video.get("width", 0), 0)
                 frames.widths.append(video.get("width", 0))
             frames.freezes_s = video.get("freezesS", 0.0)
+            await self._calibrate()
+            offset = self.clock[1]
+            for at_ms, width in await self.page.evaluate("window.takeFrames()"):
+                self.exact.times.append(at_ms / 1000 + offset)
+                self.exact.widths.append(width)
+                self.exact.decoded += 1
             await asyncio.sleep(0.1)
 
     async def udp_port(self) -> int:
@@ -105,6 +178,183 @@ class ChromiumViewer:
         if self._task is not None:
             self._task.cancel()
         await self.page.close()
+
+
+class Timeline:
+    """Events of the SFU's side of each drop, stamped on ``time.monotonic()`` (``--timeline``): the SFU's classes are
+    wrapped in this process for the run (measurement only; nothing they do changes). Per viewer: the first feedback
+    after the drop that shows a lost packet or a queue (``sign``), congestion as ``DownlinkEstimate.congested`` sees it,
+    the move down (``switch_in`` to a lower layer; ``cut``: its old layer stopped at once), each keyframe request
+    (sent or throttled), the target layer's keyframe arriving at the SFU, and the viewer's switch to it."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, str, int, str]] = []
+        self.viewer_of: dict[int, int] = {}  # id(consumer) / id(estimator) -> viewer index
+        self._undo: list[tuple[Any, str, Any]] = []
+        self._congested: dict[int, bool] = {}
+
+    def log(self, kind: str, viewer: int = -1, detail: str = "") -> None:
+        self.events.append((time.monotonic(), kind, viewer, detail))
+
+    def follow(self, consumers: list[Any]) -> None:
+        for index, consumer in enumerate(consumers):
+            self.viewer_of[id(consumer)] = index
+            if consumer.downlink is not None:
+                self.viewer_of[id(consumer.downlink)] = index
+                self.viewer_of[id(consumer.downlink.estimator)] = index
+
+    def _wrap(self, owner: Any, name: str, make: Any) -> None:
+        original = getattr(owner, name)
+        self._undo.append((owner, name, original))
+        setattr(owner, name, make(original))
+
+    def install(self) -> None:
+        from sfu.bwe import GccEstimator
+        from sfu.downlink import DownlinkEstimate, now_us
+        from sfu.producer import Producer
+        from sfu.router import Router
+
+        timeline = self
+
+        def on_feedback(original: Any) -> Any:
+            def wrapped(estimator: Any, results: Any, now: int) -> None:
+                original(estimator, results, now)
+                viewer = timeline.viewer_of.get(id(estimator), -1)
+                lost = sum(1 for r in results if r.arrival_us is None and r.probe < 0)
+                queue = estimator.newest_queue_us()
+                if lost or (queue is not None and queue > 20_000):
+                    timeline.log("sign", viewer, f"lost {lost}/{len(results)} queue {(queue or 0) // 1000} ms")
+                timeline.log(
+                    "fb",
+                    -2 - viewer,
+                    f"lost {lost}/{len(results)} q {(queue or 0) // 1000}"
+                    f" sq {(estimator.standing_queue_us() or 0) // 1000}"
+                    f" loss {estimator.loss:.2f} win {estimator._loss_lost}/{estimator._loss_sent}"
+                    f" est {estimator.estimate_bps // 1000}k acked {(estimator.acked_bps() or 0) // 1000}k"
+                    f" trend {min(estimator._trend.groups, 60) * estimator._trend.trend * 4:.1f}"
+                    f"/{estimator._trend.threshold:.1f} {estimator.detector_state} g{estimator._trend.groups}",
+                )
+
+            return wrapped
+
+        def on_rtcp(original: Any) -> Any:
+            def wrapped(downlink: Any, datagram: bytes) -> None:
+                original(downlink, datagram)
+                viewer = timeline.viewer_of.get(id(downlink), -1)
+                congested = downlink.congested(now_us())
+                if congested and not timeline._congested.get(viewer, False):
+                    timeline.log("congested", viewer, f"est {downlink.estimator.estimate_bps // 1000}k")
+                timeline._congested[viewer] = congested
+
+            return wrapped
+
+        def place(original: Any) -> Any:
+            def wrapped(router: Any, consumer: Any, infos: Any = None) -> None:
+                downlink = consumer.downlink
+                cut = downlink.cut_short if downlink is not None else 0
+                original(router, consumer, infos)
+                if downlink is not None and downlink.cut_short != cut:
+                    timeline.log("cut", timeline.viewer_of.get(id(consumer), -1), f"est {consumer.estimate_bps}")
+
+            return wrapped
+
+        def switch_in(original: Any) -> Any:
+            def wrapped(producer: Any, consumer: Any) -> None:
+                was = consumer.pending
+                original(producer, consumer)
+                if was is not producer:
+                    timeline.log("switch_in", timeline.viewer_of.get(id(consumer), -1), producer.rid or "")
+
+            return wrapped
+
+        def request_keyframe(original: Any) -> Any:
+            def wrapped(producer: Any, reason: str) -> bool:
+                sent: bool = original(producer, reason)
+                if producer.kind == "video":
+                    timeline.log("pli" if sent else "pli_throttled", -1, f"{producer.rid} {reason}")
+                return sent
+
+            return wrapped
+
+        def switch_arrived(original: Any) -> Any:
+            def wrapped(producer: Any, keyframe: Any) -> None:
+                timeline.log("keyframe", -1, f"{producer.rid} waiting {len(producer._switch_in)}")
+                original(producer, keyframe)
+
+            return wrapped
+
+        def switch(original: Any) -> Any:
+            def wrapped(producer: Any, consumer: Any, source: Any, packets: Any, **options: Any) -> None:
+                original(producer, consumer, source, packets, **options)
+                timeline.log("switched", timeline.viewer_of.get(id(consumer), -1), producer.rid or "")
+
+            return wrapped
+
+        def pause(original: Any) -> Any:
+            def wrapped(router: Any, consumer: Any) -> None:
+                original(router, consumer)
+                timeline.log("pause", timeline.viewer_of.get(id(consumer), -1))
+
+            return wrapped
+
+        self._wrap(GccEstimator, "on_feedback", on_feedback)
+        self._wrap(DownlinkEstimate, "on_rtcp", on_rtcp)
+        self._wrap(Router, "place", place)
+        self._wrap(Router, "_pause", pause)
+        self._wrap(Producer, "switch_in", switch_in)
+        self._wrap(Producer, "request_keyframe", request_keyframe)
+        self._wrap(Producer, "_switch_arrived", switch_arrived)
+        self._wrap(Producer, "_switch", switch)
+
+    def uninstall(self) -> None:
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        self._undo.clear()
+
+    def drops(self, drops: list[float], viewers: list[Any], top: int, window: float) -> list[dict[str, Any]]:
+        """One row per viewer and drop: ms from the drop to each step (None: not within ``window`` s)."""
+        rows = []
+        for index, viewer in enumerate(viewers):
+            frames = viewer.exact if isinstance(viewer, ChromiumViewer) else viewer.video
+            for at in drops:
+                mine = [e for e in self.events if at <= e[0] <= at + window and e[2] in (index, -1)]
+
+                def first(kind: str, detail: str = "", mine: list[Any] = mine) -> tuple[float, str] | None:
+                    return next(((t, d) for t, k, v, d in mine if k == kind and v >= 0 and d.startswith(detail)), None)
+
+                sign = first("sign")
+                congested = first("congested")
+                move = next(((t, d) for t, k, v, d in mine if k == "switch_in" and v == index and d != "h"), None)
+                row: dict[str, Any] = {"viewer": index, "drop_at": round(at, 3)}
+
+                def ms(t: float | None, at: float = at) -> int | None:
+                    return None if t is None else round((t - at) * 1000)
+
+                row["sign"] = ms(sign[0]) if sign else None
+                row["congested"] = ms(congested[0]) if congested else None
+                row["move"] = ms(move[0]) if move else None
+                row["to"] = move[1] if move else None
+                cut = next((t for t, k, v, _ in mine if k == "cut" and v == index), None)
+                row["cut"] = ms(cut)
+                if move is not None:
+                    rid = move[1]
+                    plis = [(t, k) for t, k, _, d in mine if k.startswith("pli") and d.split()[0] == rid]
+                    asked = next((t for t, k in plis if k == "pli" and t >= move[0] - 0.35), None)
+                    row["pli"] = ms(asked)
+                    row["pli_throttled"] = sum(1 for t, k in plis if k == "pli_throttled" and t >= move[0])
+                    key = next(
+                        (t for t, k, _, d in mine if k == "keyframe" and d.startswith(rid) and t >= move[0]), None
+                    )
+                    row["keyframe"] = ms(key)
+                    done = next((t for t, k, v, d in mine if k == "switched" and v == index and d == rid), None)
+                    row["switched"] = ms(done)
+                if frames is not None:
+                    shown = next(
+                        (t for t, w in zip(frames.times, frames.widths, strict=False) if t >= at and 0 < w < top), None
+                    )
+                    row["frame"] = ms(shown) if shown is not None and shown <= at + window else None
+                rows.append(row)
+        return rows
 
 
 async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -121,6 +371,9 @@ async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     from tests.support.waiting import until
 
     shaper = Shaper()
+    timeline = Timeline() if args.timeline else None
+    if timeline is not None:
+        timeline.install()
     mongo = open_client(configured_mongo_url())
     hub = Hub(make_settings(fresh_db_name(), sfu_transport_cc=1 if mode == "bwe" else 0), mongo_client=mongo)
     await hub.start()
@@ -176,6 +429,9 @@ async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                     (await viewer.udp_port()) if isinstance(viewer, ChromiumViewer) else viewer.udp_port()
                     for viewer in viewers
                 ]
+                if timeline is not None:
+                    local = getattr(hub.sfu, "local", hub.sfu)  # the node's own SfuService behind the cluster facade
+                    timeline.follow([c for s in local._sessions.values() for c in s.consumers if c.kind == "video"])
                 freezes_before = [v.video.freezes_s if isinstance(v, ChromiumViewer) else 0.0 for v in viewers]
                 for port in ports:
                     shaper.cap(port, args.high_kbit)
@@ -231,24 +487,19 @@ async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                             sfu_climb.append(when - at)
                 drop_s: list[float] = []
                 climb_s: list[float] = []
+                polled_drop_s: list[float] = []
                 missed_drops = missed_climbs = 0
                 frozen_s = 0.0
                 for viewer in viewers:
                     counter = viewer.video
                     assert counter is not None
-                    frames = list(zip(counter.times, counter.widths, strict=False))
-                    for at in drops:
-                        smaller = next((t for t, w in frames if t >= at and 0 < w < top), None)
-                        if smaller is None or smaller > at + args.period:
-                            missed_drops += 1
-                        else:
-                            drop_s.append(smaller - at)
-                    for at in lifts:
-                        back = next((t for t, w in frames if t >= at and w >= top), None)
-                        if back is None or back > at + args.period:
-                            missed_climbs += 1
-                        else:
-                            climb_s.append(back - at)
+                    exact = viewer.exact if isinstance(viewer, ChromiumViewer) else counter
+                    down, up, never_down, never_up = transitions(exact, drops, lifts, top, args.period)
+                    drop_s += down
+                    climb_s += up
+                    missed_drops += never_down
+                    missed_climbs += never_up
+                    polled_drop_s += transitions(counter, drops, lifts, top, args.period)[0]
                     frozen_s += frozen(counter.times, start, end)
                 watched = (end - start) * len(viewers)
                 chromium_frozen = sum(
@@ -268,6 +519,12 @@ async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                         "n": len(drop_s),
                         "never": missed_drops,
                     },
+                    "drop_to_lower_frame_polled_s": {
+                        "p50": percentile(polled_drop_s, 50),
+                        "p95": percentile(polled_drop_s, 95),
+                        "n": len(polled_drop_s),
+                    },
+                    "clock_error_ms": [round(v.clock[0] * 500, 2) for v in viewers if isinstance(v, ChromiumViewer)],
                     "climb_to_top_frame_s": {
                         "p50": percentile(climb_s, 50),
                         "p95": percentile(climb_s, 95),
@@ -290,9 +547,20 @@ async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                         if c["kind"] == "video"
                     ],
                 }
+                if timeline is not None:
+                    rows = timeline.drops(drops, viewers, top, args.period)
+                    result["timeline"] = rows
+                    for row in rows:
+                        print("timeline " + json.dumps(row), file=sys.stderr)
+                    for at in drops:
+                        for t, kind, viewer_index, detail in timeline.events:
+                            if at - 0.1 <= t <= at + 1.2:
+                                print(f"event {t - at:+.3f} {kind} v{viewer_index} {detail}", file=sys.stderr)
                 for viewer in viewers:
                     await viewer.close()
     finally:
+        if timeline is not None:
+            timeline.uninstall()
         await hub.close()
     return result
 
@@ -319,7 +587,8 @@ def main() -> None:
     parser.add_argument("--low-kbit", type=int, default=300)
     parser.add_argument("--high-kbit", type=int, default=3000)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--trace", action="store_true", help="print each viewer's layer/estimate every 0.5 s")
+    parser.add_argument("--trace", action="store_true", help="print each viewer's layer/estimate every 0.1 s")
+    parser.add_argument("--timeline", action="store_true", help="per drop: feedback, switch, PLI, keyframe, frame")
     args = parser.parse_args()
     if os.environ.get(NAMESPACE_ENV) != "1":
         if not can_shape():
