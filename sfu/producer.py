@@ -42,6 +42,11 @@ FRAME_WAIT_S = 0.2
 LAYER_SILENCE_S = 1.0
 #: A keyframe asked for a layer switch waits at most this long after the layer's previous request.
 SWITCH_PLI_INTERVAL_S = 0.3
+#: A viewer with nothing to show (its old layer cut short for congestion, or its video paused) that switches to a
+#: layer whose keyframe began at most this long ago starts from that keyframe (the cache) instead of the next one:
+#: viewers whose links narrowed together decide tens of milliseconds apart, and the one that missed the keyframe the
+#: first one asked for waited out the throttle above (0.3-0.45 s more of frozen picture).
+SWITCH_CACHE_S = 0.15
 #: A layer's peak bitrate is the highest of its last this many one-second bitrates.
 PEAK_SECONDS = 5
 
@@ -150,6 +155,8 @@ class Producer:
         self.cache_misses = 0
         self.cache_drops = 0
         self.switches_in = 0
+        #: Switches of viewers with nothing to show that started from a keyframe in the cache (``SWITCH_CACHE_S``).
+        self.cache_switches = 0
         self.duplicates = 0
         self._rate_mark = (self.created_at, 0)
         self._bitrate = 0.0
@@ -339,7 +346,21 @@ class Producer:
 
     def switch_in(self, consumer: Consumer) -> None:
         """Move ``consumer`` (fed by another layer, or paused) to this layer at this layer's next keyframe, which is
-        asked for (throttled). Until then it keeps what it had, so the viewer never waits on a blank."""
+        asked for (throttled). Until then it keeps what it had, so the viewer never waits on a blank. One with
+        nothing to show starts at once from a keyframe that began at most ``SWITCH_CACHE_S`` ago."""
+        cached = self.cache.packets
+        if (
+            consumer.producer is None
+            and cached
+            and cached[0].keyframe
+            and time.monotonic() - self.cache.started_at <= SWITCH_CACHE_S
+            and not self.closed
+        ):
+            if consumer in self._switch_in:
+                self._switch_in.remove(consumer)
+            self.cache_switches += 1
+            self._switch(consumer, None, tuple(cached), replay=True)
+            return
         if consumer not in self._switch_in:
             self._switch_in.append(consumer)
         consumer.pending = self
@@ -404,7 +425,7 @@ class Producer:
                 or source.last_packet_at is None
                 or now - source.last_packet_at > FRAME_WAIT_S
             ):
-                self._switch(consumer, source, (keyframe,))
+                self._switch(consumer, source, (keyframe,), replay=False)
             else:
                 source._handoff.append((consumer, self))
 
@@ -420,11 +441,14 @@ class Producer:
             if target.closed or not cached or not cached[0].keyframe:
                 target.switch_in(consumer)  # that keyframe is gone (the cache restarted or overflowed): next one
                 continue
-            target._switch(consumer, self, tuple(cached))
+            target._switch(consumer, self, tuple(cached), replay=True)
 
-    def _switch(self, consumer: Consumer, source: Producer | None, packets: tuple[ForwardPacket, ...]) -> None:
+    def _switch(
+        self, consumer: Consumer, source: Producer | None, packets: tuple[ForwardPacket, ...], *, replay: bool
+    ) -> None:
         """Move ``consumer`` from ``source`` to this producer, starting at ``packets[0]`` (a keyframe start), its
-        outgoing numbering continued (``sfu/rewriter.py``); the rest of ``packets`` are sent at once."""
+        outgoing numbering continued (``sfu/rewriter.py``); ``replay``: ``packets`` (the cache: they arrived before)
+        are sent at once, else ``packets[0]`` is the packet being fanned out now."""
         if source is not None:
             source.remove_consumer(consumer)
         consumer.detach()
@@ -433,7 +457,7 @@ class Producer:
         consumer.attach(self, self._profiles.get(*consumer.profile_key))
         first = packets[0]
         consumer.start(first, self._lead(first))
-        if len(packets) > 1:
+        if replay:
             abs_send_time = abs_send_time_now()
             ntp = ntp_now()
             for packet in packets:
@@ -510,6 +534,7 @@ class Producer:
             "width": self.width,
             "height": self.height,
             "switches_in": self.switches_in,
+            "cache_switches": self.cache_switches,
             "duplicates": self.duplicates,
             "mime_type": self.codec.mimeType,
             "packets": self.packets,

@@ -16,7 +16,7 @@ from sfu.consumer import Consumer, EgressCodec
 from sfu.downlink import now_us
 from sfu.egress import ExtensionIds, ProfileTable
 from sfu.layers import LayerDemux
-from sfu.producer import SWITCH_PLI_INTERVAL_S, Producer
+from sfu.producer import SWITCH_CACHE_S, SWITCH_PLI_INTERVAL_S, Producer
 from sfu.router import Router
 from sfu.settings import SfuSettings
 from sfu.twcc import URI_TRANSPORT_CC, encode_feedback
@@ -86,6 +86,8 @@ class Rig:
         router.set_publisher("pub", None, [low, high])
         low.on_packet(rtp(1, 1, 0, key(320), 1))
         high.on_packet(rtp(2, 1, 0, key(1280), 1))
+        for producer in (low, high):
+            producer.cache.started_at -= 1.0  # a second ago: older than a switch may start from (SWITCH_CACHE_S)
         return router, low, high
 
     def two_layers_and_a_cc_viewer(self) -> tuple[Router, Producer, Producer, Consumer]:
@@ -449,6 +451,37 @@ async def test_feedback_showing_congestion_moves_the_viewer_down_without_waiting
     downlink.on_rtcp(encode_feedback(1, 2, base & 0xFFFF, 0, arrivals))
     assert downlink.estimator.loss > 0.1 and downlink.reactions == 1
     assert consumer.pending is low  # moved at once: no replace_layers() in between
+
+
+async def test_a_viewer_cut_short_just_after_its_layers_keyframe_starts_from_it_instead_of_waiting(rig: Rig) -> None:
+    # two viewers whose links narrowed together: the first one's request brought the low layer's keyframe, the second
+    # decided tens of milliseconds later; its request is throttled, so waiting for the next keyframe froze it 0.3 s+
+    router, low, high = rig.two_layers()
+    consumer, sent = rig.consumer()
+    consumer.preference = "high"
+    router.add_consumer(consumer)
+    router.consumer_ready(consumer)
+    assert consumer.producer is high
+    high.on_packet(rtp(2, 2, 3000, DELTA, 1))
+    low.on_packet(rtp(1, 2, 3000, key(320), 1))  # the keyframe the other viewer's switch asked for
+    low.on_packet(rtp(1, 3, 6000, DELTA, 1))
+    asked = low.plis_sent
+    before = len(sent)
+    high.remove_consumer(consumer)  # cut short for congestion (``Router.place``): nothing flows until the switch
+    consumer.detach()
+    low.switch_in(consumer)
+    assert consumer.producer is low and consumer.started and consumer.pending is None
+    assert len(sent) == before + 2 and low.plis_sent == asked and low.cache_switches == 1
+    assert_gapless(sent)
+    # a keyframe older than that: the switch waits for the next one (a cached group of pictures sent at once would
+    # overflow the narrow link)
+    other, _other_sent = rig.consumer()
+    high.add_consumer(other)
+    low.cache.started_at -= SWITCH_CACHE_S
+    high.remove_consumer(other)
+    other.detach()
+    low.switch_in(other)
+    assert other.producer is None and other.pending is low and low.cache_switches == 1
 
 
 def vp8(picture_id: int, tl0: int, payload: bytes) -> bytes:
