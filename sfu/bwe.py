@@ -13,8 +13,11 @@ those :class:`GccEstimator` derives a target bitrate, the minimum of two control
   ``K_d = 0.00018`` per ms, clamped to [6, 600]): over-use when ``m > gamma`` for more than 10 ms and not
   falling, under-use when ``m < -gamma``, else normal. The rate controller (section 5.5) is Increase / Hold /
   Decrease: over-use -> ``A = 0.85 * R`` (``R`` the bitrate acknowledged over the last 300 ms) at most once per
-  200 ms; normal -> multiplicative increase, 8 % per second; under-use -> hold. An increase never takes the
-  estimate above ``1.5 * R`` (the draft's bound), but that bound never pulls an estimate down.
+  200 ms; normal -> multiplicative increase, 8 % per second; under-use -> hold. A standing queue of 40 ms (below)
+  counts as over-use too: at 15 frames per second an unpaced sender makes ~15 groups a second, so the trend over
+  20 groups lags a link that narrowed by 0.5-0.6 s, while every packet already waits behind the bottleneck
+  (queuing delay as the congestion signal, as in NADA, RFC 8698, and SCReAM, RFC 8298). An increase never takes
+  the estimate above ``1.5 * R`` (the draft's bound), but that bound never pulls an estimate down.
 - **Loss-based** (section 6). Over windows of at least 200 ms and 20 packets (or as soon as 30 % of at least 10
   packets are lost: a link that just narrowed), loss ``p`` from the feedback:
   ``p > 10 %`` -> ``A_s = A_s * (1 - 0.5 p)``; ``p < 2 %`` -> ``A_s = 1.05 A_s`` (same ``1.5 R`` bound); else hold.
@@ -35,7 +38,7 @@ be left for congestion within 2 s); after a success the next may follow in 0.5 s
 A probe's own losses never count in the loss-based estimate, and while one and the queue it built drain
 (:meth:`GccEstimator.guard`) decreases stop at the estimate it started from.
 
-The **standing queue** (:meth:`GccEstimator.standing_queue_us`, the least one-way delay of the last 300 ms over the
+The **standing queue** (:meth:`GccEstimator.standing_queue_us`, the least one-way delay of the last 150 ms over the
 least of the last 10 s; the clocks' offset cancels) tells a link narrower than what is sent (every packet waits) from
 a burst (a keyframe, a probe: some packets wait); ``sfu/downlink.py`` moves a viewer down at once only on it or on
 loss.
@@ -84,8 +87,12 @@ PENALTY_US = 3_000_000
 #: After a successful probe the next one (toward the layer above) may follow this soon.
 AFTER_SUCCESS_US = 500_000
 #: The standing queue: the smallest one-way delay of the last ``QUEUE_RECENT_US`` of arrivals over the smallest of
-#: the last ``QUEUE_BASE_BUCKETS`` seconds (sender and receiver clocks differ by a constant: it cancels).
-QUEUE_RECENT_US = 300_000
+#: the last ``QUEUE_BASE_BUCKETS`` seconds (sender and receiver clocks differ by a constant: it cancels). 150 ms: a
+#: link that narrowed to half of what is sent shows it ~0.2 s after (with 300 ms, 0.4 s: the viewer's move down
+#: waited for it); a keyframe's burst shows only if it keeps every packet of 150 ms waiting 40 ms.
+QUEUE_RECENT_US = 150_000
+#: A standing queue of at least this much is over-use whatever the delay trend says (see ``_update_delay_based``).
+QUEUE_OVERUSE_US = 40_000
 QUEUE_BASE_BUCKET_US = 1_000_000
 QUEUE_BASE_BUCKETS = 10
 LOSS_FLOOR = 0.6
@@ -354,7 +361,7 @@ class GccEstimator:
         return max(0, self._owd_recent[-1][1] - min(d for _, d in self._owd_base))
 
     def standing_queue_us(self) -> int | None:
-        """How long the bottleneck's queue has stayed (µs): the least one-way delay of the last 300 ms of arrivals
+        """How long the bottleneck's queue has stayed (µs): the least one-way delay of the last 150 ms of arrivals
         above the least of the last 10 s. A burst (a keyframe, a probe, a sender that stalled) queues only some
         packets; a link narrower than what is sent keeps every packet waiting. None before any arrival."""
         if not self._owd_recent or not self._owd_base:
@@ -378,6 +385,9 @@ class GccEstimator:
 
     def _update_delay_based(self, now_us: int) -> None:
         state = self._trend.state
+        queue = self.standing_queue_us()
+        if queue is not None and queue >= QUEUE_OVERUSE_US:
+            state = OVERUSE
         last = self._last_update_us if self._last_update_us is not None else now_us
         dt_s = min(max((now_us - last) / 1_000_000, 0.0), 1.0)
         self._last_update_us = now_us

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sfu.bwe import NORMAL, GccEstimator, ProbePlanner, SendHistory, probe_cluster_size, probe_gap_us
+from sfu.bwe import NORMAL, QUEUE_OVERUSE_US, GccEstimator, ProbePlanner, SendHistory, probe_cluster_size, probe_gap_us
 from sfu.twcc import parse_feedback, split_rtcp
 
 #: The estimate starts high (nothing known against the viewer's link): the first congestion brings it down to what
@@ -33,7 +33,7 @@ PROBE_PACKET_BYTES = 275
 CONGESTED_LOSS = 0.05
 #: Feedback older than this no longer describes the link (``DownlinkEstimate.fresh``).
 STALE_US = 1_000_000
-CONGESTED_QUEUE_US = 40_000
+CONGESTED_QUEUE_US = QUEUE_OVERUSE_US
 HOLD_US = 2_500_000
 #: After a probe's last packet left, decreases stop at the estimate it started from for this long more (the queue
 #: it built drains; see ``GccEstimator.guard``).

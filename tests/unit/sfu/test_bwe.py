@@ -309,3 +309,31 @@ def test_heavy_loss_shows_before_the_loss_window_ends() -> None:
     narrow.free_at = t
     run(estimator, narrow, 1_000_000, t, 0.1)
     assert estimator.loss > 0.3
+
+
+def test_a_link_that_narrows_under_what_is_sent_shows_congestion_within_a_quarter_second() -> None:
+    # 15 frames a second of 4 packets each (528 kbit/s; an SFU forwards unpaced: one group of packets per frame), into
+    # a link that falls from 3 Mbit/s to 300 kbit/s with a 160 ms queue (the bench's tc htb): every packet waits from
+    # ~70 ms on, losses start only once the queue is full (~0.35 s), and the delay trend over 20 groups lags
+    estimator = GccEstimator(start_bps=2_000_000)
+    downlink = DownlinkEstimate()
+    downlink.estimator = estimator
+    wide = Link(3_000_000, queue_ms=160)
+    frame_us = 66_667
+
+    def frames(link: Link, start: int, count: int) -> int:
+        batch: list[PacketResult] = []
+        t = start
+        for index in range(count):
+            t = start + index * frame_us
+            batch = [PacketResult(t + k * 100, link.carry(t + k * 100, 1_100), 1_100) for k in range(4)]
+            estimator.on_feedback(batch, t + 60_000)  # feedback after each frame (Chromium's, at this rate)
+        return t + frame_us
+
+    t = frames(wide, 0, 45)
+    assert not downlink.congested(t) and estimator.estimate_bps > 600_000
+    narrow = Link(300_000, queue_ms=160)
+    narrow.free_at = t
+    t = frames(narrow, t, 4)  # 0.27 s after the drop
+    assert downlink.congested(t + 60_000)
+    assert estimator.estimate_bps < 450_000, estimator.estimate_bps
