@@ -57,19 +57,36 @@ class MediaCors:
         await (self._whep if whep else self._listed)(scope, receive, send)
 
 
+def serving_gc(young_threshold: int) -> None:
+    """The garbage collector of a process that serves a node, once it has started: everything alive then is moved
+    out of the collector's reach (full collections walk only what came later: connections, requests), and the young
+    generation is collected after ``young_threshold`` new container objects instead of Python's 700 (0 keeps it).
+    A gift allocates a few hundred and keeps some (on the in-process stand-in its documents live in this heap): at 700
+    a node acking ~500 gifts/s ran ~45 young collections a second, a middle one every ten and a full one (35-50 ms)
+    every few seconds, ~0.5 s of collecting per 10 s; at 3,000, ~8 young (3 ms) and <1 middle (~10 ms) a second, no
+    full one, ~0.3 s. Higher thresholds collect less in all but pause longer (10,000: young ~10 ms, middle up to
+    ~90 ms with 500 viewers). See docs/BENCHMARKS.md, Gifts."""
+    gc.collect()
+    gc.freeze()
+    if young_threshold:
+        _, middle, old = gc.get_threshold()
+        gc.set_threshold(young_threshold, middle, old)
+
+
 def create_app(hub: Hub, *, own_hub: bool = True, freeze_gc: bool = False) -> Any:
     """An ASGI app serving ``hub``. With ``own_hub`` the app's lifespan starts and closes the hub.
 
-    ``freeze_gc`` moves everything alive after start-up out of the garbage collector's reach: full collections then
-    walk only per-connection objects, which measurably raises fan-out throughput (see docs/BENCHMARKS.md, Chat).
+    ``freeze_gc`` (a process that serves this node and nothing else: ``hub serve``, the benchmarks' nodes) tunes the
+    process's garbage collector once the hub has started (``serving_gc``, the young threshold from the settings):
+    full collections then walk only per-connection objects, which measurably raises fan-out throughput (see
+    docs/BENCHMARKS.md, Chat), and fewer young collections cut the CPU per gift.
     """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
         if freeze_gc:
-            gc.collect()
-            gc.freeze()
+            serving_gc(hub.settings.gc_young_threshold)
         try:
             yield
         finally:

@@ -154,6 +154,7 @@ _NE: Any = object()
 _IN: Any = object()
 _NIN: Any = object()
 _EXACT = (str, int, bool)
+_STR = {str}
 
 
 def _compile_tests(filter: Any) -> list[tuple[str, Any, Any, type]] | None:
@@ -177,7 +178,7 @@ def _compile_tests(filter: Any) -> list[tuple[str, Any, Any, type]] | None:
             tests.append((key, _NE, operand, kind))
         elif kind is int and op in _RANGES:
             tests.append((key, _RANGES[op], operand, kind))
-        elif (op == "$in" or op == "$nin") and kind is list and all(type(x) is str for x in operand):
+        elif (op == "$in" or op == "$nin") and kind is list and set(map(type, operand)) <= _STR:
             tests.append((key, _IN if op == "$in" else _NIN, frozenset(operand), kind))
         else:
             return None
@@ -337,11 +338,11 @@ def _copy_document(value: Any, memo: Any = None) -> Any:
     anything else still goes through ``copy.deepcopy``. Same result, a fraction of the CPU."""
     kind = type(value)
     if kind is dict:
-        return {k: _copy_document(v) for k, v in value.items()}
+        return {k: v if type(v) in _IMMUTABLE else _copy_document(v) for k, v in value.items()}
     if kind is OrderedDict:  # how mongomock stores documents
-        return OrderedDict((k, _copy_document(v)) for k, v in value.items())
+        return OrderedDict((k, v if type(v) in _IMMUTABLE else _copy_document(v)) for k, v in value.items())
     if kind is list:
-        return [_copy_document(v) for v in value]
+        return [v if type(v) in _IMMUTABLE else _copy_document(v) for v in value]
     if kind in _IMMUTABLE:
         return value
     return copy.deepcopy(value, memo)
@@ -361,27 +362,35 @@ _patch_awareness = mongomock.helpers.patch_datetime_awareness_in_document
 _make_aware = mongomock.helpers.make_datetime_timezone_aware_in_document
 _copy_field = mongomock.collection._copy_field
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
+_UTC = mongomock.helpers.utc  # type: ignore[attr-defined]
 
 
 def _patch_awareness_fast(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
-        return {k: _patch_awareness_fast(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALARS else _patch_awareness_fast(v) for k, v in value.items()}
     if kind is list:
-        return [_patch_awareness_fast(v) for v in value]
+        return [v if type(v) in _SCALARS else _patch_awareness_fast(v) for v in value]
     if kind in _SCALARS:
         return value
+    if kind is datetime:  # mongomock's own steps for a datetime: naive UTC, to the millisecond
+        mongo_us = (value.microsecond // 1000) * 1000
+        if value.tzinfo:
+            return (value - value.utcoffset()).replace(tzinfo=None, microsecond=mongo_us)
+        return value.replace(microsecond=mongo_us)
     return _patch_awareness(value)  # type: ignore[no-untyped-call]
 
 
 def _make_aware_fast(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
-        return {k: _make_aware_fast(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALARS else _make_aware_fast(v) for k, v in value.items()}
     if kind is list:
-        return [_make_aware_fast(v) for v in value]
+        return [v if type(v) in _SCALARS else _make_aware_fast(v) for v in value]
     if kind in _SCALARS:
         return value
+    if kind is datetime:  # mongomock's own step: the stored naive UTC time, in UTC
+        return value.replace(tzinfo=_UTC)
     return _make_aware(value)  # type: ignore[no-untyped-call]
 
 
@@ -390,10 +399,10 @@ def _copy_field_fast(value: Any, container: Any) -> Any:
     if kind is dict or kind is OrderedDict:
         new = container()
         for k, v in value.items():
-            new[k] = _copy_field_fast(v, container)
+            new[k] = v if type(v) in _IMMUTABLE else _copy_field_fast(v, container)
         return new
     if kind is list:
-        return [_copy_field_fast(v, container) for v in value]
+        return [v if type(v) in _IMMUTABLE else _copy_field_fast(v, container) for v in value]
     if kind in _IMMUTABLE:
         return value
     return _copy_field(value, container)  # type: ignore[no-untyped-call]

@@ -161,6 +161,7 @@ HUB_VARS: tuple[Var, ...] = (
     Var("HUB_PUBLIC_URL", "public_url"),
     Var("HUB_NODE_ID", "node_id"),
     Var("HUB_LOG_LEVEL", "log_level"),
+    Var("HUB_GC_YOUNG_THRESHOLD", "gc_young_threshold", _integer(minimum=0)),
     Var("HUB_MONGO_URL", "mongo_url"),
     Var("HUB_MONGO_DB", "mongo_db"),
     Var("HUB_REDIS_URL", "redis_url"),
@@ -339,6 +340,9 @@ class Settings:
     public_url: str = ""
     node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(3))
     log_level: str = "INFO"
+    #: A serving node's garbage collector: a young-generation collection after this many new container objects
+    #: (Python's default is 700; 0 keeps it). See ``hub/app.py`` ``serving_gc``.
+    gc_young_threshold: int = 3_000
 
     mongo_url: str | None = None
     mongo_db: str = "livehub"

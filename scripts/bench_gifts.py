@@ -189,7 +189,10 @@ async def run_node(port: int, senders: int, reconcile_interval_s: float, profile
 
     env = {**ENV, "HUB_PORT": str(port), "HUB_WALLET_RECONCILE_INTERVAL_S": str(reconcile_interval_s)}
     hub = Hub(Settings.from_env(env))
-    config = uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # Served as ``hub serve`` serves (``freeze_gc``: the serving process's garbage collector settings).
+    config = uvicorn.Config(
+        create_app(hub, freeze_gc=True), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -4,6 +4,8 @@ are copies, unchanged updates are not counted, a refused update rolls back."""
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -267,8 +269,9 @@ def test_the_matcher_of_simple_filters_decides_as_mongomock_does(filter: Any, do
 async def test_find_one_answers_as_mongomocks_own_find_one(mongo_client: Any, db_name: str) -> None:
     """The stand-in's ``find_one`` (the first match alone copied) returns what mongomock's cursor-based one returns:
     point lookups, scans with several matches, datetimes, embedded documents, projections and sorts (passed on)."""
-    from hub.mongo_standin import _find_one
+    from hub import mongo_standin
 
+    _find_one: Any = mongo_standin._find_one  # mongomock's own
     coll = mongo_client[db_name]["things"]
     at = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
     await coll.insert_many(
@@ -300,3 +303,51 @@ async def test_find_one_answers_as_mongomocks_own_find_one(mongo_client: Any, db
     assert raw.find_one({}, sort=[("n", -1)]) == _find_one(raw, {}, sort=[("n", -1)])
     assert (await coll.find_one({"_id": "d0"}))["at"] == at.replace(microsecond=123000)
     await mongo_client.drop_database(db_name)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, and of the same types all the way down (a datetime's time zone included)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, datetime):
+        return a == b and a.tzinfo is b.tzinfo
+    return bool(a == b)
+
+
+_TIMES = st.builds(
+    lambda us, tz: datetime(2026, 11, 30, 12, 0, 0, us, tzinfo=tz),
+    st.integers(0, 999_999),
+    st.sampled_from([None, UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]),
+)
+_NESTED = st.recursive(
+    st.one_of(_TIMES, st.integers(-2, 2), st.text(max_size=2), st.none(), st.booleans(), st.floats(allow_nan=False)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(inner, max_size=3).map(tuple),
+        st.dictionaries(st.text(max_size=2), inner, max_size=3),
+        st.dictionaries(st.text(max_size=2), inner, max_size=3).map(OrderedDict),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(_NESTED)
+def test_the_stand_ins_document_walks_give_what_mongomocks_give(value: Any) -> None:
+    """Datetimes to naive UTC milliseconds on the way in, UTC-aware on the way out, copies of what is read: the
+    stand-in's walks (hub/mongo_standin.py) against mongomock's own functions."""
+    import mongomock.helpers
+
+    from hub import mongo_standin
+
+    m: Any = mongo_standin
+    assert _same(m._patch_awareness_fast(value), m._patch_awareness(value))
+    stored = m._patch_awareness(value)
+    assert _same(m._make_aware_fast(stored), m._make_aware(stored))
+    assert _same(m._copy_field_fast(stored, dict), m._copy_field(stored, dict))
+    assert _same(m._copy_document(stored), copy.deepcopy(stored))
+    assert mongomock.helpers.patch_datetime_awareness_in_document is m._patch_awareness_fast

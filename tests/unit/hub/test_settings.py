@@ -71,6 +71,7 @@ def test_production_mode_with_everything_set() -> None:
         {"HUB_COIN_PACKS": "not json"},
         {"HUB_COIN_PACKS": '[{"id": "x", "coins": -1, "price_cents": 100}]'},
         {"HUB_BCRYPT_ROUNDS": "2"},
+        {"HUB_GC_YOUNG_THRESHOLD": "-1"},
     ],
 )
 def test_bad_settings_are_refused_with_a_clear_message(env: dict[str, str]) -> None:
