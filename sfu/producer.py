@@ -137,6 +137,8 @@ class Producer:
         self.max_ts = 0
         self.last_packet_at: float | None = None
         self._last_pli = -1e9
+        #: A layer switch's request that the throttle held back goes out when the throttle allows (``_ask_again``).
+        self._pli_retry: asyncio.TimerHandle | None = None
         self._last_refresh = -1e9
         self._sample = 0
         #: Residence samples in microseconds (tap → a viewer's sendto), bounded.
@@ -484,6 +486,8 @@ class Producer:
             interval = min(interval, SWITCH_PLI_INTERVAL_S)
         if now - self._last_pli < interval:
             self.plis_suppressed += 1
+            if reason == "layer_switch" and self._pli_retry is None:
+                self._retry_at(interval - (now - self._last_pli))
             return False
         self._last_pli = now
         self.plis_sent += 1
@@ -505,11 +509,29 @@ class Producer:
 
     # -- lifecycle and stats ---------------------------------------------------------------------------------
 
+    def _retry_at(self, delay_s: float) -> None:
+        """Ask again for the keyframe a layer switch waits for once the throttle allows it: viewers that moved just
+        after the last keyframe went by (one whose old layer was cut short sees nothing meanwhile) waited for the
+        router's next tick, up to 250 ms more."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a synchronous caller): the router's next tick asks again
+        self._pli_retry = loop.call_later(delay_s, self._ask_again)
+
+    def _ask_again(self) -> None:
+        self._pli_retry = None
+        if self._switch_in and not self.closed:  # someone still waits for this layer's keyframe
+            self.request_keyframe("layer_switch")
+
     def close(self, reason: str = "closed") -> list[Consumer]:
         """Idempotent. Detaches (does not close) the consumers and returns them: they may follow a new producer."""
         if self.closed:
             return []
         self.closed = True
+        if self._pli_retry is not None:
+            self._pli_retry.cancel()
+            self._pli_retry = None
         consumers = self._live + self._waiting
         self._live = []
         self._waiting = []

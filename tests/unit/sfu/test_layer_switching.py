@@ -4,6 +4,7 @@ outgoing stream."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 
@@ -482,6 +483,31 @@ async def test_a_viewer_cut_short_just_after_its_layers_keyframe_starts_from_it_
     other.detach()
     low.switch_in(other)
     assert other.producer is None and other.pending is low and low.cache_switches == 1
+
+
+async def test_a_switch_request_held_back_by_the_throttle_goes_out_when_the_throttle_allows(rig: Rig) -> None:
+    # without it the viewer waited for the router's next tick (up to 250 ms more, frozen if its old layer was cut)
+    rig.settings = SfuSettings(gop_refresh_s=60.0, pli_interval_s=1.0)
+    _router, low, _high = rig.two_layers()
+    consumer, _sent = rig.consumer()
+    low._last_pli -= 1.0
+    asked = low.plis_sent
+    assert low.request_keyframe("layer_switch")  # another viewer's switch
+    low.switch_in(consumer)  # this one decided just after that keyframe went by: throttled
+    assert consumer.pending is low and low.plis_sent == asked + 1 and low.plis_suppressed == 1
+    await asyncio.sleep(SWITCH_PLI_INTERVAL_S + 0.1)
+    assert low.plis_sent == asked + 2  # no router call in between
+    low.on_packet(rtp(1, 2, 3000, key(320), 1))  # the keyframe: it switches
+    assert consumer.producer is low and consumer.pending is None
+    assert not low.request_keyframe("layer_switch")  # throttled, and nobody waits when it could go out
+    await asyncio.sleep(SWITCH_PLI_INTERVAL_S + 0.1)
+    assert low.plis_sent == asked + 2
+    other, _other_sent = rig.consumer()
+    assert low.request_keyframe("layer_switch")
+    low.switch_in(other)  # throttled again
+    low.close()  # the retry goes with the producer
+    await asyncio.sleep(SWITCH_PLI_INTERVAL_S + 0.1)
+    assert low.plis_sent == asked + 3
 
 
 def vp8(picture_id: int, tl0: int, payload: bytes) -> bytes:
