@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -262,9 +263,22 @@ async def probe_loop(ws: Any, latencies: list[float]) -> None:
 
 
 async def sender_loop(
-    ws: Any, idx: int, until: float, inflight: int, rate: float | None, stats: dict[str, Any]
+    ws: Any,
+    idx: int,
+    until: float,
+    inflight: int,
+    rate: float | None,
+    stats: dict[str, Any],
+    arrivals: str = "poisson",
+    senders: int = 1,
 ) -> None:
-    """Keep ``inflight`` sends outstanding (or send at ``rate`` per second); record send → ack per message."""
+    """Keep ``inflight`` sends outstanding (or send at ``rate`` per second); record send → ack per message.
+
+    With a rate, ``arrivals`` says when: ``poisson`` (exponential gaps, each sender on its own: independent people
+    tapping), ``staggered`` (every sender at a fixed interval, the ``senders`` spread evenly across it) or ``burst``
+    (every sender at a fixed interval from the same instant: the whole room's gifts in lockstep, as this script sent
+    them before session 7)."""
+    rng = random.Random(idx)
     sent_at: dict[int, float] = {}
     window = asyncio.Semaphore(inflight)
 
@@ -291,7 +305,13 @@ async def sender_loop(
     task = asyncio.create_task(reader())
     seq = 0
     next_at = time.monotonic()
+    if rate and arrivals == "poisson":
+        next_at += rng.expovariate(rate)
+    elif rate and arrivals == "staggered":
+        next_at += idx / (rate * senders)
     try:
+        if next_at > time.monotonic():
+            await asyncio.sleep(next_at - time.monotonic())
         while time.monotonic() < until:
             await window.acquire()
             seq += 1
@@ -301,7 +321,7 @@ async def sender_loop(
             await ws.send_str(f'42{NS},{seq}["gift:send",{body}]')
             stats["sent"] += 1
             if rate:
-                next_at += 1.0 / rate
+                next_at += rng.expovariate(rate) if arrivals == "poisson" else 1.0 / rate
                 delay = next_at - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -314,7 +334,100 @@ async def sender_loop(
             await task
 
 
+async def open_viewers(args: argparse.Namespace, session: Any) -> tuple[list[Any], list[RawViewer]]:
+    """The room's viewers: one in fifty a parsing probe (latency), the rest raw counters."""
+    n_probes = (args.viewers + 49) // 50 if args.viewers else 0
+    sem = asyncio.Semaphore(100)
+
+    async def open_probe() -> Any:
+        async with sem:
+            return await eio_connect(session, args.base, None, STREAM_ID)
+
+    async def open_raw() -> RawViewer:
+        async with sem:
+            return await open_raw_viewer(args.base, STREAM_ID, MARK, MINUS)
+
+    probes = await asyncio.gather(*(open_probe() for _ in range(n_probes)))
+    raws = await asyncio.gather(*(open_raw() for _ in range(args.viewers - n_probes)))
+    return list(probes), list(raws)
+
+
+async def watch_until_delivered(
+    raws: list[RawViewer], probe_lat: list[list[float]], expected: int, timeout_s: float = 20.0
+) -> int:
+    """Wait until the viewers hold ``expected`` gift effects, or their count stops growing for 2 s; the count."""
+    last, stable = -1, time.monotonic()
+    deadline = time.monotonic() + timeout_s
+    total = 0
+    while time.monotonic() < deadline:
+        total = sum(r.received for r in raws) + sum(len(x) for x in probe_lat)
+        if total >= expected:
+            break
+        if total != last:
+            last, stable = total, time.monotonic()
+        elif time.monotonic() - stable > 2.0:
+            break
+        await asyncio.sleep(0.1)
+    return total
+
+
+async def close_all(wss: list[Any], raws: list[RawViewer], tasks: list[asyncio.Task[None]]) -> None:
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for ws in wss:
+        with contextlib.suppress(Exception):
+            await ws.close()
+    for raw in raws:
+        raw.transport.close()
+
+
+def effect_figures(probe_lat: list[list[float]], delivered: int, expected: int) -> dict[str, Any]:
+    lat = [x for xs in probe_lat for x in xs]
+    return {
+        "delivered_pct": round(100 * delivered / expected, 2) if expected else None,
+        "effect_p50_ms": pct(lat, 0.5),
+        "effect_p99_ms": pct(lat, 0.99),
+        "effect_samples": len(lat),
+    }
+
+
+async def run_viewers(args: argparse.Namespace) -> dict[str, Any]:
+    """The viewers alone, in a process of their own (``--part viewers``): they connect, print ``ready``, and count
+    what reaches them until the orchestrator writes how many gifts were acked (a line on stdin)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        probes, raws = await open_viewers(args, session)
+        probe_lat: list[list[float]] = [[] for _ in probes]
+        probe_tasks = [asyncio.create_task(probe_loop(ws, lat)) for ws, lat in zip(probes, probe_lat, strict=True)]
+        lags: list[float] = []
+        measuring = asyncio.Event()
+        lag_task = asyncio.create_task(loop_lag(measuring, lags))
+        cpu0 = cpu_seconds(os.getpid())
+        print("ready", flush=True)
+        t0 = time.monotonic()
+        measuring.set()
+        line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        measuring.clear()
+        lag_task.cancel()
+        window = time.monotonic() - t0
+        cpu = cpu_seconds(os.getpid()) - cpu0
+        expected = int(line.strip() or 0) * args.viewers
+        delivered = await watch_until_delivered(raws, probe_lat, expected)
+        result = effect_figures(probe_lat, delivered, expected)
+        result.update(
+            viewers_cpu_pct=round(100 * cpu / window, 1) if window else None,
+            viewers_loop_lag_p99_ms=pct(lags, 0.99),
+            viewers_loop_lag_max_ms=pct(lags, 1.0),
+        )
+        await close_all(probes, raws, probe_tasks)
+    return result
+
+
 async def run_load(args: argparse.Namespace) -> dict[str, Any]:
+    """The senders, and (``--part all``) the viewers in the same process; ``--part senders``: the senders only (the
+    viewers run in a process of their own)."""
     import aiohttp
 
     from accounts.models import Role
@@ -325,20 +438,9 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
     now = datetime.now(UTC)
     tokens = [codec.issue(UserId(sender_id(i)), Role.VIEWER, "s-" + sender_id(i), now) for i in range(args.senders)]
     result: dict[str, Any] = {"viewers": args.viewers, "senders": args.senders, "window_s": args.window}
+    with_viewers = args.part == "all" and args.viewers
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        n_probes = (args.viewers + 49) // 50 if args.viewers else 0
-        sem = asyncio.Semaphore(100)
-
-        async def open_probe() -> Any:
-            async with sem:
-                return await eio_connect(session, args.base, None, STREAM_ID)
-
-        async def open_raw() -> RawViewer:
-            async with sem:
-                return await open_raw_viewer(args.base, STREAM_ID, MARK, MINUS)
-
-        probes = await asyncio.gather(*(open_probe() for _ in range(n_probes)))
-        raws = await asyncio.gather(*(open_raw() for _ in range(args.viewers - n_probes)))
+        probes, raws = await open_viewers(args, session) if with_viewers else ([], [])
         probe_lat: list[list[float]] = [[] for _ in probes]
         probe_tasks = [asyncio.create_task(probe_loop(ws, lat)) for ws, lat in zip(probes, probe_lat, strict=True)]
         senders = [await eio_connect(session, args.base, tokens[i], None) for i in range(args.senders)]
@@ -354,27 +456,18 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         until = t0 + args.window
         per_sender_rate = args.rate / args.senders if args.rate else None
         await asyncio.gather(
-            *(sender_loop(ws, i, until, args.inflight, per_sender_rate, stats) for i, ws in enumerate(senders))
+            *(
+                sender_loop(ws, i, until, args.inflight, per_sender_rate, stats, args.arrivals, len(senders))
+                for i, ws in enumerate(senders)
+            )
         )
         window_cpu = cpu_seconds(args.pid) - cpu0
         os.kill(args.pid, signal.SIGUSR2)
         load_lag.cancel()
         load_cpu = cpu_seconds(os.getpid()) - load_cpu0
         expected = stats["ok"] * args.viewers
-        last, stable = -1, time.monotonic()
-        deadline = time.monotonic() + 20
-        while args.viewers and time.monotonic() < deadline:
-            total = sum(r.received for r in raws) + sum(len(x) for x in probe_lat)
-            if total >= expected:
-                break
-            if total != last:
-                last, stable = total, time.monotonic()
-            elif time.monotonic() - stable > 2.0:
-                break
-            await asyncio.sleep(0.1)
+        delivered = await watch_until_delivered(raws, probe_lat, expected) if with_viewers else 0
         node_cpu = cpu_seconds(args.pid) - cpu0
-        delivered = sum(r.received for r in raws) + sum(len(x) for x in probe_lat)
-        lat = [x for xs in probe_lat for x in xs]
         result.update(
             sent=stats["sent"],
             acked_ok=stats["ok"],
@@ -383,10 +476,10 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             gifts_per_s=round(stats["ok_in_window"] / args.window),
             ack_p50_ms=pct(stats["ack_lat"], 0.5),
             ack_p99_ms=pct(stats["ack_lat"], 0.99),
-            delivered_pct=round(100 * delivered / expected, 2) if expected else None,
-            effect_p50_ms=pct(lat, 0.5),
-            effect_p99_ms=pct(lat, 0.99),
-            effect_samples=len(lat),
+        )
+        if with_viewers:
+            result.update(effect_figures(probe_lat, delivered, expected))
+        result.update(
             node_cpu_pct=round(100 * window_cpu / args.window, 1),
             # CPU-seconds the node spent per gift acked in the window (what other processes' load moves least)
             node_cpu_ms_per_gift=round(1000 * window_cpu / stats["ok_in_window"], 2) if stats["ok_in_window"] else None,
@@ -395,14 +488,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             load_loop_lag_p99_ms=pct(load_lags, 0.99),
             load_loop_lag_max_ms=pct(load_lags, 1.0),
         )
-        for t in probe_tasks:
-            t.cancel()
-        await asyncio.gather(*probe_tasks, return_exceptions=True)
-        for ws in [*probes, *senders]:
-            with contextlib.suppress(Exception):
-                await ws.close()
-        for raw in raws:
-            raw.transport.close()
+        await close_all([*probes, *senders], raws, probe_tasks)
     return result
 
 
@@ -418,6 +504,7 @@ def e2e(label: str, args: argparse.Namespace, *, viewers: int, inflight: int, ra
     node = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert node.stdout is not None
     r: dict[str, Any] = {"run": label}
+    processes: list[subprocess.Popen[str]] = []
     try:
         line = node.stdout.readline()
         if line.strip() != "ready":
@@ -425,21 +512,42 @@ def e2e(label: str, args: argparse.Namespace, *, viewers: int, inflight: int, ra
         load = [
             sys.executable, __file__, "load", "--base", f"http://127.0.0.1:{port}", "--pid", str(node.pid),
             "--viewers", str(viewers), "--senders", str(args.senders), "--inflight", str(inflight),
-            "--rate", str(rate), "--window", str(args.window),
+            "--rate", str(rate), "--window", str(args.window), "--arrivals", args.arrivals,
         ]  # fmt: skip
+        if viewers and not args.one_load_process:
+            # The viewers in a process of their own: the senders' ack times are then not late by however long the
+            # viewers' reads held a shared event loop (a sender's phone does not read 500 other sockets).
+            watchers = subprocess.Popen(
+                [*load, "--part", "viewers"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+            )
+            processes.append(watchers)
+            assert watchers.stdout is not None and watchers.stdin is not None
+            if watchers.stdout.readline().strip() != "ready":
+                r["error"] = "the viewers' process did not start"
+                return r
+            load += ["--part", "senders"]
         out = subprocess.run(load, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)
             r["error"] = out.stderr.strip().splitlines()[-1:]
             return r
         r.update(json.loads(out.stdout.strip().splitlines()[-1]))
+        if processes:
+            seen, _ = processes[0].communicate(f"{r['acked_ok']}\n", timeout=args.timeout)
+            r.update(json.loads(seen.strip().splitlines()[-1]))
         r["calibration_cpu_s"] = calibration_cpu_s()
         r["inflight"], r["rate"] = inflight, rate
+        r["arrivals"] = args.arrivals if rate else None
+        r["load_processes"] = 2 if viewers and not args.one_load_process else 1
         return r
     except subprocess.TimeoutExpired:
         r["error"] = f"timed out after {args.timeout} s"
         return r
     finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         node.send_signal(signal.SIGINT)
         try:
             rest, _ = node.communicate(timeout=15)
@@ -464,6 +572,8 @@ def main() -> None:
     load.add_argument("--viewers", type=int, default=0)
     load.add_argument("--inflight", type=int, default=8)
     load.add_argument("--rate", type=float, default=0.0, help="gifts per second in total (0 = as fast as acks allow)")
+    load.add_argument("--part", choices=("all", "senders", "viewers"), default="all")
+    load.add_argument("--arrivals", choices=("poisson", "staggered", "burst"), default="poisson")
     for p in (parser, load):
         p.add_argument("--senders", type=int, default=20)
         p.add_argument("--window", type=float, default=10.0)
@@ -479,13 +589,24 @@ def main() -> None:
     parser.add_argument("--paced-rate", type=float, default=100.0, help="gifts per second in the paced run")
     parser.add_argument("--skip-service", action="store_true")
     parser.add_argument("--profile", default=None, help="cProfile each node into PROFILE.<run>.prof (slows it down)")
+    parser.add_argument(
+        "--arrivals",
+        choices=("poisson", "staggered", "burst"),
+        default="poisson",
+        help="when paced senders send (see sender_loop); burst: all in lockstep, as before session 7",
+    )
+    parser.add_argument(
+        "--one-load-process",
+        action="store_true",
+        help="viewers and senders in one load process (as before session 7; the viewers' reads delay the acks' times)",
+    )
     args = parser.parse_args()
     if args.role == "node":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_node(args.port, args.senders, args.reconcile_interval, args.profile))
         return
     if args.role == "load":
-        print(json.dumps(asyncio.run(run_load(args))), flush=True)
+        print(json.dumps(asyncio.run(run_viewers(args) if args.part == "viewers" else run_load(args))), flush=True)
         return
     results: list[dict[str, Any]] = []
     print(json.dumps({"calibration_cpu_s": calibration_cpu_s()}), flush=True)
@@ -506,19 +627,22 @@ def main() -> None:
     print()
     print(
         "| run | gifts/s acked | ack p50 | ack p99 | delivered | effect p50 | p99 | node CPU | CPU/gift"
-        " | node loop lag p99 / max | load CPU, lag p99 | calib. |"
+        " | node loop lag p99 / max | load CPU, lag p99 (senders; viewers if apart) | calib. |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         if "error" in r:
             print(f"| {r['run']} | error: {r['error']} | | | | | | | | | | |")
             continue
-        d = "—" if r["delivered_pct"] is None else f"{r['delivered_pct']} %"
+        d = "—" if r.get("delivered_pct") is None else f"{r['delivered_pct']} %"
+        viewers = ""
+        if "viewers_cpu_pct" in r:
+            viewers = f"; viewers {r['viewers_cpu_pct']} %, {r['viewers_loop_lag_p99_ms']} ms"
         print(
             f"| {r['run']} | {r['gifts_per_s']:,} | {r['ack_p50_ms']} ms | {r['ack_p99_ms']} ms | {d}"
-            f" | {r['effect_p50_ms'] or '—'} ms | {r['effect_p99_ms'] or '—'} ms | {r['node_cpu_pct']} %"
+            f" | {r.get('effect_p50_ms') or '—'} ms | {r.get('effect_p99_ms') or '—'} ms | {r['node_cpu_pct']} %"
             f" | {r['node_cpu_ms_per_gift']} ms | {r.get('node_loop_lag_p99_ms')} / {r.get('node_loop_lag_max_ms')} ms"
-            f" | {r['load_cpu_pct']} %, {r['load_loop_lag_p99_ms']} ms | {r['calibration_cpu_s']} s |"
+            f" | {r['load_cpu_pct']} %, {r['load_loop_lag_p99_ms']} ms{viewers} | {r['calibration_cpu_s']} s |"
         )
 
 
