@@ -29,6 +29,7 @@ import mongomock.helpers
 import mongomock.mongo_client
 import mongomock.store
 from bson import ObjectId
+from bson.errors import InvalidDocument
 from mongomock.filtering import filter_applies
 from packaging import version as _version
 from pymongo import UpdateMany, UpdateOne
@@ -507,6 +508,24 @@ def _find_one_fast(self: Any, filter: Any = None, *args: Any, **kwargs: Any) -> 
 
 
 mongomock.collection.Collection.find_one = _find_one_fast  # type: ignore[method-assign]
+
+_key_check = mongomock.collection._recursive_key_check_null_character
+_NOT_MAPPINGS = frozenset({str, int, float, bool, type(None), bytes, datetime, ObjectId, list, tuple})
+
+
+def _key_check_fast(data: Any) -> None:
+    """mongomock's check of an inserted document's field names (no NUL character; in embedded documents too, not in
+    documents inside arrays), with ``isinstance(value, Mapping)`` (an ABC check, the bulk of an insert's CPU) asked
+    only of values whose type is neither a plain dict nor one known not to be a mapping."""
+    for key, value in data.items():
+        if "\0" in key:
+            raise InvalidDocument(f"Field names cannot contain the null character (found: {key})")
+        kind = type(value)
+        if kind is dict or kind is OrderedDict or (kind not in _NOT_MAPPINGS and isinstance(value, Mapping)):
+            _key_check_fast(value)
+
+
+mongomock.collection._recursive_key_check_null_character = _key_check_fast
 
 
 class StandInCursor:

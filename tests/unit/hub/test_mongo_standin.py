@@ -351,3 +351,32 @@ def test_the_stand_ins_document_walks_give_what_mongomocks_give(value: Any) -> N
     assert _same(m._copy_field_fast(stored, dict), m._copy_field(stored, dict))
     assert _same(m._copy_document(stored), copy.deepcopy(stored))
     assert mongomock.helpers.patch_datetime_awareness_in_document is m._patch_awareness_fast
+
+
+_KEYS = st.sampled_from(["a", "b\0", "c", "$d"])
+_WITH_KEYS = st.recursive(
+    st.one_of(st.integers(0, 2), st.text(max_size=2), st.none(), _TIMES),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(_KEYS, inner, max_size=3),
+        st.dictionaries(_KEYS, inner, max_size=3).map(OrderedDict),
+        st.dictionaries(st.integers(0, 1), inner, min_size=1, max_size=1),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(_KEYS, _WITH_KEYS, max_size=3))
+def test_an_inserted_documents_field_names_are_checked_as_mongomock_checks_them(doc: Any) -> None:
+    from hub import mongo_standin
+
+    m: Any = mongo_standin
+    outcomes: list[Any] = []
+    for check in (m._key_check_fast, m._key_check):
+        try:
+            check(doc)
+            outcomes.append(None)
+        except Exception as exc:  # the same error, with the same message
+            outcomes.append((type(exc), str(exc)))
+    assert outcomes[0] == outcomes[1]
