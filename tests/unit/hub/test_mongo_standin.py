@@ -380,3 +380,38 @@ def test_an_inserted_documents_field_names_are_checked_as_mongomock_checks_them(
         except Exception as exc:  # the same error, with the same message
             outcomes.append((type(exc), str(exc)))
     assert outcomes[0] == outcomes[1]
+
+
+async def test_an_expired_document_goes_within_a_second_and_reads_between_sweeps_do_not_scan(db_name: str) -> None:
+    """TTL: MongoDB's monitor removes expired documents once a minute (until then readers see them); the stand-in
+    sweeps a TTL collection at most once per ``TTL_SWEEP_S`` instead of before every access."""
+    from hub.mongo_standin import TTL_SWEEP_S, StandInClient
+    from tests.support.waiting import until
+
+    client = StandInClient()
+    coll = client[db_name]["spend"]
+    await coll.create_index([("expires_at", 1)], expireAfterSeconds=0)
+    now = datetime.now(UTC)
+    await coll.insert_many(
+        [{"_id": "old", "expires_at": now - timedelta(seconds=1)}, {"_id": "later", "expires_at": now}]
+    )
+    await coll.update_one({"_id": "later"}, {"$set": {"expires_at": now + timedelta(days=1)}})
+    assert await until(lambda: _gone(coll, "old"), 2 * TTL_SWEEP_S + 1)
+    assert await coll.find_one({"_id": "later"}) is not None
+    store = coll._c._store
+    sweeps: list[Any] = []
+    sweep = store._expire_documents
+
+    def counted(index: Any) -> None:
+        sweeps.append(index)
+        sweep(index)
+
+    store._expire_documents = counted
+    for _ in range(50):
+        assert await coll.find_one({"_id": "later"}) is not None
+    assert len(sweeps) <= 1  # not once per access
+    await client.close()
+
+
+async def _gone(coll: Any, key: str) -> bool:
+    return await coll.find_one({"_id": key}) is None
