@@ -495,7 +495,7 @@ def _remove_expired_documents(self: Any) -> None:
     if not self._ttl_indexes:
         return
     now = time.monotonic()
-    if now - getattr(self, "_ttl_swept_at", -TTL_SWEEP_S) < TTL_SWEEP_S:
+    if now - self.__dict__.get("_ttl_swept_at", -TTL_SWEEP_S) < TTL_SWEEP_S:
         return
     self._ttl_swept_at = now
     for index in self._ttl_indexes.values():
