@@ -3,8 +3,9 @@
 It presents the subset of ``AsyncMongoClient`` / ``AsyncDatabase`` / ``AsyncCollection`` that the stores use, with
 the same call shapes: collection operations are coroutines, ``find()`` returns a cursor synchronously that is
 iterated with ``async for`` or ``await cursor.to_list()``, ``aggregate()`` is a coroutine returning a cursor,
-``close()`` is a coroutine. mongomock has no sessions, transactions or change streams, and does not enforce
-TTL indexes; the stores use none of those.
+``close()`` is a coroutine. mongomock has no sessions, transactions or change streams; the stores use none of
+those. TTL indexes are enforced by a sweep of the collection at most once a second (``TTL_SWEEP_S``; MongoDB's
+monitor runs once a minute).
 
 Every mongomock call runs synchronously on the event loop: it is in-memory and short, and it keeps each
 single-document operation atomic with respect to other coroutines, as it is on a real server.
