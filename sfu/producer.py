@@ -42,11 +42,12 @@ FRAME_WAIT_S = 0.2
 LAYER_SILENCE_S = 1.0
 #: A keyframe asked for a layer switch waits at most this long after the layer's previous request.
 SWITCH_PLI_INTERVAL_S = 0.3
-#: A viewer with nothing to show (its old layer cut short for congestion, or its video paused) that switches to a
-#: layer whose keyframe began at most this long ago starts from that keyframe (the cache) instead of the next one:
-#: viewers whose links narrowed together decide tens of milliseconds apart, and the one that missed the keyframe the
-#: first one asked for waited out the throttle above (0.3-0.45 s more of frozen picture).
-SWITCH_CACHE_S = 0.15
+#: Once a keyframe of the layer began after its last request (that request was served), a layer switch may ask again
+#: this soon: viewers whose links narrowed together decide tens of milliseconds apart, and the one that just missed
+#: the keyframe the first one asked for waited out the throttle above (0.3-0.45 s more of frozen picture). Starting
+#: it from that cached keyframe instead sent the keyframe into the bottleneck's queue while it was still full of the
+#: layer it left (once 0.48 s to the first frame). At most one request per keyframe, so no flood.
+SWITCH_SERVED_PLI_INTERVAL_S = 0.1
 #: A layer's peak bitrate is the highest of its last this many one-second bitrates.
 PEAK_SECONDS = 5
 
@@ -157,8 +158,6 @@ class Producer:
         self.cache_misses = 0
         self.cache_drops = 0
         self.switches_in = 0
-        #: Switches of viewers with nothing to show that started from a keyframe in the cache (``SWITCH_CACHE_S``).
-        self.cache_switches = 0
         self.duplicates = 0
         self._rate_mark = (self.created_at, 0)
         self._bitrate = 0.0
@@ -348,21 +347,7 @@ class Producer:
 
     def switch_in(self, consumer: Consumer) -> None:
         """Move ``consumer`` (fed by another layer, or paused) to this layer at this layer's next keyframe, which is
-        asked for (throttled). Until then it keeps what it had, so the viewer never waits on a blank. One with
-        nothing to show starts at once from a keyframe that began at most ``SWITCH_CACHE_S`` ago."""
-        cached = self.cache.packets
-        if (
-            consumer.producer is None
-            and cached
-            and cached[0].keyframe
-            and time.monotonic() - self.cache.started_at <= SWITCH_CACHE_S
-            and not self.closed
-        ):
-            if consumer in self._switch_in:
-                self._switch_in.remove(consumer)
-            self.cache_switches += 1
-            self._switch(consumer, None, tuple(cached), replay=True)
-            return
+        asked for (throttled). Until then it keeps what it had, so the viewer never waits on a blank."""
         if consumer not in self._switch_in:
             self._switch_in.append(consumer)
         consumer.pending = self
@@ -484,6 +469,8 @@ class Producer:
             # a viewer waits on this keyframe to change layers (one whose link just narrowed sees nothing meanwhile):
             # a keyframe asked for a while ago (a refresh, a join) has come and gone
             interval = min(interval, SWITCH_PLI_INTERVAL_S)
+            if self.cache.packets and self.cache.started_at > self._last_pli:
+                interval = min(interval, SWITCH_SERVED_PLI_INTERVAL_S)  # the last request was served: a new one
         if now - self._last_pli < interval:
             self.plis_suppressed += 1
             if reason == "layer_switch" and self._pli_retry is None:
@@ -556,7 +543,6 @@ class Producer:
             "width": self.width,
             "height": self.height,
             "switches_in": self.switches_in,
-            "cache_switches": self.cache_switches,
             "duplicates": self.duplicates,
             "mime_type": self.codec.mimeType,
             "packets": self.packets,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -17,7 +18,7 @@ from sfu.consumer import Consumer, EgressCodec
 from sfu.downlink import now_us
 from sfu.egress import ExtensionIds, ProfileTable
 from sfu.layers import LayerDemux
-from sfu.producer import SWITCH_CACHE_S, SWITCH_PLI_INTERVAL_S, Producer
+from sfu.producer import SWITCH_PLI_INTERVAL_S, SWITCH_SERVED_PLI_INTERVAL_S, Producer
 from sfu.router import Router
 from sfu.settings import SfuSettings
 from sfu.twcc import URI_TRANSPORT_CC, encode_feedback
@@ -87,8 +88,6 @@ class Rig:
         router.set_publisher("pub", None, [low, high])
         low.on_packet(rtp(1, 1, 0, key(320), 1))
         high.on_packet(rtp(2, 1, 0, key(1280), 1))
-        for producer in (low, high):
-            producer.cache.started_at -= 1.0  # a second ago: older than a switch may start from (SWITCH_CACHE_S)
         return router, low, high
 
     def two_layers_and_a_cc_viewer(self) -> tuple[Router, Producer, Producer, Consumer]:
@@ -454,35 +453,35 @@ async def test_feedback_showing_congestion_moves_the_viewer_down_without_waiting
     assert consumer.pending is low  # moved at once: no replace_layers() in between
 
 
-async def test_a_viewer_cut_short_just_after_its_layers_keyframe_starts_from_it_instead_of_waiting(rig: Rig) -> None:
+async def test_a_viewer_that_just_missed_its_layers_keyframe_asks_for_the_next_one_without_waiting_out_the_throttle(
+    rig: Rig,
+) -> None:
     # two viewers whose links narrowed together: the first one's request brought the low layer's keyframe, the second
-    # decided tens of milliseconds later; its request is throttled, so waiting for the next keyframe froze it 0.3 s+
-    router, low, high = rig.two_layers()
-    consumer, sent = rig.consumer()
-    consumer.preference = "high"
-    router.add_consumer(consumer)
-    router.consumer_ready(consumer)
-    assert consumer.producer is high
-    high.on_packet(rtp(2, 2, 3000, DELTA, 1))
-    low.on_packet(rtp(1, 2, 3000, key(320), 1))  # the keyframe the other viewer's switch asked for
-    low.on_packet(rtp(1, 3, 6000, DELTA, 1))
+    # decided tens of milliseconds after it went by; throttled, it waited 0.3 s+ with its old layer cut (frozen)
+    rig.settings = SfuSettings(gop_refresh_s=60.0, pli_interval_s=1.0)
+    _router, low, _high = rig.two_layers()
+    first, _ = rig.consumer()
+    second, _ = rig.consumer()
+    low._last_pli -= 1.0
     asked = low.plis_sent
-    before = len(sent)
-    high.remove_consumer(consumer)  # cut short for congestion (``Router.place``): nothing flows until the switch
-    consumer.detach()
-    low.switch_in(consumer)
-    assert consumer.producer is low and consumer.started and consumer.pending is None
-    assert len(sent) == before + 2 and low.plis_sent == asked and low.cache_switches == 1
-    assert_gapless(sent)
-    # a keyframe older than that: the switch waits for the next one (a cached group of pictures sent at once would
-    # overflow the narrow link)
-    other, _other_sent = rig.consumer()
-    high.add_consumer(other)
-    low.cache.started_at -= SWITCH_CACHE_S
-    high.remove_consumer(other)
-    other.detach()
-    low.switch_in(other)
-    assert other.producer is None and other.pending is low and low.cache_switches == 1
+    low.switch_in(first)
+    assert low.plis_sent == asked + 1
+    low.switch_in(second)  # before the keyframe: that keyframe will serve it too
+    assert low.plis_sent == asked + 1 and low.plis_suppressed == 1
+    low.on_packet(rtp(1, 2, 3000, key(320), 1))
+    assert first.producer is low and second.producer is low
+    third, _ = rig.consumer()
+    low.switch_in(third)  # just after it went by: served, but within 0.1 s of the request
+    assert low.plis_sent == asked + 1
+    low._last_pli -= SWITCH_SERVED_PLI_INTERVAL_S
+    other, _ = rig.consumer()
+    low.switch_in(other)  # the last request was served: this one goes out, 0.2 s before the throttle would allow
+    assert low.plis_sent == asked + 2
+    fourth, _ = rig.consumer()
+    low._last_pli -= SWITCH_SERVED_PLI_INTERVAL_S
+    low.cache.started_at = low._last_pli - 0.01  # the keyframe came before that request
+    low.switch_in(fourth)  # not served yet (no keyframe since): the throttle holds
+    assert low.plis_sent == asked + 2
 
 
 async def test_a_switch_request_held_back_by_the_throttle_goes_out_when_the_throttle_allows(rig: Rig) -> None:
@@ -493,21 +492,21 @@ async def test_a_switch_request_held_back_by_the_throttle_goes_out_when_the_thro
     low._last_pli -= 1.0
     asked = low.plis_sent
     assert low.request_keyframe("layer_switch")  # another viewer's switch
-    low.switch_in(consumer)  # this one decided just after that keyframe went by: throttled
+    low.switch_in(consumer)  # this one too, before that keyframe: throttled
     assert consumer.pending is low and low.plis_sent == asked + 1 and low.plis_suppressed == 1
-    await asyncio.sleep(SWITCH_PLI_INTERVAL_S + 0.1)
-    assert low.plis_sent == asked + 2  # no router call in between
-    low.on_packet(rtp(1, 2, 3000, key(320), 1))  # the keyframe: it switches
+    await asyncio.sleep(SWITCH_PLI_INTERVAL_S + 0.1)  # that keyframe never came
+    assert low.plis_sent == asked + 2  # asked again, no router call in between
+    assert not low.request_keyframe("layer_switch")
+    low.on_packet(rtp(1, 2, 3000, key(320), 1))  # the keyframe: it switches, nobody waits any more
     assert consumer.producer is low and consumer.pending is None
-    assert not low.request_keyframe("layer_switch")  # throttled, and nobody waits when it could go out
     await asyncio.sleep(SWITCH_PLI_INTERVAL_S + 0.1)
     assert low.plis_sent == asked + 2
     other, _other_sent = rig.consumer()
-    assert low.request_keyframe("layer_switch")
+    low._last_pli = time.monotonic()
     low.switch_in(other)  # throttled again
     low.close()  # the retry goes with the producer
     await asyncio.sleep(SWITCH_PLI_INTERVAL_S + 0.1)
-    assert low.plis_sent == asked + 3
+    assert low.plis_sent == asked + 2
 
 
 def vp8(picture_id: int, tl0: int, payload: bytes) -> bytes:
