@@ -383,16 +383,32 @@ class GccEstimator:
             return current
         return min(increased, max(current, 1.5 * acked + 10_000))
 
+    def queued_rate_bps(self) -> int | None:
+        """Bits per second that arrived over the standing queue's window (the last 150 ms of arrivals): while every
+        packet of it waited in the bottleneck's queue they arrived back to back, at what the link carries. None with
+        fewer than 3 arrivals or under 50 ms."""
+        acked = self._acked
+        if len(acked) < 3:
+            return None
+        newest = acked[-1][0]
+        window = [(t, size) for t, size in acked if t >= newest - QUEUE_RECENT_US]
+        if len(window) < 3 or newest - window[0][0] < 50_000:
+            return None
+        return int(sum(size for _, size in window[1:]) * 8 * 1_000_000 / (newest - window[0][0]))
+
     def _update_delay_based(self, now_us: int) -> None:
         state = self._trend.state
         queue = self.standing_queue_us()
-        if queue is not None and queue >= QUEUE_OVERUSE_US:
+        standing = queue is not None and queue >= QUEUE_OVERUSE_US
+        if standing:
             state = OVERUSE
         last = self._last_update_us if self._last_update_us is not None else now_us
         dt_s = min(max((now_us - last) / 1_000_000, 0.0), 1.0)
         self._last_update_us = now_us
         if state == OVERUSE:
-            acked = self.acked_bps()
+            # a standing queue: what arrived while it stood is the link's rate (the 300 ms window still holds the
+            # faster arrivals from before a link narrowed, and 0.85 x that chose a layer the link could not carry)
+            acked = (self.queued_rate_bps() if standing else None) or self.acked_bps()
             recent = self._last_decrease_us is not None and now_us - self._last_decrease_us < DECREASE_EVERY_US
             if acked is not None and not recent:
                 self.delay_bps = min(self.delay_bps, max(BETA * acked, self._floor(now_us)))
