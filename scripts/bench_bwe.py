@@ -297,6 +297,29 @@ class Timeline:
 
             return wrapped
 
+        def tick(original: Any) -> Any:
+            def wrapped(downlink: Any, now: int, wanted: Any, step: Any = None) -> Any:
+                cluster = original(downlink, now, wanted, step)
+                if cluster is not None:
+                    target = downlink._probe[1] if downlink._probe is not None else None
+                    timeline.log("probe", -2 - timeline.viewer_of.get(id(downlink), -1), f"target {target}")
+                return cluster
+
+            return wrapped
+
+        def settle(original: Any) -> Any:
+            def wrapped(downlink: Any) -> None:
+                original(downlink)
+                timeline.log(
+                    "probed",
+                    -2 - timeline.viewer_of.get(id(downlink), -1),
+                    f"{downlink.last_probe} interval {downlink.planner.interval_us // 1000}",
+                )
+
+            return wrapped
+
+        self._wrap(DownlinkEstimate, "tick", tick)
+        self._wrap(DownlinkEstimate, "_settle", settle)
         self._wrap(GccEstimator, "on_feedback", on_feedback)
         self._wrap(DownlinkEstimate, "on_rtcp", on_rtcp)
         self._wrap(Router, "place", place)
@@ -337,7 +360,12 @@ class Timeline:
                 cut = next((t for t, k, v, _ in mine if k == "cut" and v == index), None)
                 row["cut"] = ms(cut)
                 if move is not None:
-                    rid = move[1]
+                    # the first layer the viewer actually switched to after the move (it may have moved again)
+                    done = next(
+                        ((t, d) for t, k, v, d in mine if k == "switched" and v == index and d != "h" and t >= move[0]),
+                        None,
+                    )
+                    rid = done[1] if done is not None else move[1]
                     plis = [(t, k) for t, k, _, d in mine if k.startswith("pli") and d.split()[0] == rid]
                     asked = next((t for t, k in plis if k == "pli" and t >= move[0] - 0.35), None)
                     row["pli"] = ms(asked)
@@ -346,8 +374,8 @@ class Timeline:
                         (t for t, k, _, d in mine if k == "keyframe" and d.startswith(rid) and t >= move[0]), None
                     )
                     row["keyframe"] = ms(key)
-                    done = next((t for t, k, v, d in mine if k == "switched" and v == index and d == rid), None)
-                    row["switched"] = ms(done)
+                    row["switched"] = ms(done[0]) if done is not None else None
+                    row["switched_to"] = rid
                 if frames is not None:
                     shown = next(
                         (t for t, w in zip(frames.times, frames.widths, strict=False) if t >= at and 0 < w < top), None
@@ -554,8 +582,12 @@ async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                         print("timeline " + json.dumps(row), file=sys.stderr)
                     for at in drops:
                         for t, kind, viewer_index, detail in timeline.events:
-                            if at - 0.1 <= t <= at + 1.2:
+                            if at - 0.1 <= t <= at + 1.2 and kind not in ("probe", "probed"):
                                 print(f"event {t - at:+.3f} {kind} v{viewer_index} {detail}", file=sys.stderr)
+                    for at in lifts:
+                        for t, kind, viewer_index, detail in timeline.events:
+                            if at - 3 <= t <= at + 8 and kind in ("probe", "probed", "switched", "pause"):
+                                print(f"lift-event {t - at:+.3f} {kind} v{viewer_index} {detail}", file=sys.stderr)
                 for viewer in viewers:
                     await viewer.close()
     finally:
