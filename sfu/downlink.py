@@ -59,6 +59,14 @@ def now_us() -> int:
     return time.monotonic_ns() // 1000
 
 
+def estimate_for(layer_bps: int) -> int:
+    """The estimate whose usable share (``usable_bps``, rounded down) covers ``layer_bps``: what a probe toward that
+    layer must confirm. ``int(layer_bps / USABLE)`` came out one bit per second short of it after the rounding; the
+    viewer, with the estimate a successful probe gave it, then neither moved up (the layer did not fit) nor probed
+    again (the estimate was what the probe wanted) until the layer's peak changed: 3 s on l after a lift."""
+    return int(layer_bps / USABLE) + 2
+
+
 class DownlinkEstimate:
     def __init__(self) -> None:
         self.history = SendHistory()
@@ -215,10 +223,10 @@ class DownlinkEstimate:
             self._settle()
         if self.first_feedback_us is None:
             return None
-        wanted = None if wanted_layer_bps is None else int(wanted_layer_bps / USABLE)
+        wanted = None if wanted_layer_bps is None else estimate_for(wanted_layer_bps)
         if wanted is not None and next_layer_bps is not None:
             # one layer at a time: a probe toward the top layer would overfill a link that may just carry the next
-            wanted = min(wanted, int(next_layer_bps / USABLE))
+            wanted = min(wanted, estimate_for(next_layer_bps))
         estimate = self.estimator.estimate_bps
         fresh = self.fresh(now)
         detector, loss = (self.estimator.detector_state, self.estimator.loss) if fresh else (NORMAL, 0.0)

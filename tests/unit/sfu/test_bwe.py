@@ -339,3 +339,18 @@ def test_a_link_that_narrows_under_what_is_sent_shows_congestion_within_a_quarte
     # under what the link carries (what arrived while the queue stood), not 0.85 x the last 300 ms of arrivals, which
     # still hold the faster ones from before the drop (a layer that did not fit was chosen by it)
     assert estimator.estimate_bps < 300_000, estimator.estimate_bps
+
+
+def test_a_probe_that_confirms_the_next_layer_leaves_an_estimate_that_fits_it() -> None:
+    # the probe wanted int(layer / 0.85); once the estimate was exactly that, its usable share (rounded down) was one
+    # bit per second short of the layer: no move up, and no probe either (the estimate was what the probe wanted)
+    downlink = DownlinkEstimate()
+    downlink.first_feedback_us = 0
+    downlink.estimator.delay_bps = downlink.estimator.loss_bps = 200_000.0
+    layer = 257_656
+    assert downlink.tick(2_000_000, layer, layer) is not None
+    probe = downlink._probe
+    assert probe is not None and probe[4] is not None
+    wanted = probe[4]
+    downlink.estimator.delay_bps = downlink.estimator.loss_bps = float(wanted)  # what a success sets (rate <= wanted)
+    assert (downlink.usable_bps(2_500_000) or 0) >= layer
