@@ -4,6 +4,7 @@ are copies, unchanged updates are not counted, a refused update rolls back."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta, timezone
@@ -415,3 +416,64 @@ async def test_an_expired_document_goes_within_a_second_and_reads_between_sweeps
 
 async def _gone(coll: Any, key: str) -> bool:
     return await coll.find_one({"_id": key}) is None
+
+
+# An update of top-level fields snapshots only those fields (hub/mongo_standin.py ``_update_fast``): the same counts,
+# errors and stored documents (values and field order) as mongomock's own update, including a unique index refusing
+# the change (the document put back as it was) and operators it leaves to mongomock.
+_U_VALUES = st.one_of(st.integers(-2, 2), st.sampled_from(["t1", "t2", "x"]), st.none(), st.booleans())
+_U_FIELD_VALUE = st.one_of(
+    _U_VALUES,
+    st.lists(st.sampled_from(["t1", "t2", "t3", 1]), max_size=4),
+    st.dictionaries(st.sampled_from(["k", "j"]), _U_VALUES, max_size=2),
+)
+_U_NAMES = st.sampled_from(["n", "pending", "u", "s", "new"])
+_U_DOCS = st.lists(st.dictionaries(_U_NAMES, _U_FIELD_VALUE, max_size=4), min_size=1, max_size=4)
+_U_OPS = st.one_of(
+    st.builds(lambda d: {"$set": d}, st.dictionaries(_U_NAMES, _U_FIELD_VALUE, min_size=1, max_size=2)),
+    st.builds(lambda d: {"$inc": d}, st.dictionaries(_U_NAMES, st.integers(-2, 2), min_size=1, max_size=2)),
+    st.builds(lambda d: {"$unset": d}, st.dictionaries(_U_NAMES, st.just(""), min_size=1, max_size=2)),
+    st.builds(lambda d: {"$push": d}, st.dictionaries(_U_NAMES, st.sampled_from(["t1", "t4"]), min_size=1, max_size=1)),
+    st.builds(lambda d: {"$pull": d}, st.dictionaries(_U_NAMES, st.sampled_from(["t1", "t2"]), min_size=1, max_size=1)),
+    st.builds(lambda d: {"$pullAll": d}, st.dictionaries(_U_NAMES, st.just(["t1", "t3"]), min_size=1, max_size=1)),
+    st.builds(lambda v: {"$set": {"n": v}, "$push": {"pending": "t9"}}, _U_VALUES),
+    st.builds(lambda v: {"$set": {"hold.state": v}}, _U_VALUES),  # a dotted path: mongomock's own update
+)
+_U_SPECS = st.one_of(
+    st.builds(lambda i: {"_id": f"d{i}"}, st.integers(0, 4)),
+    st.builds(lambda i, v: {"_id": f"d{i}", "n": v}, st.integers(0, 4), _U_VALUES),
+    st.builds(lambda v: {"pending": {"$ne": v}}, st.sampled_from(["t1", "t2"])),
+    st.just({}),
+)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_U_DOCS, _U_SPECS, _U_OPS, st.booleans(), st.booleans())
+@example([{"u": "t1"}, {"u": "t2", "n": 1}], {"_id": "d1"}, {"$set": {"u": "t1", "n": 2}}, False, True)  # put back
+@example([{"u": "t1"}, {"n": 1, "u": "t2", "s": 3}], {}, {"$unset": {"n": ""}, "$set": {"u": "t1"}}, True, True)
+@example([{"n": 1, "pending": ["t1"]}], {"_id": "d0"}, {"$set": {"n": 1}, "$pull": {"pending": "t3"}}, False, False)
+def test_an_update_of_top_level_fields_does_what_mongomocks_own_update_does(
+    docs: list[dict[str, Any]], spec: Any, update: Any, multi: bool, unique: bool
+) -> None:
+    import mongomock
+
+    from hub import mongo_standin
+
+    m: Any = mongo_standin
+    outcomes: list[Any] = []
+    runs: list[Any] = [m._update, m._update_fast]
+    for run in runs:
+        coll: Any = mongomock.MongoClient(tz_aware=True)["db"]["c"]
+        if unique:
+            coll.create_index("u", unique=True, sparse=True)
+        for i, doc in enumerate(docs):
+            with contextlib.suppress(Exception):  # a duplicate, or a value mongomock's sparse index cannot take
+                coll.insert_one({"_id": f"d{i}", **copy.deepcopy(doc)})
+        try:
+            result: Any = run(coll, copy.deepcopy(spec), copy.deepcopy(update), multi=multi)
+            result.pop("connectionId")
+        except Exception as exc:  # the same error
+            result = type(exc)
+        stored = [list(d.items()) for d in coll._store.documents]
+        outcomes.append((result, stored))
+    assert outcomes[0] == outcomes[1]
