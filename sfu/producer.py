@@ -40,14 +40,13 @@ FRAME_WAIT_S = 0.2
 
 #: A layer with no packet for this long is not offered to viewers (the publisher paused it, or lost bandwidth).
 LAYER_SILENCE_S = 1.0
-#: A keyframe asked for a layer switch waits at most this long after the layer's previous request.
+#: A keyframe asked for a layer switch waits at most this long after the layer's previous request (of any reason).
+#: Not less: a Chromium publisher ignores a keyframe request that comes within 300 ms of the last one it acted on
+#: (libwebrtc's minimum keyframe send interval), so an earlier one is lost and only delays the next.
 SWITCH_PLI_INTERVAL_S = 0.3
-#: Once a keyframe of the layer began after its last request (that request was served), a layer switch may ask again
-#: this soon: viewers whose links narrowed together decide tens of milliseconds apart, and the one that just missed
-#: the keyframe the first one asked for waited out the throttle above (0.3-0.45 s more of frozen picture). Starting
-#: it from that cached keyframe instead sent the keyframe into the bottleneck's queue while it was still full of the
-#: layer it left (once 0.48 s to the first frame). At most one request per keyframe, so no flood.
-SWITCH_SERVED_PLI_INTERVAL_S = 0.1
+#: A request the throttle held back goes out this long after the throttle allows it, so that it reaches the publisher
+#: after its own 300 ms (a request 224 ms after a refresh was ignored: the viewer waited for the next one, 0.3 s more).
+PLI_RETRY_MARGIN_S = 0.02
 #: A layer's peak bitrate is the highest of its last this many one-second bitrates.
 PEAK_SECONDS = 5
 
@@ -469,12 +468,10 @@ class Producer:
             # a viewer waits on this keyframe to change layers (one whose link just narrowed sees nothing meanwhile):
             # a keyframe asked for a while ago (a refresh, a join) has come and gone
             interval = min(interval, SWITCH_PLI_INTERVAL_S)
-            if self.cache.packets and self.cache.started_at > self._last_pli:
-                interval = min(interval, SWITCH_SERVED_PLI_INTERVAL_S)  # the last request was served: a new one
         if now - self._last_pli < interval:
             self.plis_suppressed += 1
             if reason == "layer_switch" and self._pli_retry is None:
-                self._retry_at(interval - (now - self._last_pli))
+                self._retry_at(interval - (now - self._last_pli) + PLI_RETRY_MARGIN_S)
             return False
         self._last_pli = now
         self.plis_sent += 1

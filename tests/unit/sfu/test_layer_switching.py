@@ -18,7 +18,7 @@ from sfu.consumer import Consumer, EgressCodec
 from sfu.downlink import now_us
 from sfu.egress import ExtensionIds, ProfileTable
 from sfu.layers import LayerDemux
-from sfu.producer import SWITCH_PLI_INTERVAL_S, SWITCH_SERVED_PLI_INTERVAL_S, Producer
+from sfu.producer import PLI_RETRY_MARGIN_S, SWITCH_PLI_INTERVAL_S, Producer
 from sfu.router import Router
 from sfu.settings import SfuSettings
 from sfu.twcc import URI_TRANSPORT_CC, encode_feedback
@@ -453,34 +453,20 @@ async def test_feedback_showing_congestion_moves_the_viewer_down_without_waiting
     assert consumer.pending is low  # moved at once: no replace_layers() in between
 
 
-async def test_a_viewer_that_just_missed_its_layers_keyframe_asks_for_the_next_one_without_waiting_out_the_throttle(
-    rig: Rig,
-) -> None:
-    # two viewers whose links narrowed together: the first one's request brought the low layer's keyframe, the second
-    # decided tens of milliseconds after it went by; throttled, it waited 0.3 s+ with its old layer cut (frozen)
+async def test_a_switch_request_within_300_ms_of_any_other_waits_for_it_even_after_that_keyframe_came(rig: Rig) -> None:
+    # a Chromium publisher acts on one keyframe request per 300 ms: a switch asked 0.15 s after a refresh was ignored
+    # there and, as the last request sent, pushed the next one 0.3 s further (0.39 s of frozen picture in the bench)
     rig.settings = SfuSettings(gop_refresh_s=60.0, pli_interval_s=1.0)
     _router, low, _high = rig.two_layers()
-    first, _ = rig.consumer()
-    second, _ = rig.consumer()
+    consumer, _sent = rig.consumer()
     low._last_pli -= 1.0
     asked = low.plis_sent
-    low.switch_in(first)
-    assert low.plis_sent == asked + 1
-    low.switch_in(second)  # before the keyframe: that keyframe will serve it too
-    assert low.plis_sent == asked + 1 and low.plis_suppressed == 1
-    low.on_packet(rtp(1, 2, 3000, key(320), 1))
-    assert first.producer is low and second.producer is low
-    third, _ = rig.consumer()
-    low.switch_in(third)  # just after it went by: served, but within 0.1 s of the request
-    assert low.plis_sent == asked + 1
-    low._last_pli -= SWITCH_SERVED_PLI_INTERVAL_S
-    other, _ = rig.consumer()
-    low.switch_in(other)  # the last request was served: this one goes out, 0.2 s before the throttle would allow
-    assert low.plis_sent == asked + 2
-    fourth, _ = rig.consumer()
-    low._last_pli -= SWITCH_SERVED_PLI_INTERVAL_S
-    low.cache.started_at = low._last_pli - 0.01  # the keyframe came before that request
-    low.switch_in(fourth)  # not served yet (no keyframe since): the throttle holds
+    assert low.request_keyframe("refresh")
+    low.on_packet(rtp(1, 2, 3000, key(320), 1))  # the refresh's keyframe
+    low._last_pli -= 0.15
+    low.switch_in(consumer)  # just after it went by
+    assert low.plis_sent == asked + 1 and consumer.pending is low
+    await asyncio.sleep(SWITCH_PLI_INTERVAL_S - 0.15 + PLI_RETRY_MARGIN_S + 0.1)
     assert low.plis_sent == asked + 2
 
 
@@ -494,18 +480,18 @@ async def test_a_switch_request_held_back_by_the_throttle_goes_out_when_the_thro
     assert low.request_keyframe("layer_switch")  # another viewer's switch
     low.switch_in(consumer)  # this one too, before that keyframe: throttled
     assert consumer.pending is low and low.plis_sent == asked + 1 and low.plis_suppressed == 1
-    await asyncio.sleep(SWITCH_PLI_INTERVAL_S + 0.1)  # that keyframe never came
+    await asyncio.sleep(SWITCH_PLI_INTERVAL_S + PLI_RETRY_MARGIN_S + 0.1)  # that keyframe never came
     assert low.plis_sent == asked + 2  # asked again, no router call in between
     assert not low.request_keyframe("layer_switch")
     low.on_packet(rtp(1, 2, 3000, key(320), 1))  # the keyframe: it switches, nobody waits any more
     assert consumer.producer is low and consumer.pending is None
-    await asyncio.sleep(SWITCH_PLI_INTERVAL_S + 0.1)
+    await asyncio.sleep(SWITCH_PLI_INTERVAL_S + PLI_RETRY_MARGIN_S + 0.1)
     assert low.plis_sent == asked + 2
     other, _other_sent = rig.consumer()
     low._last_pli = time.monotonic()
     low.switch_in(other)  # throttled again
     low.close()  # the retry goes with the producer
-    await asyncio.sleep(SWITCH_PLI_INTERVAL_S + 0.1)
+    await asyncio.sleep(SWITCH_PLI_INTERVAL_S + PLI_RETRY_MARGIN_S + 0.1)
     assert low.plis_sent == asked + 2
 
 
