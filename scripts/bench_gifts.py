@@ -6,11 +6,12 @@
   then the operations per gift with 64 in flight (group commit and the relay's batches share round trips).
 - ``e2e`` runs (every role its own process: one hub node = the real ``Hub`` + uvicorn, embedded, no Redis; the load
   generator on raw Engine.IO WebSocket clients): (1) throughput: S senders each keep K ``gift:send`` in flight for a
-  fixed window with no viewers → acks/s and ack latency (send → ack); (2) fan-out: V viewers in the room (one in
-  fifty parses every frame for latency, the rest count the bench's transfer ids in the raw bytes), gifts at a fixed
-  rate → delivery ratio and time from send until the gift's effect arrives at the viewers (p50/p99; alone as
-  ``gift:received`` or inside a ``room:batch``; a merged effect counts every gift in it, each with its own send
-  time), plus ack latency under that load. The room also has a goal, so every gift fans out ``gift:received``,
+  fixed window with no viewers → acks/s and ack latency (send → ack); (2) fan-out: V viewers in the room, in a load
+  process of their own (one in fifty parses every frame for latency, the rest count the bench's transfer ids in the
+  raw bytes), gifts at a fixed rate, each sender at independent random times (``--arrivals``) → delivery ratio
+  and time from send until the gift's effect arrives at the viewers (p50/p99; alone as ``gift:received`` or inside
+  a ``room:batch``; a merged effect counts every gift in it, each with its own send time), plus ack latency under
+  that load. The room also has a goal, so every gift fans out ``gift:received``,
   ``leaderboard:update`` and ``goal:progress``.
 
     .venv/bin/python scripts/bench_gifts.py --viewers 500 --window 10 --service-gifts 2000
