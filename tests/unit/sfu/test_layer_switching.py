@@ -90,6 +90,15 @@ class Rig:
         high.on_packet(rtp(2, 1, 0, key(1280), 1))
         return router, low, high
 
+    def low_layer_to_switch_to(self) -> tuple[Producer, Consumer]:
+        """:meth:`two_layers`' layer l, with only switch and refresh requests (no periodic ones) and its last request
+        long past, and a viewer not yet on it."""
+        self.settings = SfuSettings(gop_refresh_s=60.0, pli_interval_s=1.0)
+        _router, low, _high = self.two_layers()
+        consumer, _sent = self.consumer()
+        low._last_pli -= 1.0
+        return low, consumer
+
     def two_layers_and_a_cc_viewer(self) -> tuple[Router, Producer, Producer, Consumer]:
         """:meth:`two_layers` and a transport-cc viewer not yet added."""
         router, low, high = self.two_layers()
@@ -456,10 +465,7 @@ async def test_feedback_showing_congestion_moves_the_viewer_down_without_waiting
 async def test_a_switch_request_within_300_ms_of_any_other_waits_for_it_even_after_that_keyframe_came(rig: Rig) -> None:
     # a Chromium publisher acts on one keyframe request per 300 ms: a switch asked 0.15 s after a refresh was ignored
     # there and, as the last request sent, pushed the next one 0.3 s further (0.39 s of frozen picture in the bench)
-    rig.settings = SfuSettings(gop_refresh_s=60.0, pli_interval_s=1.0)
-    _router, low, _high = rig.two_layers()
-    consumer, _sent = rig.consumer()
-    low._last_pli -= 1.0
+    low, consumer = rig.low_layer_to_switch_to()
     asked = low.plis_sent
     assert low.request_keyframe("refresh")
     low.on_packet(rtp(1, 2, 3000, key(320), 1))  # the refresh's keyframe
@@ -472,10 +478,7 @@ async def test_a_switch_request_within_300_ms_of_any_other_waits_for_it_even_aft
 
 async def test_a_switch_request_held_back_by_the_throttle_goes_out_when_the_throttle_allows(rig: Rig) -> None:
     # without it the viewer waited for the router's next tick (up to 250 ms more, frozen if its old layer was cut)
-    rig.settings = SfuSettings(gop_refresh_s=60.0, pli_interval_s=1.0)
-    _router, low, _high = rig.two_layers()
-    consumer, _sent = rig.consumer()
-    low._last_pli -= 1.0
+    low, consumer = rig.low_layer_to_switch_to()
     asked = low.plis_sent
     assert low.request_keyframe("layer_switch")  # another viewer's switch
     low.switch_in(consumer)  # this one too, before that keyframe: throttled
