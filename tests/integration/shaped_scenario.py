@@ -3,10 +3,10 @@
 
 Headless Chromium publishes three simulcast layers over WHIP; three Chromium viewers (WHEP, their own transport-cc
 feedback and jitter buffers) sit behind different caps (``tc`` htb on ``lo``, per viewer UDP port). Each settles on a
-different layer and keeps decoding without a freeze over 1 s (the longest time without a newly decoded frame, polled in
-the page, and Chromium's own freeze statistics); lifting a cap moves that viewer up within a few seconds, without a
-decoder error (no keyframe request); an aiortc viewer asking for Low gets Low. A timeline of every viewer's layer and
-estimate is printed (on failure the wrapper shows it).
+different layer, stays on it for most of a 6 s window, and keeps decoding without a freeze over 1 s (the longest time
+without a newly decoded frame, polled in the page, and Chromium's own freeze statistics); lifting a cap moves that
+viewer up within a few seconds, without a decoder error (no keyframe request); an aiortc viewer asking for Low gets Low.
+A timeline of every viewer's layer and estimate is printed (on failure the wrapper shows it).
 
 Run alone: ``unshare -n sh -c 'ip link set lo up && HUB_TEST_IN_NETNS=1 .venv/bin/pytest -s
 tests/integration/shaped_scenario.py'``.
@@ -46,6 +46,8 @@ AUDIO_KBIT = 70
 LONGEST_FREEZE_S = 1.0
 #: Seconds of watching measured once settled.
 WINDOW_S = 6.0
+#: The share of the watched window each viewer must spend on its layer (read every 0.25 s).
+ON_ITS_LAYER = 0.8
 
 
 async def inbound_video(page: Any) -> dict[str, Any]:
@@ -163,8 +165,10 @@ async def test_shaped_scenario(hub: Hub, caplog: pytest.LogCaptureFixture) -> No
                 def layer(name: str) -> str | None:
                     return consumer_of(hub, sessions[name])["layer"]
 
+                sessions_in_order = ("wide", "middle", "narrow", "asks_low")
+
                 def settled() -> bool:
-                    return (layer("wide"), layer("middle"), layer("narrow"), layer("asks_low")) == ("h", "m", "l", "l")
+                    return tuple(layer(name) for name in sessions_in_order) == ("h", "m", "l", "l")
 
                 shaped_at = time.monotonic()
 
@@ -201,7 +205,14 @@ async def test_shaped_scenario(hub: Hub, caplog: pytest.LogCaptureFixture) -> No
                     await page.evaluate("window.longestGap()")
                 before = {name: await inbound_video(page) for name, page in pages.items()}
                 timeline.append("-- watching")
-                await asyncio.sleep(WINDOW_S)
+                on_its_layer = dict.fromkeys(sessions, 0)
+                readings = 0
+                watch_until = time.monotonic() + WINDOW_S
+                while time.monotonic() < watch_until:
+                    await asyncio.sleep(0.25)
+                    readings += 1
+                    for name, expected in zip(sessions_in_order, ("h", "m", "l", "l"), strict=True):
+                        on_its_layer[name] += layer(name) == expected
                 timeline.append("-- watched")
                 longest = {n: round(await page.evaluate("window.longestGap()"), 2) for n, page in pages.items()}
                 after = {name: await inbound_video(page) for name, page in pages.items()}
@@ -213,7 +224,11 @@ async def test_shaped_scenario(hub: Hub, caplog: pytest.LogCaptureFixture) -> No
                 print("freezes", freezes, "frames decoded", decoded, "layers", layers_after)
                 assert all(gap <= LONGEST_FREEZE_S for gap in longest.values()), longest
                 assert all(n >= 5 * WINDOW_S for n in decoded.values()), decoded  # 15 fps sent
-                assert settled(), layers_after
+                # it stays there: on its layer for most of the window (a step down and back up while the machine is
+                # short of CPU is allowed: the freezes above are what a viewer sees)
+                share = {n: round(on_its_layer[n] / readings, 2) for n in sessions}
+                print("share of the window on its layer", share)
+                assert all(part >= ON_ITS_LAYER for part in share.values()), (share, layers_after)
 
                 # lifting the narrow viewer's cap moves it up; no keyframe request from its decoder, no loss
                 narrow_before = await inbound_video(pages["narrow"])

@@ -9,13 +9,11 @@ Low. Needs root with ``unshare``, ``ip`` and ``tc``.
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.shaping import can_shape, in_namespace
+from tests.support.shaping import can_shape, run_scenario, scenario_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -25,11 +23,7 @@ SCENARIO = Path(__file__).with_name("shaped_scenario.py")
 def test_viewers_behind_different_caps_settle_on_different_layers_in_a_namespace() -> None:
     if not can_shape():
         pytest.skip("needs root with unshare, ip and tc (a loopback-only network namespace)")
-    result = in_namespace(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-s", f"{SCENARIO}::test_shaped_scenario"],
-        dict(os.environ),
-        timeout=400,
-    )
+    result = run_scenario(f"{SCENARIO}::test_shaped_scenario", timeout=400)
     print(result.stdout[-30000:], result.stderr[-3000:])
-    assert result.returncode == 0, result.stdout[-8000:]
+    assert result.returncode == 0, scenario_report(result.stdout)
     assert "1 passed" in result.stdout

@@ -6,13 +6,11 @@ climb again. Needs root (``unshare -n``); the outer test runs the scenario in th
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.shaping import can_shape, in_namespace
+from tests.support.shaping import can_shape, run_scenario, scenario_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -22,11 +20,7 @@ SCENARIO = Path(__file__).with_name("uplink_cap_scenario.py")
 def test_a_broadcaster_behind_a_capped_uplink_backs_off_to_fit_it_in_a_namespace() -> None:
     if not can_shape():
         pytest.skip("needs root with unshare, ip and tc (a loopback-only network namespace)")
-    result = in_namespace(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-s", f"{SCENARIO}::test_uplink_cap_scenario"],
-        dict(os.environ),
-        timeout=300,
-    )
+    result = run_scenario(f"{SCENARIO}::test_uplink_cap_scenario", timeout=300)
     print(result.stdout[-5000:], result.stderr[-3000:])
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, scenario_report(result.stdout)
     assert "1 passed" in result.stdout

@@ -1,7 +1,10 @@
 """The scenario of ``test_uplink_cap_browser.py`` (not collected on its own: it shapes ``lo`` and must run in a network
 namespace of its own, which that test makes with ``unshare -n``). A Chromium broadcaster publishes 640x360 toward
 1.5 Mbit/s; its path to the hub is capped and it must back off to fit the cap within a few seconds, from the hub's
-transport-cc feedback alone; lifting the cap lets it climb again."""
+transport-cc feedback alone; lifting the cap lets it climb again. "Fits" is about the media Chromium sends: its
+payload bytes without the retransmissions the hub asks for after the cap's drops (a window in which the sender repairs
+earlier losses may carry more than the cap), and its estimate. Each half-second sample (printed) carries the NACKs,
+keyframe requests and frames of that half second."""
 
 from __future__ import annotations
 
@@ -97,13 +100,29 @@ async def test_uplink_cap_scenario(hub: Hub, tmp_path: Path) -> None:
             )
             session_id = location.rsplit("/", 1)[-1]
 
-            async def sending_bps(seconds: float = 1.0) -> float:
-                """What Chromium's video sender put on the wire over ``seconds`` (payload + headers, bit/s)."""
+            async def sent_over(seconds: float) -> dict[str, Any]:
+                """What Chromium's video sender did over ``seconds``: payload bit/s put on the wire (``sent``,
+                retransmissions included) and of that retransmitted (``rtx``), its estimate at the end, and the NACKs,
+                keyframe requests, keyframes and frames of the window."""
                 first = await page.evaluate("window.uplink()")
                 started = time.monotonic()
                 await page.wait_for_timeout(int(seconds * 1000))
                 second = await page.evaluate("window.uplink()")
-                return float(second["bytesSent"] - first["bytesSent"]) * 8 / (time.monotonic() - started)
+                elapsed = time.monotonic() - started
+
+                def rate(key: str) -> int:
+                    return round((second[key] - first[key]) * 8 / elapsed)
+
+                counts = ("nackCount", "pliCount", "keyFramesEncoded", "framesEncoded")
+                return {
+                    "sent": rate("bytesSent"),
+                    "rtx": rate("retransmittedBytesSent"),
+                    "available": second["available"],
+                    **{key: second[key] - first[key] for key in counts},
+                }
+
+            async def sending_bps(seconds: float = 1.0) -> float:
+                return float((await sent_over(seconds))["sent"])
 
             async def well_above_the_cap() -> bool:
                 return await sending_bps(0.5) > 2.5 * CAP_KBIT * 1000
@@ -115,22 +134,30 @@ async def test_uplink_cap_scenario(hub: Hub, tmp_path: Path) -> None:
             shaper.cap(sfu_port_of(hub, session_id), CAP_KBIT)
             capped_at = time.monotonic()
             fitted: float | None = None
-            samples = []
-            while time.monotonic() - capped_at < BACK_OFF_S + 4:
-                rate = await sending_bps(0.5)
-                uplink = await page.evaluate("window.uplink()")
-                samples.append((round(time.monotonic() - capped_at, 1), round(rate / 1000), uplink["available"]))
-                if rate <= CAP_KBIT * 1000 and uplink["available"] <= 1.2 * CAP_KBIT * 1000:
+            samples: list[dict[str, Any]] = []
+            while fitted is None and time.monotonic() - capped_at < BACK_OFF_S + 4:
+                samples.append({"t": round(time.monotonic() - capped_at, 1), **await sent_over(0.5)})
+                # fits: the estimate is under the cap (what the encoder is given), and so is the new media of the last
+                # second (a single half second can fall between two frames of this camera)
+                last = samples[-2:]
+                media = sum(s["sent"] - s["rtx"] for s in last) / len(last)
+                if len(last) == 2 and media <= CAP_KBIT * 1000 and last[-1]["available"] <= 1.2 * CAP_KBIT * 1000:
                     fitted = time.monotonic() - capped_at
-                    break
-            print(f"cap {CAP_KBIT} kbit/s: fits after {fitted} s; samples (s, kbit/s sent, estimate)", samples)
+            print(f"cap {CAP_KBIT} kbit/s: fits after {fitted} s; samples (bit/s)")
+            for sample in samples:
+                print("  ", sample)
             assert fitted is not None and fitted <= BACK_OFF_S, samples
-            # and it stays under it: over 2 s, sent and arriving at the hub
+            # and it stays under it, over 4 s: its estimate and the new media it sends. Retransmissions come on top
+            # (Chromium paces a keyframe of this camera at 2.5x its estimate into the cap's 100 ms queue, and repairs
+            # what that drops when the hub asks); they are bounded by the cap itself, a sanity bound only
             producer_bps(hub, stream["id"])  # starts the hub's measuring window (re-measured at most once a second)
-            settled = await sending_bps(2.0)
+            window = await sent_over(4.0)
+            media = window["sent"] - window["rtx"]
             arriving = producer_bps(hub, stream["id"])
-            print(f"settled: sending {settled / 1000:.0f} kbit/s, arriving {arriving / 1000:.0f} kbit/s (payload)")
-            assert settled <= 1.25 * CAP_KBIT * 1000 and arriving <= 1.05 * CAP_KBIT * 1000
+            print(f"settled: {window}, arriving {arriving / 1000:.0f} kbit/s (payload)")
+            assert media <= 1.25 * CAP_KBIT * 1000 and window["available"] <= 1.2 * CAP_KBIT * 1000, window
+            assert window["rtx"] <= CAP_KBIT * 1000, window
+            assert arriving <= 1.05 * CAP_KBIT * 1000, arriving
 
             shaper.cap(sfu_port_of(hub, session_id), None)
             lifted = time.monotonic()

@@ -146,14 +146,20 @@ window.localPort = async () => {
 // the browser's view of its uplink: its bandwidth estimate and what its encoders are asked for (bits per second)
 window.uplink = async () => {
   const report = await window.pc.getStats();
-  const out = {available: 0, target: 0, bytesSent: 0, limitation: null, width: 0};
+  const out = {available: 0, target: 0, bytesSent: 0, retransmittedBytesSent: 0, keyFramesEncoded: 0, nackCount: 0,
+    pliCount: 0, framesEncoded: 0, limitation: null, width: 0};
   for (const r of report.values()) {
     if (r.type === 'candidate-pair' && r.nominated && r.availableOutgoingBitrate) {
       out.available = r.availableOutgoingBitrate;
     }
     if (r.type === 'outbound-rtp' && r.kind === 'video') {
       out.target += r.targetBitrate || 0;
-      out.bytesSent += r.bytesSent || 0;
+      out.bytesSent += r.bytesSent || 0;  // payload bytes, retransmissions included
+      out.retransmittedBytesSent += r.retransmittedBytesSent || 0;
+      out.keyFramesEncoded += r.keyFramesEncoded || 0;
+      out.nackCount += r.nackCount || 0;
+      out.pliCount += r.pliCount || 0;
+      out.framesEncoded += r.framesEncoded || 0;
       out.limitation = r.qualityLimitationReason || out.limitation;
       out.width = Math.max(out.width, r.frameWidth || 0);
     }

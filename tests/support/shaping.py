@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 
 NAMESPACE_ENV = "HUB_TEST_IN_NETNS"
@@ -29,6 +30,23 @@ def in_namespace(argv: Sequence[str], env: dict[str, str], timeout: float) -> su
     return subprocess.run(
         command, env=env | {NAMESPACE_ENV: "1"}, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def run_scenario(node_id: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run one scenario test (``path::name``) with pytest in a namespace of its own; its prints are not captured
+    and its failure is reported short (``scenario_report`` makes the assertion message from both)."""
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-s", "--tb=short", node_id]
+    return in_namespace(argv, dict(os.environ), timeout=timeout)
+
+
+def scenario_report(stdout: str, limit: int = 7000) -> str:
+    """What a failed scenario run (``pytest -s --tb=short``) says, small enough for an assertion message that CI shows
+    in full: the ``E`` lines of its failure, then the tail of what the scenario printed before it (its samples and
+    timeline), cut from the front to ``limit`` characters."""
+    printed, _, failure = stdout.partition("= FAILURES =")
+    errors = "\n".join(line for line in failure.splitlines() if line.startswith("E ")) or failure[-1500:]
+    room = max(limit - len(errors), 1000)
+    return f"{errors}\n--- printed by the scenario (last {room} characters) ---\n{printed[-room:]}"
 
 
 _BURST = ("burst", "1m", "cburst", "1m")
