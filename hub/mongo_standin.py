@@ -16,13 +16,14 @@ from __future__ import annotations
 import copy
 import functools
 import operator
+import struct
 import threading
 import time
 import types
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import mongomock
@@ -34,8 +35,9 @@ from bson import ObjectId
 from bson.errors import InvalidDocument
 from mongomock.filtering import filter_applies
 from packaging import version as _version
-from pymongo import UpdateMany, UpdateOne
+from pymongo import ReturnDocument, UpdateMany, UpdateOne
 from pymongo.errors import DuplicateKeyError
+from pymongo.results import InsertManyResult, InsertOneResult, UpdateResult
 
 _scan_documents = mongomock.collection.Collection._iter_documents
 
@@ -92,8 +94,9 @@ def _iter_documents(self: Any, filter: Any) -> Any:
 # an int (``bool`` is not an int here: BSON brackets them apart), ``$in``/``$nin`` of strings on a string or an array
 # of hashable values, and a missing field. Anything else (other types, embedded documents, dotted paths, several
 # operators on one field, ``$or``...) is decided by ``filter_applies`` itself, per document or for the whole filter.
-def _matcher(filter: Any) -> Callable[[Any], bool]:
-    tests = _compile_tests(filter)
+def _matcher(filter: Any, tests: list[tuple[str, Any, Any, type]] | None = None) -> Callable[[Any], bool]:
+    if tests is None:
+        tests = _compile_tests(filter)
     if tests is None:
         return functools.partial(filter_applies, filter)
 
@@ -367,6 +370,7 @@ _make_aware = mongomock.helpers.make_datetime_timezone_aware_in_document
 _copy_field = mongomock.collection._copy_field
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes, ObjectId})
 _UTC = mongomock.helpers.utc  # type: ignore[attr-defined]
+_TZ_UTC = UTC
 
 
 def _patch_awareness_fast(value: Any) -> Any:
@@ -379,6 +383,8 @@ def _patch_awareness_fast(value: Any) -> Any:
         return value
     if kind is datetime:  # mongomock's own steps for a datetime: naive UTC, to the millisecond
         mongo_us = (value.microsecond // 1000) * 1000
+        if value.tzinfo is _TZ_UTC:  # no offset to take away
+            return value.replace(tzinfo=None, microsecond=mongo_us)
         if value.tzinfo:
             return (value - value.utcoffset()).replace(tzinfo=None, microsecond=mongo_us)
         return value.replace(microsecond=mongo_us)
@@ -654,20 +660,390 @@ def _update_fast(
 mongomock.collection.Collection._update = _update_fast  # type: ignore[method-assign]
 
 
+# The point engine: the single-document steps of the money path (a balance's debit or credit with its marker, a daily
+# spend counter, a transfer's applied/settled marks, idempotency markers, point reads by ``_id``) done directly on the
+# stored documents, in one lookup and one pass, where mongomock validates, patches, looks up, copies and compares the
+# document several times over (~60 µs for a guarded ``find_one_and_update`` on an account). It takes only what it
+# answers exactly as MongoDB does (and as mongomock does, where the two agree):
+# - filters naming one ``_id`` (a string; several with ``$in`` for ``update_many``) whose other conditions the matcher
+#   of simple filters decides (``_compile_tests``: equality, ``$ne``, ``$in``/``$nin`` of strings, int ranges);
+# - updates of top-level fields with ``$set``/``$setOnInsert`` (values of BSON's plain types), ``$inc`` (an int on an
+#   int or a missing field, within int64), ``$push`` of one plain value, ``$unset``, ``$pull`` of a string, ``$pullAll``
+#   of strings; each field named once, none touching a unique index;
+# - inserts of documents with a string ``_id`` that is not taken (nor twice in one call) into a collection without
+#   unique indexes.
+# Everything else, and every step that would end in an error, is left to mongomock before anything changes. Where
+# mongomock and MongoDB differ, the engine answers as MongoDB: a ``$set`` of a value that differs only in type (``1``
+# over ``True``, ``1.0`` over ``1``) or in its embedded field order is a modification; fields an update adds come after
+# the existing ones in the order of their names (MongoDB 5.0+), not in the update's order.
+_FALLBACK: Any = object()
+_UNSET: Any = object()
+_INT64 = 2**63
+_POINT_OPERATORS = frozenset({"$set", "$setOnInsert", "$inc", "$push", "$unset", "$pull", "$pullAll"})
+
+
+class _NotPlain(Exception):
+    """A value the point engine leaves to mongomock."""
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as the stand-in stores it (datetimes in naive UTC to the millisecond, documents and arrays copied),
+    when it is made of types BSON encodes as they are (strings it can encode as UTF-8, ints within int64, floats,
+    bools, None, datetimes, ObjectIds, bytes, documents with plain field names, arrays); ``_NotPlain`` otherwise.
+    Scalars are taken inline (a call per value was most of an insert's CPU)."""
+    kind = type(value)
+    if kind is dict:
+        out = {}
+        names = _PLAIN_NAMES
+        for k, v in value.items():
+            if type(k) is not str or (k not in names and not _plain_name(k)):
+                raise _NotPlain
+            kind = type(v)
+            if kind is str:
+                if v.isascii():
+                    out[k] = v
+                    continue
+            elif kind is int:
+                if -_INT64 <= v < _INT64:
+                    out[k] = v
+                    continue
+                raise _NotPlain
+            elif kind in _PLAIN_SCALARS:
+                out[k] = v
+                continue
+            out[k] = _plain(v)
+        return out
+    if kind is list:
+        return [v if type(v) is str and v.isascii() else _plain(v) for v in value]
+    if kind is str:
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise _NotPlain from None
+        return value
+    if kind is int:
+        if -_INT64 <= value < _INT64:
+            return value
+        raise _NotPlain
+    if kind in _PLAIN_SCALARS:
+        return value
+    if kind is datetime:
+        return _patch_awareness_fast(value)
+    raise _NotPlain
+
+
+_PLAIN_SCALARS = frozenset({bool, float, type(None), ObjectId, bytes})
+#: Field names found plain (a bounded memo: the stores use a few dozen).
+_PLAIN_NAMES: set[str] = set()
+
+
+def _plain_name(name: str) -> bool:
+    """A field name every part of MongoDB and mongomock takes as it is: ASCII, not empty, no ``$`` in front, no dot,
+    no NUL, not all digits."""
+    if not name or not name.isascii() or name[0] == "$" or name.isdigit() or "." in name or "\0" in name:
+        return False
+    if len(_PLAIN_NAMES) < 4096:
+        _PLAIN_NAMES.add(name)
+    return True
+
+
+def _binary_equal(a: Any, b: Any) -> bool:
+    """The same BSON value (how MongoDB tells a no-op ``$set``): the same type (``1``, ``1.0`` and ``True`` differ),
+    documents with the same fields in the same order, floats bit for bit."""
+    kind = type(a)
+    if kind is dict or kind is OrderedDict:
+        if type(b) is not dict and type(b) is not OrderedDict:
+            return False
+        return list(a) == list(b) and all(_binary_equal(a[k], b[k]) for k in a)
+    if kind is not type(b):
+        return False
+    if kind is list:
+        return len(a) == len(b) and all(_binary_equal(x, y) for x, y in zip(a, b, strict=True))
+    if kind is float:
+        return struct.pack("<d", a) == struct.pack("<d", b)
+    return bool(a == b)
+
+
+def _point_docs(c: Any, filter: Any, *, many: bool) -> list[Any] | None:
+    """The stored documents (not copies) ``filter`` matches, when it names one ``_id`` (or, with ``many``, a list of
+    them with ``$in``) and the matcher of simple filters decides the rest; None to leave it to mongomock."""
+    if type(filter) is not dict:
+        return None
+    key = filter.get("_id")
+    keys: Any
+    if type(key) is str:
+        keys = (key,)
+    elif many and type(key) is dict and len(key) == 1 and type(key.get("$in")) is list:
+        keys = dict.fromkeys(key["$in"])
+        if not all(type(k) is str for k in keys):
+            return None
+    else:
+        return None
+    tests = _compile_tests(filter)
+    if tests is None:
+        return None
+    store = c._store
+    if store._ttl_indexes:
+        store._remove_expired_documents()
+    docs = store._documents
+    match = _matcher(filter, tests)
+    found = []
+    for k in keys:
+        doc = docs.get(k)
+        if doc is not None and match(doc):
+            found.append(doc)
+    return found
+
+
+def _point_out(value: Any, aware: bool) -> Any:
+    """What mongomock hands out for a stored document: a copy (documents as dicts), datetimes in UTC when the client
+    is time-zone aware (``_copy_field_fast`` then ``_make_aware_fast`` in one walk)."""
+    kind = type(value)
+    if kind is dict or kind is OrderedDict:
+        return {k: v if type(v) in _SCALARS else _point_out(v, aware) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _SCALARS else _point_out(v, aware) for v in value]
+    if kind in _SCALARS:
+        return value
+    if kind is datetime:
+        return value.replace(tzinfo=_UTC) if aware else value
+    copied = _copy_field_fast(value, dict)
+    return _make_aware_fast(copied) if aware else copied
+
+
+def _point_find_one(c: Any, filter: Any) -> Any:
+    """``find_one(filter)`` (no projection, no sort), or ``_FALLBACK``."""
+    found = _point_docs(c, filter, many=False)
+    if found is None:
+        return _FALLBACK
+    return _point_out(found[0], c.codec_options.tz_aware) if found else None
+
+
+def _point_plan(c: Any, update: Any) -> list[tuple[str, str, Any]] | None:
+    """The update as ``(operator, field, operand)`` steps (operands as they will be stored), or None to leave it to
+    mongomock."""
+    if type(update) is not dict or not update:
+        return None
+    plan: list[tuple[str, str, Any]] = []
+    names: set[str] = set()
+    for op, changes in update.items():
+        if op not in _POINT_OPERATORS or type(changes) is not dict or not changes:
+            return None
+        for name, operand in changes.items():
+            if type(name) is not str or name in names or name == "_id" or not _plain_name(name):
+                return None
+            names.add(name)
+            if op == "$set" or op == "$setOnInsert":
+                try:
+                    operand = _plain(operand)
+                except _NotPlain:
+                    return None
+            elif op == "$inc":
+                if type(operand) is not int or not -_INT64 <= operand < _INT64:
+                    return None
+            elif op == "$push":
+                if type(operand) is dict:  # modifiers ($each ...) or an embedded document: mongomock's
+                    return None
+                try:
+                    operand = _plain(operand)
+                except _NotPlain:
+                    return None
+            elif (op == "$pull" and type(operand) is not str) or (op == "$pullAll" and not _strings(operand)):
+                return None
+            plan.append((op, name, operand))
+    for index in c._store.indexes.values():
+        if index.get("unique") and not names.isdisjoint(_index_fields(index)):
+            return None
+    return plan
+
+
+def _strings(value: Any) -> bool:
+    return type(value) is list and all(type(x) is str for x in value)
+
+
+def _index_fields(index: Any) -> set[str]:
+    """The top-level fields a unique index depends on (its keys and its partial filter's fields)."""
+    fields = {str(key).split(".")[0] for key, _ in index.get("key", ())}
+    pending = [index.get("partialFilterExpression")]
+    while pending:
+        part = pending.pop()
+        if isinstance(part, Mapping):
+            for key, value in part.items():
+                fields.add(str(key).split(".")[0])
+                pending.append(value)
+        elif isinstance(part, list | tuple):
+            pending.extend(part)
+    return fields
+
+
+def _point_changes(doc: Any, plan: list[tuple[str, str, Any]], fresh: bool) -> tuple[list[Any], bool] | None:
+    """What the plan changes in ``doc``: ``(field, new value or _UNSET)`` and whether that is a modification; None when
+    MongoDB would refuse it (an ``$inc`` on something else than an int, a ``$push`` or ``$pull`` on a non-array...).
+    ``fresh``: the plan's operands may go into the document as they are (else they are copied)."""
+    changes: list[Any] = []
+    modified = False
+    get = doc.get
+    for op, name, operand in plan:
+        old = get(name, _MISSING)
+        if op == "$set":
+            if not fresh and (type(operand) is dict or type(operand) is list):
+                operand = _copy_document(operand)
+            if old is _MISSING or not _binary_equal(old, operand):
+                changes.append((name, operand))
+                modified = True
+        elif op == "$inc":
+            if old is _MISSING:
+                new = operand
+            elif type(old) is int:
+                new = old + operand
+                if not -_INT64 <= new < _INT64:
+                    return None
+            else:
+                return None
+            if new != old:  # (missing is never equal)
+                changes.append((name, new))
+                modified = True
+        elif op == "$push":
+            if old is _MISSING:
+                changes.append((name, [operand if fresh else _copy_document(operand)]))
+            elif type(old) is list:
+                changes.append((name, [*old, operand if fresh else _copy_document(operand)]))
+            else:
+                return None
+            modified = True
+        elif op == "$unset":
+            if old is not _MISSING:
+                changes.append((name, _UNSET))
+                modified = True
+        elif op == "$pull" or op == "$pullAll":
+            if old is _MISSING:
+                continue
+            if type(old) is not list:
+                return None
+            kept = [x for x in old if x != operand] if op == "$pull" else [x for x in old if x not in operand]
+            if len(kept) != len(old):
+                changes.append((name, kept))
+                modified = True
+        # $setOnInsert: the document exists, nothing to do
+    return changes, modified
+
+
+def _point_commit(doc: Any, changes: list[Any]) -> None:
+    added = []
+    for name, new in changes:
+        if new is _UNSET:
+            del doc[name]
+        elif name in doc:
+            doc[name] = new
+        else:
+            added.append((name, new))
+    for name, new in sorted(added, key=operator.itemgetter(0)):
+        doc[name] = new
+
+
+def _point_update(c: Any, filter: Any, update: Any, *, multi: bool, upsert: bool) -> Any:
+    """``update_one``/``update_many``'s raw result (as mongomock words it), or ``_FALLBACK``."""
+    found = _point_docs(c, filter, many=multi)
+    if found is None or (upsert and not found):
+        return _FALLBACK
+    plan = _point_plan(c, update)
+    if plan is None:
+        return _FALLBACK
+    if not multi:
+        del found[1:]
+    planned = []
+    for i, doc in enumerate(found):
+        step = _point_changes(doc, plan, fresh=i == 0)
+        if step is None:
+            return _FALLBACK
+        planned.append((doc, *step))
+    modified = 0
+    for doc, changes, changed in planned:
+        _point_commit(doc, changes)
+        modified += changed
+    return {
+        "connectionId": c.database.client._id,
+        "err": None,
+        "n": len(found),
+        "nModified": modified,
+        "ok": 1,
+        "upserted": None,
+        "updatedExisting": bool(found),
+    }
+
+
+def _point_find_one_and_update(c: Any, filter: Any, update: Any, *, upsert: bool, after: bool) -> Any:
+    """``find_one_and_update`` (no projection, no sort): the document before or after, None, or ``_FALLBACK``."""
+    found = _point_docs(c, filter, many=False)
+    if found is None or (upsert and not found):
+        return _FALLBACK
+    plan = _point_plan(c, update)
+    if plan is None:
+        return _FALLBACK
+    if not found:
+        return None
+    doc = found[0]
+    step = _point_changes(doc, plan, fresh=True)
+    if step is None:
+        return _FALLBACK
+    aware = c.codec_options.tz_aware
+    before = None if after else _point_out(doc, aware)
+    _point_commit(doc, step[0])
+    return _point_out(doc, aware) if after else before
+
+
+def _point_insert(c: Any, documents: Any) -> Any:
+    """The ``_id``s of ``documents`` once inserted, or ``_FALLBACK`` (nothing inserted) unless each has a string
+    ``_id`` not taken, plain values and field names, and the collection has no unique index."""
+    if type(documents) is not list or not documents:
+        return _FALLBACK
+    store = c._store
+    if any(index.get("unique") for index in store.indexes.values()):
+        return _FALLBACK
+    if store._ttl_indexes:
+        store._remove_expired_documents()
+    stored = store._documents
+    prepared: dict[str, Any] = {}
+    for doc in documents:
+        if type(doc) is not dict:
+            return _FALLBACK
+        key = doc.get("_id")
+        if type(key) is not str or key in stored or key in prepared:
+            return _FALLBACK
+        try:
+            prepared[key] = _plain(doc)
+        except _NotPlain:
+            return _FALLBACK
+    stored.update(prepared)
+    return list(prepared)
+
+
 class StandInCursor:
-    def __init__(self, cursor: Any) -> None:
+    """A cursor over mongomock's, or over the point engine's answer for a plain ``find(filter)`` by ``_id`` (made
+    into mongomock's cursor as soon as it is sorted, skipped or limited, or when the engine leaves the filter)."""
+
+    def __init__(self, cursor: Any, point: tuple[Any, Any] | None = None) -> None:
         self._cursor = cursor
+        self._point = point  # (mongomock collection, filter) while no cursor is made
+
+    def _made(self) -> Any:
+        if self._point is not None:
+            collection, filter = self._point
+            self._cursor = collection.find(filter)
+            self._point = None
+        return self._cursor
 
     def sort(self, *args: Any, **kwargs: Any) -> StandInCursor:
-        self._cursor = self._cursor.sort(*args, **kwargs)
+        self._cursor = self._made().sort(*args, **kwargs)
         return self
 
     def skip(self, n: int) -> StandInCursor:
-        self._cursor = self._cursor.skip(n)
+        self._cursor = self._made().skip(n)
         return self
 
     def limit(self, n: int) -> StandInCursor:
-        self._cursor = self._cursor.limit(n)
+        self._cursor = self._made().limit(n)
         return self
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
@@ -678,6 +1054,13 @@ class StandInCursor:
             yield doc
 
     def _sync_iter(self) -> Iterator[dict[str, Any]]:
+        if self._point is not None:
+            collection, filter = self._point
+            found = _point_docs(collection, filter, many=True)
+            if found is not None:
+                aware = collection.codec_options.tz_aware
+                return iter([_point_out(doc, aware) for doc in found])
+            self._made()
         # mongomock's ``Cursor.__next__`` slices its whole result list again for every document it hands out
         # (quadratic: 100,000 follows took minutes to walk); take the computed list once instead.
         if isinstance(self._cursor, mongomock.collection.Cursor):  # find(); aggregate()'s is a plain iterator
@@ -716,10 +1099,16 @@ class StandInCollection:
 
     # Reads
     async def find_one(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        if len(args) == 1 and not kwargs:
+            found = _point_find_one(self._c, args[0])
+            if found is not _FALLBACK:
+                return found  # type: ignore[no-any-return]
         result: dict[str, Any] | None = self._c.find_one(*args, **kwargs)
         return result
 
     def find(self, *args: Any, **kwargs: Any) -> StandInCursor:
+        if len(args) == 1 and not kwargs and type(args[0]) is dict and type(args[0].get("_id")) in (str, dict):
+            return StandInCursor(None, (self._c, args[0]))
         return StandInCursor(self._c.find(*args, **kwargs))
 
     async def aggregate(self, pipeline: list[Mapping[str, Any]], **kwargs: Any) -> StandInCursor:
@@ -736,21 +1125,44 @@ class StandInCollection:
 
     # Writes
     async def insert_one(self, document: dict[str, Any], **kwargs: Any) -> Any:
+        if not kwargs:
+            ids = _point_insert(self._c, [document])
+            if ids is not _FALLBACK:
+                return InsertOneResult(ids[0], acknowledged=True)
         return self._c.insert_one(document, **kwargs)
 
     async def insert_many(self, documents: list[dict[str, Any]], **kwargs: Any) -> Any:
+        if kwargs.keys() <= {"ordered"}:
+            ids = _point_insert(self._c, documents)
+            if ids is not _FALLBACK:
+                return InsertManyResult(ids, acknowledged=True)
         return self._c.insert_many(documents, **kwargs)
 
     async def update_one(self, *args: Any, **kwargs: Any) -> Any:
-        return self._c.update_one(*args, **kwargs)
+        return self._update(False, *args, **kwargs)
 
     async def update_many(self, *args: Any, **kwargs: Any) -> Any:
-        return self._c.update_many(*args, **kwargs)
+        return self._update(True, *args, **kwargs)
+
+    def _update(self, multi: bool, filter: Any, update: Any, upsert: bool = False, **kwargs: Any) -> Any:
+        if not kwargs:
+            raw = _point_update(self._c, filter, update, multi=multi, upsert=upsert)
+            if raw is not _FALLBACK:
+                return UpdateResult(raw, acknowledged=True)
+        run = self._c.update_many if multi else self._c.update_one
+        return run(filter, update, upsert, **kwargs)
 
     async def replace_one(self, *args: Any, **kwargs: Any) -> Any:
         return self._c.replace_one(*args, **kwargs)
 
     async def find_one_and_update(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        if len(args) == 2 and kwargs.keys() <= {"return_document", "upsert"}:
+            after = kwargs.get("return_document", ReturnDocument.BEFORE)
+            upsert = kwargs.get("upsert", False)
+            if type(after) is bool and type(upsert) is bool:
+                found = _point_find_one_and_update(self._c, args[0], args[1], upsert=upsert, after=after)
+                if found is not _FALLBACK:
+                    return found  # type: ignore[no-any-return]
         result: dict[str, Any] | None = self._c.find_one_and_update(*args, **kwargs)
         return result
 
@@ -772,8 +1184,7 @@ class StandInCollection:
         matched = modified = 0
         upserted: dict[int, Any] = {}
         for i, r in enumerate(requests):
-            run = self._c.update_one if isinstance(r, UpdateOne) else self._c.update_many
-            result = run(r._filter, r._doc, upsert=bool(r._upsert))
+            result = self._update(isinstance(r, UpdateMany), r._filter, r._doc, bool(r._upsert))
             matched += result.matched_count
             modified += result.modified_count
             if result.upserted_id is not None:
