@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from tests.support.money import Money, SimulatedCrash
 from wallet.accounts import COINS_GIFT_REVENUE, COINS_STRIPE, Currency, user_coins
 from wallet.errors import TransferInProgressError
+from wallet.group_commit import GroupCommit, Submitted
+from wallet.ledger import Ledger
 from wallet.models import Leg, TransferKind, TransferSpec, TransferState
+from wallet.store import LedgerStore
 from wallet.verify import verify_ledger
 
 
@@ -119,3 +123,89 @@ async def test_verify_reports_a_balance_that_disagrees_with_the_ledger(money: Mo
     report = await verify_ledger(money.store)
     assert not report.ok
     assert any("ledger says 10" in p for p in report.problems)
+
+
+class _Turns:
+    """Counts the event loop's iterations (a callback that schedules itself again runs once per iteration)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._handle = asyncio.get_running_loop().call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self.count += 1
+        self._handle = asyncio.get_running_loop().call_soon(self._tick)
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+
+class _TimedBatches:
+    """Between the group commit and the ledger: the loop iterations each batch took, and its size."""
+
+    def __init__(self, ledger: Ledger, turns: _Turns) -> None:
+        self.ledger = ledger
+        self.turns = turns
+        self.batches: list[tuple[int, int]] = []  # (size, iterations)
+
+    async def commit_batch(self, items: list[Submitted]) -> None:
+        before = self.turns.count
+        await self.ledger.commit_batch(items)
+        self.batches.append((len(items), self.turns.count - before))
+
+
+class _SlowDebits(LedgerStore):
+    """A database across the network, as far as the guarded debits go: each takes a round trip (yields)."""
+
+    in_flight = 0
+    most_in_flight = 0
+
+    async def apply_leg(
+        self, account: str, tid: str, amount: int, *, min_balance: int | None, honour_freeze: bool
+    ) -> dict[str, Any] | None:
+        type(self).in_flight += 1
+        type(self).most_in_flight = max(type(self).most_in_flight, type(self).in_flight)
+        try:
+            await asyncio.sleep(0.005)
+            return await super().apply_leg(account, tid, amount, min_balance=min_balance, honour_freeze=honour_freeze)
+        finally:
+            type(self).in_flight -= 1
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["in-process", "debits-over-the-network"])
+async def test_a_batch_is_one_piece_of_loop_work_in_process_and_its_debits_go_side_by_side_over_a_network(
+    money: Money, database: Any, remote: bool
+) -> None:
+    ledger = money.ledger
+    if remote:
+        _SlowDebits.most_in_flight = 0
+        ledger = Ledger(_SlowDebits(database), money.clock, lease_s=10, replay_wait_s=0.2)
+    users = [f"fan{i}" for i in range(5)]
+    for user in users:
+        await ledger.execute(topup(f"topup:{user}", user, 3))
+    await ledger.execute(topup("topup:poor", "poor", 1))
+    turns = _Turns()
+    timed = _TimedBatches(ledger, turns)
+    group = GroupCommit(timed)
+    ledger.use_group_commit(group, (TransferKind.GIFT,))
+    ledger.set_step_hook(None)
+    group.start()
+    try:
+        specs = [spend(f"gift:{user}:k", user, 2) for user in users] + [spend("gift:poor:k", "poor", 2)]
+        results = await asyncio.gather(*(ledger.execute(spec) for spec in specs))
+    finally:
+        turns.stop()
+        await group.close()
+    assert [r.state for r in results] == [TransferState.SETTLED] * 5 + [TransferState.REJECTED]
+    assert [r.result["balances"][user_coins(u)] for r, u in zip(results, users, strict=False)] == [1] * 5
+    assert [await balance(money, u) for u in users] == [1] * 5 and await balance(money, "poor") == 1
+    assert sum(size for size, _ in timed.batches) == 6
+    if remote:
+        # The first debit yields (a round trip): the other five go side by side, not one round trip each.
+        assert _SlowDebits.most_in_flight >= 5
+    else:
+        # Nothing yields on the in-process database: no batch goes round the event loop (each iteration would
+        # also carry a slice of every busy room's tick); before, side-by-side debits cost two iterations a batch.
+        assert all(iterations == 0 for _, iterations in timed.batches), timed.batches
+    report = await verify_ledger(money.store)
+    assert report.ok, report.problems
