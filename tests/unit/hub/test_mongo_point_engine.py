@@ -26,6 +26,13 @@ _T0 = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
 # Values of the money path's fields and the types next to them the engine must leave alone or tell apart: ints (bools
 # and floats equal to them, int64's ends), strings (one BSON cannot encode), lists, embedded documents (in two field
 # orders, with a ``$`` field name), datetimes (aware in two zones, naive), types BSON does not take (a set, a tuple).
+_TIMES = [
+    _T0,
+    _T0 + timedelta(seconds=1),
+    _T0 - timedelta(microseconds=500),
+    _T0.replace(tzinfo=timezone(timedelta(hours=2))),
+    _T0.replace(tzinfo=None),
+]
 _SCALARS = st.one_of(
     st.integers(-2, 2),
     st.sampled_from([2**63 - 1, -(2**63), 2**63]),
@@ -63,7 +70,18 @@ _OPERATOR = st.one_of(
     st.tuples(st.just("$set"), _op(_NAMES, _PLAIN_VALUES)),
     st.tuples(st.just("$setOnInsert"), _op(_NAMES, _VALUES)),
     st.tuples(st.just("$inc"), _op(_NAMES, st.one_of(st.integers(-2, 2), st.sampled_from([2**62, 1.5, True])))),
-    st.tuples(st.just("$push"), _op(_NAMES, st.one_of(_SCALARS, st.just({"$each": ["t1", "t4"]})))),
+    st.tuples(
+        st.just("$push"),
+        _op(
+            _NAMES,
+            st.one_of(
+                _SCALARS,
+                st.sampled_from(
+                    [{"$each": ["t1", "t4"]}, {"$each": [1, {"k": _T0}]}, {"$each": []}, {"$each": ["t1"], "$slice": 1}]
+                ),
+            ),
+        ),
+    ),
     st.tuples(st.just("$unset"), _op(_NAMES, st.just(""))),
     st.tuples(st.just("$pull"), _op(_NAMES, st.sampled_from(["t1", "t2", 1]))),
     st.tuples(st.just("$pullAll"), _op(_NAMES, st.sampled_from([["t1", "t3"], ["t2"], [1]]))),
@@ -72,11 +90,12 @@ _OPERATOR = st.one_of(
 )
 _UPDATES = st.lists(_OPERATOR, min_size=1, max_size=3).map(dict)
 _CONDITIONS = st.dictionaries(
-    st.sampled_from(["pending", "n", "u"]),
+    st.sampled_from(["pending", "n", "u", "a"]),
     st.one_of(
         _SCALARS.filter(lambda v: not isinstance(v, datetime)),
         st.builds(lambda v: {"$ne": v}, st.sampled_from(["t1", "t2", 1, True])),
         st.builds(lambda op, v: {op: v}, st.sampled_from(["$gte", "$lt"]), st.integers(-2, 2)),
+        st.builds(lambda op, v: {op: v}, st.sampled_from(["$gt", "$lte"]), st.sampled_from(_TIMES)),
         st.builds(lambda op, v: {op: v}, st.sampled_from(["$in", "$nin"]), st.lists(st.sampled_from(["t1", "t3"]))),
     ),
     max_size=2,
@@ -177,6 +196,7 @@ def test_an_update_by_id_does_what_mongomocks_update_does(
 @given(_DOCS, _FILTERS, _UPDATES, st.booleans(), st.booleans())
 @example([{"n": 5, "pending": []}], _GUARDED, _DEBIT, True, False)
 @example([{"at": _T0, "n": 1}], {"_id": "d0"}, {"$set": {"later": _T0}}, False, False)
+@example([{"a": _T0}], {"_id": "d0", "a": {"$gt": _T0 - timedelta(microseconds=500)}}, {"$inc": {"n": 1}}, True, False)
 def test_find_one_and_update_by_id_returns_what_mongomocks_returns(
     docs: list[dict[str, Any]], filter: Any, update: Any, after: bool, upsert: bool
 ) -> None:

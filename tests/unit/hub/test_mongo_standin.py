@@ -216,7 +216,7 @@ _M_VALUES = st.one_of(
     st.booleans(),
     st.none(),
     st.sampled_from([1.0, 0.0, -2.5]),
-    st.sampled_from([_T0, _T0.replace(tzinfo=UTC)]),
+    st.sampled_from([_T0, _T0.replace(tzinfo=UTC), _T0 + timedelta(seconds=1), _T0 - timedelta(milliseconds=1)]),
 )
 _M_LEAF = st.one_of(
     _M_VALUES,
