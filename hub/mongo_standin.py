@@ -726,6 +726,9 @@ def _plain(value: Any) -> Any:
             elif kind in _PLAIN_SCALARS:
                 out[k] = v
                 continue
+            elif kind is datetime and v.tzinfo is _TZ_UTC:  # mongomock's walk, inline: naive UTC, to the millisecond
+                out[k] = v.replace(tzinfo=None, microsecond=v.microsecond // 1000 * 1000)
+                continue
             out[k] = _plain(v)
         return out
     if kind is list:
@@ -795,6 +798,12 @@ def _point_docs(c: Any, filter: Any, *, many: bool) -> list[Any] | None:
             return None
     else:
         return None
+    if len(filter) == 1 and type(key) is str:  # the stored document under that key is the match (``_id`` equality)
+        store = c._store
+        if store._ttl_indexes:
+            store._remove_expired_documents()
+        doc = store._documents.get(key)
+        return [] if doc is None else [doc]
     tests = _compile_tests(filter)
     if tests is None:  # a datetime in it? (mongomock's walk makes it naive UTC first)
         filter = _patch_awareness_fast(filter)
