@@ -959,7 +959,11 @@ def _point_changes(doc: Any, plan: list[tuple[str, str, Any]], fresh: bool) -> t
                 continue
             if type(old) is not list:
                 return None
-            kept = [x for x in old if x != operand] if op == "$pull" else [x for x in old if x not in operand]
+            if op == "$pull":
+                kept = [x for x in old if x != operand]
+            else:  # strings only: a set (an account's markers x a batch's ids was quadratic as a list)
+                drop = frozenset(operand)
+                kept = [x for x in old if type(x) is not str or x not in drop]
             if len(kept) != len(old):
                 changes.append((name, kept))
                 modified = True
