@@ -858,6 +858,7 @@ def _point_plan(c: Any, update: Any) -> list[tuple[str, str, Any]] | None:
         if op not in _POINT_OPERATORS or type(changes) is not dict or not changes:
             return None
         for name, operand in changes.items():
+            step = op  # ``$push`` of ``$each`` becomes a step of its own; the next field is the operator's again
             if type(name) is not str or name in names or name == "_id":
                 return None
             if name not in _PLAIN_NAMES and not _plain_name(name):
@@ -883,10 +884,10 @@ def _point_plan(c: Any, update: Any) -> list[tuple[str, str, Any]] | None:
                 except _NotPlain:
                     return None
                 if each:
-                    op = "$each"
+                    step = "$each"
             elif (op == "$pull" and type(operand) is not str) or (op == "$pullAll" and not _strings(operand)):
                 return None
-            plan.append((op, name, operand))
+            plan.append((step, name, operand))
     for index in c._store.indexes.values():
         if index.get("unique") and not names.isdisjoint(_index_fields(index)):
             return None

@@ -171,6 +171,8 @@ def _modified(before: list[Any], after: list[Any]) -> int:
 @example([{}], {"_id": "d0"}, {"$set": {"zz": 1, "a": 2}, "$inc": {"n": 1}}, False, False, False)  # added: by name
 @example([{"n": 2**63 - 1}], {"_id": "d0"}, {"$inc": {"n": 1}}, False, False, False)  # past int64: mongomock's
 @example([{"pending": ["t1", "t2", "t1"]}, {"pending": "t1"}], _BOTH, {"$pull": {"pending": "t1"}}, True, False, False)
+# a field after an ``$each`` in one ``$push``: a push of its own (it was taken for another ``$each``)
+@example([{"n": ["t1"]}], {"_id": "d0"}, {"$push": {"n": {"$each": ["t4"]}, "pending": None}}, False, False, False)
 def test_an_update_by_id_does_what_mongomocks_update_does(
     docs: list[dict[str, Any]], filter: Any, update: Any, multi: bool, upsert: bool, unique: bool
 ) -> None:
