@@ -432,7 +432,8 @@ class _StoreLock:
     """mongomock guards each collection's documents with a readers-writer lock made of five locks and two
     generator-based context managers (~2 µs per document access, several accesses per operation). Nothing reaches
     the stand-in from another thread, but one re-entrant lock for readers and writers alike keeps every access
-    exclusive all the same (a reader never overlaps a writer; readers no longer overlap each other)."""
+    exclusive all the same (a reader never overlaps a writer; readers no longer overlap each other). The point
+    engine's steps take it too (``_exclusive``)."""
 
     __slots__ = ("_lock",)
 
@@ -839,6 +840,19 @@ def _point_out(value: Any, aware: bool) -> Any:
     return _make_aware_fast(copied) if aware else copied
 
 
+def _exclusive(step: Callable[..., Any]) -> Callable[..., Any]:
+    """Run an engine step (first argument: the mongomock collection) under its store's lock, as mongomock's own
+    operations run, so that it never overlaps one of them."""
+
+    @functools.wraps(step)
+    def run(c: Any, *args: Any, **kwargs: Any) -> Any:
+        with c._store._rwlock.writer():
+            return step(c, *args, **kwargs)
+
+    return run
+
+
+@_exclusive
 def _point_find_one(c: Any, filter: Any) -> Any:
     """``find_one(filter)`` (no projection, no sort), or ``_FALLBACK``."""
     found = _point_docs(c, filter, many=False)
@@ -985,14 +999,34 @@ def _point_commit(doc: Any, changes: list[Any]) -> None:
         doc[name] = new
 
 
+def _point_target(c: Any, filter: Any, update: Any, *, many: bool) -> tuple[list[Any], list[Any]] | None:
+    """The stored documents an update applies to and its plan, or None to leave the update to mongomock (an upsert
+    that matched nothing inserts: mongomock's)."""
+    found = _point_docs(c, filter, many=many)
+    if found is None:
+        return None
+    plan = _point_plan(c, update)
+    return None if plan is None else (found, plan)
+
+
+@_exclusive
+def _point_find(c: Any, filter: Any) -> Any:
+    """``find(filter)`` (no projection, sort, skip or limit) by ``_id`` or ``$in`` of them: the documents, or
+    ``_FALLBACK``."""
+    found = _point_docs(c, filter, many=True)
+    if found is None:
+        return _FALLBACK
+    aware = _tz_aware(c)
+    return [_point_out(doc, aware) for doc in found]
+
+
+@_exclusive
 def _point_update(c: Any, filter: Any, update: Any, *, multi: bool, upsert: bool) -> Any:
     """``update_one``/``update_many``'s raw result (as mongomock words it), or ``_FALLBACK``."""
-    found = _point_docs(c, filter, many=multi)
-    if found is None or (upsert and not found):
+    target = _point_target(c, filter, update, many=multi)
+    if target is None or (upsert and not target[0]):
         return _FALLBACK
-    plan = _point_plan(c, update)
-    if plan is None:
-        return _FALLBACK
+    found, plan = target
     if not multi:
         del found[1:]
     planned = []
@@ -1016,14 +1050,13 @@ def _point_update(c: Any, filter: Any, update: Any, *, multi: bool, upsert: bool
     }
 
 
+@_exclusive
 def _point_find_one_and_update(c: Any, filter: Any, update: Any, *, upsert: bool, after: bool) -> Any:
     """``find_one_and_update`` (no projection, no sort): the document before or after, None, or ``_FALLBACK``."""
-    found = _point_docs(c, filter, many=False)
-    if found is None or (upsert and not found):
+    target = _point_target(c, filter, update, many=False)
+    if target is None or (upsert and not target[0]):
         return _FALLBACK
-    plan = _point_plan(c, update)
-    if plan is None:
-        return _FALLBACK
+    found, plan = target
     if not found:
         return None
     doc = found[0]
@@ -1036,6 +1069,7 @@ def _point_find_one_and_update(c: Any, filter: Any, update: Any, *, upsert: bool
     return _point_out(doc, aware) if after else before
 
 
+@_exclusive
 def _point_insert(c: Any, documents: Any) -> Any:
     """The ``_id``s of ``documents`` once inserted, or ``_FALLBACK`` (nothing inserted) unless each has a string
     ``_id`` not taken, plain values and field names, and the collection has no unique index."""
@@ -1099,10 +1133,9 @@ class StandInCursor:
     def _sync_iter(self) -> Iterator[dict[str, Any]]:
         if self._point is not None:
             collection, filter = self._point
-            found = _point_docs(collection, filter, many=True)
-            if found is not None:
-                aware = _tz_aware(collection)
-                return iter([_point_out(doc, aware) for doc in found])
+            found = _point_find(collection, filter)
+            if found is not _FALLBACK:
+                return iter(found)
             self._made()
         # mongomock's ``Cursor.__next__`` slices its whole result list again for every document it hands out
         # (quadratic: 100,000 follows took minutes to walk); take the computed list once instead.
